@@ -1,0 +1,79 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from app import config
+from app.extensions import csrf, db, migrate
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then the environment, then `overrides` (tests)."""
+    app = Flask(
+        __name__,
+        template_folder=str(config.ROOT / "templates"),
+        static_folder=str(config.ROOT / "static"),
+        instance_path=str(config.INSTANCE),
+    )
+    configure(app, overrides)
+    register_extensions(app)
+    register_blueprints(app)
+    register_cli(app)
+    return app
+
+
+def configure(app: Flask, overrides: Mapping[str, Any] | None) -> None:
+    app.config.update(config.STATIC_SETTINGS)
+    app.config.update(config.from_environment())
+    if overrides:
+        app.config.update(overrides)
+    config.INSTANCE.mkdir(exist_ok=True)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # Clients that join webServiceURL with "/v1" can send "/wallet//v1/...".
+    app.wsgi_app = _CollapseWalletSlashes(app.wsgi_app)  # type: ignore[method-assign]
+
+
+def register_extensions(app: Flask) -> None:
+    from app import database  # noqa: F401  (engine event listeners)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(config.ROOT / "migrations"))
+    csrf.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from app.errors import register_error_handlers
+    from app.public import bp as public_bp
+    from app.wallet import bp as wallet_bp
+
+    csrf.exempt(wallet_bp)
+    app.register_blueprint(wallet_bp, url_prefix="/wallet")
+    app.register_blueprint(public_bp)
+    register_error_handlers(app)
+
+
+def register_cli(app: Flask) -> None:
+    from app.cli import commands
+
+    for command in commands:
+        app.cli.add_command(command)
+
+
+class _CollapseWalletSlashes:
+    """WSGI middleware: '/wallet//v1/...' -> '/wallet/v1/...'."""
+
+    def __init__(self, wsgi_app: Any) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/wallet//"):
+            environ["PATH_INFO"] = "/wallet/" + path[len("/wallet/") :].lstrip("/")
+        return self.wsgi_app(environ, start_response)

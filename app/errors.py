@@ -1,0 +1,70 @@
+"""Errors: one JSON envelope for APIs, friendly pages for people."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from app.extensions import db
+from passes import PassSigningError
+
+
+class ApiError(Exception):
+    """An error a JSON API reports as {"error": code, "message": text}."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def json_error(status: int, code: str, message: str, **extra: Any) -> Response:
+    response = jsonify({"error": code, "message": message, **extra})
+    response.status_code = status
+    return response
+
+
+def _wants_json() -> bool:
+    return request.path.startswith(("/api/", "/wallet/"))
+
+
+def register_error_handlers(app: Flask) -> None:
+    """JSON for API paths, an HTML page elsewhere; always roll back first."""
+
+    @app.errorhandler(ApiError)
+    def handle_api_error(error: ApiError) -> Response:
+        db.session.rollback()
+        return json_error(error.status, error.code, error.message)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(error: HTTPException) -> Response | tuple[str, int]:
+        db.session.rollback()
+        status = error.code or 500
+        if _wants_json():
+            code = (error.name or "error").lower().replace(" ", "_")
+            return json_error(status, code, error.description or error.name)
+        return render_template("errors/error.html", status=status), status
+
+    @app.errorhandler(PassSigningError)
+    def handle_signing_error(error: PassSigningError) -> Response | tuple[str, int]:
+        db.session.rollback()
+        # The operator needs the reason (file names, expiry); the client does not.
+        app.logger.error("cannot sign passes: %s", error)
+        if _wants_json():
+            return json_error(
+                503, "pass_signing_unavailable", "Passes cannot be issued right now"
+            )
+        return render_template("errors/error.html", status=503), 503
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception) -> Response | tuple[str, int]:
+        db.session.rollback()
+        # The route pattern, not the path: paths carry card tokens and serials.
+        rule = request.url_rule.rule if request.url_rule else "?"
+        app.logger.exception("unhandled error on %s %s", request.method, rule)
+        if _wants_json():
+            return json_error(500, "internal_error", "Internal server error")
+        return render_template("errors/error.html", status=500), 500

@@ -1,0 +1,119 @@
+"""Russian and English texts for the public pages (Russian is the default)."""
+
+from __future__ import annotations
+
+from flask import request
+
+LANGUAGES = ("ru", "en")
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "join.title": {"ru": "Карта лояльности", "en": "Loyalty card"},
+    "join.lead": {
+        "ru": "Карта в вашем телефоне за 30 секунд: баланс всегда на виду, "
+        "без пластика и без приложения.",
+        "en": "A card in your phone in 30 seconds: your balance always in view, "
+        "no plastic and no app to install.",
+    },
+    "field.name": {"ru": "Имя", "en": "Name"},
+    "field.phone": {"ru": "Телефон", "en": "Phone"},
+    "field.email": {"ru": "Эл. почта", "en": "E-mail"},
+    "field.birthday": {"ru": "День рождения", "en": "Birthday"},
+    "field.store": {"ru": "Любимый магазин", "en": "Favourite store"},
+    "field.city": {"ru": "или город", "en": "or city"},
+    "field.language": {"ru": "Язык карты", "en": "Card language"},
+    "field.consent": {
+        "ru": "Я согласен(на) на обработку персональных данных для участия в "
+        "программе лояльности и получение уведомлений на карту.",
+        "en": "I agree to the processing of my personal data for the loyalty "
+        "program and to notifications on my card.",
+    },
+    "field.optional": {"ru": "необязательно", "en": "optional"},
+    "choose": {"ru": "— выберите —", "en": "— choose —"},
+    "join.submit": {"ru": "Получить карту", "en": "Get my card"},
+    "join.errors": {
+        "ru": "Проверьте, пожалуйста, поля формы.",
+        "en": "Please check the form.",
+    },
+    "error.name": {
+        "ru": "Укажите имя (до 120 символов).",
+        "en": "Enter your name (up to 120 characters).",
+    },
+    "error.phone": {
+        "ru": "Укажите номер телефона, например +7 912 345-67-89.",
+        "en": "Enter a phone number, e.g. +7 912 345-67-89.",
+    },
+    "error.email": {
+        "ru": "Адрес эл. почты выглядит неверно.",
+        "en": "That e-mail address does not look right.",
+    },
+    "error.birthday": {
+        "ru": "Укажите настоящую дату рождения.",
+        "en": "Enter a real date of birth.",
+    },
+    "error.location": {
+        "ru": "Выберите магазин или город.",
+        "en": "Choose a store or a city.",
+    },
+    "error.language": {"ru": "Выберите язык.", "en": "Choose a language."},
+    "error.consent": {
+        "ru": "Без согласия мы не можем выпустить карту.",
+        "en": "We cannot issue a card without your consent.",
+    },
+    "error.csrf": {
+        "ru": "Страница устарела, отправьте форму ещё раз.",
+        "en": "The page has expired, please submit the form again.",
+    },
+    "card.title": {"ru": "Ваша карта", "en": "Your card"},
+    "card.points": {"ru": "Баллы", "en": "Points"},
+    "card.tier": {"ru": "Уровень", "en": "Tier"},
+    "card.number": {"ru": "Номер карты", "en": "Card number"},
+    "card.apple": {"ru": "Добавить в Apple Wallet", "en": "Add to Apple Wallet"},
+    "card.android": {
+        "ru": "На Android: откройте файл .pkpass в приложении WalletPasses "
+        "или аналогичном.",
+        "en": "On Android: open the .pkpass file in WalletPasses or a similar app.",
+    },
+    "card.qr": {
+        "ru": "Откройте эту страницу на телефоне: наведите камеру на код.",
+        "en": "Open this page on your phone: point its camera at the code.",
+    },
+    "card.offers": {"ru": "Предложения", "en": "Offers"},
+    "card.no_offers": {
+        "ru": "Пока нет предложений — они появятся на карте.",
+        "en": "No offers yet — they will appear on your card.",
+    },
+    "card.privacy": {"ru": "Ваши данные", "en": "Your data"},
+    "card.privacy_text": {
+        "ru": "Мы храним имя, телефон, эл. почту и дату рождения только для "
+        "программы лояльности. Согласие версии {version} от {date}.",
+        "en": "We keep your name, phone, e-mail and birthday only for the loyalty "
+        "program. Consent version {version} given on {date}.",
+    },
+    "card.welcome_back": {
+        "ru": "С возвращением! Эта карта уже выпущена на ваш номер.",
+        "en": "Welcome back! This card was already issued for your number.",
+    },
+    "error.title": {"ru": "Что-то пошло не так", "en": "Something went wrong"},
+    "error.404": {
+        "ru": "Такой страницы нет. Проверьте ссылку.",
+        "en": "There is no such page. Please check the link.",
+    },
+    "error.other": {
+        "ru": "Попробуйте ещё раз чуть позже.",
+        "en": "Please try again a little later.",
+    },
+    "nav.join": {"ru": "Получить карту", "en": "Get a card"},
+}
+
+
+def pick_language(explicit: str | None = None) -> str:
+    """The visitor's language: explicit choice, then ?lang=, then Accept-Language."""
+    for candidate in (explicit, request.args.get("lang"), request.form.get("language")):
+        if candidate in LANGUAGES:
+            return candidate
+    return request.accept_languages.best_match(LANGUAGES, default="ru") or "ru"
+
+
+def translate(key: str, language: str, **values: object) -> str:
+    text = MESSAGES[key].get(language) or MESSAGES[key]["ru"]
+    return text.format(**values) if values else text

@@ -1,0 +1,17 @@
+"""SQLAlchemy models, one module per aggregate."""
+
+from app.models.base import Base
+from app.models.member import Member
+from app.models.program import Program, Store
+from app.models.wallet import Device, DeviceLog, Pass, Registration
+
+__all__ = [
+    "Base",
+    "Device",
+    "DeviceLog",
+    "Member",
+    "Pass",
+    "Program",
+    "Registration",
+    "Store",
+]

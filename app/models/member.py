@@ -1,0 +1,45 @@
+"""A loyalty program member (the customer behind a card)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.base import Base, utcnow
+from app.models.program import Program, Store
+
+
+class Member(Base):
+    __tablename__ = "member"
+    __table_args__ = (
+        # One card per phone per program: signing up again returns the same card.
+        UniqueConstraint("program_id", "phone"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("program.id"), index=True)
+    card_number: Mapped[str] = mapped_column(String(12), unique=True)
+    # Unguessable token in the card page URL (/c/<card_token>).
+    card_token: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    phone: Mapped[str] = mapped_column(String(20))  # E.164
+    email: Mapped[str | None] = mapped_column(String(254))
+    birthday: Mapped[date | None]
+    language: Mapped[str] = mapped_column(String(2), default="ru")
+    preferred_store_id: Mapped[int | None] = mapped_column(ForeignKey("store.id"))
+    city: Mapped[str | None] = mapped_column(String(80))
+    consent_version: Mapped[str] = mapped_column(String(20))
+    consent_at: Mapped[datetime]
+    # Cached sum of the member's ledger; the ledger (POS issue) is the source of truth.
+    points: Mapped[int] = mapped_column(default=0)
+    tier: Mapped[str] = mapped_column(String(20))
+    offer: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    program: Mapped[Program] = relationship()
+    preferred_store: Mapped[Store | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<Member {self.id}>"

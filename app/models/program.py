@@ -1,0 +1,79 @@
+"""A loyalty program (one brand, one pass type) and its stores."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.base import Base, utcnow
+
+
+class Program(Base):
+    __tablename__ = "program"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    organization_name: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(String(200))
+    logo_text: Mapped[str] = mapped_column(String(60))
+    pass_type_identifier: Mapped[str] = mapped_column(String(120), unique=True)
+    team_identifier: Mapped[str] = mapped_column(String(20))
+    # Brand design: colours (hex) and optional uploaded images; see passes.Design.
+    design: Mapped[dict[str, Any]]
+    # Texts by language: {"terms": {"ru": ..., "en": ...}, "contacts": {...}}.
+    texts: Mapped[dict[str, Any]]
+    # Tiers, ascending: [{"code", "name": {"ru", "en"}, "min_spend", "earn_percent"}].
+    tiers: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
+    timezone: Mapped[str] = mapped_column(String(60), default="Europe/Moscow")
+    # The update-tag counter for this program's passes. Bumped with an UPDATE that
+    # holds the row lock until commit, so tags are handed out in commit order and a
+    # device can never miss a change by holding a tag issued after it.
+    last_update_tag: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    stores: Mapped[list[Store]] = relationship(
+        back_populates="program", order_by="Store.id"
+    )
+
+    def __repr__(self) -> str:
+        return f"<Program {self.slug}>"
+
+    def tier_names(self, code: str) -> dict[str, str]:
+        """The tier's name by language ({"ru": "Золото", "en": "Gold"})."""
+        for tier in self.tiers:
+            if tier["code"] == code:
+                return dict(tier["name"])
+        return {"ru": code}
+
+    def tier_name(self, code: str, language: str) -> str:
+        names = self.tier_names(code)
+        return names.get(language) or names.get("ru") or code
+
+    @property
+    def base_tier(self) -> str:
+        return self.tiers[0]["code"] if self.tiers else "base"
+
+
+class Store(Base):
+    __tablename__ = "store"
+    __table_args__ = (UniqueConstraint("program_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("program.id"), index=True)
+    code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(120))
+    city: Mapped[str] = mapped_column(String(80))
+    address: Mapped[str] = mapped_column(String(200))
+    latitude: Mapped[float]
+    longitude: Mapped[float]
+    relevant_text: Mapped[str] = mapped_column(String(120))
+    active: Mapped[bool] = mapped_column(default=True)
+
+    program: Mapped[Program] = relationship(back_populates="stores")
+
+    def __repr__(self) -> str:
+        return f"<Store {self.code}>"

@@ -1,0 +1,131 @@
+"""Sign-up form, card page and the card's .pkpass download."""
+
+from __future__ import annotations
+
+import segno
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import select
+
+import passes
+from app.extensions import db
+from app.i18n import pick_language, translate
+from app.models import Member, Pass, Program
+from app.services import passes as pass_service
+from app.services.signup import program_cities, sign_up, validate_signup
+from app.wallet.views import PKPASS_MIMETYPE
+
+bp = Blueprint("public", __name__)
+
+
+def _program(slug: str | None) -> Program:
+    query = select(Program)
+    slug = slug or current_app.config.get("DEFAULT_PROGRAM")
+    query = query.where(Program.slug == slug) if slug else query.order_by(Program.id)
+    program = db.session.scalars(query.limit(1)).first()
+    if program is None:
+        abort(404)
+    return program
+
+
+def _member(card_token: str) -> Member:
+    member = db.session.scalar(select(Member).where(Member.card_token == card_token))
+    if member is None:
+        abort(404)
+    return member
+
+
+def _render_join(
+    program: Program,
+    language: str,
+    data: dict[str, str],
+    errors: dict[str, str],
+    status: int = 200,
+) -> tuple[str, int]:
+    return render_template(
+        "public/join.html",
+        program=program,
+        lang=language,
+        t=lambda key, **kw: translate(key, language, **kw),
+        data=data,
+        errors=errors,
+        stores=[s for s in program.stores if s.active],
+        cities=program_cities(program),
+        consent_version=current_app.config["CONSENT_VERSION"],
+    ), status
+
+
+@bp.get("/")
+def index() -> Response:
+    """The front page is the sign-up form."""
+    return redirect(url_for("public.join"))
+
+
+@bp.route("/join", methods=["GET", "POST"])
+@bp.route("/join/<slug>", methods=["GET", "POST"])
+def join(slug: str | None = None) -> Response | tuple[str, int]:
+    """Sign-up form; a valid submission issues the card and opens its page."""
+    program = _program(slug)
+    language = pick_language()
+    if request.method == "GET":
+        return _render_join(program, language, {"language": language}, {})
+    data = {key: value for key, value in request.form.items() if key != "csrf_token"}
+    form = validate_signup(program, data)
+    if form.errors:
+        return _render_join(program, language, data, form.errors, status=422)
+    member, created = sign_up(program, form, current_app.config["CONSENT_VERSION"])
+    db.session.commit()
+    target = url_for("public.card", card_token=member.card_token)
+    return redirect(target if created else target + "?welcome=back", code=303)
+
+
+@bp.errorhandler(CSRFError)
+def csrf_expired(error: CSRFError) -> tuple[str, int]:
+    """An expired or missing form token: show the form again, nothing saved."""
+    program = _program(request.view_args.get("slug") if request.view_args else None)
+    language = pick_language()
+    data = {key: value for key, value in request.form.items() if key != "csrf_token"}
+    return _render_join(program, language, data, {"form": "error.csrf"}, status=400)
+
+
+@bp.get("/c/<card_token>")
+def card(card_token: str) -> str:
+    """The member's card: wallet buttons, QR to open on a phone, balance, privacy."""
+    member = _member(card_token)
+    language = pick_language(request.args.get("lang") or member.language)
+    page_url = pass_service.public_url(url_for("public.card", card_token=card_token))
+    qr_svg = segno.make(page_url, error="m").svg_inline(scale=4, dark="#111")
+    return render_template(
+        "public/card.html",
+        member=member,
+        program=member.program,
+        lang=language,
+        t=lambda key, **kw: translate(key, language, **kw),
+        card_number=passes.format_card_number(member.card_number),
+        tier=member.program.tier_name(member.tier, language),
+        qr_svg=qr_svg,
+        welcome_back=request.args.get("welcome") == "back",
+    )
+
+
+@bp.get("/c/<card_token>/pass.pkpass")
+def card_pkpass(card_token: str) -> Response:
+    """The signed Apple Wallet pass (also opens in Android .pkpass apps)."""
+    member = _member(card_token)
+    pass_ = db.session.scalar(select(Pass).where(Pass.member_id == member.id))
+    if pass_ is None:
+        abort(404)
+    response = Response(pass_service.build_pkpass(pass_), mimetype=PKPASS_MIMETYPE)
+    response.headers["Content-Disposition"] = 'attachment; filename="card.pkpass"'
+    response.headers["Cache-Control"] = "no-store"
+    response.last_modified = pass_.updated_at
+    return response

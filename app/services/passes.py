@@ -1,0 +1,200 @@
+"""The bridge between the database and the pure `passes` library.
+
+A pass's content is a function of its program, member and the program's stores.
+`refresh_pass` recomputes it and moves the update tag only when it changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import select, update
+
+import passes
+from app.extensions import db
+from app.models import Member, Pass, Program, Store
+from app.models.base import utcnow
+
+
+def barcode_secret() -> bytes:
+    """A key for barcode MACs derived from SECRET_KEY (never the key itself)."""
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(secret, b"barcode-mac-v1", hashlib.sha256).digest()
+
+
+def public_url(path: str) -> str:
+    return str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/") + path
+
+
+@lru_cache(maxsize=8)
+def _load_signer(
+    cert_file: str, key_file: str, wwdr_file: str, password: str | None, mtime: float
+) -> passes.Signer:
+    # mtime is part of the key so that replaced certificate files are picked up.
+    return passes.Signer.from_pem(
+        certificate_pem=Path(cert_file).read_bytes(),
+        private_key_pem=Path(key_file).read_bytes(),
+        wwdr_pem=Path(wwdr_file).read_bytes(),
+        key_password=password.encode() if password else None,
+    )
+
+
+def signer() -> passes.Signer:
+    """The pass signer for this deployment, loaded once per process."""
+    config = current_app.config
+    files = [
+        config["PASS_CERT_FILE"],
+        config["PASS_KEY_FILE"],
+        config["WWDR_CERT_FILE"],
+    ]
+    missing = [name for name in files if not Path(name).is_file()]
+    if missing:
+        raise passes.PassSigningError(
+            "pass signing files not found: "
+            + ", ".join(missing)
+            + " (run `flask --app wsgi dev-certs` for development certificates)"
+        )
+    mtime = max(Path(name).stat().st_mtime for name in files)
+    loaded = _load_signer(*files, config["PASS_KEY_PASSWORD"], mtime)
+    loaded.check_usable()
+    return loaded
+
+
+def program_view(program: Program) -> passes.Program:
+    design = program.design
+    return passes.Program(
+        pass_type_identifier=program.pass_type_identifier,
+        team_identifier=program.team_identifier,
+        organization_name=program.organization_name,
+        description=program.description,
+        logo_text=program.logo_text,
+        design=passes.Design(
+            brand_name=design.get("brand_name", program.name),
+            background=design["background"],
+            foreground=design["foreground"],
+            label=design["label"],
+            accent=design["accent"],
+        ),
+        web_service_url=public_url("/wallet"),
+        terms=program.texts.get("terms", {}),
+        contacts=program.texts.get("contacts", {}),
+    )
+
+
+def store_view(store: Store) -> passes.Store:
+    return passes.Store(
+        id=store.id,
+        name=store.name,
+        address=store.address,
+        city=store.city,
+        latitude=store.latitude,
+        longitude=store.longitude,
+        relevant_text=store.relevant_text,
+    )
+
+
+def active_stores(program_id: int) -> list[Store]:
+    return list(
+        db.session.scalars(
+            select(Store)
+            .where(Store.program_id == program_id, Store.active.is_(True))
+            .order_by(Store.id)
+        )
+    )
+
+
+def member_location(member: Member, stores: list[Store]) -> tuple[float, float] | None:
+    """Where the member shops: their store, else the centre of their city's stores."""
+    if member.preferred_store is not None:
+        return member.preferred_store.latitude, member.preferred_store.longitude
+    in_city = [s for s in stores if member.city and s.city == member.city] or stores
+    if not in_city:
+        return None
+    return (
+        sum(s.latitude for s in in_city) / len(in_city),
+        sum(s.longitude for s in in_city) / len(in_city),
+    )
+
+
+def nearest_stores(
+    member: Member, stores: list[Store] | None = None
+) -> list[passes.Store]:
+    """The up-to-10 stores nearest the member (Apple's limit for `locations`)."""
+    stores = active_stores(member.program_id) if stores is None else stores
+    location = member_location(member, stores)
+    if location is None:
+        return []
+    return passes.nearest_stores([store_view(s) for s in stores], *location, limit=10)
+
+
+def member_view(pass_: Pass) -> passes.Member:
+    member = pass_.member
+    return passes.Member(
+        serial_number=pass_.serial_number,
+        authentication_token=pass_.authentication_token,
+        card_number=member.card_number,
+        barcode_message=passes.barcode_payload(member.card_number, barcode_secret()),
+        name=member.name,
+        language=member.language,
+        points=member.points,
+        tier=pass_.program.tier_names(member.tier),
+        offer=member.offer,
+        card_url=public_url(f"/c/{member.card_token}"),
+        privacy_url=public_url(f"/c/{member.card_token}#privacy"),
+        voided=pass_.voided,
+    )
+
+
+def pass_inputs(
+    pass_: Pass, stores: list[Store] | None = None
+) -> tuple[passes.Program, passes.Member, list[passes.Store]]:
+    return (
+        program_view(pass_.program),
+        member_view(pass_),
+        nearest_stores(pass_.member, stores),
+    )
+
+
+def content_hash(pass_: Pass, stores: list[Store] | None = None) -> str:
+    """SHA-256 of everything the pass shows (pass.json, strings, images)."""
+    return passes.content_fingerprint(*pass_inputs(pass_, stores))
+
+
+def next_update_tag(program_id: int) -> int:
+    """Take the program's next tag; the row lock is held until commit (see Program)."""
+    return db.session.execute(
+        update(Program)
+        .where(Program.id == program_id)
+        .values(last_update_tag=Program.last_update_tag + 1)
+        .returning(Program.last_update_tag)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+
+
+def _next_modified(previous: datetime | None) -> datetime:
+    # HTTP dates have one-second resolution: keep Last-Modified strictly increasing
+    # so that two changes within one second never answer 304 to the second.
+    now = utcnow().replace(microsecond=0)
+    if previous is not None and now <= previous:
+        return previous.replace(microsecond=0) + timedelta(seconds=1)
+    return now
+
+
+def refresh_pass(pass_: Pass, stores: list[Store] | None = None) -> bool:
+    """Recompute the pass; if its content changed, move its tag. Caller commits."""
+    digest = content_hash(pass_, stores)
+    if digest == pass_.content_hash:
+        return False
+    pass_.content_hash = digest
+    pass_.update_tag = next_update_tag(pass_.program_id)
+    pass_.updated_at = _next_modified(pass_.updated_at if pass_.id else None)
+    return True
+
+
+def build_pkpass(pass_: Pass) -> bytes:
+    return passes.build_pkpass(*pass_inputs(pass_), signer=signer())

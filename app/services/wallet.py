@@ -1,0 +1,170 @@
+"""Apple's pass web service: registrations, changed serials, device logs.
+
+Android .pkpass apps speak the same protocol with the `AndroidPass` scheme.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+
+from sqlalchemy import delete, func, select
+
+from app.errors import ApiError
+from app.extensions import db
+from app.models import Device, DeviceLog, Pass, Program, Registration
+from app.models.base import utcnow
+
+AUTH_SCHEMES = {"ApplePass": "apple", "AndroidPass": "android"}
+# Device library identifiers and push tokens are opaque, but never need more than
+# URL-safe characters; anything else is rejected rather than stored.
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_PUSH_TOKEN = re.compile(r"^[A-Za-z0-9._:\-]{1,256}$")
+MAX_LOG_ENTRIES = 100
+MAX_LOG_LENGTH = 2000
+# Compared against when the serial is unknown, so both cases take the same time.
+_DUMMY_TOKEN = "x" * 32
+
+
+def unauthorized() -> ApiError:
+    return ApiError(401, "unauthorized", "Missing or invalid pass authentication token")
+
+
+def parse_authorization(header: str | None) -> tuple[str, str]:
+    """'ApplePass <token>' -> ("apple", token); raise 401 on anything else."""
+    scheme, _, token = (header or "").strip().partition(" ")
+    platform = AUTH_SCHEMES.get(scheme)
+    token = token.strip()
+    if platform is None or not token:
+        raise unauthorized()
+    return platform, token
+
+
+def authenticate(pass_type: str, serial: str, header: str | None) -> tuple[Pass, str]:
+    """The pass the token opens, and the client platform; one 401 for every failure."""
+    platform, token = parse_authorization(header)
+    pass_ = db.session.scalar(
+        select(Pass)
+        .join(Program, Pass.program_id == Program.id)
+        .where(Program.pass_type_identifier == pass_type, Pass.serial_number == serial)
+    )
+    expected = pass_.authentication_token if pass_ is not None else _DUMMY_TOKEN
+    matches = hmac.compare_digest(expected.encode(), token.encode())
+    if pass_ is None or not matches:
+        raise unauthorized()
+    return pass_, platform
+
+
+def check_device_identifier(device_id: str) -> None:
+    if not _IDENTIFIER.match(device_id):
+        raise ApiError(
+            400, "bad_device_identifier", "Malformed device library identifier"
+        )
+
+
+def parse_push_token(body: object) -> str:
+    token = body.get("pushToken") if isinstance(body, dict) else None
+    if not isinstance(token, str) or not _PUSH_TOKEN.match(token):
+        raise ApiError(400, "bad_push_token", 'Body must be {"pushToken": "<token>"}')
+    return token
+
+
+def register(device_id: str, pass_: Pass, push_token: str, platform: str) -> bool:
+    """Register the device for the pass: True if new, False if known (token updated)."""
+    device = db.session.scalar(
+        select(Device).where(Device.device_library_identifier == device_id)
+    )
+    if device is None:
+        device = Device(
+            device_library_identifier=device_id,
+            push_token=push_token,
+            platform=platform,
+        )
+        db.session.add(device)
+        db.session.flush()
+    elif device.push_token != push_token or device.platform != platform:
+        device.push_token, device.platform, device.updated_at = (
+            push_token,
+            platform,
+            utcnow(),
+        )
+    existing = db.session.scalar(
+        select(Registration).where(
+            Registration.device_id == device.id, Registration.pass_id == pass_.id
+        )
+    )
+    if existing is not None:
+        return False
+    db.session.add(Registration(device=device, pass_=pass_))
+    return True
+
+
+def unregister(device_id: str, pass_: Pass) -> None:
+    """Remove the registration; remove the device when it has none left."""
+    device = db.session.scalar(
+        select(Device).where(Device.device_library_identifier == device_id)
+    )
+    if device is None:
+        return
+    db.session.execute(
+        delete(Registration).where(
+            Registration.device_id == device.id, Registration.pass_id == pass_.id
+        )
+    )
+    remaining = db.session.scalar(
+        select(func.count())
+        .select_from(Registration)
+        .where(Registration.device_id == device.id)
+    )
+    if not remaining:
+        db.session.delete(device)
+
+
+def parse_tag(value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    if not value.isdigit() or len(value) > 18:
+        raise ApiError(
+            400, "bad_tag", "passesUpdatedSince must be a tag from lastUpdated"
+        )
+    return int(value)
+
+
+def changed_serials(
+    device_id: str, pass_type: str, since: int | None
+) -> tuple[list[str], int] | None:
+    """Serials of the device's passes changed after `since`, and the newest tag."""
+    program_id = db.session.scalar(
+        select(Program.id).where(Program.pass_type_identifier == pass_type)
+    )
+    if program_id is None:
+        raise ApiError(404, "unknown_pass_type", "Unknown pass type identifier")
+    query = (
+        select(Pass.serial_number, Pass.update_tag)
+        .join(Registration, Registration.pass_id == Pass.id)
+        .join(Device, Device.id == Registration.device_id)
+        .where(
+            Device.device_library_identifier == device_id, Pass.program_id == program_id
+        )
+        .order_by(Pass.update_tag)
+    )
+    if since is not None:
+        query = query.where(Pass.update_tag > since)
+    rows = db.session.execute(query).all()
+    if not rows:
+        return None
+    return [serial for serial, _ in rows], max(tag for _, tag in rows)
+
+
+def record_logs(body: object, client_address: str | None) -> int:
+    """Store device log lines (bounded in number and length); returns how many."""
+    logs = body.get("logs") if isinstance(body, dict) else None
+    if not isinstance(logs, list) or not all(isinstance(line, str) for line in logs):
+        raise ApiError(400, "bad_logs", 'Body must be {"logs": ["message", ...]}')
+    if len(logs) > MAX_LOG_ENTRIES:
+        raise ApiError(413, "too_many_logs", f"At most {MAX_LOG_ENTRIES} log entries")
+    for line in logs:
+        db.session.add(
+            DeviceLog(message=line[:MAX_LOG_LENGTH], client_address=client_address)
+        )
+    return len(logs)

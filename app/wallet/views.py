@@ -1,0 +1,86 @@
+"""Thin views over app.services.wallet; each commits once on success."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, jsonify, request
+
+from app.errors import ApiError
+from app.extensions import db
+from app.services import passes as pass_service
+from app.services import wallet
+
+bp = Blueprint("wallet", __name__)
+log = logging.getLogger(__name__)
+
+PKPASS_MIMETYPE = "application/vnd.apple.pkpass"
+
+
+def _json_body() -> object:
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ApiError(400, "bad_json", "Request body must be a JSON object")
+    return body
+
+
+@bp.post("/v1/devices/<device_id>/registrations/<pass_type>/<serial>")
+def register_device(device_id: str, pass_type: str, serial: str) -> Response:
+    """Register a device to receive push notifications for a pass."""
+    pass_, platform = wallet.authenticate(
+        pass_type, serial, request.headers.get("Authorization")
+    )
+    wallet.check_device_identifier(device_id)
+    push_token = wallet.parse_push_token(_json_body())
+    created = wallet.register(device_id, pass_, push_token, platform)
+    db.session.commit()
+    return Response(status=201 if created else 200)
+
+
+@bp.get("/v1/devices/<device_id>/registrations/<pass_type>")
+def list_changed_serials(device_id: str, pass_type: str) -> Response:
+    """Serial numbers of the device's passes updated since a tag (204 when none)."""
+    wallet.check_device_identifier(device_id)
+    since = wallet.parse_tag(request.args.get("passesUpdatedSince"))
+    result = wallet.changed_serials(device_id, pass_type, since)
+    if result is None:
+        return Response(status=204)
+    serials, last_tag = result
+    return jsonify({"serialNumbers": serials, "lastUpdated": str(last_tag)})
+
+
+@bp.get("/v1/passes/<pass_type>/<serial>")
+def latest_pass(pass_type: str, serial: str) -> Response:
+    """The latest version of a pass; 304 when unchanged since If-Modified-Since."""
+    pass_, _ = wallet.authenticate(
+        pass_type, serial, request.headers.get("Authorization")
+    )
+    since = request.if_modified_since
+    if since is not None and pass_.updated_at <= since:
+        response = Response(status=304)
+    else:
+        response = Response(pass_service.build_pkpass(pass_), mimetype=PKPASS_MIMETYPE)
+    response.last_modified = pass_.updated_at
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@bp.delete("/v1/devices/<device_id>/registrations/<pass_type>/<serial>")
+def unregister_device(device_id: str, pass_type: str, serial: str) -> Response:
+    """Stop sending updates for a pass to a device."""
+    pass_, _ = wallet.authenticate(
+        pass_type, serial, request.headers.get("Authorization")
+    )
+    wallet.check_device_identifier(device_id)
+    wallet.unregister(device_id, pass_)
+    db.session.commit()
+    return Response(status=200)
+
+
+@bp.post("/v1/log")
+def device_log() -> Response:
+    """Errors reported by devices; stored and logged for debugging."""
+    count = wallet.record_logs(_json_body(), request.remote_addr)
+    db.session.commit()
+    log.info("stored %d device log entries", count)
+    return Response(status=200)

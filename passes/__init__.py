@@ -1,0 +1,63 @@
+"""Pure pass building: program + member + stores -> pass.json, images, .pkpass.
+
+No Flask and no database here (a test checks): the app turns its models into the
+plain values of `passes.model` and calls these functions.
+"""
+
+from passes.cardnumber import (
+    barcode_payload,
+    format_card_number,
+    is_valid_card_number,
+    luhn_check_digit,
+    new_card_number,
+    normalize_card_number,
+    parse_barcode_payload,
+)
+from passes.devpki import DevPKI, make_dev_pki, write_dev_pki
+from passes.geo import MAX_LOCATIONS, distance_km, nearest_stores
+from passes.images import render_images
+from passes.model import LANGUAGES, Design, Member, Program, Store, Text, pick
+from passes.package import (
+    MIMETYPE,
+    build_files,
+    build_manifest,
+    build_pkpass,
+    content_fingerprint,
+)
+from passes.passjson import build_pass_json, build_strings, encode_strings, rgb
+from passes.signing import PassSigningError, Signer
+
+__all__ = [
+    "LANGUAGES",
+    "MAX_LOCATIONS",
+    "MIMETYPE",
+    "Design",
+    "DevPKI",
+    "Member",
+    "PassSigningError",
+    "Program",
+    "Signer",
+    "Store",
+    "Text",
+    "barcode_payload",
+    "build_files",
+    "build_manifest",
+    "build_pass_json",
+    "build_pkpass",
+    "build_strings",
+    "content_fingerprint",
+    "distance_km",
+    "encode_strings",
+    "format_card_number",
+    "is_valid_card_number",
+    "luhn_check_digit",
+    "make_dev_pki",
+    "nearest_stores",
+    "new_card_number",
+    "normalize_card_number",
+    "parse_barcode_payload",
+    "pick",
+    "render_images",
+    "rgb",
+    "write_dev_pki",
+]

@@ -1,0 +1,75 @@
+"""The inputs of a pass: plain, immutable values (no Flask, no database).
+
+`Text` is a localisable string, language code -> text:
+{"ru": "Баллы", "en": "Points"}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+Text = Mapping[str, str]
+LANGUAGES = ("ru", "en")
+
+
+def pick(text: Text, language: str) -> str:
+    """`text` in `language`, else Russian, else any language, else ''."""
+    return text.get(language) or text.get("ru") or next(iter(text.values()), "")
+
+
+@dataclass(frozen=True)
+class Design:
+    """A brand's look. Colours are '#rrggbb'; images are rendered from these."""
+
+    brand_name: str
+    background: str
+    foreground: str
+    label: str
+    accent: str
+
+
+@dataclass(frozen=True)
+class Program:
+    """What every pass of one loyalty program shares."""
+
+    pass_type_identifier: str
+    team_identifier: str
+    organization_name: str
+    description: str
+    logo_text: str
+    design: Design
+    web_service_url: str
+    terms: Text = field(default_factory=dict)
+    contacts: Text = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Store:
+    """A store: shown on the back of the pass and, when near, on the lock screen."""
+
+    id: int
+    name: str
+    address: str
+    city: str
+    latitude: float
+    longitude: float
+    relevant_text: str
+
+
+@dataclass(frozen=True)
+class Member:
+    """One member's pass: identity, balance and what the card shows."""
+
+    serial_number: str
+    authentication_token: str
+    card_number: str
+    barcode_message: str
+    name: str
+    language: str
+    points: int
+    tier: Text
+    offer: str
+    card_url: str
+    privacy_url: str
+    voided: bool = False

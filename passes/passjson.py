@@ -1,0 +1,213 @@
+"""pass.json for a store card, and the pass.strings that localise it.
+
+pass.json carries its texts in the member's language, so apps that ignore `.lproj`
+folders still show the card in the language the member chose. Each `.lproj/pass.strings`
+maps those texts (Wallet looks strings up by their literal value) to its language.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from passes.cardnumber import format_card_number
+from passes.model import LANGUAGES, Member, Program, Store, Text, pick
+
+FORMAT_VERSION = 1
+
+# Static labels and messages, by key. `%@` is where Wallet puts the new value.
+LABELS: dict[str, Text] = {
+    "points": {"ru": "Баллы", "en": "Points"},
+    "points_changed": {"ru": "Баланс баллов: %@", "en": "Points balance: %@"},
+    "member": {"ru": "Участник", "en": "Member"},
+    "tier": {"ru": "Уровень", "en": "Tier"},
+    "tier_changed": {"ru": "Ваш уровень: %@", "en": "Your tier: %@"},
+    "offer": {"ru": "Предложение", "en": "Offer"},
+    "offer_changed": {"ru": "%@", "en": "%@"},
+    "no_offer": {
+        "ru": "Здесь появятся ваши предложения",
+        "en": "Your offers will appear here",
+    },
+    "card_number": {"ru": "Номер карты", "en": "Card number"},
+    "terms": {"ru": "Условия программы", "en": "Program terms"},
+    "stores": {"ru": "Магазины рядом", "en": "Stores nearby"},
+    "contacts": {"ru": "Контакты", "en": "Contacts"},
+    "card_page": {"ru": "Карта онлайн", "en": "Card online"},
+    "privacy": {
+        "ru": "Ваши данные: скачать или удалить",
+        "en": "Your data: download or delete",
+    },
+}
+
+
+def rgb(hex_colour: str) -> str:
+    """'#1b2a41' -> 'rgb(27, 42, 65)' (the only colour form Apple documents)."""
+    value = hex_colour.lstrip("#")
+    if len(value) != 6:
+        raise ValueError(f"colour must be #rrggbb, not {hex_colour!r}")
+    r, g, b = (int(value[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgb({r}, {g}, {b})"
+
+
+def _store_lines(stores: Sequence[Store]) -> str:
+    return "\n".join(f"{s.name}: {s.city}, {s.address}" for s in stores)
+
+
+def _texts(program: Program, member: Member) -> dict[str, Text]:
+    """Every localisable text of this pass, by field key."""
+    return {
+        **LABELS,
+        "tier_value": member.tier,
+        "terms_value": program.terms,
+        "contacts_value": program.contacts,
+    }
+
+
+def build_pass_json(
+    program: Program, member: Member, stores: Sequence[Store]
+) -> dict[str, Any]:
+    """The pass.json of a member's store card (stores: nearest first, up to 10)."""
+    texts = _texts(program, member)
+
+    def t(key: str) -> str:
+        return pick(texts[key], member.language)
+
+    back_fields: list[dict[str, Any]] = [
+        {
+            "key": "card_number",
+            "label": t("card_number"),
+            "value": format_card_number(member.card_number),
+        },
+        {
+            "key": "card_page",
+            "label": t("card_page"),
+            "value": member.card_url,
+            "attributedValue": f'<a href="{member.card_url}">{member.card_url}</a>',
+        },
+    ]
+    if stores:
+        back_fields.append(
+            {"key": "stores", "label": t("stores"), "value": _store_lines(stores)}
+        )
+    if program.terms:
+        back_fields.append(
+            {"key": "terms", "label": t("terms"), "value": t("terms_value")}
+        )
+    if program.contacts:
+        back_fields.append(
+            {
+                "key": "contacts",
+                "label": t("contacts"),
+                "value": t("contacts_value"),
+                "dataDetectorTypes": [
+                    "PKDataDetectorTypePhoneNumber",
+                    "PKDataDetectorTypeLink",
+                ],
+            }
+        )
+    back_fields.append(
+        {
+            "key": "privacy",
+            "label": t("privacy"),
+            "value": member.privacy_url,
+            "attributedValue": f'<a href="{member.privacy_url}">{t("privacy")}</a>',
+        }
+    )
+
+    design = program.design
+    pass_json: dict[str, Any] = {
+        "formatVersion": FORMAT_VERSION,
+        "passTypeIdentifier": program.pass_type_identifier,
+        "serialNumber": member.serial_number,
+        "teamIdentifier": program.team_identifier,
+        "organizationName": program.organization_name,
+        "description": program.description,
+        "logoText": program.logo_text,
+        "foregroundColor": rgb(design.foreground),
+        "backgroundColor": rgb(design.background),
+        "labelColor": rgb(design.label),
+        "webServiceURL": program.web_service_url,
+        "authenticationToken": member.authentication_token,
+        "sharingProhibited": True,
+        "barcodes": [
+            {
+                "format": "PKBarcodeFormatQR",
+                "message": member.barcode_message,
+                "messageEncoding": "iso-8859-1",
+                "altText": format_card_number(member.card_number),
+            }
+        ],
+        "storeCard": {
+            # Header fields stay visible when passes are stacked: the balance.
+            "headerFields": [
+                {
+                    "key": "points",
+                    "label": t("points"),
+                    "value": member.points,
+                    "numberStyle": "PKNumberStyleDecimal",
+                    "changeMessage": t("points_changed"),
+                    "textAlignment": "PKTextAlignmentRight",
+                }
+            ],
+            "primaryFields": [],
+            # Store cards show at most four secondary + auxiliary fields together.
+            "secondaryFields": [
+                {"key": "member", "label": t("member"), "value": member.name},
+                {
+                    "key": "tier",
+                    "label": t("tier"),
+                    "value": t("tier_value"),
+                    "changeMessage": t("tier_changed"),
+                },
+            ],
+            "auxiliaryFields": [
+                {
+                    "key": "offer",
+                    "label": t("offer"),
+                    "value": member.offer or t("no_offer"),
+                    "changeMessage": t("offer_changed"),
+                }
+            ],
+            "backFields": back_fields,
+        },
+        "locations": [
+            {
+                "latitude": s.latitude,
+                "longitude": s.longitude,
+                "relevantText": s.relevant_text,
+            }
+            for s in stores[:10]
+        ],
+    }
+    if member.voided:
+        pass_json["voided"] = True
+    return pass_json
+
+
+def build_strings(program: Program, member: Member) -> dict[str, dict[str, str]]:
+    """language -> {text as it stands in pass.json: text in that language}."""
+    texts = _texts(program, member)
+    strings: dict[str, dict[str, str]] = {}
+    for language in LANGUAGES:
+        table: dict[str, str] = {}
+        for text in texts.values():
+            source, target = pick(text, member.language), pick(text, language)
+            if source and target and source != "%@":
+                table[source] = target
+        strings[language] = table
+    return strings
+
+
+def _escape(text: str) -> str:
+    return (
+        text.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+    )
+
+
+def encode_strings(table: dict[str, str]) -> bytes:
+    """A pass.strings file (UTF-8): `"key" = "value";` lines."""
+    lines = [f'"{_escape(key)}" = "{_escape(value)}";' for key, value in table.items()]
+    return ("\n".join(lines) + "\n").encode("utf-8")
