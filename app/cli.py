@@ -31,8 +31,12 @@ def dev_certs(force: bool) -> None:
     config = current_app.config
     directory = Path(config["DEV_CERTS_DIR"])
     cert_file = Path(config["PASS_CERT_FILE"])
-    if cert_file.exists() and directory not in cert_file.parents:
-        click.echo(f"real certificates are configured ({cert_file}); nothing to do")
+    if directory not in cert_file.parents:
+        state = "present" if cert_file.is_file() else "MISSING: put it in place"
+        click.echo(
+            f"real certificates are configured (PASS_CERT_FILE={cert_file}, {state}); "
+            "nothing to do"
+        )
         return
     if (directory / "pass.pem").exists() and not force:
         click.echo(f"development certificates already in {directory}")
