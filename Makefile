@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# What phones reach; follows HOST/PORT unless set in the environment.
+export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 
 .PHONY: run test setup setup-dev system-test-deps certs db demo lint format bench clean
 
