@@ -29,6 +29,12 @@ class Program(Base):
     # Tiers, ascending: [{"code", "name": {"ru", "en"}, "min_spend", "earn_percent"}].
     tiers: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
     timezone: Mapped[str] = mapped_column(String(60), default="Europe/Moscow")
+    # A brand with its own Apple pass type needs its own certificate and key files
+    # (and the WWDR intermediate that issued them, when it is not WWDR_CERT_FILE);
+    # unset means the deployment's files. Paths, not keys: secrets stay on disk.
+    pass_cert_file: Mapped[str | None] = mapped_column(String(500))
+    pass_key_file: Mapped[str | None] = mapped_column(String(500))
+    wwdr_cert_file: Mapped[str | None] = mapped_column(String(500))
     # The update-tag counter for this program's passes. Bumped with an UPDATE that
     # holds the row lock until commit, so tags are handed out in commit order and a
     # device can never miss a change by holding a tag issued after it.

@@ -44,14 +44,17 @@ def _load_signer(
     )
 
 
-def signer() -> passes.Signer:
-    """The pass signer for this deployment, loaded once per process."""
+def signer(program: Program | None = None) -> passes.Signer:
+    """The signer for a program's passes (its own files, else the deployment's)."""
     config = current_app.config
     files = [
         config["PASS_CERT_FILE"],
         config["PASS_KEY_FILE"],
         config["WWDR_CERT_FILE"],
     ]
+    if program is not None and program.pass_cert_file and program.pass_key_file:
+        files[:2] = [program.pass_cert_file, program.pass_key_file]
+        files[2] = program.wwdr_cert_file or files[2]
     missing = [name for name in files if not Path(name).is_file()]
     if missing:
         raise passes.PassSigningError(
@@ -197,4 +200,4 @@ def refresh_pass(pass_: Pass, stores: list[Store] | None = None) -> bool:
 
 
 def build_pkpass(pass_: Pass) -> bytes:
-    return passes.build_pkpass(*pass_inputs(pass_), signer=signer())
+    return passes.build_pkpass(*pass_inputs(pass_), signer=signer(pass_.program))
