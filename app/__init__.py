@@ -10,6 +10,7 @@ from flask import Flask
 
 from app import config
 from app.extensions import csrf, db, migrate
+from app.security import register_security
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -22,6 +23,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     )
     configure(app, overrides)
     register_extensions(app)
+    register_security(app)
     register_blueprints(app)
     register_cli(app)
     return app
@@ -50,12 +52,14 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from app.errors import register_error_handlers
+    from app.ops import bp as ops_bp
     from app.public import bp as public_bp
     from app.wallet import bp as wallet_bp
 
     csrf.exempt(wallet_bp)
     app.register_blueprint(wallet_bp, url_prefix="/wallet")
     app.register_blueprint(public_bp)
+    app.register_blueprint(ops_bp)
     register_error_handlers(app)
 
 

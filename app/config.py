@@ -44,6 +44,16 @@ def from_environment() -> dict[str, object]:
         ),
         "DEFAULT_PROGRAM": _env("DEFAULT_PROGRAM"),
         "DEV_CERTS_DIR": _env("DEV_CERTS_DIR", str(DEV_CERTS)),
+        # Rate limits per client address (Flask-Limiter syntax). Phones behind a
+        # carrier NAT share addresses, so the web service's limit is generous.
+        "RATELIMIT_SIGNUP": _env("RATELIMIT_SIGNUP", "20 per minute;200 per hour"),
+        "RATELIMIT_PAGES": _env("RATELIMIT_PAGES", "120 per minute"),
+        "RATELIMIT_WALLET": _env("RATELIMIT_WALLET", "600 per minute"),
+        # memory:// counts per process; several processes need a shared store
+        # (e.g. redis://...; install the `redis` package).
+        "RATELIMIT_STORAGE_URI": _env("RATELIMIT_STORAGE_URI", "memory://"),
+        # How many reverse proxies in front set X-Forwarded-For/-Proto (0: none).
+        "PROXY_COUNT": int(_env("PROXY_COUNT", "0") or 0),
     }
 
 
@@ -58,4 +68,7 @@ STATIC_SETTINGS: dict[str, object] = {
     "SESSION_COOKIE_SAMESITE": "Lax",
     # Consent text version shown on /join and recorded with each sign-up.
     "CONSENT_VERSION": "2026-11",
+    # Flask-Limiter's headers would put Retry-After on every response;
+    # app.errors sets it on 429 answers only.
+    "RATELIMIT_HEADERS_ENABLED": False,
 }

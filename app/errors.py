@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from app.extensions import db
+from app.extensions import db, limiter
 from passes import PassSigningError
 
 
@@ -40,13 +42,19 @@ def register_error_handlers(app: Flask) -> None:
         return json_error(error.status, error.code, error.message)
 
     @app.errorhandler(HTTPException)
-    def handle_http_error(error: HTTPException) -> Response | tuple[str, int]:
+    def handle_http_error(error: HTTPException) -> Response:
         db.session.rollback()
         status = error.code or 500
         if _wants_json():
             code = (error.name or "error").lower().replace(" ", "_")
-            return json_error(status, code, error.description or error.name)
-        return render_template("errors/error.html", status=status), status
+            response = json_error(status, code, error.description or error.name)
+        else:
+            page = render_template("errors/error.html", status=status)
+            response = Response(page, status=status)
+        if status == 429 and limiter.current_limit is not None:
+            wait = limiter.current_limit.reset_at - int(time.time())
+            response.headers["Retry-After"] = str(max(1, wait))
+        return response
 
     @app.errorhandler(PassSigningError)
     def handle_signing_error(error: PassSigningError) -> Response | tuple[str, int]:
@@ -58,6 +66,23 @@ def register_error_handlers(app: Flask) -> None:
                 503, "pass_signing_unavailable", "Passes cannot be issued right now"
             )
         return render_template("errors/error.html", status=503), 503
+
+    @app.errorhandler(OperationalError)
+    def handle_database_down(error: OperationalError) -> Response | tuple[str, int]:
+        # The database is unreachable or refused us: a passing condition, so 503
+        # with Retry-After lets devices and clients try again instead of giving up.
+        db.session.rollback()
+        app.logger.error("database unavailable: %s", type(error.orig).__name__)
+        if _wants_json():
+            response = json_error(
+                503, "database_unavailable", "Temporarily unavailable, try again"
+            )
+        else:
+            response = Response(
+                render_template("errors/error.html", status=503), status=503
+            )
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception) -> Response | tuple[str, int]:

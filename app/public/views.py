@@ -17,14 +17,16 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 
 import passes
-from app.extensions import db
+from app.extensions import db, limiter
 from app.i18n import pick_language, translate
 from app.models import Member, Pass, Program
+from app.security import pages_limit, signup_limit
 from app.services import passes as pass_service
 from app.services.signup import program_cities, sign_up, validate_signup
 from app.wallet.views import PKPASS_MIMETYPE
 
 bp = Blueprint("public", __name__)
+limiter.limit(pages_limit)(bp)
 
 
 def _program(slug: str | None) -> Program:
@@ -72,6 +74,7 @@ def index() -> Response:
 
 @bp.route("/join", methods=["GET", "POST"])
 @bp.route("/join/<slug>", methods=["GET", "POST"])
+@limiter.limit(signup_limit, methods=["POST"])
 def join(slug: str | None = None) -> Response | tuple[str, int]:
     """Sign-up form; a valid submission issues the card and opens its page."""
     program = _program(slug)

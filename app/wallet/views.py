@@ -7,11 +7,13 @@ import logging
 from flask import Blueprint, Response, jsonify, request
 
 from app.errors import ApiError
-from app.extensions import db
+from app.extensions import db, limiter
+from app.security import wallet_limit
 from app.services import passes as pass_service
 from app.services import wallet
 
 bp = Blueprint("wallet", __name__)
+limiter.limit(wallet_limit)(bp)
 log = logging.getLogger(__name__)
 
 PKPASS_MIMETYPE = "application/vnd.apple.pkpass"
