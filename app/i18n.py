@@ -89,6 +89,30 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "We keep your name, phone, e-mail and birthday only for the loyalty "
         "program. Consent version {version} given on {date}.",
     },
+    "card.download": {"ru": "Скачать мои данные", "en": "Download my data"},
+    "card.erase_title": {"ru": "Удалить мои данные", "en": "Delete my data"},
+    "card.erase_text": {
+        "ru": "Имя, телефон, эл. почта и дата рождения будут удалены, карта на "
+        "телефоне станет недействительной, баллы сгорят. Это нельзя отменить.",
+        "en": "Your name, phone, e-mail and birthday will be deleted, the card on "
+        "your phone becomes void and your points are lost. This cannot be undone.",
+    },
+    "card.erase_confirm": {
+        "ru": "Да, удалить мои данные и карту",
+        "en": "Yes, delete my data and my card",
+    },
+    "card.erase_button": {"ru": "Удалить", "en": "Delete"},
+    "card.erase_confirm_needed": {
+        "ru": "Отметьте галочку, чтобы подтвердить удаление.",
+        "en": "Tick the box to confirm the deletion.",
+    },
+    "erased.title": {"ru": "Данные удалены", "en": "Your data is deleted"},
+    "erased.text": {
+        "ru": "Мы удалили ваши личные данные. Карта в Wallet помечена как "
+        "недействительная; её можно удалить с телефона.",
+        "en": "We have deleted your personal data. The card in your wallet is "
+        "marked void; you can remove it from your phone.",
+    },
     "card.welcome_back": {
         "ru": "С возвращением! Эта карта уже выпущена на ваш номер.",
         "en": "Welcome back! This card was already issued for your number.",

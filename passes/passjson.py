@@ -170,7 +170,10 @@ def build_pass_json(
             ],
             "backFields": back_fields,
         },
-        "locations": [
+        # A voided card never asks for the lock screen.
+        "locations": []
+        if member.voided
+        else [
             {
                 "latitude": s.latitude,
                 "longitude": s.longitude,

@@ -37,6 +37,9 @@ class Member(Base):
     tier: Mapped[str] = mapped_column(String(20))
     offer: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when the member asked to be erased: personal fields are scrubbed, the
+    # card page is gone and the pass is voided; the row stays for the ledger.
+    erased_at: Mapped[datetime | None]
 
     program: Mapped[Program] = relationship()
     preferred_store: Mapped[Store | None] = relationship()

@@ -8,6 +8,7 @@ from flask import (
     Response,
     abort,
     current_app,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -19,9 +20,10 @@ from sqlalchemy import select
 import passes
 from app.extensions import db, limiter
 from app.i18n import pick_language, translate
-from app.models import Member, Pass, Program
+from app.models import Member, Program
 from app.security import pages_limit, signup_limit
 from app.services import passes as pass_service
+from app.services.privacy import erase_member, export_member, member_pass
 from app.services.signup import program_cities, sign_up, validate_signup
 from app.wallet.views import PKPASS_MIMETYPE
 
@@ -40,7 +42,11 @@ def _program(slug: str | None) -> Program:
 
 
 def _member(card_token: str) -> Member:
-    member = db.session.scalar(select(Member).where(Member.card_token == card_token))
+    member = db.session.scalar(
+        select(Member).where(
+            Member.card_token == card_token, Member.erased_at.is_(None)
+        )
+    )
     if member is None:
         abort(404)
     return member
@@ -100,10 +106,10 @@ def csrf_expired(error: CSRFError) -> tuple[str, int]:
     return _render_join(program, language, data, {"form": "error.csrf"}, status=400)
 
 
-@bp.get("/c/<card_token>")
-def card(card_token: str) -> str:
-    """The member's card: wallet buttons, QR to open on a phone, balance, privacy."""
-    member = _member(card_token)
+def _render_card(
+    member: Member, errors: dict[str, str] | None = None, status: int = 200
+) -> tuple[str, int]:
+    card_token = member.card_token
     language = pick_language(request.args.get("lang") or member.language)
     page_url = pass_service.public_url(url_for("public.card", card_token=card_token))
     qr_svg = segno.make(page_url, error="m").svg_inline(scale=4, dark="#111")
@@ -117,14 +123,51 @@ def card(card_token: str) -> str:
         tier=member.program.tier_name(member.tier, language),
         qr_svg=qr_svg,
         welcome_back=request.args.get("welcome") == "back",
+        errors=errors or {},
+    ), status
+
+
+@bp.get("/c/<card_token>")
+def card(card_token: str) -> tuple[str, int]:
+    """The member's card: wallet buttons, QR to open on a phone, balance, privacy."""
+    return _render_card(_member(card_token))
+
+
+@bp.get("/c/<card_token>/data.json")
+def card_data(card_token: str) -> Response:
+    """Download my data: everything held about the member, as JSON."""
+    response = jsonify(export_member(_member(card_token)))
+    response.headers["Content-Disposition"] = 'attachment; filename="my-data.json"'
+    return response
+
+
+@bp.post("/c/<card_token>/erase")
+def card_erase(card_token: str) -> Response | tuple[str, int]:
+    """Erase me: needs the confirmation box ticked; then the card is gone."""
+    member = _member(card_token)
+    if request.form.get("confirm") != "yes":
+        return _render_card(member, {"erase": "card.erase_confirm_needed"}, 422)
+    language = member.language
+    erase_member(member)
+    db.session.commit()
+    return redirect(url_for("public.erased", lang=language), code=303)
+
+
+@bp.get("/erased")
+def erased() -> str:
+    """Shown once after erasure; it carries nothing personal."""
+    language = pick_language()
+    return render_template(
+        "public/erased.html",
+        lang=language,
+        t=lambda key, **kw: translate(key, language, **kw),
     )
 
 
 @bp.get("/c/<card_token>/pass.pkpass")
 def card_pkpass(card_token: str) -> Response:
     """The signed Apple Wallet pass (also opens in Android .pkpass apps)."""
-    member = _member(card_token)
-    pass_ = db.session.scalar(select(Pass).where(Pass.member_id == member.id))
+    pass_ = member_pass(_member(card_token))
     if pass_ is None:
         abort(404)
     response = Response(pass_service.build_pkpass(pass_), mimetype=PKPASS_MIMETYPE)

@@ -142,7 +142,7 @@ def member_view(pass_: Pass) -> passes.Member:
         authentication_token=pass_.authentication_token,
         card_number=member.card_number,
         barcode_message=passes.barcode_payload(member.card_number, barcode_secret()),
-        name=member.name,
+        name=member.name or "—",
         language=member.language,
         points=member.points,
         tier=pass_.program.tier_names(member.tier),

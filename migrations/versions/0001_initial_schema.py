@@ -96,6 +96,7 @@ def upgrade():
     sa.Column('tier', sa.String(length=20), nullable=False),
     sa.Column('offer', sa.String(length=200), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('erased_at', sa.DateTime(), nullable=True),
     sa.ForeignKeyConstraint(['preferred_store_id'], ['store.id'], name=op.f('fk_member_preferred_store_id_store')),
     sa.ForeignKeyConstraint(['program_id'], ['program.id'], name=op.f('fk_member_program_id_program')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_member')),

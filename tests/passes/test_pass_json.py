@@ -113,6 +113,7 @@ def test_locations_are_the_ten_nearest_stores_with_relevant_text(
 def test_voided_pass(program, stores) -> None:
     pass_json = passes.build_pass_json(program, make_member(voided=True), stores)
     assert pass_json["voided"] is True
+    assert pass_json["locations"] == []
 
 
 def test_english_member_gets_english_texts_and_russian_translations(

@@ -1,0 +1,86 @@
+"""A member's own data: download it, or be erased.
+
+Erasure scrubs every personal field, voids the pass (devices are told through the
+usual pass update) and retires the card token; the member row stays, anonymous, so
+the points ledger still adds up for accounting.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Device, Member, Pass, Registration
+from app.models.base import utcnow
+from app.services.passes import refresh_pass
+
+
+def member_pass(member: Member) -> Pass | None:
+    return db.session.scalar(select(Pass).where(Pass.member_id == member.id))
+
+
+def export_member(member: Member) -> dict[str, Any]:
+    """Everything we hold about the member, as JSON-ready data."""
+    pass_ = member_pass(member)
+    devices = []
+    if pass_ is not None:
+        devices = [
+            {"platform": platform, "registered_at": registered.isoformat()}
+            for platform, registered in db.session.execute(
+                select(Device.platform, Registration.created_at)
+                .join(Registration, Registration.device_id == Device.id)
+                .where(Registration.pass_id == pass_.id)
+                .order_by(Registration.id)
+            )
+        ]
+    return {
+        "program": member.program.name,
+        "card_number": member.card_number,
+        "name": member.name,
+        "phone": member.phone,
+        "email": member.email,
+        "birthday": member.birthday.isoformat() if member.birthday else None,
+        "language": member.language,
+        "preferred_store": member.preferred_store.name
+        if member.preferred_store
+        else None,
+        "city": member.city,
+        "consent": {
+            "version": member.consent_version,
+            "given_at": member.consent_at.isoformat(),
+        },
+        "joined_at": member.created_at.isoformat(),
+        "points": member.points,
+        "tier": member.program.tier_name(member.tier, member.language),
+        "offer": member.offer or None,
+        "wallet_pass": None
+        if pass_ is None
+        else {
+            "serial_number": pass_.serial_number,
+            "voided": pass_.voided,
+            "last_updated": pass_.updated_at.isoformat(),
+            "devices": devices,
+        },
+    }
+
+
+def erase_member(member: Member) -> None:
+    """Scrub personal data, void the pass and retire the card token. Caller commits."""
+    member.name = ""
+    # Unique per program, and never a real number: the phone can sign up afresh.
+    member.phone = f"erased:{member.id}"
+    member.email = None
+    member.birthday = None
+    member.city = None
+    member.preferred_store = None
+    member.offer = ""
+    member.card_token = secrets.token_urlsafe(24)
+    member.erased_at = utcnow()
+    pass_ = member_pass(member)
+    if pass_ is not None:
+        pass_.voided = True
+        # Registrations stay so the devices learn of the voided pass.
+        refresh_pass(pass_)
