@@ -1,0 +1,27 @@
+"""Production gunicorn settings: `gunicorn -c gunicorn.conf.py wsgi:app`.
+
+Environment: PORT or BIND, WEB_CONCURRENCY (processes), THREADS (per process),
+FORWARDED_ALLOW_IPS (proxies whose X-Forwarded-* headers gunicorn trusts).
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+# Threads let database waits overlap; signing a pass is ~1 ms of CPU.
+worker_class = "gthread"
+threads = int(os.environ.get("THREADS", "4"))
+timeout = 30
+graceful_timeout = 30
+keepalive = 5
+# Recycle processes now and then, staggered, against slow leaks.
+max_requests = 5000
+max_requests_jitter = 500
+# No gunicorn access log: request paths carry card tokens and serials. The app
+# logs each request by its route pattern instead (app/security.py).
+accesslog = None
+errorlog = "-"
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+limit_request_line = 4094
+limit_request_field_size = 8190
