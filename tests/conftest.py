@@ -60,6 +60,10 @@ def base_config(pki_dir: Path) -> dict[str, object]:
         "WWDR_CERT_FILE": str(pki_dir / "wwdr.pem"),
         "DEV_CERTS_DIR": str(pki_dir),
         "WTF_CSRF_ENABLED": False,
+        # Google Wallet off unless a test turns it on (tests/app/test_google.py).
+        "GOOGLE_ISSUER_ID": None,
+        "GOOGLE_SERVICE_ACCOUNT_FILE": None,
+        "GOOGLE_DRY_RUN": False,
     }
 
 

@@ -116,7 +116,9 @@ def test_english_member_gets_english_defaults() -> None:
     assert google_schema.errors("LoyaltyObject", loyalty_object) == []
     assert loyalty_object["loyaltyPoints"]["label"] == "Points"
     assert loyalty_object["secondaryLoyaltyPoints"]["balance"] == {"string": "Gold"}
-    assert loyalty_object["textModulesData"][0]["body"] == "Your offers will appear here"
+    assert (
+        loyalty_object["textModulesData"][0]["body"] == "Your offers will appear here"
+    )
     assert loyalty_object["merchantLocations"] == []
 
 
@@ -197,7 +199,10 @@ def test_save_link_is_short_signed_and_references_the_object(pki_dir: Path) -> N
     assert decoded["origins"] == ["https://wallet.test"]
     assert decoded["payload"] == {
         "loyaltyObjects": [
-            {"id": google.object_id(program, member), "classId": google.class_id(program)}
+            {
+                "id": google.object_id(program, member),
+                "classId": google.class_id(program),
+            }
         ]
     }
     tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")

@@ -85,9 +85,7 @@ def _schema(spec: dict[str, Any]) -> dict[str, Any]:
 
 @cache
 def _definitions() -> dict[str, Any]:
-    definitions = {
-        name: _schema(spec) for name, spec in discovery()["schemas"].items()
-    }
+    definitions = {name: _schema(spec) for name, spec in discovery()["schemas"].items()}
     # Prose rules made checkable.
     definitions["LoyaltyPointsBalance"]["minProperties"] = 1
     definitions["LoyaltyPointsBalance"]["maxProperties"] = 1

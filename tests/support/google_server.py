@@ -34,6 +34,8 @@ from werkzeug.wrappers import Request, Response
 from tests.support import google_schema
 
 SCOPE = "https://www.googleapis.com/auth/wallet_object.issuer"
+# The audience Google's token endpoint requires, wherever the request is sent.
+TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 API_PREFIX = "/walletobjects/v1/"
 KINDS = {"loyaltyClass": "LoyaltyClass", "loyaltyObject": "LoyaltyObject"}
 
@@ -74,7 +76,9 @@ def _error(status: int, reason: str, message: str) -> Response:
         "error": {
             "code": status,
             "message": message,
-            "errors": [{"message": message, "domain": "walletobjects", "reason": reason}],
+            "errors": [
+                {"message": message, "domain": "walletobjects", "reason": reason}
+            ],
         }
     }
     return Response(json.dumps(body), status, content_type="application/json")
@@ -117,7 +121,10 @@ class GoogleStandIn:
         self._server = make_server("127.0.0.1", 0, self.wsgi, threaded=True)
         self.base_url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, daemon=True, name="google-stand-in"
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # quick shutdown between tests
+            daemon=True,
+            name="google-stand-in",
         )
         self._thread.start()
         return self
@@ -179,12 +186,15 @@ class GoogleStandIn:
 
     def _token(self, request: Request) -> Response:
         self.token_requests += 1
-        if request.form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
+        if (
+            request.form.get("grant_type")
+            != "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        ):
             return Response(json.dumps({"error": "unsupported_grant_type"}), 400)
         assertion = request.form.get("assertion", "")
         try:
             claims = google_jwt.decode(
-                assertion, certs=self.public_pem, audience=self.token_url
+                assertion, certs=self.public_pem, audience=TOKEN_AUDIENCE
             )
             header = google_jwt.decode_header(assertion)
         except Exception:  # noqa: BLE001  any failure is an invalid grant
@@ -214,7 +224,9 @@ class GoogleStandIn:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         with self._lock:
             authorised = scheme == "Bearer" and token in self.tokens
-            failure = self._failures.popleft() if authorised and self._failures else None
+            failure = (
+                self._failures.popleft() if authorised and self._failures else None
+            )
         if not authorised:
             return _error(401, "authError", "Request had invalid credentials")
         if failure is not None:
