@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,45 +17,11 @@ from app.models import GoogleCallback, GoogleMessage, GoogleObject, Member, Pass
 from app.services import google_wallet
 from app.services import passes as pass_service
 from passes import google
+from tests.conftest import GOOGLE_ISSUER as ISSUER
 from tests.conftest import Demo
 from tests.support import google_schema
 from tests.support.google_callbacks import CallbackSigner
 from tests.support.google_server import GoogleStandIn, verify_rs256
-
-ISSUER = "3388000000000000042"
-
-
-@pytest.fixture
-def service_account(pki_dir: Path) -> dict[str, str]:
-    return json.loads((pki_dir / "google-service-account.json").read_text())
-
-
-@pytest.fixture
-def signer() -> CallbackSigner:
-    return CallbackSigner()
-
-
-@pytest.fixture
-def stand_in(
-    service_account: dict[str, str], signer: CallbackSigner
-) -> Iterator[GoogleStandIn]:
-    server = GoogleStandIn(service_account, signer.root_keys()).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def google_app(app: Flask, pki_dir: Path, stand_in: GoogleStandIn) -> Flask:
-    """The app with Google Wallet configured against the stand-in."""
-    app.config.update(
-        GOOGLE_ISSUER_ID=ISSUER,
-        GOOGLE_SERVICE_ACCOUNT_FILE=str(pki_dir / "google-service-account.json"),
-        GOOGLE_API_URL=stand_in.api_url,
-        GOOGLE_TOKEN_URL=stand_in.token_url,
-        GOOGLE_CALLBACK_KEYS_URL=stand_in.keys_url,
-    )
-    google_wallet._root_keys_cache.clear()
-    return app
 
 
 def sign_up(client: FlaskClient, phone: str = "+79123456789") -> str:
@@ -83,13 +48,13 @@ def member_by_token(card_token: str) -> Member:
     return member
 
 
-def object_of(stand_in: GoogleStandIn, card_token: str) -> dict:
+def object_of(google_stand_in: GoogleStandIn, card_token: str) -> dict:
     member = member_by_token(card_token)
     record = db.session.scalar(
         select(GoogleObject).where(GoogleObject.member_id == member.id)
     )
     assert record is not None
-    return stand_in.objects[record.object_id]
+    return google_stand_in.objects[record.object_id]
 
 
 def test_without_configuration_the_button_is_hidden_and_the_route_404s(
@@ -107,8 +72,8 @@ def test_sign_up_save_link_then_balance_change_patches_with_notification(
     google_app: Flask,
     client: FlaskClient,
     demo: Demo,
-    stand_in: GoogleStandIn,
-    service_account: dict[str, str],
+    google_stand_in: GoogleStandIn,
+    google_service_account: dict[str, str],
 ) -> None:
     card_token = sign_up(client)
     page = client.get(f"/c/{card_token}")
@@ -121,21 +86,21 @@ def test_sign_up_save_link_then_balance_change_patches_with_notification(
     assert save_url.startswith("https://pay.google.com/gp/v/save/")
     assert len(save_url) < 1800
     key = serialization.load_pem_private_key(
-        service_account["private_key"].encode(), None
+        google_service_account["private_key"].encode(), None
     )
     claims = verify_rs256(
         save_url.removeprefix(google.SAVE_URL_PREFIX), key.public_key()
     )
     assert claims["aud"] == "google"
     assert claims["typ"] == "savetowallet"
-    assert claims["iss"] == service_account["client_email"]
+    assert claims["iss"] == google_service_account["client_email"]
     assert claims["origins"] == ["https://wallet.test"]
     [reference] = claims["payload"]["loyaltyObjects"]
 
     # The class and object were inserted over REST before the redirect.
-    assert reference["id"] in stand_in.objects
+    assert reference["id"] in google_stand_in.objects
     assert reference["classId"] == f"{ISSUER}.severnaya"
-    loyalty_class = stand_in.classes[reference["classId"]]
+    loyalty_class = google_stand_in.classes[reference["classId"]]
     assert google_schema.errors("LoyaltyClass", loyalty_class) == []
     assert loyalty_class["programLogo"]["sourceUri"]["uri"].startswith(
         "https://wallet.test/programs/severnaya/logo.png?v="
@@ -144,7 +109,7 @@ def test_sign_up_save_link_then_balance_change_patches_with_notification(
         loyalty_class["callbackOptions"]["url"]
         == "https://wallet.test/google/callbacks"
     )
-    loyalty_object = stand_in.objects[reference["id"]]
+    loyalty_object = google_stand_in.objects[reference["id"]]
     assert loyalty_object["loyaltyPoints"]["balance"] == {"int": 0}
     assert loyalty_object["accountName"] == "Мария Петрова"
     with google_app.app_context():
@@ -169,60 +134,66 @@ def test_sign_up_save_link_then_balance_change_patches_with_notification(
         assert google_wallet.sync_object(member) is True
         db.session.commit()
         # Nothing changed since: no call.
-        calls = len(stand_in.calls())
+        calls = len(google_stand_in.calls())
         assert google_wallet.sync_object(member) is False
-        assert len(stand_in.calls()) == calls
+        assert len(google_stand_in.calls()) == calls
 
-    [patch] = stand_in.calls("PATCH", "/loyaltyObject/")
+    [patch] = google_stand_in.calls("PATCH", "/loyaltyObject/")
     assert patch.body["loyaltyPoints"]["balance"] == {"int": 750}
     assert patch.body["notifyPreference"] == "NOTIFY_ON_UPDATE"
     assert "accountName" not in patch.body  # only what changed is sent
-    assert stand_in.objects[reference["id"]]["loyaltyPoints"]["balance"] == {"int": 750}
+    assert google_stand_in.objects[reference["id"]]["loyaltyPoints"]["balance"] == {
+        "int": 750
+    }
 
 
 def test_save_is_idempotent_and_409_becomes_patch(
-    google_app: Flask, client: FlaskClient, demo: Demo, stand_in: GoogleStandIn
+    google_app: Flask, client: FlaskClient, demo: Demo, google_stand_in: GoogleStandIn
 ) -> None:
     card_token = demo.passes[0].card_token
     assert client.get(f"/c/{card_token}/google").status_code == 303
-    inserts = len(stand_in.calls("POST"))
+    inserts = len(google_stand_in.calls("POST"))
     assert client.get(f"/c/{card_token}/google").status_code == 303
-    assert len(stand_in.calls("POST")) == inserts  # known and unchanged: no calls
+    assert (
+        len(google_stand_in.calls("POST")) == inserts
+    )  # known and unchanged: no calls
 
     # The object exists at Google but our record was lost: insert -> 409 -> PATCH.
     with google_app.app_context():
         db.session.execute(GoogleObject.__table__.delete())
         db.session.commit()
     assert client.get(f"/c/{card_token}/google").status_code == 303
-    statuses = [(c.method, c.status) for c in stand_in.calls(path="/loyaltyObject")]
+    statuses = [
+        (c.method, c.status) for c in google_stand_in.calls(path="/loyaltyObject")
+    ]
     assert statuses[-2:] == [("POST", 409), ("PATCH", 200)]
 
 
 def test_expired_token_is_refreshed(
-    google_app: Flask, client: FlaskClient, demo: Demo, stand_in: GoogleStandIn
+    google_app: Flask, client: FlaskClient, demo: Demo, google_stand_in: GoogleStandIn
 ) -> None:
     card_token = demo.passes[1].card_token
     assert client.get(f"/c/{card_token}/google").status_code == 303
-    token_requests = stand_in.token_requests
-    stand_in.revoke_tokens()
+    token_requests = google_stand_in.token_requests
+    google_stand_in.revoke_tokens()
     with google_app.app_context():
         member = member_by_token(card_token)
         member.points = 10
         assert google_wallet.sync_object(member)
         db.session.commit()
-    assert stand_in.token_requests == token_requests + 1
-    assert [c.status for c in stand_in.calls("PATCH")] == [401, 200]
+    assert google_stand_in.token_requests == token_requests + 1
+    assert [c.status for c in google_stand_in.calls("PATCH")] == [401, 200]
 
 
 def test_google_failure_shows_a_friendly_page(
-    google_app: Flask, client: FlaskClient, demo: Demo, stand_in: GoogleStandIn
+    google_app: Flask, client: FlaskClient, demo: Demo, google_stand_in: GoogleStandIn
 ) -> None:
     card_token = demo.passes[0].card_token
-    stand_in.fail(500)
+    google_stand_in.fail(500)
     response = client.get(f"/c/{card_token}/google")
     assert response.status_code == 503
     assert "Google Wallet сейчас недоступен" in response.text
-    stand_in.fail(403, "permissionDenied")
+    google_stand_in.fail(403, "permissionDenied")
     english = client.get(f"/c/{card_token}/google?lang=en")
     assert english.status_code == 503
     assert "Google Wallet is not available right now" in english.text
@@ -245,7 +216,7 @@ def test_errors_are_typed_retryable_or_permanent(
     google_app: Flask,
     client: FlaskClient,
     demo: Demo,
-    stand_in: GoogleStandIn,
+    google_stand_in: GoogleStandIn,
     status: int,
     reason: str,
     retryable: bool,
@@ -255,7 +226,7 @@ def test_errors_are_typed_retryable_or_permanent(
     with google_app.app_context():
         member = member_by_token(card_token)
         member.points = 99
-        stand_in.fail(status, reason)
+        google_stand_in.fail(status, reason)
         expected = (
             google_wallet.GoogleRetryableError
             if retryable
@@ -273,7 +244,7 @@ def test_errors_are_typed_retryable_or_permanent(
 
 
 def test_messages_notify_three_times_a_day_and_keep_ten(
-    google_app: Flask, client: FlaskClient, demo: Demo, stand_in: GoogleStandIn
+    google_app: Flask, client: FlaskClient, demo: Demo, google_stand_in: GoogleStandIn
 ) -> None:
     card_token = demo.passes[0].card_token
     assert client.get(f"/c/{card_token}/google").status_code == 303
@@ -286,48 +257,50 @@ def test_messages_notify_three_times_a_day_and_keep_ten(
         db.session.commit()
         assert sent == ["TEXT_AND_NOTIFY"] * 3 + ["TEXT"] * 9
         # A retried call with the same id sends nothing new.
-        calls = len(stand_in.calls())
+        calls = len(google_stand_in.calls())
         assert google_wallet.add_message(member, "x", "y", message_id="bday-2026") == (
             "TEXT"
         )
         assert google_wallet.add_message(member, "x", "y", message_id="bday-2026") == (
             "TEXT"
         )
-        assert len(stand_in.calls()) == calls + 2  # one prune PATCH, one addMessage
+        assert (
+            len(google_stand_in.calls()) == calls + 2
+        )  # one prune PATCH, one addMessage
         db.session.commit()
         history = db.session.scalars(select(GoogleMessage.header)).all()
         assert len(history) == 13
-    messages = object_of_app(google_app, stand_in, card_token)["messages"]
+    messages = object_of_app(google_app, google_stand_in, card_token)["messages"]
     assert len(messages) == 10
     assert messages[-1]["id"] == "bday-2026"
     assert [m["header"] for m in messages[:-1]] == [f"Акция {i}" for i in range(3, 12)]
 
 
-def object_of_app(app: Flask, stand_in: GoogleStandIn, card_token: str) -> dict:
+def object_of_app(app: Flask, google_stand_in: GoogleStandIn, card_token: str) -> dict:
     with app.app_context():
-        return object_of(stand_in, card_token)
+        return object_of(google_stand_in, card_token)
 
 
 def test_google_quota_answer_falls_back_to_a_silent_message(
-    google_app: Flask, client: FlaskClient, demo: Demo, stand_in: GoogleStandIn
+    google_app: Flask, client: FlaskClient, demo: Demo, google_stand_in: GoogleStandIn
 ) -> None:
     card_token = demo.passes[0].card_token
     assert client.get(f"/c/{card_token}/google").status_code == 303
     with google_app.app_context():
         member = member_by_token(card_token)
-        stand_in.fail(403, "quotaExceeded")  # Google counted differently
+        google_stand_in.fail(403, "quotaExceeded")  # Google counted differently
         assert google_wallet.add_message(member, "Скидка", "−20 %") == "TEXT"
         assert google_wallet.add_message(member, "Ещё", "...") == "TEXT"
         db.session.commit()
     types = [
         (c.status, c.body["message"]["messageType"])
-        for c in stand_in.calls("POST", "/addMessage")
+        for c in google_stand_in.calls("POST", "/addMessage")
     ]
     assert types == [(403, "TEXT_AND_NOTIFY"), (200, "TEXT"), (200, "TEXT")]
 
 
 def test_balance_notifications_share_the_daily_budget(
-    google_app: Flask, client: FlaskClient, demo: Demo, stand_in: GoogleStandIn
+    google_app: Flask, client: FlaskClient, demo: Demo, google_stand_in: GoogleStandIn
 ) -> None:
     card_token = demo.passes[0].card_token
     assert client.get(f"/c/{card_token}/google").status_code == 303
@@ -339,12 +312,12 @@ def test_balance_notifications_share_the_daily_budget(
         member.offer = "Новое предложение"
         assert google_wallet.sync_object(member)
         db.session.commit()
-    notify = [c.body.get("notifyPreference") for c in stand_in.calls("PATCH")]
+    notify = [c.body.get("notifyPreference") for c in google_stand_in.calls("PATCH")]
     assert notify == ["NOTIFY_ON_UPDATE"] * 3 + [None, None]
 
 
 def test_erasure_expires_the_object(
-    google_app: Flask, client: FlaskClient, demo: Demo, stand_in: GoogleStandIn
+    google_app: Flask, client: FlaskClient, demo: Demo, google_stand_in: GoogleStandIn
 ) -> None:
     card_token = demo.passes[0].card_token
     assert client.get(f"/c/{card_token}/google").status_code == 303
@@ -357,30 +330,30 @@ def test_erasure_expires_the_object(
         record = db.session.scalar(select(GoogleObject))
         assert record.state == "EXPIRED"
         assert "accountName" not in record.body
-        loyalty_object = stand_in.objects[record.object_id]
+        loyalty_object = google_stand_in.objects[record.object_id]
     assert loyalty_object["state"] == "EXPIRED"
     assert loyalty_object["accountName"] == ""
 
 
 def test_member_who_never_saved_gets_no_calls(
-    google_app: Flask, demo: Demo, stand_in: GoogleStandIn
+    google_app: Flask, demo: Demo, google_stand_in: GoogleStandIn
 ) -> None:
     with google_app.app_context():
         member = member_by_token(demo.passes[2].card_token)
         assert google_wallet.sync_object(member) is False
         assert google_wallet.add_message(member, "x", "y") is None
-    assert stand_in.calls() == []
+    assert google_stand_in.calls() == []
 
 
 def test_dry_run_redirects_without_calling_google(
-    google_app: Flask, client: FlaskClient, demo: Demo, stand_in: GoogleStandIn
+    google_app: Flask, client: FlaskClient, demo: Demo, google_stand_in: GoogleStandIn
 ) -> None:
     google_app.config["GOOGLE_DRY_RUN"] = True
     response = client.get(f"/c/{demo.passes[0].card_token}/google")
     assert response.status_code == 303
     assert response.headers["Location"].startswith(google.SAVE_URL_PREFIX)
-    assert stand_in.calls() == []
-    assert stand_in.token_requests == 0
+    assert google_stand_in.calls() == []
+    assert google_stand_in.token_requests == 0
 
 
 def test_logo_is_served_publicly(
@@ -409,11 +382,11 @@ def test_callbacks_record_saves_and_deletions_once(
     google_app: Flask,
     client: FlaskClient,
     demo: Demo,
-    stand_in: GoogleStandIn,
-    signer: CallbackSigner,
+    google_stand_in: GoogleStandIn,
+    callback_signer: CallbackSigner,
 ) -> None:
     object_id = saved_object(client, google_app, demo.passes[0].card_token)
-    save = signer.body(ISSUER, object_id, "save", nonce="n-1")
+    save = callback_signer.body(ISSUER, object_id, "save", nonce="n-1")
     response = client.post("/google/callbacks", json=save)
     assert response.status_code == 200
     assert response.json == {"status": "recorded"}
@@ -424,7 +397,7 @@ def test_callbacks_record_saves_and_deletions_once(
         assert (record.saved, record.save_count, record.delete_count) == (True, 1, 0)
         assert google_wallet.install_counts(demo.program_id)["saved"] == 1
 
-    delete = signer.body(ISSUER, object_id, "del", nonce="n-2")
+    delete = callback_signer.body(ISSUER, object_id, "del", nonce="n-2")
     assert client.post("/google/callbacks", json=delete).status_code == 200
     with google_app.app_context():
         record = db.session.scalar(select(GoogleObject))
@@ -442,16 +415,16 @@ def test_callbacks_that_do_not_verify_change_nothing(
     google_app: Flask,
     client: FlaskClient,
     demo: Demo,
-    stand_in: GoogleStandIn,
-    signer: CallbackSigner,
+    google_stand_in: GoogleStandIn,
+    callback_signer: CallbackSigner,
 ) -> None:
     object_id = saved_object(client, google_app, demo.passes[0].card_token)
-    tampered = signer.body(ISSUER, object_id, "save")
+    tampered = callback_signer.body(ISSUER, object_id, "save")
     tampered["signedMessage"] = tampered["signedMessage"].replace('"save"', '"del"')
-    expired_key = signer.body(ISSUER, object_id, key_expires_ms=1_000_000)
-    expired_message = signer.body(ISSUER, object_id, exp_time_ms=1_000_000)
-    foreign_root = signer.body(ISSUER, object_id, root=CallbackSigner().root)
-    other_issuer = signer.body("3388000000000000999", object_id)
+    expired_key = callback_signer.body(ISSUER, object_id, key_expires_ms=1_000_000)
+    expired_message = callback_signer.body(ISSUER, object_id, exp_time_ms=1_000_000)
+    foreign_root = callback_signer.body(ISSUER, object_id, root=CallbackSigner().root)
+    other_issuer = callback_signer.body("3388000000000000999", object_id)
     for body in (
         tampered,
         expired_key,
@@ -491,3 +464,48 @@ def test_dev_defaults_use_the_dev_key_in_dry_run(
     settings = app_config.from_environment()
     assert settings["GOOGLE_ISSUER_ID"] == "123"
     assert settings["GOOGLE_DRY_RUN"] is False
+
+
+def test_object_missing_at_google_is_inserted_again(
+    google_app: Flask, client: FlaskClient, demo: Demo, google_stand_in: GoogleStandIn
+) -> None:
+    card_token = demo.passes[0].card_token
+    assert client.get(f"/c/{card_token}/google").status_code == 303
+    google_stand_in.objects.clear()
+    with google_app.app_context():
+        member = member_by_token(card_token)
+        member.points = 5
+        assert google_wallet.sync_object(member)
+        db.session.commit()
+    statuses = [
+        (c.method, c.status) for c in google_stand_in.calls(path="/loyaltyObject")
+    ]
+    assert statuses[-2:] == [("PATCH", 404), ("POST", 200)]
+    assert object_of_app(google_app, google_stand_in, card_token)["loyaltyPoints"][
+        "balance"
+    ] == {"int": 5}
+
+
+def test_a_key_google_does_not_know_is_a_permanent_error(
+    google_app: Flask,
+    demo: Demo,
+    google_stand_in: GoogleStandIn,
+    google_service_account: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = other.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    key_file = tmp_path / "other.json"
+    key_file.write_text(json.dumps({**google_service_account, "private_key": pem}))
+    google_app.config["GOOGLE_SERVICE_ACCOUNT_FILE"] = str(key_file)
+    with google_app.app_context():
+        member = member_by_token(demo.passes[0].card_token)
+        with pytest.raises(google_wallet.GooglePermanentError, match="access token"):
+            google_wallet.ensure_object(member)
+    assert google_stand_in.calls() == []
