@@ -189,21 +189,30 @@ def _insert_object(member: Member, body: dict[str, Any]) -> None:
 def ensure_object(member: Member) -> GoogleObject:
     """Insert the member's object (and the class) over REST, or bring it up to date."""
     record = _record(member, lock=True)
-    body = build_object(member)
-    if record is None:
-        _insert_object(member, body)
-        record = GoogleObject(
-            member_id=member.id,
-            object_id=body["id"],
-            class_id=body["classId"],
-            state=body["state"],
-            body=body,
-            notified_at=[],
-        )
-        db.session.add(record)
-        db.session.flush()
+    if record is not None:
+        sync_class(member.program)
+        sync_object(member)
         return record
-    sync_object(member)
+    body = build_object(member)
+    _insert_object(member, body)
+    record = GoogleObject(
+        member_id=member.id,
+        object_id=body["id"],
+        class_id=body["classId"],
+        state=body["state"],
+        body=body,
+        notified_at=[],
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(record)
+            db.session.flush()
+    except IntegrityError:
+        # A second click raced this one; its insert (or our 409 -> PATCH) stands.
+        existing = _record(member)
+        if existing is None:
+            raise
+        return existing
     return record
 
 
