@@ -52,6 +52,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from app.errors import register_error_handlers
+    from app.google import bp as google_bp
     from app.ops import bp as ops_bp
     from app.public import bp as public_bp
     from app.wallet import bp as wallet_bp
@@ -60,6 +61,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(wallet_bp, url_prefix="/wallet")
     app.register_blueprint(public_bp)
     app.register_blueprint(ops_bp)
+    # Google signs its callbacks; there is no browser session to forge.
+    csrf.exempt(google_bp)
+    app.register_blueprint(google_bp, url_prefix="/google")
     register_error_handlers(app)
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = ROOT / "instance"
 DEV_CERTS = ROOT / "certs" / "dev"
+# A placeholder issuer id for `make run` (real ones come from the Pay & Wallet Console).
+DEV_GOOGLE_ISSUER_ID = "3388000000000000000"
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -15,8 +17,29 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value if value not in (None, "") else default
 
 
+def _flag(name: str, default: str) -> bool:
+    return (_env(name, default) or "").lower() in ("1", "true", "yes")
+
+
+def _google_defaults() -> tuple[str | None, str | None, bool]:
+    """(issuer id, service-account file, dry run) for Google Wallet.
+
+    Configured: both variables set, real API calls. Neither set but `dev-certs` has
+    written a development key (`make run`): that key with a placeholder issuer, and
+    a dry run (no API calls, since Google rejects the key) so the Save link can be
+    seen locally. Otherwise Google Wallet is off and its button hidden.
+    """
+    issuer = _env("GOOGLE_ISSUER_ID")
+    key_file = _env("GOOGLE_SERVICE_ACCOUNT_FILE")
+    dev_key = Path(_env("DEV_CERTS_DIR") or DEV_CERTS) / "google-service-account.json"
+    if issuer is None and key_file is None and dev_key.is_file():
+        return DEV_GOOGLE_ISSUER_ID, str(dev_key), _flag("GOOGLE_DRY_RUN", "1")
+    return issuer, key_file, _flag("GOOGLE_DRY_RUN", "0")
+
+
 def from_environment() -> dict[str, object]:
     """Read the settings PRODUCT.md names; anything unset gets a development default."""
+    google_issuer, google_key_file, google_dry_run = _google_defaults()
     return {
         "SECRET_KEY": _env("SECRET_KEY", "dev-secret-change-me"),
         "SQLALCHEMY_DATABASE_URI": _env(
@@ -34,13 +57,23 @@ def from_environment() -> dict[str, object]:
         "APNS_AUTH": _env("APNS_AUTH", "certificate"),
         "APNS_KEY_FILE": _env("APNS_KEY_FILE"),
         "APNS_KEY_ID": _env("APNS_KEY_ID"),
-        "GOOGLE_ISSUER_ID": _env("GOOGLE_ISSUER_ID"),
-        "GOOGLE_SERVICE_ACCOUNT_FILE": _env("GOOGLE_SERVICE_ACCOUNT_FILE"),
+        "GOOGLE_ISSUER_ID": google_issuer,
+        "GOOGLE_SERVICE_ACCOUNT_FILE": google_key_file,
+        "GOOGLE_DRY_RUN": google_dry_run,
         "GOOGLE_API_URL": _env(
             "GOOGLE_API_URL", "https://walletobjects.googleapis.com/walletobjects/v1"
         ),
         "GOOGLE_TOKEN_URL": _env(
             "GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token"
+        ),
+        # Save/delete callbacks: Google's root signing keys (a URL, or a local file
+        # of the same JSON shape) and the sender id in the signed bytes.
+        "GOOGLE_CALLBACK_KEYS_URL": _env(
+            "GOOGLE_CALLBACK_KEYS_URL", "https://pay.google.com/gp/m/issuer/keys"
+        ),
+        "GOOGLE_CALLBACK_KEYS_FILE": _env("GOOGLE_CALLBACK_KEYS_FILE"),
+        "GOOGLE_CALLBACK_SENDER_ID": _env(
+            "GOOGLE_CALLBACK_SENDER_ID", "GooglePayPasses"
         ),
         "DEFAULT_PROGRAM": _env("DEFAULT_PROGRAM"),
         "DEV_CERTS_DIR": _env("DEV_CERTS_DIR", str(DEV_CERTS)),

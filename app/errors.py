@@ -30,7 +30,7 @@ def json_error(status: int, code: str, message: str, **extra: Any) -> Response:
 
 
 def _wants_json() -> bool:
-    return request.path.startswith(("/api/", "/wallet/"))
+    return request.path.startswith(("/api/", "/wallet/", "/google/"))
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -68,6 +68,21 @@ MESSAGES: dict[str, dict[str, str]] = {
     "card.tier": {"ru": "Уровень", "en": "Tier"},
     "card.number": {"ru": "Номер карты", "en": "Card number"},
     "card.apple": {"ru": "Добавить в Apple Wallet", "en": "Add to Apple Wallet"},
+    "card.google": {
+        "ru": "Сохранить в Google Wallet",
+        "en": "Save to Google Wallet",
+    },
+    "google.error_title": {
+        "ru": "Google Wallet сейчас недоступен",
+        "en": "Google Wallet is not available right now",
+    },
+    "google.error_text": {
+        "ru": "Не получилось подготовить карту для Google Wallet. Попробуйте ещё "
+        "раз через несколько минут — карта и баллы в порядке.",
+        "en": "We could not prepare your card for Google Wallet. Please try again "
+        "in a few minutes — your card and points are fine.",
+    },
+    "google.back": {"ru": "Вернуться к карте", "en": "Back to my card"},
     "card.android": {
         "ru": "На Android: откройте файл .pkpass в приложении WalletPasses "
         "или аналогичном.",

@@ -1,5 +1,7 @@
 """Pure pass building: program + member + stores -> pass.json, images, .pkpass.
 
+Google Wallet's class, object and Save link are in `passes.google`.
+
 No Flask and no database here (a test checks): the app turns its models into the
 plain values of `passes.model` and calls these functions.
 """
@@ -15,8 +17,17 @@ from passes.cardnumber import (
 )
 from passes.devpki import DevPKI, make_dev_pki, write_dev_pki
 from passes.geo import MAX_LOCATIONS, distance_km, nearest_stores
-from passes.images import render_images
-from passes.model import LANGUAGES, Design, Member, Program, Store, Text, pick
+from passes.images import render_images, render_logo
+from passes.model import (
+    LANGUAGES,
+    Design,
+    GoogleProgram,
+    Member,
+    Program,
+    Store,
+    Text,
+    pick,
+)
 from passes.package import (
     MIMETYPE,
     build_files,
@@ -33,6 +44,7 @@ __all__ = [
     "MIMETYPE",
     "Design",
     "DevPKI",
+    "GoogleProgram",
     "Member",
     "PassSigningError",
     "Program",
@@ -58,6 +70,7 @@ __all__ = [
     "parse_barcode_payload",
     "pick",
     "render_images",
+    "render_logo",
     "rgb",
     "write_dev_pki",
 ]

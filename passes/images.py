@@ -98,3 +98,9 @@ def render_images(design: Design) -> MappingProxyType[str, bytes]:
                 image = _mark(w, design, background=(name == "icon"))
             files[_file_name(name, scale)] = _png(image)
     return MappingProxyType(files)
+
+
+@lru_cache(maxsize=64)
+def render_logo(design: Design, size: int = 660) -> bytes:
+    """A square PNG logo for Google Wallet (it recommends 660 x 660; shown round)."""
+    return _png(_mark(size, design, background=True))

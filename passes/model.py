@@ -30,6 +30,22 @@ class Design:
 
 
 @dataclass(frozen=True)
+class GoogleProgram:
+    """A program's Google Wallet settings: issuer, class and public URLs.
+
+    `logo_url` must be a public image URL (Google fetches it); `callback_url`
+    receives Google's signed save/delete callbacks.
+    """
+
+    issuer_id: str
+    class_suffix: str
+    program_name: Text
+    logo_url: str
+    homepage_url: str = ""
+    callback_url: str = ""
+
+
+@dataclass(frozen=True)
 class Program:
     """What every pass of one loyalty program shares."""
 
@@ -42,6 +58,7 @@ class Program:
     web_service_url: str
     terms: Text = field(default_factory=dict)
     contacts: Text = field(default_factory=dict)
+    google: GoogleProgram | None = None
 
 
 @dataclass(frozen=True)

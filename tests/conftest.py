@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ import passes
 from app import create_app
 from app.extensions import db
 from app.models import Member, Pass
+from tests.support.google_callbacks import CallbackSigner
+from tests.support.google_server import GoogleStandIn
 from tests.support.postgres import PostgresServer
 
 BACKENDS = ("sqlite", "postgresql")
@@ -60,6 +63,10 @@ def base_config(pki_dir: Path) -> dict[str, object]:
         "WWDR_CERT_FILE": str(pki_dir / "wwdr.pem"),
         "DEV_CERTS_DIR": str(pki_dir),
         "WTF_CSRF_ENABLED": False,
+        # Google Wallet off unless a test turns it on (tests/app/test_google.py).
+        "GOOGLE_ISSUER_ID": None,
+        "GOOGLE_SERVICE_ACCOUNT_FILE": None,
+        "GOOGLE_DRY_RUN": False,
     }
 
 
@@ -180,3 +187,45 @@ def demo(app: Flask) -> Demo:
             pass_type=program.pass_type_identifier,
             passes=[DemoPass(*row) for row in rows],
         )
+
+
+# -- Google Wallet ---------------------------------------------------------------
+GOOGLE_ISSUER = "3388000000000000042"
+
+
+@pytest.fixture
+def google_service_account(pki_dir: Path) -> dict[str, str]:
+    return json.loads((pki_dir / "google-service-account.json").read_text())
+
+
+@pytest.fixture
+def callback_signer() -> CallbackSigner:
+    """Test root and intermediate keys that sign callbacks as Google does."""
+    return CallbackSigner()
+
+
+@pytest.fixture
+def google_stand_in(
+    google_service_account: dict[str, str], callback_signer: CallbackSigner
+) -> Iterator[GoogleStandIn]:
+    """The local stand-in for Google's token endpoint and Wallet API."""
+    server = GoogleStandIn(google_service_account, callback_signer.root_keys())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def google_app(app: Flask, pki_dir: Path, google_stand_in: GoogleStandIn) -> Flask:
+    """The app with Google Wallet configured against the stand-in."""
+    from app.services import google_wallet
+
+    app.config.update(
+        GOOGLE_ISSUER_ID=GOOGLE_ISSUER,
+        GOOGLE_SERVICE_ACCOUNT_FILE=str(pki_dir / "google-service-account.json"),
+        GOOGLE_API_URL=google_stand_in.api_url,
+        GOOGLE_TOKEN_URL=google_stand_in.token_url,
+        GOOGLE_CALLBACK_KEYS_URL=google_stand_in.keys_url,
+    )
+    google_wallet._root_keys_cache.clear()
+    return app

@@ -1,6 +1,7 @@
 """SQLAlchemy models, one module per aggregate."""
 
 from app.models.base import Base
+from app.models.google import GoogleCallback, GoogleClass, GoogleMessage, GoogleObject
 from app.models.member import Member
 from app.models.program import Program, Store
 from app.models.wallet import Device, DeviceLog, Pass, Registration
@@ -9,6 +10,10 @@ __all__ = [
     "Base",
     "Device",
     "DeviceLog",
+    "GoogleCallback",
+    "GoogleClass",
+    "GoogleMessage",
+    "GoogleObject",
     "Member",
     "Pass",
     "Program",

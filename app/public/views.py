@@ -22,6 +22,7 @@ from app.extensions import db, limiter
 from app.i18n import pick_language, translate
 from app.models import Member, Program
 from app.security import pages_limit, signup_limit
+from app.services import google_wallet
 from app.services import passes as pass_service
 from app.services.privacy import erase_member, export_member, member_pass
 from app.services.signup import program_cities, sign_up, validate_signup
@@ -124,6 +125,7 @@ def _render_card(
         qr_svg=qr_svg,
         welcome_back=request.args.get("welcome") == "back",
         errors=errors or {},
+        google_enabled=google_wallet.enabled(),
     ), status
 
 
@@ -175,3 +177,41 @@ def card_pkpass(card_token: str) -> Response:
     response.headers["Cache-Control"] = "no-store"
     response.last_modified = pass_.updated_at
     return response
+
+
+@bp.get("/c/<card_token>/google")
+def card_google(card_token: str) -> Response | tuple[str, int]:
+    """Insert the class and object over REST, then redirect to the Save link."""
+    if not google_wallet.enabled():
+        abort(404)
+    member = _member(card_token)
+    language = pick_language(request.args.get("lang") or member.language)
+    try:
+        url = google_wallet.save_link(member)
+    except google_wallet.GoogleApiError as error:
+        db.session.rollback()
+        # The operator needs the reason (permission, quota); the customer does not.
+        current_app.logger.error("Google Wallet save link failed: %s", error)
+        return render_template(
+            "public/google_error.html",
+            member=member,
+            lang=language,
+            t=lambda key, **kw: translate(key, language, **kw),
+        ), 503
+    db.session.commit()
+    response = redirect(url, code=303)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/programs/<slug>/logo.png")
+def program_logo(slug: str) -> Response:
+    """The program's logo as a public image (Google Wallet fetches it by URL)."""
+    program = db.session.scalar(select(Program).where(Program.slug == slug))
+    if program is None:
+        abort(404)
+    design = pass_service.program_view(program).design
+    response = Response(passes.render_logo(design), mimetype="image/png")
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    response.add_etag()
+    return response.make_conditional(request)

@@ -1,0 +1,31 @@
+"""`POST /google/callbacks`: Google tells us a holder saved or deleted an object."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, current_app, jsonify, request
+
+from app.errors import ApiError
+from app.extensions import db
+from app.services import google_wallet
+from passes.google_callback import CallbackError
+
+bp = Blueprint("google", __name__)
+
+
+@bp.post("/callbacks")
+def callbacks() -> Response:
+    """Verify the signed callback, record it once per nonce; 200 for duplicates too."""
+    if not google_wallet.enabled():
+        abort(404)
+    try:
+        message = google_wallet.verify(request.get_json(silent=True))
+    except CallbackError as error:
+        current_app.logger.warning("rejected Google callback: %s", error)
+        raise ApiError(400, "invalid_callback", "Callback did not verify") from error
+    except google_wallet.GoogleRetryableError as error:
+        # Without Google's keys nothing can be verified; Google retries on 5xx.
+        current_app.logger.error("%s", error)
+        raise ApiError(503, "keys_unavailable", "Try again later") from error
+    recorded = google_wallet.record_callback(message)
+    db.session.commit()
+    return jsonify({"status": "recorded" if recorded else "duplicate"})
