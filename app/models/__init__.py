@@ -3,6 +3,7 @@
 from app.models.base import Base
 from app.models.member import Member
 from app.models.program import Program, Store
+from app.models.push import PushDelivery
 from app.models.wallet import Device, DeviceLog, Pass, Registration
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "Member",
     "Pass",
     "Program",
+    "PushDelivery",
     "Registration",
     "Store",
 ]

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import collections
 import json
+import os
 import re
 import signal
 import ssl
@@ -35,7 +36,7 @@ from h2.events import (
     StreamEnded,
     StreamReset,
 )
-from h2.settings import SettingCodes
+from h2.settings import SettingCodes, Settings
 
 _TOKEN = re.compile(r"^[0-9a-fA-F]{16,200}$")
 _PATH = re.compile(r"^/3/device/([^/]+)$")
@@ -72,7 +73,7 @@ class ApnsStandIn:
 
     :param topic: the pass type identifier every request must carry.
     :param client_ca_file: certificate mode: require a client certificate issued by
-        this CA whose subject UID is the topic.
+        this CA (several files joined with os.pathsep) whose subject UID is the topic.
     :param token_key_pem: token mode: the .p8 key (its public half verifies JWTs).
     """
 
@@ -108,13 +109,14 @@ class ApnsStandIn:
         self._verified_jwts: dict[str, float] = {}
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: asyncio.base_events.Server | None = None
+        self._server: asyncio.Server | None = None
         self._thread: threading.Thread | None = None
         self._transports: set[asyncio.Transport] = set()
 
     # -- control -------------------------------------------------------------
     def answer(self, token: str, *answers: int | str) -> None:
-        """Queue answers for a token: a status code, or "drop" to cut the connection."""
+        """Queue answers for a token: a status (410, or "403:ExpiredProviderToken"
+        to pick the reason), or "drop" to cut the connection."""
         with self._lock:
             self.behaviours.setdefault(token, Behaviour()).answers.extend(answers)
 
@@ -140,7 +142,10 @@ class ApnsStandIn:
         context.set_alpn_protocols(["h2"])
         if self.client_ca_file:
             context.verify_mode = ssl.CERT_REQUIRED
-            context.load_verify_locations(self.client_ca_file)
+            # The pass certificate is issued by WWDR under the root: trust both,
+            # as APNs does (clients send only their own certificate).
+            for ca_file in self.client_ca_file.split(os.pathsep):
+                context.load_verify_locations(ca_file)
         return context
 
     async def serve(self) -> None:
@@ -272,9 +277,10 @@ class _Connection(asyncio.Protocol):
             cert = x509.load_der_x509_certificate(der)
             uids = cert.subject.get_attributes_for_oid(NameOID.USER_ID)
             self.peer_uid = str(uids[0].value) if uids else None
-        self.conn.local_settings = {
-            SettingCodes.MAX_CONCURRENT_STREAMS: self.server.max_streams
-        }
+        # Advertise our stream limit in the first SETTINGS frame (a plain dict
+        # here would replace h2's Settings object and break the connection).
+        limit = {SettingCodes.MAX_CONCURRENT_STREAMS: self.server.max_streams}
+        self.conn.local_settings = Settings(client=False, initial_values=limit)
         self.conn.initiate_connection()
         transport.write(self.conn.data_to_send())
 
@@ -331,7 +337,9 @@ class _Connection(asyncio.Protocol):
                 self.transport.abort()
                 return False
             if planned is not None:
-                status, reason = int(planned), REASONS.get(int(planned), "Error")
+                code, _, named = str(planned).partition(":")
+                status = int(code)
+                reason = named or REASONS.get(status, "Error")
         with server._lock:
             server.status_counts[status] += 1
             server.pushes.append(
