@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,17 +29,28 @@ def apns_token(pki_dir: Path) -> Iterator[ApnsStandIn]:
     server.stop()
 
 
-def make_app(pki_dir: Path, database_url: str, extra: dict) -> Flask:
-    return create_app(
-        {**base_config(pki_dir), "SQLALCHEMY_DATABASE_URI": database_url, **extra}
-    )
+@pytest.fixture
+def make_app(pki_dir: Path, database_url: str) -> Iterator[Callable[[dict], Flask]]:
+    """Apps on the test database with extra settings; disposed afterwards."""
+    made: list[Flask] = []
+
+    def make(extra: dict) -> Flask:
+        app = create_app(
+            {**base_config(pki_dir), "SQLALCHEMY_DATABASE_URI": database_url, **extra}
+        )
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 @pytest.fixture
-def push_app(pki_dir: Path, database_url: str, apns: ApnsStandIn) -> Iterator[Flask]:
+def push_app(
+    pki_dir: Path, make_app: Callable[[dict], Flask], apns: ApnsStandIn
+) -> Flask:
     """The app with the worker pointed at the certificate-mode stand-in."""
-    app = make_app(pki_dir, database_url, push_config(pki_dir, apns.url))
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    return make_app(push_config(pki_dir, apns.url))
