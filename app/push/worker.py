@@ -347,12 +347,16 @@ class Worker:
         if not force and now - self._last_report < 30:
             return
         self._last_report = now
-        counters = self.stats.counters
+        counters, seconds = self.stats.counters, self.stats.seconds
         log.info(
-            "push worker %s: sent=%d retried=%d dropped=%d failed=%d",
+            "push worker %s: sent=%d retried=%d dropped=%d failed=%d "
+            "claim_s=%.2f send_s=%.2f record_s=%.2f",
             self.owner,
             counters["sent"],
             counters["retried"],
             counters[DROPPED],
             counters[FAILED],
+            seconds["claim"],
+            seconds["send"],
+            seconds["record"],
         )
