@@ -8,7 +8,10 @@ delivery. Side by side, in the same run, a naive sender that awaits each request
 before sending the next (on --naive devices, extrapolated to N).
 
     .venv/bin/python bench/push_fanout.py [--devices 100000] [--naive 2000]
-        [--database sqlite|postgresql]
+        [--database sqlite|postgresql] [--profile]
+
+--profile runs the worker under cProfile (slower) and prints where its event-loop
+thread spends CPU, grouped by layer; database CPU (in threads) is measured apart.
 """
 
 from __future__ import annotations
@@ -205,6 +208,7 @@ def main() -> None:
     parser.add_argument(
         "--database", choices=["sqlite", "postgresql"], default="sqlite"
     )
+    parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-push-"))
@@ -246,8 +250,14 @@ def main() -> None:
             db.session.remove()
 
         cpu_before, _ = children_usage()
+        profile_file = work / "worker.prof"
+        profiler = ["-m", "cProfile", "-o", str(profile_file)] if args.profile else []
         worker = subprocess.run(
-            [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--until-idle"],
+            [
+                sys.executable,
+                *profiler,
+                *("-m", "flask", "--app", "wsgi", "worker", "--until-idle"),
+            ],
             cwd=ROOT,
             env={**os.environ, **settings},
             capture_output=True,
@@ -308,6 +318,38 @@ def main() -> None:
         f"stand-in process: {stand_in_cpu:.1f} s CPU (whole run, incl. the naive "
         "sender's requests)"
     )
+    if args.profile:
+        print_profile(profile_file)
+
+
+LAYERS = [
+    ("HTTP/2 framing (h2, hpack, hyperframe)", ("/h2/", "/hpack/", "/hyperframe/")),
+    ("TLS and sockets", ("/ssl.py", "sslproto", "_ssl.", "_socket.", "socket.py")),
+    ("event loop (asyncio)", ("/asyncio/",)),
+    ("our push code (app/push)", ("/app/push/",)),
+    ("database (sqlalchemy, drivers)", ("sqlalchemy", "sqlite3", "psycopg")),
+    ("start-up (imports, app)", ("<frozen", "importlib", "/flask/", "/jinja2/")),
+]
+
+
+def print_profile(path: Path) -> None:
+    """Main-thread CPU of the worker, by layer (self time of each function)."""
+    import pstats
+
+    stats = pstats.Stats(str(path))
+    totals: dict[str, float] = {}
+    for (filename, _, name), row in stats.stats.items():  # type: ignore[attr-defined]
+        where = f"{filename}:{name}"
+        layer = next(
+            (label for label, keys in LAYERS if any(k in where for k in keys)),
+            "other",
+        )
+        totals[layer] = totals.get(layer, 0.0) + row[2]
+    whole = sum(totals.values())
+    print("\n| worker event-loop thread, by layer | CPU s | share |")
+    print("|---|---|---|")
+    for layer, seconds in sorted(totals.items(), key=lambda item: -item[1]):
+        print(f"| {layer} | {seconds:.1f} | {seconds / whole:.0%} |")
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ class Worker:
     # -- database (run in threads) ------------------------------------------
     def claim(self, limit: int) -> list[s.Job]:
         """Lease up to `limit` due rows of the channels we can send."""
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         now = utcnow()
         due = (
             select(T.c.id)
@@ -123,11 +123,12 @@ class Worker:
         with self.engine.begin() as conn:
             jobs = [s.Job(*row) for row in conn.execute(stmt)]
         self.stats.seconds["claim"] += time.perf_counter() - started
+        self.stats.seconds["claim_cpu"] += time.thread_time() - cpu
         return jobs
 
     def record(self, jobs: list[s.Job], outcomes: list[s.Outcome]) -> None:
         """Write the outcomes; rows leased by someone else meanwhile are left alone."""
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         now = utcnow()
         settings = self.settings
         sent: dict[int, list[int]] = collections.defaultdict(list)
@@ -218,6 +219,7 @@ class Worker:
             for job in drops:
                 self._forget_token(conn, job)
         self.stats.seconds["record"] += time.perf_counter() - started
+        self.stats.seconds["record_cpu"] += time.thread_time() - cpu
 
     @staticmethod
     def _forget_token(conn: Any, job: s.Job) -> None:
@@ -350,13 +352,15 @@ class Worker:
         counters, seconds = self.stats.counters, self.stats.seconds
         log.info(
             "push worker %s: sent=%d retried=%d dropped=%d failed=%d "
-            "claim_s=%.2f send_s=%.2f record_s=%.2f",
+            "claim_s=%.2f (cpu %.2f) send_s=%.2f record_s=%.2f (cpu %.2f)",
             self.owner,
             counters["sent"],
             counters["retried"],
             counters[DROPPED],
             counters[FAILED],
             seconds["claim"],
+            seconds["claim_cpu"],
             seconds["send"],
             seconds["record"],
+            seconds["record_cpu"],
         )

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,9 @@ def drain(app: Flask) -> Stats:
         worker = Worker(
             db.engine, build_senders(app.config), Settings.from_config(app.config)
         )
-        return asyncio.run(worker.run(until_idle=True))
+        # In a thread of its own: Playwright's sync API may own this thread's loop.
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, worker.run(until_idle=True)).result()
 
 
 class Relay:
