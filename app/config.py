@@ -36,7 +36,7 @@ def from_environment() -> dict[str, object]:
         "APNS_KEY_ID": _env("APNS_KEY_ID"),
         # HTTP/2 connections per worker and streams in flight on each.
         "APNS_CONNECTIONS": int(_env("APNS_CONNECTIONS", "1") or 1),
-        "APNS_STREAMS": int(_env("APNS_STREAMS", "1000") or 1000),
+        "APNS_STREAMS": int(_env("APNS_STREAMS", "250") or 250),
         # WalletPasses push relay for Android .pkpass apps (AndroidPass devices).
         "WALLETPASSES_PUSH_URL": _env(
             "WALLETPASSES_PUSH_URL", "https://walletpasses.appspot.com/api/v1/push"

@@ -10,6 +10,9 @@ before sending the next (on --naive devices, extrapolated to N).
     .venv/bin/python bench/push_fanout.py [--devices 100000] [--naive 2000]
         [--database sqlite|postgresql] [--profile]
 
+A second table repeats the sender comparison against a stand-in that answers after
+--rtt-ms (a network round trip; loopback has almost none), sender only.
+
 --profile runs the worker under cProfile (slower) and prints where its event-loop
 thread spends CPU, grouped by layer; database CPU (in threads) is measured apart.
 """
@@ -151,8 +154,10 @@ def populate(n: int) -> list[int]:
     return pass_ids
 
 
-def start_stand_in(certs: Path, work: Path) -> tuple[subprocess.Popen[str], str]:
-    port_file = work / "apns.port"
+def start_stand_in(
+    certs: Path, work: Path, delay_ms: float = 0.0
+) -> tuple[subprocess.Popen[str], str]:
+    port_file = work / f"apns-{delay_ms}.port"
     process = subprocess.Popen(
         [
             sys.executable,
@@ -168,6 +173,8 @@ def start_stand_in(certs: Path, work: Path) -> tuple[subprocess.Popen[str], str]
             os.pathsep.join([str(certs / "ca.pem"), str(certs / "wwdr.pem")]),
             "--port-file",
             str(port_file),
+            "--delay-ms",
+            str(delay_ms),
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -196,6 +203,21 @@ async def naive(url: str, certs: Path, tokens: list[str]) -> float:
     return elapsed
 
 
+async def pipelined(url: str, certs: Path, tokens: list[str]) -> float:
+    """The worker's sender without the database: all requests at once."""
+    context = client_ssl_context(
+        str(certs / "ca.pem"), str(certs / "pass.pem"), str(certs / "pass.key")
+    )
+    client = ApnsClient(url, context, streams=250)
+    await client.send(tokens[0], TOPIC)
+    started = time.perf_counter()
+    results = await asyncio.gather(*(client.send(t, TOPIC) for t in tokens))
+    elapsed = time.perf_counter() - started
+    assert {r.status for r in results} == {200}
+    await client.close()
+    return elapsed
+
+
 def children_usage() -> tuple[float, float]:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
@@ -208,6 +230,9 @@ def main() -> None:
     parser.add_argument(
         "--database", choices=["sqlite", "postgresql"], default="sqlite"
     )
+    parser.add_argument("--rtt-ms", type=float, default=20.0)
+    parser.add_argument("--rtt-pushes", type=int, default=20_000)
+    parser.add_argument("--rtt-naive", type=int, default=200)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
 
@@ -285,9 +310,17 @@ def main() -> None:
     finally:
         stand_in.send_signal(signal.SIGTERM)
         stand_in_out, _ = stand_in.communicate(timeout=60)
+    cpu_total, _ = children_usage()
+    far, far_url = start_stand_in(certs, work, args.rtt_ms)
+    try:
+        far_tokens = [f"{i:064x}" for i in range(1, args.rtt_pushes + 1)]
+        far_pipelined = asyncio.run(pipelined(far_url, certs, far_tokens))
+        far_naive = asyncio.run(naive(far_url, certs, far_tokens[: args.rtt_naive]))
+    finally:
+        far.send_signal(signal.SIGTERM)
+        far.communicate(timeout=60)
         if server is not None:
             server.stop()
-    cpu_total, _ = children_usage()
     stand_in_cpu = cpu_total - cpu_after
     stand_in_report = json.loads(stand_in_out.strip().splitlines()[-1])
 
@@ -304,7 +337,7 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|")
     print(
-        f"| worker: h2, 1 connection, ≤1000 streams in flight | {n} "
+        f"| worker: h2, 1 connection, ≤250 streams in flight | {n} "
         f"| {enqueued:.2f} | {drained:.1f} | {n / drained:,.0f} | {worker_rss:.0f} |"
     )
     print(
@@ -318,12 +351,29 @@ def main() -> None:
         f"stand-in process: {stand_in_cpu:.1f} s CPU (whole run, incl. the naive "
         "sender's requests)"
     )
+    print(
+        f"\nsenders only (no database), stand-in answering after {args.rtt_ms:g} ms "
+        "(a network round trip)\n"
+    )
+    print("| sender | pushes | s | pushes/s | 100k would take |")
+    print("|---|---|---|---|---|")
+    for label, count, seconds in (
+        ("h2, 1 connection, ≤250 streams in flight", len(far_tokens), far_pipelined),
+        ("naive: await each request", args.rtt_naive, far_naive),
+    ):
+        rate = count / seconds
+        print(
+            f"| {label} | {count} | {seconds:.1f} | {rate:,.0f} "
+            f"| {100_000 / rate:,.0f} s |"
+        )
     if args.profile:
         print_profile(profile_file)
 
 
 LAYERS = [
+    ("waiting in epoll (idle, not CPU)", ("select.epoll",)),
     ("HTTP/2 framing (h2, hpack, hyperframe)", ("/h2/", "/hpack/", "/hyperframe/")),
+    ("logging.debug calls (from hpack)", ("logging/__init__",)),
     ("TLS and sockets", ("/ssl.py", "sslproto", "_ssl.", "_socket.", "socket.py")),
     ("event loop (asyncio)", ("/asyncio/",)),
     ("our push code (app/push)", ("/app/push/",)),
@@ -346,7 +396,7 @@ def print_profile(path: Path) -> None:
         )
         totals[layer] = totals.get(layer, 0.0) + row[2]
     whole = sum(totals.values())
-    print("\n| worker event-loop thread, by layer | CPU s | share |")
+    print("\n| worker event-loop thread, by layer (cProfile self time) | s | share |")
     print("|---|---|---|")
     for layer, seconds in sorted(totals.items(), key=lambda item: -item[1]):
         print(f"| {layer} | {seconds:.1f} | {seconds / whole:.0%} |")

@@ -332,7 +332,7 @@ class ApnsClient:
         auth: TokenAuth | None = None,
         *,
         connections: int = 1,
-        streams: int = 1000,
+        streams: int = 250,
         connect_timeout: float = 10.0,
     ) -> None:
         parts = urlsplit(url)

@@ -167,7 +167,7 @@ def build_senders(config: Mapping[str, Any]) -> dict[str, Sender]:
         context,
         auth,
         connections=int(config.get("APNS_CONNECTIONS", 1)),
-        streams=int(config.get("APNS_STREAMS", 1000)),
+        streams=int(config.get("APNS_STREAMS", 250)),
     )
     senders: dict[str, Sender] = {"apns": ApnsSender(client)}
     if config.get("WALLETPASSES_PUSH_URL"):

@@ -11,17 +11,18 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, insert, select
 
 from app.extensions import db
 from app.models import Device, Member, Pass, PushDelivery, Registration
+from app.models.base import utcnow
 from app.push.senders import SENT, Outcome, build_senders
 from app.push.worker import Settings, Worker
 from app.services import outbox
 from app.services.passes import refresh_pass
 from tests.conftest import Demo, DemoPass
 from tests.support.apns_server import ApnsStandIn
-from tests.support.push import Relay, drain, push_config
+from tests.support.push import Relay, drain, push_config, start_apns
 
 TOKENS = [f"{i:02x}" * 32 for i in range(1, 6)]
 
@@ -354,6 +355,52 @@ def test_android_devices_go_through_the_relay(
         ("android", "sent"),
         ("apns", "sent"),
     }
+
+
+def test_pushes_are_pipelined_on_one_connection(
+    app: Flask,
+    client: FlaskClient,
+    demo: Demo,
+    pki_dir: Path,
+    make_app: Callable[[dict], Flask],
+) -> None:
+    # The stand-in answers each request after 50 ms, like a network round trip:
+    # a sender that awaited each answer would never have two requests open.
+    apns = start_apns(pki_dir, "certificate", delay=0.05)
+    try:
+        p = demo.passes[0]
+        with app.app_context():
+            pass_id = db.session.scalar(
+                select(Pass.id).where(Pass.serial_number == p.serial)
+            )
+            db.session.execute(
+                insert(Device),
+                [
+                    {
+                        "device_library_identifier": f"pipelined-{i}",
+                        "push_token": f"{i + 1:064x}",
+                        "platform": "apple",
+                        "created_at": utcnow(),
+                        "updated_at": utcnow(),
+                    }
+                    for i in range(300)
+                ],
+            )
+            db.session.execute(
+                insert(Registration),
+                [
+                    {"device_id": d, "pass_id": pass_id, "created_at": utcnow()}
+                    for d in db.session.scalars(select(Device.id))
+                ],
+            )
+            db.session.commit()
+        add_points(app, p.member_id, 1)
+        drain(make_app(push_config(pki_dir, apns.url)))
+    finally:
+        apns.stop()
+    assert len(apns.delivered()) == 300
+    assert apns.connections == 1
+    assert apns.max_open_requests > 100
 
 
 # -- the worker's bookkeeping ---------------------------------------------------

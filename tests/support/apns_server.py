@@ -89,6 +89,7 @@ class ApnsStandIn:
         key_id: str | None = None,
         port: int = 0,
         max_streams: int = 1000,
+        delay: float = 0.0,
     ) -> None:
         self.topic = topic
         self.cert_file, self.key_file = cert_file, key_file
@@ -100,10 +101,15 @@ class ApnsStandIn:
             self.public_key = key.public_key()
         self.requested_port = port
         self.max_streams = max_streams
+        self.delay = delay  # seconds before each answer: a network round trip
         self.port = 0
         self.pushes: list[Push] = []
         self.status_counts: collections.Counter[int] = collections.Counter()
         self.connections = 0
+        # Requests received and not yet answered, and the most seen at once: more
+        # than one means the client pipelines streams instead of awaiting each.
+        self.open_requests = 0
+        self.max_open_requests = 0
         self.behaviours: dict[str, Behaviour] = {}
         self.token_lifetime = 3600
         self._verified_jwts: dict[str, float] = {}
@@ -304,6 +310,11 @@ class _Connection(asyncio.Protocol):
                     for k, v in event.headers
                 }
                 self.streams[event.stream_id] = (headers, bytearray())
+                server = self.server
+                server.open_requests += 1
+                server.max_open_requests = max(
+                    server.max_open_requests, server.open_requests
+                )
             elif isinstance(event, DataReceived):
                 if event.stream_id in self.streams:
                     self.streams[event.stream_id][1].extend(event.data)
@@ -314,7 +325,8 @@ class _Connection(asyncio.Protocol):
                 if not self._respond(event.stream_id):
                     return
             elif isinstance(event, StreamReset):
-                self.streams.pop(event.stream_id, None)
+                if self.streams.pop(event.stream_id, None) is not None:
+                    self.server.open_requests -= 1
             elif isinstance(event, ConnectionTerminated):
                 self.transport.close()
                 return
@@ -333,6 +345,7 @@ class _Connection(asyncio.Protocol):
                 if behaviour is not None and behaviour.answers:
                     planned = behaviour.answers.popleft()
             if planned == "drop":
+                server.open_requests -= 1
                 assert self.transport is not None
                 self.transport.abort()
                 return False
@@ -353,10 +366,30 @@ class _Connection(asyncio.Protocol):
                     self.number,
                 )
             )
+        if server.delay:
+            # A simulated network round trip: answer later, without blocking others.
+            assert self.transport is not None
+            loop = asyncio.get_running_loop()
+            loop.call_later(server.delay, self._answer_later, stream_id, status, reason)
+        else:
+            self._answer(stream_id, status, reason)
+        return True
+
+    def _answer_later(self, stream_id: int, status: int, reason: str | None) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        try:
+            self._answer(stream_id, status, reason)
+        except Exception:  # noqa: BLE001 - the stream or connection went away
+            return
+        self.transport.write(self.conn.data_to_send())
+
+    def _answer(self, stream_id: int, status: int, reason: str | None) -> None:
+        self.server.open_requests -= 1
         response_headers = [(":status", str(status)), ("apns-id", str(uuid.uuid4()))]
         if status == 200:
             self.conn.send_headers(stream_id, response_headers, end_stream=True)
-            return True
+            return
         payload: dict[str, object] = {"reason": reason}
         if status == 410:
             payload["timestamp"] = int(time.time() * 1000)
@@ -365,7 +398,6 @@ class _Connection(asyncio.Protocol):
             stream_id, [*response_headers, ("content-type", "application/json")]
         )
         self.conn.send_data(stream_id, data, end_stream=True)
-        return True
 
 
 def main() -> None:
@@ -379,6 +411,9 @@ def main() -> None:
     parser.add_argument("--token-key")
     parser.add_argument("--team-id")
     parser.add_argument("--key-id")
+    parser.add_argument(
+        "--delay-ms", type=float, default=0.0, help="simulated round trip per answer"
+    )
     parser.add_argument("--port-file", help="write the chosen port here once listening")
     args = parser.parse_args()
     server = ApnsStandIn(
@@ -390,6 +425,7 @@ def main() -> None:
         team_id=args.team_id,
         key_id=args.key_id,
         port=args.port,
+        delay=args.delay_ms / 1000,
     )
 
     async def run() -> None:

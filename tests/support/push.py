@@ -22,7 +22,9 @@ TOPIC = "pass.test.wallet.loyalty"
 TEAM = "TESTTEAM01"
 
 
-def start_apns(pki_dir: Path, mode: str = "certificate") -> ApnsStandIn:
+def start_apns(
+    pki_dir: Path, mode: str = "certificate", delay: float = 0.0
+) -> ApnsStandIn:
     """The APNs stand-in over TLS on loopback, checking `mode` credentials."""
     if mode == "token":
         return ApnsStandIn(
@@ -32,6 +34,7 @@ def start_apns(pki_dir: Path, mode: str = "certificate") -> ApnsStandIn:
             token_key_pem=(pki_dir / "apns.p8").read_bytes(),
             team_id=TEAM,
             key_id=(pki_dir / "apns-key-id.txt").read_text().strip(),
+            delay=delay,
         ).start()
     return ApnsStandIn(
         str(pki_dir / "apns-server.pem"),
@@ -40,6 +43,7 @@ def start_apns(pki_dir: Path, mode: str = "certificate") -> ApnsStandIn:
         client_ca_file=os.pathsep.join(
             [str(pki_dir / "ca.pem"), str(pki_dir / "wwdr.pem")]
         ),
+        delay=delay,
     ).start()
 
 
