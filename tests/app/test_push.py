@@ -8,7 +8,9 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, func, insert, select
@@ -16,6 +18,7 @@ from sqlalchemy import create_engine, func, insert, select
 from app.extensions import db
 from app.models import Device, Member, Pass, PushDelivery, Registration
 from app.models.base import utcnow
+from app.push.apns import TokenAuth
 from app.push.senders import SENT, Outcome, build_senders
 from app.push.worker import Settings, Worker
 from app.services import outbox
@@ -486,3 +489,34 @@ def test_skip_locked_on_postgresql(
         finally:
             holder.dispose()
             claimer.dispose()
+
+
+def test_provider_token_is_reused_then_renewed(pki_dir: Path) -> None:
+    now = [1_000_000.0]
+    auth = TokenAuth(
+        (pki_dir / "apns.p8").read_bytes(),
+        "KEYID12345",
+        "TESTTEAM01",
+        clock=lambda: now[0],
+    )
+    first = auth.header()
+    now[0] += 49 * 60
+    assert auth.header() == first  # reused: Apple throttles refreshes under 20 min
+    auth.renew("bearer some-older-token")
+    assert auth.header() == first  # only the token APNs rejected is replaced
+    now[0] += 60
+    second = auth.header()
+    assert second != first  # 50 minutes old: renewed before Apple's 60
+    claims = jwt.decode(
+        second.removeprefix("bearer "),
+        serialization.load_pem_private_key(
+            (pki_dir / "apns.p8").read_bytes(), None
+        ).public_key(),
+        algorithms=["ES256"],
+    )
+    assert claims == {"iss": "TESTTEAM01", "iat": int(now[0])}
+    assert (
+        jwt.get_unverified_header(second.removeprefix("bearer "))["kid"] == "KEYID12345"
+    )
+    with pytest.raises(ValueError, match="20 to 60 minutes"):
+        TokenAuth(b"", "KEYID12345", "TESTTEAM01", lifetime=10 * 60)
