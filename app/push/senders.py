@@ -45,6 +45,7 @@ class Job:
     generation: int
     attempts: int
     device_id: int | None
+    pass_id: int | None
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,7 @@ class Worker:
                 T.c.generation,
                 T.c.attempts,
                 T.c.device_id,
+                T.c.pass_id,
             )
         )
         with self.engine.begin() as conn:

@@ -117,6 +117,42 @@ def enqueue_for_passes(pass_ids: Iterable[int], campaign_id: int | None = None) 
     return len(values)
 
 
+def enqueue(
+    channel: str,
+    topic: str,
+    token: str,
+    *,
+    pass_id: int | None = None,
+    device_id: int | None = None,
+    campaign_id: int | None = None,
+) -> None:
+    """Queue one delivery on any channel (e.g. "google": topic = class id, token =
+    object id); coalesced with a queued row for the same (channel, topic, token)."""
+    now = utcnow()
+    key = pending_key(channel, topic, token)
+    _upsert(
+        [
+            {
+                "channel": channel,
+                "status": QUEUED,
+                "device_id": device_id,
+                "pass_id": pass_id,
+                "campaign_id": campaign_id
+                if campaign_id is not None
+                else _campaign.get(),
+                "topic": topic,
+                "push_token": token,
+                "pending_key": key,
+                "generation": 0,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+        ]
+    )
+
+
 def enqueue_pass_update(pass_: Pass) -> int:
     """The hook `refresh_pass` calls when a pass's content changed."""
     if pass_.id is None:  # a brand-new pass has no registered devices yet

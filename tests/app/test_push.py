@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import zipfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jwt
@@ -520,3 +522,41 @@ def test_provider_token_is_reused_then_renewed(pki_dir: Path) -> None:
     )
     with pytest.raises(ValueError, match="20 to 60 minutes"):
         TokenAuth(b"", "KEYID12345", "TESTTEAM01", lifetime=10 * 60)
+
+
+def test_other_channels_use_the_same_outbox(app: Flask, demo: Demo) -> None:
+    """E.g. the Google work: its own channel and sender, same leases and records."""
+
+    class Recorder:
+        channel = "other"
+
+        def __init__(self) -> None:
+            self.jobs: list = []
+
+        async def send(self, jobs: list) -> list[Outcome]:
+            self.jobs.extend(jobs)
+            return [Outcome(SENT)] * len(jobs)
+
+        async def close(self) -> None:
+            return None
+
+    with app.app_context():
+        pass_id = db.session.scalar(
+            select(Pass.id).where(Pass.serial_number == demo.passes[0].serial)
+        )
+        with outbox.campaign(9):
+            for _ in range(3):  # coalesced into one queued row
+                outbox.enqueue("other", "class-1", "object-1", pass_id=pass_id)
+        db.session.commit()
+        recorder = Recorder()
+        worker = Worker(db.engine, {"other": recorder})
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, worker.run(until_idle=True)).result()
+        [job] = recorder.jobs
+        assert (job.channel, job.topic, job.token, job.pass_id) == (
+            "other",
+            "class-1",
+            "object-1",
+            pass_id,
+        )
+        assert outbox.status_counts(campaign_id=9)["sent"] == 1
