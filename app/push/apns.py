@@ -225,7 +225,7 @@ class _Connection(asyncio.Protocol):
     async def request(self, path: str, headers: list[tuple[str, str]]) -> ApnsResult:
         while True:
             if self.closed:
-                return ApnsResult(CONNECTION_LOST, self.error)
+                raise _NotSent(self.error)
             # h2 counts open streams by walking them all, so keep our own count
             # (a stream is open until its answer ends) and our own, lower cap.
             limit = min(self.h2.remote_settings.max_concurrent_streams, self.streams)
@@ -312,6 +312,10 @@ class _Connection(asyncio.Protocol):
             self.transport.abort()
 
 
+class _NotSent(ConnectionError):
+    """The connection closed before this request was written: safe to resend."""
+
+
 def _reason(body: bytes) -> str | None:
     if not body:
         return None
@@ -353,8 +357,13 @@ class ApnsClient:
         self.connects = 0
 
     async def send(self, token: str, topic: str) -> ApnsResult:
-        """POST one pass push; `ExpiredProviderToken` gets one retry with a new JWT."""
-        for _ in range(2):
+        """POST one pass push.
+
+        `ExpiredProviderToken` gets one resend with a new JWT; a request that never
+        left a closing connection (GOAWAY) gets one resend on a fresh connection.
+        """
+        result = ApnsResult(CONNECTION_LOST, "not sent")
+        for _ in range(3):
             headers = [("apns-topic", topic)]
             authorization = self.auth.header() if self.auth else None
             if authorization:
@@ -363,7 +372,11 @@ class ApnsClient:
                 connection = await self._connection()
             except (OSError, ssl.SSLError, ConnectionError, TimeoutError) as exc:
                 return ApnsResult(CONNECTION_LOST, f"connect failed: {exc}")
-            result = await connection.request(f"/3/device/{token}", headers)
+            try:
+                result = await connection.request(f"/3/device/{token}", headers)
+            except _NotSent as exc:
+                result = ApnsResult(CONNECTION_LOST, str(exc))
+                continue
             if (
                 result.status == 403
                 and result.reason == "ExpiredProviderToken"
