@@ -10,7 +10,9 @@ export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 
 .PHONY: run test setup setup-dev system-test-deps certs db demo lint format bench clean
 
-run: setup certs db demo  ## set everything up and serve on http://127.0.0.1:5000
+run: setup certs db demo  ## set everything up; serve on http://127.0.0.1:5000 with the push worker
+	@$(FLASK) worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
 test: setup-dev system-test-deps  ## set up and run the whole suite (SQLite + PostgreSQL + Chromium)
@@ -66,6 +68,7 @@ bench: setup-dev  ## benchmarks; results go to docs/performance.md by hand
 	$(BIN)/python bench/passgen.py
 	$(BIN)/python bench/webservice.py
 	$(BIN)/python bench/google_wallet.py
+	$(BIN)/python bench/push_fanout.py
 
 clean:
 	rm -rf $(VENV) instance certs/dev .pytest_cache .ruff_cache

@@ -71,4 +71,10 @@ def demo() -> None:
     )
 
 
-commands = [init_db, dev_certs, demo]
+def _push_commands() -> list[click.Command]:
+    from app.push.cli import check_certs, worker
+
+    return [worker, check_certs]
+
+
+commands = [init_db, dev_certs, demo, *_push_commands()]

@@ -55,8 +55,22 @@ def from_environment() -> dict[str, object]:
         "APNS_URL": _env("APNS_URL", "https://api.push.apple.com"),
         "APNS_CA_FILE": _env("APNS_CA_FILE"),
         "APNS_AUTH": _env("APNS_AUTH", "certificate"),
-        "APNS_KEY_FILE": _env("APNS_KEY_FILE"),
+        "APNS_KEY_FILE": _env("APNS_KEY_FILE", str(DEV_CERTS / "apns.p8")),
         "APNS_KEY_ID": _env("APNS_KEY_ID"),
+        # HTTP/2 connections per worker and streams in flight on each.
+        "APNS_CONNECTIONS": int(_env("APNS_CONNECTIONS", "1") or 1),
+        "APNS_STREAMS": int(_env("APNS_STREAMS", "250") or 250),
+        # WalletPasses push relay for Android .pkpass apps (AndroidPass devices).
+        "WALLETPASSES_PUSH_URL": _env(
+            "WALLETPASSES_PUSH_URL", "https://walletpasses.appspot.com/api/v1/push"
+        ),
+        "WALLETPASSES_API_KEY": _env("WALLETPASSES_API_KEY"),
+        # Worker tuning (app.push.worker.Settings has the defaults).
+        "PUSH_BATCH_SIZE": _env("PUSH_BATCH_SIZE"),
+        "PUSH_LEASE_SECONDS": _env("PUSH_LEASE_SECONDS"),
+        "PUSH_MAX_ATTEMPTS": _env("PUSH_MAX_ATTEMPTS"),
+        "PUSH_RETRY_BASE_SECONDS": _env("PUSH_RETRY_BASE_SECONDS"),
+        "PUSH_POLL_SECONDS": _env("PUSH_POLL_SECONDS"),
         "GOOGLE_ISSUER_ID": google_issuer,
         "GOOGLE_SERVICE_ACCOUNT_FILE": google_key_file,
         "GOOGLE_DRY_RUN": google_dry_run,

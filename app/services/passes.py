@@ -19,6 +19,7 @@ import passes
 from app.extensions import db
 from app.models import Member, Pass, Program, Store
 from app.models.base import utcnow
+from app.services import outbox
 
 
 def barcode_secret() -> bytes:
@@ -189,13 +190,17 @@ def _next_modified(previous: datetime | None) -> datetime:
 
 
 def refresh_pass(pass_: Pass, stores: list[Store] | None = None) -> bool:
-    """Recompute the pass; if its content changed, move its tag. Caller commits."""
+    """Recompute the pass; if its content changed, move its tag and queue pushes.
+
+    The outbox rows go into the same transaction; the caller commits.
+    """
     digest = content_hash(pass_, stores)
     if digest == pass_.content_hash:
         return False
     pass_.content_hash = digest
     pass_.update_tag = next_update_tag(pass_.program_id)
     pass_.updated_at = _next_modified(pass_.updated_at if pass_.id else None)
+    outbox.enqueue_pass_update(pass_)
     return True
 
 

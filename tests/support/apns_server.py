@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import collections
 import json
+import os
 import re
 import signal
 import ssl
@@ -35,7 +36,7 @@ from h2.events import (
     StreamEnded,
     StreamReset,
 )
-from h2.settings import SettingCodes
+from h2.settings import SettingCodes, Settings
 
 _TOKEN = re.compile(r"^[0-9a-fA-F]{16,200}$")
 _PATH = re.compile(r"^/3/device/([^/]+)$")
@@ -72,7 +73,7 @@ class ApnsStandIn:
 
     :param topic: the pass type identifier every request must carry.
     :param client_ca_file: certificate mode: require a client certificate issued by
-        this CA whose subject UID is the topic.
+        this CA (several files joined with os.pathsep) whose subject UID is the topic.
     :param token_key_pem: token mode: the .p8 key (its public half verifies JWTs).
     """
 
@@ -88,6 +89,7 @@ class ApnsStandIn:
         key_id: str | None = None,
         port: int = 0,
         max_streams: int = 1000,
+        delay: float = 0.0,
     ) -> None:
         self.topic = topic
         self.cert_file, self.key_file = cert_file, key_file
@@ -99,22 +101,28 @@ class ApnsStandIn:
             self.public_key = key.public_key()
         self.requested_port = port
         self.max_streams = max_streams
+        self.delay = delay  # seconds before each answer: a network round trip
         self.port = 0
         self.pushes: list[Push] = []
         self.status_counts: collections.Counter[int] = collections.Counter()
         self.connections = 0
+        # Requests received and not yet answered, and the most seen at once: more
+        # than one means the client pipelines streams instead of awaiting each.
+        self.open_requests = 0
+        self.max_open_requests = 0
         self.behaviours: dict[str, Behaviour] = {}
         self.token_lifetime = 3600
         self._verified_jwts: dict[str, float] = {}
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: asyncio.base_events.Server | None = None
+        self._server: asyncio.Server | None = None
         self._thread: threading.Thread | None = None
         self._transports: set[asyncio.Transport] = set()
 
     # -- control -------------------------------------------------------------
     def answer(self, token: str, *answers: int | str) -> None:
-        """Queue answers for a token: a status code, or "drop" to cut the connection."""
+        """Queue answers for a token: a status (410, or "403:ExpiredProviderToken"
+        to pick the reason), or "drop" to cut the connection."""
         with self._lock:
             self.behaviours.setdefault(token, Behaviour()).answers.extend(answers)
 
@@ -140,7 +148,10 @@ class ApnsStandIn:
         context.set_alpn_protocols(["h2"])
         if self.client_ca_file:
             context.verify_mode = ssl.CERT_REQUIRED
-            context.load_verify_locations(self.client_ca_file)
+            # The pass certificate is issued by WWDR under the root: trust both,
+            # as APNs does (clients send only their own certificate).
+            for ca_file in self.client_ca_file.split(os.pathsep):
+                context.load_verify_locations(ca_file)
         return context
 
     async def serve(self) -> None:
@@ -272,9 +283,10 @@ class _Connection(asyncio.Protocol):
             cert = x509.load_der_x509_certificate(der)
             uids = cert.subject.get_attributes_for_oid(NameOID.USER_ID)
             self.peer_uid = str(uids[0].value) if uids else None
-        self.conn.local_settings = {
-            SettingCodes.MAX_CONCURRENT_STREAMS: self.server.max_streams
-        }
+        # Advertise our stream limit in the first SETTINGS frame (a plain dict
+        # here would replace h2's Settings object and break the connection).
+        limit = {SettingCodes.MAX_CONCURRENT_STREAMS: self.server.max_streams}
+        self.conn.local_settings = Settings(client=False, initial_values=limit)
         self.conn.initiate_connection()
         transport.write(self.conn.data_to_send())
 
@@ -298,6 +310,11 @@ class _Connection(asyncio.Protocol):
                     for k, v in event.headers
                 }
                 self.streams[event.stream_id] = (headers, bytearray())
+                server = self.server
+                server.open_requests += 1
+                server.max_open_requests = max(
+                    server.max_open_requests, server.open_requests
+                )
             elif isinstance(event, DataReceived):
                 if event.stream_id in self.streams:
                     self.streams[event.stream_id][1].extend(event.data)
@@ -308,7 +325,8 @@ class _Connection(asyncio.Protocol):
                 if not self._respond(event.stream_id):
                     return
             elif isinstance(event, StreamReset):
-                self.streams.pop(event.stream_id, None)
+                if self.streams.pop(event.stream_id, None) is not None:
+                    self.server.open_requests -= 1
             elif isinstance(event, ConnectionTerminated):
                 self.transport.close()
                 return
@@ -327,11 +345,14 @@ class _Connection(asyncio.Protocol):
                 if behaviour is not None and behaviour.answers:
                     planned = behaviour.answers.popleft()
             if planned == "drop":
+                server.open_requests -= 1
                 assert self.transport is not None
                 self.transport.abort()
                 return False
             if planned is not None:
-                status, reason = int(planned), REASONS.get(int(planned), "Error")
+                code, _, named = str(planned).partition(":")
+                status = int(code)
+                reason = named or REASONS.get(status, "Error")
         with server._lock:
             server.status_counts[status] += 1
             server.pushes.append(
@@ -345,10 +366,30 @@ class _Connection(asyncio.Protocol):
                     self.number,
                 )
             )
+        if server.delay:
+            # A simulated network round trip: answer later, without blocking others.
+            assert self.transport is not None
+            loop = asyncio.get_running_loop()
+            loop.call_later(server.delay, self._answer_later, stream_id, status, reason)
+        else:
+            self._answer(stream_id, status, reason)
+        return True
+
+    def _answer_later(self, stream_id: int, status: int, reason: str | None) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        try:
+            self._answer(stream_id, status, reason)
+        except Exception:  # noqa: BLE001 - the stream or connection went away
+            return
+        self.transport.write(self.conn.data_to_send())
+
+    def _answer(self, stream_id: int, status: int, reason: str | None) -> None:
+        self.server.open_requests -= 1
         response_headers = [(":status", str(status)), ("apns-id", str(uuid.uuid4()))]
         if status == 200:
             self.conn.send_headers(stream_id, response_headers, end_stream=True)
-            return True
+            return
         payload: dict[str, object] = {"reason": reason}
         if status == 410:
             payload["timestamp"] = int(time.time() * 1000)
@@ -357,7 +398,6 @@ class _Connection(asyncio.Protocol):
             stream_id, [*response_headers, ("content-type", "application/json")]
         )
         self.conn.send_data(stream_id, data, end_stream=True)
-        return True
 
 
 def main() -> None:
@@ -371,6 +411,9 @@ def main() -> None:
     parser.add_argument("--token-key")
     parser.add_argument("--team-id")
     parser.add_argument("--key-id")
+    parser.add_argument(
+        "--delay-ms", type=float, default=0.0, help="simulated round trip per answer"
+    )
     parser.add_argument("--port-file", help="write the chosen port here once listening")
     args = parser.parse_args()
     server = ApnsStandIn(
@@ -382,6 +425,7 @@ def main() -> None:
         team_id=args.team_id,
         key_id=args.key_id,
         port=args.port,
+        delay=args.delay_ms / 1000,
     )
 
     async def run() -> None:

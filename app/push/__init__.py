@@ -1,0 +1,1 @@
+"""The push pipeline: APNs and relay senders, the outbox worker, certificate checks."""

@@ -1,0 +1,178 @@
+"""Senders: turn a batch of claimed outbox rows into outcomes, one per row.
+
+A sender never touches the database; the worker records what it says. New channels
+(e.g. "google") add a class with `channel`, `send(jobs)` and `close()` and register
+it in `build_senders`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import urllib.error
+import urllib.request
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from app.push.apns import (
+    ApnsClient,
+    ApnsResult,
+    TokenAuth,
+    client_ssl_context,
+    load_token_auth,
+)
+
+log = logging.getLogger(__name__)
+
+# Outcome kinds.
+SENT, RETRY, DROP, FAIL = "sent", "retry", "drop", "fail"
+
+# APNs reasons that mean "this token is dead": drop the registration.
+DEAD_TOKEN_REASONS = {"Unregistered", "ExpiredToken", "BadDeviceToken"}
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claimed outbox row."""
+
+    id: int
+    channel: str
+    topic: str
+    token: str
+    generation: int
+    attempts: int
+    device_id: int | None
+    pass_id: int | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str  # SENT, RETRY, DROP or FAIL
+    reason: str | None = None
+
+
+class Sender(Protocol):
+    channel: str
+
+    async def send(self, jobs: list[Job]) -> list[Outcome]: ...
+
+    async def close(self) -> None: ...
+
+
+def classify_apns(result: ApnsResult) -> Outcome:
+    """Apple's answer -> what to do with the row (apple-wallet.md §4.5)."""
+    status, reason = result.status, result.describe()
+    if status == 200:
+        return Outcome(SENT)
+    if status == 410 or (status == 400 and result.reason in DEAD_TOKEN_REASONS):
+        return Outcome(DROP, reason)
+    # Connection loss, throttling, server trouble and provider-auth trouble (a
+    # renewed token or a fixed certificate can cure it) are retried with backoff.
+    if status in (0, 403, 429, 500, 503):
+        return Outcome(RETRY, reason)
+    return Outcome(FAIL, reason)  # 400 BadTopic, 413, ...: sending again won't help
+
+
+class ApnsSender:
+    channel = "apns"
+
+    def __init__(self, client: ApnsClient) -> None:
+        self.client = client
+
+    async def send(self, jobs: list[Job]) -> list[Outcome]:
+        results = await asyncio.gather(
+            *(self.client.send(job.token, job.topic) for job in jobs)
+        )
+        return [classify_apns(result) for result in results]
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+class RelaySender:
+    """Android .pkpass apps (WalletPasses): `POST {url}` with a batch of tokens.
+
+    Body `{"passTypeIdentifier": ..., "pushTokens": [...]}`, the API key in the
+    `Authorization` header. The relay answers for the whole batch.
+    """
+
+    channel = "android"
+    batch = 500
+
+    def __init__(self, url: str, api_key: str | None, timeout: float = 15.0) -> None:
+        if not url.startswith(("https://", "http://")):
+            raise ValueError(f"WALLETPASSES_PUSH_URL must be http(s), not {url!r}")
+        self.url, self.api_key, self.timeout = url, api_key, timeout
+
+    async def send(self, jobs: list[Job]) -> list[Outcome]:
+        outcomes: dict[int, Outcome] = {}
+        by_topic: dict[str, list[Job]] = defaultdict(list)
+        for job in jobs:
+            by_topic[job.topic].append(job)
+        for topic, group in by_topic.items():
+            for start in range(0, len(group), self.batch):
+                chunk = group[start : start + self.batch]
+                outcome = await asyncio.to_thread(
+                    self._post, topic, sorted({job.token for job in chunk})
+                )
+                outcomes.update({job.id: outcome for job in chunk})
+        return [outcomes[job.id] for job in jobs]
+
+    def _post(self, topic: str, tokens: list[str]) -> Outcome:
+        body = json.dumps({"passTypeIdentifier": topic, "pushTokens": tokens}).encode()
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = self.api_key
+        # The scheme is checked in __init__ (http/https only).
+        request = urllib.request.Request(  # noqa: S310
+            self.url, data=body, headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as answer:  # noqa: S310
+                answer.read()
+            return Outcome(SENT)
+        except urllib.error.HTTPError as exc:
+            reason = f"relay {exc.code}"
+            if exc.code in (429,) or exc.code >= 500:
+                return Outcome(RETRY, reason)
+            return Outcome(FAIL, reason)
+        except (OSError, TimeoutError) as exc:
+            return Outcome(RETRY, f"relay unreachable: {exc}")
+
+    async def close(self) -> None:
+        return None
+
+
+def build_senders(config: Mapping[str, Any]) -> dict[str, Sender]:
+    """The senders this deployment's configuration allows."""
+    auth: TokenAuth | None = None
+    if config.get("APNS_AUTH") == "token":
+        auth = load_token_auth(
+            str(config["APNS_KEY_FILE"]),
+            config.get("APNS_KEY_ID"),
+            str(config["TEAM_IDENTIFIER"]),
+        )
+        context = client_ssl_context(config.get("APNS_CA_FILE"))
+    else:
+        context = client_ssl_context(
+            config.get("APNS_CA_FILE"),
+            str(config["PASS_CERT_FILE"]),
+            str(config["PASS_KEY_FILE"]),
+            config.get("PASS_KEY_PASSWORD"),
+        )
+    client = ApnsClient(
+        str(config["APNS_URL"]),
+        context,
+        auth,
+        connections=int(config.get("APNS_CONNECTIONS", 1)),
+        streams=int(config.get("APNS_STREAMS", 250)),
+    )
+    senders: dict[str, Sender] = {"apns": ApnsSender(client)}
+    if config.get("WALLETPASSES_PUSH_URL"):
+        senders["android"] = RelaySender(
+            str(config["WALLETPASSES_PUSH_URL"]), config.get("WALLETPASSES_API_KEY")
+        )
+    return senders

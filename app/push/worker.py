@@ -1,0 +1,367 @@
+"""The outbox worker: claim due rows with a lease, send them, record the outcomes.
+
+Crash safety: a claimed row carries `lease_owner`/`lease_expires_at`; if the worker
+dies, the row becomes claimable again when the lease expires (at-least-once, never
+lost). On PostgreSQL several workers claim with `FOR UPDATE SKIP LOCKED`, so no
+row is sent by two workers at the same time. SQLite runs one worker.
+
+The database work is Core SQL on the engine, run in threads, so the event loop
+keeps sending one batch while the next is claimed and the previous recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, bindparam, delete, exists, or_, select, update
+
+from app.models import Device, Pass, Program, PushDelivery, Registration
+from app.models.base import utcnow
+from app.models.push import DROPPED, FAILED, QUEUED, SENT
+from app.push import senders as s
+
+log = logging.getLogger(__name__)
+T = PushDelivery.__table__
+
+
+@dataclass
+class Settings:
+    batch_size: int = 1000
+    batches_in_flight: int = 3
+    lease_seconds: float = 120.0
+    max_attempts: int = 8
+    retry_base_seconds: float = 2.0
+    retry_cap_seconds: float = 900.0
+    poll_seconds: float = 1.0
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Settings:
+        names = {
+            "batch_size": "PUSH_BATCH_SIZE",
+            "batches_in_flight": "PUSH_BATCHES_IN_FLIGHT",
+            "lease_seconds": "PUSH_LEASE_SECONDS",
+            "max_attempts": "PUSH_MAX_ATTEMPTS",
+            "retry_base_seconds": "PUSH_RETRY_BASE_SECONDS",
+            "retry_cap_seconds": "PUSH_RETRY_CAP_SECONDS",
+            "poll_seconds": "PUSH_POLL_SECONDS",
+        }
+        values: dict[str, Any] = {}
+        for attribute, name in names.items():
+            if config.get(name) not in (None, ""):
+                kind = type(getattr(cls, attribute))
+                values[attribute] = kind(config[name])
+        return cls(**values)
+
+
+@dataclass
+class Stats:
+    counters: collections.Counter[str] = field(default_factory=collections.Counter)
+    seconds: collections.Counter[str] = field(default_factory=collections.Counter)
+
+
+class Worker:
+    def __init__(
+        self,
+        engine: Engine,
+        senders: Mapping[str, s.Sender],
+        settings: Settings | None = None,
+        owner: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.senders = dict(senders)
+        self.settings = settings or Settings()
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"[:64]
+        self.stats = Stats()
+        self._stop = asyncio.Event()
+        self._last_report = time.monotonic()
+
+    # -- database (run in threads) ------------------------------------------
+    def claim(self, limit: int) -> list[s.Job]:
+        """Lease up to `limit` due rows of the channels we can send."""
+        started, cpu = time.perf_counter(), time.thread_time()
+        now = utcnow()
+        due = (
+            select(T.c.id)
+            .where(
+                T.c.status == QUEUED,
+                T.c.next_attempt_at <= now,
+                or_(T.c.lease_expires_at.is_(None), T.c.lease_expires_at < now),
+                T.c.channel.in_(list(self.senders)),
+            )
+            .order_by(T.c.next_attempt_at, T.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite ignores it
+        )
+        stmt = (
+            update(T)
+            .where(T.c.id.in_(due.scalar_subquery()))
+            .values(
+                lease_owner=self.owner,
+                lease_expires_at=now + timedelta(seconds=self.settings.lease_seconds),
+            )
+            .returning(
+                T.c.id,
+                T.c.channel,
+                T.c.topic,
+                T.c.push_token,
+                T.c.generation,
+                T.c.attempts,
+                T.c.device_id,
+                T.c.pass_id,
+            )
+        )
+        with self.engine.begin() as conn:
+            jobs = [s.Job(*row) for row in conn.execute(stmt)]
+        self.stats.seconds["claim"] += time.perf_counter() - started
+        self.stats.seconds["claim_cpu"] += time.thread_time() - cpu
+        return jobs
+
+    def record(self, jobs: list[s.Job], outcomes: list[s.Outcome]) -> None:
+        """Write the outcomes; rows leased by someone else meanwhile are left alone."""
+        started, cpu = time.perf_counter(), time.thread_time()
+        now = utcnow()
+        settings = self.settings
+        sent: dict[int, list[int]] = collections.defaultdict(list)
+        retries: list[dict[str, Any]] = []
+        finals: list[dict[str, Any]] = []
+        drops: list[s.Job] = []
+        counters = self.stats.counters
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            if outcome.kind == s.SENT:
+                counters["sent"] += 1
+                sent[job.generation].append(job.id)
+                continue
+            attempts = job.attempts + 1
+            reason = (outcome.reason or "")[:200]
+            if outcome.kind == s.RETRY and attempts < settings.max_attempts:
+                retries.append(
+                    {
+                        "b_id": job.id,
+                        "attempts": attempts,
+                        "next_attempt_at": now
+                        + timedelta(seconds=self.backoff(attempts)),
+                        "last_reason": reason,
+                    }
+                )
+                counters["retried"] += 1
+                continue
+            final = DROPPED if outcome.kind == s.DROP else FAILED
+            counters[final] += 1
+            finals.append(
+                {
+                    "b_id": job.id,
+                    "status": final,
+                    "attempts": attempts,
+                    "last_reason": reason,
+                }
+            )
+            if outcome.kind == s.DROP:
+                drops.append(job)
+        mine = and_(T.c.lease_owner == self.owner, T.c.status == QUEUED)
+        released = {"lease_owner": None, "lease_expires_at": None, "updated_at": now}
+        with self.engine.begin() as conn:
+            for generation, ids in sent.items():
+                for start in range(0, len(ids), 1000):
+                    chunk = ids[start : start + 1000]
+                    conn.execute(
+                        update(T)
+                        .where(T.c.id.in_(chunk), T.c.generation == generation, mine)
+                        .values(
+                            status=SENT,
+                            pending_key=None,
+                            attempts=T.c.attempts + 1,
+                            sent_at=now,
+                            **released,
+                        )
+                    )
+                    # A change arrived while we were sending (generation moved):
+                    # the row stays queued and goes out again.
+                    conn.execute(
+                        update(T)
+                        .where(T.c.id.in_(chunk), mine)
+                        .values(next_attempt_at=now, attempts=0, **released)
+                    )
+            if retries:
+                conn.execute(
+                    update(T)
+                    .where(T.c.id == bindparam("b_id"), mine)
+                    .values(
+                        attempts=bindparam("attempts"),
+                        next_attempt_at=bindparam("next_attempt_at"),
+                        last_reason=bindparam("last_reason"),
+                        **released,
+                    ),
+                    retries,
+                )
+            if finals:
+                conn.execute(
+                    update(T)
+                    .where(T.c.id == bindparam("b_id"), mine)
+                    .values(
+                        status=bindparam("status"),
+                        attempts=bindparam("attempts"),
+                        last_reason=bindparam("last_reason"),
+                        pending_key=None,
+                        **released,
+                    ),
+                    finals,
+                )
+            for job in drops:
+                self._forget_token(conn, job)
+        self.stats.seconds["record"] += time.perf_counter() - started
+        self.stats.seconds["record_cpu"] += time.thread_time() - cpu
+
+    @staticmethod
+    def _forget_token(conn: Any, job: s.Job) -> None:
+        """A dead token: remove the device's registrations for this pass type, and
+        the device when it has none left (unless it re-registered a new token)."""
+        if job.device_id is None:
+            return
+        device = Device.__table__
+        registration = Registration.__table__
+        same_token = and_(
+            device.c.id == job.device_id, device.c.push_token == job.token
+        )
+        if conn.execute(select(device.c.id).where(same_token)).first() is None:
+            return
+        of_topic = (
+            select(Pass.id)
+            .join(Program, Program.id == Pass.program_id)
+            .where(Program.pass_type_identifier == job.topic)
+        )
+        conn.execute(
+            delete(registration).where(
+                registration.c.device_id == job.device_id,
+                registration.c.pass_id.in_(of_topic),
+            )
+        )
+        conn.execute(
+            delete(device).where(
+                same_token,
+                ~exists().where(registration.c.device_id == device.c.id),
+            )
+        )
+
+    def pending(self) -> bool:
+        """Whether any row of our channels is still queued (now or later)."""
+        query = select(T.c.id).where(
+            T.c.status == QUEUED, T.c.channel.in_(list(self.senders))
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query.limit(1)).first() is not None
+
+    def backoff(self, attempts: int) -> float:
+        """Exponential backoff with jitter: base * 2^(n-1), capped, times 0.5..1."""
+        settings = self.settings
+        delay = min(
+            settings.retry_cap_seconds,
+            settings.retry_base_seconds * 2 ** (attempts - 1),
+        )
+        return delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
+
+    # -- the loop ------------------------------------------------------------
+    async def process(self, jobs: list[s.Job]) -> None:
+        started = time.perf_counter()
+        by_channel: dict[str, list[s.Job]] = collections.defaultdict(list)
+        for job in jobs:
+            by_channel[job.channel].append(job)
+        groups = list(by_channel.items())
+        results = await asyncio.gather(
+            *(self.senders[channel].send(group) for channel, group in groups),
+            return_exceptions=True,
+        )
+        ordered: list[s.Job] = []
+        outcomes: list[s.Outcome] = []
+        for (channel, group), result in zip(groups, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("push sender %s failed: %r", channel, result)
+                result = [s.Outcome(s.RETRY, f"sender error: {result!r}")] * len(group)
+            ordered.extend(group)
+            outcomes.extend(result)
+        self.stats.seconds["send"] += time.perf_counter() - started
+        try:
+            await asyncio.to_thread(self.record, ordered, outcomes)
+        except Exception:
+            # The leases expire and the rows are retried: nothing is lost.
+            log.exception("push worker could not record %d outcomes", len(jobs))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self, *, until_idle: bool = False) -> Stats:
+        """Drain the outbox; with `until_idle`, return once nothing is queued."""
+        settings = self.settings
+        in_flight: set[asyncio.Task[None]] = set()
+        log.info(
+            "push worker %s started (channels %s)", self.owner, ",".join(self.senders)
+        )
+        try:
+            while not self._stop.is_set():
+                self._report()
+                if len(in_flight) >= settings.batches_in_flight:
+                    await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                try:
+                    jobs = await asyncio.to_thread(self.claim, settings.batch_size)
+                except Exception:
+                    log.exception("push worker could not claim rows")
+                    jobs = []
+                    await self._sleep(settings.poll_seconds)
+                if jobs:
+                    task = asyncio.create_task(self.process(jobs))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                    continue
+                if in_flight:
+                    await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                if until_idle and not await asyncio.to_thread(self.pending):
+                    break
+                await self._sleep(
+                    min(settings.poll_seconds, settings.retry_base_seconds / 2)
+                    if until_idle
+                    else settings.poll_seconds
+                )
+            if in_flight:
+                await asyncio.wait(in_flight)
+        finally:
+            for sender in self.senders.values():
+                await sender.close()
+            self._report(force=True)
+        return self.stats
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+
+    def _report(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_report < 30:
+            return
+        self._last_report = now
+        counters, seconds = self.stats.counters, self.stats.seconds
+        log.info(
+            "push worker %s: sent=%d retried=%d dropped=%d failed=%d "
+            "claim_s=%.2f (cpu %.2f) send_s=%.2f record_s=%.2f (cpu %.2f)",
+            self.owner,
+            counters["sent"],
+            counters["retried"],
+            counters[DROPPED],
+            counters[FAILED],
+            seconds["claim"],
+            seconds["claim_cpu"],
+            seconds["send"],
+            seconds["record"],
+            seconds["record_cpu"],
+        )

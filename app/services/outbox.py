@@ -1,0 +1,194 @@
+"""The push outbox: enqueue deliveries in the caller's transaction, read their status.
+
+`refresh_pass` calls `enqueue_pass_update` whenever a pass's content changed, so the
+outbox rows commit (or roll back) together with the change. Nothing here talks to
+the network: the worker (`app.push.worker`) drains the table.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from app.extensions import db
+from app.models import Device, Pass, Program, PushDelivery, Registration
+from app.models.base import utcnow
+from app.models.push import QUEUED, STATUSES
+
+# Device platform (from the web service's auth scheme) -> delivery channel.
+CHANNELS = {"apple": "apns", "android": "android"}
+
+_campaign: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "push_campaign", default=None
+)
+
+
+@contextmanager
+def campaign(campaign_id: int | None) -> Iterator[None]:
+    """Tag the deliveries enqueued inside the block with a campaign id."""
+    token = _campaign.set(campaign_id)
+    try:
+        yield
+    finally:
+        _campaign.reset(token)
+
+
+def pending_key(channel: str, topic: str, token: str) -> str:
+    return f"{channel}:{topic}:{token}"
+
+
+def _upsert(rows: list[dict[str, Any]]) -> None:
+    """Insert queued rows; a token that already has a queued row is coalesced."""
+    if not rows:
+        return
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(PushDelivery)
+    table = PushDelivery.__table__
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.pending_key],
+        set_={
+            # A worker holding the older generation sends again (see the model).
+            "generation": table.c.generation + 1,
+            "pass_id": stmt.excluded.pass_id,
+            "device_id": stmt.excluded.device_id,
+            "campaign_id": func.coalesce(
+                stmt.excluded.campaign_id, table.c.campaign_id
+            ),
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
+    db.session.execute(stmt, rows)
+
+
+def enqueue_for_passes(pass_ids: Iterable[int], campaign_id: int | None = None) -> int:
+    """Queue a push to every device registered for these passes; returns the rows.
+
+    One queued row per (channel, topic, token) however many passes changed. Only
+    adds to the session's transaction; the caller commits.
+    """
+    ids = list(pass_ids)
+    if not ids:
+        return 0
+    campaign_id = campaign_id if campaign_id is not None else _campaign.get()
+    now = utcnow()
+    rows: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        result = db.session.execute(
+            select(
+                Registration.pass_id,
+                Device.id,
+                Device.push_token,
+                Device.platform,
+                Program.pass_type_identifier,
+            )
+            .join(Device, Device.id == Registration.device_id)
+            .join(Pass, Pass.id == Registration.pass_id)
+            .join(Program, Program.id == Pass.program_id)
+            .where(Registration.pass_id.in_(chunk))
+        )
+        for pass_id, device_id, token, platform, topic in result:
+            channel = CHANNELS.get(platform, "apns")
+            key = pending_key(channel, topic, token)
+            rows[key] = {
+                "channel": channel,
+                "status": QUEUED,
+                "device_id": device_id,
+                "pass_id": pass_id,
+                "campaign_id": campaign_id,
+                "topic": topic,
+                "push_token": token,
+                "pending_key": key,
+                "generation": 0,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+    values = list(rows.values())
+    for start in range(0, len(values), 2000):
+        _upsert(values[start : start + 2000])
+    return len(values)
+
+
+def enqueue(
+    channel: str,
+    topic: str,
+    token: str,
+    *,
+    pass_id: int | None = None,
+    device_id: int | None = None,
+    campaign_id: int | None = None,
+) -> None:
+    """Queue one delivery on any channel (e.g. "google": topic = class id, token =
+    object id); coalesced with a queued row for the same (channel, topic, token)."""
+    now = utcnow()
+    key = pending_key(channel, topic, token)
+    _upsert(
+        [
+            {
+                "channel": channel,
+                "status": QUEUED,
+                "device_id": device_id,
+                "pass_id": pass_id,
+                "campaign_id": campaign_id
+                if campaign_id is not None
+                else _campaign.get(),
+                "topic": topic,
+                "push_token": token,
+                "pending_key": key,
+                "generation": 0,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+        ]
+    )
+
+
+def enqueue_pass_update(pass_: Pass) -> int:
+    """The hook `refresh_pass` calls when a pass's content changed."""
+    if pass_.id is None:  # a brand-new pass has no registered devices yet
+        return 0
+    return enqueue_for_passes([pass_.id])
+
+
+def deliveries_for_pass(pass_id: int) -> list[PushDelivery]:
+    return list(
+        db.session.scalars(
+            select(PushDelivery)
+            .where(PushDelivery.pass_id == pass_id)
+            .order_by(PushDelivery.id)
+        )
+    )
+
+
+def deliveries_for_campaign(campaign_id: int) -> list[PushDelivery]:
+    return list(
+        db.session.scalars(
+            select(PushDelivery)
+            .where(PushDelivery.campaign_id == campaign_id)
+            .order_by(PushDelivery.id)
+        )
+    )
+
+
+def status_counts(
+    *, campaign_id: int | None = None, pass_id: int | None = None
+) -> dict[str, int]:
+    """{"queued": n, "sent": n, "failed": n, "dropped": n}, optionally filtered."""
+    query = select(PushDelivery.status, func.count()).group_by(PushDelivery.status)
+    if campaign_id is not None:
+        query = query.where(PushDelivery.campaign_id == campaign_id)
+    if pass_id is not None:
+        query = query.where(PushDelivery.pass_id == pass_id)
+    counts = dict.fromkeys(STATUSES, 0)
+    counts.update({status: n for status, n in db.session.execute(query)})
+    return counts

@@ -1,0 +1,406 @@
+"""Push fan-out: N registered devices all needing a push, through the real worker.
+
+Sets up N members with passes and one registered device each, starts the APNs
+stand-in (real TLS + HTTP/2, certificate mode) as its own process, then times:
+enqueue (the outbox rows for all N passes, one transaction) and the worker
+(`flask --app wsgi worker --until-idle`, a separate process) until the last
+delivery. Side by side, in the same run, a naive sender that awaits each request
+before sending the next (on --naive devices, extrapolated to N).
+
+    .venv/bin/python bench/push_fanout.py [--devices 100000] [--naive 2000]
+        [--database sqlite|postgresql] [--profile]
+
+A second table repeats the sender comparison against a stand-in that answers after
+--rtt-ms (a network round trip; loopback has almost none), sender only.
+
+--profile runs the worker under cProfile (slower) and prints where its event-loop
+thread spends CPU, grouped by layer; database CPU (in threads) is measured apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import resource
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from flask_migrate import upgrade  # noqa: E402
+from sqlalchemy import func, insert, select, text  # noqa: E402
+
+import passes  # noqa: E402
+from app import create_app  # noqa: E402
+from app.extensions import db  # noqa: E402
+from app.models import Device, Member, Pass, PushDelivery, Registration  # noqa: E402
+from app.models.base import utcnow  # noqa: E402
+from app.push.apns import ApnsClient, client_ssl_context  # noqa: E402
+from app.services import outbox  # noqa: E402
+from app.services.demo import seed_demo  # noqa: E402
+
+TOPIC = "pass.bench.wallet"
+TEAM = "BENCHTEAM1"
+
+
+def config(certs: Path, database_url: str, apns_url: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "bench",
+        "PASS_TYPE_IDENTIFIER": TOPIC,
+        "TEAM_IDENTIFIER": TEAM,
+        "PASS_CERT_FILE": str(certs / "pass.pem"),
+        "PASS_KEY_FILE": str(certs / "pass.key"),
+        "WWDR_CERT_FILE": str(certs / "wwdr.pem"),
+        "DEV_CERTS_DIR": str(certs),
+        "APNS_URL": apns_url,
+        "APNS_CA_FILE": str(certs / "ca.pem"),
+        "APNS_AUTH": "certificate",
+    }
+
+
+def populate(n: int) -> list[int]:
+    """n members, passes and devices (one registration each), bulk inserted."""
+    program = seed_demo()
+    db.session.commit()
+    now = utcnow()
+    pass_ids: list[int] = []
+    for start in range(0, n, 10_000):
+        count = min(10_000, n - start)
+        numbers = [f"9{i:011d}" for i in range(start, start + count)]
+        db.session.execute(
+            insert(Member),
+            [
+                {
+                    "program_id": program.id,
+                    "card_number": number,
+                    "card_token": secrets.token_urlsafe(24),
+                    "name": f"Member {number}",
+                    "phone": f"+7901{number[-7:]}",
+                    "language": "ru",
+                    "city": "Москва",
+                    "consent_version": "bench",
+                    "consent_at": now,
+                    "points": 0,
+                    "tier": "silver",
+                    "offer": "",
+                    "created_at": now,
+                }
+                for number in numbers
+            ],
+        )
+        member_ids = db.session.scalars(
+            select(Member.id).where(Member.card_number.in_(numbers))
+        ).all()
+        db.session.execute(
+            insert(Pass),
+            [
+                {
+                    "program_id": program.id,
+                    "member_id": member_id,
+                    "serial_number": secrets.token_hex(10),
+                    "authentication_token": secrets.token_urlsafe(24),
+                    "update_tag": 1,
+                    "content_hash": "",
+                    "updated_at": now,
+                    "voided": False,
+                    "created_at": now,
+                }
+                for member_id in member_ids
+            ],
+        )
+        ids = db.session.scalars(
+            select(Pass.id).where(Pass.member_id.in_(member_ids))
+        ).all()
+        db.session.execute(
+            insert(Device),
+            [
+                {
+                    "device_library_identifier": f"bench-{pass_id}",
+                    "push_token": f"{pass_id:064x}",
+                    "platform": "apple",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for pass_id in ids
+            ],
+        )
+        devices = db.session.execute(
+            select(Device.id, Device.device_library_identifier).where(
+                Device.device_library_identifier.in_([f"bench-{i}" for i in ids])
+            )
+        ).all()
+        db.session.execute(
+            insert(Registration),
+            [
+                {"device_id": device_id, "pass_id": int(name[6:]), "created_at": now}
+                for device_id, name in devices
+            ],
+        )
+        db.session.commit()
+        pass_ids.extend(ids)
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text("ANALYZE"))
+        db.session.commit()
+    return pass_ids
+
+
+def start_stand_in(
+    certs: Path, work: Path, delay_ms: float = 0.0
+) -> tuple[subprocess.Popen[str], str]:
+    port_file = work / f"apns-{delay_ms}.port"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.support.apns_server",
+            "--cert",
+            str(certs / "apns-server.pem"),
+            "--key",
+            str(certs / "apns-server.key"),
+            "--topic",
+            TOPIC,
+            "--client-ca",
+            os.pathsep.join([str(certs / "ca.pem"), str(certs / "wwdr.pem")]),
+            "--port-file",
+            str(port_file),
+            "--delay-ms",
+            str(delay_ms),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    while not (port_file.exists() and port_file.read_text()):
+        if process.poll() is not None:
+            raise SystemExit("APNs stand-in did not start")
+        time.sleep(0.05)
+    return process, f"https://127.0.0.1:{port_file.read_text()}"
+
+
+async def naive(url: str, certs: Path, tokens: list[str]) -> float:
+    """One request at a time on one connection: await each answer, then the next."""
+    context = client_ssl_context(
+        str(certs / "ca.pem"), str(certs / "pass.pem"), str(certs / "pass.key")
+    )
+    client = ApnsClient(url, context, streams=1)
+    await client.send(tokens[0], TOPIC)  # connect outside the timing
+    started = time.perf_counter()
+    for token in tokens:
+        result = await client.send(token, TOPIC)
+        assert result.status == 200, result
+    elapsed = time.perf_counter() - started
+    await client.close()
+    return elapsed
+
+
+async def pipelined(url: str, certs: Path, tokens: list[str]) -> float:
+    """The worker's sender without the database: all requests at once."""
+    context = client_ssl_context(
+        str(certs / "ca.pem"), str(certs / "pass.pem"), str(certs / "pass.key")
+    )
+    client = ApnsClient(url, context, streams=250)
+    await client.send(tokens[0], TOPIC)
+    started = time.perf_counter()
+    results = await asyncio.gather(*(client.send(t, TOPIC) for t in tokens))
+    elapsed = time.perf_counter() - started
+    assert {r.status for r in results} == {200}
+    await client.close()
+    return elapsed
+
+
+def children_usage() -> tuple[float, float]:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--devices", type=int, default=100_000)
+    parser.add_argument("--naive", type=int, default=2_000)
+    parser.add_argument(
+        "--database", choices=["sqlite", "postgresql"], default="sqlite"
+    )
+    parser.add_argument("--rtt-ms", type=float, default=20.0)
+    parser.add_argument("--rtt-pushes", type=int, default=20_000)
+    parser.add_argument("--rtt-naive", type=int, default=200)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-push-"))
+    certs = work / "certs"
+    passes.write_dev_pki(passes.make_dev_pki(TOPIC, TEAM, "Bench"), certs)
+    server = None
+    if args.database == "postgresql":
+        from sqlalchemy import create_engine
+
+        from tests.support.postgres import PostgresServer
+
+        server = PostgresServer().start()
+        admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text("CREATE DATABASE bench_push"))
+        admin.dispose()
+        database_url = server.url("bench_push")
+    else:
+        database_url = f"sqlite:///{work / 'push.sqlite3'}"
+
+    stand_in, apns_url = start_stand_in(certs, work)
+    settings = config(certs, database_url, apns_url)
+    try:
+        app = create_app(
+            {
+                "SQLALCHEMY_DATABASE_URI": database_url,
+                **{k: v for k, v in settings.items() if k != "DATABASE_URL"},
+            }
+        )
+        with app.app_context():
+            upgrade()
+            print(f"populating {args.devices} devices ...", file=sys.stderr)
+            pass_ids = populate(args.devices)
+            started = time.perf_counter()
+            queued = outbox.enqueue_for_passes(pass_ids)
+            db.session.commit()
+            enqueued = time.perf_counter() - started
+            assert queued == args.devices, queued
+            db.session.remove()
+
+        cpu_before, _ = children_usage()
+        profile_file = work / "worker.prof"
+        profiler = ["-m", "cProfile", "-o", str(profile_file)] if args.profile else []
+        worker = subprocess.run(
+            [
+                sys.executable,
+                *profiler,
+                *("-m", "flask", "--app", "wsgi", "worker", "--until-idle"),
+            ],
+            cwd=ROOT,
+            env={**os.environ, **settings},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        drained = time.perf_counter() - started
+        cpu_after, worker_rss = children_usage()
+        worker_cpu = cpu_after - cpu_before
+        report = re.findall(r"push worker \S+: (.*)", worker.stderr)[-1]
+
+        with app.app_context():
+            counts = dict(
+                db.session.execute(
+                    select(PushDelivery.status, func.count()).group_by(
+                        PushDelivery.status
+                    )
+                ).all()
+            )
+            db.session.remove()
+            db.engine.dispose()
+
+        tokens = [f"{i:064x}" for i in pass_ids[: args.naive]]
+        naive_seconds = asyncio.run(naive(apns_url, certs, tokens))
+    finally:
+        stand_in.send_signal(signal.SIGTERM)
+        stand_in_out, _ = stand_in.communicate(timeout=60)
+    cpu_total, _ = children_usage()
+    far, far_url = start_stand_in(certs, work, args.rtt_ms)
+    try:
+        far_tokens = [f"{i:064x}" for i in range(1, args.rtt_pushes + 1)]
+        far_pipelined = asyncio.run(pipelined(far_url, certs, far_tokens))
+        far_naive = asyncio.run(naive(far_url, certs, far_tokens[: args.rtt_naive]))
+    finally:
+        far.send_signal(signal.SIGTERM)
+        far.communicate(timeout=60)
+        if server is not None:
+            server.stop()
+    stand_in_cpu = cpu_total - cpu_after
+    stand_in_report = json.loads(stand_in_out.strip().splitlines()[-1])
+
+    n = args.devices
+    naive_rate = len(tokens) / naive_seconds
+    print(
+        f"\npush fan-out, {args.database}, {n} devices, APNs stand-in on loopback "
+        f"(TLS + HTTP/2, certificate mode), {os.cpu_count()} cores shared by "
+        "worker and stand-in\n"
+    )
+    print(
+        "| sender | devices | enqueue s | enqueue → last delivery s | pushes/s "
+        "| peak RSS MB |"
+    )
+    print("|---|---|---|---|---|---|")
+    print(
+        f"| worker: h2, 1 connection, ≤250 streams in flight | {n} "
+        f"| {enqueued:.2f} | {drained:.1f} | {n / drained:,.0f} | {worker_rss:.0f} |"
+    )
+    print(
+        f"| naive: await each request | {len(tokens)} measured, {n} extrapolated "
+        f"| – | {n / naive_rate:.1f} (extrapolated) | {naive_rate:,.0f} | – |"
+    )
+    print(
+        f"\noutbox after the run: {counts}; stand-in saw {stand_in_report}\n"
+        f"worker process: {worker_cpu:.1f} s CPU over {drained - enqueued:.1f} s "
+        f"wall (incl. ~start-up); its phases: {report}\n"
+        f"stand-in process: {stand_in_cpu:.1f} s CPU (whole run, incl. the naive "
+        "sender's requests)"
+    )
+    print(
+        f"\nsenders only (no database), stand-in answering after {args.rtt_ms:g} ms "
+        "(a network round trip)\n"
+    )
+    print("| sender | pushes | s | pushes/s | 100k would take |")
+    print("|---|---|---|---|---|")
+    for label, count, seconds in (
+        ("h2, 1 connection, ≤250 streams in flight", len(far_tokens), far_pipelined),
+        ("naive: await each request", args.rtt_naive, far_naive),
+    ):
+        rate = count / seconds
+        print(
+            f"| {label} | {count} | {seconds:.1f} | {rate:,.0f} "
+            f"| {100_000 / rate:,.0f} s |"
+        )
+    if args.profile:
+        print_profile(profile_file)
+
+
+LAYERS = [
+    ("waiting in epoll (idle, not CPU)", ("select.epoll",)),
+    ("HTTP/2 framing (h2, hpack, hyperframe)", ("/h2/", "/hpack/", "/hyperframe/")),
+    ("logging.debug calls (from hpack)", ("logging/__init__",)),
+    ("TLS and sockets", ("/ssl.py", "sslproto", "_ssl.", "_socket.", "socket.py")),
+    ("event loop (asyncio)", ("/asyncio/",)),
+    ("our push code (app/push)", ("/app/push/",)),
+    ("database (sqlalchemy, drivers)", ("sqlalchemy", "sqlite3", "psycopg")),
+    ("start-up (imports, app)", ("<frozen", "importlib", "/flask/", "/jinja2/")),
+]
+
+
+def print_profile(path: Path) -> None:
+    """Main-thread CPU of the worker, by layer (self time of each function)."""
+    import pstats
+
+    stats = pstats.Stats(str(path))
+    totals: dict[str, float] = {}
+    for (filename, _, name), row in stats.stats.items():  # type: ignore[attr-defined]
+        where = f"{filename}:{name}"
+        layer = next(
+            (label for label, keys in LAYERS if any(k in where for k in keys)),
+            "other",
+        )
+        totals[layer] = totals.get(layer, 0.0) + row[2]
+    whole = sum(totals.values())
+    print("\n| worker event-loop thread, by layer (cProfile self time) | s | share |")
+    print("|---|---|---|")
+    for layer, seconds in sorted(totals.items(), key=lambda item: -item[1]):
+        print(f"| {layer} | {seconds:.1f} | {seconds / whole:.0%} |")
+
+
+if __name__ == "__main__":
+    main()
