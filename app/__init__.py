@@ -50,12 +50,18 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from app.errors import register_error_handlers
+    from app.pos import api_bp as pos_api_bp
+    from app.pos import page_bp as pos_page_bp
     from app.public import bp as public_bp
     from app.wallet import bp as wallet_bp
 
     csrf.exempt(wallet_bp)
     app.register_blueprint(wallet_bp, url_prefix="/wallet")
     app.register_blueprint(public_bp)
+    # Bearer keys, not cookies: no CSRF token to check.
+    csrf.exempt(pos_api_bp)
+    app.register_blueprint(pos_api_bp, url_prefix="/api/v1/pos")
+    app.register_blueprint(pos_page_bp, url_prefix="/pos")
     register_error_handlers(app)
 
 

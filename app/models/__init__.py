@@ -1,16 +1,21 @@
 """SQLAlchemy models, one module per aggregate."""
 
+from app.models.apikey import ApiKey
 from app.models.base import Base
+from app.models.ledger import LedgerEntry, PosTransaction
 from app.models.member import Member
 from app.models.program import Program, Store
 from app.models.wallet import Device, DeviceLog, Pass, Registration
 
 __all__ = [
+    "ApiKey",
     "Base",
     "Device",
     "DeviceLog",
+    "LedgerEntry",
     "Member",
     "Pass",
+    "PosTransaction",
     "Program",
     "Registration",
     "Store",

@@ -1,0 +1,81 @@
+"""The points ledger: the only way points move.
+
+Every movement is an append-only `LedgerEntry`; `Member.points` is a cache of the
+entries' sum, changed by the same transaction with an atomic
+`UPDATE member SET points = points + :delta`, so the two can never disagree, and a
+concurrent writer can neither lose nor double an update. Callers that must check
+the balance first (redemption) lock the member row with `lock_member`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+
+from app.extensions import db
+from app.models import LedgerEntry, Member, Pass
+from app.models.ledger import KINDS
+from app.services.passes import refresh_pass
+
+
+def lock_member(member_id: int) -> Member:
+    """The member, row-locked until commit (`SELECT ... FOR UPDATE`; SQLite
+    serialises writers anyway). Re-reads the row: the balance is current."""
+    return db.session.execute(
+        select(Member)
+        .where(Member.id == member_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+def post(
+    member: Member,
+    kind: str,
+    points: int,
+    *,
+    idempotency_key: str | None = None,
+    **fields: object,
+) -> LedgerEntry:
+    """Append an entry and move the cached balance with it. Caller commits.
+
+    `idempotency_key` is unique in the ledger: posting the same movement twice
+    raises IntegrityError instead of counting it twice.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown ledger kind {kind!r}")
+    entry = LedgerEntry(
+        program_id=member.program_id,
+        member_id=member.id,
+        kind=kind,
+        points=points,
+        idempotency_key=idempotency_key,
+        **fields,
+    )
+    db.session.add(entry)
+    db.session.flush()
+    if points:
+        member.points = db.session.execute(
+            update(Member)
+            .where(Member.id == member.id)
+            .values(points=Member.points + points)
+            .returning(Member.points)
+            .execution_options(synchronize_session=False)
+        ).scalar_one()
+    return entry
+
+
+def balance_from_ledger(member_id: int) -> int:
+    """The sum of the member's entries (what `Member.points` must equal)."""
+    return db.session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.points), 0)).where(
+            LedgerEntry.member_id == member_id
+        )
+    )
+
+
+def refresh_member_pass(member: Member) -> None:
+    """Rebuild the member's pass after a balance or tier change (same transaction;
+    this is where pushes get queued)."""
+    pass_ = db.session.scalar(select(Pass).where(Pass.member_id == member.id))
+    if pass_ is not None:
+        refresh_pass(pass_)
