@@ -11,7 +11,7 @@ Rules (documented for cashiers and the program owner):
   the rolling 12-month spend (receipt amounts of purchases not refunded), and the
   member moves up to the highest tier whose `min_spend` (roubles) it reaches.
   Tiers never move down automatically here.
-- A refund reverses the purchase's earned and redeemed points exactly once; asking
+- A refund is made in the store of the purchase. It reverses the purchase's earned and redeemed points exactly once; asking
   again answers 200 with the same body. The balance may go below zero when the
   earned points were already spent (the ledger keeps the debt visible).
 """
@@ -48,7 +48,8 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{8,100}$")
 
 
 def resolve_code(program_id: int, code: str) -> tuple[Member, bool]:
-    """(member, genuine) for a barcode payload or a typed card number; 404 if none.
+    """(member, genuine) for a barcode payload or a typed card number; 404 if
+    none, 403 if the card is another program's (card numbers are unique overall).
 
     `genuine` is True only for a barcode whose MAC checks out.
     """
@@ -58,14 +59,12 @@ def resolve_code(program_id: int, code: str) -> tuple[Member, bool]:
         number = passes.normalize_card_number(code)
     member = None
     if number is not None:
-        member = db.session.scalar(
-            select(Member).where(
-                Member.card_number == number, Member.program_id == program_id
-            )
-        )
+        member = db.session.scalar(select(Member).where(Member.card_number == number))
     if member is None:
+        raise ApiError(404, "unknown_card", "No card with this code. Scan again.")
+    if member.program_id != program_id:
         raise ApiError(
-            404, "unknown_card", "No card with this code in this program. Scan again."
+            403, "other_program", "This card belongs to another loyalty program."
         )
     return member, genuine
 
@@ -391,8 +390,10 @@ def _roubles(kopecks: int) -> str:
 
 def get_transaction(api_key: ApiKey, transaction_id: int) -> PosTransaction:
     transaction = db.session.get(PosTransaction, transaction_id)
-    if transaction is None or transaction.program_id != api_key.program_id:
+    if transaction is None:
         raise ApiError(404, "unknown_transaction", "No such transaction.")
+    if transaction.store_id != api_key.store_id:
+        raise ApiError(403, "other_store", "This purchase was made in another store.")
     return transaction
 
 
