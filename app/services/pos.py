@@ -11,8 +11,8 @@ Rules (documented for cashiers and the program owner):
   the rolling 12-month spend (receipt amounts of purchases not refunded), and the
   member moves up to the highest tier whose `min_spend` (roubles) it reaches.
   Tiers never move down automatically here.
-- A refund is made in the store of the purchase. It reverses the purchase's earned and redeemed points exactly once; asking
-  again answers 200 with the same body. The balance may go below zero when the
+- A refund is made in the store of the purchase. It reverses the purchase's earned
+  and redeemed points exactly once; asking again answers 200 with the same body. The balance may go below zero when the
   earned points were already spent (the ledger keeps the debt visible).
 """
 

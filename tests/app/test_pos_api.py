@@ -74,14 +74,17 @@ def test_cli_creates_a_hashed_key_that_can_be_revoked(
     assert key.startswith("wlk_")
     with app.app_context():
         stored = db.session.scalar(select(ApiKey))
-        assert stored.key_hash != key and key not in stored.key_hash
-        assert stored.store.code == "msk-atrium" and stored.role == "pos"
+        assert stored.key_hash != key
+        assert key not in stored.key_hash
+        assert stored.store.code == "msk-atrium"
+        assert stored.role == "pos"
         prefix = stored.prefix
     assert client.get("/api/v1/pos/me", headers=auth(key)).status_code == 200
     with app.app_context():
         assert db.session.scalar(select(ApiKey.last_used_at)) is not None
     listed = runner.invoke(args=["api-key", "list"])
-    assert prefix in listed.output and key not in listed.output
+    assert prefix in listed.output
+    assert key not in listed.output
     assert runner.invoke(args=["api-key", "revoke", prefix]).exit_code == 0
     response = client.get("/api/v1/pos/me", headers=auth(key))
     assert response.status_code == 401
@@ -145,7 +148,8 @@ def test_scan_by_barcode_and_by_typed_number(
     assert body["balance"] == 100  # welcome bonus
     assert body["tier"]["code"] == "silver"
     assert body["tier"]["name"]["en"] == "Silver"
-    assert body["offers"] == [] and body["back_in_stock"] == []
+    assert body["offers"] == []
+    assert body["back_in_stock"] == []
     assert body["can_redeem"] is True
 
     spaced = " ".join(c.number[i : i + 4] for i in range(0, 12, 4))
@@ -226,7 +230,8 @@ def test_purchase_earns_tier_percent_rounded_down(
         assert entry.amount_kopecks == 149999
         assert entry.receipt_id == "R-1"
         assert entry.transaction_id == body["transaction_id"]
-        assert entry.api_key_id is not None and entry.store_id is not None
+        assert entry.api_key_id is not None
+        assert entry.store_id is not None
     assert_ledger_matches_balances(app)
 
 
@@ -247,7 +252,7 @@ def test_amount_as_json_number_with_decimals(
     c = card(app, demo.passes[0].member_id)
     response = client.post(
         "/api/v1/pos/transactions",
-        data='{"code": "%s", "amount": 333.33, "receipt_id": 17}' % c.number,
+        data=f'{{"code": "{c.number}", "amount": 333.33, "receipt_id": 17}}',
         content_type="application/json",
         headers=auth(key, "number-amount-1"),
     )
@@ -265,7 +270,8 @@ def test_redeem_needs_the_barcode_not_a_typed_number(
     assert response.status_code == 403
     assert response.get_json()["error"] == "barcode_required"
     assert "barcode" in response.get_json()["message"]
-    assert ledger_count(app) == before and balance(app, c.member_id) == 100
+    assert ledger_count(app) == before
+    assert balance(app, c.member_id) == 100
 
 
 def test_redeem_over_balance_or_share_is_422_with_the_limit(
@@ -460,10 +466,12 @@ def test_spend_upgrades_the_tier_and_updates_the_pass(
             select(Pass.update_tag).where(Pass.member_id == c.member_id)
         )
     first = buy(client, key, c.barcode, amount="20000").get_json()
-    assert first["tier"]["code"] == "silver" and not first["tier_upgraded"]
+    assert first["tier"]["code"] == "silver"
+    assert not first["tier_upgraded"]
     second = buy(client, key, c.barcode, amount="10000").get_json()
     assert second["earned"] == 300  # earned at the tier held before the purchase
-    assert second["tier"]["code"] == "gold" and second["tier_upgraded"]
+    assert second["tier"]["code"] == "gold"
+    assert second["tier_upgraded"]
     third = buy(client, key, c.barcode, amount="1000").get_json()
     assert third["earned"] == 50  # gold: 5 %
     with app.app_context():
