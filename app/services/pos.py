@@ -12,8 +12,9 @@ Rules (documented for cashiers and the program owner):
   member moves up to the highest tier whose `min_spend` (roubles) it reaches.
   Tiers never move down automatically here.
 - A refund is made in the store of the purchase. It reverses the purchase's earned
-  and redeemed points exactly once; asking again answers 200 with the same body. The balance may go below zero when the
-  earned points were already spent (the ledger keeps the debt visible).
+  and redeemed points exactly once; asking again answers 200 with the same body.
+  The balance may go below zero when the earned points were already spent (the
+  ledger keeps the debt visible).
 """
 
 from __future__ import annotations
