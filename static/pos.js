@@ -352,7 +352,7 @@
   function startCamera() {
     var detector;
     try {
-      detector = new window.BarcodeDetector({ formats: ["qr_code", "pdf417", "aztec", "code_128"] });
+      detector = new window.BarcodeDetector({ formats: ["qr_code"] });
     } catch (e) {
       say(text("scan.camera_failed"), true);
       return;
@@ -414,11 +414,15 @@
         if (document.activeElement === document.body) focusScan();
       }, 0);
     });
+    // Camera scanning only where the browser can read the pass's QR code.
     if ("BarcodeDetector" in window && navigator.mediaDevices) {
-      $("camera").hidden = false;
-      $("camera").addEventListener("click", function () {
-        if (camera.stream) stopCamera(); else startCamera();
-      });
+      window.BarcodeDetector.getSupportedFormats().then(function (formats) {
+        if (formats.indexOf("qr_code") < 0) return;
+        $("camera").hidden = false;
+        $("camera").addEventListener("click", function () {
+          if (camera.stream) stopCamera(); else startCamera();
+        });
+      }, function () { /* no camera scanning */ });
     }
     if (state.key) signIn(state.key); else $("signin").hidden = false;
   });
