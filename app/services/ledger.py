@@ -10,6 +10,7 @@ the balance first (redemption) lock the member row with `lock_member`.
 from __future__ import annotations
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.extensions import db
 from app.models import LedgerEntry, Member, Pass
@@ -23,7 +24,7 @@ def lock_member(member_id: int) -> Member:
     return db.session.execute(
         select(Member)
         .where(Member.id == member_id)
-        .with_for_update()
+        .with_for_update(of=Member)
         .execution_options(populate_existing=True)
     ).scalar_one()
 
@@ -41,27 +42,42 @@ def post(
     `idempotency_key` is unique in the ledger: posting the same movement twice
     raises IntegrityError instead of counting it twice.
     """
-    if kind not in KINDS:
-        raise ValueError(f"unknown ledger kind {kind!r}")
-    entry = LedgerEntry(
-        program_id=member.program_id,
-        member_id=member.id,
-        kind=kind,
-        points=points,
-        idempotency_key=idempotency_key,
-        **fields,
-    )
-    db.session.add(entry)
+    return post_many(member, [(kind, points, idempotency_key)], **fields)[0]
+
+
+def post_many(
+    member: Member, movements: list[tuple[str, int, str | None]], **fields: object
+) -> list[LedgerEntry]:
+    """Append several entries (kind, points, idempotency key) sharing `fields`,
+    then move the balance once by their total."""
+    entries = []
+    for kind, points, idempotency_key in movements:
+        if kind not in KINDS:
+            raise ValueError(f"unknown ledger kind {kind!r}")
+        entries.append(
+            LedgerEntry(
+                program_id=member.program_id,
+                member_id=member.id,
+                kind=kind,
+                points=points,
+                idempotency_key=idempotency_key,
+                **fields,
+            )
+        )
+    db.session.add_all(entries)
     db.session.flush()
-    if points:
-        member.points = db.session.execute(
+    delta = sum(points for _, points, _ in movements)
+    if delta:
+        points = db.session.execute(
             update(Member)
             .where(Member.id == member.id)
-            .values(points=Member.points + points)
+            .values(points=Member.points + delta)
             .returning(Member.points)
             .execution_options(synchronize_session=False)
         ).scalar_one()
-    return entry
+        # The row already holds it: record it as loaded, not as a change to write.
+        set_committed_value(member, "points", points)
+    return entries
 
 
 def balance_from_ledger(member_id: int) -> int:
@@ -75,7 +91,10 @@ def balance_from_ledger(member_id: int) -> int:
 
 def refresh_member_pass(member: Member) -> None:
     """Rebuild the member's pass after a balance or tier change (same transaction;
-    this is where pushes get queued)."""
+    this is where pushes get queued). Call it last: it takes the program's
+    update-tag row lock, which is held until commit."""
     pass_ = db.session.scalar(select(Pass).where(Pass.member_id == member.id))
     if pass_ is not None:
-        refresh_pass(pass_)
+        # One UPDATE of the pass at commit instead of a flush per attribute.
+        with db.session.no_autoflush:
+            refresh_pass(pass_)

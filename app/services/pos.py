@@ -48,11 +48,12 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{8,100}$")
 # -- cards ------------------------------------------------------------------
 
 
-def resolve_code(program_id: int, code: str) -> tuple[Member, bool]:
+def resolve_code(program_id: int, code: str, lock: bool = False) -> tuple[Member, bool]:
     """(member, genuine) for a barcode payload or a typed card number; 404 if
     none, 403 if the card is another program's (card numbers are unique overall).
 
-    `genuine` is True only for a barcode whose MAC checks out.
+    `genuine` is True only for a barcode whose MAC checks out. `lock` takes the
+    member's row lock (purchases), like `ledger.lock_member`.
     """
     number = passes.parse_barcode_payload(code, barcode_secret())
     genuine = number is not None
@@ -60,7 +61,13 @@ def resolve_code(program_id: int, code: str) -> tuple[Member, bool]:
         number = passes.normalize_card_number(code)
     member = None
     if number is not None:
-        member = db.session.scalar(select(Member).where(Member.card_number == number))
+        query = select(Member).where(Member.card_number == number)
+        if lock:
+            # Row-locked until commit, re-read: see ledger.lock_member.
+            query = query.with_for_update(of=Member).execution_options(
+                populate_existing=True
+            )
+        member = db.session.scalar(query)
     if member is None:
         raise ApiError(404, "unknown_card", "No card with this code. Scan again.")
     if member.program_id != program_id:
@@ -271,24 +278,27 @@ def transaction_body(transaction: PosTransaction) -> dict[str, Any]:
 def record_purchase(
     api_key: ApiKey, idempotency_key: str, purchase: Purchase
 ) -> tuple[dict[str, Any], bool]:
-    """Record a purchase once per key: (201 body, replayed). Caller commits."""
+    """Record a purchase once per key: (201 body, replayed). Caller commits.
+
+    The member's row lock serialises tills on one card; under it a retry finds the
+    purchase its first attempt committed. The unique (store, key) constraint
+    catches the one case the lock cannot: the same key sent for another card.
+    """
     assert api_key.store_id is not None
     assert api_key.program_id is not None
     store_id = api_key.store_id
-    existing = _find(store_id, idempotency_key)
-    if existing is not None:
-        return _replay(existing, purchase), True
-
-    found, genuine = resolve_code(api_key.program_id, purchase.code)
-    if purchase.redeem_points and not genuine:
+    if purchase.redeem_points and not (
+        passes.parse_barcode_payload(purchase.code, barcode_secret())
+    ):
+        # Checked first so that a typed number never reveals or locks anything.
+        resolve_code(api_key.program_id, purchase.code)
         raise ApiError(
             403,
             "barcode_required",
             "Points can be redeemed only with the scanned barcode, "
             "not a typed card number.",
         )
-    # Two tills on one card queue here; then a retry that raced us sees our row.
-    member = ledger.lock_member(found.id)
+    member, _ = resolve_code(api_key.program_id, purchase.code, lock=True)
     existing = _find(store_id, idempotency_key)
     if existing is not None:
         return _replay(existing, purchase), True
@@ -310,7 +320,14 @@ def record_purchase(
             f"({Decimal(str(program.rule('max_redeem_share'))) * 100:.0f}% of it).",
         )
     paid = purchase.amount_kopecks - redeem * _point_kopecks(program)
+    # Earned at the tier held before this purchase; the purchase may lift it.
     earned = earned_points(program, member.tier, paid)
+    previous_tier = member.tier
+    reached = tier_for_spend(
+        program, rolling_spend(member.id) + purchase.amount_kopecks
+    )
+    if _tier_rank(program, reached) > _tier_rank(program, member.tier):
+        member.tier = reached
 
     now = utcnow()
     transaction = PosTransaction(
@@ -325,59 +342,51 @@ def record_purchase(
         amount_kopecks=purchase.amount_kopecks,
         redeemed=redeem,
         earned=earned,
-        response={},
+        response={
+            "receipt_id": purchase.receipt_id,
+            "amount": _roubles(purchase.amount_kopecks),
+            "currency": purchase.currency,
+            "earned": earned,
+            "redeemed": redeem,
+            "balance": member.points - redeem + earned,
+            "tier": tier_view(program, member.tier),
+            "tier_upgraded": member.tier != previous_tier,
+            "card_number": member.card_number,
+            "created_at": now.isoformat(),
+        },
         created_at=now,
     )
+    db.session.add(transaction)
     try:
-        with db.session.begin_nested():
-            db.session.add(transaction)
-            db.session.flush()
+        db.session.flush()
     except IntegrityError:
-        # The same key, sent concurrently for another card, won the race.
+        # The same key, sent at the same moment for another card, won the race.
+        # Nothing of ours is worth keeping (at most a last_used_at stamp), and
+        # PostgreSQL refuses further statements in this transaction: start over.
+        db.session.rollback()
         existing = _find(store_id, idempotency_key)
         if existing is None:
             raise
         return _replay(existing, purchase), True
 
-    entry_fields: dict[str, Any] = {
-        "store_id": store_id,
-        "receipt_id": purchase.receipt_id,
-        "api_key_id": api_key.id,
-        "transaction_id": transaction.id,
-        "amount_kopecks": purchase.amount_kopecks,
-        "created_at": now,
-    }
+    movements: list[tuple[str, int, str | None]] = []
     key_base = f"pos:{store_id}:{idempotency_key}"
     if redeem:
-        ledger.post(
-            member,
-            "redeem",
-            -redeem,
-            idempotency_key=f"{key_base}:redeem",
-            **entry_fields,
-        )
+        movements.append(("redeem", -redeem, f"{key_base}:redeem"))
     if earned:
-        ledger.post(
-            member, "earn", earned, idempotency_key=f"{key_base}:earn", **entry_fields
+        movements.append(("earn", earned, f"{key_base}:earn"))
+    if movements:
+        ledger.post_many(
+            member,
+            movements,
+            store_id=store_id,
+            receipt_id=purchase.receipt_id,
+            api_key_id=api_key.id,
+            transaction_id=transaction.id,
+            amount_kopecks=purchase.amount_kopecks,
+            created_at=now,
         )
-
-    previous_tier = member.tier
-    reached = tier_for_spend(program, rolling_spend(member.id))
-    if _tier_rank(program, reached) > _tier_rank(program, member.tier):
-        member.tier = reached
-    transaction.response = {
-        "receipt_id": purchase.receipt_id,
-        "amount": _roubles(purchase.amount_kopecks),
-        "currency": purchase.currency,
-        "earned": earned,
-        "redeemed": redeem,
-        "balance": member.points,
-        "tier": tier_view(program, member.tier),
-        "tier_upgraded": member.tier != previous_tier,
-        "card_number": member.card_number,
-        "created_at": now.isoformat(),
-    }
-    # Last: it takes the program's update-tag row lock, held until commit.
+    assert member.points == transaction.response["balance"]
     ledger.refresh_member_pass(member)
     return transaction_body(transaction), False
 

@@ -176,9 +176,15 @@ def test_concurrent_redemptions_never_overdraw(
     c = card(app, demo.passes[0].member_id)
     key = used_key(app, server)
     url = f"{server}/api/v1/pos/transactions"
-    body = {"code": c.barcode, "amount": "1000", "receipt_id": "R", "redeem_points": 100}
+    body = {
+        "code": c.barcode,
+        "amount": "1000",
+        "receipt_id": "R",
+        "redeem_points": 100,
+    }
     results = all_at_once(
-        10, lambda i: call(url, key, {**body, "receipt_id": f"R{i}"}, f"overdraw-{i:04d}")
+        10,
+        lambda i: call(url, key, {**body, "receipt_id": f"R{i}"}, f"overdraw-{i:04d}"),
     )
     statuses = sorted(status for status, _ in results)
     assert statuses == [201] + [422] * 9, results

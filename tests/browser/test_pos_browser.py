@@ -9,7 +9,12 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import PosTransaction
-from tests.app.pos_support import assert_ledger_matches_balances, balance, card, make_key
+from tests.app.pos_support import (
+    assert_ledger_matches_balances,
+    balance,
+    card,
+    make_key,
+)
 from tests.conftest import Demo
 
 pytestmark = pytest.mark.browser
