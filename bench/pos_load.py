@@ -16,7 +16,7 @@ their ledger entries; each Idempotency-Key made one purchase and at most one ent
 per kind; every retry got the very same answer; the points the tills were told
 about add up to the points in the ledger.
 
-    .venv/bin/python bench/pos_load.py [--cashiers 50] [--workers 4] [--threads 8]
+    .venv/bin/python bench/pos_load.py [--cashiers 50] [--workers 3] [--threads 4]
         [--seconds 12] [--rate 300] [--retry-share 0.1] [--members 2000]
 """
 
@@ -173,7 +173,9 @@ def prepare(server: PostgresServer, members: int) -> tuple[list[str], list[str]]
 
 
 class Gunicorn:
-    def __init__(self, database_url: str, workers: int, threads: int) -> None:
+    def __init__(
+        self, database_url: str, workers: int, threads: int, worker_class: str
+    ) -> None:
         self.port = free_port()
         env = {
             **os.environ,
@@ -189,7 +191,7 @@ class Gunicorn:
                 "--workers",
                 str(workers),
                 "--worker-class",
-                "gthread",
+                worker_class,
                 "--threads",
                 str(threads),
                 "--bind",
@@ -312,6 +314,7 @@ def run_scenario(
     barcodes: list[str],
     workers: int,
     threads: int,
+    worker_class: str,
     cashiers: int,
     seconds: float,
     rate: float | None,
@@ -321,7 +324,7 @@ def run_scenario(
     admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{database}" TEMPLATE pos_template'))
-    gunicorn = Gunicorn(server.url(database), workers, threads)
+    gunicorn = Gunicorn(server.url(database), workers, threads, worker_class)
     try:
         gunicorn.wait_ready(keys[0])
         for key in keys:  # first use writes last_used_at; keep it out of the timing
@@ -440,8 +443,9 @@ def table(rows: list[dict[str, str]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cashiers", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--worker-class", default="gthread")
     parser.add_argument("--seconds", type=float, default=12)
     parser.add_argument("--rate", type=float, default=300)
     parser.add_argument("--retry-share", type=float, default=0.1)
@@ -456,6 +460,7 @@ def main() -> None:
             "keys": keys,
             "barcodes": barcodes,
             "threads": args.threads,
+            "worker_class": args.worker_class,
             "cashiers": args.cashiers,
             "seconds": args.seconds,
             "retry_share": args.retry_share,
