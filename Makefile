@@ -63,6 +63,7 @@ format: setup-dev
 bench: setup-dev  ## benchmarks; results go to docs/performance.md by hand
 	$(BIN)/python bench/passgen.py
 	$(BIN)/python bench/webservice.py
+	$(BIN)/python bench/pos_load.py
 
 clean:
 	rm -rf $(VENV) instance certs/dev .pytest_cache .ruff_cache

@@ -89,11 +89,12 @@ def balance_from_ledger(member_id: int) -> int:
     )
 
 
-def refresh_member_pass(member: Member) -> None:
+def refresh_member_pass(member: Member, pass_: Pass | None = None) -> None:
     """Rebuild the member's pass after a balance or tier change (same transaction;
     this is where pushes get queued). Call it last: it takes the program's
-    update-tag row lock, which is held until commit."""
-    pass_ = db.session.scalar(select(Pass).where(Pass.member_id == member.id))
+    update-tag row lock, which is held until commit. `pass_`: if already loaded."""
+    if pass_ is None:
+        pass_ = db.session.scalar(select(Pass).where(Pass.member_id == member.id))
     if pass_ is not None:
         # One UPDATE of the pass at commit instead of a flush per attribute.
         with db.session.no_autoflush:

@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 import passes
 from app.errors import ApiError
 from app.extensions import db
-from app.models import ApiKey, Member, PosTransaction, Program
+from app.models import ApiKey, Member, Pass, PosTransaction, Program
 from app.models.base import utcnow
 from app.services import ledger
 from app.services.passes import barcode_secret
@@ -48,33 +48,51 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{8,100}$")
 # -- cards ------------------------------------------------------------------
 
 
-def resolve_code(program_id: int, code: str, lock: bool = False) -> tuple[Member, bool]:
-    """(member, genuine) for a barcode payload or a typed card number; 404 if
-    none, 403 if the card is another program's (card numbers are unique overall).
+def card_number(code: str) -> tuple[str | None, bool]:
+    """(card number, genuine) from a barcode payload or a typed number.
 
-    `genuine` is True only for a barcode whose MAC checks out. `lock` takes the
-    member's row lock (purchases), like `ledger.lock_member`.
+    `genuine` is True only for a barcode whose MAC checks out.
     """
     number = passes.parse_barcode_payload(code, barcode_secret())
-    genuine = number is not None
-    if number is None:
-        number = passes.normalize_card_number(code)
-    member = None
     if number is not None:
-        query = select(Member).where(Member.card_number == number)
-        if lock:
-            # Row-locked until commit, re-read: see ledger.lock_member.
-            query = query.with_for_update(of=Member).execution_options(
-                populate_existing=True
-            )
-        member = db.session.scalar(query)
+        return number, True
+    return passes.normalize_card_number(code), False
+
+
+def _check_card(member: Member | None, program_id: int) -> Member:
     if member is None:
         raise ApiError(404, "unknown_card", "No card with this code. Scan again.")
     if member.program_id != program_id:
         raise ApiError(
             403, "other_program", "This card belongs to another loyalty program."
         )
-    return member, genuine
+    return member
+
+
+def resolve_code(program_id: int, code: str) -> tuple[Member, bool]:
+    """(member, genuine) for a barcode payload or a typed card number; 404 if
+    none, 403 if the card is another program's (card numbers are unique overall)."""
+    number, genuine = card_number(code)
+    member = None
+    if number is not None:
+        member = db.session.scalar(select(Member).where(Member.card_number == number))
+    return _check_card(member, program_id), genuine
+
+
+def lock_card(program_id: int, number: str | None) -> tuple[Member, Pass | None]:
+    """Like `resolve_code`, but the member's row is locked until commit and
+    re-read (see `ledger.lock_member`); its pass comes in the same query."""
+    row = None
+    if number is not None:
+        row = db.session.execute(
+            select(Member, Pass)
+            .outerjoin(Pass, Pass.member_id == Member.id)
+            .where(Member.card_number == number)
+            .with_for_update(of=Member)
+            .execution_options(populate_existing=True)
+        ).first()
+    member = _check_card(row[0] if row else None, program_id)
+    return member, row[1] if row else None
 
 
 def mask_phone(phone: str) -> str:
@@ -287,18 +305,16 @@ def record_purchase(
     assert api_key.store_id is not None
     assert api_key.program_id is not None
     store_id = api_key.store_id
-    if purchase.redeem_points and not (
-        passes.parse_barcode_payload(purchase.code, barcode_secret())
-    ):
-        # Checked first so that a typed number never reveals or locks anything.
-        resolve_code(api_key.program_id, purchase.code)
+    number, genuine = card_number(purchase.code)
+    if purchase.redeem_points and not genuine:
+        resolve_code(api_key.program_id, purchase.code)  # 404/403 come first
         raise ApiError(
             403,
             "barcode_required",
             "Points can be redeemed only with the scanned barcode, "
             "not a typed card number.",
         )
-    member, _ = resolve_code(api_key.program_id, purchase.code, lock=True)
+    member, pass_ = lock_card(api_key.program_id, number)
     existing = _find(store_id, idempotency_key)
     if existing is not None:
         return _replay(existing, purchase), True
@@ -387,7 +403,7 @@ def record_purchase(
             created_at=now,
         )
     assert member.points == transaction.response["balance"]
-    ledger.refresh_member_pass(member)
+    ledger.refresh_member_pass(member, pass_)
     return transaction_body(transaction), False
 
 
