@@ -8,8 +8,9 @@ redeeming points, and a share of requests sent twice with the same
 Idempotency-Key (a till retrying after a lost answer).
 
 Scenarios, in one run so they compare: 1 gunicorn worker at full speed (baseline),
-WORKERS workers at full speed, and WORKERS workers at a steady RATE of purchases
-per second (the latency a store chain sees at that load).
+WORKERS workers at full speed, and WORKERS workers at each steady rate in RATES
+(purchases per second offered on a fixed schedule: the latency a store chain sees
+at that load; when the rate is above capacity the queue grows and so does p99).
 
 After each scenario it checks exactly: every member's balance equals the sum of
 their ledger entries; each Idempotency-Key made one purchase and at most one entry
@@ -17,7 +18,7 @@ per kind; every retry got the very same answer; the points the tills were told
 about add up to the points in the ledger.
 
     .venv/bin/python bench/pos_load.py [--cashiers 50] [--workers 3] [--threads 4]
-        [--seconds 12] [--rate 300] [--retry-share 0.1] [--members 2000]
+        [--seconds 12] [--rates 100,300] [--retry-share 0.1] [--members 2000]
 """
 
 from __future__ import annotations
@@ -447,7 +448,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--worker-class", default="gthread")
     parser.add_argument("--seconds", type=float, default=12)
-    parser.add_argument("--rate", type=float, default=300)
+    parser.add_argument(
+        "--rates",
+        default="100,300",
+        help="steady purchase rates to offer, comma-separated (purchases/s)",
+    )
     parser.add_argument("--retry-share", type=float, default=0.1)
     parser.add_argument("--members", type=int, default=2000)
     args = parser.parse_args()
@@ -468,10 +473,17 @@ def main() -> None:
         rows = [
             run_scenario(server, "baseline", workers=1, rate=None, **common),
             run_scenario(server, "scaled", workers=args.workers, rate=None, **common),
-            run_scenario(
-                server, "steady", workers=args.workers, rate=args.rate, **common
-            ),
         ]
+        for rate in (float(r) for r in args.rates.split(",") if r):
+            rows.append(
+                run_scenario(
+                    server,
+                    f"steady_{rate:.0f}",
+                    workers=args.workers,
+                    rate=rate,
+                    **common,
+                )
+            )
     finally:
         server.stop()
     print(
