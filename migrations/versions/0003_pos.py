@@ -16,10 +16,12 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table("program", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("rules", sa.JSON(), nullable=False, server_default=sa.text("'{}'"))
-        )
+    # In place (no batch table copy, which SQLite refuses while members and stores
+    # reference program with foreign keys enforced).
+    op.add_column(
+        "program",
+        sa.Column("rules", sa.JSON(), nullable=False, server_default=sa.text("'{}'")),
+    )
 
     op.create_table(
         "api_key",
@@ -153,5 +155,7 @@ def downgrade():
         batch_op.drop_index("ix_pos_transaction_member_created")
     op.drop_table("pos_transaction")
     op.drop_table("api_key")
-    with op.batch_alter_table("program", schema=None) as batch_op:
-        batch_op.drop_column("rules")
+    # Not a batch (table copy): on SQLite that drop fails while member and store
+    # still reference program with foreign keys enforced. SQLite >= 3.35 and
+    # PostgreSQL both drop a column in place.
+    op.execute("ALTER TABLE program DROP COLUMN rules")
