@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, Response, make_response, render_template
 
 from app.i18n import pick_language
 from app.pos.texts import TEXTS
@@ -12,8 +12,15 @@ bp = Blueprint("pos_page", __name__)
 
 @bp.get("")
 @bp.get("/")
-def index() -> str:
+def index() -> Response:
     """The till: sign in with the store key, scan, confirm, refund."""
     language = pick_language()
     texts = {key: value.get(language) or value["ru"] for key, value in TEXTS.items()}
-    return render_template("pos/index.html", lang=language, t=texts)
+    response = make_response(render_template("pos/index.html", lang=language, t=texts))
+    # The store key sits in this page's sessionStorage: allow our own scripts only.
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    )
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response

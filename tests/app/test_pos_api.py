@@ -505,3 +505,14 @@ def test_sign_up_credits_the_welcome_bonus_once(
         ).all()
         assert [(e.kind, e.points) for e in entries] == [("bonus", 100)]
         assert member.points == 100
+
+
+@pytest.mark.parametrize(("lang", "text"), [("ru", "Касса"), ("en", "Till")])
+def test_pos_page_in_both_languages_with_a_strict_policy(
+    client: FlaskClient, lang: str, text: str
+) -> None:
+    response = client.get(f"/pos?lang={lang}")
+    assert response.status_code == 200
+    assert f"<title>{text}</title>" in response.text
+    assert "unsafe-inline" not in response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
