@@ -11,9 +11,19 @@ from flask import Blueprint, Response, jsonify, request
 from app.api.auth import current_key, require_key
 from app.errors import ApiError
 from app.extensions import db
-from app.services import pos
+from app.services import ledger, pos
 
 bp = Blueprint("pos_api", __name__)
+
+# Requests that move points (see ledger.begin_write).
+_WRITES = {"pos_api.create_transaction", "pos_api.refund_transaction"}
+
+
+@bp.before_request
+def begin_writes() -> None:
+    """Writers start their transaction holding the write lock on SQLite."""
+    if request.endpoint in _WRITES:
+        ledger.begin_write()
 
 
 def _json_body() -> Any:
