@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import ApiKey, LedgerEntry, Member, Pass, PosTransaction, Store
+from app.services.ledger import balance_from_ledger
 from tests.app.pos_support import (
     assert_ledger_matches_balances,
     balance,
@@ -429,6 +430,7 @@ def test_refund_reverses_points_once(
             select(func.count()).where(LedgerEntry.kind == "refund")
         )
         assert refunds == 2
+        assert balance_from_ledger(c.member_id) == 100
     listed = client.get("/api/v1/pos/transactions", headers=auth(key)).get_json()
     assert listed["transactions"][0]["refunded"] is True
     assert (
