@@ -64,6 +64,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "Карта не найдена. Отсканируйте ещё раз или проверьте номер.",
         "en": "Card not found. Scan again or check the number.",
     },
+    "error.other_program": {
+        "ru": "Это карта другой программы лояльности.",
+        "en": "This card belongs to another loyalty program.",
+    },
+    "error.other_store": {
+        "ru": "Эта покупка сделана в другом магазине: возврат оформляют там.",
+        "en": "This purchase was made in another store: refund it there.",
+    },
     "error.insufficient_points": {
         "ru": "Недостаточно баллов: на карте {balance}.",
         "en": "Not enough points: the card has {balance}.",
