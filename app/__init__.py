@@ -54,6 +54,8 @@ def register_blueprints(app: Flask) -> None:
     from app.errors import register_error_handlers
     from app.google import bp as google_bp
     from app.ops import bp as ops_bp
+    from app.pos import api_bp as pos_api_bp
+    from app.pos import page_bp as pos_page_bp
     from app.public import bp as public_bp
     from app.wallet import bp as wallet_bp
 
@@ -64,6 +66,10 @@ def register_blueprints(app: Flask) -> None:
     # Google signs its callbacks; there is no browser session to forge.
     csrf.exempt(google_bp)
     app.register_blueprint(google_bp, url_prefix="/google")
+    # Bearer keys, not cookies: no CSRF token to check.
+    csrf.exempt(pos_api_bp)
+    app.register_blueprint(pos_api_bp, url_prefix="/api/v1/pos")
+    app.register_blueprint(pos_page_bp, url_prefix="/pos")
     register_error_handlers(app)
 
 

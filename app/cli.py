@@ -71,10 +71,98 @@ def demo() -> None:
     )
 
 
+@click.group("api-key")
+def api_key() -> None:
+    """Create, list and revoke API keys."""
+
+
+@api_key.command("create")
+@click.option("--role", type=click.Choice(["pos", "marketer", "admin"]), required=True)
+@click.option("--store", "store_ref", help="Store id or code (required for pos).")
+@click.option("--program", "program_slug", help="Program slug (default: the only one).")
+@click.option("--name", default="", help="A label, e.g. the till.")
+@with_appcontext
+def api_key_create(
+    role: str, store_ref: str | None, program_slug: str | None, name: str
+) -> None:
+    """Create a key and print it ONCE (only its hash is stored)."""
+    from sqlalchemy import select
+
+    from app.models import Program, Store
+    from app.services.auth import create_key
+
+    program = None
+    if program_slug:
+        program = db.session.scalar(select(Program).where(Program.slug == program_slug))
+        if program is None:
+            raise click.BadParameter(
+                f"no program {program_slug!r}", param_hint="--program"
+            )
+    elif role != "admin" or store_ref:
+        programs = db.session.scalars(select(Program).limit(2)).all()
+        if len(programs) == 1:
+            program = programs[0]
+        elif not store_ref or not store_ref.isdigit():
+            raise click.UsageError("several programs: choose one with --program")
+    store = None
+    if store_ref:
+        query = select(Store)
+        if store_ref.isdigit():
+            query = query.where(Store.id == int(store_ref))
+        else:
+            query = query.where(Store.code == store_ref)
+            if program is not None:
+                query = query.where(Store.program_id == program.id)
+        store = db.session.scalar(query)
+        if store is None:
+            raise click.BadParameter(f"no store {store_ref!r}", param_hint="--store")
+    try:
+        issued = create_key(role, program=program, store=store, name=name)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    db.session.commit()
+    scope = issued.api_key.store.code if issued.api_key.store else "-"
+    click.echo(f"# role={role} store={scope} prefix={issued.api_key.prefix}", err=True)
+    click.echo("# the key is shown only now; store it in the till", err=True)
+    click.echo(issued.key)
+
+
+@api_key.command("list")
+@with_appcontext
+def api_key_list() -> None:
+    """List keys (prefix, role, store, state); never the keys themselves."""
+    from sqlalchemy import select
+
+    from app.models import ApiKey
+
+    for key in db.session.scalars(select(ApiKey).order_by(ApiKey.id)):
+        store = key.store.code if key.store else "-"
+        state = "revoked" if key.revoked else "active"
+        used = key.last_used_at.isoformat() if key.last_used_at else "never"
+        click.echo(f"{key.prefix}\t{key.role}\t{store}\t{state}\tlast used {used}")
+
+
+@api_key.command("revoke")
+@click.argument("prefix")
+@with_appcontext
+def api_key_revoke(prefix: str) -> None:
+    """Revoke a key by its prefix (the part after `wlk_`)."""
+    from sqlalchemy import select
+
+    from app.models import ApiKey
+
+    key = db.session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    if key is None:
+        raise click.BadParameter(f"no key with prefix {prefix!r}")
+    key.revoked = True
+    db.session.commit()
+    click.echo(f"revoked {prefix}")
+
+
 def _push_commands() -> list[click.Command]:
     from app.push.cli import check_certs, worker
 
     return [worker, check_certs]
 
 
-commands = [init_db, dev_certs, demo, *_push_commands()]
+commands = [init_db, dev_certs, demo, api_key, *_push_commands()]

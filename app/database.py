@@ -24,7 +24,14 @@ def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.close()
 
 
+_SQLITE_BEGIN = {"deferred": "BEGIN", "immediate": "BEGIN IMMEDIATE"}
+
+
 @event.listens_for(Engine, "begin")
 def _sqlite_on_begin(connection: Connection) -> None:
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN")
+        # "immediate" (execution option `sqlite_begin`) takes the write lock at
+        # once: a transaction that reads and then writes can otherwise fail with
+        # "database is locked" when another writer commits in between (WAL).
+        mode = connection.get_execution_options().get("sqlite_begin", "deferred")
+        connection.exec_driver_sql(_SQLITE_BEGIN[mode])

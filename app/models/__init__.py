@@ -1,13 +1,16 @@
 """SQLAlchemy models, one module per aggregate."""
 
+from app.models.apikey import ApiKey
 from app.models.base import Base
 from app.models.google import GoogleCallback, GoogleClass, GoogleMessage, GoogleObject
+from app.models.ledger import LedgerEntry, PosTransaction
 from app.models.member import Member
 from app.models.program import Program, Store
 from app.models.push import PushDelivery
 from app.models.wallet import Device, DeviceLog, Pass, Registration
 
 __all__ = [
+    "ApiKey",
     "Base",
     "Device",
     "DeviceLog",
@@ -15,8 +18,10 @@ __all__ = [
     "GoogleClass",
     "GoogleMessage",
     "GoogleObject",
+    "LedgerEntry",
     "Member",
     "Pass",
+    "PosTransaction",
     "Program",
     "PushDelivery",
     "Registration",

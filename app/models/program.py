@@ -10,6 +10,15 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, utcnow
 
+DEFAULT_RULES: dict[str, Any] = {
+    # Points may pay at most this share of a receipt.
+    "max_redeem_share": "0.3",
+    # Points credited at sign-up (ledger kind "bonus").
+    "welcome_bonus": 100,
+    # Roubles one point is worth when redeemed (and per point earned).
+    "point_value": 1,
+}
+
 
 class Program(Base):
     __tablename__ = "program"
@@ -35,6 +44,8 @@ class Program(Base):
     pass_cert_file: Mapped[str | None] = mapped_column(String(500))
     pass_key_file: Mapped[str | None] = mapped_column(String(500))
     wwdr_cert_file: Mapped[str | None] = mapped_column(String(500))
+    # Points rules; missing keys fall back to DEFAULT_RULES (see `rule`).
+    rules: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The update-tag counter for this program's passes. Bumped with an UPDATE that
     # holds the row lock until commit, so tags are handed out in commit order and a
     # device can never miss a change by holding a tag issued after it.
@@ -58,6 +69,10 @@ class Program(Base):
     def tier_name(self, code: str, language: str) -> str:
         names = self.tier_names(code)
         return names.get(language) or names.get("ru") or code
+
+    def rule(self, name: str) -> Any:
+        """A points rule of this program, else the default."""
+        return (self.rules or {}).get(name, DEFAULT_RULES[name])
 
     @property
     def base_tier(self) -> str:

@@ -16,6 +16,7 @@ from app.extensions import db
 from app.i18n import LANGUAGES
 from app.models import Member, Pass, Program, Store
 from app.models.base import utcnow
+from app.services.ledger import post
 from app.services.passes import refresh_pass
 
 
@@ -151,5 +152,9 @@ def sign_up(
         if existing is None:
             raise
         return existing, False
+    welcome = int(program.rule("welcome_bonus"))
+    if welcome:
+        # Keyed by member: the bonus can be credited once only.
+        post(member, "bonus", welcome, idempotency_key=f"welcome:{member.id}")
     refresh_pass(pass_)
     return member, True

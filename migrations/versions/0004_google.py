@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0004_google'
-down_revision = '0002_push'
+down_revision = '0003_pos'
 branch_labels = None
 depends_on = None
 

@@ -16,6 +16,7 @@ from app.extensions import db
 from app.models import GoogleCallback, GoogleMessage, GoogleObject, Member, Pass
 from app.services import google_wallet
 from app.services import passes as pass_service
+from app.services.ledger import lock_member, post
 from passes import google
 from tests.conftest import GOOGLE_ISSUER as ISSUER
 from tests.conftest import Demo
@@ -110,7 +111,8 @@ def test_sign_up_save_link_then_balance_change_patches_with_notification(
         == "https://wallet.test/google/callbacks"
     )
     loyalty_object = google_stand_in.objects[reference["id"]]
-    assert loyalty_object["loyaltyPoints"]["balance"] == {"int": 0}
+    # The welcome bonus is on the card from the start.
+    assert loyalty_object["loyaltyPoints"]["balance"] == {"int": 100}
     assert loyalty_object["accountName"] == "Мария Петрова"
     with google_app.app_context():
         # The same barcode payload and nearest stores as the Apple pass.
@@ -126,8 +128,8 @@ def test_sign_up_save_link_then_balance_change_patches_with_notification(
 
     # A balance change, as the POS makes it; then what the outbox worker calls.
     with google_app.app_context():
-        member = member_by_token(card_token)
-        member.points = 750
+        member = lock_member(member_by_token(card_token).id)
+        post(member, "adjustment", 650)
         pass_ = db.session.scalar(select(Pass).where(Pass.member_id == member.id))
         assert pass_service.refresh_pass(pass_)
         db.session.commit()

@@ -36,7 +36,7 @@ def test_served_pass_verifies_with_openssl(
     assert pass_json["passTypeIdentifier"] == demo.pass_type
     assert pass_json["teamIdentifier"] == "TESTTEAM01"
     assert len(pass_json["locations"]) == 10
-    assert pass_json["storeCard"]["headerFields"][0]["value"] == 0
+    assert pass_json["storeCard"]["headerFields"][0]["value"] == 100  # welcome bonus
 
 
 def test_missing_certificate_is_a_clean_503_without_paths(

@@ -14,7 +14,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Device, DeviceLog, Member, Pass, Registration
+from app.models import Device, DeviceLog, Pass, Registration
+from app.services.ledger import lock_member, post
 from app.services.passes import refresh_pass
 from tests.conftest import Demo, DemoPass
 
@@ -56,8 +57,9 @@ def counts(app: Flask) -> tuple[int, int, int]:
 
 def change_points(app: Flask, member_id: int, points: int) -> None:
     with app.app_context():
-        member = db.session.get(Member, member_id)
-        member.points = points
+        # Through the ledger, which keeps Member.points equal to its sum.
+        member = lock_member(member_id)
+        post(member, "adjustment", points - member.points)
         pass_ = db.session.scalar(select(Pass).where(Pass.member_id == member_id))
         refresh_pass(pass_)
         db.session.commit()
@@ -220,7 +222,7 @@ def test_every_changed_serial_is_listed_with_the_newest_tag(
         register(client, demo, p)
     tag = client.get(list_url(demo)).get_json()["lastUpdated"]
     for i, p in enumerate(demo.passes):
-        change_points(app, p.member_id, 100 + i)
+        change_points(app, p.member_id, 200 + i)
     body = client.get(
         list_url(demo), query_string={"passesUpdatedSince": tag}
     ).get_json()

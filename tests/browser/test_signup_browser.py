@@ -29,7 +29,7 @@ def test_sign_up_then_download_the_pass(
     page.click("#submit")
 
     expect(page.locator("#member-name")).to_have_text("Екатерина Волкова")
-    expect(page.locator("#points")).to_have_text("0")
+    expect(page.locator("#points")).to_have_text("100")  # welcome bonus
     expect(page.locator(".qr svg")).to_be_visible()
 
     with page.expect_download() as download_info:

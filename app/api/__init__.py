@@ -1,0 +1,1 @@
+"""Helpers shared by the JSON API blueprints."""

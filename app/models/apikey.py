@@ -1,0 +1,38 @@
+"""API keys for the JSON APIs: hashed at rest, scoped by role, program and store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.base import Base, utcnow
+from app.models.program import Program, Store
+
+ROLES = ("pos", "marketer", "admin")
+
+
+class ApiKey(Base):
+    __tablename__ = "api_key"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The public part of the key ("wlk_<prefix>_<secret>"), for lookup.
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    # SHA-256 (hex) of the whole key; the key itself is shown once and never stored.
+    key_hash: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(10))
+    name: Mapped[str] = mapped_column(String(80), default="")
+    # None: every program (admin keys only).
+    program_id: Mapped[int | None] = mapped_column(ForeignKey("program.id"))
+    # POS keys are bound to one store.
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("store.id"))
+    revoked: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+
+    program: Mapped[Program | None] = relationship()
+    store: Mapped[Store | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<ApiKey {self.prefix} {self.role}>"

@@ -1,0 +1,78 @@
+"""The points ledger (append-only) and the POS purchases that post to it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.base import Base, utcnow
+from app.models.member import Member
+
+KINDS = ("earn", "redeem", "refund", "bonus", "adjustment", "expiry")
+
+
+class PosTransaction(Base):
+    """A purchase recorded at a till, with the answer given for its Idempotency-Key."""
+
+    __tablename__ = "pos_transaction"
+    __table_args__ = (
+        # One purchase per key per store: a retried request replays `response`.
+        UniqueConstraint("store_id", "idempotency_key"),
+        # The member's rolling 12-month spend (tiers).
+        Index("ix_pos_transaction_member_created", "member_id", "created_at"),
+        Index("ix_pos_transaction_store_created", "store_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("program.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id"))
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_key.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(100))
+    # SHA-256 of the normalised request: the same key with another body is refused.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    receipt_id: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3), default="RUB")
+    amount_kopecks: Mapped[int] = mapped_column(BigInteger)
+    redeemed: Mapped[int] = mapped_column(default=0)
+    earned: Mapped[int] = mapped_column(default=0)
+    # The 201 body, replayed verbatim for a retried request.
+    response: Mapped[dict[str, Any]]
+    refunded_at: Mapped[datetime | None]
+    refund_response: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    member: Mapped[Member] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<PosTransaction {self.id}>"
+
+
+class LedgerEntry(Base):
+    """One movement of points; a member's balance is the sum of their entries."""
+
+    __tablename__ = "ledger_entry"
+    __table_args__ = (Index("ix_ledger_entry_member_id_id", "member_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("program.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    kind: Mapped[str] = mapped_column(String(12))
+    points: Mapped[int]  # signed: + credits, - debits
+    amount_kopecks: Mapped[int | None] = mapped_column(BigInteger)
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("store.id"))
+    receipt_id: Mapped[str | None] = mapped_column(String(64))
+    # Unique: a second attempt to post the same movement fails in the database.
+    idempotency_key: Mapped[str | None] = mapped_column(String(160), unique=True)
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_key.id"))
+    transaction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("pos_transaction.id"), index=True
+    )
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<LedgerEntry {self.id} {self.kind} {self.points:+d}>"

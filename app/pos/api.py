@@ -1,0 +1,113 @@
+"""POS API under /api/v1/pos: bearer keys with role `pos`, bound to one store."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from app.api.auth import current_key, require_key
+from app.errors import ApiError
+from app.extensions import db
+from app.services import ledger, pos
+
+bp = Blueprint("pos_api", __name__)
+
+# Requests that move points (see ledger.begin_write).
+_WRITES = {"pos_api.create_transaction", "pos_api.refund_transaction"}
+
+
+@bp.before_request
+def begin_writes() -> None:
+    """Writers start their transaction holding the write lock on SQLite."""
+    if request.endpoint in _WRITES:
+        ledger.begin_write()
+
+
+def _json_body() -> Any:
+    """The JSON body with numbers as Decimal/int: money never passes through float."""
+    try:
+        return json.loads(request.get_data(cache=False) or b"null", parse_float=Decimal)
+    except ValueError:
+        raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
+
+
+def _reply(body: dict[str, Any], status: int, replayed: bool | None = None) -> Response:
+    response = jsonify(body)
+    response.status_code = status
+    if replayed is not None:
+        response.headers["Idempotent-Replayed"] = "true" if replayed else "false"
+    return response
+
+
+@bp.get("/me")
+@require_key("pos")
+def me() -> Response:
+    """The till's store and program (the page checks a key with this)."""
+    key = current_key()
+    assert key.store is not None
+    assert key.program is not None
+    program = key.program
+    db.session.commit()
+    return jsonify(
+        {
+            "store": {
+                "id": key.store.id,
+                "code": key.store.code,
+                "name": key.store.name,
+            },
+            "program": {"slug": program.slug, "name": program.name},
+            "rules": {
+                "max_redeem_share": str(program.rule("max_redeem_share")),
+                "point_value": str(program.rule("point_value")),
+            },
+        }
+    )
+
+
+@bp.post("/scan")
+@require_key("pos")
+def scan() -> Response:
+    """Barcode payload or typed card number -> member summary."""
+    body = _json_body()
+    code = body.get("code") if isinstance(body, dict) else None
+    if not isinstance(code, str) or not code.strip() or len(code) > 100:
+        raise ApiError(422, "invalid_code", "code (barcode or card number) is required")
+    key = current_key()
+    assert key.program_id is not None
+    member, genuine = pos.resolve_code(key.program_id, code.strip())
+    summary = pos.member_summary(member, genuine)
+    db.session.commit()
+    return jsonify(summary)
+
+
+@bp.post("/transactions")
+@require_key("pos")
+def create_transaction() -> Response:
+    """Record a purchase: earn and redeem points, once per Idempotency-Key."""
+    idempotency_key = pos.check_idempotency_key(request.headers.get("Idempotency-Key"))
+    purchase = pos.parse_purchase(_json_body())
+    body, replayed = pos.record_purchase(current_key(), idempotency_key, purchase)
+    db.session.commit()
+    return _reply(body, 201, replayed)
+
+
+@bp.get("/transactions")
+@require_key("pos")
+def list_transactions() -> Response:
+    """The store's recent purchases, newest first (?limit=, at most 100)."""
+    limit = request.args.get("limit", 20, type=int) or 20
+    items = pos.recent_transactions(current_key(), max(1, min(limit, 100)))
+    db.session.commit()
+    return jsonify({"transactions": items})
+
+
+@bp.post("/transactions/<int:transaction_id>/refund")
+@require_key("pos")
+def refund_transaction(transaction_id: int) -> Response:
+    """Reverse a purchase's points; again -> 200 with the same body."""
+    body, replayed = pos.refund(current_key(), transaction_id)
+    db.session.commit()
+    return _reply(body, 200, replayed)

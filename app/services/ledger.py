@@ -1,0 +1,109 @@
+"""The points ledger: the only way points move.
+
+Every movement is an append-only `LedgerEntry`; `Member.points` is a cache of the
+entries' sum, changed by the same transaction with an atomic
+`UPDATE member SET points = points + :delta`, so the two can never disagree, and a
+concurrent writer can neither lose nor double an update. Callers that must check
+the balance first (redemption) lock the member row with `lock_member`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm.attributes import set_committed_value
+
+from app.extensions import db
+from app.models import LedgerEntry, Member, Pass
+from app.models.ledger import KINDS
+from app.services.passes import refresh_pass
+
+
+def begin_write() -> None:
+    """Begin the session's transaction as a writer. On SQLite that is
+    `BEGIN IMMEDIATE` (writers queue on the database lock instead of failing when
+    they read before writing); PostgreSQL relies on row locks. Call it first."""
+    if not db.session().in_transaction():
+        db.session.connection(execution_options={"sqlite_begin": "immediate"})
+
+
+def lock_member(member_id: int) -> Member:
+    """The member, row-locked until commit (`SELECT ... FOR UPDATE`; SQLite
+    serialises writers anyway). Re-reads the row: the balance is current."""
+    return db.session.execute(
+        select(Member)
+        .where(Member.id == member_id)
+        .with_for_update(of=Member)
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+def post(
+    member: Member,
+    kind: str,
+    points: int,
+    *,
+    idempotency_key: str | None = None,
+    **fields: object,
+) -> LedgerEntry:
+    """Append an entry and move the cached balance with it. Caller commits.
+
+    `idempotency_key` is unique in the ledger: posting the same movement twice
+    raises IntegrityError instead of counting it twice.
+    """
+    return post_many(member, [(kind, points, idempotency_key)], **fields)[0]
+
+
+def post_many(
+    member: Member, movements: list[tuple[str, int, str | None]], **fields: object
+) -> list[LedgerEntry]:
+    """Append several entries (kind, points, idempotency key) sharing `fields`,
+    then move the balance once by their total."""
+    entries = []
+    for kind, points, idempotency_key in movements:
+        if kind not in KINDS:
+            raise ValueError(f"unknown ledger kind {kind!r}")
+        entries.append(
+            LedgerEntry(
+                program_id=member.program_id,
+                member_id=member.id,
+                kind=kind,
+                points=points,
+                idempotency_key=idempotency_key,
+                **fields,
+            )
+        )
+    db.session.add_all(entries)
+    db.session.flush()
+    delta = sum(points for _, points, _ in movements)
+    if delta:
+        points = db.session.execute(
+            update(Member)
+            .where(Member.id == member.id)
+            .values(points=Member.points + delta)
+            .returning(Member.points)
+            .execution_options(synchronize_session=False)
+        ).scalar_one()
+        # The row already holds it: record it as loaded, not as a change to write.
+        set_committed_value(member, "points", points)
+    return entries
+
+
+def balance_from_ledger(member_id: int) -> int:
+    """The sum of the member's entries (what `Member.points` must equal)."""
+    return db.session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.points), 0)).where(
+            LedgerEntry.member_id == member_id
+        )
+    )
+
+
+def refresh_member_pass(member: Member, pass_: Pass | None = None) -> None:
+    """Rebuild the member's pass after a balance or tier change (same transaction;
+    this is where pushes get queued). Call it last: it takes the program's
+    update-tag row lock, which is held until commit. `pass_`: if already loaded."""
+    if pass_ is None:
+        pass_ = db.session.scalar(select(Pass).where(Pass.member_id == member.id))
+    if pass_ is not None:
+        # One UPDATE of the pass at commit instead of a flush per attribute.
+        with db.session.no_autoflush:
+            refresh_pass(pass_)

@@ -1,0 +1,491 @@
+"""Point of sale: scan a card, record a purchase (earn/redeem), refund it.
+
+Rules (documented for cashiers and the program owner):
+- Money is handled as integer kopecks (parsed with Decimal, never float).
+- Points pay `point_value` roubles each, at most `max_redeem_share` of a receipt and
+  never more than the balance. Redeeming needs the scanned barcode (its MAC proves
+  the card is present), not a typed number.
+- Earned points = floor(paid roubles * tier earn_percent / 100 / point_value), where
+  paid = amount - redeemed points' value; always rounded down to whole points.
+- Earning uses the tier held before the purchase; the purchase then counts toward
+  the rolling 12-month spend (receipt amounts of purchases not refunded), and the
+  member moves up to the highest tier whose `min_spend` (roubles) it reaches.
+  Tiers never move down automatically here.
+- A refund is made in the store of the purchase. It reverses the purchase's earned
+  and redeemed points exactly once; asking again answers 200 with the same body.
+  The balance may go below zero when the earned points were already spent (the
+  ledger keeps the debt visible).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from typing import Any
+
+import phonenumbers
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+import passes
+from app.errors import ApiError
+from app.extensions import db
+from app.models import ApiKey, Member, Pass, PosTransaction, Program
+from app.models.base import utcnow
+from app.services import ledger
+from app.services.passes import barcode_secret
+
+CURRENCIES = ("RUB",)
+MAX_AMOUNT_KOPECKS = 100_000_000 * 100  # a hundred million roubles per receipt
+SPEND_WINDOW = timedelta(days=365)
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{8,100}$")
+
+
+# -- cards ------------------------------------------------------------------
+
+
+def card_number(code: str) -> tuple[str | None, bool]:
+    """(card number, genuine) from a barcode payload or a typed number.
+
+    `genuine` is True only for a barcode whose MAC checks out.
+    """
+    number = passes.parse_barcode_payload(code, barcode_secret())
+    if number is not None:
+        return number, True
+    return passes.normalize_card_number(code), False
+
+
+def _check_card(member: Member | None, program_id: int) -> Member:
+    if member is None:
+        raise ApiError(404, "unknown_card", "No card with this code. Scan again.")
+    if member.program_id != program_id:
+        raise ApiError(
+            403, "other_program", "This card belongs to another loyalty program."
+        )
+    return member
+
+
+def resolve_code(program_id: int, code: str) -> tuple[Member, bool]:
+    """(member, genuine) for a barcode payload or a typed card number; 404 if
+    none, 403 if the card is another program's (card numbers are unique overall)."""
+    number, genuine = card_number(code)
+    member = None
+    if number is not None:
+        member = db.session.scalar(select(Member).where(Member.card_number == number))
+    return _check_card(member, program_id), genuine
+
+
+def lock_card(program_id: int, number: str | None) -> tuple[Member, Pass | None]:
+    """Like `resolve_code`, but the member's row is locked until commit and
+    re-read (see `ledger.lock_member`); its pass comes in the same query."""
+    row = None
+    if number is not None:
+        row = db.session.execute(
+            select(Member, Pass)
+            .outerjoin(Pass, Pass.member_id == Member.id)
+            .where(Member.card_number == number)
+            .with_for_update(of=Member)
+            .execution_options(populate_existing=True)
+        ).first()
+    member = _check_card(row[0] if row else None, program_id)
+    return member, row[1] if row else None
+
+
+def mask_phone(phone: str) -> str:
+    """'+79161234567' -> '+7 *** ***-45-67': enough to confirm, not to copy."""
+    try:
+        country = phonenumbers.parse(phone).country_code
+    except phonenumbers.NumberParseException:
+        return "***"
+    return f"+{country} *** ***-{phone[-4:-2]}-{phone[-2:]}"
+
+
+def tier_view(program: Program, code: str) -> dict[str, Any]:
+    return {"code": code, "name": program.tier_names(code)}
+
+
+def member_summary(member: Member, genuine: bool) -> dict[str, Any]:
+    """What the till shows after a scan."""
+    program = member.program
+    return {
+        "member_id": member.id,
+        "name": member.name,
+        "phone": mask_phone(member.phone),
+        "card_number": member.card_number,
+        "balance": member.points,
+        "tier": tier_view(program, member.tier),
+        "earn_percent": _earn_percent(program, member.tier),
+        "offers": [member.offer] if member.offer else [],
+        "back_in_stock": [],
+        # Redemption needs the barcode; a typed number can only earn.
+        "can_redeem": genuine,
+        "language": member.language,
+    }
+
+
+# -- purchases --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Purchase:
+    """A validated purchase request."""
+
+    code: str
+    amount_kopecks: int
+    receipt_id: str
+    redeem_points: int
+    currency: str
+
+    def fingerprint(self) -> str:
+        canonical = json.dumps(
+            [
+                self.code,
+                self.amount_kopecks,
+                self.receipt_id,
+                self.redeem_points,
+                self.currency,
+            ]
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _bad(code: str, message: str) -> ApiError:
+    return ApiError(422, code, message)
+
+
+def parse_amount(value: object) -> int:
+    """Roubles (JSON number or string, at most 2 decimals) -> kopecks; 422 if bad."""
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise _bad("invalid_amount", "amount must be a number of roubles, e.g. 1499.90")
+    try:
+        amount = Decimal(value.strip() if isinstance(value, str) else value)
+    except InvalidOperation:
+        raise _bad("invalid_amount", "amount must be a number, e.g. 1499.90") from None
+    if not amount.is_finite() or amount <= 0:
+        raise _bad("invalid_amount", "amount must be greater than zero")
+    kopecks = amount * 100
+    if kopecks != kopecks.to_integral_value():
+        raise _bad("invalid_amount", "amount may have at most 2 decimal places")
+    if kopecks > MAX_AMOUNT_KOPECKS:
+        raise _bad("invalid_amount", "amount is too large")
+    return int(kopecks)
+
+
+def parse_purchase(body: object) -> Purchase:
+    """Validate a purchase body; 422 naming the first bad field."""
+    if not isinstance(body, dict):
+        raise _bad("invalid_body", "The body must be a JSON object.")
+    code = body.get("code")
+    if not isinstance(code, str) or not code.strip() or len(code) > 100:
+        raise _bad(
+            "invalid_code", "code (the scanned barcode or card number) is required"
+        )
+    amount_kopecks = parse_amount(body.get("amount"))
+    receipt_id = body.get("receipt_id")
+    if isinstance(receipt_id, int) and not isinstance(receipt_id, bool):
+        receipt_id = str(receipt_id)
+    if not isinstance(receipt_id, str) or not receipt_id.strip():
+        raise _bad("invalid_receipt_id", "receipt_id is required")
+    if len(receipt_id.strip()) > 64:
+        raise _bad("invalid_receipt_id", "receipt_id may have at most 64 characters")
+    redeem = body.get("redeem_points", 0)
+    if redeem is None:
+        redeem = 0
+    if isinstance(redeem, bool) or not isinstance(redeem, int) or redeem < 0:
+        raise _bad("invalid_redeem_points", "redeem_points must be a whole number ≥ 0")
+    currency = body.get("currency", "RUB")
+    if currency not in CURRENCIES:
+        raise _bad("unknown_currency", "Only RUB is accepted.")
+    return Purchase(
+        code=code.strip(),
+        amount_kopecks=amount_kopecks,
+        receipt_id=receipt_id.strip(),
+        redeem_points=redeem,
+        currency=str(currency),
+    )
+
+
+def check_idempotency_key(value: str | None) -> str:
+    if not value or not _IDEMPOTENCY_KEY.match(value):
+        raise ApiError(
+            400,
+            "idempotency_key_required",
+            "Send an Idempotency-Key header (8-100 printable characters, e.g. a "
+            "UUID) and reuse it when retrying.",
+        )
+    return value
+
+
+def _earn_percent(program: Program, tier: str) -> Decimal:
+    for entry in program.tiers:
+        if entry["code"] == tier:
+            return Decimal(str(entry.get("earn_percent", 0)))
+    return Decimal(0)
+
+
+def _point_kopecks(program: Program) -> int:
+    return int(Decimal(str(program.rule("point_value"))) * 100)
+
+
+def max_redeem(program: Program, amount_kopecks: int) -> int:
+    """Points that may pay for a receipt of this amount (the share cap)."""
+    share = Decimal(str(program.rule("max_redeem_share")))
+    limit = Decimal(amount_kopecks) * share / _point_kopecks(program)
+    return int(limit.to_integral_value(rounding=ROUND_FLOOR))
+
+
+def earned_points(program: Program, tier: str, paid_kopecks: int) -> int:
+    """floor(paid * earn_percent / 100 / point value): whole points, rounded down."""
+    raw = Decimal(paid_kopecks) * _earn_percent(program, tier) / 100
+    return int((raw / _point_kopecks(program)).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def rolling_spend(member_id: int) -> int:
+    """Kopecks spent in the last 12 months (purchases not refunded)."""
+    return db.session.scalar(
+        select(func.coalesce(func.sum(PosTransaction.amount_kopecks), 0)).where(
+            PosTransaction.member_id == member_id,
+            PosTransaction.created_at >= utcnow() - SPEND_WINDOW,
+            PosTransaction.refunded_at.is_(None),
+        )
+    )
+
+
+def tier_for_spend(program: Program, spend_kopecks: int) -> str:
+    """The highest tier whose min_spend (roubles) the spend reaches."""
+    chosen = program.base_tier
+    for entry in program.tiers:  # ascending
+        if spend_kopecks >= Decimal(str(entry.get("min_spend", 0))) * 100:
+            chosen = entry["code"]
+    return chosen
+
+
+def _tier_rank(program: Program, code: str) -> int:
+    codes = [entry["code"] for entry in program.tiers]
+    return codes.index(code) if code in codes else -1
+
+
+def _replay(existing: PosTransaction, purchase: Purchase) -> dict[str, Any]:
+    if existing.fingerprint != purchase.fingerprint():
+        raise ApiError(
+            422,
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used for a different purchase. "
+            "Check the recent transactions before trying again.",
+        )
+    return transaction_body(existing)
+
+
+def _find(store_id: int, key: str) -> PosTransaction | None:
+    return db.session.scalar(
+        select(PosTransaction).where(
+            PosTransaction.store_id == store_id,
+            PosTransaction.idempotency_key == key,
+        )
+    )
+
+
+def transaction_body(transaction: PosTransaction) -> dict[str, Any]:
+    return {"transaction_id": transaction.id, **transaction.response}
+
+
+def record_purchase(
+    api_key: ApiKey, idempotency_key: str, purchase: Purchase
+) -> tuple[dict[str, Any], bool]:
+    """Record a purchase once per key: (201 body, replayed). Caller commits.
+
+    The member's row lock serialises tills on one card; under it a retry finds the
+    purchase its first attempt committed. The unique (store, key) constraint
+    catches the one case the lock cannot: the same key sent for another card.
+    """
+    assert api_key.store_id is not None
+    assert api_key.program_id is not None
+    store_id = api_key.store_id
+    number, genuine = card_number(purchase.code)
+    if purchase.redeem_points and not genuine:
+        resolve_code(api_key.program_id, purchase.code)  # 404/403 come first
+        raise ApiError(
+            403,
+            "barcode_required",
+            "Points can be redeemed only with the scanned barcode, "
+            "not a typed card number.",
+        )
+    member, pass_ = lock_card(api_key.program_id, number)
+    existing = _find(store_id, idempotency_key)
+    if existing is not None:
+        return _replay(existing, purchase), True
+
+    program = member.program
+    redeem = purchase.redeem_points
+    if redeem > member.points:
+        raise ApiError(
+            422,
+            "insufficient_points",
+            f"Not enough points: the balance is {member.points}.",
+        )
+    limit = max_redeem(program, purchase.amount_kopecks)
+    if redeem > limit:
+        raise ApiError(
+            422,
+            "redeem_limit",
+            f"At most {limit} points can pay for this receipt "
+            f"({Decimal(str(program.rule('max_redeem_share'))) * 100:.0f}% of it).",
+        )
+    paid = purchase.amount_kopecks - redeem * _point_kopecks(program)
+    # Earned at the tier held before this purchase; the purchase may lift it.
+    earned = earned_points(program, member.tier, paid)
+    previous_tier = member.tier
+    reached = tier_for_spend(
+        program, rolling_spend(member.id) + purchase.amount_kopecks
+    )
+    if _tier_rank(program, reached) > _tier_rank(program, member.tier):
+        member.tier = reached
+
+    now = utcnow()
+    transaction = PosTransaction(
+        program_id=program.id,
+        member_id=member.id,
+        store_id=store_id,
+        api_key_id=api_key.id,
+        idempotency_key=idempotency_key,
+        fingerprint=purchase.fingerprint(),
+        receipt_id=purchase.receipt_id,
+        currency=purchase.currency,
+        amount_kopecks=purchase.amount_kopecks,
+        redeemed=redeem,
+        earned=earned,
+        response={
+            "receipt_id": purchase.receipt_id,
+            "amount": _roubles(purchase.amount_kopecks),
+            "currency": purchase.currency,
+            "earned": earned,
+            "redeemed": redeem,
+            "balance": member.points - redeem + earned,
+            "tier": tier_view(program, member.tier),
+            "tier_upgraded": member.tier != previous_tier,
+            "card_number": member.card_number,
+            "created_at": now.isoformat(),
+        },
+        created_at=now,
+    )
+    db.session.add(transaction)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # The same key, sent at the same moment for another card, won the race.
+        # Nothing of ours is worth keeping (at most a last_used_at stamp), and
+        # PostgreSQL refuses further statements in this transaction: start over.
+        db.session.rollback()
+        existing = _find(store_id, idempotency_key)
+        if existing is None:
+            raise
+        return _replay(existing, purchase), True
+
+    movements: list[tuple[str, int, str | None]] = []
+    key_base = f"pos:{store_id}:{idempotency_key}"
+    if redeem:
+        movements.append(("redeem", -redeem, f"{key_base}:redeem"))
+    if earned:
+        movements.append(("earn", earned, f"{key_base}:earn"))
+    if movements:
+        ledger.post_many(
+            member,
+            movements,
+            store_id=store_id,
+            receipt_id=purchase.receipt_id,
+            api_key_id=api_key.id,
+            transaction_id=transaction.id,
+            amount_kopecks=purchase.amount_kopecks,
+            created_at=now,
+        )
+    assert member.points == transaction.response["balance"]
+    ledger.refresh_member_pass(member, pass_)
+    return transaction_body(transaction), False
+
+
+def _roubles(kopecks: int) -> str:
+    return f"{Decimal(kopecks) / 100:.2f}"
+
+
+# -- refunds and history ----------------------------------------------------
+
+
+def get_transaction(api_key: ApiKey, transaction_id: int) -> PosTransaction:
+    transaction = db.session.get(PosTransaction, transaction_id)
+    if transaction is None:
+        raise ApiError(404, "unknown_transaction", "No such transaction.")
+    if transaction.store_id != api_key.store_id:
+        raise ApiError(403, "other_store", "This purchase was made in another store.")
+    return transaction
+
+
+def refund(api_key: ApiKey, transaction_id: int) -> tuple[dict[str, Any], bool]:
+    """Reverse a purchase's points once: (body, already refunded). Caller commits."""
+    transaction = get_transaction(api_key, transaction_id)
+    member = ledger.lock_member(transaction.member_id)
+    # Re-read under the member lock: a concurrent refund may have just committed.
+    db.session.refresh(transaction)
+    if transaction.refunded_at is not None:
+        assert transaction.refund_response is not None
+        return dict(transaction.refund_response), True
+
+    now = utcnow()
+    fields: dict[str, Any] = {
+        "store_id": api_key.store_id,
+        "receipt_id": transaction.receipt_id,
+        "api_key_id": api_key.id,
+        "transaction_id": transaction.id,
+        "amount_kopecks": transaction.amount_kopecks,
+        "created_at": now,
+        "note": "refund",
+    }
+    # Unique keys: even a bug elsewhere cannot reverse the same purchase twice.
+    if transaction.earned:
+        ledger.post(
+            member,
+            "refund",
+            -transaction.earned,
+            idempotency_key=f"refund:{transaction.id}:earn",
+            **fields,
+        )
+    if transaction.redeemed:
+        ledger.post(
+            member,
+            "refund",
+            transaction.redeemed,
+            idempotency_key=f"refund:{transaction.id}:redeem",
+            **fields,
+        )
+    transaction.refunded_at = now
+    transaction.refund_response = {
+        "transaction_id": transaction.id,
+        "refunded": True,
+        "points_returned": transaction.redeemed,
+        "points_withdrawn": transaction.earned,
+        "balance": member.points,
+        "tier": tier_view(member.program, member.tier),
+        "refunded_at": now.isoformat(),
+    }
+    ledger.refresh_member_pass(member)
+    return dict(transaction.refund_response), False
+
+
+def recent_transactions(api_key: ApiKey, limit: int = 20) -> list[dict[str, Any]]:
+    """The key's store's latest purchases, newest first."""
+    rows = db.session.scalars(
+        select(PosTransaction)
+        .where(PosTransaction.store_id == api_key.store_id)
+        .order_by(PosTransaction.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            **transaction_body(t),
+            "refunded": t.refunded_at is not None,
+        }
+        for t in rows
+    ]

@@ -1,0 +1,498 @@
+"""POS load: concurrent cashiers against gunicorn on a real PostgreSQL.
+
+Starts a throwaway PostgreSQL (tests/support/postgres.py), migrates and fills a
+database (demo program, 14 stores, a key per store, MEMBERS members with passes
+and a 100-point opening bonus), then for each scenario copies it, starts gunicorn
+and lets CASHIERS threads sell: random card, random amount in kopecks, sometimes
+redeeming points, and a share of requests sent twice with the same
+Idempotency-Key (a till retrying after a lost answer).
+
+Scenarios, in one run so they compare: 1 gunicorn worker at full speed (baseline),
+WORKERS workers at full speed, and WORKERS workers at each steady rate in RATES
+(purchases per second offered on a fixed schedule: the latency a store chain sees
+at that load; when the rate is above capacity the queue grows and so does p99).
+
+After each scenario it checks exactly: every member's balance equals the sum of
+their ledger entries; each Idempotency-Key made one purchase and at most one entry
+per kind; every retry got the very same answer; the points the tills were told
+about add up to the points in the ledger.
+
+    .venv/bin/python bench/pos_load.py [--cashiers 50] [--workers 3] [--threads 4]
+        [--seconds 12] [--rates 100,300] [--retry-share 0.1] [--members 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, insert, select, text  # noqa: E402
+
+import passes  # noqa: E402
+from app import create_app  # noqa: E402
+from app.extensions import db  # noqa: E402
+from app.models import LedgerEntry, Member, Pass, Store  # noqa: E402
+from app.models.base import utcnow  # noqa: E402
+from app.services.auth import create_key  # noqa: E402
+from app.services.demo import seed_demo  # noqa: E402
+from app.services.passes import barcode_secret  # noqa: E402
+from tests.support.postgres import PostgresServer  # noqa: E402
+
+SECRET_KEY = "bench-secret-" + secrets.token_hex(8)
+OPENING_POINTS = 100
+
+
+@dataclass
+class Result:
+    latencies_ms: list[float] = field(default_factory=list)
+    created: dict[str, dict] = field(default_factory=dict)  # key -> 201 body
+    statuses: dict[int, int] = field(default_factory=dict)
+    retries: int = 0
+    retry_mismatches: int = 0
+    errors: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def prepare(server: PostgresServer, members: int) -> tuple[list[str], list[str]]:
+    """Template database: schema, demo program, keys, members. (keys, barcodes)"""
+    admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("CREATE DATABASE pos_template"))
+    admin.dispose()
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": server.url("pos_template"),
+            "SECRET_KEY": SECRET_KEY,
+        }
+    )
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+        program = seed_demo()
+        db.session.commit()
+        keys = [
+            create_key("pos", store=store, name="bench").key
+            for store in db.session.scalars(select(Store).order_by(Store.id))
+        ]
+        now = utcnow()
+        numbers: set[str] = set(db.session.scalars(select(Member.card_number)))
+        fresh = []
+        while len(fresh) < members:
+            number = passes.new_card_number()
+            if number not in numbers:
+                numbers.add(number)
+                fresh.append(number)
+        db.session.execute(
+            insert(Member),
+            [
+                {
+                    "program_id": program.id,
+                    "card_number": number,
+                    "card_token": secrets.token_urlsafe(24),
+                    "name": f"Покупатель {i}",
+                    "phone": f"+7900{i:07d}",
+                    "language": "ru",
+                    "city": "Москва",
+                    "consent_version": "bench",
+                    "consent_at": now,
+                    "points": OPENING_POINTS,
+                    "tier": program.base_tier,
+                    "offer": "",
+                    "created_at": now,
+                }
+                for i, number in enumerate(fresh)
+            ],
+        )
+        rows = db.session.execute(
+            select(Member.id).where(Member.card_number.in_(fresh))
+        ).scalars()
+        ids = list(rows)
+        db.session.execute(
+            insert(Pass),
+            [
+                {
+                    "program_id": program.id,
+                    "member_id": member_id,
+                    "serial_number": secrets.token_hex(10),
+                    "authentication_token": secrets.token_urlsafe(24),
+                    "update_tag": 0,
+                    "content_hash": "",
+                    "updated_at": now,
+                    "voided": False,
+                    "created_at": now,
+                }
+                for member_id in ids
+            ],
+        )
+        db.session.execute(
+            insert(LedgerEntry),
+            [
+                {
+                    "program_id": program.id,
+                    "member_id": member_id,
+                    "kind": "bonus",
+                    "points": OPENING_POINTS,
+                    "idempotency_key": f"welcome:{member_id}",
+                    "note": "",
+                    "created_at": now,
+                }
+                for member_id in ids
+            ],
+        )
+        db.session.commit()
+        db.session.execute(text("ANALYZE"))
+        db.session.commit()
+        secret = barcode_secret()
+        barcodes = [passes.barcode_payload(n, secret) for n in fresh]
+        db.engine.dispose()
+    return keys, barcodes
+
+
+class Gunicorn:
+    def __init__(
+        self, database_url: str, workers: int, threads: int, worker_class: str
+    ) -> None:
+        self.port = free_port()
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": SECRET_KEY,
+            "PUBLIC_BASE_URL": "https://wallet.bench",
+        }
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                str(workers),
+                "--worker-class",
+                worker_class,
+                "--threads",
+                str(threads),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--log-level",
+                "warning",
+                "--keep-alive",
+                "30",
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    def wait_ready(self, key: str) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                conn.request("GET", "/api/v1/pos/me", headers=auth(key))
+                if conn.getresponse().status == 200:
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("gunicorn did not start")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def cashier(
+    port: int,
+    key: str,
+    barcodes: list[str],
+    stop_at: float,
+    interval: float | None,
+    retry_share: float,
+    result: Result,
+    seed: int,
+) -> None:
+    rng = random.Random(seed)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    next_at = time.monotonic() + rng.random() * (interval or 0)
+
+    def send(body: bytes, idem: str) -> tuple[int, bytes, float]:
+        nonlocal conn
+        headers = {
+            **auth(key),
+            "Content-Type": "application/json",
+            "Idempotency-Key": idem,
+        }
+        for attempt in range(3):
+            started = time.perf_counter()
+            try:
+                conn.request("POST", "/api/v1/pos/transactions", body, headers)
+                response = conn.getresponse()
+                data = response.read()
+                return response.status, data, (time.perf_counter() - started) * 1000
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    while True:
+        if interval is not None:
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            next_at += interval
+        if time.monotonic() >= stop_at:
+            break
+        redeem = rng.randint(1, 30) if rng.random() < 0.3 else 0
+        body = json.dumps(
+            {
+                "code": rng.choice(barcodes),
+                "amount": f"{rng.randint(10_000, 500_000) / 100:.2f}",
+                "receipt_id": uuid.uuid4().hex[:12],
+                "redeem_points": redeem,
+            }
+        ).encode()
+        idem = str(uuid.uuid4())
+        try:
+            status, data, ms = send(body, idem)
+        except (OSError, http.client.HTTPException):
+            with result.lock:
+                result.errors += 1
+            continue
+        retried = None
+        if rng.random() < retry_share:
+            retried = send(body, idem)
+        with result.lock:
+            result.latencies_ms.append(ms)
+            result.statuses[status] = result.statuses.get(status, 0) + 1
+            if status == 201:
+                result.created[idem] = json.loads(data)
+            if retried is not None:
+                result.retries += 1
+                result.latencies_ms.append(retried[2])
+                if retried[0] != status or json.loads(retried[1]) != json.loads(data):
+                    result.retry_mismatches += 1
+
+
+def run_scenario(
+    server: PostgresServer,
+    name: str,
+    keys: list[str],
+    barcodes: list[str],
+    workers: int,
+    threads: int,
+    worker_class: str,
+    cashiers: int,
+    seconds: float,
+    rate: float | None,
+    retry_share: float,
+) -> dict[str, str]:
+    database = f"pos_{name}"
+    admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{database}" TEMPLATE pos_template'))
+    gunicorn = Gunicorn(server.url(database), workers, threads, worker_class)
+    try:
+        gunicorn.wait_ready(keys[0])
+        for key in keys:  # first use writes last_used_at; keep it out of the timing
+            gunicorn.wait_ready(key)
+        # Warm-up (connections, imports, caches), then the measured run.
+        warm = Result()
+        interval = cashiers / rate if rate else None
+        for phase, result, duration in (("warm", warm, 2.0), ("run", None, seconds)):
+            result = result or Result()
+            stop_at = time.monotonic() + duration
+            started = time.perf_counter()
+            pool = [
+                threading.Thread(
+                    target=cashier,
+                    args=(
+                        gunicorn.port,
+                        keys[i % len(keys)],
+                        barcodes,
+                        stop_at,
+                        interval,
+                        retry_share,
+                        result,
+                        hash((name, phase, i)),
+                    ),
+                )
+                for i in range(cashiers)
+            ]
+            for thread in pool:
+                thread.start()
+            for thread in pool:
+                thread.join()
+            elapsed = time.perf_counter() - started
+        created = {**warm.created, **result.created}
+        problems = verify(server.url(database), created, warm, result)
+    finally:
+        gunicorn.stop()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        admin.dispose()
+    ordered = sorted(result.latencies_ms)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    purchases = len(result.created)
+    return {
+        "scenario": name,
+        "workers": str(workers),
+        "cashiers": str(cashiers),
+        "offered": f"{rate:.0f}/s" if rate else "max",
+        "purchases/s": f"{purchases / elapsed:.0f}",
+        "requests/s": f"{len(ordered) / elapsed:.0f}",
+        "p50 ms": f"{statistics.median(ordered):.1f}",
+        "p99 ms": f"{p99:.1f}",
+        "retried": str(result.retries),
+        "statuses": " ".join(f"{k}:{v}" for k, v in sorted(result.statuses.items())),
+        "check": "exact" if not problems else "; ".join(problems),
+    }
+
+
+def verify(database_url: str, created: dict[str, dict], *results: Result) -> list[str]:
+    """Exact consistency checks; returns the problems found (none expected)."""
+    problems = []
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        wrong = conn.execute(
+            text(
+                "SELECT count(*) FROM member m LEFT JOIN (SELECT member_id, sum(points)"
+                " AS s FROM ledger_entry GROUP BY member_id) l ON l.member_id = m.id"
+                " WHERE m.points <> coalesce(l.s, 0)"
+            )
+        ).scalar_one()
+        if wrong:
+            problems.append(f"{wrong} balances differ from their ledger")
+        stored = dict(
+            conn.execute(text("SELECT idempotency_key, id FROM pos_transaction")).all()
+        )
+        if set(stored) != set(created):
+            problems.append(
+                f"purchases stored {len(stored)} != answered 201 {len(created)}"
+            )
+        if any(stored.get(k) != body["transaction_id"] for k, body in created.items()):
+            problems.append("a key's answer names another purchase")
+        doubled = conn.execute(
+            text(
+                "SELECT count(*) FROM (SELECT transaction_id, kind FROM ledger_entry"
+                " WHERE transaction_id IS NOT NULL GROUP BY transaction_id, kind"
+                " HAVING count(*) > 1) d"
+            )
+        ).scalar_one()
+        if doubled:
+            problems.append(f"{doubled} purchases with a doubled entry")
+        moved = conn.execute(
+            text(
+                "SELECT coalesce(sum(points), 0) FROM ledger_entry"
+                " WHERE kind IN ('earn', 'redeem')"
+            )
+        ).scalar_one()
+        told = sum(body["earned"] - body["redeemed"] for body in created.values())
+        if moved != told:
+            problems.append(f"ledger moved {moved} points, tills were told {told}")
+    engine.dispose()
+    mismatches = sum(r.retry_mismatches for r in results)
+    if mismatches:
+        problems.append(f"{mismatches} retries got a different answer")
+    errors = sum(r.errors for r in results)
+    if errors:
+        problems.append(f"{errors} requests failed at the network level")
+    return problems
+
+
+def table(rows: list[dict[str, str]]) -> str:
+    headers = list(rows[0])
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(row[h] for h in headers) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cashiers", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--worker-class", default="gthread")
+    parser.add_argument("--seconds", type=float, default=12)
+    parser.add_argument(
+        "--rates",
+        default="100,300",
+        help="steady purchase rates to offer, comma-separated (purchases/s)",
+    )
+    parser.add_argument("--retry-share", type=float, default=0.1)
+    parser.add_argument("--members", type=int, default=2000)
+    args = parser.parse_args()
+
+    server = PostgresServer().start()
+    try:
+        with tempfile.TemporaryDirectory():
+            keys, barcodes = prepare(server, args.members)
+        common = {
+            "keys": keys,
+            "barcodes": barcodes,
+            "threads": args.threads,
+            "worker_class": args.worker_class,
+            "cashiers": args.cashiers,
+            "seconds": args.seconds,
+            "retry_share": args.retry_share,
+        }
+        rows = [
+            run_scenario(server, "baseline", workers=1, rate=None, **common),
+            run_scenario(server, "scaled", workers=args.workers, rate=None, **common),
+        ]
+        for rate in (float(r) for r in args.rates.split(",") if r):
+            rows.append(
+                run_scenario(
+                    server,
+                    f"steady_{rate:.0f}",
+                    workers=args.workers,
+                    rate=rate,
+                    **common,
+                )
+            )
+    finally:
+        server.stop()
+    print(
+        f"\nPOS load: {args.cashiers} cashiers, {args.retry_share:.0%} retried with "
+        f"the same Idempotency-Key, {args.members} members, PostgreSQL, gunicorn "
+        f"gthread x{args.threads} threads, {os.cpu_count()} CPUs\n"
+    )
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,429 @@
+// The cashier page. Plain JS, no build step. The store key lives in this tab's
+// sessionStorage and travels only in the Authorization header, never in URLs.
+(function () {
+  "use strict";
+
+  var API = "/api/v1/pos";
+  var KEY_STORAGE = "pos.apiKey";
+  var T = JSON.parse(document.getElementById("pos-texts").textContent);
+  var $ = function (id) { return document.getElementById(id); };
+
+  var state = {
+    key: sessionStorage.getItem(KEY_STORAGE),
+    member: null,
+    code: null,
+    // One Idempotency-Key per prepared sale: made when the form is prepared and
+    // reused by every retry of it, so a retried submit can never charge twice.
+    saleKey: null,
+    busy: false
+  };
+
+  function text(name, values) {
+    var s = T[name] || name;
+    Object.keys(values || {}).forEach(function (k) {
+      s = s.split("{" + k + "}").join(String(values[k]));
+    });
+    return s;
+  }
+
+  function newIdempotencyKey() {
+    var bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);  // works without a secure context, unlike randomUUID
+    return Array.prototype.map.call(bytes, function (b) {
+      return ("0" + b.toString(16)).slice(-2);
+    }).join("");
+  }
+
+  function NetworkError() { this.name = "NetworkError"; }
+
+  function api(method, path, body, headers) {
+    var init = { method: method, headers: Object.assign({
+      "Authorization": "Bearer " + state.key,
+      "Accept": "application/json"
+    }, headers || {}) };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    return fetch(API + path, init).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        return { status: response.status, data: data };
+      });
+    }, function () { throw new NetworkError(); });
+  }
+
+  function say(message, bad) {
+    var box = $("message");
+    box.textContent = message;
+    box.className = bad ? "bad" : "";
+    box.setAttribute("role", bad ? "alert" : "status");
+    box.hidden = false;
+  }
+
+  function quiet() { $("message").hidden = true; }
+
+  function focusScan() {
+    var scan = $("scan");
+    if (!$("till").hidden && document.activeElement !== scan) scan.focus();
+  }
+
+  function firstNumber(message) {
+    var match = /(-?\d+)/.exec(message || "");
+    return match ? match[1] : "";
+  }
+
+  // Our message for an API error, in the page's language.
+  function explain(result) {
+    var data = result.data || {};
+    var code = data.error;
+    if (result.status === 401) return text("error.unauthorized");
+    if (code === "insufficient_points") {
+      return text("error.insufficient_points", { balance: firstNumber(data.message) });
+    }
+    if (code === "redeem_limit") {
+      return text("error.redeem_limit", { max: firstNumber(data.message) });
+    }
+    if (T["error." + code]) return text("error." + code);
+    return text("error.other", { message: data.message || result.status });
+  }
+
+  function handleUnauthorized(result) {
+    if (result.status !== 401) return false;
+    signOut();
+    $("signin-error").textContent = text("error.unauthorized");
+    $("signin-error").hidden = false;
+    return true;
+  }
+
+  // -- sign in -----------------------------------------------------------
+
+  function showTill(me) {
+    $("signin").hidden = true;
+    $("till").hidden = false;
+    $("signout").hidden = false;
+    $("store-name").textContent = "· " + me.store.name;
+    state.rules = me.rules;
+    loadRecent();
+    focusScan();
+  }
+
+  function signIn(key) {
+    state.key = key;
+    return api("GET", "/me").then(function (result) {
+      if (result.status !== 200) {
+        state.key = null;
+        sessionStorage.removeItem(KEY_STORAGE);
+        $("signin").hidden = false;
+        $("signin-error").textContent = text("signin.bad");
+        $("signin-error").hidden = false;
+        return;
+      }
+      sessionStorage.setItem(KEY_STORAGE, key);
+      showTill(result.data);
+    }, function () {
+      state.key = null;
+      $("signin").hidden = false;
+      $("signin-error").textContent = text("error.network_scan");
+      $("signin-error").hidden = false;
+    });
+  }
+
+  function signOut() {
+    sessionStorage.removeItem(KEY_STORAGE);
+    state.key = null;
+    clearMember();
+    $("till").hidden = true;
+    $("signout").hidden = true;
+    $("store-name").textContent = "";
+    $("signin").hidden = false;
+    $("key").value = "";
+    $("key").focus();
+  }
+
+  // -- scanning ----------------------------------------------------------
+
+  function clearMember() {
+    state.member = null;
+    state.code = null;
+    state.saleKey = null;
+    $("member").hidden = true;
+    $("sale-form").reset();
+  }
+
+  function showMember(member, code) {
+    state.member = member;
+    state.code = code;
+    state.saleKey = newIdempotencyKey();
+    var lang = document.documentElement.lang || "ru";
+    $("member-name").textContent = member.name;
+    $("member-phone").textContent = member.phone;
+    $("member-card").textContent = member.card_number.replace(/(\d{4})(?=\d)/g, "$1 ");
+    $("member-balance").textContent = member.balance;
+    $("member-tier").textContent = member.tier.name[lang] || member.tier.name.ru || member.tier.code;
+    $("member-typed").hidden = member.can_redeem;
+    fillList("member-offers", member.offers);
+    fillList("member-stock", member.back_in_stock);
+    $("sale-form").reset();
+    $("redeem").disabled = !member.can_redeem;
+    updateRedeemHint();
+    $("member").hidden = false;
+    $("amount").focus();
+  }
+
+  function fillList(id, items) {
+    var list = $(id);
+    list.textContent = "";
+    (items || []).forEach(function (item) {
+      var li = document.createElement("li");
+      li.textContent = typeof item === "string" ? item : (item.name || item.sku || "");
+      list.appendChild(li);
+    });
+    $(id + "-box").hidden = !(items && items.length);
+  }
+
+  function scan(code) {
+    code = (code || "").trim();
+    if (!code || state.busy) return;
+    quiet();
+    state.busy = true;
+    api("POST", "/scan", { code: code }).then(function (result) {
+      if (handleUnauthorized(result)) return;
+      if (result.status === 200) {
+        showMember(result.data, code);
+      } else {
+        clearMember();
+        say(explain(result), true);
+        focusScan();
+      }
+    }, function () {
+      say(text("error.network_scan"), true);
+      focusScan();
+    }).then(function () { state.busy = false; });
+  }
+
+  function amountValue() {
+    return $("amount").value.trim().replace(/\s/g, "").replace(",", ".");
+  }
+
+  function updateRedeemHint() {
+    var member = state.member;
+    if (!member || !member.can_redeem || !state.rules) {
+      $("redeem-max").textContent = "";
+      return;
+    }
+    var amount = parseFloat(amountValue());
+    var byShare = isFinite(amount) && amount > 0
+      ? Math.floor(amount * parseFloat(state.rules.max_redeem_share) /
+                   parseFloat(state.rules.point_value))
+      : 0;
+    var max = Math.max(0, Math.min(member.balance, byShare));
+    $("redeem-max").textContent = "(" + text("form.redeem_max", { max: max }) + ")";
+  }
+
+  // -- the sale ----------------------------------------------------------
+
+  function confirmSale() {
+    if (state.busy || !state.member) return;
+    var redeemText = $("redeem").value.trim() || "0";
+    var redeem = /^\d+$/.test(redeemText) ? parseInt(redeemText, 10) : NaN;
+    if (isNaN(redeem)) {
+      say(text("error.invalid_redeem_points"), true);
+      $("redeem").focus();
+      return;
+    }
+    if (!state.saleKey) state.saleKey = newIdempotencyKey();
+    var body = {
+      code: state.code,
+      amount: amountValue(),
+      receipt_id: $("receipt").value.trim(),
+      redeem_points: redeem
+    };
+    state.busy = true;
+    $("confirm").disabled = true;
+    api("POST", "/transactions", body, { "Idempotency-Key": state.saleKey }).then(
+      function (result) {
+        if (handleUnauthorized(result)) return;
+        if (result.status === 201) {
+          var data = result.data;
+          var lang = document.documentElement.lang || "ru";
+          var message = text("result.done", {
+            earned: data.earned, redeemed: data.redeemed, balance: data.balance
+          });
+          if (data.tier_upgraded) {
+            message += " " + text("result.upgraded", { tier: data.tier.name[lang] || data.tier.code });
+          }
+          clearMember();
+          say(message, false);
+          loadRecent();
+          focusScan();
+          return;
+        }
+        // Nothing was recorded; a different-body reuse means the first attempt
+        // went through, so the next attempt must be a new sale.
+        if (result.data && result.data.error === "idempotency_key_reused") {
+          state.saleKey = newIdempotencyKey();
+          loadRecent();
+        }
+        say(explain(result), true);
+      },
+      function () {
+        // The request may or may not have reached the server: keep the key so
+        // that pressing Confirm again replays instead of charging twice.
+        say(text("error.network"), true);
+      }
+    ).then(function () {
+      state.busy = false;
+      $("confirm").disabled = false;
+    });
+  }
+
+  // -- recent purchases and refunds --------------------------------------
+
+  function loadRecent() {
+    return api("GET", "/transactions?limit=10").then(function (result) {
+      if (result.status !== 200) return;
+      renderRecent(result.data.transactions);
+    }, function () { /* the list is a convenience; the next sale reloads it */ });
+  }
+
+  function renderRecent(items) {
+    var body = $("recent").querySelector("tbody");
+    body.textContent = "";
+    items.forEach(function (item) {
+      var row = document.createElement("tr");
+      row.dataset.id = item.transaction_id;
+      var when = new Date(item.created_at).toLocaleTimeString(document.documentElement.lang);
+      [when, "№ " + item.receipt_id, item.amount + " ₽",
+       "+" + item.earned + " / −" + item.redeemed].forEach(function (value) {
+        var cell = document.createElement("td");
+        cell.textContent = value;
+        row.appendChild(cell);
+      });
+      var action = document.createElement("td");
+      if (item.refunded) {
+        action.textContent = text("recent.refunded");
+        action.className = "hint";
+      } else {
+        var button = document.createElement("button");
+        button.type = "button";
+        button.className = "secondary refund";
+        button.textContent = text("recent.refund");
+        button.addEventListener("click", function () { refund(item); });
+        action.appendChild(button);
+      }
+      row.appendChild(action);
+      body.appendChild(row);
+    });
+    $("recent").hidden = !items.length;
+    $("recent-empty").hidden = !!items.length;
+  }
+
+  function refund(item) {
+    if (!window.confirm(text("recent.confirm_refund", { receipt: item.receipt_id }))) {
+      focusScan();
+      return;
+    }
+    api("POST", "/transactions/" + item.transaction_id + "/refund", {}).then(function (result) {
+      if (handleUnauthorized(result)) return;
+      if (result.status === 200) {
+        say(text("refund.done", { balance: result.data.balance }), false);
+      } else {
+        say(explain(result), true);
+      }
+      loadRecent();
+      focusScan();
+    }, function () {
+      say(text("error.network_scan"), true);
+    });
+  }
+
+  // -- camera (where the browser has BarcodeDetector) --------------------
+
+  var camera = { stream: null, timer: null };
+
+  function stopCamera() {
+    if (camera.timer) clearInterval(camera.timer);
+    if (camera.stream) camera.stream.getTracks().forEach(function (t) { t.stop(); });
+    camera.stream = camera.timer = null;
+    $("camera-view").hidden = true;
+    $("camera").textContent = text("scan.camera");
+  }
+
+  function startCamera() {
+    var detector;
+    try {
+      detector = new window.BarcodeDetector({ formats: ["qr_code"] });
+    } catch (e) {
+      say(text("scan.camera_failed"), true);
+      return;
+    }
+    navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } }).then(function (stream) {
+      var video = $("camera-view");
+      camera.stream = stream;
+      video.srcObject = stream;
+      video.hidden = false;
+      video.play();
+      $("camera").textContent = text("scan.camera_stop");
+      camera.timer = setInterval(function () {
+        detector.detect(video).then(function (codes) {
+          if (codes.length) {
+            stopCamera();
+            scan(codes[0].rawValue);
+          }
+        }, function () { /* a frame that could not be read */ });
+      }, 250);
+    }, function () { say(text("scan.camera_failed"), true); });
+  }
+
+  // -- wiring ------------------------------------------------------------
+
+  document.addEventListener("DOMContentLoaded", function () {
+    $("signin-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      $("signin-error").hidden = true;
+      var key = $("key").value.trim();
+      if (key) signIn(key);
+    });
+    $("signout").addEventListener("click", signOut);
+    $("scan-form").addEventListener("submit", function (event) {
+      // A USB scanner types the code and presses Enter (keyboard wedge).
+      event.preventDefault();
+      var code = $("scan").value;
+      $("scan").value = "";
+      scan(code);
+    });
+    $("sale-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      confirmSale();
+    });
+    $("cancel").addEventListener("click", function () {
+      clearMember();
+      quiet();
+      focusScan();
+    });
+    $("amount").addEventListener("input", updateRedeemHint);
+    // A key pressed while nothing editable has focus goes to the scan field, and
+    // focus returns there whenever it falls back to the page.
+    document.addEventListener("keydown", function (event) {
+      var target = event.target;
+      var editable = target && /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName);
+      if (!editable && !$("till").hidden && event.key.length === 1) focusScan();
+    });
+    document.addEventListener("focusout", function () {
+      setTimeout(function () {
+        if (document.activeElement === document.body) focusScan();
+      }, 0);
+    });
+    // Camera scanning only where the browser can read the pass's QR code.
+    if ("BarcodeDetector" in window && navigator.mediaDevices) {
+      window.BarcodeDetector.getSupportedFormats().then(function (formats) {
+        if (formats.indexOf("qr_code") < 0) return;
+        $("camera").hidden = false;
+        $("camera").addEventListener("click", function () {
+          if (camera.stream) stopCamera(); else startCamera();
+        });
+      }, function () { /* no camera scanning */ });
+    }
+    if (state.key) signIn(state.key); else $("signin").hidden = false;
+  });
+})();

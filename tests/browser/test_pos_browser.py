@@ -1,0 +1,196 @@
+"""The cashier page in headless Chromium: sign in, scan, sell, retry, refund."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Page, Route, expect
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import PosTransaction
+from tests.app.pos_support import (
+    assert_ledger_matches_balances,
+    balance,
+    card,
+    make_key,
+)
+from tests.conftest import Demo
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def key(app: Flask, demo: Demo) -> str:
+    return make_key(app)
+
+
+def sign_in(page: Page, base_url: str, key: str, lang: str = "ru") -> None:
+    page.goto(f"{base_url}/pos?lang={lang}")
+    page.fill("#key", key)
+    page.click("#signin-submit")
+    expect(page.locator("#till")).to_be_visible()
+    expect(page.locator("#scan")).to_be_focused()
+
+
+def scan(page: Page, code: str) -> None:
+    """What a USB scanner does: type into the focused field, then Enter."""
+    page.keyboard.type(code)
+    page.keyboard.press("Enter")
+
+
+def transactions(app: Flask) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count(PosTransaction.id)))
+
+
+def test_sign_in_scan_sell_and_refund(
+    app: Flask, demo: Demo, key: str, base_url: str, page: Page
+) -> None:
+    page.goto(f"{base_url}/pos")
+    page.fill("#key", "wlk_wrong_key")
+    page.click("#signin-submit")
+    expect(page.locator("#signin-error")).to_contain_text("Ключ не подошёл")
+
+    sign_in(page, base_url, key)
+    expect(page.locator("#store-name")).to_contain_text("ТЦ «Атриум»")
+    assert key not in page.url
+    # The key stays for this tab: a reload keeps the till signed in.
+    page.reload()
+    expect(page.locator("#till")).to_be_visible()
+
+    c = card(app, demo.passes[0].member_id)
+    page.locator("#scan").focus()
+    scan(page, c.barcode)
+    expect(page.locator("#member-name")).to_have_text("Анна Смирнова")
+    expect(page.locator("#member-balance")).to_have_text("100")
+    expect(page.locator("#member-tier")).to_have_text("Серебро")
+    expect(page.locator("#member-phone")).to_have_text("+7 *** ***-45-67")
+    expect(page.locator("#member-typed")).to_be_hidden()
+    expect(page.locator("#amount")).to_be_focused()
+
+    page.fill("#amount", "1 000,00")
+    expect(page.locator("#redeem-max")).to_contain_text("100")
+    page.fill("#receipt", "A-17")
+    page.fill("#redeem", "100")
+    page.click("#confirm")
+    expect(page.locator("#message")).to_have_text(
+        "Готово: начислено 27, списано 100. Баланс: 27."
+    )
+    expect(page.locator("#scan")).to_be_focused()
+    assert balance(app, c.member_id) == 27
+
+    row = page.locator("#recent tbody tr").first
+    expect(row).to_contain_text("A-17")
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.locator("button.refund").click()
+    expect(page.locator("#message")).to_have_text("Возврат оформлен. Баланс: 100.")
+    expect(page.locator("#recent tbody tr").first).to_contain_text("возвращено")
+    assert balance(app, c.member_id) == 100
+    assert_ledger_matches_balances(app)
+
+    page.click("#signout")
+    expect(page.locator("#signin")).to_be_visible()
+    assert page.evaluate("sessionStorage.length") == 0
+
+
+def test_unknown_card_and_insufficient_points_messages(
+    app: Flask, demo: Demo, key: str, base_url: str, page: Page
+) -> None:
+    sign_in(page, base_url, key)
+    scan(page, "1234 5678 9012")
+    expect(page.locator("#message")).to_have_text(
+        "Карта не найдена. Отсканируйте ещё раз или проверьте номер."
+    )
+    expect(page.locator("#member")).to_be_hidden()
+    expect(page.locator("#scan")).to_be_focused()
+
+    c = card(app, demo.passes[1].member_id)
+    scan(page, c.barcode)
+    page.fill("#amount", "10000")
+    page.fill("#receipt", "B-1")
+    page.fill("#redeem", "500")
+    page.click("#confirm")
+    expect(page.locator("#message")).to_have_text("Недостаточно баллов: на карте 100.")
+    page.fill("#amount", "100")
+    page.fill("#redeem", "50")
+    page.click("#confirm")
+    expect(page.locator("#message")).to_have_text(
+        "Баллами можно оплатить не больше 30 по этому чеку."
+    )
+    assert transactions(app) == 0
+
+
+def test_typed_number_cannot_redeem(
+    app: Flask, demo: Demo, key: str, base_url: str, page: Page
+) -> None:
+    sign_in(page, base_url, key, lang="en")
+    c = card(app, demo.passes[2].member_id)
+    scan(page, c.number)
+    expect(page.locator("#member-name")).to_have_text("Olga Ivanova")
+    expect(page.locator("#member-typed")).to_contain_text("only with the barcode")
+    expect(page.locator("#redeem")).to_be_disabled()
+    page.fill("#amount", "250.50")
+    page.fill("#receipt", "C-1")
+    page.click("#confirm")
+    expect(page.locator("#message")).to_have_text(
+        "Done: earned 7, redeemed 0. Balance: 107."
+    )
+
+
+def test_a_retry_after_a_lost_answer_reuses_the_key(
+    app: Flask, demo: Demo, key: str, base_url: str, page: Page
+) -> None:
+    sign_in(page, base_url, key)
+    seen_keys: list[str] = []
+
+    def lose_the_first_answer(route: Route) -> None:
+        seen_keys.append(route.request.headers["idempotency-key"])
+        if len(seen_keys) == 1:
+            route.fetch()  # the server records the sale...
+            route.abort("connectionreset")  # ...but the till never hears back
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/pos/transactions", lose_the_first_answer)
+    c = card(app, demo.passes[0].member_id)
+    scan(page, c.barcode)
+    page.fill("#amount", "2000")
+    page.fill("#receipt", "D-1")
+    page.click("#confirm")
+    expect(page.locator("#message")).to_contain_text("Нет связи с сервером")
+    assert transactions(app) == 1  # it did go through
+    page.click("#confirm")
+    expect(page.locator("#message")).to_have_text(
+        "Готово: начислено 60, списано 0. Баланс: 160."
+    )
+    assert len(seen_keys) == 2
+    assert seen_keys[0] == seen_keys[1]
+    assert transactions(app) == 1
+    assert balance(app, c.member_id) == 160
+
+    # The next customer gets a new key.
+    scan(page, c.barcode)
+    page.fill("#amount", "100")
+    page.fill("#receipt", "D-2")
+    page.click("#confirm")
+    expect(page.locator("#message")).to_contain_text("Баланс: 163.")
+    assert len(set(seen_keys)) == 2
+
+
+def test_keys_typed_on_the_page_go_to_the_scan_field(
+    app: Flask, demo: Demo, key: str, base_url: str, page: Page
+) -> None:
+    sign_in(page, base_url, key)
+    page.locator("h1").click()  # focus falls back to the page
+    expect(page.locator("#scan")).to_be_focused()
+    c = card(app, demo.passes[0].member_id)
+    scan(page, c.barcode)
+    expect(page.locator("#member-name")).to_have_text("Анна Смирнова")
+    # The camera button appears only where the browser can read QR codes.
+    can_read_qr = page.evaluate(
+        """async () => 'BarcodeDetector' in window && !!navigator.mediaDevices &&
+            (await BarcodeDetector.getSupportedFormats()).includes('qr_code')"""
+    )
+    camera = expect(page.locator("#camera"))
+    camera.to_be_visible() if can_read_qr else camera.to_be_hidden()
