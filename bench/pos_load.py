@@ -178,6 +178,9 @@ class Gunicorn:
         self, database_url: str, workers: int, threads: int, worker_class: str
     ) -> None:
         self.port = free_port()
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115  (closed in stop)
+            prefix="bench-gunicorn-", suffix=".log", delete=False
+        )
         env = {
             **os.environ,
             "DATABASE_URL": database_url,
@@ -206,7 +209,9 @@ class Gunicorn:
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            # A file, not a pipe: an unread pipe fills up with the request log and
+            # then blocks every worker.
+            stderr=self.log,
         )
 
     def wait_ready(self, key: str) -> None:
@@ -228,6 +233,8 @@ class Gunicorn:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self.log.close()
+        os.unlink(self.log.name)
 
 
 def auth(key: str) -> dict[str, str]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import ForeignKey, String, UniqueConstraint, event
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from app.models.base import Base, utcnow
 
@@ -50,6 +51,10 @@ class Program(Base):
     # holds the row lock until commit, so tags are handed out in commit order and a
     # device can never miss a change by holding a tag issued after it.
     last_update_tag: Mapped[int] = mapped_column(default=0)
+    # A new random token whenever any of the program's stores changes (set in the
+    # same flush by app.models.program's before_flush hook), so processes can cache
+    # the store list per token; a rolled-back change's token never comes back.
+    stores_version: Mapped[str] = mapped_column(String(32), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     stores: Mapped[list[Store]] = relationship(
@@ -98,3 +103,16 @@ class Store(Base):
 
     def __repr__(self) -> str:
         return f"<Store {self.code}>"
+
+
+@event.listens_for(Session, "before_flush")
+def _bump_stores_version(session: Session, flush_context: Any, instances: Any) -> None:
+    changed = [
+        obj
+        for obj in (*session.new, *session.dirty, *session.deleted)
+        if isinstance(obj, Store) and (obj in session.new or session.is_modified(obj))
+    ]
+    for store in changed:
+        program = store.program or session.get(Program, store.program_id)
+        if program is not None:
+            program.stores_version = secrets.token_hex(8)

@@ -112,10 +112,30 @@ def active_stores(program_id: int) -> list[Store]:
     )
 
 
-def member_location(member: Member, stores: list[Store]) -> tuple[float, float] | None:
+# program id -> (stores_version, its active stores as pass inputs). Every pass
+# refresh needs them and they rarely change; the version token is read from the
+# program row in the caller's own transaction, so a process never uses a list
+# older than what that transaction sees (see Program.stores_version).
+_stores_cache: dict[int, tuple[str, list[passes.Store]]] = {}
+
+
+def program_stores(program: Program) -> list[passes.Store]:
+    """The program's active stores, as pass inputs (cached per stores_version)."""
+    cached = _stores_cache.get(program.id)
+    if cached is not None and cached[0] == program.stores_version:
+        return cached[1]
+    stores = [store_view(s) for s in active_stores(program.id)]
+    _stores_cache[program.id] = (program.stores_version, stores)
+    return stores
+
+
+def member_location(
+    member: Member, stores: list[passes.Store]
+) -> tuple[float, float] | None:
     """Where the member shops: their store, else the centre of their city's stores."""
-    if member.preferred_store is not None:
-        return member.preferred_store.latitude, member.preferred_store.longitude
+    for store in stores:
+        if store.id == member.preferred_store_id:
+            return store.latitude, store.longitude
     in_city = [s for s in stores if member.city and s.city == member.city] or stores
     if not in_city:
         return None
@@ -125,15 +145,13 @@ def member_location(member: Member, stores: list[Store]) -> tuple[float, float] 
     )
 
 
-def nearest_stores(
-    member: Member, stores: list[Store] | None = None
-) -> list[passes.Store]:
+def nearest_stores(member: Member) -> list[passes.Store]:
     """The up-to-10 stores nearest the member (Apple's limit for `locations`)."""
-    stores = active_stores(member.program_id) if stores is None else stores
+    stores = program_stores(member.program)
     location = member_location(member, stores)
     if location is None:
         return []
-    return passes.nearest_stores([store_view(s) for s in stores], *location, limit=10)
+    return passes.nearest_stores(stores, *location, limit=10)
 
 
 def member_view(pass_: Pass) -> passes.Member:
@@ -155,18 +173,18 @@ def member_view(pass_: Pass) -> passes.Member:
 
 
 def pass_inputs(
-    pass_: Pass, stores: list[Store] | None = None
+    pass_: Pass,
 ) -> tuple[passes.Program, passes.Member, list[passes.Store]]:
     return (
         program_view(pass_.program),
         member_view(pass_),
-        nearest_stores(pass_.member, stores),
+        nearest_stores(pass_.member),
     )
 
 
-def content_hash(pass_: Pass, stores: list[Store] | None = None) -> str:
+def content_hash(pass_: Pass) -> str:
     """SHA-256 of everything the pass shows (pass.json, strings, images)."""
-    return passes.content_fingerprint(*pass_inputs(pass_, stores))
+    return passes.content_fingerprint(*pass_inputs(pass_))
 
 
 def next_update_tag(program_id: int) -> int:
@@ -189,12 +207,12 @@ def _next_modified(previous: datetime | None) -> datetime:
     return now
 
 
-def refresh_pass(pass_: Pass, stores: list[Store] | None = None) -> bool:
+def refresh_pass(pass_: Pass) -> bool:
     """Recompute the pass; if its content changed, move its tag and queue pushes.
 
     The outbox rows go into the same transaction; the caller commits.
     """
-    digest = content_hash(pass_, stores)
+    digest = content_hash(pass_)
     if digest == pass_.content_hash:
         return False
     pass_.content_hash = digest

@@ -55,6 +55,7 @@ def upgrade():
     sa.Column('pass_key_file', sa.String(length=500), nullable=True),
     sa.Column('wwdr_cert_file', sa.String(length=500), nullable=True),
     sa.Column('last_update_tag', sa.Integer(), nullable=False),
+    sa.Column('stores_version', sa.String(length=32), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_program')),
     sa.UniqueConstraint('pass_type_identifier', name=op.f('uq_program_pass_type_identifier')),
