@@ -5,6 +5,7 @@ from app.models.base import Base
 from app.models.google import GoogleCallback, GoogleClass, GoogleMessage, GoogleObject
 from app.models.ledger import LedgerEntry, PosTransaction
 from app.models.member import Member
+from app.models.message import MemberMessage
 from app.models.program import Program, Store
 from app.models.push import PushDelivery
 from app.models.wallet import Device, DeviceLog, Pass, Registration
@@ -20,6 +21,7 @@ __all__ = [
     "GoogleObject",
     "LedgerEntry",
     "Member",
+    "MemberMessage",
     "Pass",
     "PosTransaction",
     "Program",

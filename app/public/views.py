@@ -24,7 +24,7 @@ from app.models import Member, Program
 from app.security import pages_limit, signup_limit
 from app.services import google_wallet
 from app.services import passes as pass_service
-from app.services.privacy import erase_member, export_member, member_pass
+from app.services.privacy import erase_member, export_member
 from app.services.signup import program_cities, sign_up, validate_signup
 from app.wallet.views import PKPASS_MIMETYPE
 
@@ -169,7 +169,7 @@ def erased() -> str:
 @bp.get("/c/<card_token>/pass.pkpass")
 def card_pkpass(card_token: str) -> Response:
     """The signed Apple Wallet pass (also opens in Android .pkpass apps)."""
-    pass_ = member_pass(_member(card_token))
+    pass_ = pass_service.pass_for_member(_member(card_token))
     if pass_ is None:
         abort(404)
     response = Response(pass_service.build_pkpass(pass_), mimetype=PKPASS_MIMETYPE)

@@ -48,7 +48,8 @@ def worker(until_idle: bool) -> None:
     engine = db.engine
 
     async def main() -> None:
-        runner = Worker(engine, build_senders(config), Settings.from_config(config))
+        senders = build_senders(config, current_app._get_current_object())
+        runner = Worker(engine, senders, Settings.from_config(config))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, runner.stop)

@@ -15,7 +15,7 @@ import urllib.request
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from app.push.apns import (
     ApnsClient,
@@ -24,6 +24,9 @@ from app.push.apns import (
     client_ssl_context,
     load_token_auth,
 )
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +149,72 @@ class RelaySender:
         return None
 
 
-def build_senders(config: Mapping[str, Any]) -> dict[str, Sender]:
-    """The senders this deployment's configuration allows."""
+class GoogleSender:
+    """Google Wallet object updates, messages and expiry ("google" channel).
+
+    Unlike pushes these need the member's rows (what was last sent, the
+    notification budget), so each batch runs in a thread inside an app context,
+    calling `app.services.google_wallet` and committing per job.
+    """
+
+    channel = "google"
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    async def send(self, jobs: list[Job]) -> list[Outcome]:
+        return await asyncio.to_thread(self._send_all, jobs)
+
+    def _send_all(self, jobs: list[Job]) -> list[Outcome]:
+        with self.app.app_context():
+            return [self._send_one(job) for job in jobs]
+
+    def _send_one(self, job: Job) -> Outcome:
+        from app.extensions import db
+        from app.models import Member, MemberMessage
+        from app.services import google_wallet
+        from app.services.outbox import GOOGLE_EXPIRE, GOOGLE_MESSAGE, GOOGLE_SYNC
+
+        member_id, _, message_id = job.token.partition(":")
+        try:
+            member = db.session.get(Member, int(member_id))
+            if member is None:
+                return Outcome(SENT, "member gone")
+            if job.topic == GOOGLE_SYNC:
+                google_wallet.sync_object(member)
+            elif job.topic == GOOGLE_EXPIRE:
+                google_wallet.expire_object(member)
+            elif job.topic == GOOGLE_MESSAGE:
+                message = db.session.get(MemberMessage, int(message_id))
+                if message is not None:
+                    google_wallet.add_message(
+                        member,
+                        message.header,
+                        message.body,
+                        message_id=f"message-{message.id}",
+                    )
+            else:
+                return Outcome(FAIL, f"unknown google topic {job.topic!r}")
+            db.session.commit()
+            return Outcome(SENT)
+        except google_wallet.GoogleRetryableError as error:
+            db.session.rollback()
+            return Outcome(RETRY, f"google: {error}"[:300])
+        except google_wallet.GooglePermanentError as error:
+            db.session.rollback()
+            log.error("google delivery %s failed for good: %s", job.id, error)
+            return Outcome(FAIL, f"google: {error}"[:300])
+        finally:
+            db.session.remove()
+
+    async def close(self) -> None:
+        return None
+
+
+def build_senders(
+    config: Mapping[str, Any], app: Flask | None = None
+) -> dict[str, Sender]:
+    """The senders this deployment's configuration allows (Google needs the app)."""
     auth: TokenAuth | None = None
     if config.get("APNS_AUTH") == "token":
         auth = load_token_auth(
@@ -175,4 +242,6 @@ def build_senders(config: Mapping[str, Any]) -> dict[str, Sender]:
         senders["android"] = RelaySender(
             str(config["WALLETPASSES_PUSH_URL"]), config.get("WALLETPASSES_API_KEY")
         )
+    if app is not None and config.get("GOOGLE_ISSUER_ID"):
+        senders["google"] = GoogleSender(app)
     return senders

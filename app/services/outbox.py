@@ -12,11 +12,12 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
-from app.models import Device, Pass, Program, PushDelivery, Registration
+from app.models import Device, GoogleObject, Pass, Program, PushDelivery, Registration
 from app.models.base import utcnow
 from app.models.push import QUEUED, STATUSES
 
@@ -154,10 +155,40 @@ def enqueue(
 
 
 def enqueue_pass_update(pass_: Pass) -> int:
-    """The hook `refresh_pass` calls when a pass's content changed."""
-    if pass_.id is None:  # a brand-new pass has no registered devices yet
+    """The hook `refresh_pass` calls when a pass's content changed: pushes to the
+    pass's devices, and a sync of the member's Google object if there is one."""
+    if pass_.id is None:  # a brand-new pass has no devices or Google object yet
         return 0
-    return enqueue_for_passes([pass_.id])
+    queued = enqueue_for_passes([pass_.id])
+    if enqueue_google(pass_.member_id, GOOGLE_SYNC, pass_id=pass_.id):
+        queued += 1
+    return queued
+
+
+# Work on a member's Google object ("google" channel; token = member id, or
+# "<member id>:<message id>" for a message, so messages never coalesce).
+GOOGLE_SYNC, GOOGLE_MESSAGE, GOOGLE_EXPIRE = "object", "message", "expire"
+
+
+def enqueue_google(
+    member_id: int,
+    topic: str,
+    token: str | None = None,
+    *,
+    pass_id: int | None = None,
+) -> bool:
+    """Queue Google work for a member who has a live object; False if none."""
+    if not current_app.config.get("GOOGLE_ISSUER_ID"):
+        return False
+    live = db.session.scalar(
+        select(GoogleObject.id).where(
+            GoogleObject.member_id == member_id, GoogleObject.state != "EXPIRED"
+        )
+    )
+    if live is None:
+        return False
+    enqueue("google", topic, token or str(member_id), pass_id=pass_id)
+    return True
 
 
 def deliveries_for_pass(pass_id: int) -> list[PushDelivery]:

@@ -172,6 +172,10 @@ def member_view(pass_: Pass) -> passes.Member:
     )
 
 
+def pass_for_member(member: Member) -> Pass | None:
+    return db.session.scalar(select(Pass).where(Pass.member_id == member.id))
+
+
 def pass_inputs(
     pass_: Pass,
 ) -> tuple[passes.Program, passes.Member, list[passes.Store]]:

@@ -13,18 +13,15 @@ from typing import Any
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Device, Member, Pass, Registration
+from app.models import Device, Member, Registration
 from app.models.base import utcnow
-from app.services.passes import refresh_pass
-
-
-def member_pass(member: Member) -> Pass | None:
-    return db.session.scalar(select(Pass).where(Pass.member_id == member.id))
+from app.services import outbox
+from app.services.passes import pass_for_member, refresh_pass
 
 
 def export_member(member: Member) -> dict[str, Any]:
     """Everything we hold about the member, as JSON-ready data."""
-    pass_ = member_pass(member)
+    pass_ = pass_for_member(member)
     devices = []
     if pass_ is not None:
         devices = [
@@ -79,8 +76,9 @@ def erase_member(member: Member) -> None:
     member.offer = ""
     member.card_token = secrets.token_urlsafe(24)
     member.erased_at = utcnow()
-    pass_ = member_pass(member)
+    pass_ = pass_for_member(member)
     if pass_ is not None:
         pass_.voided = True
         # Registrations stay so the devices learn of the voided pass.
         refresh_pass(pass_)
+    outbox.enqueue_google(member.id, outbox.GOOGLE_EXPIRE)

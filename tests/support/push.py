@@ -67,7 +67,9 @@ def drain(app: Flask) -> Stats:
     with app.app_context():
         db.session.remove()
         worker = Worker(
-            db.engine, build_senders(app.config), Settings.from_config(app.config)
+            db.engine,
+            build_senders(app.config, app),
+            Settings.from_config(app.config),
         )
         # In a thread of its own: Playwright's sync API may own this thread's loop.
         with ThreadPoolExecutor(1) as pool:

@@ -1,0 +1,82 @@
+"""Saying something to a member: the one path every campaign and automation takes.
+
+Apple Wallet shows no free-form pushes: a notification appears when a field with a
+`changeMessage` changes value. So a message becomes the pass's offer field (its
+change message is just `%@`), the pass's tag moves and its devices are pushed
+through the outbox; a member with a Google object also gets it as an object
+message, through the same outbox. Each (member, source) is sent at most once.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.models import Member, MemberMessage
+from app.services import outbox
+from app.services.passes import pass_for_member, refresh_pass
+from passes import Text, pick
+
+MAX_TEXT = 150  # leaves room for the date in the 200-character offer field
+
+
+def offer_text(texts: Text, language: str, on: date) -> str:
+    """The text in the member's language, with the date: iPhones notify only when
+    the value differs from the last one, so the same words on another day (a
+    weekly offer) must still differ."""
+    return f"{pick(texts, language).strip()[:MAX_TEXT]} · {on:%d.%m}"
+
+
+def deliver(
+    member: Member,
+    *,
+    kind: str,
+    source_key: str,
+    texts: Text,
+    header: Text | None = None,
+    campaign_id: int | None = None,
+    on: date | None = None,
+) -> MemberMessage | None:
+    """Send a message to one member; None if this source already reached them or
+    the member was erased. Only adds to the session; the caller commits."""
+    if member.erased_at is not None:
+        return None
+    already = db.session.scalar(
+        select(MemberMessage.id).where(
+            MemberMessage.member_id == member.id,
+            MemberMessage.source_key == source_key,
+        )
+    )
+    if already is not None:
+        return None
+    body = offer_text(texts, member.language, on or date.today())
+    message = MemberMessage(
+        member_id=member.id,
+        kind=kind,
+        source_key=source_key,
+        campaign_id=campaign_id,
+        header=pick(header or {"ru": member.program.name}, member.language)[:80],
+        body=body,
+    )
+    try:
+        # A savepoint: a concurrent run that sent the same source first wins.
+        with db.session.begin_nested():
+            db.session.add(message)
+            db.session.flush()
+    except IntegrityError:
+        return None
+    member.offer = body
+    pass_ = pass_for_member(member)
+    with outbox.campaign(campaign_id):
+        if pass_ is not None:
+            refresh_pass(pass_)
+        outbox.enqueue_google(
+            member.id,
+            outbox.GOOGLE_MESSAGE,
+            f"{member.id}:{message.id}",
+            pass_id=pass_.id if pass_ is not None else None,
+        )
+    return message
