@@ -160,9 +160,9 @@ def api_key_revoke(prefix: str) -> None:
 
 
 def _push_commands() -> list[click.Command]:
-    from app.push.cli import check_certs, worker
+    from app.push.cli import check_certs, run_jobs, worker
 
-    return [worker, check_certs]
+    return [worker, check_certs, run_jobs]
 
 
 commands = [init_db, dev_certs, demo, api_key, *_push_commands()]

@@ -71,6 +71,8 @@ def from_environment() -> dict[str, object]:
         "PUSH_MAX_ATTEMPTS": _env("PUSH_MAX_ATTEMPTS"),
         "PUSH_RETRY_BASE_SECONDS": _env("PUSH_RETRY_BASE_SECONDS"),
         "PUSH_POLL_SECONDS": _env("PUSH_POLL_SECONDS"),
+        # How often the worker runs the scheduled jobs (campaigns, automations).
+        "SCHEDULER_SECONDS": _env("SCHEDULER_SECONDS", "30"),
         "GOOGLE_ISSUER_ID": google_issuer,
         "GOOGLE_SERVICE_ACCOUNT_FILE": google_key_file,
         "GOOGLE_DRY_RUN": google_dry_run,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import threading
 
 import click
 from flask import current_app
@@ -11,6 +12,7 @@ from flask.cli import with_appcontext
 
 from app.extensions import db
 from app.push.certs import ERROR, OK, WARNING, check_push_config, errors
+from app.services import scheduler
 
 _MARKS = {OK: "ok     ", WARNING: "WARNING", ERROR: "ERROR  "}
 
@@ -31,9 +33,15 @@ def check_certs() -> None:
 @click.option(
     "--until-idle", is_flag=True, help="Exit once nothing is queued (cron, tests)."
 )
+@click.option(
+    "--no-scheduler",
+    is_flag=True,
+    help="Only deliver; leave scheduled jobs (campaigns, automations) to others.",
+)
 @with_appcontext
-def worker(until_idle: bool) -> None:
-    """Deliver queued pushes (APNs, WalletPasses relay) until stopped."""
+def worker(until_idle: bool, no_scheduler: bool) -> None:
+    """Deliver queued pushes (APNs, WalletPasses relay, Google) and run the
+    scheduled jobs until stopped."""
     from app.push.senders import build_senders
     from app.push.worker import Settings, Worker
 
@@ -46,13 +54,33 @@ def worker(until_idle: bool) -> None:
             "push configuration is not usable; see `flask --app wsgi check-certs`"
         )
     engine = db.engine
+    app = current_app._get_current_object()
+    stop_scheduler = threading.Event()
+    if not (until_idle or no_scheduler):
+        threading.Thread(
+            target=scheduler.run_forever,
+            args=(app, stop_scheduler, float(config["SCHEDULER_SECONDS"])),
+            name="scheduler",
+            daemon=True,
+        ).start()
 
     async def main() -> None:
-        senders = build_senders(config, current_app._get_current_object())
+        senders = build_senders(config, app)
         runner = Worker(engine, senders, Settings.from_config(config))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, runner.stop)
         await runner.run(until_idle=until_idle)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        stop_scheduler.set()
+
+
+@click.command("run-jobs")
+@with_appcontext
+def run_jobs() -> None:
+    """Run the scheduled jobs once (campaigns due, automations) and report."""
+    for name, result in scheduler.run_due().items():
+        click.echo(f"{name}: {result}")

@@ -9,13 +9,14 @@ message, through the same outbox. Each (member, source) is sent at most once.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from app.models import Member, MemberMessage
+from app.models import Member, MemberMessage, Program
 from app.services import outbox
 from app.services.passes import pass_for_member, refresh_pass
 from passes import Text, pick
@@ -80,3 +81,29 @@ def deliver(
             pass_id=pass_.id if pass_ is not None else None,
         )
     return message
+
+
+def send_window(program: Program) -> tuple[int, int]:
+    """(quiet from, quiet until) hours in the program's time zone, e.g. (21, 9)."""
+    start, end = program.rule("quiet_hours")
+    return int(start), int(end)
+
+
+def is_quiet(program: Program, now: datetime) -> bool:
+    """Whether `now` (aware) falls in the program's quiet hours."""
+    quiet_from, quiet_until = send_window(program)
+    hour = now.astimezone(ZoneInfo(program.timezone)).hour
+    if quiet_from > quiet_until:  # across midnight, e.g. 21:00-09:00
+        return hour >= quiet_from or hour < quiet_until
+    return quiet_from <= hour < quiet_until
+
+
+def next_send_time(program: Program, now: datetime) -> datetime:
+    """`now` if messages may go out now, else when the quiet hours end (aware)."""
+    if not is_quiet(program, now):
+        return now
+    zone = ZoneInfo(program.timezone)
+    local = now.astimezone(zone)
+    _, quiet_until = send_window(program)
+    day = local.date() if local.hour < quiet_until else local.date() + timedelta(1)
+    return datetime.combine(day, time(quiet_until), zone).astimezone(now.tzinfo)
