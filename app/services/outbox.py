@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
@@ -67,6 +68,34 @@ def _upsert(rows: list[dict[str, Any]]) -> None:
     db.session.execute(stmt, rows)
 
 
+def _row(
+    channel: str,
+    topic: str,
+    token: str,
+    *,
+    pass_id: int | None,
+    device_id: int | None,
+    campaign_id: int | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """A queued outbox row (its pending_key coalesces it with a queued twin)."""
+    return {
+        "channel": channel,
+        "status": QUEUED,
+        "device_id": device_id,
+        "pass_id": pass_id,
+        "campaign_id": campaign_id,
+        "topic": topic,
+        "push_token": token,
+        "pending_key": pending_key(channel, topic, token),
+        "generation": 0,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 def enqueue_for_passes(pass_ids: Iterable[int], campaign_id: int | None = None) -> int:
     """Queue a push to every device registered for these passes; returns the rows.
 
@@ -95,23 +124,16 @@ def enqueue_for_passes(pass_ids: Iterable[int], campaign_id: int | None = None) 
             .where(Registration.pass_id.in_(chunk))
         )
         for pass_id, device_id, token, platform, topic in result:
-            channel = CHANNELS.get(platform, "apns")
-            key = pending_key(channel, topic, token)
-            rows[key] = {
-                "channel": channel,
-                "status": QUEUED,
-                "device_id": device_id,
-                "pass_id": pass_id,
-                "campaign_id": campaign_id,
-                "topic": topic,
-                "push_token": token,
-                "pending_key": key,
-                "generation": 0,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-                "updated_at": now,
-            }
+            row = _row(
+                CHANNELS.get(platform, "apns"),
+                topic,
+                token,
+                pass_id=pass_id,
+                device_id=device_id,
+                campaign_id=campaign_id,
+                now=now,
+            )
+            rows[row["pending_key"]] = row
     values = list(rows.values())
     for start in range(0, len(values), 2000):
         _upsert(values[start : start + 2000])
@@ -129,27 +151,17 @@ def enqueue(
 ) -> None:
     """Queue one delivery on any channel (e.g. "google": topic = class id, token =
     object id); coalesced with a queued row for the same (channel, topic, token)."""
-    now = utcnow()
-    key = pending_key(channel, topic, token)
     _upsert(
         [
-            {
-                "channel": channel,
-                "status": QUEUED,
-                "device_id": device_id,
-                "pass_id": pass_id,
-                "campaign_id": campaign_id
-                if campaign_id is not None
-                else _campaign.get(),
-                "topic": topic,
-                "push_token": token,
-                "pending_key": key,
-                "generation": 0,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-                "updated_at": now,
-            }
+            _row(
+                channel,
+                topic,
+                token,
+                pass_id=pass_id,
+                device_id=device_id,
+                campaign_id=campaign_id if campaign_id is not None else _campaign.get(),
+                now=utcnow(),
+            )
         ]
     )
 

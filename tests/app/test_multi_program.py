@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-import subprocess
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +14,7 @@ import passes
 from app.extensions import db
 from app.models import Member, Pass, Program, Store
 from tests.conftest import Demo
+from tests.support.openssl import verify_pkpass
 
 SECOND_TYPE, SECOND_TEAM = "pass.second.brand", "SECONDTM01"
 
@@ -67,17 +65,7 @@ def second_program(
 
 
 def verify(data: bytes, ca: Path, tmp_path: Path) -> dict:
-    archive = zipfile.ZipFile(io.BytesIO(data))
-    (tmp_path / "m.json").write_bytes(archive.read("manifest.json"))
-    (tmp_path / "sig").write_bytes(archive.read("signature"))
-    result = subprocess.run(
-        ["openssl", "cms", "-verify", "-binary", "-inform", "DER",
-         "-in", str(tmp_path / "sig"), "-content", str(tmp_path / "m.json"),
-         "-CAfile", str(ca), "-purpose", "any", "-out", "/dev/null"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return json.loads(archive.read("pass.json"))
+    return json.loads(verify_pkpass(data, ca, tmp_path).read("pass.json"))
 
 
 def test_each_program_signs_with_its_own_certificate(

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import json
-import subprocess
-import zipfile
 from pathlib import Path
 
 from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.conftest import Demo
+from tests.support.openssl import verify_pkpass
 
 
 def test_served_pass_verifies_with_openssl(
@@ -21,17 +19,7 @@ def test_served_pass_verifies_with_openssl(
     response = client.get(f"/c/{card.card_token}/pass.pkpass")
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/vnd.apple.pkpass"
-    files = zipfile.ZipFile(io.BytesIO(response.data))
-    (tmp_path / "manifest.json").write_bytes(files.read("manifest.json"))
-    (tmp_path / "signature").write_bytes(files.read("signature"))
-    result = subprocess.run(
-        ["openssl", "cms", "-verify", "-binary", "-inform", "DER",
-         "-in", str(tmp_path / "signature"),
-         "-content", str(tmp_path / "manifest.json"),
-         "-CAfile", str(pki_dir / "ca.pem"), "-purpose", "any", "-out", "/dev/null"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    files = verify_pkpass(response.data, pki_dir / "ca.pem", tmp_path)
     pass_json = json.loads(files.read("pass.json"))
     assert pass_json["passTypeIdentifier"] == demo.pass_type
     assert pass_json["teamIdentifier"] == "TESTTEAM01"

@@ -15,6 +15,7 @@ import pytest
 
 import passes
 from tests.passes.conftest import make_member
+from tests.support.openssl import cms_verify, verify_pkpass
 
 IMAGES = {
     f"{name}{suffix}.png"
@@ -64,18 +65,7 @@ def openssl(*args: str) -> subprocess.CompletedProcess[str]:
 def test_signature_verifies_with_openssl_against_the_dev_ca(
     pkpass: bytes, pki_files: dict[str, Path], tmp_path: Path
 ) -> None:
-    files = unzip(pkpass)
-    (tmp_path / "manifest.json").write_bytes(files["manifest.json"])
-    (tmp_path / "signature").write_bytes(files["signature"])
-    result = openssl(
-        "cms", "-verify", "-binary", "-inform", "DER",
-        "-in", str(tmp_path / "signature"),
-        "-content", str(tmp_path / "manifest.json"),
-        "-CAfile", str(pki_files["ca.pem"]),
-        "-purpose", "any", "-out", "/dev/null",
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert "Verification successful" in result.stderr
+    verify_pkpass(pkpass, pki_files["ca.pem"], tmp_path)
 
 
 def test_signature_fails_for_a_tampered_manifest(
@@ -83,15 +73,8 @@ def test_signature_fails_for_a_tampered_manifest(
 ) -> None:
     files = unzip(pkpass)
     tampered = files["manifest.json"].replace(b'"pass.json":"', b'"pass.json":"0')
-    (tmp_path / "manifest.json").write_bytes(tampered)
-    (tmp_path / "signature").write_bytes(files["signature"])
-    result = openssl(
-        "cms", "-verify", "-binary", "-inform", "DER",
-        "-in", str(tmp_path / "signature"),
-        "-content", str(tmp_path / "manifest.json"),
-        "-CAfile", str(pki_files["ca.pem"]),
-        "-purpose", "any", "-out", "/dev/null",
-    )  # fmt: skip
+    assert tampered != files["manifest.json"]
+    result = cms_verify(tampered, files["signature"], pki_files["ca.pem"], tmp_path)
     assert result.returncode != 0
 
 
@@ -122,15 +105,7 @@ def test_every_text_file_is_utf8_and_newlines_survive_signing(
     files = unzip(data)
     assert b"\\n" in files["ru.lproj/pass.strings"]
     files["ru.lproj/pass.strings"].decode("utf-8")
-    (tmp_path / "manifest.json").write_bytes(files["manifest.json"])
-    (tmp_path / "signature").write_bytes(files["signature"])
-    result = openssl(
-        "cms", "-verify", "-binary", "-inform", "DER",
-        "-in", str(tmp_path / "signature"),
-        "-content", str(tmp_path / "manifest.json"),
-        "-CAfile", str(pki_files["ca.pem"]), "-purpose", "any", "-out", "/dev/null",
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    verify_pkpass(data, pki_files["ca.pem"], tmp_path)
 
 
 def test_certificate_of_another_pass_type_is_refused(
