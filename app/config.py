@@ -99,6 +99,8 @@ def from_environment() -> dict[str, object]:
         # memory:// counts per process; several processes need a shared store
         # (e.g. redis://...; install the `redis` package).
         "RATELIMIT_STORAGE_URI": _env("RATELIMIT_STORAGE_URI", "memory://"),
+        # Bearer token /metrics requires; unset: open (keep it off the internet).
+        "METRICS_TOKEN": _env("METRICS_TOKEN"),
         # How many reverse proxies in front set X-Forwarded-For/-Proto (0: none).
         "PROXY_COUNT": int(_env("PROXY_COUNT", "0") or 0),
     }
