@@ -42,6 +42,7 @@ from app.services.passes import barcode_secret
 CURRENCIES = ("RUB",)
 MAX_AMOUNT_KOPECKS = 100_000_000 * 100  # a hundred million roubles per receipt
 SPEND_WINDOW = timedelta(days=365)
+MAX_ID = 2**63 - 1  # BIGINT / SQLite INTEGER
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{8,100}$")
 
 
@@ -415,7 +416,11 @@ def _roubles(kopecks: int) -> str:
 
 
 def get_transaction(api_key: ApiKey, transaction_id: int) -> PosTransaction:
-    transaction = db.session.get(PosTransaction, transaction_id)
+    # The route accepts any digits; ids beyond 64 bits cannot exist, and would
+    # overflow the database driver (a 500 the API fuzzer found).
+    transaction = None
+    if 0 < transaction_id <= MAX_ID:
+        transaction = db.session.get(PosTransaction, transaction_id)
     if transaction is None:
         raise ApiError(404, "unknown_transaction", "No such transaction.")
     if transaction.store_id != api_key.store_id:
