@@ -70,6 +70,9 @@ def from_environment() -> dict[str, object]:
         "PUSH_LEASE_SECONDS": _env("PUSH_LEASE_SECONDS"),
         "PUSH_MAX_ATTEMPTS": _env("PUSH_MAX_ATTEMPTS"),
         "PUSH_RETRY_BASE_SECONDS": _env("PUSH_RETRY_BASE_SECONDS"),
+        "PUSH_RETRY_CAP_SECONDS": _env("PUSH_RETRY_CAP_SECONDS"),
+        # Retried deliveries fail only after PUSH_MAX_ATTEMPTS and this long.
+        "PUSH_GIVE_UP_SECONDS": _env("PUSH_GIVE_UP_SECONDS"),
         "PUSH_POLL_SECONDS": _env("PUSH_POLL_SECONDS"),
         "GOOGLE_ISSUER_ID": google_issuer,
         "GOOGLE_SERVICE_ACCOUNT_FILE": google_key_file,

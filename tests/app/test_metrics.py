@@ -131,7 +131,8 @@ def test_outbox_gauges_come_from_the_push_delivery_table(
         "wallet_push_oldest_queued_age_seconds",
     )
     # The queued row made 120 s ago is the oldest (the failed one is not queued).
-    assert oldest is not None and 120 <= oldest < 900
+    assert oldest is not None
+    assert 120 <= oldest < 900
 
 
 def test_empty_outbox_reports_zero_age(client: FlaskClient) -> None:
