@@ -113,3 +113,56 @@ def test_operation_conforms(
         # Every parameter is fixed or accepts any string: nothing can be invalid.
         assert mode is GenerationMode.NEGATIVE
         pytest.skip("no invalid request can be generated")
+
+
+# -- what the fuzzer found, pinned as plain tests --------------------------------
+
+
+def test_refund_of_an_impossible_id_is_404(app: Flask, demo: Demo) -> None:
+    key = make_key(app)
+    client = app.test_client()
+    for transaction_id in (2**31, 10**20):
+        response = client.post(
+            f"/api/v1/pos/transactions/{transaction_id}/refund",
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        assert response.status_code == 404
+        assert response.get_json()["error"] == "unknown_transaction"
+
+
+def test_nul_in_device_logs_is_dropped_not_a_500(app: Flask) -> None:
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import DeviceLog
+
+    response = app.test_client().post(
+        "/wallet/v1/log", json={"logs": ["before\x00after"]}
+    )
+    assert response.status_code == 200
+    with app.app_context():
+        assert db.session.scalars(select(DeviceLog.message)).all() == ["beforeafter"]
+
+
+def test_receipt_id_with_control_characters_is_422(app: Flask, demo: Demo) -> None:
+    from tests.app.pos_support import card
+
+    key = make_key(app)
+    c = card(app, demo.passes[0].member_id)
+    response = app.test_client().post(
+        "/api/v1/pos/transactions",
+        json={"code": c.barcode, "amount": "100", "receipt_id": "R\x001"},
+        headers={"Authorization": f"Bearer {key}", "Idempotency-Key": "nul-receipt"},
+    )
+    assert response.status_code == 422
+    assert response.get_json()["error"] == "invalid_receipt_id"
+
+
+def test_nul_in_a_path_is_404(app: Flask, demo: Demo) -> None:
+    p = demo.passes[0]
+    response = app.test_client().get(
+        f"/wallet/v1/passes/{demo.pass_type}/{p.serial}%00",
+        headers={"Authorization": f"ApplePass {p.token}"},
+    )
+    assert response.status_code == 404
+    assert response.get_json()["error"] == "not_found"
