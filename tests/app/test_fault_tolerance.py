@@ -191,37 +191,6 @@ def own_postgres(backend: str, pki_dir: Path) -> Iterator[tuple[PostgresServer, 
         server.stop()
 
 
-def restart(server: PostgresServer) -> None:
-    """pg_ctl start again on the same data directory and port."""
-    options = (
-        f"-p {server.port} -c listen_addresses=127.0.0.1 -k {server.root} "
-        "-c fsync=off -c synchronous_commit=off"
-    )
-    server._run(
-        str(server.bin_dir / "pg_ctl"),
-        "-D",
-        str(server.data),
-        "-o",
-        options,
-        "-l",
-        str(server.root / "server.log"),
-        "-w",
-        "start",
-    )
-
-
-def stop(server: PostgresServer) -> None:
-    server._run(
-        str(server.bin_dir / "pg_ctl"),
-        "-D",
-        str(server.data),
-        "-m",
-        "fast",
-        "-w",
-        "stop",
-    )
-
-
 def purchase(client: FlaskClient, key: str, barcode: str, idem: str):
     return client.post(
         "/api/v1/pos/transactions",
@@ -252,7 +221,7 @@ def test_database_stopped_answers_503_then_recovers_without_restart(
     )
     assert purchase(client, key, c.barcode, "before-outage").status_code == 201
 
-    stop(server)
+    server.pause()
     try:
         for _ in range(3):
             down = client.get(
@@ -270,7 +239,7 @@ def test_database_stopped_answers_503_then_recovers_without_restart(
         assert page.status_code == 503
         assert page.mimetype == "text/html"
     finally:
-        restart(server)
+        server.resume()
 
     # At most one request may still meet a dropped pooled connection (503);
     # then the pool is replaced and everything works: no app restart.
