@@ -25,3 +25,22 @@ errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 limit_request_line = 4094
 limit_request_field_size = 8190
+
+
+# Prometheus multiprocess mode (app/ops/metrics.py): with PROMETHEUS_MULTIPROC_DIR
+# set, every process writes its metrics to files there. Stale files from an earlier
+# run would be counted again, so the directory is emptied when the master starts.
+def on_starting(server):  # noqa: ANN001, ARG001
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        for name in os.listdir(directory):
+            if name.endswith(".db"):
+                os.remove(os.path.join(directory, name))
+
+
+def child_exit(server, worker):  # noqa: ANN001, ARG001
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

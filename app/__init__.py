@@ -10,6 +10,7 @@ from flask import Flask
 
 from app import config
 from app.extensions import csrf, db, migrate
+from app.ops.metrics import register_metrics
 from app.security import register_security
 
 
@@ -24,6 +25,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     configure(app, overrides)
     register_extensions(app)
     register_security(app)
+    register_metrics(app)
     register_blueprints(app)
     register_cli(app)
     return app
@@ -51,6 +53,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from app.api import docs as api_docs
     from app.errors import register_error_handlers
     from app.google import bp as google_bp
     from app.ops import bp as ops_bp
@@ -70,6 +73,8 @@ def register_blueprints(app: Flask) -> None:
     csrf.exempt(pos_api_bp)
     app.register_blueprint(pos_api_bp, url_prefix="/api/v1/pos")
     app.register_blueprint(pos_page_bp, url_prefix="/pos")
+    api_docs.init_app(app)
+    app.register_blueprint(api_docs.bp, url_prefix="/api")
     register_error_handlers(app)
 
 

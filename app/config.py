@@ -70,6 +70,9 @@ def from_environment() -> dict[str, object]:
         "PUSH_LEASE_SECONDS": _env("PUSH_LEASE_SECONDS"),
         "PUSH_MAX_ATTEMPTS": _env("PUSH_MAX_ATTEMPTS"),
         "PUSH_RETRY_BASE_SECONDS": _env("PUSH_RETRY_BASE_SECONDS"),
+        "PUSH_RETRY_CAP_SECONDS": _env("PUSH_RETRY_CAP_SECONDS"),
+        # Retried deliveries fail only after PUSH_MAX_ATTEMPTS and this long.
+        "PUSH_GIVE_UP_SECONDS": _env("PUSH_GIVE_UP_SECONDS"),
         "PUSH_POLL_SECONDS": _env("PUSH_POLL_SECONDS"),
         # How often the worker runs the scheduled jobs (campaigns, automations).
         "SCHEDULER_SECONDS": _env("SCHEDULER_SECONDS", "30"),
@@ -101,6 +104,8 @@ def from_environment() -> dict[str, object]:
         # memory:// counts per process; several processes need a shared store
         # (e.g. redis://...; install the `redis` package).
         "RATELIMIT_STORAGE_URI": _env("RATELIMIT_STORAGE_URI", "memory://"),
+        # Bearer token /metrics requires; unset: open (keep it off the internet).
+        "METRICS_TOKEN": _env("METRICS_TOKEN"),
         # How many reverse proxies in front set X-Forwarded-For/-Proto (0: none).
         "PROXY_COUNT": int(_env("PROXY_COUNT", "0") or 0),
     }

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db, limiter
@@ -83,6 +83,23 @@ def register_error_handlers(app: Flask) -> None:
             )
         response.headers["Retry-After"] = "5"
         return response
+
+    @app.errorhandler(DataError)
+    def handle_bad_data(error: DataError) -> Response | tuple[str, int]:
+        # The database refused a value the request carried (out of range, NUL in
+        # text): the client's fault, and nothing was written. Views validate what
+        # they know; this is the net for the rest.
+        db.session.rollback()
+        rule = request.url_rule.rule if request.url_rule else "?"
+        app.logger.warning(
+            "database refused request data on %s %s: %s",
+            request.method,
+            rule,
+            type(error.orig).__name__,
+        )
+        if _wants_json():
+            return json_error(400, "invalid_data", "The request has invalid values")
+        return render_template("errors/error.html", status=400), 400
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception) -> Response | tuple[str, int]:

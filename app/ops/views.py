@@ -1,10 +1,11 @@
-"""`/healthz` (the process answers) and `/readyz` (it can do its work)."""
+"""`/healthz` (the process answers), `/readyz` (it can do its work), `/metrics`."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
 from app.extensions import limiter
+from app.ops.metrics import metrics_response
 from app.services.health import readiness
 
 bp = Blueprint("ops", __name__)
@@ -26,3 +27,10 @@ def readyz() -> tuple[Response, int]:
     return jsonify({"status": "ready" if ready else "not_ready", "checks": checks}), (
         200 if ready else 503
     )
+
+
+@bp.get("/metrics")
+@limiter.exempt
+def metrics() -> Response:
+    """Prometheus text format; Bearer METRICS_TOKEN required when that is set."""
+    return metrics_response(request.headers.get("Authorization"))

@@ -15,6 +15,7 @@ import urllib.request
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from app.push.apns import (
@@ -49,6 +50,7 @@ class Job:
     attempts: int
     device_id: int | None
     pass_id: int | None
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)

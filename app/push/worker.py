@@ -21,7 +21,7 @@ import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, delete, exists, or_, select, update
@@ -43,6 +43,11 @@ class Settings:
     max_attempts: int = 8
     retry_base_seconds: float = 2.0
     retry_cap_seconds: float = 900.0
+    # A row fails only after max_attempts AND this long since it was queued: an
+    # APNs outage of hours must not fail every queued update (the attempts run
+    # out within minutes of backoff), while a token Apple keeps refusing still
+    # stops being tried.
+    give_up_seconds: float = 86400.0
     poll_seconds: float = 1.0
 
     @classmethod
@@ -54,6 +59,7 @@ class Settings:
             "max_attempts": "PUSH_MAX_ATTEMPTS",
             "retry_base_seconds": "PUSH_RETRY_BASE_SECONDS",
             "retry_cap_seconds": "PUSH_RETRY_CAP_SECONDS",
+            "give_up_seconds": "PUSH_GIVE_UP_SECONDS",
             "poll_seconds": "PUSH_POLL_SECONDS",
         }
         values: dict[str, Any] = {}
@@ -119,6 +125,7 @@ class Worker:
                 T.c.attempts,
                 T.c.device_id,
                 T.c.pass_id,
+                T.c.created_at,
             )
         )
         with self.engine.begin() as conn:
@@ -144,7 +151,9 @@ class Worker:
                 continue
             attempts = job.attempts + 1
             reason = (outcome.reason or "")[:200]
-            if outcome.kind == s.RETRY and attempts < settings.max_attempts:
+            if outcome.kind == s.RETRY and (
+                attempts < settings.max_attempts or not self._waited_enough(job, now)
+            ):
                 retries.append(
                     {
                         "b_id": job.id,
@@ -221,6 +230,12 @@ class Worker:
                 self._forget_token(conn, job)
         self.stats.seconds["record"] += time.perf_counter() - started
         self.stats.seconds["record_cpu"] += time.thread_time() - cpu
+
+    def _waited_enough(self, job: s.Job, now: datetime) -> bool:
+        if job.created_at is None:
+            return True
+        waited = (now - job.created_at).total_seconds()
+        return waited >= self.settings.give_up_seconds
 
     @staticmethod
     def _forget_token(conn: Any, job: s.Job) -> None:

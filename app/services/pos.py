@@ -42,6 +42,7 @@ from app.services.passes import barcode_secret
 CURRENCIES = ("RUB",)
 MAX_AMOUNT_KOPECKS = 100_000_000 * 100  # a hundred million roubles per receipt
 SPEND_WINDOW = timedelta(days=365)
+MAX_ID = 2**31 - 1  # the id columns are INTEGER on PostgreSQL
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{8,100}$")
 
 
@@ -192,6 +193,10 @@ def parse_purchase(body: object) -> Purchase:
         raise _bad("invalid_receipt_id", "receipt_id is required")
     if len(receipt_id.strip()) > 64:
         raise _bad("invalid_receipt_id", "receipt_id may have at most 64 characters")
+    if not receipt_id.isprintable():
+        # Control characters (NUL above all: PostgreSQL refuses it) are never part
+        # of a receipt number.
+        raise _bad("invalid_receipt_id", "receipt_id has control characters")
     redeem = body.get("redeem_points", 0)
     if redeem is None:
         redeem = 0
@@ -415,7 +420,11 @@ def _roubles(kopecks: int) -> str:
 
 
 def get_transaction(api_key: ApiKey, transaction_id: int) -> PosTransaction:
-    transaction = db.session.get(PosTransaction, transaction_id)
+    # The route accepts any digits; larger ids cannot exist, and would overflow
+    # the column type or the driver (a 500 the API fuzzer found).
+    transaction = None
+    if 0 < transaction_id <= MAX_ID:
+        transaction = db.session.get(PosTransaction, transaction_id)
     if transaction is None:
         raise ApiError(404, "unknown_transaction", "No such transaction.")
     if transaction.store_id != api_key.store_id:

@@ -166,6 +166,10 @@ def record_logs(body: object, client_address: str | None) -> int:
         raise ApiError(413, "too_many_logs", f"At most {MAX_LOG_ENTRIES} log entries")
     for line in logs:
         db.session.add(
-            DeviceLog(message=line[:MAX_LOG_LENGTH], client_address=client_address)
+            # PostgreSQL text cannot hold NUL; devices' messages never need it.
+            DeviceLog(
+                message=line.replace("\x00", "")[:MAX_LOG_LENGTH],
+                client_address=client_address,
+            )
         )
     return len(logs)

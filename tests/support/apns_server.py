@@ -415,6 +415,9 @@ def main() -> None:
         "--delay-ms", type=float, default=0.0, help="simulated round trip per answer"
     )
     parser.add_argument("--port-file", help="write the chosen port here once listening")
+    parser.add_argument(
+        "--delivered-file", help="on exit, write {token: 200 answers} here as JSON"
+    )
     args = parser.parse_args()
     server = ApnsStandIn(
         args.cert,
@@ -439,6 +442,8 @@ def main() -> None:
         await stop.wait()
 
     asyncio.run(run())
+    if args.delivered_file:
+        Path(args.delivered_file).write_text(json.dumps(dict(server.delivered())))
     print(
         json.dumps(
             {

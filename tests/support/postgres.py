@@ -65,6 +65,10 @@ class PostgresServer:
             "C",
             "--no-sync",
         )
+        return self.resume()
+
+    def resume(self) -> PostgresServer:
+        """Start the server (again) on its data directory and port."""
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
@@ -90,6 +94,19 @@ class PostgresServer:
                 time.sleep(0.1)
         raise RuntimeError(
             "PostgreSQL did not start; see " + str(self.root / "server.log")
+        )
+
+    def pause(self) -> None:
+        """Stop the server (fast shutdown: clients are disconnected), keeping its
+        data for `resume()`: the database unavailable for a moment."""
+        self._run(
+            str(self.bin_dir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-m",
+            "fast",
+            "-w",
+            "stop",
         )
 
     def url(self, database: str = "postgres") -> str:

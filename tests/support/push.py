@@ -59,6 +59,8 @@ def push_config(pki_dir: Path, apns_url: str, mode: str = "certificate") -> dict
         "PUSH_RETRY_BASE_SECONDS": "0.02",
         "PUSH_POLL_SECONDS": "0.05",
         "PUSH_MAX_ATTEMPTS": "5",
+        # Fail as soon as the attempts run out (the outage tests raise it).
+        "PUSH_GIVE_UP_SECONDS": "0",
     }
 
 

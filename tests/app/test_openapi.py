@@ -1,0 +1,159 @@
+"""The OpenAPI document: valid 3.1, in step with the app's routes, served and shown."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from openapi_spec_validator import validate
+from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+
+from app.api.openapi import OpenApiError, build_document, merge
+
+# Routes of JSON interfaces: everything under these prefixes, and the ops routes.
+JSON_PREFIXES = ("/api/", "/wallet/", "/google/")
+OPS_ROUTES = {"/healthz", "/readyz", "/metrics"}
+# Pages for people under /api/ (not JSON).
+NOT_JSON = {"/api/docs"}
+IGNORED_METHODS = {"HEAD", "OPTIONS"}
+
+
+def _openapi_path(rule: str) -> str:
+    """'/x/<int:id>/<name>' -> '/x/{id}/{name}'."""
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def _shape(path: str) -> str:
+    """A path with its parameter names blanked: the app and the document name the
+    wallet's parameters differently (device_id vs deviceLibraryIdentifier)."""
+    return re.sub(r"\{[^}]+\}", "{}", path)
+
+
+def _app_operations(app: Flask) -> set[tuple[str, str]]:
+    operations = set()
+    for rule in app.url_map.iter_rules():
+        path = _openapi_path(rule.rule)
+        if path in NOT_JSON:
+            continue
+        if path.startswith(JSON_PREFIXES) or path in OPS_ROUTES:
+            for method in (rule.methods or set()) - IGNORED_METHODS:
+                operations.add((_shape(path), method.lower()))
+    return operations
+
+
+def _documented_operations(document: dict) -> set[tuple[str, str]]:
+    return {
+        (_shape(path), method)
+        for path, item in document["paths"].items()
+        for method in ("get", "put", "post", "delete", "patch")
+        if method in item
+    }
+
+
+def test_document_is_valid_openapi_3_1() -> None:
+    document = build_document()
+    assert document["openapi"].startswith("3.1")
+    validate(document)
+
+
+def test_every_json_route_is_documented_and_every_operation_exists(
+    app: Flask,
+) -> None:
+    in_app = _app_operations(app)
+    documented = _documented_operations(build_document())
+    assert in_app - documented == set(), "routes missing from the OpenAPI document"
+    assert documented - in_app == set(), "documented operations the app lacks"
+
+
+def test_sync_check_notices_a_missing_route(app: Flask) -> None:
+    document = build_document()
+    del document["paths"]["/api/v1/pos/scan"]
+    assert ("/api/v1/pos/scan", "post") in _app_operations(app) - (
+        _documented_operations(document)
+    )
+
+
+def test_served_document_is_the_assembled_one(client: FlaskClient) -> None:
+    response = client.get("/api/openapi.json")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    assert response.get_json() == build_document()
+
+
+def test_docs_page_lists_every_operation(client: FlaskClient) -> None:
+    response = client.get("/api/docs")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    # No third-party scripts or styles: the page must work offline.
+    assert "<script" not in page
+    assert "http://" not in page
+    assert "https://" not in page
+    for path, item in build_document()["paths"].items():
+        for method in ("get", "post", "delete"):
+            if method in item:
+                assert f"{method.upper()}</span> {path}" in page
+                assert f'id="{item[method]["operationId"]}"' in page
+
+
+def _write(directory: Path, name: str, text: str) -> None:
+    (directory / name).write_text(text, encoding="utf-8")
+
+
+BASE = """
+openapi: 3.1.0
+info: {title: t, version: "1"}
+paths: {}
+components:
+  schemas:
+    Error: {type: object}
+"""
+
+
+def test_fragments_merge_in_name_order(tmp_path: Path) -> None:
+    _write(tmp_path, "base.yaml", BASE)
+    _write(
+        tmp_path,
+        "b.yaml",
+        "paths:\n  /b: {get: {responses: {'200': {description: ok}}}}\n",
+    )
+    _write(
+        tmp_path,
+        "a.yaml",
+        "paths:\n  /a: {}\ncomponents:\n  schemas:\n    A: {type: string}\n",
+    )
+    document = build_document(tmp_path)
+    assert list(document["paths"]) == ["/a", "/b"]
+    assert set(document["components"]["schemas"]) == {"Error", "A"}
+
+
+@pytest.mark.parametrize(
+    ("fragment", "message"),
+    [
+        ("paths:\n  /a: {}\n", "path /a is already defined"),
+        ("components:\n  schemas:\n    Error: {}\n", "components.schemas.Error"),
+        ("info: {title: x}\n", "only 'paths' and 'components'"),
+    ],
+)
+def test_fragment_collisions_are_errors(
+    tmp_path: Path, fragment: str, message: str
+) -> None:
+    _write(tmp_path, "base.yaml", BASE.replace("paths: {}", "paths:\n  /a: {}"))
+    _write(tmp_path, "marketer.yaml", fragment)
+    with pytest.raises(OpenApiError, match=re.escape(message)):
+        build_document(tmp_path)
+
+
+def test_merge_refuses_a_duplicate_path() -> None:
+    document = {"paths": {"/x": {}}}
+    with pytest.raises(OpenApiError):
+        merge(document, {"paths": {"/x": {}}}, "x.yaml")
+
+
+def test_an_invalid_document_is_refused() -> None:
+    document = build_document()
+    document["paths"]["/healthz"]["get"]["responses"]["200"] = {"content": {}}
+    with pytest.raises(OpenAPIValidationError):
+        validate(document)
