@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 
 from app import config
+from app.admin.session import SessionInterface
 from app.extensions import csrf, db, migrate
 from app.security import register_security
 
@@ -22,6 +23,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         instance_path=str(config.INSTANCE),
     )
     configure(app, overrides)
+    app.session_interface = SessionInterface()
     register_extensions(app)
     register_security(app)
     register_blueprints(app)
@@ -51,6 +53,8 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from app.admin import bp as admin_bp
+    from app.api.marketer import bp as marketer_api_bp
     from app.errors import register_error_handlers
     from app.google import bp as google_bp
     from app.ops import bp as ops_bp
@@ -69,6 +73,10 @@ def register_blueprints(app: Flask) -> None:
     # Bearer keys, not cookies: no CSRF token to check.
     csrf.exempt(pos_api_bp)
     app.register_blueprint(pos_api_bp, url_prefix="/api/v1/pos")
+    # Bearer keys, or the admin session whose CSRF header the blueprint checks.
+    csrf.exempt(marketer_api_bp)
+    app.register_blueprint(marketer_api_bp, url_prefix="/api/v1")
+    app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(pos_page_bp, url_prefix="/pos")
     register_error_handlers(app)
 
