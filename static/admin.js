@@ -86,16 +86,19 @@
     async function poll() {
       const rows = table.querySelectorAll("tr[data-campaign]");
       for (const row of rows) {
-        if (!["scheduled", "sending"].includes(row.dataset.state)) continue;
+        // Poll until the campaign is finished and its pushes have left the queue.
+        if (row.dataset.watch !== "yes") continue;
         try {
           const c = await api("GET", `/campaigns/${row.dataset.campaign}`);
           const p = c.progress;
           row.dataset.state = c.state;
+          const finished = !["scheduled", "sending"].includes(c.state);
+          if (finished && p.queued === 0) row.dataset.watch = "no";
           row.querySelector(".state").textContent = c.state;
           row.querySelector("progress").value = p.percent;
           row.querySelector(".numbers").textContent =
             `${p.messaged}/${p.targeted === null ? "—" : p.targeted} · sent ${p.sent} · failed ${p.failed}`;
-          if (!["scheduled", "sending"].includes(c.state)) {
+          if (finished) {
             row.querySelectorAll("button[data-action]").forEach((b) => b.remove());
           }
         } catch (error) {

@@ -11,7 +11,7 @@ import io
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from sqlalchemy import ColumnElement, func, select
 
 from app.extensions import db
@@ -129,30 +129,50 @@ def to_csv(data: dict[str, Any]) -> str:
     return out.getvalue()
 
 
+_BAR = Markup(
+    '<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" '
+    'fill="{colour}"><title>{day}: {value}</title></rect>'
+)
+_CHART = Markup(
+    '<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+    'aria-label="{label}" xmlns="http://www.w3.org/2000/svg">'
+    '<line x1="{pad}" y1="{base}" x2="{right}" y2="{base}" stroke="#999"/>{bars}'
+    '<text x="{pad}" y="{bottom}" font-size="11">{first}</text>'
+    '<text x="{right}" y="{bottom}" font-size="11" text-anchor="end">{last}</text>'
+    '<text x="{pad}" y="12" font-size="11">max {top}</text></svg>'
+)
+
+
 def bar_chart(
     values: list[int], days: list[str], label: str, colour: str = "#3b6fd6"
 ) -> Markup:
-    """An accessible SVG bar chart (width 100%, viewBox scaled)."""
+    """An accessible SVG bar chart (width 100%, viewBox scaled); Markup.format
+    escapes every value put into it."""
     width, height, pad = 600, 140, 18
     top = max(values) if values and max(values) > 0 else 1
     step = (width - 2 * pad) / max(len(values), 1)
-    bars = []
-    for i, (value, day) in enumerate(zip(values, days, strict=True)):
-        h = (height - 2 * pad) * value / top
-        x = pad + i * step
-        y = height - pad - h
-        bars.append(
-            f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(step - 2, 1):.1f}" '
-            f'height="{h:.1f}" fill="{escape(colour)}"><title>{escape(day)}: {value}</title></rect>'
+    bars = Markup("").join(
+        _BAR.format(
+            x=pad + i * step,
+            y=height - pad - (height - 2 * pad) * value / top,
+            w=max(step - 2, 1),
+            h=(height - 2 * pad) * value / top,
+            colour=colour,
+            day=day,
+            value=value,
         )
-    first = escape(days[0][5:]) if days else ""
-    last = escape(days[-1][5:]) if days else ""
-    return Markup(
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">'
-        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#999"/>'
-        + "".join(bars)
-        + f'<text x="{pad}" y="{height - 3}" font-size="11">{first}</text>'
-        f'<text x="{width - pad}" y="{height - 3}" font-size="11" text-anchor="end">{last}</text>'
-        f'<text x="{pad}" y="12" font-size="11">max {top}</text></svg>'
+        for i, (value, day) in enumerate(zip(values, days, strict=True))
+    )
+    return _CHART.format(
+        width=width,
+        height=height,
+        label=label,
+        pad=pad,
+        base=height - pad,
+        right=width - pad,
+        bottom=height - 3,
+        bars=bars,
+        first=days[0][5:] if days else "",
+        last=days[-1][5:] if days else "",
+        top=top,
     )

@@ -15,7 +15,8 @@ A definition is an object with exactly one key (the rule) and its argument:
         29 Feb: a 29 Feb birthday counts on 28 Feb unless the year is a leap one)
     {"near": {"stores": [1, 2], "km": 5}}      the member's location (preferred
         store, else their city's centre, as on the pass) within R km
-    {"installed_never_scanned": {}}            a device or saved Google card, no purchase
+    {"installed_never_scanned": {}}            a device or saved Google card,
+                                               no purchase
     {"reachable": {}} or {"reachable": {"platform": "apple|android|google"}}
     {"and": [...]}, {"or": [...]}, {"not": {...}}
 
@@ -79,7 +80,8 @@ class epoch_seconds(FunctionElement[float]):  # noqa: N801 (SQL function style)
 
 @compiles(epoch_seconds, "sqlite")
 def _epoch_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
-    return f"((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400.0)"
+    column = compiler.process(element.clauses, **kw)
+    return f"((julianday({column}) - 2440587.5) * 86400.0)"
 
 
 @compiles(epoch_seconds, "postgresql")

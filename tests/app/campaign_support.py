@@ -7,7 +7,6 @@ import secrets
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from flask import Flask
 from sqlalchemy import select
 
 from app.extensions import db

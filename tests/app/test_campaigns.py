@@ -108,7 +108,9 @@ def test_resumes_after_a_crash_mid_way(
         for _ in range(4):
             add_member(program)
         campaign = campaigns.create(
-            program, {"texts": TEXTS, "segment": {"all": {}}, "state": "scheduled"}, None
+            program,
+            {"texts": TEXTS, "segment": {"all": {}}, "state": "scheduled"},
+            None,
         )
         db.session.commit()
         campaign_id = campaign.id
@@ -141,16 +143,21 @@ def test_resumes_after_a_crash_mid_way(
                 MemberMessage.member_id
             )
         ).all()
-        assert all(n == 1 for _, n in per_member) and len(per_member) == 7
+        assert all(n == 1 for _, n in per_member)
+        assert len(per_member) == 7
 
 
 def test_quiet_hours_and_start_time_delay_sending(app: Flask, demo: Demo) -> None:
     with app.app_context():
         program = db.session.get(Program, demo.program_id)
         campaign = campaigns.create(
-            program, {"texts": TEXTS, "segment": {"all": {}}, "state": "scheduled"}, None
+            program,
+            {"texts": TEXTS, "segment": {"all": {}}, "state": "scheduled"},
+            None,
         )
-        later = campaigns.create(program, {"texts": TEXTS, "segment": {"all": {}}}, None)
+        later = campaigns.create(
+            program, {"texts": TEXTS, "segment": {"all": {}}}, None
+        )
         # Set directly: the API refuses start times before the real clock.
         later.start_at = NOW + timedelta(days=1, hours=2)
         later.state = "scheduled"
@@ -205,7 +212,9 @@ def test_patch_cancel_and_transitions(
     campaign = create(client, key, start_at="2099-01-01T10:00:00+03:00")
     path = f"/api/v1/campaigns/{campaign['id']}"
     patched = client.patch(
-        path, json={"texts": {"ru": "Новый текст"}, "state": "scheduled"}, headers=auth(key)
+        path,
+        json={"texts": {"ru": "Новый текст"}, "state": "scheduled"},
+        headers=auth(key),
     )
     assert patched.status_code == 200
     assert patched.json["texts"] == {"ru": "Новый текст"}
@@ -231,7 +240,9 @@ def test_cancel_stops_sending_between_batches(
     with app.app_context():
         program = db.session.get(Program, demo.program_id)
         campaign = campaigns.create(
-            program, {"texts": TEXTS, "segment": {"all": {}}, "state": "scheduled"}, None
+            program,
+            {"texts": TEXTS, "segment": {"all": {}}, "state": "scheduled"},
+            None,
         )
         db.session.commit()
         campaigns.run_campaign(campaign.id, NOW, max_batches=1)
@@ -252,5 +263,7 @@ def test_another_programs_key_cannot_see_the_campaign(
         other = db.session.scalar(select(Program).where(Program.slug == "other"))
         other_key = create_key("marketer", program=other).key
         db.session.commit()
-    response = client.get(f"/api/v1/campaigns/{campaign['id']}", headers=auth(other_key))
+    response = client.get(
+        f"/api/v1/campaigns/{campaign['id']}", headers=auth(other_key)
+    )
     assert response.status_code == 404

@@ -78,7 +78,9 @@ def test_active_and_lapsed_by_own_rhythm(app: Flask, demo: Demo) -> None:
 
         lapsed = matching(program, {"lapsed": {"factor": 2, "days": 90}})
         assert lapsed == {weekly.id, irregular.id, few_old.id}
-        by_mean = matching(program, {"lapsed": {"factor": 2, "days": 90, "stat": "mean"}})
+        by_mean = matching(
+            program, {"lapsed": {"factor": 2, "days": 90, "stat": "mean"}}
+        )
         assert by_mean == {weekly.id, few_old.id}
         assert never.id not in lapsed
         active = matching(program, {"active": {"days": 30}})
@@ -197,7 +199,9 @@ def test_bad_definitions_are_422(
 
 def marketer_key(app: Flask, demo: Demo) -> str:
     with app.app_context():
-        issued = create_key("marketer", program=db.session.get(Program, demo.program_id))
+        issued = create_key(
+            "marketer", program=db.session.get(Program, demo.program_id)
+        )
         db.session.commit()
         return issued.key
 
@@ -216,7 +220,8 @@ def test_preview_api(app: Flask, client: FlaskClient, demo: Demo) -> None:
     )
     assert response.status_code == 200, response.json
     body = response.json
-    assert body["members"] == 1 and body["reachable_apple"] == 1
+    assert body["members"] == 1
+    assert body["reachable_apple"] == 1
     assert body["sample"] == [
         {"id": member_id, "name": "И*** П*****", "phone": "+7******4567"}
     ]
