@@ -267,3 +267,29 @@ def test_another_programs_key_cannot_see_the_campaign(
         f"/api/v1/campaigns/{campaign['id']}", headers=auth(other_key)
     )
     assert response.status_code == 404
+
+
+def test_pos_purchases_and_refunds_are_audited(
+    app: Flask, client: FlaskClient, demo: Demo
+) -> None:
+    from tests.app.pos_support import card, make_key
+    from tests.app.test_pos_api import buy as sell
+
+    pos = make_key(app)
+    member = card(app, demo.passes[0].member_id)
+    sale = sell(client, pos, member.barcode).json
+    refund = client.post(
+        f"/api/v1/pos/transactions/{sale['transaction_id']}/refund",
+        headers={"Authorization": f"Bearer {pos}", "Idempotency-Key": "r1"},
+    )
+    assert refund.status_code == 200, refund.json
+    with app.app_context():
+        entries = db.session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+        assert [e.action for e in entries] == ["pos.purchase", "pos.refund"]
+        target = f"pos_transaction:{sale['transaction_id']}"
+        assert {e.target for e in entries} == {target}
+        assert entries[0].role == "pos"
+        assert entries[0].details["member_id"] == member.member_id
+        assert entries[0].program_id == demo.program_id
+        # No personal data in the log.
+        assert "phone" not in entries[0].details
