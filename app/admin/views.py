@@ -36,7 +36,7 @@ bp = Blueprint("admin", __name__)
 
 
 def login_limit() -> str:
-    return str(current_app.config.get("RATELIMIT_ADMIN_LOGIN", "5 per minute"))
+    return str(current_app.config["RATELIMIT_ADMIN_LOGIN"])
 
 
 def _language() -> str:
