@@ -39,7 +39,6 @@ from sqlalchemy import (
     Float,
     String,
     and_,
-    case,
     exists,
     func,
     literal,
@@ -47,8 +46,10 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union,
 )
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import FunctionElement
 
 from app.errors import ApiError
@@ -433,24 +434,46 @@ def validate(program: Program, definition: Any) -> None:
 def counts(
     program: Program, definition: Any, now: datetime | None = None
 ) -> dict[str, int]:
-    """members and reachable by channel, in one query."""
-
-    def total(expr: ColumnElement[bool]) -> Any:
-        return func.coalesce(func.sum(case((expr, 1), else_=0)), 0)
-
-    row = db.session.execute(
-        select(
-            func.count(),
-            total(reachable_expr()),
-            total(reachable_expr("apple")),
-            total(reachable_expr("android")),
-            total(reachable_expr("google")),
-        ).where(where(program, definition, now))
-    ).one()
-    keys = ("members", "reachable", "reachable_apple", "reachable_android")
+    """members, and reachable (any channel and by channel). Reachable counts are
+    driven from the (smaller) registration and Google tables joined to the
+    segment's members, not by an EXISTS per member."""
+    where_clause = where(program, definition, now)
+    members = db.session.scalar(select(func.count()).where(where_clause))
+    # Aliases: the segment's own EXISTS subqueries use these tables too and must
+    # not correlate to the join here.
+    p, r, d, go = (
+        aliased(Pass),
+        aliased(Registration),
+        aliased(Device),
+        aliased(GoogleObject),
+    )
+    by_device = (
+        select(Member.id.label("member_id"), d.platform.label("channel"))
+        .join(p, p.member_id == Member.id)
+        .join(r, r.pass_id == p.id)
+        .join(d, d.id == r.device_id)
+        .where(where_clause, p.voided.is_(False))
+    )
+    by_google = (
+        select(Member.id.label("member_id"), literal("google").label("channel"))
+        .join(go, go.member_id == Member.id)
+        .where(where_clause, go.saved.is_(True), go.state == "ACTIVE")
+    )
+    reach = union(by_device, by_google).subquery("reach")
+    per_channel = dict(
+        db.session.execute(
+            select(
+                reach.c.channel, func.count(func.distinct(reach.c.member_id))
+            ).group_by(reach.c.channel)
+        ).all()
+    )
+    reachable = db.session.scalar(select(func.count(func.distinct(reach.c.member_id))))
     return {
-        **dict(zip(keys, map(int, row[:4]), strict=True)),
-        "reachable_google": int(row[4]),
+        "members": int(members or 0),
+        "reachable": int(reachable or 0),
+        "reachable_apple": int(per_channel.get("apple", 0)),
+        "reachable_android": int(per_channel.get("android", 0)),
+        "reachable_google": int(per_channel.get("google", 0)),
     }
 
 

@@ -59,9 +59,12 @@ def upgrade():
     op.create_index(
         "ix_audit_entry_program_id_id", "audit_entry", ["program_id", "id"]
     )
+    # Campaign batches walk a program's members in id order (keyset pagination).
+    op.create_index("ix_member_program_id_id", "member", ["program_id", "id"])
 
 
 def downgrade():
+    op.drop_index("ix_member_program_id_id", table_name="member")
     op.drop_index("ix_audit_entry_program_id_id", table_name="audit_entry")
     op.drop_table("audit_entry")
     op.drop_index(op.f("ix_campaign_program_id"), table_name="campaign")
