@@ -39,6 +39,7 @@ from sqlalchemy import (
     Float,
     String,
     and_,
+    case,
     exists,
     func,
     literal,
@@ -460,20 +461,34 @@ def counts(
         .where(where_clause, go.saved.is_(True), go.state == "ACTIVE")
     )
     reach = union(by_device, by_google).subquery("reach")
-    per_channel = dict(
-        db.session.execute(
-            select(
-                reach.c.channel, func.count(func.distinct(reach.c.member_id))
-            ).group_by(reach.c.channel)
-        ).all()
+
+    def has(channel: str) -> Any:
+        return func.max(case((reach.c.channel == channel, 1), else_=0))
+
+    # One row per reachable member with a flag per channel, then one count each.
+    flags = (
+        select(
+            has("apple").label("apple"),
+            has("android").label("android"),
+            has("google").label("google"),
+        )
+        .group_by(reach.c.member_id)
+        .subquery("flags")
     )
-    reachable = db.session.scalar(select(func.count(func.distinct(reach.c.member_id))))
+    row = db.session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(flags.c.apple), 0),
+            func.coalesce(func.sum(flags.c.android), 0),
+            func.coalesce(func.sum(flags.c.google), 0),
+        )
+    ).one()
     return {
         "members": int(members or 0),
-        "reachable": int(reachable or 0),
-        "reachable_apple": int(per_channel.get("apple", 0)),
-        "reachable_android": int(per_channel.get("android", 0)),
-        "reachable_google": int(per_channel.get("google", 0)),
+        "reachable": int(row[0]),
+        "reachable_apple": int(row[1]),
+        "reachable_android": int(row[2]),
+        "reachable_google": int(row[3]),
     }
 
 
