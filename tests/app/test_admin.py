@@ -186,3 +186,23 @@ def test_members_search_and_audit_page(
         entry = db.session.scalar(select(AuditEntry))
         assert entry.role == "marketer"
         assert entry.program_id == demo.program_id
+
+
+def test_overview_charts_and_csv_show_todays_figures(
+    app: Flask, client: FlaskClient, demo: Demo
+) -> None:
+    from datetime import UTC, datetime
+
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        register_device(add_member(program, created_at=datetime.now(UTC)), "android")
+        db.session.commit()
+    sign_in(client, issue(app, demo))
+    today = datetime.now(UTC).date().isoformat()
+    html = client.get("/admin/?lang=en").get_data(as_text=True)
+    # 3 demo sign-ups + 1 today; the Android registration too.
+    assert f"<title>{today}: 4</title>" in html
+    assert "Android installs" in html
+    assert f"<title>{today}: 1</title>" in html
+    last = client.get("/admin/export.csv").get_data(as_text=True).splitlines()[-1]
+    assert last.startswith(f"{today},4,0,1,")
