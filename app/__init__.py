@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 
 from app import config
+from app.admin.session import SessionInterface
 from app.extensions import csrf, db, migrate
 from app.ops.metrics import register_metrics
 from app.security import register_security
@@ -23,6 +24,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         instance_path=str(config.INSTANCE),
     )
     configure(app, overrides)
+    app.session_interface = SessionInterface()
     register_extensions(app)
     register_security(app)
     register_metrics(app)
@@ -53,7 +55,9 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from app.admin import bp as admin_bp
     from app.api import docs as api_docs
+    from app.api.marketer import bp as marketer_api_bp
     from app.errors import register_error_handlers
     from app.google import bp as google_bp
     from app.ops import bp as ops_bp
@@ -72,6 +76,10 @@ def register_blueprints(app: Flask) -> None:
     # Bearer keys, not cookies: no CSRF token to check.
     csrf.exempt(pos_api_bp)
     app.register_blueprint(pos_api_bp, url_prefix="/api/v1/pos")
+    # Bearer keys, or the admin session whose CSRF header the blueprint checks.
+    csrf.exempt(marketer_api_bp)
+    app.register_blueprint(marketer_api_bp, url_prefix="/api/v1")
+    app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(pos_page_bp, url_prefix="/pos")
     api_docs.init_app(app)
     app.register_blueprint(api_docs.bp, url_prefix="/api")

@@ -101,6 +101,8 @@ def from_environment() -> dict[str, object]:
         "RATELIMIT_SIGNUP": _env("RATELIMIT_SIGNUP", "20 per minute;200 per hour"),
         "RATELIMIT_PAGES": _env("RATELIMIT_PAGES", "120 per minute"),
         "RATELIMIT_WALLET": _env("RATELIMIT_WALLET", "600 per minute"),
+        # Sign-in attempts on /admin (API keys) per address.
+        "RATELIMIT_ADMIN_LOGIN": _env("RATELIMIT_ADMIN_LOGIN", "5 per minute"),
         # memory:// counts per process; several processes need a shared store
         # (e.g. redis://...; install the `redis` package).
         "RATELIMIT_STORAGE_URI": _env("RATELIMIT_STORAGE_URI", "memory://"),

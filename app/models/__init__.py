@@ -2,6 +2,7 @@
 
 from app.models.apikey import ApiKey
 from app.models.base import Base
+from app.models.campaign import AuditEntry, Campaign
 from app.models.google import GoogleCallback, GoogleClass, GoogleMessage, GoogleObject
 from app.models.ledger import LedgerEntry, PosTransaction
 from app.models.member import Member
@@ -12,7 +13,9 @@ from app.models.wallet import Device, DeviceLog, Pass, Registration
 
 __all__ = [
     "ApiKey",
+    "AuditEntry",
     "Base",
+    "Campaign",
     "Device",
     "DeviceLog",
     "GoogleCallback",

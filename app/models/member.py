@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, utcnow
@@ -16,6 +16,8 @@ class Member(Base):
     __table_args__ = (
         # One card per phone per program: signing up again returns the same card.
         UniqueConstraint("program_id", "phone"),
+        # Campaign batches walk a program's members in id order (keyset).
+        Index("ix_member_program_id_id", "program_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -36,7 +36,7 @@ from app.errors import ApiError
 from app.extensions import db
 from app.models import ApiKey, Member, Pass, PosTransaction, Program
 from app.models.base import utcnow
-from app.services import ledger
+from app.services import audit, ledger
 from app.services.passes import barcode_secret
 
 CURRENCIES = ("RUB",)
@@ -408,6 +408,18 @@ def record_purchase(
             created_at=now,
         )
     assert member.points == transaction.response["balance"]
+    audit.record(
+        "pos.purchase",
+        target=f"pos_transaction:{transaction.id}",
+        key=api_key,
+        details={
+            "member_id": member.id,
+            "store_id": store_id,
+            "amount_kopecks": purchase.amount_kopecks,
+            "earned": earned,
+            "redeemed": redeem,
+        },
+    )
     ledger.refresh_member_pass(member, pass_)
     return transaction_body(transaction), False
 
@@ -479,6 +491,12 @@ def refund(api_key: ApiKey, transaction_id: int) -> tuple[dict[str, Any], bool]:
         "tier": tier_view(member.program, member.tier),
         "refunded_at": now.isoformat(),
     }
+    audit.record(
+        "pos.refund",
+        target=f"pos_transaction:{transaction.id}",
+        key=api_key,
+        details={"member_id": member.id, "store_id": api_key.store_id},
+    )
     ledger.refresh_member_pass(member)
     return dict(transaction.refund_response), False
 

@@ -1,0 +1,75 @@
+"""The /admin sign-in: an API key (role marketer or admin) kept in the session.
+
+The session (Flask's signed cookie: HttpOnly, SameSite=Lax, Secure over HTTPS)
+holds only the key's id and prefix; each request re-reads the key, so revoking
+it ends every session at once. The secret key itself is never stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Request, request, session
+from flask.sessions import SecureCookieSessionInterface
+from flask_wtf.csrf import CSRFError, validate_csrf
+from wtforms import ValidationError
+
+from app.errors import ApiError
+from app.extensions import db
+from app.models import ApiKey
+
+ROLES = ("marketer", "admin")
+SESSION_KEY = "admin_key_id"
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """The session cookie is Secure whenever the request came over HTTPS."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        secure = bool(app.config.get("SESSION_COOKIE_SECURE"))
+        try:
+            return secure or request.is_secure
+        except RuntimeError:  # no request (e.g. a CLI session)
+            return secure
+
+
+def sign_in(api_key: ApiKey) -> None:
+    session.clear()
+    session[SESSION_KEY] = api_key.id
+    session["admin_key_prefix"] = api_key.prefix
+    session.permanent = False
+
+
+def sign_out() -> None:
+    session.clear()
+
+
+def session_key() -> ApiKey | None:
+    """The signed-in, still valid marketer/admin key, else None."""
+    key_id = session.get(SESSION_KEY)
+    if not isinstance(key_id, int):
+        return None
+    api_key = db.session.get(ApiKey, key_id)
+    if (
+        api_key is None
+        or api_key.revoked
+        or api_key.role not in ROLES
+        or api_key.prefix != session.get("admin_key_prefix")
+    ):
+        return None
+    return api_key
+
+
+def api_session_key(req: Request) -> ApiKey:
+    """For the JSON API without a bearer key: the admin session, with the CSRF
+    token in X-CSRFToken on anything but GET/HEAD (401/403 otherwise)."""
+    api_key = session_key()
+    if api_key is None:
+        raise ApiError(401, "unauthorized", "An API key is required (Bearer).")
+    if req.method not in ("GET", "HEAD", "OPTIONS"):
+        token: Any = req.headers.get("X-CSRFToken")
+        try:
+            validate_csrf(token)
+        except (ValidationError, CSRFError):
+            raise ApiError(403, "csrf", "The CSRF token is missing or wrong.") from None
+    return api_key

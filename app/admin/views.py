@@ -1,0 +1,219 @@
+"""/admin pages: thin views over the campaigns, segments, dashboard and audit
+services. Signed in with a marketer/admin API key (see app.admin.session);
+every form carries the CSRF token; the page scripts call /api/v1 with it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from sqlalchemy import or_, select
+
+from app.admin import session as admin_session
+from app.admin.texts import texts
+from app.extensions import db, limiter
+from app.i18n import LANGUAGES, pick_language
+from app.models import Device, GoogleObject, LedgerEntry, Member, Pass, Registration
+from app.services import audit, campaigns, dashboard
+from app.services.auth import find_key
+from app.services.segments import mask_phone
+
+bp = Blueprint("admin", __name__)
+
+
+def login_limit() -> str:
+    return str(current_app.config["RATELIMIT_ADMIN_LOGIN"])
+
+
+def _language() -> str:
+    chosen = request.args.get("lang")
+    if chosen in LANGUAGES:
+        session["admin_lang"] = chosen
+    stored = session.get("admin_lang")
+    return stored if stored in LANGUAGES else pick_language()
+
+
+def _render(template: str, **context: Any) -> Response:
+    language = _language()
+    response = make_response(
+        render_template(
+            template,
+            lang=language,
+            t=texts(language),
+            key=g.get("admin_key"),
+            **context,
+        )
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def signed_in(view: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        api_key = admin_session.session_key()
+        if api_key is None:
+            return redirect(url_for("admin.login"))
+        g.admin_key = api_key
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def _program_id() -> int | None:
+    return g.admin_key.program_id  # type: ignore[no-any-return]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])
+def login() -> Any:
+    error = False
+    if request.method == "POST":
+        api_key = find_key(request.form.get("key", "").strip())
+        if api_key is not None and api_key.role in admin_session.ROLES:
+            admin_session.sign_in(api_key)
+            audit.record("admin.login", target=f"api_key:{api_key.prefix}", key=api_key)
+            db.session.commit()
+            return redirect(url_for("admin.overview"))
+        error = True
+    response = _render("admin/login.html", error=error)
+    if error:
+        response.status_code = 401
+    return response
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    admin_session.sign_out()
+    return redirect(url_for("admin.login"))
+
+
+@bp.get("")
+@bp.get("/")
+@signed_in
+def overview() -> Response:
+    data = dashboard.series(_program_id())
+    t = texts(_language())
+    charts = [
+        (
+            t[f"chart.{name}"],
+            dashboard.bar_chart(data[name], data["days"], t[f"chart.{name}"]),
+        )
+        for name in data
+        if name != "days"
+    ]
+    totals = dashboard.totals(_program_id())
+    db.session.commit()
+    return _render("admin/overview.html", charts=charts, totals=totals)
+
+
+@bp.get("/export.csv")
+@signed_in
+def export_csv() -> Response:
+    data = dashboard.series(_program_id())
+    db.session.commit()
+    response = make_response(dashboard.to_csv(data))
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = "attachment; filename=stats-30d.csv"
+    return response
+
+
+@bp.get("/segments")
+@signed_in
+def segments_page() -> Response:
+    return _render("admin/segments.html")
+
+
+@bp.get("/campaigns")
+@signed_in
+def campaigns_page() -> Response:
+    rows = [campaigns.as_json(c) for c in campaigns.listing(_program_id())]
+    db.session.commit()
+    return _render("admin/campaigns.html", campaigns=rows)
+
+
+@bp.get("/members")
+@signed_in
+def members_page() -> Response:
+    query = request.args.get("q", "").strip()[:80]
+    found: list[Member] = []
+    if query:
+        digits = "".join(ch for ch in query if ch.isdigit())
+        conditions = [Member.name.ilike(f"%{query}%"), Member.card_number == query]
+        if len(digits) >= 5:
+            conditions.append(Member.phone.like(f"%{digits}"))
+        stmt = (
+            select(Member)
+            .where(or_(*conditions), Member.erased_at.is_(None))
+            .order_by(Member.id)
+            .limit(20)
+        )
+        if _program_id() is not None:
+            stmt = stmt.where(Member.program_id == _program_id())
+        found = list(db.session.scalars(stmt))
+    details = [_member_details(m) for m in found]
+    db.session.commit()
+    return _render("admin/members.html", query=query, members=details)
+
+
+def _member_details(member: Member) -> dict[str, Any]:
+    pass_ = db.session.scalar(select(Pass).where(Pass.member_id == member.id))
+    devices = (
+        db.session.execute(
+            select(Device.platform, Registration.created_at)
+            .join(Registration, Registration.device_id == Device.id)
+            .where(Registration.pass_id == pass_.id)
+        ).all()
+        if pass_ is not None
+        else []
+    )
+    google = db.session.scalar(
+        select(GoogleObject).where(GoogleObject.member_id == member.id)
+    )
+    ledger = db.session.scalars(
+        select(LedgerEntry)
+        .where(LedgerEntry.member_id == member.id)
+        .order_by(LedgerEntry.id.desc())
+        .limit(20)
+    ).all()
+    return {
+        "member": member,
+        "phone": mask_phone(member.phone),
+        "pass": pass_,
+        "devices": devices,
+        "google": google,
+        "ledger": ledger,
+    }
+
+
+@bp.get("/audit")
+@signed_in
+def audit_page() -> Response:
+    entries = audit.recent(_program_id(), 200)
+    rows = [
+        {
+            "who": f"{e.role} {e.actor}".strip(),
+            "action": e.action,
+            "target": e.target,
+            "details": json.dumps(e.details, ensure_ascii=False)[:300],
+            "when": e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        for e in entries
+    ]
+    db.session.commit()
+    return _render("admin/audit.html", entries=rows)

@@ -1,0 +1,75 @@
+"""Marketing campaigns and the audit log of what marketers and tills did."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, utcnow
+
+# Campaign states: draft -> scheduled -> sending -> done; draft/scheduled/sending
+# -> cancelled.
+DRAFT, SCHEDULED, SENDING, DONE, CANCELLED = (
+    "draft",
+    "scheduled",
+    "sending",
+    "done",
+    "cancelled",
+)
+STATES = (DRAFT, SCHEDULED, SENDING, DONE, CANCELLED)
+
+
+class Campaign(Base):
+    """A message to a segment of a program's members, sent once per member."""
+
+    __tablename__ = "campaign"
+    __table_args__ = (Index("ix_campaign_due", "state", "start_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("program.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    # {"ru": ..., "en": ...}; ru required; each member gets their language.
+    texts: Mapped[dict[str, Any]]
+    # A segment definition (app.services.segments), checked when saved.
+    segment: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(10), default=DRAFT)
+    # When to start (aware UTC); None = as soon as scheduled (and not quiet hours).
+    start_at: Mapped[datetime | None]
+    # Sending progress: the highest member id handled; resumes after it.
+    cursor: Mapped[int] = mapped_column(default=0)
+    # Members matched when sending began (frozen then), and how many had a device.
+    targeted: Mapped[int | None]
+    reachable: Mapped[int | None]
+    created_by: Mapped[str] = mapped_column(String(40), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    scheduled_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+
+    def __repr__(self) -> str:
+        return f"<Campaign {self.id} {self.state}>"
+
+
+class AuditEntry(Base):
+    """Who did what: marketer actions and till purchases/refunds."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (Index("ix_audit_entry_program_id_id", "program_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int | None] = mapped_column(ForeignKey("program.id"))
+    # The API key's public prefix and role ("" and "system" for jobs).
+    actor: Mapped[str] = mapped_column(String(40), default="")
+    role: Mapped[str] = mapped_column(String(10), default="")
+    action: Mapped[str] = mapped_column(String(40))
+    # e.g. "campaign:12", "pos_transaction:345".
+    target: Mapped[str] = mapped_column(String(80), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<AuditEntry {self.id} {self.action}>"

@@ -1,0 +1,382 @@
+"""Campaigns: a text for a segment, scheduled, sent in batches, once per member.
+
+States: draft -> scheduled -> sending -> done, and cancelled from any state
+before done. The `campaigns` job (worker scheduler) picks scheduled campaigns
+whose start time has come, waits out the program's quiet hours, then sends in
+batches of BATCH members per transaction: the next BATCH member ids after the
+campaign's `cursor` (keyset pagination, bounded memory), each through
+messaging.deliver (one MemberMessage per member and campaign), then the cursor
+moves in the same transaction. A crash loses at most the open batch, which the
+next run redoes; MemberMessage's unique (member, source) keeps that from
+reaching anyone twice.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from app.errors import ApiError
+from app.extensions import db
+from app.models import ApiKey, Campaign, Member, MemberMessage, Program
+from app.models.campaign import CANCELLED, DONE, DRAFT, SCHEDULED, SENDING
+from app.services import audit, messaging, outbox, segments
+from app.services.scheduler import scheduled
+
+BATCH = 1000
+MAX_NAME = 120
+LANGUAGES = ("ru", "en")
+# Batches one job run may send before yielding to the other jobs.
+MAX_BATCHES_PER_RUN = 50
+
+
+def _bad(message: str) -> ApiError:
+    return ApiError(422, "invalid_campaign", message)
+
+
+def parse_texts(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise _bad('texts must be an object {"ru": ..., "en": ...}')
+    unknown = set(value) - set(LANGUAGES)
+    if unknown:
+        raise _bad(f"unknown language(s) in texts: {', '.join(sorted(unknown))}")
+    texts: dict[str, str] = {}
+    for language in LANGUAGES:
+        text = value.get(language)
+        if text is None and language != "ru":
+            continue
+        if not isinstance(text, str) or not text.strip():
+            raise _bad(f"texts.{language} must be a non-empty string")
+        if len(text.strip()) > messaging.MAX_TEXT:
+            raise _bad(
+                f"texts.{language} is longer than {messaging.MAX_TEXT} characters"
+            )
+        texts[language] = text.strip()
+    return texts
+
+
+def parse_start(value: Any, now: datetime) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _bad("start_at must be an ISO 8601 date-time with a time zone")
+    try:
+        start = datetime.fromisoformat(value)
+    except ValueError:
+        raise _bad("start_at must be an ISO 8601 date-time with a time zone") from None
+    if start.tzinfo is None:
+        raise _bad("start_at needs a time zone (e.g. 2026-12-01T10:00:00+03:00)")
+    if start < now:
+        raise _bad("start_at is in the past")
+    return start.astimezone(UTC)
+
+
+def _name(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > MAX_NAME:
+        raise _bad(f"name must be a string of at most {MAX_NAME} characters")
+    return value.strip()
+
+
+FIELDS = {"name", "texts", "segment", "start_at", "state"}
+
+
+def create(program: Program, body: Any, key: ApiKey | None) -> Campaign:
+    """A draft (or scheduled, with "state": "scheduled") campaign. Caller commits."""
+    if not isinstance(body, dict):
+        raise _bad("the body must be a JSON object")
+    unknown = set(body) - FIELDS
+    if unknown:
+        raise _bad(f"unknown field(s): {', '.join(sorted(unknown))}")
+    now = datetime.now(UTC)
+    if "segment" not in body:
+        raise _bad('segment is required (e.g. {"all": {}})')
+    segments.validate(program, body["segment"])
+    campaign = Campaign(
+        program_id=program.id,
+        name=_name(body.get("name")),
+        texts=parse_texts(body.get("texts")),
+        segment=body["segment"],
+        start_at=parse_start(body.get("start_at"), now),
+        state=DRAFT,
+        created_by=key.prefix if key is not None else "",
+    )
+    state = body.get("state", DRAFT)
+    if state not in (DRAFT, SCHEDULED):
+        raise _bad("state on create must be 'draft' or 'scheduled'")
+    db.session.add(campaign)
+    db.session.flush()
+    audit.record(
+        "campaign.create",
+        target=f"campaign:{campaign.id}",
+        program_id=program.id,
+        key=key,
+        details={"segment": campaign.segment},
+    )
+    if state == SCHEDULED:
+        schedule(campaign, key)
+    return campaign
+
+
+def update_campaign(
+    campaign: Campaign, program: Program, body: Any, key: ApiKey | None
+) -> None:
+    """PATCH: edit a draft or scheduled campaign; "state" schedules, unschedules
+    (back to draft) or cancels. Caller commits."""
+    if not isinstance(body, dict):
+        raise _bad("the body must be a JSON object")
+    unknown = set(body) - FIELDS
+    if unknown:
+        raise _bad(f"unknown field(s): {', '.join(sorted(unknown))}")
+    edits = set(body) - {"state"}
+    if edits and campaign.state not in (DRAFT, SCHEDULED):
+        raise ApiError(
+            409, "not_editable", f"A {campaign.state} campaign cannot be edited."
+        )
+    now = datetime.now(UTC)
+    if "name" in body:
+        campaign.name = _name(body["name"])
+    if "texts" in body:
+        campaign.texts = parse_texts(body["texts"])
+    if "segment" in body:
+        segments.validate(program, body["segment"])
+        campaign.segment = body["segment"]
+    if "start_at" in body:
+        campaign.start_at = parse_start(body["start_at"], now)
+    if edits:
+        audit.record(
+            "campaign.update",
+            target=f"campaign:{campaign.id}",
+            program_id=program.id,
+            key=key,
+            details={"fields": sorted(edits)},
+        )
+    state = body.get("state")
+    if state is None or state == campaign.state:
+        return
+    if state == SCHEDULED:
+        schedule(campaign, key)
+    elif state == CANCELLED:
+        cancel(campaign, key)
+    elif state == DRAFT and campaign.state == SCHEDULED:
+        campaign.state = DRAFT
+        campaign.scheduled_at = None
+        audit.record(
+            "campaign.unschedule",
+            target=f"campaign:{campaign.id}",
+            program_id=campaign.program_id,
+            key=key,
+        )
+    else:
+        raise ApiError(
+            409,
+            "invalid_transition",
+            f"A {campaign.state} campaign cannot become {state}.",
+        )
+
+
+def schedule(campaign: Campaign, key: ApiKey | None) -> None:
+    if campaign.state != DRAFT:
+        raise ApiError(
+            409,
+            "invalid_transition",
+            f"A {campaign.state} campaign cannot be scheduled.",
+        )
+    now = datetime.now(UTC)
+    if campaign.start_at is not None and campaign.start_at < now:
+        raise _bad("start_at is in the past")
+    campaign.state = SCHEDULED
+    campaign.scheduled_at = now
+    audit.record(
+        "campaign.schedule",
+        target=f"campaign:{campaign.id}",
+        program_id=campaign.program_id,
+        key=key,
+        details={
+            "start_at": campaign.start_at.isoformat() if campaign.start_at else None
+        },
+    )
+
+
+def cancel(campaign: Campaign, key: ApiKey | None) -> None:
+    """Stop a campaign; members already messaged keep their message."""
+    if campaign.state in (DONE, CANCELLED):
+        raise ApiError(
+            409,
+            "invalid_transition",
+            f"A {campaign.state} campaign cannot be cancelled.",
+        )
+    campaign.state = CANCELLED
+    campaign.cancelled_at = datetime.now(UTC)
+    audit.record(
+        "campaign.cancel",
+        target=f"campaign:{campaign.id}",
+        program_id=campaign.program_id,
+        key=key,
+    )
+
+
+def get(program_id: int | None, campaign_id: int) -> Campaign:
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None or (
+        program_id is not None and campaign.program_id != program_id
+    ):
+        raise ApiError(404, "not_found", "No such campaign.")
+    return campaign
+
+
+# -- sending -----------------------------------------------------------------------
+def source_key(campaign: Campaign) -> str:
+    return f"campaign:{campaign.id}"
+
+
+def send_batch(campaign: Campaign, program: Program, now: datetime) -> bool:
+    """Send the next batch; True when the campaign has no members left. Only
+    adds/flushes; the caller commits (one transaction per batch)."""
+    where = segments.where(program, campaign.segment, now)
+    ids = list(
+        db.session.scalars(
+            select(Member.id)
+            .where(where, Member.id > campaign.cursor)
+            .order_by(Member.id)
+            .limit(BATCH)
+        )
+    )
+    if ids:
+        members = db.session.scalars(
+            select(Member).where(Member.id.in_(ids)).order_by(Member.id)
+        ).all()
+        key = source_key(campaign)
+        for member in members:
+            messaging.deliver(
+                member,
+                kind="campaign",
+                source_key=key,
+                texts=campaign.texts,
+                campaign_id=campaign.id,
+                on=now.date(),
+            )
+        campaign.cursor = ids[-1]
+    if len(ids) < BATCH:
+        campaign.state = DONE
+        campaign.finished_at = datetime.now(UTC)
+        return True
+    return False
+
+
+def _start(campaign: Campaign, program: Program, now: datetime) -> None:
+    """scheduled -> sending: freeze the targeted and reachable counts."""
+    counted = segments.counts(program, campaign.segment, now)
+    campaign.targeted = counted["members"]
+    campaign.reachable = counted["reachable"]
+    campaign.state = SENDING
+    campaign.started_at = now
+
+
+def run_campaign(
+    campaign_id: int, now: datetime, max_batches: int | None = None
+) -> str:
+    """Advance one campaign as far as allowed now, committing per batch; its state."""
+    sent = 0
+    while True:
+        # Claim: only one process moves a campaign at a time (row lock on
+        # PostgreSQL; SQLite serialises writers anyway).
+        campaign = db.session.scalar(
+            select(Campaign).where(Campaign.id == campaign_id).with_for_update()
+        )
+        if campaign is None or campaign.state not in (SCHEDULED, SENDING):
+            db.session.rollback()
+            return campaign.state if campaign else "missing"
+        program = db.session.get(Program, campaign.program_id)
+        assert program is not None
+        if campaign.start_at is not None and campaign.start_at > now:
+            db.session.rollback()
+            return campaign.state
+        if messaging.is_quiet(program, now):
+            db.session.rollback()
+            return campaign.state
+        if campaign.state == SCHEDULED:
+            _start(campaign, program, now)
+        finished = send_batch(campaign, program, now)
+        state = campaign.state
+        db.session.commit()
+        sent += 1
+        if finished or (max_batches is not None and sent >= max_batches):
+            return state
+
+
+def due_campaigns(now: datetime) -> list[int]:
+    return list(
+        db.session.scalars(
+            select(Campaign.id)
+            .where(
+                Campaign.state.in_((SCHEDULED, SENDING)),
+                (Campaign.start_at.is_(None)) | (Campaign.start_at <= now),
+            )
+            .order_by(Campaign.id)
+        )
+    )
+
+
+@scheduled("campaigns")
+def campaigns_job(now: datetime) -> None:
+    """Send what is due: each campaign up to MAX_BATCHES_PER_RUN batches per run."""
+    for campaign_id in due_campaigns(now):
+        run_campaign(campaign_id, now, MAX_BATCHES_PER_RUN)
+
+
+# -- reading -----------------------------------------------------------------------
+def progress(campaign: Campaign) -> dict[str, Any]:
+    messaged = db.session.scalar(
+        select(func.count())
+        .select_from(MemberMessage)
+        .where(MemberMessage.campaign_id == campaign.id)
+    )
+    pushes = outbox.status_counts(campaign_id=campaign.id)
+    targeted = campaign.targeted
+    done = campaign.state == DONE
+    percent = (
+        100
+        if done
+        else (min(99, round(100 * (messaged or 0) / targeted)) if targeted else 0)
+    )
+    return {
+        "targeted": targeted,
+        "reachable": campaign.reachable,
+        "messaged": int(messaged or 0),
+        **pushes,
+        "percent": percent,
+    }
+
+
+def as_json(campaign: Campaign, with_progress: bool = True) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": campaign.id,
+        "name": campaign.name,
+        "texts": campaign.texts,
+        "segment": campaign.segment,
+        "state": campaign.state,
+        "start_at": _iso(campaign.start_at),
+        "created_at": _iso(campaign.created_at),
+        "scheduled_at": _iso(campaign.scheduled_at),
+        "started_at": _iso(campaign.started_at),
+        "finished_at": _iso(campaign.finished_at),
+        "cancelled_at": _iso(campaign.cancelled_at),
+    }
+    if with_progress:
+        body["progress"] = progress(campaign)
+    return body
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def listing(program_id: int | None, limit: int = 100) -> list[Campaign]:
+    query = select(Campaign).order_by(Campaign.id.desc()).limit(limit)
+    if program_id is not None:
+        query = query.where(Campaign.program_id == program_id)
+    return list(db.session.scalars(query))

@@ -1,0 +1,516 @@
+"""Segments: a JSON definition of a set of members, compiled to one SQL query.
+
+A definition is an object with exactly one key (the rule) and its argument:
+
+    {"all": {}}
+    {"tier": ["gold", "silver"]}
+    {"new": {"days": 30}}                      joined within N days
+    {"active": {"days": 30}}                   a purchase within N days
+    {"lapsed": {"factor": 2, "days": 90, "stat": "median"}}
+        3+ purchases: the last one is older than factor x the member's own
+        median (or mean) interval between purchases; 1-2 purchases: older than
+        N days; members who never bought are not lapsed (see never_scanned)
+    {"birthday": {"from": "12-25", "to": "01-05"}}   month-day, year-agnostic,
+        wraps over New Year; "YYYY-MM-DD" also accepted (the year only decides
+        29 Feb: a 29 Feb birthday counts on 28 Feb unless the year is a leap one)
+    {"near": {"stores": [1, 2], "km": 5}}      the member's location (preferred
+        store, else their city's centre, as on the pass) within R km
+    {"installed_never_scanned": {}}            a device or saved Google card,
+                                               no purchase
+    {"reachable": {}} or {"reachable": {"platform": "apple|android|google"}}
+    {"and": [...]}, {"or": [...]}, {"not": {...}}
+
+Erased members never match. Everything is SQLAlchemy Core that runs on SQLite
+and PostgreSQL: correlated EXISTS on indexed columns, and the near-store rule
+is worked out in Python over the (few) stores into IN lists.
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    String,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+    union,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.functions import FunctionElement
+
+from app.errors import ApiError
+from app.extensions import db
+from app.models import (
+    Device,
+    GoogleObject,
+    Member,
+    Pass,
+    PosTransaction,
+    Program,
+    Registration,
+    Store,
+)
+
+MAX_DEPTH = 8
+MAX_RULES = 50
+SAMPLE_SIZE = 5
+PLATFORMS = ("apple", "android", "google")
+
+
+# -- portable SQL helpers ------------------------------------------------------------
+class epoch_seconds(FunctionElement[float]):  # noqa: N801 (SQL function style)
+    """Seconds since 1970 of a timestamp column, on both databases."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(epoch_seconds, "sqlite")
+def _epoch_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"((julianday({column}) - 2440587.5) * 86400.0)"
+
+
+@compiles(epoch_seconds, "postgresql")
+def _epoch_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})"
+
+
+class month_day(FunctionElement[str]):  # noqa: N801
+    """'MM-DD' of a date column, on both databases."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(month_day, "sqlite")
+def _md_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"strftime('%m-%d', {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(month_day, "postgresql")
+def _md_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"to_char({compiler.process(element.clauses, **kw)}, 'MM-DD')"
+
+
+def invalid(message: str) -> ApiError:
+    return ApiError(422, "invalid_segment", message)
+
+
+# -- compiling -------------------------------------------------------------------------
+@dataclass
+class Context:
+    program: Program
+    now: datetime
+    rules: int = 0
+
+
+def _days(args: Any, name: str, key: str = "days", maximum: int = 36500) -> int:
+    value = args.get(key) if isinstance(args, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid(f"{name}.{key} must be a whole number of days")
+    if not 0 < value <= maximum:
+        raise invalid(f"{name}.{key} must be between 1 and {maximum}")
+    return value
+
+
+def _only(args: Any, name: str, allowed: set[str]) -> dict[str, Any]:
+    if not isinstance(args, dict):
+        raise invalid(f"{name} takes an object")
+    unknown = set(args) - allowed
+    if unknown:
+        raise invalid(f"unknown field(s) for {name}: {', '.join(sorted(unknown))}")
+    return args
+
+
+def _purchases() -> Any:
+    return select(PosTransaction.id).where(
+        PosTransaction.member_id == Member.id, PosTransaction.refunded_at.is_(None)
+    )
+
+
+def _registered(platform: str | None = None) -> ColumnElement[bool]:
+    query = (
+        select(Registration.id)
+        .join(Pass, Pass.id == Registration.pass_id)
+        .where(Pass.member_id == Member.id, Pass.voided.is_(False))
+    )
+    if platform is not None:
+        query = query.join(Device, Device.id == Registration.device_id).where(
+            Device.platform == platform
+        )
+    return exists(query)
+
+
+def _google_saved() -> ColumnElement[bool]:
+    return exists(
+        select(GoogleObject.id).where(
+            GoogleObject.member_id == Member.id,
+            GoogleObject.saved.is_(True),
+            GoogleObject.state == "ACTIVE",
+        )
+    )
+
+
+def reachable_expr(platform: str | None = None) -> ColumnElement[bool]:
+    if platform == "google":
+        return _google_saved()
+    if platform in ("apple", "android"):
+        return _registered(platform)
+    return or_(_registered(), _google_saved())
+
+
+def _month_day(value: Any, name: str) -> tuple[str, int | None]:
+    if not isinstance(value, str):
+        raise invalid(f"birthday.{name} must be 'MM-DD' or 'YYYY-MM-DD'")
+    match = re.fullmatch(r"(?:(\d{4})-)?(\d{2})-(\d{2})", value)
+    if match is None:
+        raise invalid(f"birthday.{name} must be 'MM-DD' or 'YYYY-MM-DD'")
+    year = int(match[1]) if match[1] else None
+    month, day = int(match[2]), int(match[3])
+    try:
+        date(year or 2000, month, day)  # 2000 is a leap year: 02-29 is fine
+    except ValueError:
+        raise invalid(f"birthday.{name} is not a date: {value}") from None
+    return f"{month:02d}-{day:02d}", year
+
+
+def _in_range(md: Any, start: str, end: str) -> ColumnElement[bool]:
+    if start <= end:
+        return and_(md >= start, md <= end)
+    return or_(md >= start, md <= end)  # over New Year
+
+
+def _birthday(args: Any) -> ColumnElement[bool]:
+    args = _only(args, "birthday", {"from", "to"})
+    start, start_year = _month_day(args.get("from"), "from")
+    end, end_year = _month_day(args.get("to"), "to")
+    md = month_day(Member.birthday)
+    years = {y for y in (start_year, end_year) if y is not None}
+    leap = bool(years) and all(calendar.isleap(y) for y in years)
+    match = and_(Member.birthday.is_not(None), _in_range(md, start, end))
+    if leap or not _in_range_py("02-28", start, end):
+        return match
+    # In a common year a 29 Feb birthday is celebrated on 28 Feb.
+    return or_(match, and_(md == "02-29", Member.birthday.is_not(None)))
+
+
+def _in_range_py(md: str, start: str, end: str) -> bool:
+    return start <= md <= end if start <= end else (md >= start or md <= end)
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 6371.0088 * 2 * math.asin(math.sqrt(a))
+
+
+def _near(args: Any, context: Context) -> ColumnElement[bool]:
+    args = _only(args, "near", {"stores", "km"})
+    ids = args.get("stores")
+    km = args.get("km")
+    if (
+        not isinstance(ids, list)
+        or not ids
+        or len(ids) > 100
+        or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
+    ):
+        raise invalid("near.stores must be a list of 1-100 store ids")
+    if isinstance(km, bool) or not isinstance(km, int | float) or not 0 < km <= 1000:
+        raise invalid("near.km must be a number between 0 and 1000")
+    stores = list(
+        db.session.scalars(
+            select(Store).where(
+                Store.program_id == context.program.id, Store.active.is_(True)
+            )
+        )
+    )
+    by_id = {s.id: s for s in stores}
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise invalid(f"near.stores: unknown or closed store(s): {missing}")
+    chosen = [by_id[i] for i in ids]
+
+    def near(lat: float, lon: float) -> bool:
+        return any(
+            haversine_km(lat, lon, s.latitude, s.longitude) <= km for s in chosen
+        )
+
+    def centre(group: list[Store]) -> tuple[float, float]:
+        return (
+            sum(s.latitude for s in group) / len(group),
+            sum(s.longitude for s in group) / len(group),
+        )
+
+    # The same location as passes.member_location, decided per store and city.
+    near_store_ids = [s.id for s in stores if near(s.latitude, s.longitude)]
+    cities: dict[str, list[Store]] = {}
+    for s in stores:
+        cities.setdefault(s.city, []).append(s)
+    near_cities = [c for c, group in cities.items() if near(*centre(group))]
+    without_store = or_(
+        Member.preferred_store_id.is_(None),
+        Member.preferred_store_id.not_in(list(by_id)),
+    )
+    parts = [Member.preferred_store_id.in_(near_store_ids)]
+    parts.append(and_(without_store, Member.city.in_(near_cities)))
+    if stores and near(*centre(stores)):  # no store and no known city: all stores
+        parts.append(
+            and_(
+                without_store,
+                or_(Member.city.is_(None), Member.city.not_in(list(cities))),
+            )
+        )
+    return or_(*parts)
+
+
+def _lapsed(args: Any, context: Context) -> ColumnElement[bool]:
+    args = _only(args, "lapsed", {"factor", "days", "stat"})
+    factor = args.get("factor", 2)
+    if isinstance(factor, bool) or not isinstance(factor, int | float):
+        raise invalid("lapsed.factor must be a number")
+    if not 1 <= factor <= 20:
+        raise invalid("lapsed.factor must be between 1 and 20")
+    days = _days({"days": args.get("days", 90)}, "lapsed")
+    stat = args.get("stat", "median")
+    if stat not in ("median", "mean"):
+        raise invalid("lapsed.stat must be 'median' or 'mean'")
+    now_s = context.now.timestamp()
+    t = PosTransaction
+    at = epoch_seconds(t.created_at)
+    gaps = (
+        select(
+            t.member_id.label("member_id"),
+            (at - func.lag(at).over(partition_by=t.member_id, order_by=t.id)).label(
+                "gap"
+            ),
+        )
+        .where(t.refunded_at.is_(None))
+        .subquery("gaps")
+    )
+    ranked = (
+        select(
+            gaps.c.member_id,
+            gaps.c.gap,
+            func.row_number()
+            .over(partition_by=gaps.c.member_id, order_by=gaps.c.gap)
+            .label("rn"),
+            func.count().over(partition_by=gaps.c.member_id).label("n"),
+        )
+        .where(gaps.c.gap.is_not(None))
+        .subquery("ranked")
+    )
+    if stat == "median":
+        usual = select(ranked.c.member_id, func.avg(ranked.c.gap).label("usual")).where(
+            ranked.c.rn.in_([(ranked.c.n + 1) / 2, (ranked.c.n + 2) / 2])
+        )
+    else:
+        usual = select(ranked.c.member_id, func.avg(ranked.c.gap).label("usual"))
+    usual_sq = usual.group_by(ranked.c.member_id).subquery("usual")
+    stats = (
+        select(
+            t.member_id.label("member_id"),
+            func.count().label("n"),
+            func.max(at).label("last"),
+        )
+        .where(t.refunded_at.is_(None))
+        .group_by(t.member_id)
+        .subquery("stats")
+    )
+    lapsed = (
+        select(stats.c.member_id)
+        .outerjoin(usual_sq, usual_sq.c.member_id == stats.c.member_id)
+        .where(
+            or_(
+                and_(
+                    stats.c.n >= 3,
+                    stats.c.last < literal(now_s) - factor * usual_sq.c.usual,
+                ),
+                and_(
+                    stats.c.n.between(1, 2),
+                    stats.c.last < literal(now_s - days * 86400.0),
+                ),
+            )
+        )
+    )
+    return Member.id.in_(lapsed)
+
+
+def compile_rule(
+    definition: Any, context: Context, depth: int = 0
+) -> ColumnElement[bool]:
+    """A definition -> a boolean SQL expression over `member` (422 on bad input)."""
+    if depth > MAX_DEPTH:
+        raise invalid(f"segment nested deeper than {MAX_DEPTH}")
+    context.rules += 1
+    if context.rules > MAX_RULES:
+        raise invalid(f"segment has more than {MAX_RULES} rules")
+    if not isinstance(definition, dict) or len(definition) != 1:
+        raise invalid("each rule must be an object with exactly one key")
+    ((name, args),) = definition.items()
+    if name in ("and", "or"):
+        if not isinstance(args, list) or not args:
+            raise invalid(f"{name} takes a non-empty list of rules")
+        parts = [compile_rule(a, context, depth + 1) for a in args]
+        return and_(*parts) if name == "and" else or_(*parts)
+    if name == "not":
+        return not_(compile_rule(args, context, depth + 1))
+    if name == "all":
+        _only(args, "all", set())
+        return true()
+    if name == "tier":
+        codes = {t["code"] for t in context.program.tiers} or {"base"}
+        if not isinstance(args, list) or not args:
+            raise invalid("tier takes a non-empty list of tier codes")
+        unknown = [a for a in args if a not in codes]
+        if unknown:
+            raise invalid(
+                f"unknown tier(s) {unknown}; known: {', '.join(sorted(codes))}"
+            )
+        return Member.tier.in_(args)
+    if name == "new":
+        days = _days(_only(args, "new", {"days"}), "new")
+        return Member.created_at >= context.now - timedelta(days=days)
+    if name == "active":
+        days = _days(_only(args, "active", {"days"}), "active")
+        return exists(
+            _purchases().where(
+                PosTransaction.created_at >= context.now - timedelta(days=days)
+            )
+        )
+    if name == "lapsed":
+        return _lapsed(args, context)
+    if name == "birthday":
+        return _birthday(args)
+    if name == "near":
+        return _near(args, context)
+    if name == "installed_never_scanned":
+        _only(args, name, set())
+        return and_(or_(_registered(), _google_saved()), not_(exists(_purchases())))
+    if name == "reachable":
+        args = _only(args, name, {"platform"})
+        platform = args.get("platform")
+        if platform is not None and platform not in PLATFORMS:
+            raise invalid(f"reachable.platform must be one of {', '.join(PLATFORMS)}")
+        return reachable_expr(platform)
+    raise invalid(
+        f"unknown rule {name!r}; known: all, tier, new, active, lapsed, birthday, "
+        "near, installed_never_scanned, reachable, and, or, not"
+    )
+
+
+def where(
+    program: Program, definition: Any, now: datetime | None = None
+) -> ColumnElement[bool]:
+    """The full WHERE clause: this program, not erased, and the segment."""
+    context = Context(program=program, now=now or datetime.now(UTC))
+    return and_(
+        Member.program_id == program.id,
+        Member.erased_at.is_(None),
+        compile_rule(definition, context),
+    )
+
+
+def validate(program: Program, definition: Any) -> None:
+    """422 unless `definition` compiles for this program."""
+    where(program, definition)
+
+
+def counts(
+    program: Program, definition: Any, now: datetime | None = None
+) -> dict[str, int]:
+    """members, and reachable (any channel and by channel). Reachable counts are
+    driven from the (smaller) registration and Google tables joined to the
+    segment's members, not by an EXISTS per member."""
+    where_clause = where(program, definition, now)
+    members = db.session.scalar(select(func.count()).where(where_clause))
+    # Aliases: the segment's own EXISTS subqueries use these tables too and must
+    # not correlate to the join here.
+    p, r, d, go = (
+        aliased(Pass),
+        aliased(Registration),
+        aliased(Device),
+        aliased(GoogleObject),
+    )
+    by_device = (
+        select(Member.id.label("member_id"), d.platform.label("channel"))
+        .join(p, p.member_id == Member.id)
+        .join(r, r.pass_id == p.id)
+        .join(d, d.id == r.device_id)
+        .where(where_clause, p.voided.is_(False))
+    )
+    by_google = (
+        select(Member.id.label("member_id"), literal("google").label("channel"))
+        .join(go, go.member_id == Member.id)
+        .where(where_clause, go.saved.is_(True), go.state == "ACTIVE")
+    )
+    reach = union(by_device, by_google).subquery("reach")
+
+    def has(channel: str) -> Any:
+        return func.max(case((reach.c.channel == channel, 1), else_=0))
+
+    # One row per reachable member with a flag per channel, then one count each.
+    flags = (
+        select(
+            has("apple").label("apple"),
+            has("android").label("android"),
+            has("google").label("google"),
+        )
+        .group_by(reach.c.member_id)
+        .subquery("flags")
+    )
+    row = db.session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(flags.c.apple), 0),
+            func.coalesce(func.sum(flags.c.android), 0),
+            func.coalesce(func.sum(flags.c.google), 0),
+        )
+    ).one()
+    return {
+        "members": int(members or 0),
+        "reachable": int(row[0]),
+        "reachable_apple": int(row[1]),
+        "reachable_android": int(row[2]),
+        "reachable_google": int(row[3]),
+    }
+
+
+def mask_name(name: str) -> str:
+    words = [w for w in name.split() if w]
+    return " ".join(w[0] + "*" * min(len(w) - 1, 5) for w in words) or "—"
+
+
+def mask_phone(phone: str) -> str:
+    return phone[:2] + "*" * max(len(phone) - 6, 0) + phone[-4:] if phone else ""
+
+
+def sample(
+    program: Program, definition: Any, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    rows = db.session.execute(
+        select(Member.id, Member.name, Member.phone)
+        .where(where(program, definition, now))
+        .order_by(Member.id)
+        .limit(SAMPLE_SIZE)
+    )
+    return [
+        {"id": r.id, "name": mask_name(r.name), "phone": mask_phone(r.phone)}
+        for r in rows
+    ]

@@ -1,0 +1,111 @@
+// The /admin pages' behaviour: segment preview, campaign create/schedule/cancel,
+// and progress polling. Calls /api/v1 with the session cookie and the CSRF token.
+"use strict";
+
+(function () {
+  const token = document.querySelector('meta[name="csrf-token"]').content;
+
+  async function api(method, path, body) {
+    const response = await fetch("/api/v1" + path, {
+      method: method,
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": token },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const data = await response.json();
+    if (!response.ok) throw new Error(data.message || response.statusText);
+    return data;
+  }
+
+  function readSegment() {
+    const input = document.querySelector("[data-segment-input]");
+    try {
+      return JSON.parse(input.value);
+    } catch (error) {
+      throw new Error("Segment: invalid JSON");
+    }
+  }
+
+  const previewButton = document.getElementById("preview");
+  const previewResult = document.getElementById("preview-result");
+  async function preview() {
+    previewResult.textContent = "…";
+    try {
+      const r = await api("POST", "/segments/preview", { segment: readSegment() });
+      previewResult.textContent =
+        `members ${r.members} · reachable: Apple ${r.reachable_apple}, ` +
+        `Android ${r.reachable_android}, Google ${r.reachable_google}`;
+      previewResult.dataset.members = r.members;
+    } catch (error) {
+      previewResult.textContent = error.message;
+    }
+  }
+  if (previewButton) previewButton.addEventListener("click", preview);
+
+  const form = document.getElementById("campaign-form");
+  if (form) {
+    form.addEventListener("submit", async function (event) {
+      event.preventDefault();
+      const errorBox = document.getElementById("form-error");
+      errorBox.hidden = true;
+      try {
+        const texts = { ru: form.elements.ru.value };
+        if (form.elements.en.value.trim()) texts.en = form.elements.en.value;
+        const body = { name: form.elements.name.value, texts: texts, segment: readSegment() };
+        if (form.elements.start.value) {
+          body.start_at = new Date(form.elements.start.value).toISOString();
+        }
+        await api("POST", "/campaigns", body);
+        window.location.reload();
+      } catch (error) {
+        errorBox.textContent = error.message;
+        errorBox.hidden = false;
+      }
+    });
+  }
+
+  const table = document.getElementById("campaigns");
+  if (table) {
+    table.addEventListener("click", async function (event) {
+      const button = event.target.closest("button[data-action]");
+      if (!button) return;
+      const row = button.closest("tr");
+      const id = row.dataset.campaign;
+      try {
+        if (button.dataset.action === "schedule") {
+          await api("POST", `/campaigns/${id}/schedule`);
+        } else {
+          await api("DELETE", `/campaigns/${id}`);
+        }
+        window.location.reload();
+      } catch (error) {
+        window.alert(error.message);
+      }
+    });
+
+    async function poll() {
+      const rows = table.querySelectorAll("tr[data-campaign]");
+      for (const row of rows) {
+        // Poll until the campaign is finished and its pushes have left the queue.
+        if (row.dataset.watch !== "yes") continue;
+        try {
+          const c = await api("GET", `/campaigns/${row.dataset.campaign}`);
+          const p = c.progress;
+          row.dataset.state = c.state;
+          const finished = !["scheduled", "sending"].includes(c.state);
+          if (finished && p.queued === 0) row.dataset.watch = "no";
+          row.querySelector(".state").textContent = c.state;
+          row.querySelector("progress").value = p.percent;
+          row.querySelector(".numbers").textContent =
+            `${p.messaged}/${p.targeted === null ? "—" : p.targeted} · sent ${p.sent} · failed ${p.failed}`;
+          if (finished) {
+            row.querySelectorAll("button[data-action]").forEach((b) => b.remove());
+          }
+        } catch (error) {
+          // Keep polling: a transient error must not stop the progress bar.
+        }
+      }
+    }
+    window.setInterval(poll, 1000);
+  }
+})();
