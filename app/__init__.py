@@ -51,6 +51,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from app.api.marketer import bp as marketer_api_bp
     from app.errors import register_error_handlers
     from app.google import bp as google_bp
     from app.ops import bp as ops_bp
@@ -70,6 +71,8 @@ def register_blueprints(app: Flask) -> None:
     csrf.exempt(pos_api_bp)
     app.register_blueprint(pos_api_bp, url_prefix="/api/v1/pos")
     app.register_blueprint(pos_page_bp, url_prefix="/pos")
+    csrf.exempt(marketer_api_bp)
+    app.register_blueprint(marketer_api_bp, url_prefix="/api/v1")
     register_error_handlers(app)
 
 

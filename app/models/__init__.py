@@ -4,6 +4,13 @@ from app.models.apikey import ApiKey
 from app.models.base import Base
 from app.models.google import GoogleCallback, GoogleClass, GoogleMessage, GoogleObject
 from app.models.ledger import LedgerEntry, PosTransaction
+from app.models.marketing import (
+    Automation,
+    Product,
+    ProductSubscription,
+    StoreRefresh,
+    WalletEvent,
+)
 from app.models.member import Member
 from app.models.message import MemberMessage
 from app.models.program import Program, Store
@@ -12,6 +19,7 @@ from app.models.wallet import Device, DeviceLog, Pass, Registration
 
 __all__ = [
     "ApiKey",
+    "Automation",
     "Base",
     "Device",
     "DeviceLog",
@@ -24,8 +32,12 @@ __all__ = [
     "MemberMessage",
     "Pass",
     "PosTransaction",
+    "Product",
+    "ProductSubscription",
     "Program",
     "PushDelivery",
     "Registration",
     "Store",
+    "StoreRefresh",
+    "WalletEvent",
 ]
