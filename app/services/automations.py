@@ -30,6 +30,7 @@ from app.models import (
     PosTransaction,
     Program,
 )
+from app.models.base import utcnow
 from app.services import ledger, messaging
 from app.services.scheduler import scheduled
 
@@ -115,7 +116,7 @@ def view(row: Automation) -> dict[str, Any]:
         "name": row.name,
         "enabled": row.enabled,
         "settings": settings(row),
-        "last_run_at": row.last_run_at.isoformat() + "Z" if row.last_run_at else None,
+        "last_run_at": row.last_run_at.isoformat() if row.last_run_at else None,
         "last_result": row.last_result or {},
     }
 
@@ -305,7 +306,7 @@ def lapse_start(
 
 
 def run_win_back(program: Program, conf: dict[str, Any], local: datetime) -> int:
-    now = local.astimezone(UTC).replace(tzinfo=None)
+    now = local.astimezone(UTC)
     sent = 0
     for batch in _batches(_members(program)):
         visits = _last_visits(program, [m.id for m in batch])
@@ -323,7 +324,7 @@ def run_win_back(program: Program, conf: dict[str, Any], local: datetime) -> int
 
 
 def run_welcome(program: Program, conf: dict[str, Any], local: datetime) -> int:
-    now = local.astimezone(UTC).replace(tzinfo=None)
+    now = local.astimezone(UTC)
     since = now - timedelta(days=int(conf["within_days"]))
     welcomed = exists().where(
         MemberMessage.member_id == Member.id, MemberMessage.source_key == "welcome"
@@ -346,7 +347,7 @@ def run_welcome(program: Program, conf: dict[str, Any], local: datetime) -> int:
 
 
 def run_points_reminder(program: Program, conf: dict[str, Any], local: datetime) -> int:
-    now = local.astimezone(UTC).replace(tzinfo=None)
+    now = local.astimezone(UTC)
     idle_since = now - timedelta(days=int(conf["days"]))
     key = f"reminder:{local:%Y-%m}"
     query = _members(program).where(
@@ -394,10 +395,12 @@ def run(
     if messaging.is_quiet(program, now) or (
         name == "birthday" and local.hour < int(conf["hour"])
     ):
-        result["waiting_until"] = _due_time(program, name, conf, now).isoformat()
+        result["waiting_until"] = (
+            _due_time(program, name, conf, now).astimezone(UTC).isoformat()
+        )
         return result
     result["sent"] = RUNNERS[name](program, conf, local)
-    row.last_run_at = datetime.now(UTC).replace(tzinfo=None)
+    row.last_run_at = utcnow()
     row.last_result = result
     return result
 

@@ -19,6 +19,7 @@ from sqlalchemy import or_, select, update
 from app.errors import ApiError
 from app.extensions import db
 from app.models import Member, Product, ProductSubscription, Program, Store
+from app.models.base import utcnow
 from app.models.marketing import CANCELLED, FULFILLED, RESTOCKED, WAITING
 from app.services import messaging
 from app.services.scheduler import scheduled
@@ -28,7 +29,7 @@ SOURCES = ("card", "api", "pos")
 
 
 def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    return utcnow()
 
 
 def product_view(product: Product) -> dict[str, Any]:
@@ -51,7 +52,7 @@ def subscription_view(sub: ProductSubscription) -> dict[str, Any]:
         "store": sub.store.name if sub.store else None,
         "source": sub.source,
         "status": sub.status,
-        "created_at": sub.created_at.isoformat() + "Z",
+        "created_at": sub.created_at.isoformat(),
     }
 
 

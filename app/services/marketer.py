@@ -23,6 +23,7 @@ from app.models import (
     Registration,
     WalletEvent,
 )
+from app.models.base import utcnow
 from app.models.marketing import CANCELLED, WAITING
 from app.services import ledger
 from app.services.pos import mask_phone
@@ -44,7 +45,7 @@ def member_row(member: Member, key: ApiKey) -> dict[str, Any]:
         "phone": _phone(member, key),
         "balance": member.points,
         "tier": member.tier,
-        "created_at": member.created_at.isoformat() + "Z",
+        "created_at": member.created_at.isoformat(),
         "erased": member.erased_at is not None,
     }
 
@@ -91,7 +92,7 @@ def profile(member: Member, key: ApiKey) -> dict[str, Any]:
     devices = []
     if pass_ is not None:
         devices = [
-            {"platform": platform, "registered_at": created.isoformat() + "Z"}
+            {"platform": platform, "registered_at": created.isoformat()}
             for platform, created in db.session.execute(
                 select(Device.platform, Registration.created_at)
                 .join(Registration, Registration.device_id == Device.id)
@@ -118,7 +119,7 @@ def profile(member: Member, key: ApiKey) -> dict[str, Any]:
                 "points": e.points,
                 "note": e.note,
                 "store_id": e.store_id,
-                "created_at": e.created_at.isoformat() + "Z",
+                "created_at": e.created_at.isoformat(),
             }
             for e in entries
         ],
@@ -127,7 +128,7 @@ def profile(member: Member, key: ApiKey) -> dict[str, Any]:
         else {
             "serial_number": pass_.serial_number,
             "update_tag": pass_.update_tag,
-            "updated_at": pass_.updated_at.isoformat() + "Z",
+            "updated_at": pass_.updated_at.isoformat(),
             "voided": pass_.voided,
             "devices": devices,
         },
@@ -186,7 +187,7 @@ def erase(member: Member) -> None:
             ProductSubscription.member_id == member.id,
             ProductSubscription.status == WAITING,
         )
-        .values(status=CANCELLED, cancelled_at=datetime.now(UTC).replace(tzinfo=None))
+        .values(status=CANCELLED, cancelled_at=utcnow())
         .execution_options(synchronize_session=False)
     )
 

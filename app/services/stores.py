@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from app.errors import ApiError
 from app.extensions import db
 from app.models import Member, Pass, Program, Store, StoreRefresh
+from app.models.base import utcnow
 from app.services.passes import refresh_pass
 from app.services.scheduler import scheduled
 
@@ -140,7 +141,7 @@ def queue_refresh(program: Program) -> StoreRefresh:
     ):
         if older is not refresh and older.cursor == 0:
             older.status = "superseded"
-            older.finished_at = datetime.now(UTC).replace(tzinfo=None)
+            older.finished_at = utcnow()
     db.session.flush()
     return refresh
 
@@ -166,7 +167,7 @@ def process(refresh: StoreRefresh, limit: int = BATCH) -> None:
         refresh.cursor = passes[-1].member_id
     if len(passes) < limit:
         refresh.status = "done"
-        refresh.finished_at = datetime.now(UTC).replace(tzinfo=None)
+        refresh.finished_at = utcnow()
 
 
 @scheduled("store_refresh")
