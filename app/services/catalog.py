@@ -11,7 +11,7 @@ subscription. In quiet hours the message waits; the `restock` job sends it then.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -244,7 +244,11 @@ def message_texts(sub: ProductSubscription) -> dict[str, str]:
 
 
 def restock(
-    program: Program, product: Product, size: Any, store_id: Any
+    program: Program,
+    product: Product,
+    size: Any,
+    store_id: Any,
+    now: datetime | None = None,
 ) -> dict[str, int]:
     """Mark the matching waiting subscriptions restocked and send what may go now."""
     size, store_id = _check_choice(product, size, store_id)
@@ -279,7 +283,7 @@ def restock(
             )
             .execution_options(synchronize_session=False)
         ).rowcount
-    sent = send_restocked(program, datetime.now(UTC), product_id=product.id)
+    sent = send_restocked(program, now or utcnow(), product_id=product.id)
     return {
         "matched": marked,
         "sent": sent,
