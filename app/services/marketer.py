@@ -57,7 +57,10 @@ def search(
     q = q.strip()
     if q:
         digits = "".join(ch for ch in q if ch.isdigit())
+        # SQLite's lower() and LIKE fold ASCII only: try the usual spellings too.
+        variants = {q, q.lower(), q.title(), q.upper()}
         terms = [func.lower(Member.name).contains(q.lower(), autoescape=True)]
+        terms += [Member.name.contains(v, autoescape=True) for v in variants]
         if digits:
             terms.append(Member.card_number.contains(digits, autoescape=True))
             terms.append(Member.phone.contains(digits, autoescape=True))
@@ -208,7 +211,7 @@ def stats(program: Program, days: int) -> dict[str, Any]:
     """Per-day counts over the last `days` days (UTC dates)."""
     today = datetime.now(UTC).date()
     first = today - timedelta(days=days - 1)
-    since = datetime.combine(first, datetime.min.time())
+    since = datetime.combine(first, datetime.min.time(), UTC)
     series: dict[str, dict[str, int]] = {}
     series["signups"] = _per_day(
         select(Member.id).where(Member.program_id == program.id),

@@ -146,8 +146,9 @@ def queue_refresh(program: Program) -> StoreRefresh:
     return refresh
 
 
-def process(refresh: StoreRefresh, limit: int = BATCH) -> None:
-    """Refresh the next `limit` passes (by member id) of a queued refresh."""
+def process(refresh: StoreRefresh, limit: int | None = None) -> None:
+    """Refresh the next `limit` (BATCH) passes, by member id, of a queued refresh."""
+    limit = limit or BATCH
     passes = list(
         db.session.scalars(
             select(Pass)
