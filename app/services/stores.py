@@ -25,6 +25,8 @@ from app.services.passes import refresh_pass
 from app.services.scheduler import scheduled
 
 BATCH = 500
+# Batches per scheduler run: other jobs get their turn between runs.
+JOB_BATCHES = 20
 _CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 _TEXT_FIELDS = {"name": 120, "city": 80, "address": 200, "relevant_text": 120}
 
@@ -173,9 +175,10 @@ def process(refresh: StoreRefresh, limit: int | None = None) -> None:
 
 @scheduled("store_refresh")
 def store_refresh_job(now: datetime) -> None:
-    """Work through queued refreshes batch by batch, one transaction each; rows
-    are claimed with SKIP LOCKED so several workers share the work."""
-    while True:
+    """Work through queued refreshes batch by batch (at most JOB_BATCHES per run),
+    one transaction each; rows are claimed with SKIP LOCKED so several workers
+    share the work."""
+    for _ in range(JOB_BATCHES):
         refresh = db.session.scalar(
             select(StoreRefresh)
             .where(StoreRefresh.status == "queued")
