@@ -28,10 +28,14 @@ bp = Blueprint("marketer_api", __name__)
 ROLES = ("marketer", "admin")
 
 
+# Requests that read, then write under locks (see ledger.begin_write).
+_WRITES = {"marketer_api.adjust_points", "marketer_api.run_automation"}
+
+
 @bp.before_request
 def begin_writes() -> None:
-    """Points adjustments start as writers on SQLite (see ledger.begin_write)."""
-    if request.endpoint == "marketer_api.adjust_points":
+    """These requests start as writers on SQLite (see ledger.begin_write)."""
+    if request.endpoint in _WRITES:
         ledger.begin_write()
 
 

@@ -385,6 +385,10 @@ def run(
 ) -> dict[str, Any]:
     """Run one automation for the moment `now` (aware). Waits (sends nothing) in
     quiet hours and, for the birthday, before its hour. `force`: run even if off."""
+    # On SQLite a run that reads and then writes while another writer commits
+    # would fail ("database is locked"): it begins as a writer (a no-op on
+    # PostgreSQL, and when the caller's transaction has already begun).
+    ledger.begin_write()
     row = automation(program, name)
     conf = settings(row)
     local = now.astimezone(ZoneInfo(program.timezone))
@@ -430,17 +434,23 @@ DAILY = ("birthday", "win_back", "points_reminder")
 
 
 def run_all(name: str, now: datetime) -> None:
-    """The scheduled job: every program with `name` enabled. Daily automations
-    skip a program whose last completed run was for today."""
-    enabled = select(Automation.program_id).where(
-        Automation.name == name, Automation.enabled.is_(True)
-    )
-    for program in db.session.scalars(
-        select(Program).where(Program.id.in_(enabled)).order_by(Program.id)
-    ):
+    """The scheduled job: every program with `name` enabled, one transaction
+    each. Daily automations skip a program whose last completed run was for
+    its current local date."""
+    program_ids = db.session.scalars(
+        select(Automation.program_id)
+        .where(Automation.name == name, Automation.enabled.is_(True))
+        .order_by(Automation.program_id)
+    ).all()
+    db.session.commit()
+    for program_id in program_ids:
+        ledger.begin_write()  # SQLite: a writer from the start (see `run`)
+        program = db.session.get(Program, program_id)
+        assert program is not None
         today = now.astimezone(ZoneInfo(program.timezone)).date().isoformat()
         row = automation(program, name)
         if name in DAILY and (row.last_result or {}).get("date") == today:
+            db.session.commit()
             continue
         run(program, name, now)
         db.session.commit()

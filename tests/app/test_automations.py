@@ -4,6 +4,9 @@ configure and run them; the scheduled jobs."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -298,3 +301,31 @@ def test_scheduled_jobs_are_registered_and_idempotent(
             .where(MemberMessage.kind == name)
         )
         assert count == (1 if name == "birthday" else len(demo.passes))
+
+
+def test_two_workers_at_once_send_one_birthday(
+    make_app: Callable[[dict], Flask], app: Flask, demo: Demo
+) -> None:
+    """Two schedulers (own apps, own connections) run the birthday job at the
+    same moment: one bonus, one message."""
+    anna = demo.passes[0].member_id
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        automations.configure(
+            automations.automation(program, "birthday"), {"enabled": True}
+        )
+        db.session.commit()
+    workers = [make_app({}) for _ in range(2)]
+    start = threading.Barrier(2)
+    moment = datetime(2026, 3, 14, 8, tzinfo=UTC)
+
+    def job(worker: Flask) -> None:
+        with worker.app_context():
+            start.wait()
+            automations.birthday_job(moment)
+
+    with ThreadPoolExecutor(2) as pool:
+        for future in [pool.submit(job, w) for w in workers]:
+            future.result()
+    assert bonus_entries(app, anna) == [200]
+    assert messages(app, anna) == ["birthday:2026"]
