@@ -1,8 +1,10 @@
 """Pass refresh after a store change: how fast `StoreRefresh` works through a
 program's passes, next to the floor of just reading them (baseline), in one run.
 
-Scenarios: nothing changed (every pass re-hashed, none moved), a store added in
-the middle of Moscow (Moscow members' nearest ten change), a store added far away.
+Scenarios: nothing changed (every pass re-hashed, none moved); a store added in
+the middle of Moscow (Moscow members' nearest ten change) and one far away, each
+comparing every pass's nearest ten before and after first (what the API does);
+one more far away re-hashing every pass (no "before" snapshot).
 
     .venv/bin/python bench/store_refresh.py [--members 3000] [--database postgresql]
 """
@@ -67,10 +69,12 @@ def read_floor(program_id: int) -> float:
     return time.perf_counter() - started
 
 
-def refresh_all(program: Program) -> tuple[float, int, int]:
+def refresh_all(
+    program: Program, before: list[dict] | None = None
+) -> tuple[float, int, int]:
     """(seconds, passes refreshed, passes seen) for one full StoreRefresh."""
     started = time.perf_counter()
-    refresh = stores.queue_refresh(program)
+    refresh = stores.queue_refresh(program, before)
     db.session.commit()
     while refresh.status == "queued":
         stores.process(refresh)
@@ -139,13 +143,25 @@ def main() -> None:
             floor = read_floor(program.id)
             rows.append(("baseline: read passes + members only", total, "—", floor))
             seconds, refreshed, seen = refresh_all(program)
-            rows.append(("no change (re-hash all)", seen, refreshed, seconds))
+            rows.append(("no change, re-hash every pass", seen, refreshed, seconds))
+            before = stores.snapshot(program)
             add_store(program, "msk-centre", 55.7539, 37.6208, "Москва")
-            seconds, refreshed, seen = refresh_all(program)
+            seconds, refreshed, seen = refresh_all(program, before)
             rows.append(("store added in central Moscow", seen, refreshed, seconds))
+            before = stores.snapshot(program)
             add_store(program, "vvo-1", 43.1155, 131.8855, "Владивосток")
-            seconds, refreshed, seen = refresh_all(program)
+            seconds, refreshed, seen = refresh_all(program, before)
             rows.append(("store added in Vladivostok", seen, refreshed, seconds))
+            add_store(program, "vvo-2", 43.12, 131.89, "Владивосток")
+            seconds, refreshed, seen = refresh_all(program)
+            rows.append(
+                (
+                    "another there, re-hash every pass (no snapshot)",
+                    seen,
+                    refreshed,
+                    seconds,
+                )
+            )
             stores_count = db.session.scalar(select(func.count()).select_from(Store))
             queued = db.session.scalar(select(func.count()).select_from(PushDelivery))
     finally:

@@ -252,8 +252,10 @@ def _store(program: Program, store_id: int) -> Store:
     return store
 
 
-def _after_store_change(program: Program) -> dict[str, Any]:
-    refresh = stores.queue_refresh(program)
+def _after_store_change(
+    program: Program, before: list[dict[str, Any]]
+) -> dict[str, Any]:
+    refresh = stores.queue_refresh(program, before)
     # Small programs are done in the request; big ones go on in the worker.
     stores.process(refresh)
     return stores.refresh_view(refresh)
@@ -277,8 +279,9 @@ def list_stores() -> Response:
 @require_key(*ROLES)
 def create_store() -> Response:
     program = _program()
+    before = stores.snapshot(program)
     store = stores.apply(program, None, _body())
-    body = {**stores.store_view(store), "refresh": _after_store_change(program)}
+    body = {**stores.store_view(store), "refresh": _after_store_change(program, before)}
     db.session.commit()
     return _created(body)
 
@@ -287,8 +290,9 @@ def create_store() -> Response:
 @require_key(*ROLES)
 def update_store(store_id: int) -> Response:
     program = _program()
+    before = stores.snapshot(program)
     store = stores.apply(program, _store(program, store_id), _body())
-    body = {**stores.store_view(store), "refresh": _after_store_change(program)}
+    body = {**stores.store_view(store), "refresh": _after_store_change(program, before)}
     db.session.commit()
     return jsonify(body)
 
@@ -298,8 +302,9 @@ def update_store(store_id: int) -> Response:
 def close_store(store_id: int) -> Response:
     """Close the store (kept for history: purchases and keys point to it)."""
     program = _program()
+    before = stores.snapshot(program)
     store = stores.apply(program, _store(program, store_id), {"active": False})
-    body = {**stores.store_view(store), "refresh": _after_store_change(program)}
+    body = {**stores.store_view(store), "refresh": _after_store_change(program, before)}
     db.session.commit()
     return jsonify(body)
 

@@ -101,6 +101,10 @@ class StoreRefresh(Base):
     total: Mapped[int] = mapped_column(default=0)
     processed: Mapped[int] = mapped_column(default=0)
     refreshed: Mapped[int] = mapped_column(default=0)
+    # The program's active stores before the change (pass inputs as dicts): a
+    # pass whose nearest ten are the same before and after is not re-hashed.
+    # None: re-hash every pass.
+    stores_before: Mapped[list[Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
 

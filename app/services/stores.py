@@ -10,18 +10,21 @@ set (or a listed store's text or place) changed.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import contains_eager
 
+import passes
 from app.errors import ApiError
 from app.extensions import db
 from app.models import Member, Pass, Program, Store, StoreRefresh
 from app.models.base import utcnow
-from app.services.passes import refresh_pass
+from app.services.passes import member_location, program_stores, refresh_pass
 from app.services.scheduler import scheduled
 
 BATCH = 500
@@ -126,35 +129,61 @@ def apply(program: Program, store: Store | None, body: Any) -> Store:
     return store
 
 
-def queue_refresh(program: Program) -> StoreRefresh:
-    """Queue a refresh of the program's passes (replaces one not yet started)."""
+def snapshot(program: Program) -> list[dict[str, Any]]:
+    """The program's active stores as pass inputs: take it before a change."""
+    return [dataclasses.asdict(store) for store in program_stores(program)]
+
+
+def queue_refresh(
+    program: Program, stores_before: list[dict[str, Any]] | None = None
+) -> StoreRefresh:
+    """Queue a refresh of the program's passes after a store change. A queued
+    refresh not yet started is replaced (its "before" is the older one)."""
+    older = db.session.scalars(
+        select(StoreRefresh)
+        .where(
+            StoreRefresh.program_id == program.id,
+            StoreRefresh.status == "queued",
+            StoreRefresh.cursor == 0,
+        )
+        .order_by(StoreRefresh.id)
+    ).all()
+    if older and stores_before is not None:
+        # Their passes still show the oldest one's "before".
+        stores_before = older[0].stores_before
+    for replaced in older:
+        replaced.status = "superseded"
+        replaced.finished_at = utcnow()
     total = db.session.scalar(
         select(func.count()).select_from(Pass).where(Pass.program_id == program.id)
     )
-    refresh = StoreRefresh(program_id=program.id, status="queued", total=total or 0)
+    refresh = StoreRefresh(
+        program_id=program.id,
+        status="queued",
+        total=total or 0,
+        stores_before=stores_before,
+    )
     db.session.add(refresh)
-    # Older queued refreshes of the program are covered by this one.
-    for older in db.session.scalars(
-        select(StoreRefresh).where(
-            StoreRefresh.program_id == program.id,
-            StoreRefresh.status == "queued",
-            StoreRefresh.id != refresh.id,
-        )
-    ):
-        if older is not refresh and older.cursor == 0:
-            older.status = "superseded"
-            older.finished_at = utcnow()
     db.session.flush()
     return refresh
+
+
+def _nearest(member: Member, shops: list[passes.Store]) -> list[passes.Store]:
+    location = member_location(member, shops)
+    if location is None:
+        return []
+    return passes.nearest_stores(shops, *location, limit=10)
 
 
 def process(refresh: StoreRefresh, limit: int | None = None) -> None:
     """Refresh the next `limit` (BATCH) passes, by member id, of a queued refresh."""
     limit = limit or BATCH
-    passes = list(
+    batch = list(
         db.session.scalars(
             select(Pass)
             .join(Member, Member.id == Pass.member_id)
+            # The member comes in the same query (its location is needed).
+            .options(contains_eager(Pass.member))
             .where(
                 Pass.program_id == refresh.program_id, Pass.member_id > refresh.cursor
             )
@@ -162,13 +191,26 @@ def process(refresh: StoreRefresh, limit: int | None = None) -> None:
             .limit(limit)
         )
     )
-    for pass_ in passes:
-        if not pass_.voided and refresh_pass(pass_):
+    program = db.session.get(Program, refresh.program_id)
+    assert program is not None
+    before = None
+    if refresh.stores_before is not None:
+        before = [passes.Store(**store) for store in refresh.stores_before]
+    after = program_stores(program)
+    for pass_ in batch:
+        if pass_.voided:
+            continue
+        # Same ten stores (same places and texts) before and after: unchanged.
+        if before is not None and _nearest(pass_.member, before) == _nearest(
+            pass_.member, after
+        ):
+            continue
+        if refresh_pass(pass_):
             refresh.refreshed += 1
-    refresh.processed += len(passes)
-    if passes:
-        refresh.cursor = passes[-1].member_id
-    if len(passes) < limit:
+    refresh.processed += len(batch)
+    if batch:
+        refresh.cursor = batch[-1].member_id
+    if len(batch) < limit:
         refresh.status = "done"
         refresh.finished_at = utcnow()
 

@@ -88,6 +88,7 @@ def upgrade():
         sa.Column("total", sa.Integer(), nullable=False),
         sa.Column("processed", sa.Integer(), nullable=False),
         sa.Column("refreshed", sa.Integer(), nullable=False),
+        sa.Column("stores_before", sa.JSON(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("finished_at", sa.DateTime(), nullable=True),
         _fk("store_refresh", "program_id", "program"),

@@ -377,3 +377,32 @@ def test_stats_per_day(
             client.get(f"/api/v1/stats?days={days}", headers=auth(key)).status_code
             == 422
         )
+
+
+def test_a_refresh_not_started_is_replaced_and_keeps_the_oldest_before(
+    app: Flask, demo: Demo, members: list[int]
+) -> None:
+    before = snapshot(app, demo.program_id)
+    with app.app_context():
+        from app.models import Program
+
+        program = db.session.get(Program, demo.program_id)
+        first_before = stores.snapshot(program)
+        stores.apply(program, None, NEW_STORE)
+        first = stores.queue_refresh(program, first_before)  # not processed
+        second_before = stores.snapshot(program)
+        store = db.session.scalar(
+            select(stores.Store).where(stores.Store.code == NEW_STORE["code"])
+        )
+        stores.apply(program, store, {"latitude": 55.80, "longitude": 37.50})
+        second = stores.queue_refresh(program, second_before)
+        assert first.status == "superseded"
+        assert second.stores_before == first_before
+        while second.status == "queued":
+            stores.process(second)
+        db.session.commit()
+        refreshed = second.refreshed
+    changed, tagged = moved(before, snapshot(app, demo.program_id))
+    assert changed
+    assert tagged == changed
+    assert refreshed == len(changed)
