@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 
 from app.errors import ApiError
 from app.extensions import db
@@ -17,14 +17,11 @@ from app.models import (
     LedgerEntry,
     Member,
     Pass,
-    ProductSubscription,
     Program,
     PushDelivery,
     Registration,
     WalletEvent,
 )
-from app.models.base import utcnow
-from app.models.marketing import CANCELLED, WAITING
 from app.services import ledger
 from app.services.pos import mask_phone
 from app.services.privacy import erase_member
@@ -181,18 +178,9 @@ def adjust_points(member: Member, body: Any, key: ApiKey) -> LedgerEntry:
 
 
 def erase(member: Member) -> None:
-    """Erase the member's personal data; their waiting subscriptions end too."""
+    """Erase the member's personal data (their subscriptions end with it)."""
     if member.erased_at is None:
         erase_member(member)
-    db.session.execute(
-        update(ProductSubscription)
-        .where(
-            ProductSubscription.member_id == member.id,
-            ProductSubscription.status == WAITING,
-        )
-        .values(status=CANCELLED, cancelled_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
 
 
 # -- stats ---------------------------------------------------------------------

@@ -301,3 +301,27 @@ def test_card_page_subscribe_and_unsubscribe(
     with app.app_context():
         assert db.session.get(ProductSubscription, sub_id).status == "cancelled"
     assert 'id="no-subscriptions"' in client.get(f"/c/{token}").get_data(as_text=True)
+
+
+def test_my_data_lists_subscriptions_and_erasure_ends_them(
+    app: Flask, client: FlaskClient, demo: Demo
+) -> None:
+    key = marketer_key(app, demo.program_id)
+    create_coat(client, key)
+    anna = demo.passes[0]
+    sub = subscribe(client, key, anna.member_id, size="S")
+    data = client.get(f"/c/{anna.card_token}/data.json").get_json()
+    assert data["back_in_stock"] == [
+        {
+            "sku": "COAT-1",
+            "product": "Пальто «Нева»",
+            "size": "S",
+            "store": None,
+            "status": "waiting",
+            "subscribed_at": sub["created_at"],
+        }
+    ]
+    erased = client.post(f"/c/{anna.card_token}/erase", data={"confirm": "yes"})
+    assert erased.status_code == 303
+    with app.app_context():
+        assert db.session.get(ProductSubscription, sub["id"]).status == "cancelled"
