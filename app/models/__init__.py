@@ -5,6 +5,13 @@ from app.models.base import Base
 from app.models.campaign import AuditEntry, Campaign
 from app.models.google import GoogleCallback, GoogleClass, GoogleMessage, GoogleObject
 from app.models.ledger import LedgerEntry, PosTransaction
+from app.models.marketing import (
+    Automation,
+    Product,
+    ProductSubscription,
+    StoreRefresh,
+    WalletEvent,
+)
 from app.models.member import Member
 from app.models.message import MemberMessage
 from app.models.program import Program, Store
@@ -14,6 +21,7 @@ from app.models.wallet import Device, DeviceLog, Pass, Registration
 __all__ = [
     "ApiKey",
     "AuditEntry",
+    "Automation",
     "Base",
     "Campaign",
     "Device",
@@ -27,8 +35,12 @@ __all__ = [
     "MemberMessage",
     "Pass",
     "PosTransaction",
+    "Product",
+    "ProductSubscription",
     "Program",
     "PushDelivery",
     "Registration",
     "Store",
+    "StoreRefresh",
+    "WalletEvent",
 ]

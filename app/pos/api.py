@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 from app.api.auth import current_key, require_key
 from app.errors import ApiError
 from app.extensions import db
-from app.services import ledger, pos
+from app.services import catalog, ledger, pos
 
 bp = Blueprint("pos_api", __name__)
 
@@ -111,3 +111,33 @@ def refund_transaction(transaction_id: int) -> Response:
     body, replayed = pos.refund(current_key(), transaction_id)
     db.session.commit()
     return _reply(body, 200, replayed)
+
+
+@bp.post("/subscriptions")
+@require_key("pos")
+def subscribe() -> Response:
+    """Back in stock at the till: {"code", "sku", "size"?, "store_id"?}; the
+    store defaults to the till's."""
+    body = _json_body()
+    if not isinstance(body, dict):
+        raise ApiError(422, "invalid_body", "a JSON object is required")
+    code, sku = body.get("code"), body.get("sku")
+    if not isinstance(code, str) or not code.strip() or len(code) > 100:
+        raise ApiError(422, "invalid_code", "code (barcode or card number) is required")
+    if not isinstance(sku, str) or not sku:
+        raise ApiError(422, "invalid_sku", "sku is required")
+    key = current_key()
+    assert key.program is not None
+    member, _ = pos.resolve_code(key.program.id, code.strip())
+    product = catalog.get_product(key.program, sku)
+    store_id = body.get("store_id", key.store_id)
+    if (
+        "store_id" not in body
+        and product.store_ids
+        and store_id not in product.store_ids
+    ):
+        store_id = None  # this till's store does not carry it: any store
+    sub, created = catalog.subscribe(member, product, body.get("size"), store_id, "pos")
+    view = catalog.subscription_view(sub)
+    db.session.commit()
+    return _reply(view, 201 if created else 200)

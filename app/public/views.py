@@ -18,11 +18,12 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 
 import passes
+from app.errors import ApiError
 from app.extensions import db, limiter
 from app.i18n import pick_language, translate
-from app.models import Member, Program
+from app.models import Member, ProductSubscription, Program
 from app.security import pages_limit, signup_limit
-from app.services import google_wallet
+from app.services import catalog, google_wallet
 from app.services import passes as pass_service
 from app.services.privacy import erase_member, export_member
 from app.services.signup import program_cities, sign_up, validate_signup
@@ -126,6 +127,9 @@ def _render_card(
         welcome_back=request.args.get("welcome") == "back",
         errors=errors or {},
         google_enabled=google_wallet.enabled(),
+        products=catalog.products(member.program),
+        subscriptions=catalog.waiting(member),
+        stores=[s for s in member.program.stores if s.active],
     ), status
 
 
@@ -153,6 +157,44 @@ def card_erase(card_token: str) -> Response | tuple[str, int]:
     erase_member(member)
     db.session.commit()
     return redirect(url_for("public.erased", lang=language), code=303)
+
+
+@bp.post("/c/<card_token>/subscriptions")
+def card_subscribe(card_token: str) -> Response | tuple[str, int]:
+    """Back in stock: wait for a product (size, store) from the card page."""
+    member = _member(card_token)
+    store = request.form.get("store_id") or None
+    try:
+        product = catalog.get_product(member.program, request.form.get("sku", ""))
+        catalog.subscribe(
+            member,
+            product,
+            request.form.get("size") or None,
+            int(store) if store and store.isdigit() else store,
+            "card",
+        )
+    except ApiError:
+        db.session.rollback()
+        return _render_card(member, {"stock": "stock.invalid"}, 422)
+    db.session.commit()
+    return redirect(_card_url(member) + "#back-in-stock", code=303)
+
+
+@bp.post("/c/<card_token>/subscriptions/<int:subscription_id>/delete")
+def card_unsubscribe(card_token: str, subscription_id: int) -> Response:
+    """Stop waiting for a product."""
+    member = _member(card_token)
+    sub = db.session.get(ProductSubscription, subscription_id)
+    if sub is None or sub.member_id != member.id:
+        abort(404)
+    catalog.unsubscribe(sub)
+    db.session.commit()
+    return redirect(_card_url(member) + "#back-in-stock", code=303)
+
+
+def _card_url(member: Member) -> str:
+    lang = request.args.get("lang")
+    return url_for("public.card", card_token=member.card_token, lang=lang)
 
 
 @bp.get("/erased")

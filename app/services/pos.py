@@ -36,7 +36,7 @@ from app.errors import ApiError
 from app.extensions import db
 from app.models import ApiKey, Member, Pass, PosTransaction, Program
 from app.models.base import utcnow
-from app.services import audit, ledger
+from app.services import audit, catalog, ledger
 from app.services.passes import barcode_secret
 
 CURRENCIES = ("RUB",)
@@ -121,7 +121,17 @@ def member_summary(member: Member, genuine: bool) -> dict[str, Any]:
         "tier": tier_view(program, member.tier),
         "earn_percent": _earn_percent(program, member.tier),
         "offers": [member.offer] if member.offer else [],
-        "back_in_stock": [],
+        # What the member is waiting for (the cashier can check the shelf).
+        "back_in_stock": [
+            {
+                "subscription_id": sub.id,
+                "sku": sub.product.sku,
+                "name": sub.product.name,
+                "size": sub.size,
+                "store": sub.store.name if sub.store else None,
+            }
+            for sub in catalog.waiting(member)
+        ],
         # Redemption needs the barcode; a typed number can only earn.
         "can_redeem": genuine,
         "language": member.language,

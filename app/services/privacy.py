@@ -10,11 +10,12 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.extensions import db
-from app.models import Device, Member, Registration
+from app.models import Device, Member, ProductSubscription, Registration
 from app.models.base import utcnow
+from app.models.marketing import CANCELLED, RESTOCKED, WAITING
 from app.services import outbox
 from app.services.passes import pass_for_member, refresh_pass
 
@@ -53,6 +54,22 @@ def export_member(member: Member) -> dict[str, Any]:
         "points": member.points,
         "tier": member.program.tier_name(member.tier, member.language),
         "offer": member.offer or None,
+        "back_in_stock": [
+            {
+                "sku": sub.product.sku,
+                "product": sub.product.name.get(member.language)
+                or sub.product.name["ru"],
+                "size": sub.size,
+                "store": sub.store.name if sub.store else None,
+                "status": sub.status,
+                "subscribed_at": sub.created_at.isoformat(),
+            }
+            for sub in db.session.scalars(
+                select(ProductSubscription)
+                .where(ProductSubscription.member_id == member.id)
+                .order_by(ProductSubscription.id)
+            )
+        ],
         "wallet_pass": None
         if pass_ is None
         else {
@@ -76,6 +93,16 @@ def erase_member(member: Member) -> None:
     member.offer = ""
     member.card_token = secrets.token_urlsafe(24)
     member.erased_at = utcnow()
+    # Nothing is waiting for them any more.
+    db.session.execute(
+        update(ProductSubscription)
+        .where(
+            ProductSubscription.member_id == member.id,
+            ProductSubscription.status.in_((WAITING, RESTOCKED)),
+        )
+        .values(status=CANCELLED, cancelled_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
     pass_ = pass_for_member(member)
     if pass_ is not None:
         pass_.voided = True

@@ -25,7 +25,12 @@ log = logging.getLogger(__name__)
 Job = Callable[[datetime], object]
 JOBS: dict[str, Job] = {}
 # Modules whose import registers jobs (each feature adds its own line).
-JOB_MODULES: list[str] = ["app.services.campaigns"]
+JOB_MODULES: list[str] = [
+    "app.services.automations",
+    "app.services.campaigns",
+    "app.services.catalog",
+    "app.services.stores",
+]
 
 
 def scheduled(name: str) -> Callable[[Job], Job]:

@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, select
 
 from app.errors import ApiError
 from app.extensions import db
-from app.models import Device, DeviceLog, Pass, Program, Registration
+from app.models import Device, DeviceLog, Pass, Program, Registration, WalletEvent
 from app.models.base import utcnow
 
 AUTH_SCHEMES = {"ApplePass": "apple", "AndroidPass": "android"}
@@ -96,7 +96,17 @@ def register(device_id: str, pass_: Pass, push_token: str, platform: str) -> boo
     if existing is not None:
         return False
     db.session.add(Registration(device=device, pass_=pass_))
+    _event(pass_, device.platform, "install")
     return True
+
+
+def _event(pass_: Pass, platform: str, kind: str) -> None:
+    # Install/uninstall history for the marketer's stats (registrations vanish).
+    db.session.add(
+        WalletEvent(
+            program_id=pass_.program_id, pass_id=pass_.id, platform=platform, kind=kind
+        )
+    )
 
 
 def unregister(device_id: str, pass_: Pass) -> None:
@@ -106,11 +116,13 @@ def unregister(device_id: str, pass_: Pass) -> None:
     )
     if device is None:
         return
-    db.session.execute(
+    removed = db.session.execute(
         delete(Registration).where(
             Registration.device_id == device.id, Registration.pass_id == pass_.id
         )
     )
+    if removed.rowcount:
+        _event(pass_, device.platform, "uninstall")
     remaining = db.session.scalar(
         select(func.count())
         .select_from(Registration)

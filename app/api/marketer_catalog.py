@@ -1,0 +1,378 @@
+"""Marketer API under /api/v1: automations, products and back in stock, stores,
+members and stats. Bearer keys with role marketer or admin, scoped to the key's
+program (an admin key names one with ?program=<slug> unless there is only one)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from sqlalchemy import func, select
+
+from app.api.auth import current_key, require_key
+from app.errors import ApiError
+from app.extensions import db
+from app.models import (
+    Member,
+    ProductSubscription,
+    Program,
+    Store,
+    StoreRefresh,
+)
+from app.services import automations, catalog, ledger, marketer, stores
+from app.services.auth import check_program
+
+bp = Blueprint("marketer_catalog_api", __name__)
+ROLES = ("marketer", "admin")
+
+
+# Requests that read, then write under locks (see ledger.begin_write).
+_WRITES = {"marketer_catalog_api.adjust_points", "marketer_catalog_api.run_automation"}
+
+
+@bp.before_request
+def begin_writes() -> None:
+    """These requests start as writers on SQLite (see ledger.begin_write)."""
+    if request.endpoint in _WRITES:
+        ledger.begin_write()
+
+
+def _body() -> Any:
+    try:
+        return json.loads(request.get_data(cache=False) or b"{}")
+    except ValueError:
+        raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
+
+
+def _program() -> Program:
+    key = current_key()
+    if key.program is not None:
+        return key.program
+    slug = request.args.get("program")
+    query = select(Program)
+    if slug:
+        query = query.where(Program.slug == slug)
+    programs = db.session.scalars(query.limit(2)).all()
+    if len(programs) != 1:
+        raise ApiError(422, "program_required", "Name the program: ?program=<slug>.")
+    check_program(key, programs[0].id)
+    return programs[0]
+
+
+def _created(body: dict[str, Any]) -> Response:
+    response = jsonify(body)
+    response.status_code = 201
+    return response
+
+
+# -- automations ---------------------------------------------------------------
+
+
+@bp.get("/automations")
+@require_key(*ROLES)
+def list_automations() -> Response:
+    program = _program()
+    rows = [
+        automations.view(automations.automation(program, n)) for n in automations.NAMES
+    ]
+    db.session.commit()
+    return jsonify({"automations": rows})
+
+
+@bp.patch("/automations")
+@require_key(*ROLES)
+def configure_automations() -> Response:
+    """{"birthday": {"enabled": true, "settings": {...}}, ...}"""
+    program = _program()
+    body = _body()
+    if not isinstance(body, dict) or not body:
+        raise ApiError(
+            422, "invalid_body", "an object keyed by automation name is required"
+        )
+    rows = []
+    for name, changes in body.items():
+        row = automations.automation(program, name)
+        automations.configure(row, changes)
+        rows.append(automations.view(row))
+    db.session.commit()
+    return jsonify({"automations": rows})
+
+
+@bp.post("/automations/<name>/run")
+@require_key(*ROLES)
+def run_automation(name: str) -> Response:
+    """Run one automation now, or for `date` (YYYY-MM-DD), even if it is off."""
+    program = _program()
+    body = _body()
+    if not isinstance(body, dict) or set(body) - {"date"}:
+        raise ApiError(422, "invalid_body", "body may hold only date")
+    automations.automation(program, name)  # 422 for an unknown name
+    if body.get("date") is None:
+        result = automations.run(program, name, datetime.now(UTC), force=True)
+    else:
+        try:
+            day = date.fromisoformat(str(body["date"]))
+        except ValueError:
+            raise ApiError(422, "invalid_date", "date must be YYYY-MM-DD") from None
+        result = automations.run_for_date(program, name, day)
+    db.session.commit()
+    return jsonify({"name": name, **result})
+
+
+# -- products and back in stock ------------------------------------------------
+
+
+@bp.get("/products")
+@require_key(*ROLES)
+def list_products() -> Response:
+    program = _program()
+    waiting = dict(
+        db.session.execute(
+            select(ProductSubscription.product_id, func.count())
+            .where(
+                ProductSubscription.program_id == program.id,
+                ProductSubscription.status == "waiting",
+            )
+            .group_by(ProductSubscription.product_id)
+        ).all()
+    )
+    items = [
+        {**catalog.product_view(p), "waiting": waiting.get(p.id, 0)}
+        for p in catalog.products(program)
+    ]
+    db.session.commit()
+    return jsonify({"products": items})
+
+
+@bp.post("/products")
+@require_key(*ROLES)
+def create_product() -> Response:
+    product = catalog.create_product(_program(), _body())
+    view = catalog.product_view(product)
+    db.session.commit()
+    return _created(view)
+
+
+@bp.get("/products/<sku>")
+@require_key(*ROLES)
+def get_product(sku: str) -> Response:
+    view = catalog.product_view(catalog.get_product(_program(), sku))
+    db.session.commit()
+    return jsonify(view)
+
+
+def _subscriber(program: Program, body: dict[str, Any]) -> Member:
+    member_id, number = body.get("member_id"), body.get("card_number")
+    member = None
+    if isinstance(member_id, int) and not isinstance(member_id, bool):
+        member = db.session.get(Member, member_id)
+    elif isinstance(number, str):
+        member = db.session.scalar(
+            select(Member).where(Member.card_number == number.strip())
+        )
+    else:
+        raise ApiError(422, "member_required", "member_id or card_number is required")
+    if (
+        member is None
+        or member.program_id != program.id
+        or member.erased_at is not None
+    ):
+        raise ApiError(404, "unknown_member", "No such member in this program.")
+    return member
+
+
+@bp.get("/products/<sku>/subscriptions")
+@require_key(*ROLES)
+def list_subscriptions(sku: str) -> Response:
+    product = catalog.get_product(_program(), sku)
+    status = request.args.get("status", "waiting")
+    query = select(ProductSubscription).where(
+        ProductSubscription.product_id == product.id
+    )
+    if status != "all":
+        query = query.where(ProductSubscription.status == status)
+    subs = db.session.scalars(query.order_by(ProductSubscription.id).limit(1000))
+    items = [catalog.subscription_view(s) for s in subs]
+    db.session.commit()
+    return jsonify({"subscriptions": items})
+
+
+@bp.post("/products/<sku>/subscriptions")
+@require_key(*ROLES)
+def create_subscription(sku: str) -> Response:
+    program = _program()
+    product = catalog.get_product(program, sku)
+    body = _body()
+    if not isinstance(body, dict):
+        raise ApiError(422, "invalid_body", "a JSON object is required")
+    member = _subscriber(program, body)
+    sub, created = catalog.subscribe(
+        member, product, body.get("size"), body.get("store_id"), "api"
+    )
+    view = catalog.subscription_view(sub)
+    db.session.commit()
+    return _created(view) if created else jsonify(view)
+
+
+@bp.delete("/products/<sku>/subscriptions/<int:subscription_id>")
+@require_key(*ROLES)
+def delete_subscription(sku: str, subscription_id: int) -> Response:
+    product = catalog.get_product(_program(), sku)
+    sub = db.session.get(ProductSubscription, subscription_id)
+    if sub is None or sub.product_id != product.id:
+        raise ApiError(404, "unknown_subscription", "No such subscription.")
+    catalog.unsubscribe(sub)
+    view = catalog.subscription_view(sub)
+    db.session.commit()
+    return jsonify(view)
+
+
+@bp.post("/products/<sku>/restock")
+@require_key(*ROLES)
+def restock(sku: str) -> Response:
+    program = _program()
+    product = catalog.get_product(program, sku)
+    body = _body()
+    if not isinstance(body, dict) or set(body) - {"size", "store_id"}:
+        raise ApiError(422, "invalid_body", "body may hold only size and store_id")
+    result = catalog.restock(program, product, body.get("size"), body.get("store_id"))
+    db.session.commit()
+    return jsonify({"sku": sku, **result})
+
+
+# -- stores --------------------------------------------------------------------
+
+
+def _store(program: Program, store_id: int) -> Store:
+    store = db.session.get(Store, store_id)
+    if store is None or store.program_id != program.id:
+        raise ApiError(404, "unknown_store", "No such store in this program.")
+    return store
+
+
+def _after_store_change(
+    program: Program, before: list[dict[str, Any]]
+) -> dict[str, Any]:
+    refresh = stores.queue_refresh(program, before)
+    # Small programs are done in the request; big ones go on in the worker.
+    stores.process(refresh)
+    return stores.refresh_view(refresh)
+
+
+@bp.get("/stores")
+@require_key(*ROLES)
+def list_stores() -> Response:
+    program = _program()
+    items = [
+        stores.store_view(s)
+        for s in db.session.scalars(
+            select(Store).where(Store.program_id == program.id).order_by(Store.id)
+        )
+    ]
+    db.session.commit()
+    return jsonify({"stores": items})
+
+
+@bp.post("/stores")
+@require_key(*ROLES)
+def create_store() -> Response:
+    program = _program()
+    before = stores.snapshot(program)
+    store = stores.apply(program, None, _body())
+    body = {**stores.store_view(store), "refresh": _after_store_change(program, before)}
+    db.session.commit()
+    return _created(body)
+
+
+@bp.patch("/stores/<int:store_id>")
+@require_key(*ROLES)
+def update_store(store_id: int) -> Response:
+    program = _program()
+    before = stores.snapshot(program)
+    store = stores.apply(program, _store(program, store_id), _body())
+    body = {**stores.store_view(store), "refresh": _after_store_change(program, before)}
+    db.session.commit()
+    return jsonify(body)
+
+
+@bp.delete("/stores/<int:store_id>")
+@require_key(*ROLES)
+def close_store(store_id: int) -> Response:
+    """Close the store (kept for history: purchases and keys point to it)."""
+    program = _program()
+    before = stores.snapshot(program)
+    store = stores.apply(program, _store(program, store_id), {"active": False})
+    body = {**stores.store_view(store), "refresh": _after_store_change(program, before)}
+    db.session.commit()
+    return jsonify(body)
+
+
+@bp.get("/stores/refreshes/<int:refresh_id>")
+@require_key(*ROLES)
+def store_refresh(refresh_id: int) -> Response:
+    program = _program()
+    refresh = db.session.get(StoreRefresh, refresh_id)
+    if refresh is None or refresh.program_id != program.id:
+        raise ApiError(404, "unknown_refresh", "No such refresh.")
+    view = stores.refresh_view(refresh)
+    db.session.commit()
+    return jsonify(view)
+
+
+# -- members and stats ---------------------------------------------------------
+
+
+@bp.get("/members")
+@require_key(*ROLES)
+def list_members() -> Response:
+    program = _program()
+    page = request.args.get("page", 1, type=int) or 1
+    per_page = request.args.get("per_page", 20, type=int) or 20
+    if page < 1 or not 1 <= per_page <= marketer.MAX_PAGE:
+        raise ApiError(
+            422, "invalid_page", f"page >= 1, per_page 1-{marketer.MAX_PAGE}"
+        )
+    result = marketer.search(
+        program, request.args.get("q", ""), page, per_page, current_key()
+    )
+    db.session.commit()
+    return jsonify(result)
+
+
+@bp.get("/members/<int:member_id>")
+@require_key(*ROLES)
+def get_member(member_id: int) -> Response:
+    member = marketer.get_member(_program(), member_id)
+    body = marketer.profile(member, current_key())
+    db.session.commit()
+    return jsonify(body)
+
+
+@bp.post("/members/<int:member_id>/points")
+@require_key(*ROLES)
+def adjust_points(member_id: int) -> Response:
+    member = marketer.get_member(_program(), member_id)
+    entry = marketer.adjust_points(member, _body(), current_key())
+    body = {"entry_id": entry.id, "points": entry.points, "balance": member.points}
+    db.session.commit()
+    return _created(body)
+
+
+@bp.delete("/members/<int:member_id>")
+@require_key(*ROLES)
+def erase_member(member_id: int) -> Response:
+    member = marketer.get_member(_program(), member_id)
+    marketer.erase(member)
+    db.session.commit()
+    return jsonify({"id": member_id, "erased": True})
+
+
+@bp.get("/stats")
+@require_key(*ROLES)
+def stats() -> Response:
+    program = _program()
+    body = marketer.stats(program, marketer.parse_days(request.args.get("days")))
+    db.session.commit()
+    return jsonify(body)

@@ -1,0 +1,476 @@
+"""Automations: birthday, win-back, welcome and points reminder.
+
+Each is a function of (program, moment) that sends what is due at that moment and
+is safe to run again and from several workers at once: every message is keyed
+per member (`messaging.deliver` records one `MemberMessage` per source key) and
+the birthday bonus has a unique ledger idempotency key per member and year.
+Messages due in the program's quiet hours wait for them to end (the job simply
+finds nothing to do until then). Settings live in `Automation` rows per program;
+missing keys fall back to DEFAULTS.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, exists, extract, func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from app.errors import ApiError
+from app.extensions import db
+from app.models import (
+    Automation,
+    LedgerEntry,
+    Member,
+    MemberMessage,
+    PosTransaction,
+    Program,
+)
+from app.models.base import utcnow
+from app.services import ledger, messaging
+from app.services.scheduler import scheduled
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "birthday": {
+        "hour": 10,  # local time the greeting goes out (if not in quiet hours)
+        "bonus_points": 200,
+        "offer_days": 7,
+        "texts": {
+            "ru": "С днём рождения! +{points} баллов и −15% до {until}",
+            "en": "Happy birthday! +{points} points and 15% off until {until}",
+        },
+    },
+    "win_back": {
+        "factor": 2.0,  # lapsed after factor x the member's usual interval
+        "min_purchases": 3,  # fewer purchases: lapsed after `days`
+        "days": 60,
+        "texts": {
+            "ru": "Давно не виделись! −10% на следующую покупку",
+            "en": "We miss you! 10% off your next purchase",
+        },
+    },
+    "welcome": {
+        "within_days": 7,  # members who joined this recently and got no welcome
+        "texts": {
+            "ru": "Добро пожаловать! Покажите карту на кассе",
+            "en": "Welcome! Show your card at the till",
+        },
+    },
+    "points_reminder": {
+        "min_points": 500,
+        "days": 30,  # no visit for this long
+        "texts": {
+            "ru": "У вас {points} баллов — потратьте их в магазине",
+            "en": "You have {points} points to spend in store",
+        },
+    },
+}
+NAMES = tuple(DEFAULTS)
+_INT_PARAMS = {"hour": (0, 23), "bonus_points": (0, 100_000), "offer_days": (1, 365)}
+_INT_PARAMS |= {"min_purchases": (2, 1000), "days": (1, 3650), "within_days": (1, 365)}
+_INT_PARAMS |= {"min_points": (1, 10_000_000)}
+_FLOAT_PARAMS = {"factor": (1.0, 100.0)}
+BATCH = 500
+
+
+# -- settings ------------------------------------------------------------------
+
+
+def automation(program: Program, name: str) -> Automation:
+    """The program's row for `name`, created (disabled) on first use."""
+    if name not in DEFAULTS:
+        raise ApiError(
+            422, "unknown_automation", f"automation must be one of {', '.join(NAMES)}"
+        )
+    row = db.session.scalar(
+        select(Automation).where(
+            Automation.program_id == program.id, Automation.name == name
+        )
+    )
+    if row is None:
+        row = Automation(
+            program_id=program.id, name=name, enabled=False, settings={}, last_result={}
+        )
+        try:
+            with db.session.begin_nested():
+                db.session.add(row)
+        except IntegrityError:  # another process created it first
+            row = db.session.scalars(
+                select(Automation).where(
+                    Automation.program_id == program.id, Automation.name == name
+                )
+            ).one()
+    return row
+
+
+def settings(row: Automation) -> dict[str, Any]:
+    return {**DEFAULTS[row.name], **(row.settings or {})}
+
+
+def view(row: Automation) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "enabled": row.enabled,
+        "settings": settings(row),
+        "last_run_at": row.last_run_at.isoformat() if row.last_run_at else None,
+        "last_result": row.last_result or {},
+    }
+
+
+def _check_texts(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or set(value) - {"ru", "en"} or not value.get("ru"):
+        raise ApiError(
+            422, "invalid_texts", 'texts must be {"ru": ..., "en": ...} with ru set'
+        )
+    for text in value.values():
+        if (
+            not isinstance(text, str)
+            or not text.strip()
+            or len(text) > messaging.MAX_TEXT
+        ):
+            raise ApiError(
+                422,
+                "invalid_texts",
+                f"each text must be 1-{messaging.MAX_TEXT} characters",
+            )
+    return {k: v.strip() for k, v in value.items()}
+
+
+def configure(row: Automation, changes: Any) -> None:
+    """Apply {"enabled", "settings": {...}}; 422 (nothing changed) on bad input."""
+    if not isinstance(changes, dict) or set(changes) - {"enabled", "settings"}:
+        raise ApiError(422, "invalid_body", "body may hold only enabled and settings")
+    enabled = changes.get("enabled", row.enabled)
+    if not isinstance(enabled, bool):
+        raise ApiError(422, "invalid_enabled", "enabled must be true or false")
+    new = dict(row.settings or {})
+    for key, value in (changes.get("settings") or {}).items():
+        if key not in DEFAULTS[row.name]:
+            raise ApiError(422, "unknown_setting", f"{row.name} has no setting {key!r}")
+        if key == "texts":
+            new[key] = _check_texts(value)
+        elif key in _INT_PARAMS:
+            low, high = _INT_PARAMS[key]
+            if (
+                not isinstance(value, int)
+                or isinstance(value, bool)
+                or not low <= value <= high
+            ):
+                raise ApiError(
+                    422, "invalid_setting", f"{key} must be an integer {low}-{high}"
+                )
+            new[key] = value
+        else:
+            low, high = _FLOAT_PARAMS[key]
+            if (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not low <= value <= high
+            ):
+                raise ApiError(
+                    422, "invalid_setting", f"{key} must be a number {low}-{high}"
+                )
+            new[key] = float(value)
+    row.enabled = enabled
+    row.settings = new
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def _fill(texts: dict[str, str], **values: Any) -> dict[str, str]:
+    return {lang: text.format(**values) for lang, text in texts.items()}
+
+
+def _members(program: Program) -> Any:
+    return select(Member).where(
+        Member.program_id == program.id, Member.erased_at.is_(None)
+    )
+
+
+def birthday_dates(day: date) -> list[tuple[int, int]]:
+    """(month, day) pairs celebrated on `day` (29 Feb -> 28 Feb in common years)."""
+    pairs = [(day.month, day.day)]
+    if day.month == 2 and day.day == 28 and not calendar.isleap(day.year):
+        pairs.append((2, 29))
+    return pairs
+
+
+def _last_visits(
+    program: Program, member_ids: list[int]
+) -> dict[int, tuple[int, datetime, datetime]]:
+    """member id -> (purchases, first, last) of purchases not refunded."""
+    rows = db.session.execute(
+        select(
+            PosTransaction.member_id,
+            func.count(),
+            func.min(PosTransaction.created_at),
+            func.max(PosTransaction.created_at),
+        )
+        .where(
+            PosTransaction.program_id == program.id,
+            PosTransaction.refunded_at.is_(None),
+            PosTransaction.member_id.in_(member_ids),
+        )
+        .group_by(PosTransaction.member_id)
+    ).all()
+    return {row[0]: (row[1], row[2], row[3]) for row in rows}
+
+
+def _batches(query: Any) -> Any:
+    """The query's members in batches by id (bounded memory)."""
+    after = 0
+    while True:
+        batch = list(
+            db.session.scalars(
+                query.where(Member.id > after).order_by(Member.id).limit(BATCH)
+            )
+        )
+        if not batch:
+            return
+        yield batch
+        after = batch[-1].id
+
+
+# -- the automations -----------------------------------------------------------
+
+
+def run_birthday(program: Program, conf: dict[str, Any], local: datetime) -> int:
+    today = local.date()
+    until = today + timedelta(days=int(conf["offer_days"]))
+    match = or_(
+        *(
+            and_(
+                extract("month", Member.birthday) == m,
+                extract("day", Member.birthday) == d,
+            )
+            for m, d in birthday_dates(today)
+        )
+    )
+    sent = 0
+    for batch in _batches(_members(program).where(Member.birthday.is_not(None), match)):
+        for member in batch:
+            source = f"birthday:{today.year}"
+            if _already(member.id, source):
+                continue
+            member = ledger.lock_member(member.id)
+            key = f"birthday:{member.id}:{today.year}"
+            points = int(conf["bonus_points"])
+            if (
+                points
+                and db.session.scalar(
+                    select(LedgerEntry.id).where(LedgerEntry.idempotency_key == key)
+                )
+                is None
+            ):
+                ledger.post(
+                    member, "bonus", points, idempotency_key=key, note="birthday"
+                )
+            texts = _fill(conf["texts"], points=points, until=f"{until:%d.%m}")
+            if messaging.deliver(
+                member, kind="birthday", source_key=source, texts=texts, on=today
+            ):
+                sent += 1
+    return sent
+
+
+def _already(member_id: int, source_key: str) -> bool:
+    return (
+        db.session.scalar(
+            select(MemberMessage.id).where(
+                MemberMessage.member_id == member_id,
+                MemberMessage.source_key == source_key,
+            )
+        )
+        is not None
+    )
+
+
+def lapse_start(
+    joined: datetime,
+    visits: tuple[int, datetime, datetime] | None,
+    conf: dict[str, Any],
+) -> datetime:
+    """When the member counts as lapsed: factor x their usual interval after the
+    last purchase, or `days` after it (or after joining) with few purchases."""
+    if visits is not None and visits[0] >= int(conf["min_purchases"]):
+        count, first, last = visits
+        usual = (last - first) / (count - 1)
+        return last + usual * float(conf["factor"])
+    last = visits[2] if visits is not None else joined
+    return last + timedelta(days=int(conf["days"]))
+
+
+def run_win_back(program: Program, conf: dict[str, Any], local: datetime) -> int:
+    now = local.astimezone(UTC)
+    sent = 0
+    for batch in _batches(_members(program)):
+        visits = _last_visits(program, [m.id for m in batch])
+        for member in batch:
+            start = lapse_start(member.created_at, visits.get(member.id), conf)
+            if start > now:
+                continue
+            texts = conf["texts"]
+            key = f"winback:{start.date().isoformat()}"
+            if messaging.deliver(
+                member, kind="win_back", source_key=key, texts=texts, on=local.date()
+            ):
+                sent += 1
+    return sent
+
+
+def run_welcome(program: Program, conf: dict[str, Any], local: datetime) -> int:
+    now = local.astimezone(UTC)
+    since = now - timedelta(days=int(conf["within_days"]))
+    welcomed = exists().where(
+        MemberMessage.member_id == Member.id, MemberMessage.source_key == "welcome"
+    )
+    query = _members(program).where(
+        Member.created_at >= since, Member.created_at <= now, ~welcomed
+    )
+    sent = 0
+    for batch in _batches(query):
+        for member in batch:
+            if messaging.deliver(
+                member,
+                kind="welcome",
+                source_key="welcome",
+                texts=conf["texts"],
+                on=local.date(),
+            ):
+                sent += 1
+    return sent
+
+
+def run_points_reminder(program: Program, conf: dict[str, Any], local: datetime) -> int:
+    now = local.astimezone(UTC)
+    idle_since = now - timedelta(days=int(conf["days"]))
+    key = f"reminder:{local:%Y-%m}"
+    query = _members(program).where(
+        Member.points >= int(conf["min_points"]), Member.created_at <= idle_since
+    )
+    sent = 0
+    for batch in _batches(query):
+        visits = _last_visits(program, [m.id for m in batch])
+        for member in batch:
+            visit = visits.get(member.id)
+            if visit is not None and visit[2] > idle_since:
+                continue
+            texts = _fill(conf["texts"], points=member.points)
+            if messaging.deliver(
+                member,
+                kind="points_reminder",
+                source_key=key,
+                texts=texts,
+                on=local.date(),
+            ):
+                sent += 1
+    return sent
+
+
+RUNNERS: dict[str, Callable[[Program, dict[str, Any], datetime], int]] = {
+    "birthday": run_birthday,
+    "win_back": run_win_back,
+    "welcome": run_welcome,
+    "points_reminder": run_points_reminder,
+}
+
+
+def run(
+    program: Program, name: str, now: datetime, *, force: bool = False
+) -> dict[str, Any]:
+    """Run one automation for the moment `now` (aware). Waits (sends nothing) in
+    quiet hours and, for the birthday, before its hour. `force`: run even if off."""
+    # On SQLite a run that reads and then writes while another writer commits
+    # would fail ("database is locked"): it begins as a writer (a no-op on
+    # PostgreSQL, and when the caller's transaction has already begun).
+    ledger.begin_write()
+    row = automation(program, name)
+    conf = settings(row)
+    local = now.astimezone(ZoneInfo(program.timezone))
+    result: dict[str, Any] = {"date": local.date().isoformat(), "sent": 0}
+    if not (row.enabled or force):
+        result["skipped"] = "disabled"
+        return result
+    if messaging.is_quiet(program, now) or (
+        name == "birthday" and local.hour < int(conf["hour"])
+    ):
+        result["waiting_until"] = (
+            _due_time(program, name, conf, now).astimezone(UTC).isoformat()
+        )
+        return result
+    result["sent"] = RUNNERS[name](program, conf, local)
+    row.last_run_at = utcnow()
+    row.last_result = result
+    return result
+
+
+def _due_time(
+    program: Program, name: str, conf: dict[str, Any], now: datetime
+) -> datetime:
+    zone = ZoneInfo(program.timezone)
+    local = now.astimezone(zone)
+    if name == "birthday" and local.hour < int(conf["hour"]):
+        now = datetime.combine(local.date(), time(int(conf["hour"])), zone)
+    return messaging.next_send_time(program, now)
+
+
+def run_for_date(program: Program, name: str, day: date) -> dict[str, Any]:
+    """Run for a given day (testing, catch-up): at the first moment that day when
+    it may send (the birthday hour, after the quiet hours)."""
+    row = automation(program, name)
+    zone = ZoneInfo(program.timezone)
+    hour = int(settings(row)["hour"]) if name == "birthday" else 0
+    moment = messaging.next_send_time(program, datetime.combine(day, time(hour), zone))
+    return run(program, name, moment, force=True)
+
+
+# Scanned once per local day by the scheduled job (welcome runs every time).
+DAILY = ("birthday", "win_back", "points_reminder")
+
+
+def run_all(name: str, now: datetime) -> None:
+    """The scheduled job: every program with `name` enabled, one transaction
+    each. Daily automations skip a program whose last completed run was for
+    its current local date."""
+    program_ids = db.session.scalars(
+        select(Automation.program_id)
+        .where(Automation.name == name, Automation.enabled.is_(True))
+        .order_by(Automation.program_id)
+    ).all()
+    db.session.commit()
+    for program_id in program_ids:
+        ledger.begin_write()  # SQLite: a writer from the start (see `run`)
+        program = db.session.get(Program, program_id)
+        assert program is not None
+        today = now.astimezone(ZoneInfo(program.timezone)).date().isoformat()
+        row = automation(program, name)
+        if name in DAILY and (row.last_result or {}).get("date") == today:
+            db.session.commit()
+            continue
+        run(program, name, now)
+        db.session.commit()
+
+
+@scheduled("birthday")
+def birthday_job(now: datetime) -> None:
+    run_all("birthday", now)
+
+
+@scheduled("win_back")
+def win_back_job(now: datetime) -> None:
+    run_all("win_back", now)
+
+
+@scheduled("welcome")
+def welcome_job(now: datetime) -> None:
+    run_all("welcome", now)
+
+
+@scheduled("points_reminder")
+def points_reminder_job(now: datetime) -> None:
+    run_all("points_reminder", now)

@@ -1,0 +1,234 @@
+"""Stores for marketers, and refreshing exactly the passes a store change moves.
+
+Each pass carries the up-to-10 stores nearest its member. After a store is
+added, moved, edited or closed, a `StoreRefresh` row is queued; it is processed
+in batches by member id (in the request for the first batch, then by the
+`store_refresh` job), each pass recomputed with `refresh_pass`, which moves the
+tag and pushes only when the content changed: exactly the passes whose nearest
+set (or a listed store's text or place) changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import contains_eager
+
+import passes
+from app.errors import ApiError
+from app.extensions import db
+from app.models import Member, Pass, Program, Store, StoreRefresh
+from app.models.base import utcnow
+from app.services.passes import member_location, program_stores, refresh_pass
+from app.services.scheduler import scheduled
+
+BATCH = 500
+# Batches per scheduler run: other jobs get their turn between runs.
+JOB_BATCHES = 20
+_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+_TEXT_FIELDS = {"name": 120, "city": 80, "address": 200, "relevant_text": 120}
+
+
+def store_view(store: Store) -> dict[str, Any]:
+    return {
+        "id": store.id,
+        "code": store.code,
+        "name": store.name,
+        "city": store.city,
+        "address": store.address,
+        "latitude": store.latitude,
+        "longitude": store.longitude,
+        "relevant_text": store.relevant_text,
+        "active": store.active,
+    }
+
+
+def refresh_view(refresh: StoreRefresh) -> dict[str, Any]:
+    return {
+        "id": refresh.id,
+        "status": refresh.status,
+        "total": refresh.total,
+        "processed": refresh.processed,
+        "refreshed": refresh.refreshed,
+    }
+
+
+def _coordinate(body: dict[str, Any], key: str, limit: float) -> float:
+    value = body.get(key)
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or not -limit <= value <= limit
+    ):
+        raise ApiError(
+            422, f"invalid_{key}", f"{key} must be a number in [-{limit}, {limit}]"
+        )
+    return float(value)
+
+
+def apply(program: Program, store: Store | None, body: Any) -> Store:
+    """Create (store None) or change a store from a JSON body; 422 on bad input."""
+    if not isinstance(body, dict):
+        raise ApiError(422, "invalid_body", "a JSON object is required")
+    allowed = {"code", *_TEXT_FIELDS, "latitude", "longitude", "active"}
+    unknown = set(body) - allowed
+    if unknown:
+        raise ApiError(
+            422, "unknown_field", f"unknown fields: {', '.join(sorted(unknown))}"
+        )
+    values: dict[str, Any] = {}
+    creating = store is None
+    required = allowed - {"active"} if creating else set()
+    missing = required - set(body)
+    if missing:
+        raise ApiError(422, "missing_field", f"missing: {', '.join(sorted(missing))}")
+    if "code" in body:
+        code = body["code"]
+        if not isinstance(code, str) or not _CODE.match(code):
+            raise ApiError(
+                422, "invalid_code", "code: lowercase letters, digits and '-'"
+            )
+        clash = db.session.scalar(
+            select(Store.id).where(Store.program_id == program.id, Store.code == code)
+        )
+        if clash is not None and (store is None or clash != store.id):
+            raise ApiError(409, "code_exists", f"A store with code {code!r} exists.")
+        values["code"] = code
+    for field, limit in _TEXT_FIELDS.items():
+        if field in body:
+            value = body[field]
+            if (
+                not isinstance(value, str)
+                or not value.strip()
+                or len(value.strip()) > limit
+            ):
+                raise ApiError(
+                    422, f"invalid_{field}", f"{field}: 1-{limit} characters"
+                )
+            values[field] = value.strip()
+    for key, limit in (("latitude", 90.0), ("longitude", 180.0)):
+        if key in body:
+            values[key] = _coordinate(body, key, limit)
+    if "active" in body:
+        if not isinstance(body["active"], bool):
+            raise ApiError(422, "invalid_active", "active must be true or false")
+        values["active"] = body["active"]
+    if store is None:
+        store = Store(program_id=program.id, program=program, **values)
+        db.session.add(store)
+    else:
+        for key, value in values.items():
+            setattr(store, key, value)
+    db.session.flush()
+    return store
+
+
+def snapshot(program: Program) -> list[dict[str, Any]]:
+    """The program's active stores as pass inputs: take it before a change."""
+    return [dataclasses.asdict(store) for store in program_stores(program)]
+
+
+def queue_refresh(
+    program: Program, stores_before: list[dict[str, Any]] | None = None
+) -> StoreRefresh:
+    """Queue a refresh of the program's passes after a store change. A queued
+    refresh not yet started is replaced (its "before" is the older one)."""
+    older = db.session.scalars(
+        select(StoreRefresh)
+        .where(
+            StoreRefresh.program_id == program.id,
+            StoreRefresh.status == "queued",
+            StoreRefresh.cursor == 0,
+        )
+        .order_by(StoreRefresh.id)
+    ).all()
+    if older and stores_before is not None:
+        # Their passes still show the oldest one's "before".
+        stores_before = older[0].stores_before
+    for replaced in older:
+        replaced.status = "superseded"
+        replaced.finished_at = utcnow()
+    total = db.session.scalar(
+        select(func.count()).select_from(Pass).where(Pass.program_id == program.id)
+    )
+    refresh = StoreRefresh(
+        program_id=program.id,
+        status="queued",
+        total=total or 0,
+        stores_before=stores_before,
+    )
+    db.session.add(refresh)
+    db.session.flush()
+    return refresh
+
+
+def _nearest(member: Member, shops: list[passes.Store]) -> list[passes.Store]:
+    location = member_location(member, shops)
+    if location is None:
+        return []
+    return passes.nearest_stores(shops, *location, limit=10)
+
+
+def process(refresh: StoreRefresh, limit: int | None = None) -> None:
+    """Refresh the next `limit` (BATCH) passes, by member id, of a queued refresh."""
+    limit = limit or BATCH
+    batch = list(
+        db.session.scalars(
+            select(Pass)
+            .join(Member, Member.id == Pass.member_id)
+            # The member comes in the same query (its location is needed).
+            .options(contains_eager(Pass.member))
+            .where(
+                Pass.program_id == refresh.program_id, Pass.member_id > refresh.cursor
+            )
+            .order_by(Pass.member_id)
+            .limit(limit)
+        )
+    )
+    program = db.session.get(Program, refresh.program_id)
+    assert program is not None
+    before = None
+    if refresh.stores_before is not None:
+        before = [passes.Store(**store) for store in refresh.stores_before]
+    after = program_stores(program)
+    for pass_ in batch:
+        if pass_.voided:
+            continue
+        # Same ten stores (same places and texts) before and after: unchanged.
+        if before is not None and _nearest(pass_.member, before) == _nearest(
+            pass_.member, after
+        ):
+            continue
+        if refresh_pass(pass_):
+            refresh.refreshed += 1
+    refresh.processed += len(batch)
+    if batch:
+        refresh.cursor = batch[-1].member_id
+    if len(batch) < limit:
+        refresh.status = "done"
+        refresh.finished_at = utcnow()
+
+
+@scheduled("store_refresh")
+def store_refresh_job(now: datetime) -> None:
+    """Work through queued refreshes batch by batch (at most JOB_BATCHES per run),
+    one transaction each; rows are claimed with SKIP LOCKED so several workers
+    share the work."""
+    for _ in range(JOB_BATCHES):
+        refresh = db.session.scalar(
+            select(StoreRefresh)
+            .where(StoreRefresh.status == "queued")
+            .order_by(StoreRefresh.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if refresh is None:
+            return
+        process(refresh)
+        db.session.commit()

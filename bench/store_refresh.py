@@ -1,0 +1,182 @@
+"""Pass refresh after a store change: how fast `StoreRefresh` works through a
+program's passes, next to the floor of just reading them (baseline), in one run.
+
+Scenarios: nothing changed (every pass re-hashed, none moved); a store added in
+the middle of Moscow (Moscow members' nearest ten change) and one far away, each
+comparing every pass's nearest ten before and after first (what the API does);
+one more far away re-hashing every pass (no "before" snapshot).
+
+    .venv/bin/python bench/store_refresh.py [--members 3000] [--database postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import func, select, text  # noqa: E402
+
+import passes  # noqa: E402
+from app import create_app  # noqa: E402
+from app.extensions import db  # noqa: E402
+from app.models import Member, Pass, Program, PushDelivery, Store  # noqa: E402
+from app.services import stores  # noqa: E402
+from app.services.demo import seed_demo  # noqa: E402
+from app.services.signup import SignupForm, sign_up  # noqa: E402
+
+
+def populate(n: int) -> Program:
+    program = seed_demo()
+    shops = [s for s in program.stores if s.active]
+    for i in range(n):
+        store = shops[i % len(shops)]
+        form = SignupForm(
+            name=f"Участник {i}",
+            phone=f"+7999{i:07d}",
+            store=store,
+            city=store.city,
+            language="ru",
+        )
+        sign_up(program, form, "bench")
+        if i % 1000 == 999:
+            db.session.commit()
+    db.session.commit()
+    return program
+
+
+def read_floor(program_id: int) -> float:
+    """Baseline: load every pass with its member, in the same batches, no hashing."""
+    started = time.perf_counter()
+    after = 0
+    while True:
+        rows = db.session.execute(
+            select(Pass, Member)
+            .join(Member, Member.id == Pass.member_id)
+            .where(Pass.program_id == program_id, Pass.member_id > after)
+            .order_by(Pass.member_id)
+            .limit(stores.BATCH)
+        ).all()
+        if not rows:
+            break
+        after = rows[-1][0].member_id
+    db.session.commit()
+    return time.perf_counter() - started
+
+
+def refresh_all(
+    program: Program, before: list[dict] | None = None
+) -> tuple[float, int, int]:
+    """(seconds, passes refreshed, passes seen) for one full StoreRefresh."""
+    started = time.perf_counter()
+    refresh = stores.queue_refresh(program, before)
+    db.session.commit()
+    while refresh.status == "queued":
+        stores.process(refresh)
+        db.session.commit()
+    return time.perf_counter() - started, refresh.refreshed, refresh.processed
+
+
+def add_store(program: Program, code: str, lat: float, lon: float, city: str) -> None:
+    stores.apply(
+        program,
+        None,
+        {
+            "code": code,
+            "name": code,
+            "city": city,
+            "address": "—",
+            "latitude": lat,
+            "longitude": lon,
+            "relevant_text": "Bench",
+        },
+    )
+    db.session.flush()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--members", type=int, default=3000)
+    parser.add_argument(
+        "--database", choices=["sqlite", "postgresql"], default="sqlite"
+    )
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-stores-"))
+    pki = passes.make_dev_pki("pass.bench.wallet", "BENCHTEAM1", "Bench")
+    passes.write_dev_pki(pki, work / "certs")
+    server = None
+    url = f"sqlite:///{work / 'bench.sqlite3'}"
+    if args.database == "postgresql":
+        from sqlalchemy import create_engine
+
+        from tests.support.postgres import PostgresServer
+
+        server = PostgresServer().start()
+        admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text("CREATE DATABASE bench_stores"))
+        url = server.url("bench_stores")
+    certs = work / "certs"
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "PASS_CERT_FILE": str(certs / "pass.pem"),
+            "PASS_KEY_FILE": str(certs / "pass.key"),
+            "WWDR_CERT_FILE": str(certs / "wwdr.pem"),
+            "PASS_TYPE_IDENTIFIER": "pass.bench.wallet",
+            "TEAM_IDENTIFIER": "BENCHTEAM1",
+        }
+    )
+    rows = []
+    try:
+        with app.app_context():
+            from flask_migrate import upgrade
+
+            upgrade()
+            program = populate(args.members)
+            total = db.session.scalar(select(func.count()).select_from(Pass))
+            floor = read_floor(program.id)
+            rows.append(("baseline: read passes + members only", total, "—", floor))
+            seconds, refreshed, seen = refresh_all(program)
+            rows.append(("no change, re-hash every pass", seen, refreshed, seconds))
+            before = stores.snapshot(program)
+            add_store(program, "msk-centre", 55.7539, 37.6208, "Москва")
+            seconds, refreshed, seen = refresh_all(program, before)
+            rows.append(("store added in central Moscow", seen, refreshed, seconds))
+            before = stores.snapshot(program)
+            add_store(program, "vvo-1", 43.1155, 131.8855, "Владивосток")
+            seconds, refreshed, seen = refresh_all(program, before)
+            rows.append(("store added in Vladivostok", seen, refreshed, seconds))
+            add_store(program, "vvo-2", 43.12, 131.89, "Владивосток")
+            seconds, refreshed, seen = refresh_all(program)
+            rows.append(
+                (
+                    "another there, re-hash every pass (no snapshot)",
+                    seen,
+                    refreshed,
+                    seconds,
+                )
+            )
+            stores_count = db.session.scalar(select(func.count()).select_from(Store))
+            queued = db.session.scalar(select(func.count()).select_from(PushDelivery))
+    finally:
+        if server is not None:
+            server.stop()
+    print(
+        f"\nstore-change pass refresh, {args.database}, {args.members} members, "
+        f"{stores_count} stores, batches of {stores.BATCH} "
+        f"(cpu: {os.cpu_count()} cores; no devices registered: {queued} pushes)\n"
+    )
+    print("| scenario | passes | refreshed | seconds | passes/s |")
+    print("|---|---|---|---|---|")
+    for name, n, refreshed, seconds in rows:
+        print(f"| {name} | {n} | {refreshed} | {seconds:.2f} | {n / seconds:,.0f} |")
+
+
+if __name__ == "__main__":
+    main()
