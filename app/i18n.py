@@ -167,6 +167,16 @@ def pick_language(explicit: str | None = None) -> str:
     return request.accept_languages.best_match(LANGUAGES, default="ru") or "ru"
 
 
+def in_language(text: dict[str, str], language: str) -> str:
+    """One text in `language`, falling back to Russian."""
+    return text.get(language) or text["ru"]
+
+
+def catalogue(texts: dict[str, dict[str, str]], language: str) -> dict[str, str]:
+    """A whole table of texts in one language (pages that pass it to templates/JS)."""
+    return {key: in_language(text, language) for key, text in texts.items()}
+
+
 def translate(key: str, language: str, **values: object) -> str:
-    text = MESSAGES[key].get(language) or MESSAGES[key]["ru"]
+    text = in_language(MESSAGES[key], language)
     return text.format(**values) if values else text

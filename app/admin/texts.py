@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from app.i18n import catalogue
+
 TEXTS: dict[str, dict[str, str]] = {
     "title": {"ru": "Кабинет маркетолога", "en": "Marketer dashboard"},
     "login": {"ru": "Вход", "en": "Sign in"},
@@ -64,4 +66,4 @@ TEXTS: dict[str, dict[str, str]] = {
 
 
 def texts(language: str) -> dict[str, str]:
-    return {k: v.get(language) or v["ru"] for k, v in TEXTS.items()}
+    return catalogue(TEXTS, language)

@@ -27,9 +27,10 @@ from app.admin import session as admin_session
 from app.admin.texts import texts
 from app.extensions import db, limiter
 from app.i18n import LANGUAGES, pick_language
-from app.models import Device, GoogleObject, LedgerEntry, Member, Pass, Registration
-from app.services import audit, campaigns, dashboard
+from app.models import GoogleObject, LedgerEntry, Member
+from app.services import audit, campaigns, dashboard, wallet
 from app.services.auth import find_key
+from app.services.passes import pass_for_member
 from app.services.segments import mask_phone
 
 bp = Blueprint("admin", __name__)
@@ -172,16 +173,8 @@ def members_page() -> Response:
 
 
 def _member_details(member: Member) -> dict[str, Any]:
-    pass_ = db.session.scalar(select(Pass).where(Pass.member_id == member.id))
-    devices = (
-        db.session.execute(
-            select(Device.platform, Registration.created_at)
-            .join(Registration, Registration.device_id == Device.id)
-            .where(Registration.pass_id == pass_.id)
-        ).all()
-        if pass_ is not None
-        else []
-    )
+    pass_ = pass_for_member(member)
+    devices = wallet.pass_devices(pass_)
     google = db.session.scalar(
         select(GoogleObject).where(GoogleObject.member_id == member.id)
     )

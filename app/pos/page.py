@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, make_response, render_template
 
-from app.i18n import pick_language
+from app.i18n import catalogue, pick_language
 from app.pos.texts import TEXTS
 
 bp = Blueprint("pos_page", __name__)
@@ -15,8 +15,9 @@ bp = Blueprint("pos_page", __name__)
 def index() -> Response:
     """The till: sign in with the store key, scan, confirm, refund."""
     language = pick_language()
-    texts = {key: value.get(language) or value["ru"] for key, value in TEXTS.items()}
-    response = make_response(render_template("pos/index.html", lang=language, t=texts))
+    response = make_response(
+        render_template("pos/index.html", lang=language, t=catalogue(TEXTS, language))
+    )
     # The store key sits in this page's sessionStorage: allow our own scripts only.
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; "

@@ -128,7 +128,7 @@ def program_view(program: Program) -> passes.Program:
 
 
 def _pass(member: Member) -> Pass:
-    pass_ = db.session.scalar(select(Pass).where(Pass.member_id == member.id))
+    pass_ = pass_service.pass_for_member(member)
     if pass_ is None:
         raise GooglePermanentError(f"member {member.id} has no pass")
     return pass_

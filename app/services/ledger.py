@@ -15,7 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from app.extensions import db
 from app.models import LedgerEntry, Member, Pass
 from app.models.ledger import KINDS
-from app.services.passes import refresh_pass
+from app.services.passes import pass_for_member, refresh_pass
 
 
 def begin_write() -> None:
@@ -102,7 +102,7 @@ def refresh_member_pass(member: Member, pass_: Pass | None = None) -> None:
     this is where pushes get queued). Call it last: it takes the program's
     update-tag row lock, which is held until commit. `pass_`: if already loaded."""
     if pass_ is None:
-        pass_ = db.session.scalar(select(Pass).where(Pass.member_id == member.id))
+        pass_ = pass_for_member(member)
     if pass_ is not None:
         # One UPDATE of the pass at commit instead of a flush per attribute.
         with db.session.no_autoflush:

@@ -11,7 +11,6 @@ from app.errors import ApiError
 from app.extensions import db
 from app.models import (
     ApiKey,
-    Device,
     GoogleCallback,
     GoogleObject,
     LedgerEntry,
@@ -19,10 +18,10 @@ from app.models import (
     Pass,
     Program,
     PushDelivery,
-    Registration,
     WalletEvent,
 )
-from app.services import ledger
+from app.services import ledger, wallet
+from app.services.passes import pass_for_member
 from app.services.pos import mask_phone
 from app.services.privacy import erase_member
 
@@ -88,18 +87,8 @@ def profile(member: Member, key: ApiKey) -> dict[str, Any]:
         .order_by(LedgerEntry.id.desc())
         .limit(100)
     )
-    pass_ = db.session.scalar(select(Pass).where(Pass.member_id == member.id))
-    devices = []
-    if pass_ is not None:
-        devices = [
-            {"platform": platform, "registered_at": created.isoformat()}
-            for platform, created in db.session.execute(
-                select(Device.platform, Registration.created_at)
-                .join(Registration, Registration.device_id == Device.id)
-                .where(Registration.pass_id == pass_.id)
-                .order_by(Registration.id)
-            )
-        ]
+    pass_ = pass_for_member(member)
+    devices = wallet.device_list(pass_)
     google = db.session.scalar(
         select(GoogleObject).where(GoogleObject.member_id == member.id)
     )

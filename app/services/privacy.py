@@ -13,27 +13,17 @@ from typing import Any
 from sqlalchemy import select, update
 
 from app.extensions import db
-from app.models import Device, Member, ProductSubscription, Registration
+from app.models import Member, ProductSubscription
 from app.models.base import utcnow
 from app.models.marketing import CANCELLED, RESTOCKED, WAITING
-from app.services import outbox
+from app.services import outbox, wallet
 from app.services.passes import pass_for_member, refresh_pass
 
 
 def export_member(member: Member) -> dict[str, Any]:
     """Everything we hold about the member, as JSON-ready data."""
     pass_ = pass_for_member(member)
-    devices = []
-    if pass_ is not None:
-        devices = [
-            {"platform": platform, "registered_at": registered.isoformat()}
-            for platform, registered in db.session.execute(
-                select(Device.platform, Registration.created_at)
-                .join(Registration, Registration.device_id == Device.id)
-                .where(Registration.pass_id == pass_.id)
-                .order_by(Registration.id)
-            )
-        ]
+    devices = wallet.device_list(pass_)
     return {
         "program": member.program.name,
         "card_number": member.card_number,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hmac
 import re
+from datetime import datetime
 
 from sqlalchemy import delete, func, select
 
@@ -185,3 +186,26 @@ def record_logs(body: object, client_address: str | None) -> int:
             )
         )
     return len(logs)
+
+
+def pass_devices(pass_: Pass | None) -> list[tuple[str, datetime]]:
+    """(platform, registered at) of the pass's registered devices, oldest first."""
+    if pass_ is None:
+        return []
+    return [
+        (platform, registered)
+        for platform, registered in db.session.execute(
+            select(Device.platform, Registration.created_at)
+            .join(Registration, Registration.device_id == Device.id)
+            .where(Registration.pass_id == pass_.id)
+            .order_by(Registration.id)
+        )
+    ]
+
+
+def device_list(pass_: Pass | None) -> list[dict[str, str]]:
+    """`pass_devices` as JSON-ready dicts (data downloads, the marketer API)."""
+    return [
+        {"platform": platform, "registered_at": registered.isoformat()}
+        for platform, registered in pass_devices(pass_)
+    ]
