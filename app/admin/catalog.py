@@ -311,9 +311,6 @@ def _automations_page(program: Program, **context: Any) -> Response:
                 "enabled": row.enabled,
                 "settings": automations.settings(row),
                 "runs": runs,
-                "limits": {
-                    k: automations.limits(k) for k in automations.DEFAULTS[name]
-                },
             }
         )
     failed = context.pop("failed", None)

@@ -163,9 +163,13 @@ TEXTS: dict[str, dict[str, str]] = {
     "setting.min_points": {"ru": "Баланс не меньше", "en": "Balance at least"},
     "setting.texts_ru": {"ru": "Текст (русский)", "en": "Text (Russian)"},
     "setting.texts_en": {"ru": "Текст (английский)", "en": "Text (English)"},
-    "setting.texts_hint": {
-        "ru": "Подстановки: {points} — баллы, {until} — дата окончания.",
-        "en": "Placeholders: {points} points, {until} the end date.",
+    "setting.hint.birthday": {
+        "ru": "Подстановки: {points} — бонусные баллы, {until} — до какого числа.",
+        "en": "Placeholders: {points} bonus points, {until} the offer's end date.",
+    },
+    "setting.hint.points_reminder": {
+        "ru": "Подстановка: {points} — баланс участника.",
+        "en": "Placeholder: {points} the member's balance.",
     },
     # friendly errors (by the services' error codes)
     "error.number": {
