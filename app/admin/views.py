@@ -228,7 +228,10 @@ def _member_details(member: Member) -> dict[str, Any]:
 @bp.get("/audit")
 @signed_in
 def audit_page() -> Response:
-    entries = audit.recent(_program_id(), 200)
+    # An admin key's own entries (sign-ins) belong to no program.
+    entries = audit.recent(
+        _program_id(), 200, with_global=g.admin_key.program_id is None
+    )
     rows = [
         {
             "who": f"{e.role} {e.actor}".strip(),

@@ -565,6 +565,10 @@ def test_an_admin_key_picks_the_program_and_every_page_uses_it(
     listed = client.get("/api/v1/campaigns").json["campaigns"]
     assert len(listed) == 1
     assert text(client.get("/admin/campaigns")).count("data-campaign=") == 1
+    # The audit log: this program's entries and the admin key's sign-in.
+    log = text(client.get("/admin/audit"))
+    assert log.count("campaign.create") == 1
+    assert "admin.login" in log
     with csrf_app.app_context():
         programs = sorted(db.session.scalars(select(Campaign.program_id)))
     assert programs == sorted([demo.program_id, second])
