@@ -9,17 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Request, request, session
+from flask import Flask, Request, g, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, validate_csrf
+from sqlalchemy import select
 from wtforms import ValidationError
 
 from app.errors import ApiError
 from app.extensions import db
-from app.models import ApiKey
+from app.models import ApiKey, Program
 
 ROLES = ("marketer", "admin")
 SESSION_KEY = "admin_key_id"
+# The program an all-programs (admin) key is working on, chosen in the header.
+PROGRAM_KEY = "admin_program_id"
 
 
 class SessionInterface(SecureCookieSessionInterface):
@@ -42,6 +45,36 @@ def sign_in(api_key: ApiKey) -> None:
 
 def sign_out() -> None:
     session.clear()
+
+
+def programs(api_key: ApiKey) -> list[Program]:
+    """The programs the key may work on (all of them for an admin key)."""
+    if api_key.program is not None:
+        return [api_key.program]
+    return list(db.session.scalars(select(Program).order_by(Program.id)))
+
+
+def selected_program(api_key: ApiKey) -> Program | None:
+    """The program the /admin pages (and the API called with the session) work
+    on: the key's own, else the one chosen in the header, else the first one."""
+    if api_key.program is not None:
+        return api_key.program
+    chosen = session.get(PROGRAM_KEY)
+    program = db.session.get(Program, chosen) if isinstance(chosen, int) else None
+    if program is None:
+        program = db.session.scalar(select(Program).order_by(Program.id).limit(1))
+    return program
+
+
+def select_program(api_key: ApiKey, program_id: int) -> bool:
+    """Choose the program an admin key works on; False if it may not."""
+    program = db.session.get(Program, program_id)
+    if program is None or (
+        api_key.program_id is not None and api_key.program_id != program.id
+    ):
+        return False
+    session[PROGRAM_KEY] = program.id
+    return True
 
 
 def session_key() -> ApiKey | None:
@@ -72,4 +105,5 @@ def api_session_key(req: Request) -> ApiKey:
             validate_csrf(token)
         except (ValidationError, CSRFError):
             raise ApiError(403, "csrf", "The CSRF token is missing or wrong.") from None
+    g.admin_session = True  # the program comes from the session (selected_program)
     return api_key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.admin.catalog_texts import TEXTS as CATALOG_TEXTS
 from app.i18n import catalogue
 
 TEXTS: dict[str, dict[str, str]] = {
@@ -63,6 +64,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "audit.when": {"ru": "Когда", "en": "When"},
     "audit.details": {"ru": "Подробности", "en": "Details"},
 }
+
+TEXTS |= CATALOG_TEXTS
 
 
 def texts(language: str) -> dict[str, str]:

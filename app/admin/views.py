@@ -27,7 +27,7 @@ from app.admin import session as admin_session
 from app.admin.texts import texts
 from app.extensions import db, limiter
 from app.i18n import LANGUAGES, pick_language
-from app.models import GoogleObject, LedgerEntry, Member
+from app.models import GoogleObject, LedgerEntry, Member, Program
 from app.services import audit, campaigns, dashboard, wallet
 from app.services.auth import find_key
 from app.services.passes import pass_for_member
@@ -56,6 +56,7 @@ def _render(template: str, **context: Any) -> Response:
             lang=language,
             t=texts(language),
             key=g.get("admin_key"),
+            **_program_context(),
             **context,
         )
     )
@@ -76,8 +77,38 @@ def signed_in(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+def _program() -> Program | None:
+    """The program the pages work on (see admin_session.selected_program)."""
+    if "admin_program" not in g:
+        g.admin_program = admin_session.selected_program(g.admin_key)
+    return g.admin_program  # type: ignore[no-any-return]
+
+
 def _program_id() -> int | None:
-    return g.admin_key.program_id  # type: ignore[no-any-return]
+    program = _program()
+    return program.id if program is not None else None
+
+
+def _program_context() -> dict[str, Any]:
+    """The header's program selector, for keys that may work on every program."""
+    api_key = g.get("admin_key")
+    if api_key is None or api_key.program_id is not None:
+        return {"programs": [], "program": None}
+    return {"programs": admin_session.programs(api_key), "program": _program()}
+
+
+@bp.post("/program")
+@signed_in
+def choose_program() -> Any:
+    """The header's selector: the program an admin key works on."""
+    chosen = request.form.get("program_id", type=int)
+    if chosen is None or not admin_session.select_program(g.admin_key, chosen):
+        return redirect(url_for("admin.overview"))
+    target = request.form.get("next", "")
+    # Only back to a page of the dashboard itself.
+    if not target.startswith("/admin") or target.startswith("//"):
+        target = url_for("admin.overview")
+    return redirect(target)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -197,7 +228,10 @@ def _member_details(member: Member) -> dict[str, Any]:
 @bp.get("/audit")
 @signed_in
 def audit_page() -> Response:
-    entries = audit.recent(_program_id(), 200)
+    # An admin key's own entries (sign-ins) belong to no program.
+    entries = audit.recent(
+        _program_id(), 200, with_global=g.admin_key.program_id is None
+    )
     rows = [
         {
             "who": f"{e.role} {e.actor}".strip(),

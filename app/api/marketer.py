@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from app.admin.session import api_session_key
+from app.admin.session import api_session_key, selected_program
 from app.errors import ApiError
 from app.extensions import db
 from app.models import ApiKey, Program
@@ -46,6 +46,10 @@ def _program(body: Any = None) -> Program:
     raw = request.args.get("program_id")
     if raw is None and isinstance(body, dict):
         raw = body.pop("program_id", None)
+    if raw is None and g.get("admin_session"):
+        # The dashboard's pages: the program chosen in its header.
+        selected = selected_program(key)
+        raw = selected.id if selected is not None else None
     try:
         program = db.session.get(Program, int(raw)) if raw is not None else None
     except (TypeError, ValueError):
@@ -73,7 +77,10 @@ def preview_segment() -> Response:
 @bp.get("/campaigns")
 def list_campaigns() -> Response:
     key = _key()
-    rows = campaigns.listing(key.program_id)
+    program_id = key.program_id
+    if program_id is None and g.get("admin_session"):
+        program_id = _program().id
+    rows = campaigns.listing(program_id)
     result = [campaigns.as_json(c) for c in rows]
     db.session.commit()
     return jsonify({"campaigns": result})

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.api.auth import current_key, require_key
 from app.errors import ApiError
@@ -128,16 +128,7 @@ def run_automation(name: str) -> Response:
 @require_key(*ROLES)
 def list_products() -> Response:
     program = _program()
-    waiting = dict(
-        db.session.execute(
-            select(ProductSubscription.product_id, func.count())
-            .where(
-                ProductSubscription.program_id == program.id,
-                ProductSubscription.status == "waiting",
-            )
-            .group_by(ProductSubscription.product_id)
-        ).all()
-    )
+    waiting = catalog.waiting_counts(program)
     items = [
         {**catalog.product_view(p), "waiting": waiting.get(p.id, 0)}
         for p in catalog.products(program)
@@ -188,13 +179,9 @@ def _subscriber(program: Program, body: dict[str, Any]) -> Member:
 def list_subscriptions(sku: str) -> Response:
     product = catalog.get_product(_program(), sku)
     status = request.args.get("status", "waiting")
-    query = select(ProductSubscription).where(
-        ProductSubscription.product_id == product.id
-    )
-    if status != "all":
-        query = query.where(ProductSubscription.status == status)
-    subs = db.session.scalars(query.order_by(ProductSubscription.id).limit(1000))
-    items = [catalog.subscription_view(s) for s in subs]
+    items = [
+        catalog.subscription_view(s) for s in catalog.subscriptions(product, status)
+    ]
     db.session.commit()
     return jsonify({"subscriptions": items})
 
@@ -255,22 +242,14 @@ def _store(program: Program, store_id: int) -> Store:
 def _after_store_change(
     program: Program, before: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    refresh = stores.queue_refresh(program, before)
-    # Small programs are done in the request; big ones go on in the worker.
-    stores.process(refresh)
-    return stores.refresh_view(refresh)
+    return stores.refresh_view(stores.after_change(program, before))
 
 
 @bp.get("/stores")
 @require_key(*ROLES)
 def list_stores() -> Response:
     program = _program()
-    items = [
-        stores.store_view(s)
-        for s in db.session.scalars(
-            select(Store).where(Store.program_id == program.id).order_by(Store.id)
-        )
-    ]
+    items = [stores.store_view(s) for s in stores.listing(program)]
     db.session.commit()
     return jsonify({"stores": items})
 

@@ -7,6 +7,7 @@ from app.models.google import GoogleCallback, GoogleClass, GoogleMessage, Google
 from app.models.ledger import LedgerEntry, PosTransaction
 from app.models.marketing import (
     Automation,
+    AutomationRun,
     Product,
     ProductSubscription,
     StoreRefresh,
@@ -22,6 +23,7 @@ __all__ = [
     "ApiKey",
     "AuditEntry",
     "Automation",
+    "AutomationRun",
     "Base",
     "Campaign",
     "Device",

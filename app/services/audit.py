@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from app.extensions import db
 from app.models import ApiKey, AuditEntry
@@ -34,9 +34,15 @@ def record(
     return entry
 
 
-def recent(program_id: int | None, limit: int = 100) -> list[AuditEntry]:
-    """Newest first; program_id None = every program (admin keys)."""
+def recent(
+    program_id: int | None, limit: int = 100, *, with_global: bool = False
+) -> list[AuditEntry]:
+    """Newest first; program_id None = every program. `with_global` adds the
+    entries of no program (an admin key's sign-ins)."""
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if program_id is not None:
-        query = query.where(AuditEntry.program_id == program_id)
+        match = AuditEntry.program_id == program_id
+        if with_global:
+            match = or_(match, AuditEntry.program_id.is_(None))
+        query = query.where(match)
     return list(db.session.scalars(query))

@@ -17,13 +17,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, extract, func, or_, select
+from sqlalchemy import and_, exists, extract, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.errors import ApiError
 from app.extensions import db
 from app.models import (
     Automation,
+    AutomationRun,
     LedgerEntry,
     Member,
     MemberMessage,
@@ -80,6 +81,15 @@ BATCH = 500
 # -- settings ------------------------------------------------------------------
 
 
+def limits(key: str) -> tuple[type, float, float] | None:
+    """(int or float, lowest, highest) of a numeric setting, else None."""
+    if key in _INT_PARAMS:
+        return (int, *_INT_PARAMS[key])
+    if key in _FLOAT_PARAMS:
+        return (float, *_FLOAT_PARAMS[key])
+    return None
+
+
 def automation(program: Program, name: str) -> Automation:
     """The program's row for `name`, created (disabled) on first use."""
     if name not in DEFAULTS:
@@ -111,13 +121,15 @@ def settings(row: Automation) -> dict[str, Any]:
     return {**DEFAULTS[row.name], **(row.settings or {})}
 
 
-def view(row: Automation) -> dict[str, Any]:
+def view(row: Automation, runs: int = 10) -> dict[str, Any]:
+    """The automation as JSON, with its `runs` latest recorded runs."""
     return {
         "name": row.name,
         "enabled": row.enabled,
         "settings": settings(row),
         "last_run_at": row.last_run_at.isoformat() if row.last_run_at else None,
         "last_result": row.last_result or {},
+        "last_runs": [run_view(r) for r in recent_runs(row, runs)],
     }
 
 
@@ -381,10 +393,16 @@ RUNNERS: dict[str, Callable[[Program, dict[str, Any], datetime], int]] = {
 
 
 def run(
-    program: Program, name: str, now: datetime, *, force: bool = False
+    program: Program,
+    name: str,
+    now: datetime,
+    *,
+    force: bool = False,
+    trigger: str = "manual",
 ) -> dict[str, Any]:
     """Run one automation for the moment `now` (aware). Waits (sends nothing) in
-    quiet hours and, for the birthday, before its hour. `force`: run even if off."""
+    quiet hours and, for the birthday, before its hour. `force`: run even if off.
+    A completed run is recorded (`AutomationRun`) with its `trigger`."""
     # On SQLite a run that reads and then writes while another writer commits
     # would fail ("database is locked"): it begins as a writer (a no-op on
     # PostgreSQL, and when the caller's transaction has already begun).
@@ -403,10 +421,80 @@ def run(
             _due_time(program, name, conf, now).astimezone(UTC).isoformat()
         )
         return result
+    started = utcnow()
     result["sent"] = RUNNERS[name](program, conf, local)
     row.last_run_at = utcnow()
     row.last_result = result
+    record_run(row, trigger, local.date(), result["sent"], started)
     return result
+
+
+def record_run(
+    row: Automation, trigger: str, day: date, sent: int, started: datetime
+) -> None:
+    """Add the run to the history. A scheduled run for the same date as the
+    latest recorded scheduled run is folded into it (welcome runs every tick)."""
+    latest = db.session.scalar(
+        select(AutomationRun)
+        .where(AutomationRun.automation_id == row.id)
+        .order_by(AutomationRun.id.desc())
+        .limit(1)
+    )
+    if (
+        trigger == "scheduler"
+        and latest is not None
+        and latest.trigger == "scheduler"
+        and latest.for_date == day
+    ):
+        # In SQL, so that two workers folding at once both count.
+        db.session.execute(
+            update(AutomationRun)
+            .where(AutomationRun.id == latest.id)
+            .values(
+                sent=AutomationRun.sent + sent,
+                runs=AutomationRun.runs + 1,
+                finished_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        db.session.expire(latest)
+        return
+    db.session.add(
+        AutomationRun(
+            automation_id=row.id,
+            program_id=row.program_id,
+            trigger=trigger,
+            for_date=day,
+            sent=sent,
+            runs=1,
+            started_at=started,
+            finished_at=utcnow(),
+        )
+    )
+    db.session.flush()
+
+
+def recent_runs(row: Automation, limit: int = 10) -> list[AutomationRun]:
+    """The automation's latest recorded runs, newest first."""
+    return list(
+        db.session.scalars(
+            select(AutomationRun)
+            .where(AutomationRun.automation_id == row.id)
+            .order_by(AutomationRun.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def run_view(run: AutomationRun) -> dict[str, Any]:
+    return {
+        "trigger": run.trigger,
+        "date": run.for_date.isoformat(),
+        "sent": run.sent,
+        "runs": run.runs,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat(),
+    }
 
 
 def _due_time(
@@ -452,7 +540,7 @@ def run_all(name: str, now: datetime) -> None:
         if name in DAILY and (row.last_result or {}).get("date") == today:
             db.session.commit()
             continue
-        run(program, name, now)
+        run(program, name, now, trigger="scheduler")
         db.session.commit()
 
 

@@ -14,7 +14,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from app.errors import ApiError
 from app.extensions import db
@@ -73,6 +73,31 @@ def products(program: Program) -> list[Product]:
             .order_by(Product.sku)
         )
     )
+
+
+def waiting_counts(program: Program) -> dict[int, int]:
+    """product id -> subscriptions still waiting for it."""
+    rows = db.session.execute(
+        select(ProductSubscription.product_id, func.count())
+        .where(
+            ProductSubscription.program_id == program.id,
+            ProductSubscription.status == WAITING,
+        )
+        .group_by(ProductSubscription.product_id)
+    ).all()
+    return {product_id: count for product_id, count in rows}
+
+
+def subscriptions(
+    product: Product, status: str = WAITING, limit: int = 1000
+) -> list[ProductSubscription]:
+    """The product's subscriptions in `status` ("all": any), oldest first."""
+    query = select(ProductSubscription).where(
+        ProductSubscription.product_id == product.id
+    )
+    if status != "all":
+        query = query.where(ProductSubscription.status == status)
+    return list(db.session.scalars(query.order_by(ProductSubscription.id).limit(limit)))
 
 
 def _store_ids(program: Program, value: Any) -> list[int]:

@@ -31,7 +31,7 @@ BATCH = 500
 # Batches per scheduler run: other jobs get their turn between runs.
 JOB_BATCHES = 20
 _CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-_TEXT_FIELDS = {"name": 120, "city": 80, "address": 200, "relevant_text": 120}
+TEXT_FIELDS = {"name": 120, "city": 80, "address": 200, "relevant_text": 120}
 
 
 def store_view(store: Store) -> dict[str, Any]:
@@ -76,7 +76,7 @@ def apply(program: Program, store: Store | None, body: Any) -> Store:
     """Create (store None) or change a store from a JSON body; 422 on bad input."""
     if not isinstance(body, dict):
         raise ApiError(422, "invalid_body", "a JSON object is required")
-    allowed = {"code", *_TEXT_FIELDS, "latitude", "longitude", "active"}
+    allowed = {"code", *TEXT_FIELDS, "latitude", "longitude", "active"}
     unknown = set(body) - allowed
     if unknown:
         raise ApiError(
@@ -100,7 +100,7 @@ def apply(program: Program, store: Store | None, body: Any) -> Store:
         if clash is not None and (store is None or clash != store.id):
             raise ApiError(409, "code_exists", f"A store with code {code!r} exists.")
         values["code"] = code
-    for field, limit in _TEXT_FIELDS.items():
+    for field, limit in TEXT_FIELDS.items():
         if field in body:
             value = body[field]
             if (
@@ -166,6 +166,23 @@ def queue_refresh(
     db.session.add(refresh)
     db.session.flush()
     return refresh
+
+
+def after_change(program: Program, stores_before: list[dict[str, Any]]) -> StoreRefresh:
+    """Queue the refresh a store change needs and do its first batch now (small
+    programs are done in the request; big ones go on in the worker's job)."""
+    refresh = queue_refresh(program, stores_before)
+    process(refresh)
+    return refresh
+
+
+def listing(program: Program) -> list[Store]:
+    """The program's stores, closed ones too, in the order they were added."""
+    return list(
+        db.session.scalars(
+            select(Store).where(Store.program_id == program.id).order_by(Store.id)
+        )
+    )
 
 
 def _nearest(member: Member, shops: list[passes.Store]) -> list[passes.Store]:
