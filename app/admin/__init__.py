@@ -1,5 +1,6 @@
 """The marketer dashboard /admin (Russian and English)."""
 
+from app.admin import settings_page  # noqa: F401  (adds /admin/settings to bp)
 from app.admin.views import bp
 
 __all__ = ["bp"]
