@@ -32,8 +32,10 @@ from app.services.passes import program_view
 from tests.app.campaign_support import NOW, add_member, register_device
 from tests.app.marketing_support import auth, marketer_key
 from tests.app.pos_support import make_key, other_program
-from tests.conftest import Demo
+from tests.app.test_google import sign_up
+from tests.conftest import GOOGLE_ISSUER, Demo
 from tests.support.apns_server import ApnsStandIn
+from tests.support.google_server import GoogleStandIn
 from tests.support.openssl import verify_pkpass
 from tests.support.push import drain
 
@@ -526,3 +528,24 @@ def test_keys_are_scoped_to_their_program(
         client.patch("/api/v1/program", json={}, headers=auth(pos_key)).status_code
         == 403
     )
+
+
+def test_the_google_class_follows_the_settings(
+    google_app: Flask, google_stand_in: GoogleStandIn, demo: Demo
+) -> None:
+    client = google_app.test_client()
+    card_token = sign_up(client)
+    assert client.get(f"/c/{card_token}/google").status_code == 303
+    class_id = f"{GOOGLE_ISSUER}.severnaya"
+    logo = google_stand_in.classes[class_id]["programLogo"]["sourceUri"]["uri"]
+    key = marketer_key(google_app, demo.program_id)
+    response = client.patch(
+        "/api/v1/program", json={"colors": {"background": "#102030"}}, headers=auth(key)
+    )
+    assert response.status_code == 200
+    run_refresh(google_app)
+    drain(google_app)  # the member's object sync brings the class along
+    loyalty_class = google_stand_in.classes[class_id]
+    assert loyalty_class["hexBackgroundColor"] == "#102030"
+    # The logo URL carries the design's hash: Google fetches the new one.
+    assert loyalty_class["programLogo"]["sourceUri"]["uri"] != logo
