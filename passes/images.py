@@ -233,10 +233,12 @@ def _decode(data: bytes) -> Image.Image:
             image = ImageOps.exif_transpose(image)
     except ImageRejected:
         raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageRejected(
+            "image_too_large", f"The image is larger than {MAX_SIDE} px on a side."
+        ) from None
     except (
         UnidentifiedImageError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
         OSError,
         SyntaxError,
         ValueError,
