@@ -8,6 +8,7 @@ same bytes (and manifest hashes).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import warnings
 from dataclasses import dataclass
@@ -160,6 +161,31 @@ def render_images(design: Design) -> MappingProxyType[str, bytes]:
         for scale in SCALES:
             files[_file_name(name, scale)] = _png(_image(name, scale, design))
     return MappingProxyType(files)
+
+
+@lru_cache(maxsize=64)
+def image_sha1(design: Design) -> MappingProxyType[str, str]:
+    """file name -> SHA-1 (hex) of each image, for manifest.json (cached: an
+    uploaded photo strip is hundreds of KB, hashed once, not per pass)."""
+    return MappingProxyType(
+        {
+            name: hashlib.sha1(data, usedforsecurity=False).hexdigest()
+            for name, data in render_images(design).items()
+        }
+    )
+
+
+@lru_cache(maxsize=64)
+def fingerprint_parts(design: Design) -> MappingProxyType[str, bytes]:
+    """file name -> what `content_fingerprint` hashes for each image: a drawn
+    image's own bytes (small; as before uploads existed, so existing passes'
+    fingerprints stay the same), an uploaded one's SHA-256 (cached, instead of
+    hashing hundreds of KB per pass)."""
+    parts: dict[str, bytes] = {}
+    for name, data in render_images(design).items():
+        uploaded = getattr(design, name.split(".")[0].split("@")[0]) is not None
+        parts[name] = b"sha256:" + hashlib.sha256(data).digest() if uploaded else data
+    return MappingProxyType(parts)
 
 
 @lru_cache(maxsize=8)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import json
 import zlib
 
 import pytest
@@ -144,3 +145,47 @@ def test_the_google_logo_is_the_uploaded_icon() -> None:
     image = Image.open(io.BytesIO(logo))
     assert image.size == (660, 660)
     assert image.convert("RGB").getpixel((5, 5)) == (0, 200, 0)
+
+
+def test_a_pass_with_uploads_lists_true_sha1s_and_verifies(
+    program: passes.Program,
+    member: passes.Member,
+    stores: list[passes.Store],
+    signer: passes.Signer,
+    pki_files: dict,
+    tmp_path,
+) -> None:
+    from tests.support.openssl import verify_pkpass
+
+    strip = artwork("strip", Image.new("RGB", (1200, 400), (0, 0, 255)))
+    branded = dataclasses.replace(
+        program, design=dataclasses.replace(program.design, strip=strip)
+    )
+    data = passes.build_pkpass(branded, member, stores, signer)
+    archive = verify_pkpass(data, pki_files["ca.pem"], tmp_path)
+    manifest = json.loads(archive.read("manifest.json"))
+    for name, digest in manifest.items():
+        assert hashlib.sha1(archive.read(name)).hexdigest() == digest, name
+
+
+def test_fingerprints_of_drawn_images_are_as_before_and_uploads_count(
+    program: passes.Program, member: passes.Member, stores: list[passes.Store]
+) -> None:
+    # The formula before uploads existed: every file's bytes.
+    digest = hashlib.sha256()
+    for name, data in sorted(passes.build_files(program, member, stores).items()):
+        digest.update(name.encode() + b"\0" + data + b"\0")
+    assert passes.content_fingerprint(program, member, stores) == digest.hexdigest()
+    red = artwork("logo", Image.new("RGBA", (600, 200), (255, 0, 0, 255)))
+    blue = artwork("logo", Image.new("RGBA", (600, 200), (0, 0, 255, 255)))
+    prints = {
+        passes.content_fingerprint(
+            dataclasses.replace(
+                program, design=dataclasses.replace(program.design, logo=logo)
+            ),
+            member,
+            stores,
+        )
+        for logo in (None, red, blue)
+    }
+    assert len(prints) == 3
