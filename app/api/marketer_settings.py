@@ -61,18 +61,17 @@ def _program(body: Any = None, lock: bool = False) -> Program:
     (query, JSON body or form) unless there is only one program. `lock`:
     row-locked and re-read, for a change."""
     key = _key()
+    named = body.pop("program_id", None) if isinstance(body, dict) else None
     program_id: Any = key.program_id
     if program_id is None:
-        program_id = request.args.get("program_id")
-        if program_id is None and isinstance(body, dict):
-            program_id = body.pop("program_id", None)
+        program_id = request.args.get("program_id", named)
         if program_id is None and request.mimetype == "multipart/form-data":
             program_id = request.form.get("program_id")
         if program_id is None:
             only = db.session.scalars(select(Program.id).limit(2)).all()
             program_id = only[0] if len(only) == 1 else None
     try:
-        number = int(program_id)
+        number = None if isinstance(program_id, bool) else int(program_id)
     except (TypeError, ValueError):
         number = None
     query = select(Program).where(Program.id == number)
@@ -123,7 +122,10 @@ def upload_image(kind: str) -> Response:
         raise ApiError(
             422, "file_required", "Send the image as multipart form field 'file'."
         )
-    data = upload.read(MAX_UPLOAD_BYTES + 1)
+    try:
+        data = upload.read(MAX_UPLOAD_BYTES + 1)
+    finally:
+        upload.close()  # a large upload is spooled to a temporary file
     program = _program(lock=True)
     result = settings.upload_image(program, kind, data, _key())
     db.session.commit()

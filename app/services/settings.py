@@ -319,7 +319,7 @@ def _hour(name: str, value: Any) -> int:
     return value
 
 
-def _quiet_hours(program: Program, value: Any, rules: dict[str, Any]) -> None:
+def _quiet_hours(value: Any, rules: dict[str, Any]) -> None:
     if not isinstance(value, dict) or set(value) != {"from", "until"}:
         raise _fail(
             "invalid_quiet_hours",
@@ -465,7 +465,7 @@ def resolve(program: Program, body: Any) -> dict[str, Any]:
     if "rules" in body:
         rules = _rules(program, body["rules"])
     if "quiet_hours" in body:
-        _quiet_hours(program, body["quiet_hours"], rules)
+        _quiet_hours(body["quiet_hours"], rules)
     if rules != (program.rules or {}):
         values["rules"] = rules
     if "timezone" in body:
