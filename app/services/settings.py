@@ -207,6 +207,8 @@ def _by_language(
         )
     result = {}
     for language, text in value.items():
+        if isinstance(text, str):
+            text = text.replace("\r\n", "\n")
         if not isinstance(text, str) or _CONTROL.search(text):
             raise _fail(code, f"{field}.{language} must be text")
         text = text.strip()

@@ -358,6 +358,36 @@ def test_tier_names_and_texts_reach_the_passes(
     assert '"Бронза" = "Bronze";' in archive.read("en.lproj/pass.strings").decode()
 
 
+def test_a_settings_change_takes_over_a_queued_store_refresh(
+    app: Flask, client: FlaskClient, demo: Demo, key: str
+) -> None:
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        store_refresh = stores.queue_refresh(program, stores.snapshot(program))
+        db.session.commit()
+        store_refresh_id = store_refresh.id
+    before = tags(app, demo.program_id)
+    body = client.patch(
+        "/api/v1/program",
+        json={"texts": {"terms": {"ru": "Новые\r\nусловия", "en": "New terms"}}},
+        headers=auth(key),
+    ).get_json()
+    assert body["texts"]["terms"]["ru"] == "Новые\nусловия"
+    # The one not started yet is superseded; the new one re-hashes every pass.
+    with app.app_context():
+        assert db.session.get(StoreRefresh, store_refresh_id).status == "superseded"
+        assert db.session.get(StoreRefresh, body["refresh"]["id"]).stores_before is None
+    run_refresh(app)
+    after = tags(app, demo.program_id)
+    assert all(after[p] > before[p] for p in before)
+    superseded = client.get(
+        f"/api/v1/program/refreshes/{store_refresh_id}", headers=auth(key)
+    ).get_json()
+    assert superseded["status"] == "superseded"
+    missing = client.get("/api/v1/program/refreshes/999", headers=auth(key))
+    assert missing.status_code == 404
+
+
 def test_preview_shows_unsaved_settings_and_saves_nothing(
     app: Flask, client: FlaskClient, demo: Demo, key: str
 ) -> None:
