@@ -4,7 +4,9 @@ program's passes, next to the floor of just reading them (baseline), in one run.
 Scenarios: nothing changed (every pass re-hashed, none moved); a store added in
 the middle of Moscow (Moscow members' nearest ten change) and one far away, each
 comparing every pass's nearest ten before and after first (what the API does);
-one more far away re-hashing every pass (no "before" snapshot).
+one more far away re-hashing every pass (no "before" snapshot). Then two
+program settings changes that every pass shows (a colour; an uploaded logo),
+which queue the same refresh without a snapshot: every pass moves.
 
     .venv/bin/python bench/store_refresh.py [--members 3000] [--database postgresql]
 """
@@ -12,6 +14,7 @@ one more far away re-hashing every pass (no "before" snapshot).
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 import tempfile
@@ -20,13 +23,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from PIL import Image  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 
 import passes  # noqa: E402
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
-from app.models import Member, Pass, Program, PushDelivery, Store  # noqa: E402
-from app.services import stores  # noqa: E402
+from app.models import (  # noqa: E402
+    Member,
+    Pass,
+    Program,
+    PushDelivery,
+    Store,
+    StoreRefresh,
+)
+from app.services import settings, stores  # noqa: E402
 from app.services.demo import seed_demo  # noqa: E402
 from app.services.signup import SignupForm, sign_up  # noqa: E402
 
@@ -80,6 +91,32 @@ def refresh_all(
         stores.process(refresh)
         db.session.commit()
     return time.perf_counter() - started, refresh.refreshed, refresh.processed
+
+
+def finish(refresh_id: int, started: float) -> tuple[float, int, int]:
+    refresh = db.session.get(StoreRefresh, refresh_id)
+    assert refresh is not None
+    while refresh.status == "queued":
+        stores.process(refresh)
+        db.session.commit()
+    return time.perf_counter() - started, refresh.refreshed, refresh.processed
+
+
+def change_settings(program: Program, body: dict) -> tuple[float, int, int]:
+    """A settings change, then its whole refresh (what the worker's job does)."""
+    started = time.perf_counter()
+    result = settings.apply(program, body, None)
+    db.session.commit()
+    return finish(result["refresh"]["id"], started)
+
+
+def upload_logo(program: Program) -> tuple[float, int, int]:
+    image = io.BytesIO()
+    Image.new("RGBA", (600, 200), (200, 30, 30, 255)).save(image, format="PNG")
+    started = time.perf_counter()
+    result = settings.upload_image(program, "logo", image.getvalue(), None)
+    db.session.commit()
+    return finish(result["refresh"]["id"], started)
 
 
 def add_store(program: Program, code: str, lat: float, lon: float, city: str) -> None:
@@ -162,6 +199,12 @@ def main() -> None:
                     seconds,
                 )
             )
+            seconds, refreshed, seen = change_settings(
+                program, {"colors": {"background": "#102030"}}
+            )
+            rows.append(("settings: background colour", seen, refreshed, seconds))
+            seconds, refreshed, seen = upload_logo(program)
+            rows.append(("settings: logo uploaded", seen, refreshed, seconds))
             stores_count = db.session.scalar(select(func.count()).select_from(Store))
             queued = db.session.scalar(select(func.count()).select_from(PushDelivery))
     finally:

@@ -17,9 +17,16 @@ from passes.cardnumber import (
 )
 from passes.devpki import DevPKI, make_dev_pki, write_dev_pki
 from passes.geo import MAX_LOCATIONS, distance_km, nearest_stores
-from passes.images import render_images, render_logo
+from passes.images import (
+    ImageRejected,
+    normalise_upload,
+    preview_images,
+    render_images,
+    render_logo,
+)
 from passes.model import (
     LANGUAGES,
+    Artwork,
     Design,
     GoogleProgram,
     Member,
@@ -42,9 +49,11 @@ __all__ = [
     "LANGUAGES",
     "MAX_LOCATIONS",
     "MIMETYPE",
+    "Artwork",
     "Design",
     "DevPKI",
     "GoogleProgram",
+    "ImageRejected",
     "Member",
     "PassSigningError",
     "Program",
@@ -66,9 +75,11 @@ __all__ = [
     "make_dev_pki",
     "nearest_stores",
     "new_card_number",
+    "normalise_upload",
     "normalize_card_number",
     "parse_barcode_payload",
     "pick",
+    "preview_images",
     "render_images",
     "render_logo",
     "rgb",

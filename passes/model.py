@@ -19,14 +19,30 @@ def pick(text: Text, language: str) -> str:
 
 
 @dataclass(frozen=True)
+class Artwork:
+    """An uploaded pass image: a PNG made by `passes.images.normalise_upload`.
+
+    Compared and hashed by `digest` alone, so that a Design holding images stays
+    as cheap to hash (the image cache key) as one without.
+    """
+
+    digest: str
+    png: bytes = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class Design:
-    """A brand's look. Colours are '#rrggbb'; images are rendered from these."""
+    """A brand's look. Colours are '#rrggbb'. Images are drawn from the colours,
+    except those the brand uploaded (`icon`, `logo`, `strip`)."""
 
     brand_name: str
     background: str
     foreground: str
     label: str
     accent: str
+    icon: Artwork | None = None
+    logo: Artwork | None = None
+    strip: Artwork | None = None
 
 
 @dataclass(frozen=True)

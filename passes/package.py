@@ -6,10 +6,10 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from passes.images import render_images
+from passes.images import fingerprint_parts, image_sha1, render_images
 from passes.model import Member, Program, Store
 from passes.passjson import build_pass_json, build_strings, encode_strings
 from passes.signing import PassSigningError, Signer
@@ -43,16 +43,26 @@ def build_files(
 def content_fingerprint(
     program: Program, member: Member, stores: Sequence[Store]
 ) -> str:
-    """SHA-256 over everything the pass shows: equal fingerprints, equal passes."""
+    """SHA-256 over everything the pass shows: equal fingerprints, equal passes.
+    Images count by `fingerprint_parts` (cached per design)."""
+    parts = fingerprint_parts(program.design)
     digest = hashlib.sha256()
     for name, data in sorted(build_files(program, member, stores).items()):
-        digest.update(name.encode() + b"\0" + data + b"\0")
+        digest.update(name.encode() + b"\0")
+        digest.update(parts.get(name, data))
+        digest.update(b"\0")
     return digest.hexdigest()
 
 
-def build_manifest(files: dict[str, bytes]) -> bytes:
-    """manifest.json: the SHA-1 (hex) of every file, by its path in the archive."""
-    return _json_bytes({name: _sha1(data) for name, data in files.items()})
+def build_manifest(
+    files: dict[str, bytes], known: Mapping[str, str] | None = None
+) -> bytes:
+    """manifest.json: the SHA-1 (hex) of every file, by its path in the archive.
+    `known`: SHA-1s already computed for some of these files (the images)."""
+    known = known or {}
+    return _json_bytes(
+        {name: known.get(name) or _sha1(data) for name, data in files.items()}
+    )
 
 
 def zip_pass(files: dict[str, bytes]) -> bytes:
@@ -82,7 +92,7 @@ def build_pkpass(
             f"(team {program.team_identifier}); Wallet would refuse the pass"
         )
     files = build_files(program, member, stores)
-    manifest = build_manifest(files)
+    manifest = build_manifest(files, image_sha1(program.design))
     files["manifest.json"] = manifest
     files["signature"] = signer.sign(manifest)
     return zip_pass(files)

@@ -20,6 +20,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "nav.campaigns": {"ru": "Рассылки", "en": "Campaigns"},
     "nav.members": {"ru": "Участники", "en": "Members"},
     "nav.audit": {"ru": "Журнал", "en": "Audit log"},
+    "nav.settings": {"ru": "Настройки", "en": "Settings"},
     "members": {"ru": "Участников", "en": "Members"},
     "chart.signups": {"ru": "Регистрации", "en": "Sign-ups"},
     "chart.installs_apple": {"ru": "Установки Apple", "en": "Apple installs"},

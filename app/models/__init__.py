@@ -15,7 +15,7 @@ from app.models.marketing import (
 )
 from app.models.member import Member
 from app.models.message import MemberMessage
-from app.models.program import Program, Store
+from app.models.program import Program, ProgramImage, Store
 from app.models.push import PushDelivery
 from app.models.wallet import Device, DeviceLog, Pass, Registration
 
@@ -40,6 +40,7 @@ __all__ = [
     "Product",
     "ProductSubscription",
     "Program",
+    "ProgramImage",
     "PushDelivery",
     "Registration",
     "Store",

@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, event
+from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from app.models.base import Base, utcnow
@@ -105,6 +105,27 @@ class Store(Base):
 
     def __repr__(self) -> str:
         return f"<Store {self.code}>"
+
+
+class ProgramImage(Base):
+    """A brand's uploaded pass image (icon, logo or strip), normalised PNG.
+
+    Kept in the database (not a files directory) so that every web process and
+    worker, on any host, reads the same image in the same transaction as the
+    design that names it (`Program.design["images"][kind]["sha256"]`).
+    """
+
+    __tablename__ = "program_image"
+    __table_args__ = (UniqueConstraint("program_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("program.id"))
+    kind: Mapped[str] = mapped_column(String(10))
+    sha256: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int]
+    height: Mapped[int]
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 @event.listens_for(Session, "before_flush")

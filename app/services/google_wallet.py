@@ -254,6 +254,9 @@ def sync_object(member: Member) -> bool:
     record = _record(member, lock=True)
     if record is None or record.state == "EXPIRED" or dry_run():
         return False
+    # A settings change (name, colours, logo) refreshes every pass, so the first
+    # object synced after it brings the class up to date (no call if unchanged).
+    sync_class(member.program)
     body = build_object(member)
     sent = record.body or {}
     changed = {key: value for key, value in body.items() if sent.get(key) != value}

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 import passes
 from app.extensions import db
-from app.models import Member, Pass, Program, Store
+from app.models import Member, Pass, Program, ProgramImage, Store
 from app.models.base import utcnow
 from app.services import outbox
 
@@ -69,21 +69,60 @@ def signer(program: Program | None = None) -> passes.Signer:
     return loaded
 
 
-def program_view(program: Program) -> passes.Program:
+# sha256 -> uploaded image. An upload's bytes never change under its digest, so
+# a process keeps the few it uses (a pass build then reads no image from the
+# database, and the Design, hashed by digest, hits the image cache).
+_artwork: dict[str, passes.Artwork] = {}
+_ARTWORK_CACHED = 32
+
+
+def artwork(program: Program, kind: str) -> passes.Artwork | None:
+    """The program's uploaded `kind` image (icon, logo, strip), else None."""
+    meta = (program.design.get("images") or {}).get(kind)
+    if not meta:
+        return None
+    digest = meta["sha256"]
+    found = _artwork.get(digest)
+    if found is None:
+        data = db.session.scalar(
+            select(ProgramImage.data).where(
+                ProgramImage.program_id == program.id,
+                ProgramImage.kind == kind,
+                ProgramImage.sha256 == digest,
+            )
+        )
+        if data is None:
+            # Replaced after this transaction read the design: the refresh the
+            # replacement queued rebuilds this pass with the new image.
+            return None
+        if len(_artwork) >= _ARTWORK_CACHED:
+            _artwork.pop(next(iter(_artwork)))
+        found = _artwork[digest] = passes.Artwork(digest, data)
+    return found
+
+
+def design_view(program: Program) -> passes.Design:
     design = program.design
+    return passes.Design(
+        brand_name=design.get("brand_name", program.name),
+        background=design["background"],
+        foreground=design["foreground"],
+        label=design["label"],
+        accent=design["accent"],
+        icon=artwork(program, "icon"),
+        logo=artwork(program, "logo"),
+        strip=artwork(program, "strip"),
+    )
+
+
+def program_view(program: Program) -> passes.Program:
     return passes.Program(
         pass_type_identifier=program.pass_type_identifier,
         team_identifier=program.team_identifier,
         organization_name=program.organization_name,
         description=program.description,
         logo_text=program.logo_text,
-        design=passes.Design(
-            brand_name=design.get("brand_name", program.name),
-            background=design["background"],
-            foreground=design["foreground"],
-            label=design["label"],
-            accent=design["accent"],
-        ),
+        design=design_view(program),
         web_service_url=public_url("/wallet"),
         terms=program.texts.get("terms", {}),
         contacts=program.texts.get("contacts", {}),

@@ -1,0 +1,96 @@
+"""Russian and English texts of /admin/settings."""
+
+from __future__ import annotations
+
+from app.i18n import catalogue
+
+TEXTS: dict[str, dict[str, str]] = {
+    "nav": {"ru": "Настройки", "en": "Settings"},
+    "choose": {"ru": "Выберите программу", "en": "Choose a program"},
+    "brand": {"ru": "Бренд", "en": "Brand"},
+    "name": {"ru": "Название программы", "en": "Program name"},
+    "organization_name": {"ru": "Организация", "en": "Organization"},
+    "description": {
+        "ru": "Описание карты (для VoiceOver)",
+        "en": "Card description (for VoiceOver)",
+    },
+    "logo_text": {"ru": "Текст рядом с логотипом", "en": "Text next to the logo"},
+    "brand_name": {
+        "ru": "Бренд латиницей (буква на значке, Google)",
+        "en": "Brand in Latin letters (icon letter, Google)",
+    },
+    "colors": {"ru": "Цвета", "en": "Colours"},
+    "color.background": {"ru": "Фон", "en": "Background"},
+    "color.foreground": {"ru": "Текст", "en": "Text"},
+    "color.label": {"ru": "Подписи", "en": "Labels"},
+    "color.accent": {
+        "ru": "Акцент (рисованные картинки)",
+        "en": "Accent (drawn images)",
+    },
+    "images": {"ru": "Картинки", "en": "Images"},
+    "images.help": {
+        "ru": "PNG или JPEG до 4 МБ. Значок — квадрат от 58 px (лучше 660), "
+        "логотип — от 100 px в высоту (лучше 480×150, прозрачный фон), "
+        "полоса — от 750×246 (лучше 1125×369). Загруженная картинка сразу "
+        "попадает на карты; без неё картинка рисуется из цветов.",
+        "en": "PNG or JPEG up to 4 MB. Icon: a square of 58 px or more (best 660); "
+        "logo: 100 px high or more (best 480×150, transparent background); "
+        "strip: 750×246 or more (best 1125×369). An upload goes onto the cards "
+        "at once; without one the image is drawn from the colours.",
+    },
+    "image.icon": {"ru": "Значок", "en": "Icon"},
+    "image.logo": {"ru": "Логотип", "en": "Logo"},
+    "image.strip": {"ru": "Полоса", "en": "Strip"},
+    "image.drawn": {"ru": "рисуется из цветов", "en": "drawn from the colours"},
+    "image.uploaded": {"ru": "загружен", "en": "uploaded"},
+    "image.remove": {"ru": "Убрать", "en": "Remove"},
+    "texts": {"ru": "Тексты на обороте", "en": "Texts on the back"},
+    "terms_ru": {"ru": "Условия (русский)", "en": "Terms (Russian)"},
+    "terms_en": {"ru": "Условия (английский)", "en": "Terms (English)"},
+    "contacts_ru": {"ru": "Контакты (русский)", "en": "Contacts (Russian)"},
+    "contacts_en": {"ru": "Контакты (английский)", "en": "Contacts (English)"},
+    "rules": {"ru": "Правила баллов", "en": "Points rules"},
+    "max_redeem_percent": {
+        "ru": "Баллами можно оплатить до, % чека",
+        "en": "Points may pay up to, % of a receipt",
+    },
+    "point_value": {"ru": "1 балл = ₽", "en": "1 point = RUB"},
+    "welcome_bonus": {"ru": "Баллы за регистрацию", "en": "Sign-up bonus points"},
+    "rounding": {
+        "ru": "Начисление округляется вниз до целого балла.",
+        "en": "Earned points are rounded down to whole points.",
+    },
+    "time": {"ru": "Время", "en": "Time"},
+    "timezone": {"ru": "Часовой пояс (IANA)", "en": "Time zone (IANA)"},
+    "quiet_from": {"ru": "Тихие часы с", "en": "Quiet hours from"},
+    "quiet_until": {"ru": "до", "en": "until"},
+    "tiers": {"ru": "Уровни", "en": "Tiers"},
+    "tier.code": {"ru": "Код", "en": "Code"},
+    "tier.name_ru": {"ru": "Название (рус.)", "en": "Name (Russian)"},
+    "tier.name_en": {"ru": "Название (англ.)", "en": "Name (English)"},
+    "tier.min_spend": {
+        "ru": "От, ₽ за 12 месяцев",
+        "en": "From, RUB in 12 months",
+    },
+    "tier.earn_percent": {"ru": "Начисление, %", "en": "Earn, %"},
+    "tier.add": {"ru": "Добавить уровень", "en": "Add a tier"},
+    "tier.remove": {"ru": "Удалить", "en": "Remove"},
+    "preview": {"ru": "Так выглядит карта", "en": "How the card looks"},
+    "preview.note": {
+        "ru": "Пример участника; QR-код — заглушка.",
+        "en": "A sample member; the QR code is a placeholder.",
+    },
+    "save": {"ru": "Сохранить", "en": "Save"},
+    "saved": {"ru": "Сохранено.", "en": "Saved."},
+    "unchanged": {"ru": "Нечего сохранять.", "en": "Nothing to save."},
+    "refresh": {"ru": "Обновление карт", "en": "Updating cards"},
+    "refresh.help": {
+        "ru": "Карты обновляются фоновым обработчиком партиями; "
+        "устройства получают пуш.",
+        "en": "Cards are updated in batches by the worker; devices are pushed.",
+    },
+}
+
+
+def texts(language: str) -> dict[str, str]:
+    return catalogue(TEXTS, language)

@@ -1,0 +1,152 @@
+"""Program settings API (/api/v1/program): read and change brand, colours, images,
+earn rules, tiers, time zone and quiet hours; preview a pass with unsaved
+settings; follow the pass refresh a change queued. Bearer key with role
+marketer or admin, or the /admin session with its CSRF token (like
+app.api.marketer); an all-programs admin key names one with program_id."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+from sqlalchemy import select
+
+from app.admin.session import api_session_key
+from app.errors import ApiError
+from app.extensions import db
+from app.i18n import LANGUAGES
+from app.models import ApiKey, Program, StoreRefresh
+from app.services import ledger, settings, stores
+from app.services.auth import authenticate, check_program
+from passes.images import MAX_UPLOAD_BYTES
+
+bp = Blueprint("settings_api", __name__)
+ROLES = ("marketer", "admin")
+_WRITES = {
+    "settings_api.patch_program",
+    "settings_api.upload_image",
+    "settings_api.remove_image",
+}
+# Room for the image and the multipart envelope (the app's default limit is small).
+UPLOAD_LIMIT = MAX_UPLOAD_BYTES + 64 * 1024
+
+
+@bp.before_request
+def authenticate_request() -> None:
+    if request.endpoint == "settings_api.upload_image":
+        request.max_content_length = UPLOAD_LIMIT
+    if request.endpoint in _WRITES:
+        # Writers queue on SQLite instead of failing after reading (see ledger).
+        ledger.begin_write()
+    if request.headers.get("Authorization"):
+        g.api_key = authenticate(request.headers.get("Authorization"), ROLES)
+    else:
+        g.api_key = api_session_key(request)
+
+
+def _key() -> ApiKey:
+    return g.api_key  # type: ignore[no-any-return]
+
+
+def _body() -> Any:
+    try:
+        return json.loads(request.get_data(cache=False) or b"null")
+    except ValueError:
+        raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
+
+
+def _program(body: Any = None, lock: bool = False) -> Program:
+    """The key's program; an all-programs admin key names one with program_id
+    (query, JSON body or form) unless there is only one program. `lock`:
+    row-locked and re-read, for a change."""
+    key = _key()
+    named = body.pop("program_id", None) if isinstance(body, dict) else None
+    program_id: Any = key.program_id
+    if program_id is None:
+        program_id = request.args.get("program_id", named)
+        if program_id is None and request.mimetype == "multipart/form-data":
+            program_id = request.form.get("program_id")
+        if program_id is None:
+            only = db.session.scalars(select(Program.id).limit(2)).all()
+            program_id = only[0] if len(only) == 1 else None
+    try:
+        number = None if isinstance(program_id, bool) else int(program_id)
+    except (TypeError, ValueError):
+        number = None
+    query = select(Program).where(Program.id == number)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    program = db.session.scalar(query) if number is not None else None
+    if program is None:
+        raise ApiError(
+            422, "program_required", "program_id (an existing program) is required"
+        )
+    check_program(key, program.id)
+    return program
+
+
+@bp.get("/program")
+def get_program() -> Response:
+    body = settings.view(_program())
+    db.session.commit()
+    return jsonify(body)
+
+
+@bp.patch("/program")
+def patch_program() -> Response:
+    body = _body()
+    program = _program(body, lock=True)
+    result = settings.apply(program, body, _key())
+    db.session.commit()
+    return jsonify(result)
+
+
+@bp.post("/program/preview")
+def preview_program() -> Response:
+    """The pass front with unsaved settings; nothing is stored."""
+    body = _body()
+    language = request.args.get("lang", "ru")
+    if language not in LANGUAGES:
+        language = "ru"
+    program = _program(body)
+    result = settings.preview(program, body if body is not None else {}, language)
+    db.session.rollback()
+    return jsonify(result)
+
+
+@bp.post("/program/images/<kind>")
+def upload_image(kind: str) -> Response:
+    upload = request.files.get("file")
+    if upload is None:
+        raise ApiError(
+            422, "file_required", "Send the image as multipart form field 'file'."
+        )
+    try:
+        data = upload.read(MAX_UPLOAD_BYTES + 1)
+    finally:
+        upload.close()  # a large upload is spooled to a temporary file
+    program = _program(lock=True)
+    result = settings.upload_image(program, kind, data, _key())
+    db.session.commit()
+    return jsonify(result)
+
+
+@bp.delete("/program/images/<kind>")
+def remove_image(kind: str) -> Response:
+    program = _program(lock=True)
+    result = settings.remove_image(program, kind, _key())
+    db.session.commit()
+    return jsonify(result)
+
+
+@bp.get("/program/refreshes/<int:refresh_id>")
+def get_refresh(refresh_id: int) -> Response:
+    """Progress of the pass refresh a settings (or store) change queued."""
+    program = _program()
+    refresh = db.session.get(StoreRefresh, refresh_id)
+    if refresh is None or refresh.program_id != program.id:
+        raise ApiError(404, "unknown_refresh", "No such refresh.")
+    body = stores.refresh_view(refresh)
+    db.session.commit()
+    return jsonify(body)

@@ -1,0 +1,279 @@
+// /admin/settings: builds the settings body from the form, shows a live preview
+// of the pass (POST /api/v1/program/preview: the sample member's pass.json and
+// images), saves (PATCH /api/v1/program), uploads/removes images and follows
+// the pass refresh a change queued. Session cookie + CSRF token, like admin.js.
+"use strict";
+
+(function () {
+  const root = document.getElementById("settings");
+  if (!root) return;
+  const token = document.querySelector('meta[name="csrf-token"]').content;
+  const programId = root.dataset.programId;
+  const lang = root.dataset.lang;
+  const $ = (id) => document.getElementById(id);
+
+  function url(path, extra) {
+    const query = new URLSearchParams({ program_id: programId, ...(extra || {}) });
+    return "/api/v1" + path + "?" + query.toString();
+  }
+
+  async function call(method, path, body, extra) {
+    const options = {
+      method: method,
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": token },
+    };
+    if (body instanceof FormData) {
+      options.body = body;
+    } else if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    const response = await fetch(url(path, extra), options);
+    let data = {};
+    try {
+      data = await response.json();
+    } catch (error) {
+      data = { message: response.statusText };
+    }
+    if (!response.ok) throw new Error(data.message || response.statusText);
+    return data;
+  }
+
+  // -- the body, from the form ---------------------------------------------------
+  function whole(value) {
+    return /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+  }
+  function number(value) {
+    return value.trim() !== "" && !Number.isNaN(Number(value)) ? Number(value) : value;
+  }
+  function texts(field) {
+    const result = {};
+    document.querySelectorAll(`[data-text="${field}"]`).forEach(function (area) {
+      result[area.dataset.language] = area.value;
+    });
+    return result;
+  }
+  function tiers() {
+    return Array.from(document.querySelectorAll("#tiers tr[data-tier]")).map(function (row) {
+      const get = (name) => row.querySelector(`[data-field="${name}"]`).value;
+      const name = { ru: get("name_ru") };
+      if (get("name_en").trim()) name.en = get("name_en");
+      return {
+        code: get("code").trim(),
+        name: name,
+        min_spend: whole(get("min_spend")),
+        earn_percent: number(get("earn_percent")),
+      };
+    });
+  }
+  function readBody() {
+    const colors = {};
+    document.querySelectorAll("[data-color]").forEach(function (input) {
+      colors[input.dataset.color] = input.value.trim();
+    });
+    const share = $("r-max_redeem").value;
+    return {
+      name: $("f-name").value,
+      organization_name: $("f-organization_name").value,
+      description: $("f-description").value,
+      logo_text: $("f-logo_text").value,
+      brand_name: $("f-brand_name").value,
+      colors: colors,
+      texts: { terms: texts("terms"), contacts: texts("contacts") },
+      rules: {
+        max_redeem_share: share.trim() === "" ? share : Number(share) / 100,
+        point_value: $("r-point_value").value,
+        welcome_bonus: whole($("r-welcome_bonus").value),
+      },
+      quiet_hours: { from: whole($("q-from").value), until: whole($("q-until").value) },
+      timezone: $("q-timezone").value.trim(),
+      tiers: tiers(),
+    };
+  }
+
+  // -- messages ------------------------------------------------------------------
+  function showError(message) {
+    const box = $("settings-error");
+    box.textContent = message || "";
+    box.hidden = !message;
+  }
+  function showWarnings(list) {
+    const box = $("warnings");
+    box.replaceChildren(
+      ...list.map(function (warning) {
+        const item = document.createElement("li");
+        item.textContent = warning.message;
+        item.dataset.code = warning.code;
+        return item;
+      })
+    );
+  }
+
+  // -- the preview -----------------------------------------------------------------
+  function formatValue(value) {
+    return typeof value === "number" ? value.toLocaleString(lang) : String(value);
+  }
+  function field(entry) {
+    const box = document.createElement("div");
+    box.className = "pass-field";
+    box.dataset.key = entry.key;
+    const label = document.createElement("span");
+    label.className = "pass-label";
+    label.textContent = entry.label || "";
+    const value = document.createElement("span");
+    value.className = "pass-value";
+    value.textContent = formatValue(entry.value);
+    box.append(label, value);
+    return box;
+  }
+  function render(data) {
+    const pass = data.pass;
+    const card = $("pass-preview");
+    card.style.backgroundColor = pass.backgroundColor;
+    card.style.color = pass.foregroundColor;
+    card.style.setProperty("--pass-label", pass.labelColor);
+    card.dataset.background = pass.backgroundColor;
+    $("pv-logo").src = data.images.logo;
+    $("pv-strip").src = data.images.strip;
+    $("pv-logo-text").textContent = pass.logoText || "";
+    const header = pass.storeCard.headerFields[0];
+    $("pv-points-label").textContent = header.label;
+    $("pv-points").textContent = formatValue(header.value);
+    const fields = [...pass.storeCard.secondaryFields, ...pass.storeCard.auxiliaryFields];
+    $("pv-fields").replaceChildren(...fields.map(field));
+    $("pv-alt").textContent = pass.barcodes[0].altText;
+    showWarnings(data.warnings);
+  }
+
+  let asked = 0;
+  let timer = null;
+  async function preview() {
+    const ticket = ++asked;
+    try {
+      const data = await call("POST", "/program/preview", readBody(), { lang: lang });
+      if (ticket !== asked) return; // a newer edit is on its way
+      showError("");
+      render(data);
+    } catch (error) {
+      if (ticket === asked) showError(error.message);
+    }
+  }
+  function schedulePreview() {
+    clearTimeout(timer);
+    timer = setTimeout(preview, 150);
+  }
+
+  // Colour picker and hex field move together.
+  document.querySelectorAll("[data-color-picker]").forEach(function (picker) {
+    const text = document.querySelector(`[data-color="${picker.dataset.colorPicker}"]`);
+    picker.addEventListener("input", function () {
+      text.value = picker.value;
+    });
+    text.addEventListener("input", function () {
+      if (/^#[0-9a-fA-F]{6}$/.test(text.value.trim())) picker.value = text.value.trim().toLowerCase();
+    });
+  });
+  const form = $("settings-form");
+  form.addEventListener("input", function (event) {
+    if (event.target.type !== "file") schedulePreview();
+  });
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+  });
+
+  // -- tiers -----------------------------------------------------------------------
+  $("add-tier").addEventListener("click", function () {
+    $("tiers").append($("tier-row").content.cloneNode(true));
+  });
+  $("tiers").addEventListener("click", function (event) {
+    const button = event.target.closest("[data-remove-tier]");
+    if (!button) return;
+    button.closest("tr").remove();
+    schedulePreview();
+  });
+
+  // -- the refresh of the passes -----------------------------------------------------
+  let watching = null;
+  function showRefresh(refresh) {
+    const box = $("refresh");
+    box.hidden = false;
+    box.dataset.refreshId = refresh.id;
+    box.dataset.status = refresh.status;
+    const percent = refresh.total ? Math.floor((100 * refresh.processed) / refresh.total) : 100;
+    $("refresh-bar").value = refresh.status === "done" ? 100 : percent;
+    $("refresh-numbers").textContent =
+      `${refresh.processed}/${refresh.total} · ${refresh.refreshed} ↻ · ${refresh.status}`;
+  }
+  function follow(refresh) {
+    if (!refresh) return;
+    showRefresh(refresh);
+    clearTimeout(watching);
+    if (refresh.status === "done") return;
+    watching = setTimeout(async function () {
+      try {
+        let next = await call("GET", `/program/refreshes/${refresh.id}`);
+        if (next.status === "superseded") next = (await call("GET", "/program")).refresh;
+        follow(next);
+      } catch (error) {
+        watching = setTimeout(() => follow(refresh), 3000);
+      }
+    }, 1000);
+  }
+  const pending = $("refresh").dataset.refreshId;
+  if (pending) call("GET", `/program/refreshes/${pending}`).then(follow, function () {});
+
+  // -- save ----------------------------------------------------------------------------
+  $("save").addEventListener("click", async function () {
+    const status = $("save-status");
+    status.textContent = "…";
+    try {
+      const result = await call("PATCH", "/program", readBody());
+      showError("");
+      status.textContent = result.changed.length ? root.dataset.saved : root.dataset.unchanged;
+      showWarnings(result.warnings);
+      follow(result.refresh);
+    } catch (error) {
+      status.textContent = "";
+      showError(error.message);
+    }
+  });
+
+  // -- images ----------------------------------------------------------------------------
+  function showImages(images) {
+    document.querySelectorAll("[data-image]").forEach(function (row) {
+      const image = images[row.dataset.image];
+      row.querySelector(".image-state").textContent = image
+        ? `${root.dataset.uploaded} ${image.width}×${image.height}`
+        : root.dataset.drawn;
+      row.querySelector("[data-remove]").hidden = !image;
+    });
+  }
+  async function changeImage(method, kind, body) {
+    try {
+      const result = await call(method, `/program/images/${kind}`, body);
+      showError("");
+      showImages(result.images);
+      follow(result.refresh);
+      preview();
+    } catch (error) {
+      showError(error.message);
+    }
+  }
+  document.querySelectorAll("[data-upload]").forEach(function (input) {
+    input.addEventListener("change", async function () {
+      if (!input.files.length) return;
+      const body = new FormData();
+      body.append("file", input.files[0]);
+      await changeImage("POST", input.dataset.upload, body);
+      input.value = "";
+    });
+  });
+  document.querySelectorAll("[data-remove]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      changeImage("DELETE", button.dataset.remove);
+    });
+  });
+
+  preview();
+})();

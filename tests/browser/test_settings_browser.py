@@ -1,0 +1,117 @@
+"""/admin/settings in headless Chromium: editing a colour changes the live pass
+preview, bad input shows the API's message, saving queues the pass refresh the
+worker's job runs (the page follows its progress), the pass served to phones
+changes and the APNs stand-in gets the push; an uploaded logo shows up."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from PIL import Image
+from playwright.sync_api import Page, expect
+
+from app.extensions import db
+from app.models import Program
+from app.services import scheduler
+from app.services.auth import create_key
+from tests.app.campaign_support import NOW, add_member, register_device
+from tests.conftest import Demo
+from tests.support.apns_server import ApnsStandIn
+from tests.support.push import drain, push_config, start_apns
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def apns(pki_dir: Path) -> Iterator[ApnsStandIn]:
+    server = start_apns(pki_dir, "certificate")
+    yield server
+    server.stop()
+
+
+def pass_json(app: Flask, card_token: str) -> str:
+    data = app.test_client().get(f"/c/{card_token}/pass.pkpass").data
+    return zipfile.ZipFile(io.BytesIO(data)).read("pass.json").decode()
+
+
+def test_colour_change_previews_saves_and_reaches_the_pass(
+    app: Flask, demo: Demo, base_url: str, page: Page, apns: ApnsStandIn, pki_dir: Path
+) -> None:
+    app.config.update(push_config(pki_dir, apns.url))
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        member = add_member(program)
+        token = register_device(member).push_token
+        card_token = member.card_token
+        key = create_key("marketer", program=program).key
+        db.session.commit()
+    assert '"backgroundColor":"rgb(27, 42, 65)"' in pass_json(app, card_token)
+
+    page.goto(f"{base_url}/admin/login")
+    page.fill("#key", key)
+    page.click("button[type=submit]")
+    page.click("text=Настройки")
+    card = page.locator("#pass-preview")
+    expect(card).to_have_css("background-color", "rgb(27, 42, 65)")
+    expect(page.locator("#pv-logo-text")).to_have_text("Северная Мода")
+    expect(page.locator("#pv-points-label")).to_have_text("Баллы")
+    expect(page.locator("#pv-fields")).to_contain_text("Золото")
+
+    # Edits show at once, before saving.
+    page.fill("#c-background", "#102030")
+    expect(card).to_have_css("background-color", "rgb(16, 32, 48)")
+    page.fill("#f-logo_text", "СМ Клуб")
+    expect(page.locator("#pv-logo-text")).to_have_text("СМ Клуб")
+    # A bad value: the API's message, the last good preview stays.
+    page.fill("#c-foreground", "white")
+    expect(page.locator("#settings-error")).to_contain_text("colors.foreground")
+    page.fill("#c-foreground", "#ffffff")
+    expect(page.locator("#settings-error")).to_be_hidden()
+    # Nothing is saved yet.
+    assert '"backgroundColor":"rgb(27, 42, 65)"' in pass_json(app, card_token)
+
+    page.click("#save")
+    expect(page.locator("#save-status")).to_have_text("Сохранено.")
+    expect(page.locator("#refresh")).to_be_visible()
+    expect(page.locator("#refresh-numbers")).to_contain_text("queued")
+
+    # The worker's job refreshes the passes; the page follows its progress.
+    with app.app_context():
+        assert scheduler.run_due(NOW)["store_refresh"] == "ok"
+    expect(page.locator("#refresh-numbers")).to_contain_text("4/4 · 4 ↻ · done")
+    expect(page.locator("#refresh-bar")).to_have_attribute("value", "100")
+    text = pass_json(app, card_token)
+    assert '"backgroundColor":"rgb(16, 32, 48)"' in text
+    assert '"logoText":"СМ Клуб"' in text
+    drain(app)
+    assert [p.token for p in apns.pushes] == [token]
+    assert apns.pushes[0].status == 200
+
+    # An uploaded logo replaces the drawn one in the preview.
+    drawn = page.locator("#pv-logo").get_attribute("src")
+    logo = io.BytesIO()
+    Image.new("RGBA", (600, 200), (200, 30, 30, 255)).save(logo, format="PNG")
+    page.set_input_files(
+        "#i-logo",
+        files=[
+            {"name": "logo.png", "mimeType": "image/png", "buffer": logo.getvalue()}
+        ],
+    )
+    row = page.locator("[data-image=logo]")
+    expect(row.locator(".image-state")).to_have_text("загружен 450×150")
+    expect(row.locator("[data-remove]")).to_be_visible()
+    expect(page.locator("#pv-logo")).not_to_have_attribute("src", drawn or "")
+    # A file that is no image: the message, nothing changes.
+    page.set_input_files(
+        "#i-strip",
+        files=[{"name": "s.png", "mimeType": "image/png", "buffer": b"junk"}],
+    )
+    expect(page.locator("#settings-error")).to_contain_text("PNG or JPEG")
+    expect(page.locator("[data-image=strip] .image-state")).to_have_text(
+        "рисуется из цветов"
+    )
