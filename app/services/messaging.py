@@ -141,15 +141,13 @@ def deliver_many(
     ]
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # Core executemany (compiled once, sent as multi-row INSERTs with RETURNING).
     stmt = (
-        insert(MemberMessage)
+        insert(MemberMessage.__table__)
         .on_conflict_do_nothing(index_elements=["member_id", "source_key"])
         .returning(MemberMessage.member_id, MemberMessage.id)
     )
-    sent: dict[int, int] = {}
-    for start in range(0, len(rows), 1000):
-        chunk = rows[start : start + 1000]
-        sent.update(db.session.execute(stmt.values(chunk)).tuples().all())
+    sent = dict(db.session.connection().execute(stmt, rows).tuples().all())
     if not sent:
         return {}
     by_body: dict[str, list[int]] = {}

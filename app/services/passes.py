@@ -235,8 +235,13 @@ def refresh_passes(passes_: list[Pass], campaign_id: int | None = None) -> list[
     commits.
     """
     changed: list[tuple[Pass, str]] = []
+    views: dict[int, passes.Program] = {}
     for pass_ in passes_:
-        digest = content_hash(pass_)
+        if pass_.program_id not in views:
+            views[pass_.program_id] = program_view(pass_.program)
+        digest = passes.content_fingerprint(
+            views[pass_.program_id], member_view(pass_), nearest_stores(pass_.member)
+        )
         if digest != pass_.content_hash:
             changed.append((pass_, digest))
     if not changed:
