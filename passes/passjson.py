@@ -160,12 +160,14 @@ def build_pass_json(
                     "changeMessage": t("tier_changed"),
                 },
             ],
+            # The placeholder carries no changeMessage: an offer that ends
+            # (cleared back to the placeholder) updates the pass silently.
             "auxiliaryFields": [
                 {
                     "key": "offer",
                     "label": t("offer"),
                     "value": member.offer or t("no_offer"),
-                    "changeMessage": t("offer_changed"),
+                    **({"changeMessage": t("offer_changed")} if member.offer else {}),
                 }
             ],
             "backFields": back_fields,
