@@ -236,11 +236,17 @@ def refresh_passes(passes_: list[Pass], campaign_id: int | None = None) -> list[
     """
     changed: list[tuple[Pass, str]] = []
     views: dict[int, passes.Program] = {}
+    # The nearest ten depend only on where the member shops (see member_location).
+    nearest: dict[tuple[int, int | None, str], list[passes.Store]] = {}
     for pass_ in passes_:
+        member = pass_.member
         if pass_.program_id not in views:
             views[pass_.program_id] = program_view(pass_.program)
+        place = (pass_.program_id, member.preferred_store_id, member.city or "")
+        if place not in nearest:
+            nearest[place] = nearest_stores(member)
         digest = passes.content_fingerprint(
-            views[pass_.program_id], member_view(pass_), nearest_stores(pass_.member)
+            views[pass_.program_id], member_view(pass_), nearest[place]
         )
         if digest != pass_.content_hash:
             changed.append((pass_, digest))
