@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from app.errors import ApiError
@@ -237,12 +238,13 @@ def send_batch(campaign: Campaign, program: Program, now: datetime) -> bool:
     """Send the next batch; True when the campaign has no members left. Only
     adds/flushes; the caller commits (one transaction per batch)."""
     where = segments.where(program, campaign.segment, now)
+    size = int(current_app.config.get("CAMPAIGN_BATCH_SIZE") or BATCH)
     ids = list(
         db.session.scalars(
             select(Member.id)
             .where(where, Member.id > campaign.cursor)
             .order_by(Member.id)
-            .limit(BATCH)
+            .limit(size)
         )
     )
     if ids:
@@ -256,7 +258,7 @@ def send_batch(campaign: Campaign, program: Program, now: datetime) -> bool:
             on=now.date(),
         )
         campaign.cursor = ids[-1]
-    if len(ids) < BATCH:
+    if len(ids) < size:
         campaign.state = DONE
         campaign.finished_at = datetime.now(UTC)
         return True
