@@ -312,16 +312,25 @@ def run_win_back(program: Program, conf: dict[str, Any], local: datetime) -> int
     sent = 0
     for batch in _batches(_members(program)):
         visits = _last_visits(program, [m.id for m in batch])
+        # Members due now, by lapse (one message per member and lapse).
+        due: dict[str, list[int]] = {}
         for member in batch:
             start = lapse_start(member.created_at, visits.get(member.id), conf)
-            if start > now:
-                continue
-            texts = conf["texts"]
-            key = f"winback:{start.date().isoformat()}"
-            if messaging.deliver(
-                member, kind="win_back", source_key=key, texts=texts, on=local.date()
-            ):
-                sent += 1
+            if start <= now:
+                due.setdefault(f"winback:{start.date().isoformat()}", []).append(
+                    member.id
+                )
+        for key, ids in due.items():
+            sent += len(
+                messaging.deliver_many(
+                    program,
+                    ids,
+                    kind="win_back",
+                    source_key=key,
+                    texts=conf["texts"],
+                    on=local.date(),
+                )
+            )
     return sent
 
 
@@ -336,15 +345,16 @@ def run_welcome(program: Program, conf: dict[str, Any], local: datetime) -> int:
     )
     sent = 0
     for batch in _batches(query):
-        for member in batch:
-            if messaging.deliver(
-                member,
+        sent += len(
+            messaging.deliver_many(
+                program,
+                [member.id for member in batch],
                 kind="welcome",
                 source_key="welcome",
                 texts=conf["texts"],
                 on=local.date(),
-            ):
-                sent += 1
+            )
+        )
     return sent
 
 
