@@ -150,11 +150,12 @@ def test_killed_worker_sends_a_campaign_exactly_once(
         passes_count = db.session.scalar(select(func.count()).select_from(Pass))
         members = set(db.session.scalars(select(Member.id)))
 
+        engine = db.engine
+
     def scalar(query) -> int:  # type: ignore[no-untyped-def]
-        with app.app_context():
-            value = db.session.scalar(query)
-            db.session.remove()
-            return value
+        # A plain connection: polling stays cheap on a loaded machine.
+        with engine.connect() as conn:
+            return conn.scalar(query)
 
     messaged = (
         select(func.count())
@@ -178,7 +179,12 @@ def test_killed_worker_sends_a_campaign_exactly_once(
     seed = random.randrange(1_000_000)
     rng = random.Random(seed)
     # Random kill points: members messaged while sending, then pushes delivered.
-    sending = sorted(rng.sample(range(1, len(members) - BATCH), KILLS_SENDING))
+    sending = sorted(
+        [
+            rng.randrange(1, len(members) // 3),
+            *rng.sample(range(1, len(members) - BATCH), KILLS_SENDING - 1),
+        ]
+    )
     delivering = sorted(
         rng.sample(range(1, len(tokens) - PUSH_BATCH), KILLS_DELIVERING)
     )
@@ -195,8 +201,8 @@ def test_killed_worker_sends_a_campaign_exactly_once(
         worker.send_signal(signal.SIGKILL)
         worker.wait()
         kills.append(("delivered", len(apns.delivered())))
-    # The kills landed before the end (else this test would prove nothing).
-    assert scalar(messaged) < len(members) or len(apns.delivered()) < len(tokens), (
+    # At least one kill landed mid-campaign (else this test would prove nothing).
+    assert any(what == "messaged" and n < len(members) for what, n in kills), (
         seed,
         kills,
     )
