@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import secrets
 import signal
 import subprocess
@@ -230,9 +231,10 @@ def rss_peak_mb() -> float:
 
 def enqueue(
     program: object, rule: dict, label: str, traced: bool = False
-) -> tuple[float, int, float]:
-    """Send a campaign for `rule`: (seconds, members messaged, peak MB): the
-    Python heap's peak if traced, else the process's peak RSS."""
+) -> tuple[float, float, int, float]:
+    """Send a campaign for `rule`: (seconds, CPU seconds of this process, which
+    runs SQLite too, members messaged, peak MB): the Python heap's peak if
+    traced, else the process's peak RSS."""
     campaign = campaigns.create(
         program,  # type: ignore[arg-type]
         # Distinct text per campaign: every pass's content changes.
@@ -246,9 +248,9 @@ def enqueue(
         tracemalloc.start()
     else:
         rss_peak_reset()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     state = campaigns.run_campaign(campaign.id, NOW)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     peak = tracemalloc.get_traced_memory()[1] / 1e6 if traced else rss_peak_mb()
     if traced:
         tracemalloc.stop()
@@ -257,7 +259,7 @@ def enqueue(
     row = db.session.get(Campaign, campaign.id)
     assert row is not None
     assert messaged - before == row.targeted, (messaged - before, row.targeted)
-    return elapsed, messaged - before, peak
+    return elapsed, cpu, messaged - before, peak
 
 
 def worker_env(certs: Path, database_url: str, apns_url: str) -> dict[str, str]:
@@ -277,11 +279,17 @@ def worker_env(certs: Path, database_url: str, apns_url: str) -> dict[str, str]:
     }
 
 
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def deliver_all(
     certs: Path, work: Path, database_url: str, name: str
-) -> tuple[float, dict]:
+) -> tuple[float, float, dict]:
     """Run the worker until the outbox is empty against a fresh stand-in:
-    (seconds, the stand-in's {token: pushes})."""
+    (seconds, CPU seconds of worker + stand-in, the stand-in's {token: pushes})."""
+    cpu = children_cpu()
     stand_in, apns_url = start_stand_in(certs, work, tag=name)
     delivered_file = work / f"delivered-{name}.json"
     try:
@@ -298,7 +306,7 @@ def deliver_all(
     finally:
         stand_in.send_signal(signal.SIGTERM)
         stand_in.communicate(timeout=120)
-    return elapsed, json.loads(delivered_file.read_text())
+    return elapsed, children_cpu() - cpu, json.loads(delivered_file.read_text())
 
 
 def measure(
@@ -342,22 +350,25 @@ def measure(
             ("segment count: tier+new+not birthday", preview),
             ("segment count: reachable", {"reachable": {}}),
         ):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             counted = segments.counts(program, definition, NOW)
-            elapsed = time.perf_counter() - started
-            out[label] = f"{elapsed:.2f} s ({counted['members']:,} members)"
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+            out[label] = (
+                f"{elapsed:.2f} s, {cpu:.2f} s CPU ({counted['members']:,} members)"
+            )
 
         if baseline:
             with per_member_path():
-                elapsed, messaged, _ = enqueue(program, {"all": {}}, "old")
+                elapsed, cpu, messaged, _ = enqueue(program, {"all": {}}, "old")
             out["enqueue, all members, OLD per-member path"] = (
-                f"{elapsed:.1f} s ({messaged / elapsed:,.0f} members/s)"
+                f"{elapsed:.1f} s, {cpu:.1f} s CPU "
+                f"({messaged / elapsed:,.0f} members/s)"
             )
         else:
             out["enqueue, all members, OLD per-member path"] = "— (see baseline)"
-        elapsed, messaged, rss = enqueue(program, {"all": {}}, "new")
+        elapsed, cpu, messaged, rss = enqueue(program, {"all": {}}, "new")
         out["enqueue, all members, deliver_many"] = (
-            f"{elapsed:.1f} s ({messaged / elapsed:,.0f} members/s)"
+            f"{elapsed:.1f} s, {cpu:.1f} s CPU ({messaged / elapsed:,.0f} members/s)"
         )
         out["enqueue peak RSS (process)"] = f"{rss:.0f} MB"
         queued = db.session.scalar(
@@ -367,13 +378,13 @@ def measure(
         )
         tokens = set(db.session.scalars(select(Device.push_token)))
         db.session.remove()
-        seconds, delivered = deliver_all(certs, work, url, name)
+        seconds, cpu, delivered = deliver_all(certs, work, url, name)
         pushes = sum(delivered.values())
         assert set(delivered) == tokens, "a device was not pushed"
         assert all(v == 1 for v in delivered.values()), "a device pushed twice"
         out["delivery: queued → all sent (worker + stand-in)"] = (
-            f"{seconds:.1f} s ({queued:,} rows, {pushes:,} pushes, "
-            f"{pushes / seconds:,.0f} pushes/s)"
+            f"{seconds:.1f} s, {cpu:.1f} s CPU worker + stand-in ({queued:,} rows, "
+            f"{pushes:,} pushes, {pushes / seconds:,.0f} pushes/s)"
         )
         counts = dict(
             db.session.execute(
@@ -385,7 +396,7 @@ def measure(
         )
         program = seed_demo()
         rule = {"birthday": birthday_range(args.traced_members, total, 7)}
-        _, traced_messaged, peak = enqueue(program, rule, "traced", traced=True)
+        _, _, traced_messaged, peak = enqueue(program, rule, "traced", traced=True)
         out["enqueue peak Python heap (tracemalloc)"] = (
             f"{peak:.1f} MB ({traced_messaged:,}-member campaign)"
         )
@@ -404,6 +415,7 @@ def main() -> None:
         "--database", choices=["sqlite", "postgresql"], default="sqlite"
     )
     args = parser.parse_args()
+    started_load = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="bench-campaign-"))
     pki = passes.make_dev_pki(TOPIC, TEAM, "Bench")
     passes.write_dev_pki(pki, work / "certs")
@@ -439,7 +451,7 @@ def main() -> None:
         f"\ncampaigns, {args.database}, campaign job in-process, worker and APNs "
         f"stand-in as processes; {args.device_share:.0%} of members have a pass "
         f"with a registered Apple device; {os.cpu_count()} cores, load average "
-        f"{os.getloadavg()[0]:.1f} at the end\n"
+        f"{started_load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end\n"
     )
     print(f"| measure | baseline ({args.baseline:,}) | large ({args.members:,}) |")
     print("|---|---|---|")
