@@ -26,6 +26,7 @@ import json
 import os
 import resource
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -447,6 +448,7 @@ def main() -> None:
     finally:
         if server is not None:
             server.stop()
+        shutil.rmtree(work, ignore_errors=True)  # ~0.8 GB at 1M members
     print(
         f"\ncampaigns, {args.database}, campaign job in-process, worker and APNs "
         f"stand-in as processes; {args.device_share:.0%} of members have a pass "
