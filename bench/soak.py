@@ -481,6 +481,10 @@ def check_campaign(conn, campaign_id: int, delivered: dict[str, int]) -> list[tu
         ),
         params,
     )
+    messaged = conn.scalar(
+        text("SELECT count(*) FROM member_message WHERE campaign_id = :id"),
+        params,
+    )
     twice = conn.scalar(
         text(
             "SELECT count(*) FROM (SELECT member_id FROM member_message "
@@ -518,6 +522,14 @@ def check_campaign(conn, campaign_id: int, delivered: dict[str, int]) -> list[tu
             existing,
             reached,
             reached == existing,
+        ),
+        # Everyone counted at the start (committed then), and sign-ups after it
+        # whose ids the batches had not passed yet.
+        (
+            f"{name}: members messaged ≥ targeted",
+            targeted,
+            messaged,
+            messaged >= targeted,
         ),
         (f"{name}: members messaged twice", 0, twice, twice == 0),
         (f"{name}: devices pushed", len(tokens), pushed, pushed == len(tokens)),
