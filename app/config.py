@@ -76,6 +76,8 @@ def from_environment() -> dict[str, object]:
         "PUSH_POLL_SECONDS": _env("PUSH_POLL_SECONDS"),
         # How often the worker runs the scheduled jobs (campaigns, automations).
         "SCHEDULER_SECONDS": _env("SCHEDULER_SECONDS", "30"),
+        # Members per campaign batch (one transaction each); default campaigns.BATCH.
+        "CAMPAIGN_BATCH_SIZE": _env("CAMPAIGN_BATCH_SIZE"),
         "GOOGLE_ISSUER_ID": google_issuer,
         "GOOGLE_SERVICE_ACCOUNT_FILE": google_key_file,
         "GOOGLE_DRY_RUN": google_dry_run,

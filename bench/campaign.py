@@ -1,35 +1,47 @@
-"""Campaigns at scale: segment preview count, enqueue time and peak memory.
+"""Campaigns at scale: segment count, enqueue, full delivery, memory.
 
-Generates N members in bulk (a share with passes and an Apple device), then on
-a small database (baseline) and the large one, side by side:
-- the segment preview (counts by channel, one query) for a segment over them,
-- enqueueing a campaign through the real path (campaigns.run_campaign ->
-  messaging.deliver: MemberMessage, pass offer field + tag, outbox rows), in
-  batches of campaigns.BATCH, with the Python heap's peak (tracemalloc) to show
-  memory stays flat in N. By default the campaign targets a fixed-size slice
-  of members (--campaign-members, via a birthday range) so that the large run
-  finishes here; the rate per member is printed with the extrapolation to
-  every member.
+Generates N members in bulk (a share with a pass and a registered Apple device),
+then on a small database (baseline) and the large one:
+- the segment preview (counts by channel) for three segments,
+- a campaign to EVERY member enqueued through the real path
+  (campaigns.run_campaign -> messaging.deliver_many per batch of
+  campaigns.BATCH), timed, with the process's peak RSS during the enqueue;
+  on the small database the same campaign also goes through the old
+  per-member path (messaging.deliver per member) as the baseline,
+- full delivery of the queued pushes by the real worker process
+  (`flask --app wsgi worker --until-idle`) to the APNs stand-in process (TLS +
+  HTTP/2), checking every device token was pushed exactly once,
+- the Python heap's peak (tracemalloc) over a fixed-size campaign (a birthday
+  slice of --traced-members), to show memory stays flat in N.
 
     .venv/bin/python bench/campaign.py [--members 1000000] [--baseline 10000]
-        [--campaign-members 5000]
+        [--device-share 0.3] [--traced-members 20000]
+        [--database sqlite|postgresql]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
 import secrets
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, insert, select  # noqa: E402
+from sqlalchemy import func, insert, select, text  # noqa: E402
 
 import passes  # noqa: E402
 from app import create_app  # noqa: E402
@@ -44,17 +56,21 @@ from app.models import (  # noqa: E402
     Registration,
     Store,
 )
-from app.services import campaigns, segments  # noqa: E402
+from app.services import campaigns, messaging, segments  # noqa: E402
 from app.services.demo import seed_demo  # noqa: E402
+from bench.push_fanout import start_stand_in  # noqa: E402
 
+TOPIC = "pass.bench.wallet"
+TEAM = "BENCHTEAM1"
 BATCH = 20_000
-WITH_PASS_EVERY = 10  # one member in 10 has a pass and an Apple device
 # 15:00 in Moscow: not quiet hours.
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
-def populate(n: int) -> float:
-    """n members (bulk); every WITH_PASS_EVERY-th with a pass and a device."""
+def populate(n: int, share: float) -> float:
+    """n members (bulk); a `share` of them (spread evenly) with a pass and a
+    registered Apple device."""
+    tenths = round(share * 10)
     program = seed_demo()
     db.session.commit()
     stores = db.session.scalars(select(Store.id).order_by(Store.id)).all()
@@ -87,7 +103,11 @@ def populate(n: int) -> float:
         ids = db.session.scalars(
             select(Member.id).where(
                 Member.card_number.in_(
-                    [r["card_number"] for r in rows[::WITH_PASS_EVERY]]
+                    [
+                        r["card_number"]
+                        for i, r in enumerate(rows, start)
+                        if i % 10 < tenths
+                    ]
                 )
             )
         ).all()
@@ -156,11 +176,70 @@ def birthday_range(target: int, total: int, month: int) -> dict[str, str]:
     return {"from": f"{start:%m-%d}", "to": f"{end:%m-%d}"}
 
 
-def enqueue(program: object, rule: dict, traced: bool) -> tuple[float, int, int]:
-    """Send a campaign for `rule`: (seconds, members messaged, peak heap bytes)."""
+def send_batch_per_member(campaign: Campaign, program: object, now: datetime) -> bool:
+    """The old send_batch: one messaging.deliver per member (the baseline)."""
+    where = segments.where(program, campaign.segment, now)  # type: ignore[arg-type]
+    ids = list(
+        db.session.scalars(
+            select(Member.id)
+            .where(where, Member.id > campaign.cursor)
+            .order_by(Member.id)
+            .limit(campaigns.BATCH)
+        )
+    )
+    if ids:
+        members = db.session.scalars(
+            select(Member).where(Member.id.in_(ids)).order_by(Member.id)
+        ).all()
+        for member in members:
+            messaging.deliver(
+                member,
+                kind="campaign",
+                source_key=campaigns.source_key(campaign),
+                texts=campaign.texts,
+                campaign_id=campaign.id,
+                on=now.date(),
+            )
+        campaign.cursor = ids[-1]
+    if len(ids) < campaigns.BATCH:
+        campaign.state = "done"
+        campaign.finished_at = datetime.now(UTC)
+        return True
+    return False
+
+
+@contextmanager
+def per_member_path() -> Iterator[None]:
+    real = campaigns.send_batch
+    campaigns.send_batch = send_batch_per_member  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        campaigns.send_batch = real
+
+
+def rss_peak_reset() -> None:
+    """Reset the kernel's peak-RSS mark (VmHWM) for this process."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def rss_peak_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def enqueue(
+    program: object, rule: dict, label: str, traced: bool = False
+) -> tuple[float, float, int, float]:
+    """Send a campaign for `rule`: (seconds, CPU seconds of this process, which
+    runs SQLite too, members messaged, peak MB): the Python heap's peak if
+    traced, else the process's peak RSS."""
     campaign = campaigns.create(
         program,  # type: ignore[arg-type]
-        {"texts": {"ru": "Скидка", "en": "Sale"}, "segment": rule},
+        # Distinct text per campaign: every pass's content changes.
+        {"texts": {"ru": f"Скидка {label}", "en": f"Sale {label}"}, "segment": rule},
         None,
     )
     campaign.state = "scheduled"
@@ -168,40 +247,97 @@ def enqueue(program: object, rule: dict, traced: bool) -> tuple[float, int, int]
     before = db.session.scalar(select(func.count()).select_from(MemberMessage))
     if traced:
         tracemalloc.start()
-    started = time.perf_counter()
+    else:
+        rss_peak_reset()
+    started, cpu = time.perf_counter(), time.process_time()
     state = campaigns.run_campaign(campaign.id, NOW)
-    elapsed = time.perf_counter() - started
-    peak = tracemalloc.get_traced_memory()[1] if traced else 0
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    peak = tracemalloc.get_traced_memory()[1] / 1e6 if traced else rss_peak_mb()
     if traced:
         tracemalloc.stop()
     assert state == "done", state
     messaged = db.session.scalar(select(func.count()).select_from(MemberMessage))
     row = db.session.get(Campaign, campaign.id)
     assert row is not None
-    assert messaged - before == row.targeted
-    return elapsed, messaged - before, peak
+    assert messaged - before == row.targeted, (messaged - before, row.targeted)
+    return elapsed, cpu, messaged - before, peak
 
 
-def measure(url: str, n: int, campaign_members: int, certs: Path) -> dict[str, str]:
+def worker_env(certs: Path, database_url: str, apns_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "bench",
+        "PASS_TYPE_IDENTIFIER": TOPIC,
+        "TEAM_IDENTIFIER": TEAM,
+        "PASS_CERT_FILE": str(certs / "pass.pem"),
+        "PASS_KEY_FILE": str(certs / "pass.key"),
+        "WWDR_CERT_FILE": str(certs / "wwdr.pem"),
+        "DEV_CERTS_DIR": str(certs),
+        "APNS_URL": apns_url,
+        "APNS_CA_FILE": str(certs / "ca.pem"),
+        "APNS_AUTH": "certificate",
+    }
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def deliver_all(
+    certs: Path, work: Path, database_url: str, name: str
+) -> tuple[float, float, dict]:
+    """Run the worker until the outbox is empty against a fresh stand-in:
+    (seconds, CPU seconds of worker + stand-in, the stand-in's {token: pushes})."""
+    cpu = children_cpu()
+    stand_in, apns_url = start_stand_in(certs, work, tag=name)
+    delivered_file = work / f"delivered-{name}.json"
+    try:
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--until-idle"],
+            cwd=ROOT,
+            env=worker_env(certs, database_url, apns_url),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        elapsed = time.perf_counter() - started
+    finally:
+        stand_in.send_signal(signal.SIGTERM)
+        stand_in.communicate(timeout=120)
+    return elapsed, children_cpu() - cpu, json.loads(delivered_file.read_text())
+
+
+def measure(
+    url: str, n: int, args: argparse.Namespace, work: Path, baseline: bool
+) -> dict[str, str]:
+    certs = work / "certs"
     app = create_app(
         {
             "SQLALCHEMY_DATABASE_URI": url,
             "PASS_CERT_FILE": str(certs / "pass.pem"),
             "PASS_KEY_FILE": str(certs / "pass.key"),
             "WWDR_CERT_FILE": str(certs / "wwdr.pem"),
-            "PASS_TYPE_IDENTIFIER": "pass.bench.wallet",
-            "TEAM_IDENTIFIER": "BENCHTEAM1",
+            "PASS_TYPE_IDENTIFIER": TOPIC,
+            "TEAM_IDENTIFIER": TEAM,
         }
     )
     out: dict[str, str] = {}
+    name = "small" if baseline else "large"
     with app.app_context():
         from flask_migrate import upgrade
 
         upgrade()
-        out["generate members"] = f"{populate(n):.1f} s"
+        out["generate members"] = f"{populate(n, args.device_share):.1f} s"
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(text("ANALYZE"))
+            db.session.commit()
         program = seed_demo()
         total = db.session.scalar(select(func.count()).select_from(Member))
-        out["members"] = f"{total:,}"
+        devices = db.session.scalar(select(func.count()).select_from(Device))
+        out["members / with a pass and device"] = f"{total:,} / {devices:,}"
 
         preview = {
             "and": [
@@ -211,30 +347,60 @@ def measure(url: str, n: int, campaign_members: int, certs: Path) -> dict[str, s
             ]
         }
         for label, definition in (
-            ("preview count: all", {"all": {}}),
-            ("preview count: tier+new+not birthday", preview),
-            ("preview count: reachable", {"reachable": {}}),
+            ("segment count: all", {"all": {}}),
+            ("segment count: tier+new+not birthday", preview),
+            ("segment count: reachable", {"reachable": {}}),
         ):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             counted = segments.counts(program, definition, NOW)
-            elapsed = time.perf_counter() - started
-            out[label] = f"{elapsed:.2f} s ({counted['members']:,} members)"
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+            out[label] = (
+                f"{elapsed:.2f} s, {cpu:.2f} s CPU ({counted['members']:,} members)"
+            )
 
-        # Timed without tracemalloc (it slows Python down); the heap's peak is
-        # taken on a second campaign of the same size (another birthday slice).
-        rule = {"birthday": birthday_range(campaign_members, total, 1)}
-        elapsed, messaged, _ = enqueue(program, rule, traced=False)
-        rule = {"birthday": birthday_range(campaign_members, total, 7)}
-        _, traced_messaged, peak = enqueue(program, rule, traced=True)
-        pushes = db.session.scalar(select(func.count()).select_from(PushDelivery))
-        rate = messaged / elapsed
-        out["campaign members (messaged)"] = f"{messaged:,}"
-        out["enqueue time"] = f"{elapsed:.1f} s ({rate:,.0f} members/s)"
-        out["pushes queued (both campaigns)"] = f"{pushes:,}"
-        out["enqueue peak Python heap"] = (
-            f"{peak / 1e6:.1f} MB ({traced_messaged:,} members)"
+        if baseline:
+            with per_member_path():
+                elapsed, cpu, messaged, _ = enqueue(program, {"all": {}}, "old")
+            out["enqueue, all members, OLD per-member path"] = (
+                f"{elapsed:.1f} s, {cpu:.1f} s CPU "
+                f"({messaged / elapsed:,.0f} members/s)"
+            )
+        else:
+            out["enqueue, all members, OLD per-member path"] = "— (see baseline)"
+        elapsed, cpu, messaged, rss = enqueue(program, {"all": {}}, "new")
+        out["enqueue, all members, deliver_many"] = (
+            f"{elapsed:.1f} s, {cpu:.1f} s CPU ({messaged / elapsed:,.0f} members/s)"
         )
-        out["extrapolated: every member"] = f"{total / rate / 60:.0f} min"
+        out["enqueue peak RSS (process)"] = f"{rss:.0f} MB"
+        queued = db.session.scalar(
+            select(func.count())
+            .select_from(PushDelivery)
+            .where(PushDelivery.status == "queued")
+        )
+        tokens = set(db.session.scalars(select(Device.push_token)))
+        db.session.remove()
+        seconds, cpu, delivered = deliver_all(certs, work, url, name)
+        pushes = sum(delivered.values())
+        assert set(delivered) == tokens, "a device was not pushed"
+        assert all(v == 1 for v in delivered.values()), "a device pushed twice"
+        out["delivery: queued → all sent (worker + stand-in)"] = (
+            f"{seconds:.1f} s, {cpu:.1f} s CPU worker + stand-in ({queued:,} rows, "
+            f"{pushes:,} pushes, {pushes / seconds:,.0f} pushes/s)"
+        )
+        counts = dict(
+            db.session.execute(
+                select(PushDelivery.status, func.count()).group_by(PushDelivery.status)
+            ).all()
+        )
+        out["outbox after delivery"] = ", ".join(
+            f"{k} {v:,}" for k, v in sorted(counts.items())
+        )
+        program = seed_demo()
+        rule = {"birthday": birthday_range(args.traced_members, total, 7)}
+        _, _, traced_messaged, peak = enqueue(program, rule, "traced", traced=True)
+        out["enqueue peak Python heap (tracemalloc)"] = (
+            f"{peak:.1f} MB ({traced_messaged:,}-member campaign)"
+        )
         db.session.remove()
         db.engine.dispose()
     return out
@@ -244,23 +410,50 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--baseline", type=int, default=10_000)
-    parser.add_argument("--campaign-members", type=int, default=5_000)
+    parser.add_argument("--device-share", type=float, default=0.3)
+    parser.add_argument("--traced-members", type=int, default=20_000)
+    parser.add_argument(
+        "--database", choices=["sqlite", "postgresql"], default="sqlite"
+    )
     args = parser.parse_args()
+    started_load = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="bench-campaign-"))
-    pki = passes.make_dev_pki("pass.bench.wallet", "BENCHTEAM1", "Bench")
+    pki = passes.make_dev_pki(TOPIC, TEAM, "Bench")
     passes.write_dev_pki(pki, work / "certs")
-    rows = [
-        measure(
-            f"sqlite:///{work / f'{name}.sqlite3'}",
-            n,
-            args.campaign_members,
-            work / "certs",
-        )
-        for name, n in (("small", args.baseline), ("large", args.members))
-    ]
+    server = None
+    if args.database == "postgresql":
+        from sqlalchemy import create_engine
+
+        from tests.support.postgres import PostgresServer
+
+        server = PostgresServer().start()
+        admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            for name in ("small", "large"):
+                conn.execute(text(f"CREATE DATABASE bench_{name}"))
+        admin.dispose()
+    try:
+        rows = [
+            measure(
+                server.url(f"bench_{name}")
+                if server
+                else f"sqlite:///{work / f'{name}.sqlite3'}",
+                n,
+                args,
+                work,
+                baseline=name == "small",
+            )
+            for name, n in (("small", args.baseline), ("large", args.members))
+        ]
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(work, ignore_errors=True)  # ~0.8 GB at 1M members
     print(
-        f"\ncampaigns, SQLite, in-process; one member in {WITH_PASS_EVERY} has a pass "
-        f"and an Apple device (cpu: {os.cpu_count()} cores)\n"
+        f"\ncampaigns, {args.database}, campaign job in-process, worker and APNs "
+        f"stand-in as processes; {args.device_share:.0%} of members have a pass "
+        f"with a registered Apple device; {os.cpu_count()} cores, load average "
+        f"{started_load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end\n"
     )
     print(f"| measure | baseline ({args.baseline:,}) | large ({args.members:,}) |")
     print("|---|---|---|")

@@ -155,9 +155,12 @@ def populate(n: int) -> list[int]:
 
 
 def start_stand_in(
-    certs: Path, work: Path, delay_ms: float = 0.0
+    certs: Path, work: Path, delay_ms: float = 0.0, tag: str = ""
 ) -> tuple[subprocess.Popen[str], str]:
-    port_file = work / f"apns-{delay_ms}.port"
+    """The stand-in process; with `tag`, it writes {token: pushes} to
+    work/delivered-<tag>.json on exit."""
+    port_file = work / f"apns-{delay_ms}{tag}.port"
+    extra = ["--delivered-file", str(work / f"delivered-{tag}.json")] if tag else []
     process = subprocess.Popen(
         [
             sys.executable,
@@ -175,6 +178,7 @@ def start_stand_in(
             str(port_file),
             "--delay-ms",
             str(delay_ms),
+            *extra,
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,

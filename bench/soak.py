@@ -1,5 +1,5 @@
-"""Soak: sign-ups, device registrations and polling, and POS purchases at once,
-against the production setup on loopback, for a bounded time; then it reports
+"""Soak: sign-ups, device registrations and polling, POS purchases and campaigns
+at once, against the production setup on loopback, for a bounded time; then it reports
 errors and lost work, which must both be zero.
 
 Starts its own PostgreSQL, the APNs stand-in (real TLS + HTTP/2, certificate mode)
@@ -9,13 +9,19 @@ mode) and a push worker (`flask --app wsgi worker`). Load, in threads:
   twice as a retrying phone would; then the .pkpass download and a device
   registration with the pass's authentication token;
 - devices polling for changed serials and downloading changed passes;
-- POS purchases by barcode (one Idempotency-Key each; some retried).
-At the end the outbox must drain, and: every member's balance equals its ledger
-sum, every purchase answered 201 is in the database once, every sign-up made
-exactly one member, and every registered device whose pass changed after it
-registered got a push at the stand-in.
+- POS purchases by barcode (one Idempotency-Key each; some retried);
+- a marketer: --campaigns campaigns to all members created and scheduled through
+  the API during the load (the worker's scheduler sends them), their progress
+  polled.
+At the end the outbox must drain and the campaigns finish, and: every member's
+balance equals its ledger sum, every purchase answered 201 is in the database
+once, every sign-up made exactly one member, every registered device whose pass
+changed after it registered got a push at the stand-in, every member who existed
+when a campaign started got its message exactly once, and every device
+registered before its pass got a campaign message was pushed afterwards.
 
     .venv/bin/python bench/soak.py [--seconds 60] [--web 2] [--threads 2]
+        [--campaigns 2]
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import time
 import uuid
 import zipfile
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import requests
@@ -81,6 +88,7 @@ class Tally:
         self.transactions: set[int] = set()
         self.replay_mismatches = 0
         self.signup_phones: set[str] = set()
+        self.campaigns: list[int] = []
 
     def record(self, kind: str, started: float, ok: bool, detail: str = "") -> None:
         elapsed = time.perf_counter() - started
@@ -111,6 +119,8 @@ def env_for(
         "APNS_CA_FILE": str(certs / "ca.pem"),
         "APNS_AUTH": "certificate",
         "PUSH_POLL_SECONDS": "0.2",
+        # Campaigns start within a couple of seconds of being scheduled.
+        "SCHEDULER_SECONDS": "2",
         # Every request comes from 127.0.0.1: per-address limits would throttle
         # the soak, not a client. Rate limiting is tested elsewhere.
         "RATELIMIT_SIGNUP": "100000 per minute",
@@ -322,6 +332,44 @@ def poll_loop(base: str, tally: Tally, until: float) -> None:
         time.sleep(0.01)
 
 
+def marketer_loop(
+    base: str, key: str, count: int, tally: Tally, started: float, until: float
+) -> None:
+    """Create `count` campaigns spread over the load, and watch their progress."""
+    http = requests.Session()
+    headers = {"Authorization": f"Bearer {key}"}
+    due = [started + (until - started) * (i + 1) / (count + 1) for i in range(count)]
+    while time.monotonic() < until:
+        if due and time.monotonic() >= due[0]:
+            due.pop(0)
+            number = len(tally.campaigns) + 1
+            began = time.perf_counter()
+            answer = http.post(
+                f"{base}/api/v1/campaigns",
+                json={
+                    "name": f"soak {number}",
+                    "texts": {"ru": f"Скидка №{number}", "en": f"Sale #{number}"},
+                    "segment": {"all": {}},
+                    "state": "scheduled",
+                },
+                headers=headers,
+                timeout=30,
+            )
+            ok = answer.status_code == 201
+            tally.record("campaign create", began, ok, str(answer.status_code))
+            if ok:
+                with tally.lock:
+                    tally.campaigns.append(answer.json()["id"])
+        for campaign_id in list(tally.campaigns):
+            began = time.perf_counter()
+            answer = http.get(
+                f"{base}/api/v1/campaigns/{campaign_id}", headers=headers, timeout=30
+            )
+            ok = answer.status_code == 200 and "progress" in answer.json()
+            tally.record("campaign progress", began, ok, str(answer.status_code))
+        time.sleep(0.5)
+
+
 # -- checks ------------------------------------------------------------------
 
 
@@ -400,8 +448,93 @@ def check(database_url: str, tally: Tally, delivered: dict[str, int]) -> list[tu
                 not missing,
             )
         )
+        for campaign_id in tally.campaigns:
+            rows += check_campaign(conn, campaign_id, delivered)
     engine.dispose()
     return rows
+
+
+def check_campaign(conn, campaign_id: int, delivered: dict[str, int]) -> list[tuple]:  # noqa: ANN001
+    """Every member who existed when the campaign started got its message once;
+    every device registered before its pass got the message was pushed.
+
+    "Existed": created 2 s before the start. A sign-up still in flight at the
+    start may have taken an id below the campaign's cursor and commit after
+    the cursor passed it (keyset batches; the start's count did not see it)."""
+    state, started_at, targeted = conn.execute(
+        text("SELECT state, started_at, targeted FROM campaign WHERE id = :id"),
+        {"id": campaign_id},
+    ).one()
+    params = {"id": campaign_id, "started": started_at - timedelta(seconds=2)}
+    existing = conn.scalar(
+        text(
+            "SELECT count(*) FROM member WHERE erased_at IS NULL "
+            "AND created_at <= :started"
+        ),
+        params,
+    )
+    reached = conn.scalar(
+        text(
+            "SELECT count(DISTINCT m.id) FROM member m JOIN member_message mm "
+            "ON mm.member_id = m.id AND mm.campaign_id = :id "
+            "WHERE m.erased_at IS NULL AND m.created_at <= :started"
+        ),
+        params,
+    )
+    messaged = conn.scalar(
+        text("SELECT count(*) FROM member_message WHERE campaign_id = :id"),
+        params,
+    )
+    twice = conn.scalar(
+        text(
+            "SELECT count(*) FROM (SELECT member_id FROM member_message "
+            "WHERE campaign_id = :id GROUP BY member_id HAVING count(*) > 1) t"
+        ),
+        params,
+    )
+    tokens = (
+        conn.execute(
+            text(
+                "SELECT DISTINCT d.push_token FROM member_message mm "
+                "JOIN pass p ON p.member_id = mm.member_id "
+                "JOIN registration r ON r.pass_id = p.id "
+                "JOIN device d ON d.id = r.device_id "
+                "WHERE mm.campaign_id = :id AND r.created_at < mm.created_at"
+            ),
+            params,
+        )
+        .scalars()
+        .all()
+    )
+    pushed = sum(1 for token in tokens if delivered.get(token))
+    failed = conn.scalar(
+        text(
+            "SELECT count(*) FROM push_delivery WHERE campaign_id = :id "
+            "AND status IN ('failed', 'dropped')"
+        ),
+        params,
+    )
+    name = f"campaign {campaign_id}"
+    return [
+        (f"{name}: state", "done", state, state == "done"),
+        (
+            f"{name}: members 2 s before its start messaged (targeted {targeted})",
+            existing,
+            reached,
+            reached == existing,
+        ),
+        # Everyone counted at the start (committed then), and sign-ups after it
+        # whose ids the batches had not passed yet.
+        (
+            f"{name}: members messaged ≥ targeted",
+            targeted,
+            messaged,
+            messaged >= targeted,
+        ),
+        (f"{name}: members messaged twice", 0, twice, twice == 0),
+        (f"{name}: devices pushed", len(tokens), pushed, pushed == len(tokens)),
+        (f"{name}: pushes failed or dropped", 0, failed, failed == 0),
+    ]
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -418,6 +551,9 @@ def main() -> None:
     parser.add_argument("--web", type=int, default=2, help="gunicorn processes")
     parser.add_argument(
         "--threads", type=int, default=2, help="client threads per kind"
+    )
+    parser.add_argument(
+        "--campaigns", type=int, default=2, help="campaigns to all members"
     )
     args = parser.parse_args()
 
@@ -486,6 +622,9 @@ def main() -> None:
                 )
             )
             keys = [create_key("pos", store=store).key for store in stores[:2]]
+            marketer = create_key("marketer", program=program).key
+            # Campaigns go out whatever the hour in the program's time zone.
+            program.rules = {**(program.rules or {}), "quiet_hours": [0, 0]}
             store_ids = [str(store.id) for store in stores]
             db.session.commit()
             demo_members = db.session.scalar(text("SELECT count(*) FROM member"))
@@ -535,6 +674,12 @@ def main() -> None:
                 threading.Thread(target=poll_loop, args=(base, tally, until)),
             ]
         started = time.monotonic()
+        threads.append(
+            threading.Thread(
+                target=marketer_loop,
+                args=(base, marketer, args.campaigns, tally, started, until),
+            )
+        )
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -550,7 +695,17 @@ def main() -> None:
                     text("SELECT count(*) FROM push_delivery WHERE status = 'queued'")
                 )
 
+        def campaigns_done() -> bool:
+            with engine.connect() as conn:
+                return not conn.scalar(
+                    text(
+                        "SELECT count(*) FROM campaign "
+                        "WHERE state IN ('scheduled', 'sending')"
+                    )
+                )
+
         drain_started = time.monotonic()
+        wait_until(campaigns_done, "the campaigns to finish")
         wait_until(drained, "the outbox to drain")
         drain_seconds = time.monotonic() - drain_started
         engine.dispose()

@@ -8,6 +8,7 @@ maps those texts (Wallet looks strings up by their literal value) to its languag
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from passes.cardnumber import format_card_number
@@ -160,12 +161,14 @@ def build_pass_json(
                     "changeMessage": t("tier_changed"),
                 },
             ],
+            # The placeholder carries no changeMessage: an offer that ends
+            # (cleared back to the placeholder) updates the pass silently.
             "auxiliaryFields": [
                 {
                     "key": "offer",
                     "label": t("offer"),
                     "value": member.offer or t("no_offer"),
-                    "changeMessage": t("offer_changed"),
+                    **({"changeMessage": t("offer_changed")} if member.offer else {}),
                 }
             ],
             "backFields": back_fields,
@@ -212,5 +215,12 @@ def _escape(text: str) -> str:
 
 def encode_strings(table: dict[str, str]) -> bytes:
     """A pass.strings file (UTF-8): `"key" = "value";` lines."""
-    lines = [f'"{_escape(key)}" = "{_escape(value)}";' for key, value in table.items()]
+    return _encode_strings(tuple(table.items()))
+
+
+# The tables repeat across a program's members (they hold program texts and the
+# tier), and a bulk refresh encodes thousands of them: remember recent ones.
+@lru_cache(maxsize=256)
+def _encode_strings(items: tuple[tuple[str, str], ...]) -> bytes:
+    lines = [f'"{_escape(key)}" = "{_escape(value)}";' for key, value in items]
     return ("\n".join(lines) + "\n").encode("utf-8")

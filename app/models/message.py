@@ -21,6 +21,8 @@ class MemberMessage(Base):
     __table_args__ = (
         UniqueConstraint("member_id", "source_key"),
         Index("ix_member_message_campaign", "campaign_id"),
+        # The birthday offer expiry job reads recent messages of one kind.
+        Index("ix_member_message_kind_created", "kind", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -28,11 +28,13 @@ from app.models import (
     LedgerEntry,
     Member,
     MemberMessage,
+    Pass,
     PosTransaction,
     Program,
 )
 from app.models.base import utcnow
 from app.services import ledger, messaging
+from app.services.passes import refresh_passes
 from app.services.scheduler import scheduled
 
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -322,16 +324,25 @@ def run_win_back(program: Program, conf: dict[str, Any], local: datetime) -> int
     sent = 0
     for batch in _batches(_members(program)):
         visits = _last_visits(program, [m.id for m in batch])
+        # Members due now, by lapse (one message per member and lapse).
+        due: dict[str, list[int]] = {}
         for member in batch:
             start = lapse_start(member.created_at, visits.get(member.id), conf)
-            if start > now:
-                continue
-            texts = conf["texts"]
-            key = f"winback:{start.date().isoformat()}"
-            if messaging.deliver(
-                member, kind="win_back", source_key=key, texts=texts, on=local.date()
-            ):
-                sent += 1
+            if start <= now:
+                due.setdefault(f"winback:{start.date().isoformat()}", []).append(
+                    member.id
+                )
+        for key, ids in due.items():
+            sent += len(
+                messaging.deliver_many(
+                    program,
+                    ids,
+                    kind="win_back",
+                    source_key=key,
+                    texts=conf["texts"],
+                    on=local.date(),
+                )
+            )
     return sent
 
 
@@ -346,15 +357,16 @@ def run_welcome(program: Program, conf: dict[str, Any], local: datetime) -> int:
     )
     sent = 0
     for batch in _batches(query):
-        for member in batch:
-            if messaging.deliver(
-                member,
+        sent += len(
+            messaging.deliver_many(
+                program,
+                [member.id for member in batch],
                 kind="welcome",
                 source_key="welcome",
                 texts=conf["texts"],
                 on=local.date(),
-            ):
-                sent += 1
+            )
+        )
     return sent
 
 
@@ -547,6 +559,74 @@ def run_all(name: str, now: datetime) -> None:
 @scheduled("birthday")
 def birthday_job(now: datetime) -> None:
     run_all("birthday", now)
+
+
+# How far back the expiry job looks for ended offers: it catches up after a
+# worker outage of up to this long, and reads only this window's messages.
+EXPIRY_CATCH_UP = timedelta(days=7)
+
+
+def expire_birthday_offers(program: Program, now: datetime) -> int:
+    """Clear birthday offers whose `offer_days` have passed: the offer field goes
+    back to its placeholder (no change message there, so the phone updates the
+    pass silently; Google's sync of the offer does not notify either) and the
+    passes are refreshed. An offer replaced by a later message is left alone.
+    Only adds/flushes; the caller commits. Returns the members cleared."""
+    conf = settings(automation(program, "birthday"))
+    zone = ZoneInfo(program.timezone)
+    today = now.astimezone(zone).date()
+    # Sent on local day D, valid through D + offer_days: ended if sent before
+    # the start of local day (today - offer_days).
+    cutoff = datetime.combine(
+        today - timedelta(days=int(conf["offer_days"])), time(0), zone
+    ).astimezone(UTC)
+    rows = db.session.execute(
+        select(Member.id, MemberMessage.body)
+        .join(Member, Member.id == MemberMessage.member_id)
+        .where(
+            MemberMessage.kind == "birthday",
+            MemberMessage.created_at >= cutoff - EXPIRY_CATCH_UP,
+            MemberMessage.created_at < cutoff,
+            Member.program_id == program.id,
+            Member.offer == MemberMessage.body,
+        )
+        .order_by(Member.id)
+    ).all()
+    cleared: list[int] = []
+    for start in range(0, len(rows), BATCH):
+        for member_id, body in rows[start : start + BATCH]:
+            # Still that offer now (a message sent meanwhile wins).
+            if db.session.execute(
+                update(Member)
+                .where(Member.id == member_id, Member.offer == body)
+                .values(offer="")
+                .execution_options(synchronize_session="evaluate")
+            ).rowcount:
+                cleared.append(member_id)
+    for start in range(0, len(cleared), BATCH):
+        passes_ = db.session.scalars(
+            select(Pass)
+            .where(Pass.member_id.in_(cleared[start : start + BATCH]))
+            .order_by(Pass.id)
+        ).all()
+        refresh_passes(list(passes_))
+    return len(cleared)
+
+
+@scheduled("birthday_offer_expiry")
+def birthday_offer_expiry_job(now: datetime) -> None:
+    """Every program's ended birthday offers, one transaction per program (the
+    automation may be off by now: offers it gave still end)."""
+    program_ids = db.session.scalars(
+        select(Automation.program_id).where(Automation.name == "birthday")
+    ).all()
+    db.session.commit()
+    for program_id in program_ids:
+        ledger.begin_write()  # SQLite: a writer from the start (see `run`)
+        program = db.session.get(Program, program_id)
+        assert program is not None
+        expire_birthday_offers(program, now)
+        db.session.commit()
 
 
 @scheduled("win_back")

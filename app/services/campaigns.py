@@ -4,11 +4,11 @@ States: draft -> scheduled -> sending -> done, and cancelled from any state
 before done. The `campaigns` job (worker scheduler) picks scheduled campaigns
 whose start time has come, waits out the program's quiet hours, then sends in
 batches of BATCH members per transaction: the next BATCH member ids after the
-campaign's `cursor` (keyset pagination, bounded memory), each through
-messaging.deliver (one MemberMessage per member and campaign), then the cursor
-moves in the same transaction. A crash loses at most the open batch, which the
-next run redoes; MemberMessage's unique (member, source) keeps that from
-reaching anyone twice.
+campaign's `cursor` (keyset pagination, bounded memory), all through one
+messaging.deliver_many (set-based; one MemberMessage per member and campaign),
+then the cursor moves in the same transaction. A crash loses at most the open
+batch, which the next run redoes; MemberMessage's unique (member, source) keeps
+that from reaching anyone twice.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from app.errors import ApiError
@@ -237,30 +238,27 @@ def send_batch(campaign: Campaign, program: Program, now: datetime) -> bool:
     """Send the next batch; True when the campaign has no members left. Only
     adds/flushes; the caller commits (one transaction per batch)."""
     where = segments.where(program, campaign.segment, now)
+    size = int(current_app.config.get("CAMPAIGN_BATCH_SIZE") or BATCH)
     ids = list(
         db.session.scalars(
             select(Member.id)
             .where(where, Member.id > campaign.cursor)
             .order_by(Member.id)
-            .limit(BATCH)
+            .limit(size)
         )
     )
     if ids:
-        members = db.session.scalars(
-            select(Member).where(Member.id.in_(ids)).order_by(Member.id)
-        ).all()
-        key = source_key(campaign)
-        for member in members:
-            messaging.deliver(
-                member,
-                kind="campaign",
-                source_key=key,
-                texts=campaign.texts,
-                campaign_id=campaign.id,
-                on=now.date(),
-            )
+        messaging.deliver_many(
+            program,
+            ids,
+            kind="campaign",
+            source_key=source_key(campaign),
+            texts=campaign.texts,
+            campaign_id=campaign.id,
+            on=now.date(),
+        )
         campaign.cursor = ids[-1]
-    if len(ids) < BATCH:
+    if len(ids) < size:
         campaign.state = DONE
         campaign.finished_at = datetime.now(UTC)
         return True

@@ -9,16 +9,20 @@ message, through the same outbox. Each (member, source) is sent at most once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from app.extensions import db
-from app.models import Member, MemberMessage, Program
+from app.models import Member, MemberMessage, Pass, Program
+from app.models.base import utcnow
 from app.services import outbox
-from app.services.passes import pass_for_member, refresh_pass
+from app.services.passes import pass_for_member, refresh_pass, refresh_passes
 from passes import Text, pick
 
 MAX_TEXT = 150  # leaves room for the date in the 200-character offer field
@@ -81,6 +85,101 @@ def deliver(
             pass_id=pass_.id if pass_ is not None else None,
         )
     return message
+
+
+def deliver_many(
+    program: Program,
+    member_ids: Sequence[int],
+    *,
+    kind: str,
+    source_key: str,
+    texts: Text,
+    header: Text | None = None,
+    campaign_id: int | None = None,
+    on: date | None = None,
+) -> dict[int, int]:
+    """`deliver` for a batch of the program's members, set-based: {member id:
+    message id} for the members this call messaged (not erased, not reached by
+    this source before). Only adds/flushes; the caller commits.
+
+    One INSERT ... ON CONFLICT DO NOTHING RETURNING records the messages (a
+    re-run batch, or a concurrent sender, skips members already messaged), one
+    UPDATE per distinct text sets the offer field, then only the members' passes
+    are re-hashed and moved together (`refresh_passes`: one tag range, outbox
+    rows for their devices) and Google messages are queued for live objects.
+    """
+    if not member_ids:
+        return {}
+    on = on or date.today()
+    members = db.session.execute(
+        select(Member.id, Member.language)
+        .where(
+            Member.id.in_(list(member_ids)),
+            Member.program_id == program.id,
+            Member.erased_at.is_(None),
+        )
+        .order_by(Member.id)
+    ).all()
+    if not members:
+        return {}
+    header = header or {"ru": program.name}
+    now = utcnow()
+    body_of = {
+        member_id: offer_text(texts, language, on) for member_id, language in members
+    }
+    rows = [
+        {
+            "member_id": member_id,
+            "kind": kind,
+            "source_key": source_key,
+            "campaign_id": campaign_id,
+            "header": pick(header, language)[:80],
+            "body": body_of[member_id],
+            "created_at": now,
+        }
+        for member_id, language in members
+    ]
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # Core executemany (compiled once, sent as multi-row INSERTs with RETURNING).
+    stmt = (
+        insert(MemberMessage.__table__)
+        .on_conflict_do_nothing(index_elements=["member_id", "source_key"])
+        .returning(MemberMessage.member_id, MemberMessage.id)
+    )
+    sent = dict(db.session.connection().execute(stmt, rows).tuples().all())
+    if not sent:
+        return {}
+    by_body: dict[str, list[int]] = {}
+    for member_id in sorted(sent):
+        by_body.setdefault(body_of[member_id], []).append(member_id)
+    for body, ids in by_body.items():
+        # "evaluate" keeps Member objects already in the session up to date.
+        db.session.execute(
+            update(Member).where(Member.id.in_(ids)).values(offer=body),
+            execution_options={"synchronize_session": "evaluate"},
+        )
+    passes_ = db.session.scalars(
+        select(Pass)
+        .where(Pass.member_id.in_(sorted(sent)))
+        .options(joinedload(Pass.member))
+        .order_by(Pass.id)
+    ).all()
+    refresh_passes(list(passes_), campaign_id)
+    pass_of = {p.member_id: p.id for p in passes_}
+    outbox.enqueue_google_many(
+        [
+            (
+                member_id,
+                outbox.GOOGLE_MESSAGE,
+                f"{member_id}:{message_id}",
+                pass_of.get(member_id),
+            )
+            for member_id, message_id in sorted(sent.items())
+        ],
+        campaign_id,
+    )
+    return sent
 
 
 def send_window(program: Program) -> tuple[int, int]:

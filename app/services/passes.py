@@ -265,5 +265,56 @@ def refresh_pass(pass_: Pass) -> bool:
     return True
 
 
+def refresh_passes(passes_: list[Pass], campaign_id: int | None = None) -> list[Pass]:
+    """`refresh_pass` for many passes of one program at once; the changed ones.
+
+    One tag range is taken from the program row (its lock is held until commit,
+    so tags stay monotonic in commit order), the passes are flushed together and
+    their devices' outbox rows (and Google syncs) are queued in bulk. The caller
+    commits.
+    """
+    changed: list[tuple[Pass, str]] = []
+    views: dict[int, passes.Program] = {}
+    # The nearest ten depend only on where the member shops (see member_location).
+    nearest: dict[tuple[int, int | None, str], list[passes.Store]] = {}
+    for pass_ in passes_:
+        member = pass_.member
+        if pass_.program_id not in views:
+            views[pass_.program_id] = program_view(pass_.program)
+        place = (pass_.program_id, member.preferred_store_id, member.city or "")
+        if place not in nearest:
+            nearest[place] = nearest_stores(member)
+        digest = passes.content_fingerprint(
+            views[pass_.program_id], member_view(pass_), nearest[place]
+        )
+        if digest != pass_.content_hash:
+            changed.append((pass_, digest))
+    if not changed:
+        return []
+    by_program: dict[int, list[tuple[Pass, str]]] = {}
+    for pass_, digest in changed:
+        by_program.setdefault(pass_.program_id, []).append((pass_, digest))
+    for program_id, group in sorted(by_program.items()):
+        last = db.session.execute(
+            update(Program)
+            .where(Program.id == program_id)
+            .values(last_update_tag=Program.last_update_tag + len(group))
+            .returning(Program.last_update_tag)
+            .execution_options(synchronize_session=False)
+        ).scalar_one()
+        for offset, (pass_, digest) in enumerate(group):
+            pass_.content_hash = digest
+            pass_.update_tag = last - len(group) + 1 + offset
+            pass_.updated_at = _next_modified(pass_.updated_at)
+    db.session.flush()
+    moved = [pass_ for pass_, _ in changed]
+    outbox.enqueue_for_passes([p.id for p in moved], campaign_id)
+    outbox.enqueue_google_many(
+        [(p.member_id, outbox.GOOGLE_SYNC, str(p.member_id), p.id) for p in moved],
+        campaign_id,
+    )
+    return moved
+
+
 def build_pkpass(pass_: Pass) -> bytes:
     return passes.build_pkpass(*pass_inputs(pass_), signer=signer(pass_.program))

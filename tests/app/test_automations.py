@@ -4,7 +4,10 @@ configure and run them; the scheduled jobs."""
 
 from __future__ import annotations
 
+import io
+import json
 import threading
+import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
@@ -15,8 +18,15 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import LedgerEntry, Member, MemberMessage, Program, PushDelivery
-from app.services import automations, ledger, scheduler
+from app.models import (
+    LedgerEntry,
+    Member,
+    MemberMessage,
+    Pass,
+    Program,
+    PushDelivery,
+)
+from app.services import automations, ledger, messaging, scheduler
 from tests.app.marketing_support import (
     auth,
     marketer_key,
@@ -329,3 +339,71 @@ def test_two_workers_at_once_send_one_birthday(
             future.result()
     assert bonus_entries(app, anna) == [200]
     assert messages(app, anna) == ["birthday:2026"]
+
+
+def test_birthday_offer_ends_silently_after_its_days(
+    app: Flask, client: FlaskClient, demo: Demo
+) -> None:
+    """After offer_days the offer field returns to its placeholder (no change
+    message: a silent update), the pass moves and its device is pushed; a later
+    message in the offer field is left alone; a second run changes nothing."""
+    register(client, demo)  # Anna (born 14 March), with a device
+    anna, other = demo.passes[0].member_id, demo.passes[1].member_id
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        db.session.get(Member, other).birthday = date(1990, 3, 14)
+        db.session.commit()
+        assert (
+            automations.run_for_date(program, "birthday", date(2026, 3, 14))["sent"]
+            == 2
+        )
+        db.session.commit()
+        # The other member's offer is replaced by a later message.
+        messaging.deliver(
+            db.session.get(Member, other),
+            kind="campaign",
+            source_key="campaign:99",
+            texts={"ru": "Новая коллекция", "en": "New collection"},
+        )
+        db.session.commit()
+        sent_at = db.session.scalar(
+            select(MemberMessage.created_at).where(
+                MemberMessage.member_id == anna, MemberMessage.kind == "birthday"
+            )
+        )
+        sent_at = sent_at.replace(tzinfo=UTC) if sent_at.tzinfo is None else sent_at
+        offer = db.session.get(Member, anna).offer
+        assert offer.startswith("С днём рождения")
+        tag = demo_tag(anna)
+        # Anna's device's queued push (the birthday's): a change pushes it again.
+        pushes = select(PushDelivery.generation).where(
+            PushDelivery.pass_id
+            == (select(Pass.id).where(Pass.member_id == anna).scalar_subquery())
+        )
+        generation = db.session.scalar(pushes)
+        other_offer = db.session.get(Member, other).offer
+
+        # Valid through the 7th day after it was sent (offer_days = 7).
+        scheduler.run_due(sent_at + timedelta(days=7))
+        assert db.session.get(Member, anna).offer == offer
+        scheduler.run_due(sent_at + timedelta(days=8, hours=1))
+        assert db.session.get(Member, anna).offer == ""
+        assert db.session.get(Member, other).offer == other_offer
+        assert demo_tag(anna) > tag
+        assert db.session.scalar(pushes) == generation + 1
+        moved = demo_tag(anna)
+        scheduler.run_due(sent_at + timedelta(days=9))
+        assert demo_tag(anna) == moved
+    p = demo.passes[0]
+    latest = client.get(
+        f"/wallet/v1/passes/{demo.pass_type}/{p.serial}",
+        headers={"Authorization": f"ApplePass {p.token}"},
+    )
+    pass_json = json.loads(zipfile.ZipFile(io.BytesIO(latest.data)).read("pass.json"))
+    (field,) = pass_json["storeCard"]["auxiliaryFields"]
+    assert field["value"] == "Здесь появятся ваши предложения"
+    assert "changeMessage" not in field
+
+
+def demo_tag(member_id: int) -> int:
+    return db.session.scalar(select(Pass.update_tag).where(Pass.member_id == member_id))

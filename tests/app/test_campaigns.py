@@ -118,23 +118,21 @@ def test_resumes_after_a_crash_mid_way(
         assert campaigns.run_campaign(campaign_id, NOW, max_batches=1) == "sending"
         assert count(MemberMessage) == 2
         first_cursor = db.session.get(Campaign, campaign_id).cursor
-        # A crash inside the next batch: its work is rolled back, the cursor stays.
-        real_deliver = campaigns.messaging.deliver
-        calls = []
+        # A crash inside the next batch, after its messages were inserted: its
+        # work is rolled back, the cursor stays.
+        real_refresh = campaigns.messaging.refresh_passes
 
-        def crash(member, **kw):  # type: ignore[no-untyped-def]
-            calls.append(member.id)
-            if len(calls) == 2:
-                raise RuntimeError("worker killed")
-            return real_deliver(member, **kw)
+        def crash(passes_, campaign_id=None):  # type: ignore[no-untyped-def]
+            assert count(MemberMessage) == 4  # the batch's rows, not committed
+            raise RuntimeError("worker killed")
 
-        monkeypatch.setattr(campaigns.messaging, "deliver", crash)
+        monkeypatch.setattr(campaigns.messaging, "refresh_passes", crash)
         with pytest.raises(RuntimeError):
             campaigns.run_campaign(campaign_id, NOW)
         db.session.rollback()
         assert db.session.get(Campaign, campaign_id).cursor == first_cursor
         assert count(MemberMessage) == 2
-        monkeypatch.setattr(campaigns.messaging, "deliver", real_deliver)
+        monkeypatch.setattr(campaigns.messaging, "refresh_passes", real_refresh)
         assert campaigns.run_campaign(campaign_id, NOW) == "done"
         assert count(MemberMessage) == 7
         # Exactly one message per member.
