@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_settings"
-down_revision = "0008_automations"
+down_revision = "0009_bulk"
 branch_labels = None
 depends_on = None
 
