@@ -171,8 +171,13 @@ def enqueue_pass_update(pass_: Pass) -> int:
     pass's devices, and a sync of the member's Google object if there is one."""
     if pass_.id is None:  # a brand-new pass has no devices or Google object yet
         return 0
-    queued = enqueue_for_passes([pass_.id])
-    if enqueue_google(pass_.member_id, GOOGLE_SYNC, pass_id=pass_.id):
+    return enqueue_pass_update_ids(pass_.id, pass_.member_id)
+
+
+def enqueue_pass_update_ids(pass_id: int, member_id: int) -> int:
+    """`enqueue_pass_update` by ids."""
+    queued = enqueue_for_passes([pass_id])
+    if enqueue_google(member_id, GOOGLE_SYNC, pass_id=pass_id):
         queued += 1
     return queued
 
