@@ -61,10 +61,16 @@ def child(args: argparse.Namespace) -> None:
     client = app.test_client()
     with app.app_context():
         event.listen(db.engine, "before_cursor_execute", count)
-        event.listen(db.engine, "commit", lambda *_: counts.__setitem__(
-            "commits", counts["commits"] + 1))
-        event.listen(db.engine, "rollback", lambda *_: counts.__setitem__(
-            "rollbacks", counts["rollbacks"] + 1))
+        event.listen(
+            db.engine,
+            "commit",
+            lambda *_: counts.__setitem__("commits", counts["commits"] + 1),
+        )
+        event.listen(
+            db.engine,
+            "rollback",
+            lambda *_: counts.__setitem__("rollbacks", counts["rollbacks"] + 1),
+        )
         # One pool connection is reused for every request: find its backend.
         backend = db.session.scalar(text("SELECT pg_backend_pid()"))
         db.session.commit()

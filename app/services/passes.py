@@ -297,14 +297,14 @@ def refresh_pass_row(
     digest: str,
 ) -> bool:
     """`refresh_pass` for a caller that holds the pass as plain values and has
-    computed its new content `digest` (the POS path: no ORM objects). Same rules:
-    a new tag under the program's row lock, a later Last-Modified, pushes queued;
-    the pushes first, so that the lock is held for as little as possible."""
+    computed its new content `digest` (the POS path: no ORM objects). The same
+    rules and lock order: the program's tag row first, then the outbox rows (whose
+    pending keys other refreshes may hold), then the pass; a later Last-Modified."""
     if digest == content_hash:
         return False
-    outbox.enqueue_pass_update_ids(pass_id, member_id)
     connection = db.session.connection()
     tag = connection.execute(_TAKE_TAG, {"program_id": program_id}).scalar_one()
+    outbox.enqueue_pass_update_ids(pass_id, member_id)
     connection.execute(
         _SET_PASS,
         {
