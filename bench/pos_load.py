@@ -173,9 +173,37 @@ def prepare(server: PostgresServer, members: int) -> tuple[list[str], list[str]]
     return keys, barcodes
 
 
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its descendants
+    still alive (from /proc; 0 for processes that are gone)."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text()
+            fields = stat.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in Path(f"/proc/{current}/task").iterdir():
+                children = (task / "children").read_text().split()
+                pending.extend(int(child) for child in children)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def postmaster_pid(server: PostgresServer) -> int:
+    return int((server.data / "postmaster.pid").read_text().split()[0])
+
+
 class Gunicorn:
     def __init__(
-        self, database_url: str, workers: int, threads: int, worker_class: str
+        self,
+        database_url: str,
+        workers: int,
+        threads: int,
+        worker_class: str,
+        root: Path = ROOT,
     ) -> None:
         self.port = free_port()
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115  (closed in stop)
@@ -206,7 +234,7 @@ class Gunicorn:
                 "30",
                 "wsgi:app",
             ],
-            cwd=ROOT,
+            cwd=root,
             env=env,
             stdout=subprocess.DEVNULL,
             # A file, not a pipe: an unread pipe fills up with the request log and
@@ -327,12 +355,15 @@ def run_scenario(
     seconds: float,
     rate: float | None,
     retry_share: float,
+    code: tuple[str, Path] = ("new", ROOT),
 ) -> dict[str, str]:
-    database = f"pos_{name}"
+    database = f"pos_{name}_{code[0]}"
     admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{database}" TEMPLATE pos_template'))
-    gunicorn = Gunicorn(server.url(database), workers, threads, worker_class)
+    gunicorn = Gunicorn(
+        server.url(database), workers, threads, worker_class, root=code[1]
+    )
     try:
         gunicorn.wait_ready(keys[0])
         for key in keys:  # first use writes last_used_at; keep it out of the timing
@@ -360,11 +391,23 @@ def run_scenario(
                 )
                 for i in range(cashiers)
             ]
+            cpu_before = (
+                process_tree_cpu(gunicorn.process.pid),
+                process_tree_cpu(postmaster_pid(server)),
+                time.process_time(),
+            )
+            load_before = os.getloadavg()[0]
             for thread in pool:
                 thread.start()
             for thread in pool:
                 thread.join()
             elapsed = time.perf_counter() - started
+            cpu = (
+                process_tree_cpu(gunicorn.process.pid) - cpu_before[0],
+                process_tree_cpu(postmaster_pid(server)) - cpu_before[1],
+                time.process_time() - cpu_before[2],
+            )
+            load = (load_before + os.getloadavg()[0]) / 2
         created = {**warm.created, **result.created}
         problems = verify(server.url(database), created, warm, result)
     finally:
@@ -375,8 +418,10 @@ def run_scenario(
     ordered = sorted(result.latencies_ms)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     purchases = len(result.created)
+    per_purchase = [f"{seconds * 1000 / max(purchases, 1):.2f}" for seconds in cpu]
     return {
         "scenario": name,
+        "code": code[0],
         "workers": str(workers),
         "cashiers": str(cashiers),
         "offered": f"{rate:.0f}/s" if rate else "max",
@@ -384,6 +429,10 @@ def run_scenario(
         "requests/s": f"{len(ordered) / elapsed:.0f}",
         "p50 ms": f"{statistics.median(ordered):.1f}",
         "p99 ms": f"{p99:.1f}",
+        "app CPU ms": per_purchase[0],
+        "PG CPU ms": per_purchase[1],
+        "client CPU ms": per_purchase[2],
+        "load": f"{load:.1f}",
         "retried": str(result.retries),
         "statuses": " ".join(f"{k}:{v}" for k, v in sorted(result.statuses.items())),
         "check": "exact" if not problems else "; ".join(problems),
@@ -462,7 +511,21 @@ def main() -> None:
     )
     parser.add_argument("--retry-share", type=float, default=0.1)
     parser.add_argument("--members", type=int, default=2000)
+    parser.add_argument(
+        "--baseline",
+        help="another code tree (e.g. `git archive <commit> | tar -x -C DIR`) to "
+        "run every scenario against too, alternating with this one",
+    )
+    parser.add_argument(
+        "--scenarios",
+        default="baseline,scaled,steady",
+        help="which of baseline (1 worker), scaled, steady (the --rates) to run",
+    )
     args = parser.parse_args()
+    codes = [("new", ROOT)]
+    if args.baseline:
+        codes.insert(0, ("old", Path(args.baseline).resolve()))
+    chosen = set(args.scenarios.split(","))
 
     server = PostgresServer().start()
     try:
@@ -477,26 +540,27 @@ def main() -> None:
             "seconds": args.seconds,
             "retry_share": args.retry_share,
         }
+        plan: list[tuple[str, int, float | None]] = []
+        if "baseline" in chosen:
+            plan.append(("baseline", 1, None))
+        if "scaled" in chosen:
+            plan.append(("scaled", args.workers, None))
+        if "steady" in chosen:
+            for rate in (float(r) for r in args.rates.split(",") if r):
+                plan.append((f"steady_{rate:.0f}", args.workers, rate))
         rows = [
-            run_scenario(server, "baseline", workers=1, rate=None, **common),
-            run_scenario(server, "scaled", workers=args.workers, rate=None, **common),
+            run_scenario(server, name, workers=workers, rate=rate, code=code, **common)
+            for name, workers, rate in plan
+            for code in codes
         ]
-        for rate in (float(r) for r in args.rates.split(",") if r):
-            rows.append(
-                run_scenario(
-                    server,
-                    f"steady_{rate:.0f}",
-                    workers=args.workers,
-                    rate=rate,
-                    **common,
-                )
-            )
     finally:
         server.stop()
     print(
         f"\nPOS load: {args.cashiers} cashiers, {args.retry_share:.0%} retried with "
         f"the same Idempotency-Key, {args.members} members, PostgreSQL, gunicorn "
-        f"gthread x{args.threads} threads, {os.cpu_count()} CPUs\n"
+        f"{args.worker_class} x{args.threads} threads, {os.cpu_count()} CPUs; CPU "
+        f"ms = CPU time per purchase of gunicorn (app), PostgreSQL and this "
+        f"process (the cashiers); load = 1-minute load average\n"
     )
     print(table(rows))
 

@@ -14,19 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import (
-    Integer,
-    String,
-    bindparam,
-    case,
-    cast,
-    func,
-    literal,
-    null,
-    select,
-    true,
-    union_all,
-)
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
@@ -58,12 +46,10 @@ def pending_key(channel: str, topic: str, token: str) -> str:
 
 def _coalescing_insert(dialect: str) -> Any:
     """INSERT into the outbox where a token that already has a queued row updates
-    that row instead (coalescing); `.values()` or `.from_select()` it."""
+    that row instead (coalescing). SQLAlchemy does not cache the compiled SQL of
+    ON CONFLICT statements: each use compiles it (~1 ms)."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(PushDelivery)
-
-
-def _coalesce(stmt: Any) -> Any:
+    stmt = insert(PushDelivery)
     table = PushDelivery.__table__
     return stmt.on_conflict_do_update(
         index_elements=[table.c.pending_key],
@@ -85,7 +71,7 @@ def _upsert(rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     dialect = db.session.get_bind().dialect.name
-    db.session.execute(_coalesce(_coalescing_insert(dialect)), rows)
+    db.session.execute(_coalescing_insert(dialect), rows)
 
 
 def _row(
@@ -194,102 +180,62 @@ def enqueue_pass_update(pass_: Pass) -> int:
     return enqueue_pass_update_ids(pass_.id, pass_.member_id)
 
 
-_pass_update_inserts: dict[tuple[str, bool], Any] = {}
-
-
-def pass_update_insert(dialect: str, google: bool) -> Any:
-    """`enqueue_pass_update` as one INSERT ... SELECT (built once per dialect): a
-    queued row for every device registered for the pass `:outbox_pass_id`, and
-    with `google` a sync of member `:outbox_member_id`'s live Google object; rows
-    stamped `:outbox_now` and `:outbox_campaign_id`. The same rows and coalescing
-    as the Python path, in one round trip whether or not the pass has devices."""
-    cached = _pass_update_inserts.get((dialect, google))
-    if cached is not None:
-        return cached
-    pass_id = bindparam("outbox_pass_id", type_=Integer)
-    now = bindparam("outbox_now", type_=PushDelivery.__table__.c.created_at.type)
-    channel = case(
-        *[(Device.platform == p, c) for p, c in CHANNELS.items() if c != "apns"],
-        else_="apns",
-    )
-    token = Device.push_token
-    topic = Program.pass_type_identifier
-
-    def row(**columns: Any) -> Any:
-        fixed = {
-            "status": literal(QUEUED),
-            "pass_id": pass_id,
-            "campaign_id": bindparam("outbox_campaign_id", type_=Integer),
-            "generation": literal(0),
-            "attempts": literal(0),
-            "next_attempt_at": now,
-            "created_at": now,
-            "updated_at": now,
-        }
-        return [value.label(name) for name, value in {**columns, **fixed}.items()]
-
-    devices = (
-        select(
-            *row(
-                channel=channel,
-                device_id=func.min(Device.id),
-                topic=topic,
-                push_token=token,
-                pending_key=channel + ":" + topic + ":" + token,
-            )
-        )
-        .select_from(Registration)
-        .join(Device, Device.id == Registration.device_id)
-        .join(Pass, Pass.id == Registration.pass_id)
-        .join(Program, Program.id == Pass.program_id)
-        .where(Registration.pass_id == pass_id)
-        # One row per pending key: an upsert may not touch a row twice.
-        .group_by(channel, topic, token)
-    )
-    source = devices
-    if google:
-        member = cast(bindparam("outbox_member_id", type_=Integer), String)
-        source = union_all(
-            devices,
-            select(
-                *row(
-                    channel=literal("google"),
-                    device_id=null(),
-                    topic=literal(GOOGLE_SYNC),
-                    push_token=member,
-                    pending_key=literal(f"google:{GOOGLE_SYNC}:") + member,
-                )
-            )
-            # member_id is unique: at most one row.
-            .where(
-                GoogleObject.member_id == bindparam("outbox_member_id"),
-                GoogleObject.state != "EXPIRED",
-            ),
-        ).subquery()
-        # WHERE: SQLite would read "ON CONFLICT" after a bare FROM as a join.
-        source = select(*source.c).where(true())
-    names = [label.name for label in devices.selected_columns]
-    stmt = _coalesce(_coalescing_insert(dialect).from_select(names, source))
-    _pass_update_inserts[(dialect, google)] = stmt
-    return stmt
+# One pass's devices and its member's live Google object: prepared once (the
+# purchase path runs them for every sale).
+_PASS_DEVICES = (
+    select(Device.id, Device.push_token, Device.platform, Program.pass_type_identifier)
+    .join(Registration, Registration.device_id == Device.id)
+    .join(Pass, Pass.id == Registration.pass_id)
+    .join(Program, Program.id == Pass.program_id)
+    .where(Registration.pass_id == bindparam("pass_id"))
+    .order_by(Device.id)
+)
+_LIVE_GOOGLE = select(GoogleObject.id).where(
+    GoogleObject.member_id == bindparam("member_id"), GoogleObject.state != "EXPIRED"
+)
 
 
 def google_enabled() -> bool:
     return bool(current_app.config.get("GOOGLE_ISSUER_ID"))
 
 
-def enqueue_pass_update_ids(pass_id: int, member_id: int) -> None:
-    """`enqueue_pass_update` by ids, in one statement (see `pass_update_insert`)."""
+def enqueue_pass_update_ids(pass_id: int, member_id: int) -> int:
+    """`enqueue_pass_update` by ids, with prepared statements: one SELECT for
+    the devices (one more for Google when it is on) and the upsert only when
+    there is something to queue."""
     connection = db.session.connection()
-    connection.execute(
-        pass_update_insert(connection.dialect.name, google_enabled()),
-        {
-            "outbox_pass_id": pass_id,
-            "outbox_member_id": member_id,
-            "outbox_campaign_id": _campaign.get(),
-            "outbox_now": utcnow(),
-        },
-    )
+    now = utcnow()
+    campaign_id = _campaign.get()
+    rows: dict[str, dict[str, Any]] = {}
+    for device_id, token, platform, topic in connection.execute(
+        _PASS_DEVICES, {"pass_id": pass_id}
+    ):
+        row = _row(
+            CHANNELS.get(platform, "apns"),
+            topic,
+            token,
+            pass_id=pass_id,
+            device_id=device_id,
+            campaign_id=campaign_id,
+            now=now,
+        )
+        rows[row["pending_key"]] = row
+    if (
+        google_enabled()
+        and connection.execute(_LIVE_GOOGLE, {"member_id": member_id}).first()
+    ):
+        row = _row(
+            "google",
+            GOOGLE_SYNC,
+            str(member_id),
+            pass_id=pass_id,
+            device_id=None,
+            campaign_id=campaign_id,
+            now=now,
+        )
+        rows[row["pending_key"]] = row
+    _upsert(list(rows.values()))
+    return len(rows)
 
 
 # Work on a member's Google object ("google" channel; token = member id, or

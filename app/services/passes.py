@@ -246,7 +246,7 @@ def next_update_tag(program_id: int) -> int:
     ).scalar_one()
 
 
-def _next_modified(previous: datetime | None) -> datetime:
+def next_modified(previous: datetime | None) -> datetime:
     # HTTP dates have one-second resolution: keep Last-Modified strictly increasing
     # so that two changes within one second never answer 304 to the second.
     now = utcnow().replace(microsecond=0)
@@ -265,7 +265,7 @@ def refresh_pass(pass_: Pass) -> bool:
         return False
     pass_.content_hash = digest
     pass_.update_tag = next_update_tag(pass_.program_id)
-    pass_.updated_at = _next_modified(pass_.updated_at if pass_.id else None)
+    pass_.updated_at = next_modified(pass_.updated_at if pass_.id else None)
     outbox.enqueue_pass_update(pass_)
     return True
 
@@ -311,7 +311,7 @@ def refresh_pass_row(
             "pass_id": pass_id,
             "digest": digest,
             "tag": tag,
-            "modified": _next_modified(updated_at),
+            "modified": next_modified(updated_at),
         },
     )
     return True

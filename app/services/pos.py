@@ -28,15 +28,37 @@ from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import and_, bindparam, func, insert, literal, select
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+    union_all,
+    update,
+)
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 import passes
 from app.errors import ApiError
 from app.extensions import db
-from app.models import Member, Pass, PosTransaction, Program
+from app.models import (
+    AuditEntry,
+    LedgerEntry,
+    Member,
+    Pass,
+    PosTransaction,
+    Program,
+)
 from app.models.base import utcnow
-from app.services import audit, catalog, ledger
+from app.services import audit, catalog, ledger, outbox
 from app.services import passes as pass_service
 from app.services.auth import Principal
 from app.services.passes import barcode_secret
@@ -411,7 +433,6 @@ def record_purchase(
     if _tier_rank(program, reached) > _tier_rank(program, tier):
         tier = reached
     balance = card.points - redeem + earned
-    fingerprint = purchase.fingerprint()
     response = {
         "receipt_id": purchase.receipt_id,
         "amount": _roubles(purchase.amount_kopecks),
@@ -424,25 +445,65 @@ def record_purchase(
         "card_number": card.card_number,
         "created_at": now.isoformat(),
     }
+    row = {
+        "program_id": program.id,
+        "member_id": card.id,
+        "store_id": store_id,
+        "api_key_id": api_key.id,
+        "idempotency_key": idempotency_key,
+        "fingerprint": purchase.fingerprint(),
+        "receipt_id": purchase.receipt_id,
+        "currency": purchase.currency,
+        "amount_kopecks": purchase.amount_kopecks,
+        "redeemed": redeem,
+        "earned": earned,
+        "response": response,
+        "created_at": now,
+    }
+    key_base = f"pos:{store_id}:{idempotency_key}"
+    movements = [
+        (kind, points, f"{key_base}:{kind}")
+        for kind, points in (("redeem", -redeem), ("earn", earned))
+        if points
+    ]
+    details = {
+        "member_id": card.id,
+        "store_id": store_id,
+        "amount_kopecks": purchase.amount_kopecks,
+        "earned": earned,
+        "redeemed": redeem,
+    }
+    digest = None
+    if card.pass_id is not None:
+        # What refresh_member_pass would compute, from the values at hand.
+        digest = passes.content_fingerprint(
+            pass_service.program_view(program),
+            pass_service.member_inputs(
+                program=program,
+                serial_number=card.serial_number,
+                authentication_token=card.authentication_token,
+                voided=card.voided,
+                card_number=card.card_number,
+                card_token=card.card_token,
+                name=card.name,
+                language=card.language,
+                points=balance,
+                tier=tier,
+                offer=card.offer,
+            ),
+            pass_service.stores_near(program, card.preferred_store_id, card.city),
+        )
+        if digest == card.content_hash:
+            digest = None  # the pass shows nothing new: no tag, no push
     try:
-        transaction_id = connection.execute(
-            _INSERT_PURCHASE,
-            {
-                "program_id": program.id,
-                "member_id": card.id,
-                "store_id": store_id,
-                "api_key_id": api_key.id,
-                "idempotency_key": idempotency_key,
-                "fingerprint": fingerprint,
-                "receipt_id": purchase.receipt_id,
-                "currency": purchase.currency,
-                "amount_kopecks": purchase.amount_kopecks,
-                "redeemed": redeem,
-                "earned": earned,
-                "response": response,
-                "created_at": now,
-            },
-        ).scalar_one()
+        if connection.dialect.name == "postgresql":
+            transaction_id, moved = _write_at_once(
+                connection, api_key, card, row, movements, tier, details, digest
+            )
+        else:
+            transaction_id, moved = _write_in_steps(
+                connection, api_key, card, row, movements, tier, details, digest
+            )
     except IntegrityError:
         # The same key, sent at the same moment for another card, won the race.
         # Nothing of ours is worth keeping (at most a last_used_at stamp), and
@@ -452,66 +513,241 @@ def record_purchase(
         if existing is None:
             raise
         return _replay(existing.fingerprint, transaction_body(existing), purchase), True
+    assert moved in (None, balance), (moved, balance)
+    return {"transaction_id": transaction_id, **response}, False
 
-    key_base = f"pos:{store_id}:{idempotency_key}"
+
+def _write_in_steps(
+    connection: Connection,
+    api_key: Principal,
+    card: Row[Any],
+    row: dict[str, Any],
+    movements: list[tuple[str, int, str | None]],
+    tier: str,
+    details: dict[str, Any],
+    digest: str | None,
+) -> tuple[int, int | None]:
+    """The purchase's writes one statement after another (any database):
+    (purchase id, new balance or None if it did not move)."""
+    transaction_id = connection.execute(_INSERT_PURCHASE, row).scalar_one()
     moved = ledger.post_now(
-        program.id,
+        row["program_id"],
         card.id,
-        [
-            (kind, points, f"{key_base}:{kind}")
-            for kind, points in (("redeem", -redeem), ("earn", earned))
-            if points
-        ],
+        movements,
         tier=tier if tier != card.tier else None,
-        store_id=store_id,
-        receipt_id=purchase.receipt_id,
+        store_id=row["store_id"],
+        receipt_id=row["receipt_id"],
         api_key_id=api_key.id,
         transaction_id=transaction_id,
-        amount_kopecks=purchase.amount_kopecks,
-        created_at=now,
+        amount_kopecks=row["amount_kopecks"],
+        created_at=row["created_at"],
     )
-    assert moved in (None, balance), (moved, balance)
     audit.record_now(
         "pos.purchase",
         target=f"pos_transaction:{transaction_id}",
         key=api_key,
-        details={
-            "member_id": card.id,
-            "store_id": store_id,
-            "amount_kopecks": purchase.amount_kopecks,
-            "earned": earned,
-            "redeemed": redeem,
-        },
+        details=details,
     )
-    if card.pass_id is not None:
-        # What refresh_member_pass would do, from the values at hand. Last: it
-        # takes the program's update-tag row lock, held until commit.
-        view = pass_service.member_inputs(
-            program=program,
-            serial_number=card.serial_number,
-            authentication_token=card.authentication_token,
-            voided=card.voided,
-            card_number=card.card_number,
-            card_token=card.card_token,
-            name=card.name,
-            language=card.language,
-            points=balance,
-            tier=tier,
-            offer=card.offer,
-        )
+    if digest is not None:
+        # Last: it takes the program's update-tag row lock, held until commit.
         pass_service.refresh_pass_row(
-            program_id=program.id,
+            program_id=row["program_id"],
             pass_id=card.pass_id,
             member_id=card.id,
             content_hash=card.content_hash,
             updated_at=card.updated_at,
-            digest=passes.content_fingerprint(
-                pass_service.program_view(program),
-                view,
-                pass_service.stores_near(program, card.preferred_store_id, card.city),
-            ),
+            digest=digest,
         )
-    return {"transaction_id": transaction_id, **response}, False
+    return transaction_id, moved
+
+
+def _write_at_once(
+    connection: Connection,
+    api_key: Principal,
+    card: Row[Any],
+    row: dict[str, Any],
+    movements: list[tuple[str, int, str | None]],
+    tier: str,
+    details: dict[str, Any],
+    digest: str | None,
+) -> tuple[int, int | None]:
+    """`_write_in_steps` in one PostgreSQL statement (a data-modifying WITH) plus
+    the push queueing: two round trips instead of up to seven, and the
+    program's tag lock is held for those two and COMMIT. (purchase id, new
+    balance)"""
+    params: dict[str, Any] = {f"p_{name}": value for name, value in row.items()}
+    for i in range(2):
+        kind, points, key = movements[i] if i < len(movements) else ("earn", 0, None)
+        params.update({f"e{i}_kind": kind, f"e{i}_points": points, f"e{i}_key": key})
+    params.update(
+        delta=sum(points for _, points, _ in movements),
+        new_tier=tier,
+        actor=api_key.prefix,
+        role=api_key.role,
+        details=details,
+    )
+    if digest is not None:
+        params.update(
+            pass_id=card.pass_id,
+            digest=digest,
+            modified=pass_service.next_modified(card.updated_at),
+        )
+    statement = _purchase_statement(digest is not None)
+    transaction_id, moved = connection.execute(statement, params).one()
+    if digest is not None:
+        # After the tag (held until commit), as in refresh_pass: ON CONFLICT
+        # statements are not cached by SQLAlchemy, so not part of the WITH.
+        outbox.enqueue_pass_update_ids(card.pass_id, card.id)
+    return transaction_id, moved
+
+
+_purchase_statements: dict[bool, Any] = {}
+
+
+def _purchase_statement(refresh: bool) -> Any:
+    """The one-statement purchase (built once per variant). Lock order as in the
+    step-by-step path, enforced by data dependencies since the parts of a WITH run
+    in no fixed order: the purchase row (a same-key race waits here, before any
+    other lock) -> the program's tag row -> the pass row; the caller queues the
+    pushes next (outbox rows after the tag, as refresh_pass does)."""
+    cached = _purchase_statements.get(refresh)
+    if cached is not None:
+        return cached
+    table = PosTransaction.__table__
+    p = {c.key: bindparam(f"p_{c.key}", type_=c.type) for c in table.c}
+    purchase = (
+        insert(PosTransaction)
+        .values({name: p[name] for name in _PURCHASE_COLUMNS})
+        .returning(PosTransaction.id)
+        .cte("purchase")
+    )
+    moves = union_all(
+        *[
+            select(
+                bindparam(f"e{i}_kind", type_=String).label("kind"),
+                bindparam(f"e{i}_points", type_=Integer).label("points"),
+                bindparam(f"e{i}_key", type_=String).label("idempotency_key"),
+            )
+            for i in range(2)
+        ]
+    ).subquery("moves")
+    entries = (
+        insert(LedgerEntry)
+        .from_select(
+            [
+                "program_id",
+                "member_id",
+                "kind",
+                "points",
+                "idempotency_key",
+                "store_id",
+                "receipt_id",
+                "api_key_id",
+                "transaction_id",
+                "amount_kopecks",
+                "note",
+                "created_at",
+            ],
+            select(
+                p["program_id"],
+                p["member_id"],
+                moves.c.kind,
+                moves.c.points,
+                moves.c.idempotency_key,
+                p["store_id"],
+                p["receipt_id"],
+                p["api_key_id"],
+                purchase.c.id,
+                p["amount_kopecks"],
+                literal(""),
+                p["created_at"],
+            )
+            .select_from(purchase.join(moves, true()))
+            .where(moves.c.points != 0),
+        )
+        .cte("entries")
+    )
+    # The ledger's atomic balance move (services.ledger), with the tier.
+    balance = (
+        update(Member)
+        .where(Member.id == p["member_id"])
+        .values(
+            points=Member.points + bindparam("delta", type_=Integer),
+            tier=bindparam("new_tier", type_=String),
+        )
+        .returning(Member.points)
+        .cte("balance")
+    )
+    audit_entry = (
+        insert(AuditEntry)
+        .from_select(
+            [
+                "program_id",
+                "actor",
+                "role",
+                "action",
+                "target",
+                "details",
+                "created_at",
+            ],
+            select(
+                p["program_id"],
+                bindparam("actor", type_=String),
+                bindparam("role", type_=String),
+                literal("pos.purchase"),
+                literal("pos_transaction:") + cast(purchase.c.id, String),
+                bindparam("details", type_=AuditEntry.__table__.c.details.type),
+                p["created_at"],
+            ).select_from(purchase),
+        )
+        .cte("audit_entry")
+    )
+    parts = [entries, audit_entry]
+    if refresh:
+        tag = (
+            update(Program)
+            .where(Program.id == p["program_id"], exists(select(purchase.c.id)))
+            .values(last_update_tag=Program.last_update_tag + 1)
+            .returning(Program.last_update_tag)
+            .cte("tag")
+        )
+        set_pass = (
+            update(Pass)
+            .where(Pass.id == bindparam("pass_id", type_=Integer))
+            .values(
+                update_tag=select(tag.c.last_update_tag).scalar_subquery(),
+                content_hash=bindparam("digest", type_=String),
+                updated_at=bindparam(
+                    "modified", type_=Pass.__table__.c.updated_at.type
+                ),
+            )
+            .cte("set_pass")
+        )
+        parts += [tag, set_pass]
+    statement = (
+        select(purchase.c.id, balance.c.points)
+        .select_from(purchase.join(balance, true()))
+        .add_cte(*parts)
+    )
+    _purchase_statements[refresh] = statement
+    return statement
+
+
+_PURCHASE_COLUMNS = (
+    "program_id",
+    "member_id",
+    "store_id",
+    "api_key_id",
+    "idempotency_key",
+    "fingerprint",
+    "receipt_id",
+    "currency",
+    "amount_kopecks",
+    "redeemed",
+    "earned",
+    "response",
+    "created_at",
+)
 
 
 def _roubles(kopecks: int) -> str:

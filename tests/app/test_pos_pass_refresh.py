@@ -58,7 +58,7 @@ def test_a_purchase_updates_the_pass_and_queues_what_refresh_pass_would(
         modified_before = pass_.updated_at
         program_tag_before = db.session.get(Program, demo.program_id).last_update_tag
         apple_token, android_token = apple.push_token, android.push_token
-        apple_id, android_id = min(apple.id, twin.id), android.id
+        apple_id, android_id = max(apple.id, twin.id), android.id
 
     sale = buy(client, make_key(app), card(app, member_id).barcode, amount="5000")
     assert sale.status_code == 201
