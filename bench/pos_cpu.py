@@ -211,7 +211,7 @@ def parent(args: argparse.Namespace) -> None:
     results: dict[str, list[dict[str, float]]] = {name: [] for name, _ in trees}
     server = PostgresServer().start()
     try:
-        keys, barcodes = prepare(server, args.members)
+        keys, barcodes = prepare(server, args.members, args.devices_share)
         admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
         with tempfile.TemporaryDirectory() as tmp:
             setup = Path(tmp) / "setup.json"
@@ -292,7 +292,8 @@ def parent(args: argparse.Namespace) -> None:
     load = os.getloadavg()
     print(
         f"\nPOS cost per purchase: {args.purchases} purchases x {args.rounds} rounds, "
-        f"one at a time, in-process WSGI, PostgreSQL; median of rounds; "
+        f"one at a time, in-process WSGI, PostgreSQL, {args.devices_share:.0%} of "
+        f"passes with a device; median of rounds; "
         f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}\n"
     )
     columns = [
@@ -319,6 +320,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--members", type=int, default=2000)
+    parser.add_argument(
+        "--devices-share",
+        type=float,
+        default=0.0,
+        help="share of passes with a registered device (a push queued per sale)",
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile round 1")
     parser.add_argument("--spy", action="store_true", help="py-spy round 1")
     parser.add_argument("--top", type=int, default=25)

@@ -49,7 +49,7 @@ from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 import passes  # noqa: E402
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
-from app.models import LedgerEntry, Member, Pass, Store  # noqa: E402
+from app.models import Device, LedgerEntry, Member, Pass, Store  # noqa: E402
 from app.models.base import utcnow  # noqa: E402
 from app.services.auth import create_key  # noqa: E402
 from app.services.demo import seed_demo  # noqa: E402
@@ -77,8 +77,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def prepare(server: PostgresServer, members: int) -> tuple[list[str], list[str]]:
-    """Template database: schema, demo program, keys, members. (keys, barcodes)"""
+def prepare(
+    server: PostgresServer, members: int, devices_share: float = 0.0
+) -> tuple[list[str], list[str]]:
+    """Template database: schema, demo program, keys, members, and for
+    `devices_share` of the passes a registered iPhone (each purchase then queues
+    a push). (keys, barcodes)"""
     admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text("CREATE DATABASE pos_template"))
@@ -149,6 +153,30 @@ def prepare(server: PostgresServer, members: int) -> tuple[list[str], list[str]]
                 for member_id in ids
             ],
         )
+        with_devices = ids[: int(len(ids) * devices_share)]
+        if with_devices:
+            db.session.execute(
+                insert(Device),
+                [
+                    {
+                        "device_library_identifier": f"bench-{member_id}",
+                        "push_token": secrets.token_hex(32),
+                        "platform": "apple",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for member_id in with_devices
+                ],
+            )
+            db.session.execute(
+                text(
+                    "INSERT INTO registration (device_id, pass_id, created_at)"
+                    " SELECT device.id, pass.id, :now FROM device JOIN pass"
+                    " ON device.device_library_identifier"
+                    " = 'bench-' || CAST(pass.member_id AS VARCHAR)"
+                ),
+                {"now": now.replace(tzinfo=None)},
+            )
         db.session.execute(
             insert(LedgerEntry),
             [
@@ -512,6 +540,12 @@ def main() -> None:
     parser.add_argument("--retry-share", type=float, default=0.1)
     parser.add_argument("--members", type=int, default=2000)
     parser.add_argument(
+        "--devices-share",
+        type=float,
+        default=0.0,
+        help="share of passes with a registered device (a push queued per sale)",
+    )
+    parser.add_argument(
         "--baseline",
         help="another code tree (e.g. `git archive <commit> | tar -x -C DIR`) to "
         "run every scenario against too, alternating with this one",
@@ -530,7 +564,7 @@ def main() -> None:
     server = PostgresServer().start()
     try:
         with tempfile.TemporaryDirectory():
-            keys, barcodes = prepare(server, args.members)
+            keys, barcodes = prepare(server, args.members, args.devices_share)
         common = {
             "keys": keys,
             "barcodes": barcodes,

@@ -51,11 +51,13 @@ from app.errors import ApiError
 from app.extensions import db
 from app.models import (
     AuditEntry,
+    GoogleObject,
     LedgerEntry,
     Member,
     Pass,
     PosTransaction,
     Program,
+    Registration,
 )
 from app.models.base import utcnow
 from app.services import audit, catalog, ledger, outbox
@@ -571,10 +573,10 @@ def _write_at_once(
     details: dict[str, Any],
     digest: str | None,
 ) -> tuple[int, int | None]:
-    """`_write_in_steps` in one PostgreSQL statement (a data-modifying WITH) plus
-    the push queueing: two round trips instead of up to seven, and the
-    program's tag lock is held for those two and COMMIT. (purchase id, new
-    balance)"""
+    """`_write_in_steps` in one PostgreSQL statement (a data-modifying WITH):
+    one round trip instead of up to seven (more when the pass has devices or a
+    Google object to push to), and the program's tag lock is held from it to
+    COMMIT. (purchase id, new balance)"""
     params: dict[str, Any] = {f"p_{name}": value for name, value in row.items()}
     for i in range(2):
         kind, points, key = movements[i] if i < len(movements) else ("earn", 0, None)
@@ -593,11 +595,12 @@ def _write_at_once(
             modified=pass_service.next_modified(card.updated_at),
         )
     statement = _purchase_statement(digest is not None)
-    transaction_id, moved = connection.execute(statement, params).one()
-    if digest is not None:
-        # After the tag (held until commit), as in refresh_pass: ON CONFLICT
-        # statements are not cached by SQLAlchemy, so not part of the WITH.
+    result = connection.execute(statement, params).one()
+    if result.devices or (result.google and outbox.google_enabled()):
+        # After the tag (held until commit), as in refresh_pass; not part of the
+        # WITH because SQLAlchemy does not cache ON CONFLICT statements.
         outbox.enqueue_pass_update_ids(card.pass_id, card.id)
+    transaction_id, moved = result.id, result.points
     return transaction_id, moved
 
 
@@ -724,8 +727,25 @@ def _purchase_statement(refresh: bool) -> Any:
             .cte("set_pass")
         )
         parts += [tag, set_pass]
+    # Whether there is anything to push (read like the separate SELECT it
+    # replaces: under the member lock, just before commit).
+    devices = exists(
+        select(Registration.id).where(
+            Registration.pass_id == bindparam("pass_id", type_=Integer)
+        )
+    )
+    google = exists(
+        select(GoogleObject.id).where(
+            GoogleObject.member_id == p["member_id"], GoogleObject.state != "EXPIRED"
+        )
+    )
     statement = (
-        select(purchase.c.id, balance.c.points)
+        select(
+            purchase.c.id,
+            balance.c.points,
+            (devices if refresh else literal(False)).label("devices"),
+            (google if refresh else literal(False)).label("google"),
+        )
         .select_from(purchase.join(balance, true()))
         .add_cte(*parts)
     )
