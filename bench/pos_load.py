@@ -17,7 +17,7 @@ their ledger entries; each Idempotency-Key made one purchase and at most one ent
 per kind; every retry got the very same answer; the points the tills were told
 about add up to the points in the ledger.
 
-    .venv/bin/python bench/pos_load.py [--cashiers 50] [--workers 3] [--threads 4]
+    .venv/bin/python bench/pos_load.py [--cashiers 50] [--workers CPUs] [--threads 4]
         [--seconds 12] [--rates 100,300] [--retry-share 0.1] [--members 2000]
 """
 
@@ -528,7 +528,8 @@ def table(rows: list[dict[str, str]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cashiers", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=3)
+    # One gunicorn process per core served most (docs/performance.md, "POS").
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--worker-class", default="gthread")
     parser.add_argument("--seconds", type=float, default=12)
