@@ -7,13 +7,19 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+import passes
 from app.extensions import db
-from app.models import Member, Pass, Program, PushDelivery
+from app.models import LedgerEntry, Member, Pass, Program, PushDelivery
 from app.models.push import QUEUED, SENT
 from app.services import outbox
 from app.services.passes import content_hash, refresh_pass
-from tests.app.campaign_support import register_device, save_google
-from tests.app.pos_support import card, make_key
+from tests.app.campaign_support import add_member, register_device, save_google
+from tests.app.pos_support import (
+    assert_ledger_matches_balances,
+    balance,
+    card,
+    make_key,
+)
 from tests.app.test_pos_api import buy
 from tests.conftest import Demo
 
@@ -115,3 +121,47 @@ def test_a_purchase_without_google_queues_only_device_pushes(
         pass_ = db.session.scalar(select(Pass).where(Pass.member_id == member_id))
         assert _queued(pass_.id) == set()
         assert pass_.content_hash == content_hash(pass_)
+
+
+def test_a_sale_that_changes_nothing_on_the_pass_moves_no_tag(
+    app: Flask, client: FlaskClient, demo: Demo
+) -> None:
+    member_id = demo.passes[0].member_id
+    with app.app_context():
+        register_device(db.session.get(Member, member_id))
+        db.session.commit()
+        pass_ = db.session.scalar(select(Pass).where(Pass.member_id == member_id))
+        pass_id, tag, digest = pass_.id, pass_.update_tag, pass_.content_hash
+        program_tag = db.session.get(Program, demo.program_id).last_update_tag
+    # One kopeck earns nothing: balance and tier stay, so does the pass.
+    sale = buy(client, make_key(app), card(app, member_id).barcode, amount="0.01")
+    assert sale.status_code == 201
+    assert sale.get_json()["earned"] == 0
+    with app.app_context():
+        pass_ = db.session.get(Pass, pass_id)
+        assert (pass_.update_tag, pass_.content_hash) == (tag, digest)
+        assert db.session.get(Program, demo.program_id).last_update_tag == program_tag
+        assert _queued(pass_id) == set()
+
+
+def test_a_member_without_a_pass_can_buy(
+    app: Flask, client: FlaskClient, demo: Demo
+) -> None:
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        member = add_member(program, card_number=passes.new_card_number(), points=50)
+        db.session.add(
+            LedgerEntry(
+                program_id=program.id, member_id=member.id, kind="bonus", points=50
+            )
+        )
+        db.session.commit()
+        member_id = member.id
+    sale = buy(
+        client, make_key(app), card(app, member_id).barcode, amount="1000", redeem=20
+    )
+    assert sale.status_code == 201, sale.get_json()
+    body = sale.get_json()
+    assert body["balance"] == 50 - 20 + body["earned"]
+    assert balance(app, member_id) == body["balance"]
+    assert_ledger_matches_balances(app)
