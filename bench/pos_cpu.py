@@ -118,8 +118,6 @@ def child(args: argparse.Namespace) -> None:
     if args.profile:
         profiler.disable()
         profiler.dump_stats(args.profile_out)
-        if os.environ.get("KEEP_PROFILE"):
-            profiler.dump_stats(os.environ["KEEP_PROFILE"])
     print(
         json.dumps(
             {
@@ -279,10 +277,6 @@ def parent(args: argparse.Namespace) -> None:
                     if args.spy and round_ == 0:
                         print(f"\n## py-spy: {name} ({tree})")
                         summarize_spy(spy_out, args.top)
-                        if os.environ.get("KEEP_SPY"):
-                            import shutil
-
-                            shutil.copy(spy_out, os.environ["KEEP_SPY"])
                     if args.profile and round_ == 0:
                         print(f"\n## profile: {name} ({tree})")
                         summarize_profile(profile_out, args.top)
