@@ -69,6 +69,7 @@ bench: setup-dev  ## benchmarks; results go to docs/performance.md by hand
 	$(BIN)/python bench/webservice.py
 	$(BIN)/python bench/google_wallet.py
 	$(BIN)/python bench/push_fanout.py
+	$(BIN)/python bench/pos_cpu.py
 	$(BIN)/python bench/pos_load.py
 
 clean:

@@ -8,8 +8,11 @@ import multiprocessing
 import os
 
 bind = os.environ.get("BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
-# Threads let database waits overlap; signing a pass is ~1 ms of CPU.
+# One process per core: the work is CPU (a purchase is ~3 ms of it), and on 2
+# cores 2 processes x 4 threads served more POS purchases than 3 or 4 processes
+# (docs/performance.md, "POS"). Threads let database waits overlap; signing a
+# pass is ~1 ms of CPU.
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
 worker_class = "gthread"
 threads = int(os.environ.get("THREADS", "4"))
 timeout = 30

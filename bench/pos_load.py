@@ -17,7 +17,7 @@ their ledger entries; each Idempotency-Key made one purchase and at most one ent
 per kind; every retry got the very same answer; the points the tills were told
 about add up to the points in the ledger.
 
-    .venv/bin/python bench/pos_load.py [--cashiers 50] [--workers 3] [--threads 4]
+    .venv/bin/python bench/pos_load.py [--cashiers 50] [--workers CPUs] [--threads 4]
         [--seconds 12] [--rates 100,300] [--retry-share 0.1] [--members 2000]
 """
 
@@ -49,7 +49,7 @@ from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 import passes  # noqa: E402
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
-from app.models import LedgerEntry, Member, Pass, Store  # noqa: E402
+from app.models import Device, LedgerEntry, Member, Pass, Store  # noqa: E402
 from app.models.base import utcnow  # noqa: E402
 from app.services.auth import create_key  # noqa: E402
 from app.services.demo import seed_demo  # noqa: E402
@@ -77,8 +77,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def prepare(server: PostgresServer, members: int) -> tuple[list[str], list[str]]:
-    """Template database: schema, demo program, keys, members. (keys, barcodes)"""
+def prepare(
+    server: PostgresServer, members: int, devices_share: float = 0.0
+) -> tuple[list[str], list[str]]:
+    """Template database: schema, demo program, keys, members, and for
+    `devices_share` of the passes a registered iPhone (each purchase then queues
+    a push). (keys, barcodes)"""
     admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text("CREATE DATABASE pos_template"))
@@ -149,6 +153,30 @@ def prepare(server: PostgresServer, members: int) -> tuple[list[str], list[str]]
                 for member_id in ids
             ],
         )
+        with_devices = ids[: int(len(ids) * devices_share)]
+        if with_devices:
+            db.session.execute(
+                insert(Device),
+                [
+                    {
+                        "device_library_identifier": f"bench-{member_id}",
+                        "push_token": secrets.token_hex(32),
+                        "platform": "apple",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for member_id in with_devices
+                ],
+            )
+            db.session.execute(
+                text(
+                    "INSERT INTO registration (device_id, pass_id, created_at)"
+                    " SELECT device.id, pass.id, :now FROM device JOIN pass"
+                    " ON device.device_library_identifier"
+                    " = 'bench-' || CAST(pass.member_id AS VARCHAR)"
+                ),
+                {"now": now.replace(tzinfo=None)},
+            )
         db.session.execute(
             insert(LedgerEntry),
             [
@@ -173,9 +201,37 @@ def prepare(server: PostgresServer, members: int) -> tuple[list[str], list[str]]
     return keys, barcodes
 
 
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its descendants
+    still alive (from /proc; 0 for processes that are gone)."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text()
+            fields = stat.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in Path(f"/proc/{current}/task").iterdir():
+                children = (task / "children").read_text().split()
+                pending.extend(int(child) for child in children)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def postmaster_pid(server: PostgresServer) -> int:
+    return int((server.data / "postmaster.pid").read_text().split()[0])
+
+
 class Gunicorn:
     def __init__(
-        self, database_url: str, workers: int, threads: int, worker_class: str
+        self,
+        database_url: str,
+        workers: int,
+        threads: int,
+        worker_class: str,
+        root: Path = ROOT,
     ) -> None:
         self.port = free_port()
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115  (closed in stop)
@@ -206,7 +262,7 @@ class Gunicorn:
                 "30",
                 "wsgi:app",
             ],
-            cwd=ROOT,
+            cwd=root,
             env=env,
             stdout=subprocess.DEVNULL,
             # A file, not a pipe: an unread pipe fills up with the request log and
@@ -327,12 +383,15 @@ def run_scenario(
     seconds: float,
     rate: float | None,
     retry_share: float,
+    code: tuple[str, Path] = ("new", ROOT),
 ) -> dict[str, str]:
-    database = f"pos_{name}"
+    database = f"pos_{name}_{code[0]}"
     admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{database}" TEMPLATE pos_template'))
-    gunicorn = Gunicorn(server.url(database), workers, threads, worker_class)
+    gunicorn = Gunicorn(
+        server.url(database), workers, threads, worker_class, root=code[1]
+    )
     try:
         gunicorn.wait_ready(keys[0])
         for key in keys:  # first use writes last_used_at; keep it out of the timing
@@ -360,11 +419,23 @@ def run_scenario(
                 )
                 for i in range(cashiers)
             ]
+            cpu_before = (
+                process_tree_cpu(gunicorn.process.pid),
+                process_tree_cpu(postmaster_pid(server)),
+                time.process_time(),
+            )
+            load_before = os.getloadavg()[0]
             for thread in pool:
                 thread.start()
             for thread in pool:
                 thread.join()
             elapsed = time.perf_counter() - started
+            cpu = (
+                process_tree_cpu(gunicorn.process.pid) - cpu_before[0],
+                process_tree_cpu(postmaster_pid(server)) - cpu_before[1],
+                time.process_time() - cpu_before[2],
+            )
+            load = (load_before + os.getloadavg()[0]) / 2
         created = {**warm.created, **result.created}
         problems = verify(server.url(database), created, warm, result)
     finally:
@@ -375,8 +446,10 @@ def run_scenario(
     ordered = sorted(result.latencies_ms)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     purchases = len(result.created)
+    per_purchase = [f"{seconds * 1000 / max(purchases, 1):.2f}" for seconds in cpu]
     return {
         "scenario": name,
+        "code": code[0],
         "workers": str(workers),
         "cashiers": str(cashiers),
         "offered": f"{rate:.0f}/s" if rate else "max",
@@ -384,6 +457,10 @@ def run_scenario(
         "requests/s": f"{len(ordered) / elapsed:.0f}",
         "p50 ms": f"{statistics.median(ordered):.1f}",
         "p99 ms": f"{p99:.1f}",
+        "app CPU ms": per_purchase[0],
+        "PG CPU ms": per_purchase[1],
+        "client CPU ms": per_purchase[2],
+        "load": f"{load:.1f}",
         "retried": str(result.retries),
         "statuses": " ".join(f"{k}:{v}" for k, v in sorted(result.statuses.items())),
         "check": "exact" if not problems else "; ".join(problems),
@@ -451,7 +528,8 @@ def table(rows: list[dict[str, str]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cashiers", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=3)
+    # One gunicorn process per core served most (docs/performance.md, "POS").
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--worker-class", default="gthread")
     parser.add_argument("--seconds", type=float, default=12)
@@ -462,12 +540,32 @@ def main() -> None:
     )
     parser.add_argument("--retry-share", type=float, default=0.1)
     parser.add_argument("--members", type=int, default=2000)
+    parser.add_argument(
+        "--devices-share",
+        type=float,
+        default=0.0,
+        help="share of passes with a registered device (a push queued per sale)",
+    )
+    parser.add_argument(
+        "--baseline",
+        help="another code tree (e.g. `git archive <commit> | tar -x -C DIR`) to "
+        "run every scenario against too, alternating with this one",
+    )
+    parser.add_argument(
+        "--scenarios",
+        default="baseline,scaled,steady",
+        help="which of baseline (1 worker), scaled, steady (the --rates) to run",
+    )
     args = parser.parse_args()
+    codes = [("new", ROOT)]
+    if args.baseline:
+        codes.insert(0, ("old", Path(args.baseline).resolve()))
+    chosen = set(args.scenarios.split(","))
 
     server = PostgresServer().start()
     try:
         with tempfile.TemporaryDirectory():
-            keys, barcodes = prepare(server, args.members)
+            keys, barcodes = prepare(server, args.members, args.devices_share)
         common = {
             "keys": keys,
             "barcodes": barcodes,
@@ -477,26 +575,27 @@ def main() -> None:
             "seconds": args.seconds,
             "retry_share": args.retry_share,
         }
+        plan: list[tuple[str, int, float | None]] = []
+        if "baseline" in chosen:
+            plan.append(("baseline", 1, None))
+        if "scaled" in chosen:
+            plan.append(("scaled", args.workers, None))
+        if "steady" in chosen:
+            for rate in (float(r) for r in args.rates.split(",") if r):
+                plan.append((f"steady_{rate:.0f}", args.workers, rate))
         rows = [
-            run_scenario(server, "baseline", workers=1, rate=None, **common),
-            run_scenario(server, "scaled", workers=args.workers, rate=None, **common),
+            run_scenario(server, name, workers=workers, rate=rate, code=code, **common)
+            for name, workers, rate in plan
+            for code in codes
         ]
-        for rate in (float(r) for r in args.rates.split(",") if r):
-            rows.append(
-                run_scenario(
-                    server,
-                    f"steady_{rate:.0f}",
-                    workers=args.workers,
-                    rate=rate,
-                    **common,
-                )
-            )
     finally:
         server.stop()
     print(
         f"\nPOS load: {args.cashiers} cashiers, {args.retry_share:.0%} retried with "
         f"the same Idempotency-Key, {args.members} members, PostgreSQL, gunicorn "
-        f"gthread x{args.threads} threads, {os.cpu_count()} CPUs\n"
+        f"{args.worker_class} x{args.threads} threads, {os.cpu_count()} CPUs; CPU "
+        f"ms = CPU time per purchase of gunicorn (app), PostgreSQL and this "
+        f"process (the cashiers); load = 1-minute load average\n"
     )
     print(table(rows))
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from app.api.auth import current_key, require_key
+from app.api.auth import current_key, current_principal, require_key
 from app.errors import ApiError
 from app.extensions import db
 from app.services import catalog, ledger, pos
@@ -75,7 +75,7 @@ def scan() -> Response:
     code = body.get("code") if isinstance(body, dict) else None
     if not isinstance(code, str) or not code.strip() or len(code) > 100:
         raise ApiError(422, "invalid_code", "code (barcode or card number) is required")
-    key = current_key()
+    key = current_principal()
     assert key.program_id is not None
     member, genuine = pos.resolve_code(key.program_id, code.strip())
     summary = pos.member_summary(member, genuine)
@@ -89,7 +89,7 @@ def create_transaction() -> Response:
     """Record a purchase: earn and redeem points, once per Idempotency-Key."""
     idempotency_key = pos.check_idempotency_key(request.headers.get("Idempotency-Key"))
     purchase = pos.parse_purchase(_json_body())
-    body, replayed = pos.record_purchase(current_key(), idempotency_key, purchase)
+    body, replayed = pos.record_purchase(current_principal(), idempotency_key, purchase)
     db.session.commit()
     return _reply(body, 201, replayed)
 
@@ -99,7 +99,7 @@ def create_transaction() -> Response:
 def list_transactions() -> Response:
     """The store's recent purchases, newest first (?limit=, at most 100)."""
     limit = request.args.get("limit", 20, type=int) or 20
-    items = pos.recent_transactions(current_key(), max(1, min(limit, 100)))
+    items = pos.recent_transactions(current_principal(), max(1, min(limit, 100)))
     db.session.commit()
     return jsonify({"transactions": items})
 
@@ -108,7 +108,7 @@ def list_transactions() -> Response:
 @require_key("pos")
 def refund_transaction(transaction_id: int) -> Response:
     """Reverse a purchase's points; again -> 200 with the same body."""
-    body, replayed = pos.refund(current_key(), transaction_id)
+    body, replayed = pos.refund(current_principal(), transaction_id)
     db.session.commit()
     return _reply(body, 200, replayed)
 

@@ -11,10 +11,12 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.errors import ApiError
 from app.extensions import db
@@ -74,10 +76,9 @@ def create_key(
 
 def find_key(key: str) -> ApiKey | None:
     """The live key matching `key`, else None (unknown, malformed or revoked)."""
-    scheme, _, rest = key.partition("_")
-    prefix, _, secret = rest.partition("_")
+    prefix = _prefix(key)
     api_key = None
-    if scheme == KEY_SCHEME and prefix and secret and len(prefix) <= 16:
+    if prefix is not None:
         api_key = db.session.scalar(
             select(ApiKey)
             .where(ApiKey.prefix == prefix)
@@ -90,44 +91,137 @@ def find_key(key: str) -> ApiKey | None:
     return None if api_key.revoked else api_key
 
 
-def touch(api_key: ApiKey) -> None:
+def _prefix(key: str) -> str | None:
+    """The lookup prefix of a well-formed `wlk_<prefix>_<secret>`, else None."""
+    scheme, _, rest = key.partition("_")
+    prefix, _, secret = rest.partition("_")
+    if scheme == KEY_SCHEME and prefix and secret and len(prefix) <= 16:
+        return prefix
+    return None
+
+
+_TOUCH = (
+    update(ApiKey)
+    .where(
+        ApiKey.id == bindparam("key_id"),
+        or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < bindparam("before")),
+    )
+    .values(last_used_at=bindparam("now"))
+)
+
+
+def touch(key_id: int, last_used_at: datetime | None) -> None:
     """Record use, at most once per LAST_USED_RESOLUTION (a conditional UPDATE)."""
     now = utcnow()
-    if api_key.last_used_at is not None and now - api_key.last_used_at < (
-        LAST_USED_RESOLUTION
-    ):
+    if last_used_at is not None and now - last_used_at < LAST_USED_RESOLUTION:
         return
-    db.session.execute(
-        update(ApiKey)
-        .where(
-            ApiKey.id == api_key.id,
-            or_(
-                ApiKey.last_used_at.is_(None),
-                ApiKey.last_used_at < now - LAST_USED_RESOLUTION,
-            ),
-        )
-        .values(last_used_at=now)
-        .execution_options(synchronize_session=False)
+    db.session.connection().execute(
+        _TOUCH, {"key_id": key_id, "now": now, "before": now - LAST_USED_RESOLUTION}
     )
 
 
-def authenticate(authorization: str | None, roles: tuple[str, ...]) -> ApiKey:
-    """The key in `Authorization: Bearer <key>`; 401 if missing/unknown, 403 if
-    its role is not one of `roles` or its store is closed."""
+def _bearer(authorization: str | None) -> str:
     scheme, _, key = (authorization or "").strip().partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise ApiError(401, "unauthorized", "An API key is required (Bearer).")
-    api_key = find_key(key.strip())
-    if api_key is None:
-        raise ApiError(401, "unauthorized", "Unknown or revoked API key.")
-    if api_key.role not in roles:
-        raise ApiError(
-            403, "forbidden", f"This key's role ({api_key.role}) may not do this."
-        )
-    if api_key.store is not None and not api_key.store.active:
+    return key.strip()
+
+
+def _unknown() -> ApiError:
+    return ApiError(401, "unauthorized", "Unknown or revoked API key.")
+
+
+def _check_access(role: str, roles: tuple[str, ...], store_active: bool | None) -> None:
+    """403 if the role may not do this or the key's store is closed."""
+    if role not in roles:
+        raise ApiError(403, "forbidden", f"This key's role ({role}) may not do this.")
+    if store_active is False:
         raise ApiError(403, "forbidden", "This key's store is closed.")
-    touch(api_key)
+
+
+def authenticate(authorization: str | None, roles: tuple[str, ...]) -> ApiKey:
+    """The key in `Authorization: Bearer <key>` as an ORM object (with its store
+    and program); 401 if missing/unknown, 403 if its role is not one of `roles`
+    or its store is closed."""
+    api_key = find_key(_bearer(authorization))
+    if api_key is None:
+        raise _unknown()
+    _check_access(api_key.role, roles, api_key.store.active if api_key.store else None)
+    touch(api_key.id, api_key.last_used_at)
     return api_key
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated key without an ORM object: what busy endpoints need.
+
+    `program` is a snapshot of the key's program read in the request's
+    transaction: a transient `Program` that is never added to the session (read
+    it; do not attach it to ORM objects, which would insert it again).
+    """
+
+    id: int
+    prefix: str
+    role: str
+    program_id: int | None
+    store_id: int | None
+    program: Program | None
+
+
+_PROGRAM_COLUMNS = [
+    (prop.key, prop.columns[0]) for prop in Program.__mapper__.column_attrs
+]
+_LOOKUP = (
+    select(
+        ApiKey.id,
+        ApiKey.key_hash,
+        ApiKey.role,
+        ApiKey.revoked,
+        ApiKey.last_used_at,
+        ApiKey.program_id,
+        ApiKey.store_id,
+        Store.active,
+        *[column.label(f"program__{key}") for key, column in _PROGRAM_COLUMNS],
+    )
+    .outerjoin(Store, Store.id == ApiKey.store_id)
+    .outerjoin(Program, Program.id == ApiKey.program_id)
+    .where(ApiKey.prefix == bindparam("prefix"))
+)
+
+
+def _program_snapshot(row: Any) -> Program | None:
+    if row.program_id is None:
+        return None
+    program = Program.__mapper__.class_manager.new_instance()
+    for key, _ in _PROGRAM_COLUMNS:
+        # Loaded values, not changes: the object has nothing to flush.
+        set_committed_value(program, key, getattr(row, f"program__{key}"))
+    return program
+
+
+def authenticate_principal(
+    authorization: str | None, roles: tuple[str, ...]
+) -> Principal:
+    """Like `authenticate` (same checks, same answers) in one Core query, with no
+    ORM objects: the key, its store's state and its program."""
+    key = _bearer(authorization)
+    prefix = _prefix(key)
+    row = None
+    if prefix is not None:
+        row = db.session.connection().execute(_LOOKUP, {"prefix": prefix}).first()
+    expected = row.key_hash if row is not None else _DUMMY_HASH
+    if not hmac.compare_digest(expected, hash_key(key)) or row is None or row.revoked:
+        raise _unknown()
+    _check_access(row.role, roles, row.active if row.store_id is not None else None)
+    touch(row.id, row.last_used_at)
+    return Principal(
+        id=row.id,
+        prefix=prefix,  # type: ignore[arg-type]  (not None when a row was found)
+        role=row.role,
+        program_id=row.program_id,
+        store_id=row.store_id,
+        program=_program_snapshot(row),
+    )
 
 
 def check_program(api_key: ApiKey, program_id: int) -> None:

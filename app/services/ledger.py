@@ -9,7 +9,7 @@ the balance first (redemption) lock the member row with `lock_member`.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.extensions import db
@@ -86,6 +86,58 @@ def post_many(
         # The row already holds it: record it as loaded, not as a change to write.
         set_committed_value(member, "points", points)
     return entries
+
+
+_INSERT_ENTRIES = insert(LedgerEntry)
+_MOVE = (
+    update(Member)
+    .where(Member.id == bindparam("member_id"))
+    .values(points=Member.points + bindparam("delta"))
+    .returning(Member.points)
+)
+_MOVE_AND_SET_TIER = _MOVE.values(tier=bindparam("new_tier"))
+
+
+def post_now(
+    program_id: int,
+    member_id: int,
+    movements: list[tuple[str, int, str | None]],
+    *,
+    tier: str | None = None,
+    **fields: object,
+) -> int | None:
+    """`post_many` in two Core statements without ORM objects (the POS path):
+    the entries in one INSERT, then the balance moved by their total in the same
+    atomic UPDATE, which also sets `tier` when given. Returns the new balance
+    (None when nothing moved and no tier was given). Caller commits."""
+    connection = db.session.connection()
+    delta = 0
+    rows = []
+    for kind, points, idempotency_key in movements:
+        if kind not in KINDS:
+            raise ValueError(f"unknown ledger kind {kind!r}")
+        delta += points
+        rows.append(
+            {
+                "program_id": program_id,
+                "member_id": member_id,
+                "kind": kind,
+                "points": points,
+                "idempotency_key": idempotency_key,
+                "note": "",
+                **fields,
+            }
+        )
+    if rows:
+        connection.execute(_INSERT_ENTRIES, rows)
+    if not delta and tier is None:
+        return None
+    params: dict[str, object] = {"member_id": member_id, "delta": delta}
+    if tier is not None:
+        params["new_tier"] = tier
+    return connection.execute(
+        _MOVE_AND_SET_TIER if tier is not None else _MOVE, params
+    ).scalar_one()
 
 
 def balance_from_ledger(member_id: int) -> int:

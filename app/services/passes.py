@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 import passes
 from app.extensions import db
@@ -172,10 +172,16 @@ def member_location(
     member: Member, stores: list[passes.Store]
 ) -> tuple[float, float] | None:
     """Where the member shops: their store, else the centre of their city's stores."""
+    return _location(member.preferred_store_id, member.city, stores)
+
+
+def _location(
+    preferred_store_id: int | None, city: str | None, stores: list[passes.Store]
+) -> tuple[float, float] | None:
     for store in stores:
-        if store.id == member.preferred_store_id:
+        if store.id == preferred_store_id:
             return store.latitude, store.longitude
-    in_city = [s for s in stores if member.city and s.city == member.city] or stores
+    in_city = [s for s in stores if city and s.city == city] or stores
     if not in_city:
         return None
     return (
@@ -186,8 +192,15 @@ def member_location(
 
 def nearest_stores(member: Member) -> list[passes.Store]:
     """The up-to-10 stores nearest the member (Apple's limit for `locations`)."""
-    stores = program_stores(member.program)
-    location = member_location(member, stores)
+    return stores_near(member.program, member.preferred_store_id, member.city)
+
+
+def stores_near(
+    program: Program, preferred_store_id: int | None, city: str | None
+) -> list[passes.Store]:
+    """`nearest_stores` from plain member fields."""
+    stores = program_stores(program)
+    location = _location(preferred_store_id, city, stores)
     if location is None:
         return []
     return passes.nearest_stores(stores, *location, limit=10)
@@ -195,19 +208,50 @@ def nearest_stores(member: Member) -> list[passes.Store]:
 
 def member_view(pass_: Pass) -> passes.Member:
     member = pass_.member
-    return passes.Member(
+    return member_inputs(
+        program=pass_.program,
         serial_number=pass_.serial_number,
         authentication_token=pass_.authentication_token,
+        voided=pass_.voided,
         card_number=member.card_number,
-        barcode_message=passes.barcode_payload(member.card_number, barcode_secret()),
-        name=member.name or "—",
+        card_token=member.card_token,
+        name=member.name,
         language=member.language,
         points=member.points,
-        tier=pass_.program.tier_names(member.tier),
+        tier=member.tier,
         offer=member.offer,
-        card_url=public_url(f"/c/{member.card_token}"),
-        privacy_url=public_url(f"/c/{member.card_token}#privacy"),
-        voided=pass_.voided,
+    )
+
+
+def member_inputs(
+    *,
+    program: Program,
+    serial_number: str,
+    authentication_token: str,
+    voided: bool,
+    card_number: str,
+    card_token: str,
+    name: str,
+    language: str,
+    points: int,
+    tier: str,
+    offer: str,
+) -> passes.Member:
+    """The member side of a pass from plain fields (`member_view` without ORM
+    objects, for the POS path; both must give the same pass)."""
+    return passes.Member(
+        serial_number=serial_number,
+        authentication_token=authentication_token,
+        card_number=card_number,
+        barcode_message=passes.barcode_payload(card_number, barcode_secret()),
+        name=name or "—",
+        language=language,
+        points=points,
+        tier=program.tier_names(tier),
+        offer=offer,
+        card_url=public_url(f"/c/{card_token}"),
+        privacy_url=public_url(f"/c/{card_token}#privacy"),
+        voided=voided,
     )
 
 
@@ -241,7 +285,7 @@ def next_update_tag(program_id: int) -> int:
     ).scalar_one()
 
 
-def _next_modified(previous: datetime | None) -> datetime:
+def next_modified(previous: datetime | None) -> datetime:
     # HTTP dates have one-second resolution: keep Last-Modified strictly increasing
     # so that two changes within one second never answer 304 to the second.
     now = utcnow().replace(microsecond=0)
@@ -260,7 +304,7 @@ def refresh_pass(pass_: Pass) -> bool:
         return False
     pass_.content_hash = digest
     pass_.update_tag = next_update_tag(pass_.program_id)
-    pass_.updated_at = _next_modified(pass_.updated_at if pass_.id else None)
+    pass_.updated_at = next_modified(pass_.updated_at if pass_.id else None)
     outbox.enqueue_pass_update(pass_)
     return True
 
@@ -305,7 +349,7 @@ def refresh_passes(passes_: list[Pass], campaign_id: int | None = None) -> list[
         for offset, (pass_, digest) in enumerate(group):
             pass_.content_hash = digest
             pass_.update_tag = last - len(group) + 1 + offset
-            pass_.updated_at = _next_modified(pass_.updated_at)
+            pass_.updated_at = next_modified(pass_.updated_at)
     db.session.flush()
     moved = [pass_ for pass_, _ in changed]
     outbox.enqueue_for_passes([p.id for p in moved], campaign_id)
@@ -314,6 +358,53 @@ def refresh_passes(passes_: list[Pass], campaign_id: int | None = None) -> list[
         campaign_id,
     )
     return moved
+
+
+_TAKE_TAG = (
+    update(Program)
+    .where(Program.id == bindparam("program_id"))
+    .values(last_update_tag=Program.last_update_tag + 1)
+    .returning(Program.last_update_tag)
+)
+_SET_PASS = (
+    update(Pass)
+    .where(Pass.id == bindparam("pass_id"))
+    .values(
+        content_hash=bindparam("digest"),
+        update_tag=bindparam("tag"),
+        updated_at=bindparam("modified"),
+    )
+)
+
+
+def refresh_pass_row(
+    *,
+    program_id: int,
+    pass_id: int,
+    member_id: int,
+    content_hash: str,
+    updated_at: datetime,
+    digest: str,
+) -> bool:
+    """`refresh_pass` for a caller that holds the pass as plain values and has
+    computed its new content `digest` (the POS path: no ORM objects). The same
+    rules and lock order: the program's tag row first, then the outbox rows (whose
+    pending keys other refreshes may hold), then the pass; a later Last-Modified."""
+    if digest == content_hash:
+        return False
+    connection = db.session.connection()
+    tag = connection.execute(_TAKE_TAG, {"program_id": program_id}).scalar_one()
+    outbox.enqueue_pass_update_ids(pass_id, member_id)
+    connection.execute(
+        _SET_PASS,
+        {
+            "pass_id": pass_id,
+            "digest": digest,
+            "tag": tag,
+            "modified": next_modified(updated_at),
+        },
+    )
+    return True
 
 
 def build_pkpass(pass_: Pass) -> bytes:

@@ -28,15 +28,41 @@ from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import func, select
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+    union_all,
+    update,
+)
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 import passes
 from app.errors import ApiError
 from app.extensions import db
-from app.models import ApiKey, Member, Pass, PosTransaction, Program
+from app.models import (
+    AuditEntry,
+    GoogleObject,
+    LedgerEntry,
+    Member,
+    Pass,
+    PosTransaction,
+    Program,
+    Registration,
+)
 from app.models.base import utcnow
-from app.services import audit, catalog, ledger
+from app.services import audit, catalog, ledger, outbox
+from app.services import passes as pass_service
+from app.services.auth import Principal
 from app.services.passes import barcode_secret
 
 CURRENCIES = ("RUB",)
@@ -78,22 +104,6 @@ def resolve_code(program_id: int, code: str) -> tuple[Member, bool]:
     if number is not None:
         member = db.session.scalar(select(Member).where(Member.card_number == number))
     return _check_card(member, program_id), genuine
-
-
-def lock_card(program_id: int, number: str | None) -> tuple[Member, Pass | None]:
-    """Like `resolve_code`, but the member's row is locked until commit and
-    re-read (see `ledger.lock_member`); its pass comes in the same query."""
-    row = None
-    if number is not None:
-        row = db.session.execute(
-            select(Member, Pass)
-            .outerjoin(Pass, Pass.member_id == Member.id)
-            .where(Member.card_number == number)
-            .with_for_update(of=Member)
-            .execution_options(populate_existing=True)
-        ).first()
-    member = _check_card(row[0] if row else None, program_id)
-    return member, row[1] if row else None
 
 
 def mask_phone(phone: str) -> str:
@@ -259,17 +269,6 @@ def earned_points(program: Program, tier: str, paid_kopecks: int) -> int:
     return int((raw / _point_kopecks(program)).to_integral_value(rounding=ROUND_FLOOR))
 
 
-def rolling_spend(member_id: int) -> int:
-    """Kopecks spent in the last 12 months (purchases not refunded)."""
-    return db.session.scalar(
-        select(func.coalesce(func.sum(PosTransaction.amount_kopecks), 0)).where(
-            PosTransaction.member_id == member_id,
-            PosTransaction.created_at >= utcnow() - SPEND_WINDOW,
-            PosTransaction.refunded_at.is_(None),
-        )
-    )
-
-
 def tier_for_spend(program: Program, spend_kopecks: int) -> str:
     """The highest tier whose min_spend (roubles) the spend reaches."""
     chosen = program.base_tier
@@ -284,15 +283,17 @@ def _tier_rank(program: Program, code: str) -> int:
     return codes.index(code) if code in codes else -1
 
 
-def _replay(existing: PosTransaction, purchase: Purchase) -> dict[str, Any]:
-    if existing.fingerprint != purchase.fingerprint():
+def _replay(
+    fingerprint: str, body: dict[str, Any], purchase: Purchase
+) -> dict[str, Any]:
+    if fingerprint != purchase.fingerprint():
         raise ApiError(
             422,
             "idempotency_key_reused",
             "This Idempotency-Key was already used for a different purchase. "
             "Check the recent transactions before trying again.",
         )
-    return transaction_body(existing)
+    return body
 
 
 def _find(store_id: int, key: str) -> PosTransaction | None:
@@ -308,8 +309,65 @@ def transaction_body(transaction: PosTransaction) -> dict[str, Any]:
     return {"transaction_id": transaction.id, **transaction.response}
 
 
+# The purchase path runs a few prepared Core statements instead of ORM queries and
+# flushes: it is the busiest write of the service, and the ORM's per-object work
+# cost more CPU than the database did (docs/performance.md, "POS").
+
+# The card's member row, locked until commit, with what its pass shows.
+_LOCK_CARD = (
+    select(
+        Member.id,
+        Member.program_id,
+        Member.points,
+        Member.tier,
+        Member.card_number,
+        Member.card_token,
+        Member.name,
+        Member.language,
+        Member.offer,
+        Member.city,
+        Member.preferred_store_id,
+        Pass.id.label("pass_id"),
+        Pass.serial_number,
+        Pass.authentication_token,
+        Pass.voided,
+        Pass.content_hash,
+        Pass.updated_at,
+    )
+    .outerjoin(Pass, Pass.member_id == Member.id)
+    .where(Member.card_number == bindparam("number"))
+    .with_for_update(of=Member)
+)
+
+# Under that lock: an earlier purchase with this Idempotency-Key (its first
+# attempt may have committed while we waited) and the member's rolling spend.
+_ONE_ROW = select(literal(1).label("one")).subquery()
+_PRIOR_AND_SPEND = select(
+    PosTransaction.id,
+    PosTransaction.fingerprint,
+    PosTransaction.response,
+    select(func.coalesce(func.sum(PosTransaction.amount_kopecks), 0))
+    .where(
+        PosTransaction.member_id == bindparam("member_id"),
+        PosTransaction.created_at >= bindparam("since"),
+        PosTransaction.refunded_at.is_(None),
+    )
+    .scalar_subquery()
+    .label("spend"),
+).select_from(
+    _ONE_ROW.outerjoin(
+        PosTransaction,
+        and_(
+            PosTransaction.store_id == bindparam("store_id"),
+            PosTransaction.idempotency_key == bindparam("key"),
+        ),
+    )
+)
+_INSERT_PURCHASE = insert(PosTransaction).returning(PosTransaction.id)
+
+
 def record_purchase(
-    api_key: ApiKey, idempotency_key: str, purchase: Purchase
+    api_key: Principal, idempotency_key: str, purchase: Purchase
 ) -> tuple[dict[str, Any], bool]:
     """Record a purchase once per key: (201 body, replayed). Caller commits.
 
@@ -318,29 +376,48 @@ def record_purchase(
     catches the one case the lock cannot: the same key sent for another card.
     """
     assert api_key.store_id is not None
-    assert api_key.program_id is not None
+    assert api_key.program is not None
+    program = api_key.program
     store_id = api_key.store_id
     number, genuine = card_number(purchase.code)
     if purchase.redeem_points and not genuine:
-        resolve_code(api_key.program_id, purchase.code)  # 404/403 come first
+        resolve_code(program.id, purchase.code)  # 404/403 come first
         raise ApiError(
             403,
             "barcode_required",
             "Points can be redeemed only with the scanned barcode, "
             "not a typed card number.",
         )
-    member, pass_ = lock_card(api_key.program_id, number)
-    existing = _find(store_id, idempotency_key)
-    if existing is not None:
-        return _replay(existing, purchase), True
+    connection = db.session.connection()
+    card = None
+    if number is not None:
+        card = connection.execute(_LOCK_CARD, {"number": number}).first()
+    if card is None:
+        _check_card(None, program.id)
+    elif card.program_id != program.id:
+        raise ApiError(
+            403, "other_program", "This card belongs to another loyalty program."
+        )
+    now = utcnow()
+    prior = connection.execute(
+        _PRIOR_AND_SPEND,
+        {
+            "store_id": store_id,
+            "key": idempotency_key,
+            "member_id": card.id,
+            "since": now - SPEND_WINDOW,
+        },
+    ).one()
+    if prior.id is not None:
+        body = {"transaction_id": prior.id, **prior.response}
+        return _replay(prior.fingerprint, body, purchase), True
 
-    program = member.program
     redeem = purchase.redeem_points
-    if redeem > member.points:
+    if redeem > card.points:
         raise ApiError(
             422,
             "insufficient_points",
-            f"Not enough points: the balance is {member.points}.",
+            f"Not enough points: the balance is {card.points}.",
         )
     limit = max_redeem(program, purchase.amount_kopecks)
     if redeem > limit:
@@ -352,44 +429,83 @@ def record_purchase(
         )
     paid = purchase.amount_kopecks - redeem * _point_kopecks(program)
     # Earned at the tier held before this purchase; the purchase may lift it.
-    earned = earned_points(program, member.tier, paid)
-    previous_tier = member.tier
-    reached = tier_for_spend(
-        program, rolling_spend(member.id) + purchase.amount_kopecks
-    )
-    if _tier_rank(program, reached) > _tier_rank(program, member.tier):
-        member.tier = reached
-
-    now = utcnow()
-    transaction = PosTransaction(
-        program_id=program.id,
-        member_id=member.id,
-        store_id=store_id,
-        api_key_id=api_key.id,
-        idempotency_key=idempotency_key,
-        fingerprint=purchase.fingerprint(),
-        receipt_id=purchase.receipt_id,
-        currency=purchase.currency,
-        amount_kopecks=purchase.amount_kopecks,
-        redeemed=redeem,
-        earned=earned,
-        response={
-            "receipt_id": purchase.receipt_id,
-            "amount": _roubles(purchase.amount_kopecks),
-            "currency": purchase.currency,
-            "earned": earned,
-            "redeemed": redeem,
-            "balance": member.points - redeem + earned,
-            "tier": tier_view(program, member.tier),
-            "tier_upgraded": member.tier != previous_tier,
-            "card_number": member.card_number,
-            "created_at": now.isoformat(),
-        },
-        created_at=now,
-    )
-    db.session.add(transaction)
+    earned = earned_points(program, card.tier, paid)
+    tier = card.tier
+    reached = tier_for_spend(program, prior.spend + purchase.amount_kopecks)
+    if _tier_rank(program, reached) > _tier_rank(program, tier):
+        tier = reached
+    balance = card.points - redeem + earned
+    response = {
+        "receipt_id": purchase.receipt_id,
+        "amount": _roubles(purchase.amount_kopecks),
+        "currency": purchase.currency,
+        "earned": earned,
+        "redeemed": redeem,
+        "balance": balance,
+        "tier": tier_view(program, tier),
+        "tier_upgraded": tier != card.tier,
+        "card_number": card.card_number,
+        "created_at": now.isoformat(),
+    }
+    row = {
+        "program_id": program.id,
+        "member_id": card.id,
+        "store_id": store_id,
+        "api_key_id": api_key.id,
+        "idempotency_key": idempotency_key,
+        "fingerprint": purchase.fingerprint(),
+        "receipt_id": purchase.receipt_id,
+        "currency": purchase.currency,
+        "amount_kopecks": purchase.amount_kopecks,
+        "redeemed": redeem,
+        "earned": earned,
+        "response": response,
+        "created_at": now,
+    }
+    key_base = f"pos:{store_id}:{idempotency_key}"
+    movements = [
+        (kind, points, f"{key_base}:{kind}")
+        for kind, points in (("redeem", -redeem), ("earn", earned))
+        if points
+    ]
+    details = {
+        "member_id": card.id,
+        "store_id": store_id,
+        "amount_kopecks": purchase.amount_kopecks,
+        "earned": earned,
+        "redeemed": redeem,
+    }
+    digest = None
+    if card.pass_id is not None:
+        # What refresh_member_pass would compute, from the values at hand.
+        digest = passes.content_fingerprint(
+            pass_service.program_view(program),
+            pass_service.member_inputs(
+                program=program,
+                serial_number=card.serial_number,
+                authentication_token=card.authentication_token,
+                voided=card.voided,
+                card_number=card.card_number,
+                card_token=card.card_token,
+                name=card.name,
+                language=card.language,
+                points=balance,
+                tier=tier,
+                offer=card.offer,
+            ),
+            pass_service.stores_near(program, card.preferred_store_id, card.city),
+        )
+        if digest == card.content_hash:
+            digest = None  # the pass shows nothing new: no tag, no push
     try:
-        db.session.flush()
+        if connection.dialect.name == "postgresql":
+            transaction_id, moved = _write_at_once(
+                connection, api_key, card, row, movements, tier, details, digest
+            )
+        else:
+            transaction_id, moved = _write_in_steps(
+                connection, api_key, card, row, movements, tier, details, digest
+            )
     except IntegrityError:
         # The same key, sent at the same moment for another card, won the race.
         # Nothing of ours is worth keeping (at most a last_used_at stamp), and
@@ -398,40 +514,260 @@ def record_purchase(
         existing = _find(store_id, idempotency_key)
         if existing is None:
             raise
-        return _replay(existing, purchase), True
+        return _replay(existing.fingerprint, transaction_body(existing), purchase), True
+    assert moved in (None, balance), (moved, balance)
+    return {"transaction_id": transaction_id, **response}, False
 
-    movements: list[tuple[str, int, str | None]] = []
-    key_base = f"pos:{store_id}:{idempotency_key}"
-    if redeem:
-        movements.append(("redeem", -redeem, f"{key_base}:redeem"))
-    if earned:
-        movements.append(("earn", earned, f"{key_base}:earn"))
-    if movements:
-        ledger.post_many(
-            member,
-            movements,
-            store_id=store_id,
-            receipt_id=purchase.receipt_id,
-            api_key_id=api_key.id,
-            transaction_id=transaction.id,
-            amount_kopecks=purchase.amount_kopecks,
-            created_at=now,
-        )
-    assert member.points == transaction.response["balance"]
-    audit.record(
-        "pos.purchase",
-        target=f"pos_transaction:{transaction.id}",
-        key=api_key,
-        details={
-            "member_id": member.id,
-            "store_id": store_id,
-            "amount_kopecks": purchase.amount_kopecks,
-            "earned": earned,
-            "redeemed": redeem,
-        },
+
+def _write_in_steps(
+    connection: Connection,
+    api_key: Principal,
+    card: Row[Any],
+    row: dict[str, Any],
+    movements: list[tuple[str, int, str | None]],
+    tier: str,
+    details: dict[str, Any],
+    digest: str | None,
+) -> tuple[int, int | None]:
+    """The purchase's writes one statement after another (any database):
+    (purchase id, new balance or None if it did not move)."""
+    transaction_id = connection.execute(_INSERT_PURCHASE, row).scalar_one()
+    moved = ledger.post_now(
+        row["program_id"],
+        card.id,
+        movements,
+        tier=tier if tier != card.tier else None,
+        store_id=row["store_id"],
+        receipt_id=row["receipt_id"],
+        api_key_id=api_key.id,
+        transaction_id=transaction_id,
+        amount_kopecks=row["amount_kopecks"],
+        created_at=row["created_at"],
     )
-    ledger.refresh_member_pass(member, pass_)
-    return transaction_body(transaction), False
+    audit.record_now(
+        "pos.purchase",
+        target=f"pos_transaction:{transaction_id}",
+        key=api_key,
+        details=details,
+    )
+    if digest is not None:
+        # Last: it takes the program's update-tag row lock, held until commit.
+        pass_service.refresh_pass_row(
+            program_id=row["program_id"],
+            pass_id=card.pass_id,
+            member_id=card.id,
+            content_hash=card.content_hash,
+            updated_at=card.updated_at,
+            digest=digest,
+        )
+    return transaction_id, moved
+
+
+def _write_at_once(
+    connection: Connection,
+    api_key: Principal,
+    card: Row[Any],
+    row: dict[str, Any],
+    movements: list[tuple[str, int, str | None]],
+    tier: str,
+    details: dict[str, Any],
+    digest: str | None,
+) -> tuple[int, int | None]:
+    """`_write_in_steps` in one PostgreSQL statement (a data-modifying WITH):
+    one round trip instead of up to seven (more when the pass has devices or a
+    Google object to push to), and the program's tag lock is held from it to
+    COMMIT. (purchase id, new balance)"""
+    params: dict[str, Any] = {f"p_{name}": value for name, value in row.items()}
+    for i in range(2):
+        kind, points, key = movements[i] if i < len(movements) else ("earn", 0, None)
+        params.update({f"e{i}_kind": kind, f"e{i}_points": points, f"e{i}_key": key})
+    params.update(
+        delta=sum(points for _, points, _ in movements),
+        new_tier=tier,
+        actor=api_key.prefix,
+        role=api_key.role,
+        details=details,
+    )
+    if digest is not None:
+        params.update(
+            pass_id=card.pass_id,
+            digest=digest,
+            modified=pass_service.next_modified(card.updated_at),
+        )
+    statement = _purchase_statement(digest is not None)
+    result = connection.execute(statement, params).one()
+    if result.devices or (result.google and outbox.google_enabled()):
+        # After the tag (held until commit), as in refresh_pass; not part of the
+        # WITH because SQLAlchemy does not cache ON CONFLICT statements.
+        outbox.enqueue_pass_update_ids(card.pass_id, card.id)
+    transaction_id, moved = result.id, result.points
+    return transaction_id, moved
+
+
+_purchase_statements: dict[bool, Any] = {}
+
+
+def _purchase_statement(refresh: bool) -> Any:
+    """The one-statement purchase (built once per variant). Lock order as in the
+    step-by-step path, enforced by data dependencies since the parts of a WITH run
+    in no fixed order: the purchase row (a same-key race waits here, before any
+    other lock) -> the program's tag row -> the pass row; the caller queues the
+    pushes next (outbox rows after the tag, as refresh_pass does)."""
+    cached = _purchase_statements.get(refresh)
+    if cached is not None:
+        return cached
+    table = PosTransaction.__table__
+    p = {c.key: bindparam(f"p_{c.key}", type_=c.type) for c in table.c}
+    purchase = (
+        insert(PosTransaction)
+        .values({name: p[name] for name in _PURCHASE_COLUMNS})
+        .returning(PosTransaction.id)
+        .cte("purchase")
+    )
+    moves = union_all(
+        *[
+            select(
+                bindparam(f"e{i}_kind", type_=String).label("kind"),
+                bindparam(f"e{i}_points", type_=Integer).label("points"),
+                bindparam(f"e{i}_key", type_=String).label("idempotency_key"),
+            )
+            for i in range(2)
+        ]
+    ).subquery("moves")
+    entries = (
+        insert(LedgerEntry)
+        .from_select(
+            [
+                "program_id",
+                "member_id",
+                "kind",
+                "points",
+                "idempotency_key",
+                "store_id",
+                "receipt_id",
+                "api_key_id",
+                "transaction_id",
+                "amount_kopecks",
+                "note",
+                "created_at",
+            ],
+            select(
+                p["program_id"],
+                p["member_id"],
+                moves.c.kind,
+                moves.c.points,
+                moves.c.idempotency_key,
+                p["store_id"],
+                p["receipt_id"],
+                p["api_key_id"],
+                purchase.c.id,
+                p["amount_kopecks"],
+                literal(""),
+                p["created_at"],
+            )
+            .select_from(purchase.join(moves, true()))
+            .where(moves.c.points != 0),
+        )
+        .cte("entries")
+    )
+    # The ledger's atomic balance move (services.ledger), with the tier.
+    balance = (
+        update(Member)
+        .where(Member.id == p["member_id"])
+        .values(
+            points=Member.points + bindparam("delta", type_=Integer),
+            tier=bindparam("new_tier", type_=String),
+        )
+        .returning(Member.points)
+        .cte("balance")
+    )
+    audit_entry = (
+        insert(AuditEntry)
+        .from_select(
+            [
+                "program_id",
+                "actor",
+                "role",
+                "action",
+                "target",
+                "details",
+                "created_at",
+            ],
+            select(
+                p["program_id"],
+                bindparam("actor", type_=String),
+                bindparam("role", type_=String),
+                literal("pos.purchase"),
+                literal("pos_transaction:") + cast(purchase.c.id, String),
+                bindparam("details", type_=AuditEntry.__table__.c.details.type),
+                p["created_at"],
+            ).select_from(purchase),
+        )
+        .cte("audit_entry")
+    )
+    parts = [entries, audit_entry]
+    if refresh:
+        tag = (
+            update(Program)
+            .where(Program.id == p["program_id"], exists(select(purchase.c.id)))
+            .values(last_update_tag=Program.last_update_tag + 1)
+            .returning(Program.last_update_tag)
+            .cte("tag")
+        )
+        set_pass = (
+            update(Pass)
+            .where(Pass.id == bindparam("pass_id", type_=Integer))
+            .values(
+                update_tag=select(tag.c.last_update_tag).scalar_subquery(),
+                content_hash=bindparam("digest", type_=String),
+                updated_at=bindparam(
+                    "modified", type_=Pass.__table__.c.updated_at.type
+                ),
+            )
+            .cte("set_pass")
+        )
+        parts += [tag, set_pass]
+    # Whether there is anything to push (read like the separate SELECT it
+    # replaces: under the member lock, just before commit).
+    devices = exists(
+        select(Registration.id).where(
+            Registration.pass_id == bindparam("pass_id", type_=Integer)
+        )
+    )
+    google = exists(
+        select(GoogleObject.id).where(
+            GoogleObject.member_id == p["member_id"], GoogleObject.state != "EXPIRED"
+        )
+    )
+    statement = (
+        select(
+            purchase.c.id,
+            balance.c.points,
+            (devices if refresh else literal(False)).label("devices"),
+            (google if refresh else literal(False)).label("google"),
+        )
+        .select_from(purchase.join(balance, true()))
+        .add_cte(*parts)
+    )
+    _purchase_statements[refresh] = statement
+    return statement
+
+
+_PURCHASE_COLUMNS = (
+    "program_id",
+    "member_id",
+    "store_id",
+    "api_key_id",
+    "idempotency_key",
+    "fingerprint",
+    "receipt_id",
+    "currency",
+    "amount_kopecks",
+    "redeemed",
+    "earned",
+    "response",
+    "created_at",
+)
 
 
 def _roubles(kopecks: int) -> str:
@@ -441,7 +777,7 @@ def _roubles(kopecks: int) -> str:
 # -- refunds and history ----------------------------------------------------
 
 
-def get_transaction(api_key: ApiKey, transaction_id: int) -> PosTransaction:
+def get_transaction(api_key: Principal, transaction_id: int) -> PosTransaction:
     # The route accepts any digits; larger ids cannot exist, and would overflow
     # the column type or the driver (a 500 the API fuzzer found).
     transaction = None
@@ -454,7 +790,7 @@ def get_transaction(api_key: ApiKey, transaction_id: int) -> PosTransaction:
     return transaction
 
 
-def refund(api_key: ApiKey, transaction_id: int) -> tuple[dict[str, Any], bool]:
+def refund(api_key: Principal, transaction_id: int) -> tuple[dict[str, Any], bool]:
     """Reverse a purchase's points once: (body, already refunded). Caller commits."""
     transaction = get_transaction(api_key, transaction_id)
     member = ledger.lock_member(transaction.member_id)
@@ -511,7 +847,7 @@ def refund(api_key: ApiKey, transaction_id: int) -> tuple[dict[str, Any], bool]:
     return dict(transaction.refund_response), False
 
 
-def recent_transactions(api_key: ApiKey, limit: int = 20) -> list[dict[str, Any]]:
+def recent_transactions(api_key: Principal, limit: int = 20) -> list[dict[str, Any]]:
     """The key's store's latest purchases, newest first."""
     rows = db.session.scalars(
         select(PosTransaction)
