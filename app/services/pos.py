@@ -27,7 +27,6 @@ from datetime import timedelta
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
-import phonenumbers
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -37,6 +36,7 @@ from app.extensions import db
 from app.models import ApiKey, Member, Pass, PosTransaction, Program
 from app.models.base import utcnow
 from app.services import audit, catalog, ledger
+from app.services.masking import mask_phone
 from app.services.passes import barcode_secret
 
 CURRENCIES = ("RUB",)
@@ -94,15 +94,6 @@ def lock_card(program_id: int, number: str | None) -> tuple[Member, Pass | None]
         ).first()
     member = _check_card(row[0] if row else None, program_id)
     return member, row[1] if row else None
-
-
-def mask_phone(phone: str) -> str:
-    """'+79161234567' -> '+7 *** ***-45-67': enough to confirm, not to copy."""
-    try:
-        country = phonenumbers.parse(phone).country_code
-    except phonenumbers.NumberParseException:
-        return "***"
-    return f"+{country} *** ***-{phone[-4:-2]}-{phone[-2:]}"
 
 
 def tier_view(program: Program, code: str) -> dict[str, Any]:
