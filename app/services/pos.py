@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 import passes
 from app.errors import ApiError
 from app.extensions import db
+from app.ids import MAX_ID
 from app.models import ApiKey, Member, Pass, PosTransaction, Program
 from app.models.base import utcnow
 from app.services import audit, catalog, ledger
@@ -42,7 +43,6 @@ from app.services.passes import barcode_secret
 CURRENCIES = ("RUB",)
 MAX_AMOUNT_KOPECKS = 100_000_000 * 100  # a hundred million roubles per receipt
 SPEND_WINDOW = timedelta(days=365)
-MAX_ID = 2**31 - 1  # the id columns are INTEGER on PostgreSQL
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{8,100}$")
 
 
