@@ -8,12 +8,17 @@ from __future__ import annotations
 import asyncio
 import gc
 import warnings
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 from app.push.apns import ApnsClient, client_ssl_context
+from tests.support.apns_server import ApnsStandIn
 from tests.support.push import TOPIC, start_apns
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -35,20 +40,27 @@ def _client(pki_dir: Path, url: str) -> ApnsClient:
     return ApnsClient(url, context)
 
 
+def _in_a_thread(coroutine: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run away from the main thread (where Playwright's session-wide
+    loop may be running)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def test_stopping_the_apns_stand_in_closes_its_connections(pki_dir: Path) -> None:
     with no_resource_warnings():
         server = start_apns(pki_dir, "certificate")
-        client = _client(pki_dir, server.url)
-        loop = asyncio.new_event_loop()
-        try:
-            result = loop.run_until_complete(client.send("ab" * 32, TOPIC))
-            assert result.status == 200
+
+        async def scenario(server: ApnsStandIn) -> int:
+            client = _client(pki_dir, server.url)
+            status = (await client.send("ab" * 32, TOPIC)).status
             # The server goes first, with the client's connection still open.
             server.stop()
-            loop.run_until_complete(client.close())
-        finally:
-            loop.close()
-        del client, server, loop
+            await client.close()
+            return status
+
+        assert _in_a_thread(scenario(server)) == 200
+        del server
 
 
 def test_a_connection_that_never_became_ready_is_closed(pki_dir: Path) -> None:
@@ -68,6 +80,6 @@ def test_a_connection_that_never_became_ready_is_closed(pki_dir: Path) -> None:
 
         with no_resource_warnings():
             # The server keeps its side open: only the client can close this one.
-            assert "connect failed" in asyncio.run(scenario())
+            assert "connect failed" in _in_a_thread(scenario())
     finally:
         server.stop()
