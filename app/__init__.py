@@ -11,6 +11,7 @@ from flask import Flask
 from app import config
 from app.admin.session import SessionInterface
 from app.extensions import csrf, db, migrate
+from app.ids import register_id_bounds
 from app.ops.metrics import register_metrics
 from app.security import register_security
 
@@ -25,6 +26,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     )
     configure(app, overrides)
     app.session_interface = SessionInterface()
+    register_id_bounds(app)
     register_extensions(app)
     register_security(app)
     register_metrics(app)

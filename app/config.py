@@ -57,6 +57,9 @@ def from_environment() -> dict[str, object]:
         "APNS_AUTH": _env("APNS_AUTH", "certificate"),
         "APNS_KEY_FILE": _env("APNS_KEY_FILE", str(DEV_CERTS / "apns.p8")),
         "APNS_KEY_ID": _env("APNS_KEY_ID"),
+        # `check-certs` warns this many days before a certificate (pass, WWDR,
+        # APNS_CA_FILE) expires.
+        "CERT_WARNING_DAYS": int(_env("CERT_WARNING_DAYS", "30") or 30),
         # HTTP/2 connections per worker and streams in flight on each.
         "APNS_CONNECTIONS": int(_env("APNS_CONNECTIONS", "1") or 1),
         "APNS_STREAMS": int(_env("APNS_STREAMS", "250") or 250),

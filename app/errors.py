@@ -30,7 +30,11 @@ def json_error(status: int, code: str, message: str, **extra: Any) -> Response:
 
 
 def _wants_json() -> bool:
-    return request.path.startswith(("/api/", "/wallet/", "/google/"))
+    # `.json` documents outside the API prefixes (the member's data download) are
+    # JSON interfaces too: their errors are the envelope the document promises.
+    return request.path.startswith(("/api/", "/wallet/", "/google/")) or (
+        request.path.endswith(".json")
+    )
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -59,7 +59,7 @@ def _certificate(
     public_key: Any,
     issuer: x509.Name,
     issuer_key: Any,
-    days: int,
+    days: float,
     ca: bool,
     extensions: list[x509.ExtensionType] = (),  # type: ignore[assignment]
 ) -> x509.Certificate:
@@ -98,9 +98,18 @@ def _certificate(
 
 
 def make_dev_pki(
-    pass_type_identifier: str, team_identifier: str, organization: str
+    pass_type_identifier: str,
+    team_identifier: str,
+    organization: str,
+    *,
+    pass_days: float = 365,
+    wwdr_days: float = 3650,
 ) -> DevPKI:
-    """Generate a fresh development PKI (about a second of RSA key generation)."""
+    """Generate a fresh development PKI (about a second of RSA key generation).
+
+    `pass_days` and `wwdr_days` make short-lived certificates for testing expiry
+    warnings (Apple's last a year and about ten years).
+    """
     ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     ca_name = _name(CN=f"{organization} Development Root CA", O=organization)
     ca = _certificate(ca_name, ca_key.public_key(), ca_name, ca_key, 3650, ca=True)
@@ -112,7 +121,9 @@ def make_dev_pki(
         O=organization,
         C="RU",
     )
-    wwdr = _certificate(wwdr_name, wwdr_key.public_key(), ca_name, ca_key, 3650, True)
+    wwdr = _certificate(
+        wwdr_name, wwdr_key.public_key(), ca_name, ca_key, wwdr_days, ca=True
+    )
 
     pass_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pass_certificate = _certificate(
@@ -126,7 +137,7 @@ def make_dev_pki(
         pass_key.public_key(),
         wwdr_name,
         wwdr_key,
-        365,  # Apple's pass certificates last a year
+        pass_days,
         ca=False,
         extensions=[x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH])],
     )

@@ -30,8 +30,8 @@ from app.i18n import LANGUAGES, pick_language
 from app.models import GoogleObject, LedgerEntry, Member, Program
 from app.services import audit, campaigns, dashboard, wallet
 from app.services.auth import find_key
+from app.services.masking import mask_phone
 from app.services.passes import pass_for_member
-from app.services.segments import mask_phone
 
 bp = Blueprint("admin", __name__)
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from app.api.auth import current_key, require_key
 from app.errors import ApiError
 from app.extensions import db
+from app.ids import MAX_ID, is_id
 from app.models import (
     Member,
     ProductSubscription,
@@ -157,8 +158,10 @@ def get_product(sku: str) -> Response:
 def _subscriber(program: Program, body: dict[str, Any]) -> Member:
     member_id, number = body.get("member_id"), body.get("card_number")
     member = None
-    if isinstance(member_id, int) and not isinstance(member_id, bool):
+    if is_id(member_id):
         member = db.session.get(Member, member_id)
+    elif isinstance(member_id, int) and not isinstance(member_id, bool):
+        member = None  # no member can have it: 404 below
     elif isinstance(number, str):
         member = db.session.scalar(
             select(Member).where(Member.card_number == number.strip())
@@ -309,9 +312,11 @@ def list_members() -> Response:
     program = _program()
     page = request.args.get("page", 1, type=int) or 1
     per_page = request.args.get("per_page", 20, type=int) or 20
-    if page < 1 or not 1 <= per_page <= marketer.MAX_PAGE:
+    if not 1 <= page <= MAX_ID or not 1 <= per_page <= marketer.MAX_PAGE:
         raise ApiError(
-            422, "invalid_page", f"page >= 1, per_page 1-{marketer.MAX_PAGE}"
+            422,
+            "invalid_page",
+            f"page 1-{MAX_ID}, per_page 1-{marketer.MAX_PAGE}",
         )
     result = marketer.search(
         program, request.args.get("q", ""), page, per_page, current_key()

@@ -305,6 +305,8 @@ class _Connection(asyncio.Protocol):
             with contextlib.suppress(ProtocolError):
                 self.h2.close_connection()
                 self._flush()
+        # Also after the server's GOAWAY (closed, but the socket is still open).
+        if not self.transport.is_closing():
             self.transport.close()
         try:
             await asyncio.wait_for(asyncio.shield(self.lost), timeout)
@@ -418,7 +420,14 @@ class ApnsClient:
                 ssl=self.ssl_context,
                 server_hostname=self.host,
             )
-            await protocol.ready  # the server's SETTINGS (its stream limit)
+            try:
+                await protocol.ready  # the server's SETTINGS (its stream limit)
+            except BaseException:
+                # Never handed out, so nobody else would close it (a timeout, or
+                # the server went away mid-handshake): close it here, not in GC.
+                if protocol.transport is not None:
+                    protocol.transport.abort()
+                raise
         self.connects += 1
         self._sockets.add(protocol)
         log.info("apns connected to %s", self.authority)

@@ -5,13 +5,24 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
+from datetime import UTC, datetime
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
 from app.extensions import db
-from app.push.certs import ERROR, OK, WARNING, check_push_config, errors
+from app.push.certs import (
+    ERROR,
+    OK,
+    WARNING,
+    Finding,
+    SigningFiles,
+    check_push_config,
+    check_signing,
+    errors,
+    warning_window,
+)
 from app.services import scheduler
 
 _MARKS = {OK: "ok     ", WARNING: "WARNING", ERROR: "ERROR  "}
@@ -20,13 +31,43 @@ _MARKS = {OK: "ok     ", WARNING: "WARNING", ERROR: "ERROR  "}
 @click.command("check-certs")
 @with_appcontext
 def check_certs() -> None:
-    """Check the APNs certificate or key and the push settings; exit 1 on errors."""
-    findings = check_push_config(current_app.config)
+    """Check the pass and WWDR certificates (the deployment's and each brand's), the
+    APNs certificate or key and the push settings; exit 1 on errors, warn
+    CERT_WARNING_DAYS before a certificate expires."""
+    findings = check_push_config(current_app.config) + _program_findings()
     for finding in findings:
         click.echo(f"{_MARKS[finding.level]} {finding.message}")
     if errors(findings):
         raise click.exceptions.Exit(1)
     click.echo("push configuration is usable")
+
+
+def _program_findings() -> list[Finding]:
+    """Brands with their own pass certificate (and WWDR): the same checks."""
+    from sqlalchemy import select
+
+    from app.models import Program
+
+    config = current_app.config
+    findings: list[Finding] = []
+    programs = db.session.scalars(
+        select(Program).where(Program.pass_cert_file.is_not(None)).order_by(Program.id)
+    )
+    for program in programs:
+        check_signing(
+            SigningFiles(
+                program.pass_cert_file,
+                program.pass_key_file,
+                program.wwdr_cert_file or config.get("WWDR_CERT_FILE"),
+                config.get("PASS_KEY_PASSWORD"),
+                program.pass_type_identifier,
+                label=f"program {program.slug}: pass certificate",
+            ),
+            findings,
+            datetime.now(UTC),
+            warning_window(config),
+        )
+    return findings
 
 
 @click.command("worker")

@@ -18,6 +18,7 @@ from sqlalchemy import func, or_, select, update
 
 from app.errors import ApiError
 from app.extensions import db
+from app.ids import is_id
 from app.models import Member, Product, ProductSubscription, Program, Store
 from app.models.base import utcnow
 from app.models.marketing import CANCELLED, FULFILLED, RESTOCKED, WAITING
@@ -101,9 +102,7 @@ def subscriptions(
 
 
 def _store_ids(program: Program, value: Any) -> list[int]:
-    if not isinstance(value, list) or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
+    if not isinstance(value, list) or not all(is_id(v) for v in value):
         raise ApiError(422, "invalid_stores", "store_ids must be a list of store ids")
     known = set(
         db.session.scalars(
@@ -175,7 +174,7 @@ def _check_choice(
             f"size must be one of: {', '.join(product.sizes) or 'none'}",
         )
     if store_id is not None:
-        if not isinstance(store_id, int) or isinstance(store_id, bool):
+        if not is_id(store_id):
             raise ApiError(422, "invalid_store", "store_id must be a store id")
         store = db.session.get(Store, store_id)
         if store is None or store.program_id != product.program_id or not store.active:

@@ -21,8 +21,8 @@ from app.models import (
     WalletEvent,
 )
 from app.services import ledger, wallet
+from app.services.masking import mask_phone
 from app.services.passes import pass_for_member
-from app.services.pos import mask_phone
 from app.services.privacy import erase_member
 
 MAX_PAGE = 100

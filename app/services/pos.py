@@ -27,7 +27,6 @@ from datetime import timedelta
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
-import phonenumbers
 from sqlalchemy import (
     Integer,
     String,
@@ -49,6 +48,7 @@ from sqlalchemy.exc import IntegrityError
 import passes
 from app.errors import ApiError
 from app.extensions import db
+from app.ids import MAX_ID
 from app.models import (
     AuditEntry,
     GoogleObject,
@@ -63,12 +63,12 @@ from app.models.base import utcnow
 from app.services import audit, catalog, ledger, outbox
 from app.services import passes as pass_service
 from app.services.auth import Principal
+from app.services.masking import mask_phone
 from app.services.passes import barcode_secret
 
 CURRENCIES = ("RUB",)
 MAX_AMOUNT_KOPECKS = 100_000_000 * 100  # a hundred million roubles per receipt
 SPEND_WINDOW = timedelta(days=365)
-MAX_ID = 2**31 - 1  # the id columns are INTEGER on PostgreSQL
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{8,100}$")
 
 
@@ -104,15 +104,6 @@ def resolve_code(program_id: int, code: str) -> tuple[Member, bool]:
     if number is not None:
         member = db.session.scalar(select(Member).where(Member.card_number == number))
     return _check_card(member, program_id), genuine
-
-
-def mask_phone(phone: str) -> str:
-    """'+79161234567' -> '+7 *** ***-45-67': enough to confirm, not to copy."""
-    try:
-        country = phonenumbers.parse(phone).country_code
-    except phonenumbers.NumberParseException:
-        return "***"
-    return f"+{country} *** ***-{phone[-4:-2]}-{phone[-2:]}"
 
 
 def tier_view(program: Program, code: str) -> dict[str, Any]:

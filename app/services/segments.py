@@ -65,6 +65,7 @@ from app.models import (
     Registration,
     Store,
 )
+from app.services.masking import mask_name, mask_phone
 
 MAX_DEPTH = 8
 MAX_RULES = 50
@@ -490,15 +491,6 @@ def counts(
         "reachable_android": int(row[2]),
         "reachable_google": int(row[3]),
     }
-
-
-def mask_name(name: str) -> str:
-    words = [w for w in name.split() if w]
-    return " ".join(w[0] + "*" * min(len(w) - 1, 5) for w in words) or "—"
-
-
-def mask_phone(phone: str) -> str:
-    return phone[:2] + "*" * max(len(phone) - 6, 0) + phone[-4:] if phone else ""
 
 
 def sample(

@@ -13,11 +13,28 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from app.api.openapi import OpenApiError, build_document, merge
 
-# Routes of JSON interfaces: everything under these prefixes, and the ops routes.
+# Every route is in the document unless it is a page for people. Pages are named
+# here (by endpoint, or a whole blueprint of pages), so that a new route of any kind
+# fails the sync test until someone documents it or says it is a page. (Deciding by
+# path prefix alone let `/c/<token>/data.json` through: a JSON route outside the
+# API prefixes.)
+PAGE_BLUEPRINTS = {"admin", "pos_page"}
+PAGE_ENDPOINTS = {
+    "static",
+    "api_docs.docs",
+    "public.index",
+    "public.join",
+    "public.card",
+    "public.card_erase",
+    "public.card_google",
+    "public.card_pkpass",
+    "public.card_subscribe",
+    "public.card_unsubscribe",
+    "public.erased",
+    "public.program_logo",
+}
+# Whatever a route's blueprint, these are JSON interfaces and must be documented.
 JSON_PREFIXES = ("/api/", "/wallet/", "/google/")
-OPS_ROUTES = {"/healthz", "/readyz", "/metrics"}
-# Pages for people under /api/ (not JSON).
-NOT_JSON = {"/api/docs"}
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 
 
@@ -32,15 +49,23 @@ def _shape(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "{}", path)
 
 
+def _is_page(endpoint: str, path: str) -> bool:
+    if path.startswith(JSON_PREFIXES) and endpoint != "api_docs.docs":
+        return False
+    if path.endswith(".json"):
+        return False
+    blueprint = endpoint.rpartition(".")[0]
+    return endpoint in PAGE_ENDPOINTS or blueprint in PAGE_BLUEPRINTS
+
+
 def _app_operations(app: Flask) -> set[tuple[str, str]]:
     operations = set()
     for rule in app.url_map.iter_rules():
         path = _openapi_path(rule.rule)
-        if path in NOT_JSON:
+        if _is_page(rule.endpoint, path):
             continue
-        if path.startswith(JSON_PREFIXES) or path in OPS_ROUTES:
-            for method in (rule.methods or set()) - IGNORED_METHODS:
-                operations.add((_shape(path), method.lower()))
+        for method in (rule.methods or set()) - IGNORED_METHODS:
+            operations.add((_shape(path), method.lower()))
     return operations
 
 
@@ -74,6 +99,56 @@ def test_sync_check_notices_a_missing_route(app: Flask) -> None:
     assert ("/api/v1/pos/scan", "post") in _app_operations(app) - (
         _documented_operations(document)
     )
+
+
+@pytest.mark.parametrize(
+    ("rule", "endpoint"),
+    [
+        # A JSON route outside the API prefixes (how data.json once slipped by).
+        ("/c/<card_token>/export.json", "public.export"),
+        # A new page-less route in a blueprint of pages for people... is a page,
+        # unless it speaks JSON by its path.
+        ("/admin/progress.json", "admin.progress"),
+        ("/api/v1/things", "admin.things"),
+        # A route in a blueprint nobody classified.
+        ("/reports/<int:id>", "reports.show"),
+    ],
+)
+def test_sync_check_notices_an_unclassified_route(
+    app: Flask, rule: str, endpoint: str
+) -> None:
+    app.add_url_rule(rule, endpoint, lambda **kwargs: "")
+    missing = _app_operations(app) - _documented_operations(build_document())
+    assert missing == {(_shape(_openapi_path(rule)), "get")}
+
+
+def test_page_endpoints_exist(app: Flask) -> None:
+    """A page removed from the app must leave the list too (no stale exemptions)."""
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert PAGE_ENDPOINTS - endpoints == set()
+
+
+def test_every_operation_has_an_id_and_its_auth_answers() -> None:
+    """operationIds are unique; an operation behind credentials documents 401, and
+    403 too when it takes API keys (a key of another role is refused with 403)."""
+    document = build_document()
+    schemes = document["components"]["securitySchemes"]
+    ids: list[str] = []
+    for path, item in document["paths"].items():
+        for method in ("get", "put", "post", "delete", "patch"):
+            if method not in item:
+                continue
+            operation = item[method]
+            ids.append(operation["operationId"])
+            security = operation.get("security", document.get("security", []))
+            names = {name for requirement in security for name in requirement}
+            if not names or {} in security:
+                continue
+            where = f"{method.upper()} {path}"
+            assert "401" in operation["responses"], where
+            if any(schemes[name].get("scheme") == "bearer" for name in names):
+                assert "403" in operation["responses"], where
+    assert len(ids) == len(set(ids))
 
 
 def test_served_document_is_the_assembled_one(client: FlaskClient) -> None:

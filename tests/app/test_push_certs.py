@@ -13,7 +13,22 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from flask import Flask
 
+import passes
+from app.extensions import db
+from app.models import Program
+from app.push.certs import check_push_config, errors
 from tests.support.push import TOPIC, push_config
+
+
+@pytest.fixture
+def demo_program_id(make_app: Callable[[dict], Flask]) -> int:
+    from app.services.demo import seed_demo
+
+    app = make_app({})
+    with app.app_context():
+        program = seed_demo()
+        db.session.commit()
+        return program.id
 
 
 def run(app: Flask, *args: str) -> tuple[int, str]:
@@ -99,3 +114,120 @@ def test_problems_are_reported_clearly(
     assert expected in output
     assert "check-certs" in output
     assert "Traceback" not in output
+
+
+# -- expiry warnings: pass certificate, WWDR, APNs trust, each brand's files -------
+
+
+@pytest.fixture(scope="module")
+def short_lived(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Development certificates that end soon: the WWDR in 10 days, the pass
+    certificate (issued by it) in 45 days."""
+    directory = tmp_path_factory.mktemp("short-lived")
+    pki = passes.make_dev_pki(TOPIC, "TESTTEAM01", "Short", pass_days=45, wwdr_days=10)
+    passes.write_dev_pki(pki, directory)
+    return directory
+
+
+def _signing(directory: Path) -> dict[str, str]:
+    return {
+        "PASS_CERT_FILE": str(directory / "pass.pem"),
+        "PASS_KEY_FILE": str(directory / "pass.key"),
+        "WWDR_CERT_FILE": str(directory / "wwdr.pem"),
+    }
+
+
+def _lines(output: str, mark: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith(mark)]
+
+
+def test_warns_weeks_before_the_wwdr_expires(
+    make_app: Callable[[dict], Flask], pki_dir: Path, short_lived: Path
+) -> None:
+    config = push_config(pki_dir, "https://127.0.0.1:1") | _signing(short_lived)
+    code, output = run(make_app(config), "check-certs")
+    # Still usable (exit 0), but the operator is told, in time.
+    assert code == 0, output
+    warnings = _lines(output, "WARNING")
+    assert any(
+        "WWDR certificate" in line and "expires soon, in 9 days" in line
+        for line in warnings
+    ), output
+    # The pass certificate's 45 days are outside the default 30-day window.
+    assert not any(line.startswith("WARNING pass certificate:") for line in warnings)
+    assert "pass certificate: valid to" in output
+
+
+def test_the_warning_window_is_configurable(
+    make_app: Callable[[dict], Flask], pki_dir: Path, short_lived: Path
+) -> None:
+    config = push_config(pki_dir, "https://127.0.0.1:1") | _signing(short_lived)
+    code, output = run(make_app(config | {"CERT_WARNING_DAYS": 60}), "check-certs")
+    assert code == 0, output
+    assert any(
+        line.startswith("WARNING pass certificate: expires soon, in 44 days")
+        for line in _lines(output, "WARNING")
+    ), output
+
+
+def test_an_expired_wwdr_is_an_error(pki_dir: Path, short_lived: Path) -> None:
+    config = push_config(pki_dir, "https://127.0.0.1:1") | _signing(short_lived)
+    config |= {"PASS_TYPE_IDENTIFIER": TOPIC, "TEAM_IDENTIFIER": "TESTTEAM01"}
+    later = datetime.now(UTC) + timedelta(days=20)
+    messages = [f.message for f in errors(check_push_config(config, now=later))]
+    assert any(
+        m.startswith("WWDR certificate (pass certificate): EXPIRED on")
+        for m in messages
+    ), messages
+    # The pass certificate itself is still in date: only the WWDR is reported.
+    assert not any(m.startswith("pass certificate: EXPIRED") for m in messages)
+
+
+def test_a_pass_certificate_from_another_wwdr_is_an_error(
+    make_app: Callable[[dict], Flask], pki_dir: Path, short_lived: Path
+) -> None:
+    config = push_config(pki_dir, "https://127.0.0.1:1")
+    config["WWDR_CERT_FILE"] = str(short_lived / "wwdr.pem")
+    code, output = run(make_app(config), "check-certs")
+    assert code == 1
+    assert "pass certificate: not issued by the WWDR certificate" in output
+
+
+def test_apns_trust_certificates_are_checked_for_expiry(pki_dir: Path) -> None:
+    config = push_config(pki_dir, "https://127.0.0.1:1") | {
+        "PASS_TYPE_IDENTIFIER": TOPIC,
+        "TEAM_IDENTIFIER": "TESTTEAM01",
+        **_signing(pki_dir),
+    }
+    ca = x509.load_pem_x509_certificate((pki_dir / "ca.pem").read_bytes())
+    almost = ca.not_valid_after_utc - timedelta(days=3)
+    findings = check_push_config(config, now=almost)
+    assert any(
+        f.level == "warning"
+        and f.message.startswith("APNS_CA_FILE ")
+        and "Development Root CA: expires soon, in 3 days" in f.message
+        for f in findings
+    ), findings
+
+
+def test_each_brands_own_certificates_are_checked(
+    make_app: Callable[[dict], Flask],
+    pki_dir: Path,
+    short_lived: Path,
+    demo_program_id: int,
+) -> None:
+    app = make_app(push_config(pki_dir, "https://127.0.0.1:1"))
+    with app.app_context():
+        program = db.session.get(Program, demo_program_id)
+        program.pass_cert_file = str(short_lived / "pass.pem")
+        program.pass_key_file = str(short_lived / "pass.key")
+        program.wwdr_cert_file = str(short_lived / "wwdr.pem")
+        program.pass_type_identifier = TOPIC
+        db.session.commit()
+        slug = program.slug
+    code, output = run(app, "check-certs")
+    assert code == 0, output
+    assert (
+        f"WARNING WWDR certificate (program {slug}: pass certificate): expires soon"
+        in output
+    )

@@ -223,7 +223,7 @@ def test_preview_api(app: Flask, client: FlaskClient, demo: Demo) -> None:
     assert body["members"] == 1
     assert body["reachable_apple"] == 1
     assert body["sample"] == [
-        {"id": member_id, "name": "И*** П*****", "phone": "+7******4567"}
+        {"id": member_id, "name": "И*** П*****", "phone": "+7 *** ***-45-67"}
     ]
     bad = client.post(
         "/api/v1/segments/preview", json={"segment": {"nope": 1}}, headers=headers
