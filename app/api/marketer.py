@@ -8,23 +8,18 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from app.admin.session import api_session_key, selected_program
+from app.api.auth import marketer_key, program_for
 from app.errors import ApiError
 from app.extensions import db
 from app.models import ApiKey, Program
 from app.services import campaigns, segments
-from app.services.auth import authenticate, check_program
 
 bp = Blueprint("marketer_api", __name__)
-ROLES = ("marketer", "admin")
 
 
 @bp.before_request
 def authenticate_request() -> None:
-    if request.headers.get("Authorization"):
-        g.api_key = authenticate(request.headers.get("Authorization"), ROLES)
-    else:
-        g.api_key = api_session_key(request)
+    g.api_key = marketer_key()
 
 
 def _key() -> ApiKey:
@@ -39,27 +34,7 @@ def _body() -> Any:
 
 
 def _program(body: Any = None) -> Program:
-    """The key's program; an admin key (all programs) names one with program_id."""
-    key = _key()
-    if key.program is not None:
-        return key.program
-    raw = request.args.get("program_id")
-    if raw is None and isinstance(body, dict):
-        raw = body.pop("program_id", None)
-    if raw is None and g.get("admin_session"):
-        # The dashboard's pages: the program chosen in its header.
-        selected = selected_program(key)
-        raw = selected.id if selected is not None else None
-    try:
-        program = db.session.get(Program, int(raw)) if raw is not None else None
-    except (TypeError, ValueError):
-        program = None
-    if program is None:
-        raise ApiError(
-            422, "program_required", "program_id (an existing program) is required"
-        )
-    check_program(key, program.id)
-    return program
+    return program_for(_key(), body)
 
 
 @bp.post("/segments/preview")

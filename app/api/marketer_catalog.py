@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
-from app.api.auth import current_key, require_key
+from app.api.auth import MARKETER_ROLES, current_key, program_for, require_key
 from app.errors import ApiError
 from app.extensions import db
 from app.ids import MAX_ID, is_id
@@ -23,10 +23,9 @@ from app.models import (
     StoreRefresh,
 )
 from app.services import automations, catalog, ledger, marketer, stores
-from app.services.auth import check_program
 
 bp = Blueprint("marketer_catalog_api", __name__)
-ROLES = ("marketer", "admin")
+ROLES = MARKETER_ROLES
 
 
 # Requests that read, then write under locks (see ledger.begin_write).
@@ -48,18 +47,7 @@ def _body() -> Any:
 
 
 def _program() -> Program:
-    key = current_key()
-    if key.program is not None:
-        return key.program
-    slug = request.args.get("program")
-    query = select(Program)
-    if slug:
-        query = query.where(Program.slug == slug)
-    programs = db.session.scalars(query.limit(2)).all()
-    if len(programs) != 1:
-        raise ApiError(422, "program_required", "Name the program: ?program=<slug>.")
-    check_program(key, programs[0].id)
-    return programs[0]
+    return program_for(current_key())
 
 
 def _created(body: dict[str, Any]) -> Response:

@@ -10,19 +10,16 @@ import json
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
-from sqlalchemy import select
 
-from app.admin.session import api_session_key
+from app.api.auth import marketer_key, program_for
 from app.errors import ApiError
 from app.extensions import db
 from app.i18n import LANGUAGES
 from app.models import ApiKey, Program, StoreRefresh
 from app.services import ledger, settings, stores
-from app.services.auth import authenticate, check_program
 from passes.images import MAX_UPLOAD_BYTES
 
 bp = Blueprint("settings_api", __name__)
-ROLES = ("marketer", "admin")
 _WRITES = {
     "settings_api.patch_program",
     "settings_api.upload_image",
@@ -39,10 +36,7 @@ def authenticate_request() -> None:
     if request.endpoint in _WRITES:
         # Writers queue on SQLite instead of failing after reading (see ledger).
         ledger.begin_write()
-    if request.headers.get("Authorization"):
-        g.api_key = authenticate(request.headers.get("Authorization"), ROLES)
-    else:
-        g.api_key = api_session_key(request)
+    g.api_key = marketer_key()
 
 
 def _key() -> ApiKey:
@@ -57,33 +51,7 @@ def _body() -> Any:
 
 
 def _program(body: Any = None, lock: bool = False) -> Program:
-    """The key's program; an all-programs admin key names one with program_id
-    (query, JSON body or form) unless there is only one program. `lock`:
-    row-locked and re-read, for a change."""
-    key = _key()
-    named = body.pop("program_id", None) if isinstance(body, dict) else None
-    program_id: Any = key.program_id
-    if program_id is None:
-        program_id = request.args.get("program_id", named)
-        if program_id is None and request.mimetype == "multipart/form-data":
-            program_id = request.form.get("program_id")
-        if program_id is None:
-            only = db.session.scalars(select(Program.id).limit(2)).all()
-            program_id = only[0] if len(only) == 1 else None
-    try:
-        number = None if isinstance(program_id, bool) else int(program_id)
-    except (TypeError, ValueError):
-        number = None
-    query = select(Program).where(Program.id == number)
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    program = db.session.scalar(query) if number is not None else None
-    if program is None:
-        raise ApiError(
-            422, "program_required", "program_id (an existing program) is required"
-        )
-    check_program(key, program.id)
-    return program
+    return program_for(_key(), body, lock=lock)
 
 
 @bp.get("/program")
