@@ -356,11 +356,19 @@ def move_changed_passes(
     """
     if not member_ids:
         return []
-    rows = db.session.execute(
-        select(Pass.id, Pass.member_id, Pass.updated_at)
-        .where(Pass.program_id == program_id, Pass.member_id.in_(list(member_ids)))
-        .order_by(Pass.id)
+    now = utcnow().replace(microsecond=0)
+    # By member id only (a filter on the program makes SQLite walk the program's
+    # tag index, i.e. all its passes); the program is checked here instead.
+    found = db.session.execute(
+        select(Pass.id, Pass.member_id, Pass.program_id, Pass.updated_at >= now).where(
+            Pass.member_id.in_(list(member_ids))
+        )
     ).all()
+    rows = sorted(
+        (pass_id, member_id, recent)
+        for pass_id, member_id, program, recent in found
+        if program == program_id
+    )
     if not rows:
         return []
     pass_ids = [pass_id for pass_id, _, _ in rows]
@@ -371,7 +379,19 @@ def move_changed_passes(
         .returning(Program.last_update_tag)
         .execution_options(synchronize_session=False)
     ).scalar_one()
-    now = utcnow().replace(microsecond=0)
+    # Changed within this second already (rare): one second after the last
+    # change instead of now (read before the UPDATE below overwrites it).
+    same_second = [pass_id for pass_id, _, recent in rows if recent]
+    later = (
+        [
+            {"b_id": pass_id, "b_modified": _next_modified(modified)}
+            for pass_id, modified in db.session.execute(
+                select(Pass.id, Pass.updated_at).where(Pass.id.in_(same_second))
+            )
+        ]
+        if same_second
+        else []
+    )
     table = Pass.__table__
     numbered = (
         select(
@@ -390,12 +410,6 @@ def move_changed_passes(
             content_hash=UNKNOWN_HASH,
         )
     )
-    # Changed within this second already (rare): one second after the last one.
-    later = [
-        {"b_id": pass_id, "b_modified": _next_modified(modified)}
-        for pass_id, _, modified in rows
-        if modified >= now
-    ]
     if later:
         db.session.execute(
             update(table)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, select, update
 
 from app.extensions import db
 from app.models import Member, Pass, Program, PushDelivery, StoreRefresh
+from app.models.base import utcnow
 from app.services import campaigns, messaging, outbox, pass_hashes, scheduler, stores
 from app.services.passes import UNKNOWN_HASH, content_hash, refresh_pass
 from tests.app.campaign_support import NOW, add_member, add_pass, register_device
@@ -249,7 +250,10 @@ def test_the_fill_does_not_overwrite_a_hash_when_the_tag_moved(
         ]
         # Meanwhile another campaign changes the offer again (tag moves, hash
         # still unknown): the hash read before is of the OLD content.
+        modified = pass_of(member.id).updated_at
         run_campaign(program, {"ru": "Вторая акция"})
+        # Within the same second or not, Last-Modified moves forward.
+        assert pass_of(member.id).updated_at > modified
         pass_hashes.store_hashes(read)
         db.session.commit()
         assert pass_of(member.id).content_hash == UNKNOWN_HASH
@@ -312,3 +316,22 @@ def test_offer_unchanged_members_keep_a_filled_hash(app: Flask, demo: Demo) -> N
         assert db.session.get(Member, member.id).offer == messaging.offer_text(
             TEXTS, "ru", NOW.date()
         )
+
+
+def test_last_modified_stays_strictly_increasing(app: Flask, demo: Demo) -> None:
+    """A pass last changed at (or after) this second moves one second on."""
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        member = add_member(program)
+        register_device(member)
+        db.session.commit()
+        ahead = (utcnow() + timedelta(seconds=30)).replace(microsecond=0)
+        pass_of(member.id).updated_at = ahead
+        db.session.commit()
+        run_campaign(program)
+        assert pass_of(member.id).updated_at == ahead + timedelta(seconds=1)
+        # The others get "now" (whole seconds).
+        others = db.session.scalars(
+            select(Pass.updated_at).where(Pass.member_id != member.id)
+        ).all()
+        assert all(t < ahead and t.microsecond == 0 for t in others)
