@@ -241,6 +241,7 @@ def rehash_path() -> Iterator[None]:
 def fill_hashes() -> tuple[float, float, int]:
     """The pass_hashes job's work after a campaign, batch by batch until none
     is left: (seconds, CPU seconds, passes hashed)."""
+    db.session.commit()
     started, cpu = time.perf_counter(), time.process_time()
     filled = 0
     while True:
