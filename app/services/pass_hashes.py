@@ -36,9 +36,10 @@ from app.services import ledger
 from app.services.passes import UNKNOWN_HASH, content_hashes
 from app.services.scheduler import scheduled
 
-BATCH = 500
+# Small: a sender or refresh touching a pass of the batch waits for it.
+BATCH = 200
 # Batches one job run fills before yielding to the other jobs.
-BATCHES_PER_RUN = 20
+BATCHES_PER_RUN = 50
 
 
 def _refresh_queued(program_id: object) -> object:
@@ -51,6 +52,10 @@ def read_batch(limit: int = BATCH) -> list[tuple[int, int, str]]:
     """(pass id, tag read, hash of the content read) for up to `limit` passes
     with an unknown hash, of programs with no queued refresh."""
     # Pass and member in one statement: the tag read is as new as the content.
+    # The pass rows are locked until commit, skipping rows others hold: the CAS
+    # below then never waits for (or deadlocks with) a sender or a refresh,
+    # which wait for this short transaction instead (PostgreSQL; SQLite has
+    # one writer anyway).
     batch = list(
         db.session.scalars(
             select(Pass)
@@ -59,6 +64,7 @@ def read_batch(limit: int = BATCH) -> list[tuple[int, int, str]]:
             .where(Pass.content_hash == UNKNOWN_HASH, ~_refresh_queued(Pass.program_id))
             .order_by(Pass.id)
             .limit(limit)
+            .with_for_update(of=Pass, skip_locked=True)
             .execution_options(populate_existing=True)
         )
     )
