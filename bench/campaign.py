@@ -7,15 +7,19 @@ then on a small database (baseline) and the large one:
   (campaigns.run_campaign -> messaging.deliver_many per batch of
   campaigns.BATCH), timed, with the process's peak RSS during the enqueue;
   on the small database the same campaign also goes through the old
-  per-member path (messaging.deliver per member) as the baseline,
+  per-member path (messaging.deliver per member) and the previous
+  deliver_many step (load, re-hash and move each pass: `refresh_passes`) as
+  baselines (--rehash-large: the latter on the large database too),
 - full delivery of the queued pushes by the real worker process
   (`flask --app wsgi worker --until-idle`) to the APNs stand-in process (TLS +
   HTTP/2), checking every device token was pushed exactly once,
+- the pass_hashes job's work left behind (hashing the moved passes), as the
+  worker does it in the background, batch by batch,
 - the Python heap's peak (tracemalloc) over a fixed-size campaign (a birthday
   slice of --traced-members), to show memory stays flat in N.
 
     .venv/bin/python bench/campaign.py [--members 1000000] [--baseline 10000]
-        [--device-share 0.3] [--traced-members 20000]
+        [--device-share 0.3] [--traced-members 20000] [--rehash-large]
         [--database sqlite|postgresql]
 """
 
@@ -42,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, insert, select, text  # noqa: E402
+from sqlalchemy.orm import joinedload  # noqa: E402
 
 import passes  # noqa: E402
 from app import create_app  # noqa: E402
@@ -56,8 +61,9 @@ from app.models import (  # noqa: E402
     Registration,
     Store,
 )
-from app.services import campaigns, messaging, segments  # noqa: E402
+from app.services import campaigns, messaging, pass_hashes, segments  # noqa: E402
 from app.services.demo import seed_demo  # noqa: E402
+from app.services.passes import refresh_passes  # noqa: E402
 from bench.push_fanout import start_stand_in  # noqa: E402
 
 TOPIC = "pass.bench.wallet"
@@ -206,6 +212,46 @@ def send_batch_per_member(campaign: Campaign, program: object, now: datetime) ->
         campaign.finished_at = datetime.now(UTC)
         return True
     return False
+
+
+def move_by_rehash(
+    program_id: int, member_ids: list[int], campaign_id: int | None = None
+) -> None:
+    """The previous deliver_many step: load the passes with their members,
+    re-hash each and move the changed ones (`refresh_passes`)."""
+    passes_ = db.session.scalars(
+        select(Pass)
+        .where(Pass.program_id == program_id, Pass.member_id.in_(member_ids))
+        .options(joinedload(Pass.member))
+        .order_by(Pass.id)
+    ).all()
+    refresh_passes(list(passes_), campaign_id)
+
+
+@contextmanager
+def rehash_path() -> Iterator[None]:
+    real = messaging.move_changed_passes
+    messaging.move_changed_passes = move_by_rehash  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        messaging.move_changed_passes = real
+
+
+def fill_hashes() -> tuple[float, float, int]:
+    """The pass_hashes job's work after a campaign, batch by batch until none
+    is left: (seconds, CPU seconds, passes hashed)."""
+    db.session.commit()
+    started, cpu = time.perf_counter(), time.process_time()
+    filled = 0
+    while True:
+        db.session.connection(execution_options={"sqlite_begin": "immediate"})
+        examined = pass_hashes.fill_batch()
+        db.session.commit()
+        filled += examined
+        if examined < pass_hashes.BATCH:
+            break
+    return time.perf_counter() - started, time.process_time() - cpu, filled
 
 
 @contextmanager
@@ -367,8 +413,19 @@ def measure(
             )
         else:
             out["enqueue, all members, OLD per-member path"] = "— (see baseline)"
+        if baseline or args.rehash_large:
+            with rehash_path():
+                elapsed, cpu, messaged, _ = enqueue(program, {"all": {}}, "rehash")
+            out["enqueue, all members, deliver_many re-hashing (previous)"] = (
+                f"{elapsed:.1f} s, {cpu:.1f} s CPU "
+                f"({messaged / elapsed:,.0f} members/s)"
+            )
+        else:
+            out["enqueue, all members, deliver_many re-hashing (previous)"] = (
+                "— (see baseline; --rehash-large)"
+            )
         elapsed, cpu, messaged, rss = enqueue(program, {"all": {}}, "new")
-        out["enqueue, all members, deliver_many"] = (
+        out["enqueue, all members, deliver_many (no re-hash)"] = (
             f"{elapsed:.1f} s, {cpu:.1f} s CPU ({messaged / elapsed:,.0f} members/s)"
         )
         out["enqueue peak RSS (process)"] = f"{rss:.0f} MB"
@@ -395,6 +452,11 @@ def measure(
         out["outbox after delivery"] = ", ".join(
             f"{k} {v:,}" for k, v in sorted(counts.items())
         )
+        seconds, cpu, filled = fill_hashes()
+        out["pass_hashes job: fill the unknown hashes (worker, after)"] = (
+            f"{seconds:.1f} s, {cpu:.1f} s CPU ({filled:,} passes, "
+            f"{filled / max(seconds, 1e-9):,.0f} passes/s)"
+        )
         program = seed_demo()
         rule = {"birthday": birthday_range(args.traced_members, total, 7)}
         _, _, traced_messaged, peak = enqueue(program, rule, "traced", traced=True)
@@ -412,6 +474,11 @@ def main() -> None:
     parser.add_argument("--baseline", type=int, default=10_000)
     parser.add_argument("--device-share", type=float, default=0.3)
     parser.add_argument("--traced-members", type=int, default=20_000)
+    parser.add_argument(
+        "--rehash-large",
+        action="store_true",
+        help="also run the previous re-hashing deliver_many on the large database",
+    )
     parser.add_argument(
         "--database", choices=["sqlite", "postgresql"], default="sqlite"
     )

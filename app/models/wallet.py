@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, utcnow
@@ -17,6 +17,13 @@ class Pass(Base):
     __table_args__ = (
         UniqueConstraint("program_id", "serial_number"),
         Index("ix_pass_program_tag", "program_id", "update_tag"),
+        # Passes whose content hash the pass_hashes job has yet to fill in.
+        Index(
+            "ix_pass_unhashed",
+            "id",
+            postgresql_where=text("content_hash = ''"),
+            sqlite_where=text("content_hash = ''"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -27,7 +34,8 @@ class Pass(Base):
     authentication_token: Mapped[str] = mapped_column(String(64))
     # Monotonic per program; moves only when the pass content changes.
     update_tag: Mapped[int] = mapped_column(default=0)
-    # SHA-256 of pass.json: the tag moves only when this changes.
+    # SHA-256 of everything the pass shows: the tag moves only when this changes.
+    # "" (UNKNOWN_HASH): changed, not hashed yet (see services.pass_hashes).
     content_hash: Mapped[str] = mapped_column(String(64), default="")
     # Last-Modified; whole seconds, strictly increasing per pass (see services.passes).
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

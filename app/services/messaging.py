@@ -16,13 +16,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import Member, MemberMessage, Pass, Program
 from app.models.base import utcnow
 from app.services import outbox
-from app.services.passes import pass_for_member, refresh_pass, refresh_passes
+from app.services.passes import move_changed_passes, pass_for_member, refresh_pass
 from passes import Text, pick
 
 MAX_TEXT = 150  # leaves room for the date in the 200-character offer field
@@ -104,9 +103,10 @@ def deliver_many(
 
     One INSERT ... ON CONFLICT DO NOTHING RETURNING records the messages (a
     re-run batch, or a concurrent sender, skips members already messaged), one
-    UPDATE per distinct text sets the offer field, then only the members' passes
-    are re-hashed and moved together (`refresh_passes`: one tag range, outbox
-    rows for their devices) and Google messages are queued for live objects.
+    UPDATE per distinct text sets the offer field where it differs, then the
+    passes of exactly those members are moved together without re-hashing
+    (`move_changed_passes`: one tag range, outbox rows for their devices built by
+    the database) and Google messages are queued for live objects.
     """
     if not member_ids:
         return {}
@@ -153,20 +153,26 @@ def deliver_many(
     by_body: dict[str, list[int]] = {}
     for member_id in sorted(sent):
         by_body.setdefault(body_of[member_id], []).append(member_id)
+    changed: list[int] = []
     for body, ids in by_body.items():
-        # "evaluate" keeps Member objects already in the session up to date.
-        db.session.execute(
-            update(Member).where(Member.id.in_(ids)).values(offer=body),
+        # Only members whose offer really changes: their passes show something
+        # new. "evaluate" keeps Member objects already in the session up to date.
+        changed += db.session.scalars(
+            update(Member)
+            .where(Member.id.in_(ids), Member.offer != body)
+            .values(offer=body)
+            .returning(Member.id),
             execution_options={"synchronize_session": "evaluate"},
+        ).all()
+    # Their content changed (the offer field): move the tags without re-hashing.
+    move_changed_passes(program.id, sorted(changed), campaign_id)
+    pass_of = dict(
+        db.session.execute(
+            select(Pass.member_id, Pass.id).where(Pass.member_id.in_(sorted(sent)))
         )
-    passes_ = db.session.scalars(
-        select(Pass)
-        .where(Pass.member_id.in_(sorted(sent)))
-        .options(joinedload(Pass.member))
-        .order_by(Pass.id)
-    ).all()
-    refresh_passes(list(passes_), campaign_id)
-    pass_of = {p.member_id: p.id for p in passes_}
+        .tuples()
+        .all()
+    )
     outbox.enqueue_google_many(
         [
             (

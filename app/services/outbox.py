@@ -14,11 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import Integer, bindparam, case, func, literal, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
 from app.models import Device, GoogleObject, Pass, Program, PushDelivery, Registration
-from app.models.base import utcnow
+from app.models.base import UTCDateTime, utcnow
 from app.models.push import QUEUED, STATUSES
 
 # Device platform (from the web service's auth scheme) -> delivery channel.
@@ -88,6 +89,30 @@ def _upsert(rows: list[dict[str, Any]]) -> None:
     """Insert queued rows; a token that already has a queued row is coalesced."""
     if rows:
         db.session.execute(_UPSERT, rows)
+
+
+def _insert() -> Any:
+    """The dialect's INSERT construct (it has ON CONFLICT)."""
+    dialect = db.session.get_bind().dialect.name
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+def _coalescing(stmt: Any) -> Any:
+    """The INSERT, with a queued twin (same pending_key) updated instead."""
+    table = PushDelivery.__table__
+    return stmt.on_conflict_do_update(
+        index_elements=[table.c.pending_key],
+        set_={
+            # A worker holding the older generation sends again (see the model).
+            "generation": table.c.generation + 1,
+            "pass_id": stmt.excluded.pass_id,
+            "device_id": stmt.excluded.device_id,
+            "campaign_id": func.coalesce(
+                stmt.excluded.campaign_id, table.c.campaign_id
+            ),
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
 
 
 def _row(
@@ -350,3 +375,64 @@ def status_counts(
     counts = dict.fromkeys(STATUSES, 0)
     counts.update({status: n for status, n in db.session.execute(query)})
     return counts
+
+
+def enqueue_for_passes_in_db(
+    pass_ids: Iterable[int], campaign_id: int | None = None
+) -> None:
+    """`enqueue_for_passes` done by the database: one INSERT ... SELECT per chunk
+    from the passes' registrations, no row through Python; the same rows and the
+    same coalescing (one queued row per channel, topic and token). Only adds to
+    the session's transaction; the caller commits."""
+    ids = list(pass_ids)
+    campaign_id = campaign_id if campaign_id is not None else _campaign.get()
+    now = utcnow()
+    channel = case(
+        *((Device.platform == platform, name) for platform, name in CHANNELS.items()),
+        else_="apns",
+    )
+    table = PushDelivery.__table__
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        # Grouped per token: a phone holding several of the passes gets one row
+        # (an upsert may not touch the same row twice in one statement). The
+        # channel is a function of the platform, so this groups by pending_key.
+        rows = (
+            select(
+                channel,
+                literal(QUEUED),
+                func.max(Device.id),
+                func.max(Registration.pass_id),
+                literal(campaign_id, Integer),
+                Program.pass_type_identifier,
+                Device.push_token,
+                channel + ":" + Program.pass_type_identifier + ":" + Device.push_token,
+                literal(0),
+                literal(0),
+                literal(now, UTCDateTime()),
+                literal(now, UTCDateTime()),
+                literal(now, UTCDateTime()),
+            )
+            .select_from(Registration)
+            .join(Device, Device.id == Registration.device_id)
+            .join(Pass, Pass.id == Registration.pass_id)
+            .join(Program, Program.id == Pass.program_id)
+            .where(Registration.pass_id.in_(chunk))
+            .group_by(Device.platform, Program.pass_type_identifier, Device.push_token)
+        )
+        columns = [
+            "channel",
+            "status",
+            "device_id",
+            "pass_id",
+            "campaign_id",
+            "topic",
+            "push_token",
+            "pending_key",
+            "generation",
+            "attempts",
+            "next_attempt_at",
+            "created_at",
+            "updated_at",
+        ]
+        db.session.execute(_coalescing(_insert()(table).from_select(columns, rows)))

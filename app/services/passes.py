@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 
 import passes
 from app.extensions import db
@@ -309,15 +310,10 @@ def refresh_pass(pass_: Pass) -> bool:
     return True
 
 
-def refresh_passes(passes_: list[Pass], campaign_id: int | None = None) -> list[Pass]:
-    """`refresh_pass` for many passes of one program at once; the changed ones.
-
-    One tag range is taken from the program row (its lock is held until commit,
-    so tags stay monotonic in commit order), the passes are flushed together and
-    their devices' outbox rows (and Google syncs) are queued in bulk. The caller
-    commits.
-    """
-    changed: list[tuple[Pass, str]] = []
+def content_hashes(passes_: list[Pass]) -> list[str]:
+    """`content_hash` of many passes (members loaded), sharing the program views
+    and the nearest-ten choices between them."""
+    digests: list[str] = []
     views: dict[int, passes.Program] = {}
     # The nearest ten depend only on where the member shops (see member_location).
     nearest: dict[tuple[int, int | None, str], list[passes.Store]] = {}
@@ -328,11 +324,27 @@ def refresh_passes(passes_: list[Pass], campaign_id: int | None = None) -> list[
         place = (pass_.program_id, member.preferred_store_id, member.city or "")
         if place not in nearest:
             nearest[place] = nearest_stores(member)
-        digest = passes.content_fingerprint(
-            views[pass_.program_id], member_view(pass_), nearest[place]
+        digests.append(
+            passes.content_fingerprint(
+                views[pass_.program_id], member_view(pass_), nearest[place]
+            )
         )
-        if digest != pass_.content_hash:
-            changed.append((pass_, digest))
+    return digests
+
+
+def refresh_passes(passes_: list[Pass], campaign_id: int | None = None) -> list[Pass]:
+    """`refresh_pass` for many passes of one program at once; the changed ones.
+
+    One tag range is taken from the program row (its lock is held until commit,
+    so tags stay monotonic in commit order), the passes are flushed together and
+    their devices' outbox rows (and Google syncs) are queued in bulk. The caller
+    commits.
+    """
+    changed = [
+        (pass_, digest)
+        for pass_, digest in zip(passes_, content_hashes(passes_), strict=True)
+        if digest != pass_.content_hash
+    ]
     if not changed:
         return []
     by_program: dict[int, list[tuple[Pass, str]]] = {}
@@ -409,3 +421,104 @@ def refresh_pass_row(
 
 def build_pkpass(pass_: Pass) -> bytes:
     return passes.build_pkpass(*pass_inputs(pass_), signer=signer(pass_.program))
+
+
+# The stored hash of a pass whose content is known to have changed but was not
+# re-hashed (see `move_changed_passes`); `refresh_pass` never computes it, so the
+# next refresh moves the tag (conservative), and `pass_hashes` fills it in.
+UNKNOWN_HASH = ""
+
+
+def move_changed_passes(
+    program_id: int, member_ids: Sequence[int], campaign_id: int | None = None
+) -> list[tuple[int, int]]:
+    """Move the tags of these members' passes, whose content the caller KNOWS has
+    changed (a new offer text), without building or hashing them; (pass id,
+    member id) of the moved passes. Only adds/flushes; the caller commits.
+
+    The same effect as `refresh_passes` for passes that did change, set-based: one
+    tag range from the program row (its lock is held until commit, so tags stay
+    monotonic in commit order), one UPDATE giving each pass its tag in pass-id
+    order, Last-Modified now (strictly increasing per pass, see `next_modified`)
+    and the stored hash UNKNOWN_HASH, then one INSERT ... SELECT of the devices'
+    outbox rows and the Google syncs. The content hash is left to the
+    `pass_hashes` job: until then a refresh of such a pass moves its tag even if
+    nothing else changed (an extra push, never a missed one).
+    """
+    if not member_ids:
+        return []
+    now = utcnow().replace(microsecond=0)
+    # By member id only (a filter on the program makes SQLite walk the program's
+    # tag index, i.e. all its passes); the program is checked here instead.
+    found = db.session.execute(
+        select(Pass.id, Pass.member_id, Pass.program_id, Pass.updated_at >= now).where(
+            Pass.member_id.in_(list(member_ids))
+        )
+    ).all()
+    rows = sorted(
+        (pass_id, member_id, recent)
+        for pass_id, member_id, program, recent in found
+        if program == program_id
+    )
+    if not rows:
+        return []
+    pass_ids = [pass_id for pass_id, _, _ in rows]
+    last = db.session.execute(
+        update(Program)
+        .where(Program.id == program_id)
+        .values(last_update_tag=Program.last_update_tag + len(rows))
+        .returning(Program.last_update_tag)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    # Changed within this second already (rare): one second after the last
+    # change instead of now (read before the UPDATE below overwrites it).
+    same_second = [pass_id for pass_id, _, recent in rows if recent]
+    later = (
+        [
+            {"b_id": pass_id, "b_modified": next_modified(modified)}
+            for pass_id, modified in db.session.execute(
+                select(Pass.id, Pass.updated_at).where(Pass.id.in_(same_second))
+            )
+        ]
+        if same_second
+        else []
+    )
+    table = Pass.__table__
+    numbered = (
+        select(
+            table.c.id,
+            func.row_number().over(order_by=table.c.id).label("position"),
+        )
+        .where(table.c.id.in_(pass_ids))
+        .subquery()
+    )
+    db.session.execute(
+        update(table)
+        .where(table.c.id == numbered.c.id)
+        .values(
+            update_tag=last - len(rows) + numbered.c.position,
+            updated_at=now,
+            content_hash=UNKNOWN_HASH,
+        )
+    )
+    if later:
+        db.session.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(updated_at=bindparam("b_modified")),
+            later,
+        )
+    # Pass objects this session holds must not keep their old tag or hash.
+    moved = set(pass_ids)
+    for held in list(db.session.identity_map.values()):
+        if isinstance(held, Pass) and held.id in moved:
+            db.session.expire(held, ["update_tag", "updated_at", "content_hash"])
+    outbox.enqueue_for_passes_in_db(pass_ids, campaign_id)
+    outbox.enqueue_google_many(
+        [
+            (member_id, outbox.GOOGLE_SYNC, str(member_id), pass_id)
+            for pass_id, member_id, _ in rows
+        ],
+        campaign_id,
+    )
+    return [(pass_id, member_id) for pass_id, member_id, _ in rows]

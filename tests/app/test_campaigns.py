@@ -120,19 +120,19 @@ def test_resumes_after_a_crash_mid_way(
         first_cursor = db.session.get(Campaign, campaign_id).cursor
         # A crash inside the next batch, after its messages were inserted: its
         # work is rolled back, the cursor stays.
-        real_refresh = campaigns.messaging.refresh_passes
+        real_move = campaigns.messaging.move_changed_passes
 
-        def crash(passes_, campaign_id=None):  # type: ignore[no-untyped-def]
+        def crash(program_id, member_ids, campaign_id=None):  # type: ignore[no-untyped-def]
             assert count(MemberMessage) == 4  # the batch's rows, not committed
             raise RuntimeError("worker killed")
 
-        monkeypatch.setattr(campaigns.messaging, "refresh_passes", crash)
+        monkeypatch.setattr(campaigns.messaging, "move_changed_passes", crash)
         with pytest.raises(RuntimeError):
             campaigns.run_campaign(campaign_id, NOW)
         db.session.rollback()
         assert db.session.get(Campaign, campaign_id).cursor == first_cursor
         assert count(MemberMessage) == 2
-        monkeypatch.setattr(campaigns.messaging, "refresh_passes", real_refresh)
+        monkeypatch.setattr(campaigns.messaging, "move_changed_passes", real_move)
         assert campaigns.run_campaign(campaign_id, NOW) == "done"
         assert count(MemberMessage) == 7
         # Exactly one message per member.

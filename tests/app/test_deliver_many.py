@@ -19,8 +19,8 @@ from app.models import (
     PushDelivery,
     Registration,
 )
-from app.services import messaging
-from app.services.passes import content_hash
+from app.services import messaging, pass_hashes
+from app.services.passes import UNKNOWN_HASH, content_hash
 from app.services.privacy import erase_member
 from tests.app.campaign_support import add_member, add_pass, register_device
 from tests.conftest import Demo
@@ -79,13 +79,18 @@ def test_bodies_offers_tags_and_pushes_like_deliver(app: Flask, demo: Demo) -> N
         for member in (ru, en, pass_only, *with_device):
             db.session.refresh(member)
             assert member.offer == bodies[member.id]
-        # Every pass moved to a fresh, distinct tag above the program's last one,
-        # and its stored hash is its content's.
+        # Every pass moved to a fresh, distinct tag above the program's last one;
+        # its stored hash is unknown until the pass_hashes job fills in its
+        # content's.
         after = tags(ids)
         moved = [after[m] for m in after]
         assert all(after[m] > before[m] for m in after)
         assert sorted(moved) == list(range(last_tag + 1, last_tag + len(moved) + 1))
-        for pass_ in db.session.scalars(select(Pass).where(Pass.member_id.in_(ids))):
+        held = db.session.scalars(select(Pass).where(Pass.member_id.in_(ids))).all()
+        assert {pass_.content_hash for pass_ in held} == {UNKNOWN_HASH}
+        pass_hashes.fill_batch()
+        db.session.commit()
+        for pass_ in held:
             assert pass_.content_hash == content_hash(pass_)
         # One queued push per device, none for passes without devices.
         rows = db.session.scalars(select(PushDelivery)).all()

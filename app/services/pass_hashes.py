@@ -1,0 +1,124 @@
+"""Filling in the content hashes that set-based tag moves leave unknown.
+
+`passes.move_changed_passes` (campaigns and the other `deliver_many` senders)
+moves the tags of passes whose offer it just changed without building them, and
+stores UNKNOWN_HASH. That is always safe (`refresh_pass` never computes it, so a
+later refresh moves the tag), but a later re-check of every pass (a store or
+settings change) would then push all of them again for nothing. This worker job
+computes the missing hashes in bounded batches and stores each with a
+compare-and-set, so those re-checks find them unchanged.
+
+Why storing the hash of the content read NOW is right: the stored hash must be
+the hash of what the pass showed when its tag last moved (what the devices were
+told to fetch). Member-level content (points, tier, offer, name, ...) never
+changes without its pass's tag moving in the same transaction (refresh_pass,
+refresh_passes, move_changed_passes), so if the tag is still the one read in the
+same statement as the member, no member change came after it. Program-level
+content (design, texts, tiers, stores) changes first and moves the tags later, in
+`StoreRefresh` batches; but the change and its queued StoreRefresh commit
+together. So the job takes no pass of a program with a queued refresh, and the
+compare-and-set checks that again after the content was read: a program change
+seen by the read is then either refreshed already (every pass it touched has a
+real hash, or a newer tag) or still queued (no fill). A change committed after
+the read is not in the stored hash, so its refresh still sees a difference.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy.orm import contains_eager
+
+from app.extensions import db
+from app.models import Member, Pass, StoreRefresh
+from app.services import ledger
+from app.services.passes import UNKNOWN_HASH, content_hashes
+from app.services.scheduler import scheduled
+
+# Small: a sender or refresh touching a pass of the batch waits for it.
+BATCH = 200
+# Batches one job run fills before yielding to the other jobs.
+BATCHES_PER_RUN = 50
+
+
+def _refresh_queued(program_id: object) -> object:
+    return exists().where(
+        StoreRefresh.program_id == program_id, StoreRefresh.status == "queued"
+    )
+
+
+def read_batch(limit: int = BATCH) -> list[tuple[int, int, str]]:
+    """(pass id, tag read, hash of the content read) for up to `limit` passes
+    with an unknown hash, of programs with no queued refresh."""
+    # Pass and member in one statement: the tag read is as new as the content.
+    # The pass rows are locked until commit, skipping rows others hold: the CAS
+    # below then never waits for (or deadlocks with) a sender or a refresh,
+    # which wait for this short transaction instead (PostgreSQL; SQLite has
+    # one writer anyway).
+    batch = list(
+        db.session.scalars(
+            select(Pass)
+            .join(Member, Member.id == Pass.member_id)
+            .options(contains_eager(Pass.member))
+            .where(Pass.content_hash == UNKNOWN_HASH, ~_refresh_queued(Pass.program_id))
+            .order_by(Pass.id)
+            .limit(limit)
+            .with_for_update(of=Pass, skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+    )
+    return [
+        (pass_.id, pass_.update_tag, digest)
+        for pass_, digest in zip(batch, content_hashes(batch), strict=True)
+    ]
+
+
+def store_hashes(read: list[tuple[int, int, str]]) -> None:
+    """Store the hashes `read_batch` computed, each only if its pass still has an
+    unknown hash and the tag that was read, and its program no queued refresh
+    (compare-and-set: otherwise a later batch reads it again)."""
+    if not read:
+        return
+    table = Pass.__table__
+    cas = (
+        update(table)
+        .where(
+            table.c.id == bindparam("b_id"),
+            table.c.content_hash == UNKNOWN_HASH,
+            table.c.update_tag == bindparam("b_tag"),
+            ~_refresh_queued(table.c.program_id),
+        )
+        .values(content_hash=bindparam("b_digest"))
+    )
+    db.session.execute(
+        cas,
+        [
+            {"b_id": pass_id, "b_tag": tag, "b_digest": digest}
+            for pass_id, tag, digest in read
+        ],
+    )
+    # Pass objects this session holds must not keep the old hash.
+    filled = {pass_id for pass_id, _, _ in read}
+    for held in list(db.session.identity_map.values()):
+        if isinstance(held, Pass) and held.id in filled:
+            db.session.expire(held, ["content_hash"])
+
+
+def fill_batch(limit: int = BATCH) -> int:
+    """Hash up to `limit` passes with an unknown hash; how many were examined
+    (fewer than `limit`: none left). Only adds/flushes; the caller commits."""
+    read = read_batch(limit)
+    store_hashes(read)
+    return len(read)
+
+
+@scheduled("pass_hashes")
+def pass_hashes_job(now: datetime) -> None:
+    """Fill unknown hashes, one transaction per batch, at most BATCHES_PER_RUN."""
+    for _ in range(BATCHES_PER_RUN):
+        ledger.begin_write()  # SQLite: a writer from the start (read, then CAS)
+        examined = fill_batch()
+        db.session.commit()
+        if examined < BATCH:
+            return
