@@ -47,7 +47,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
-    union,
+    union_all,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
@@ -461,7 +461,7 @@ def counts(
         .join(go, go.member_id == Member.id)
         .where(where_clause, go.saved.is_(True), go.state == "ACTIVE")
     )
-    reach = union(by_device, by_google).subquery("reach")
+    reach = union_all(by_device, by_google).subquery("reach")
 
     def has(channel: str) -> Any:
         return func.max(case((reach.c.channel == channel, 1), else_=0))
