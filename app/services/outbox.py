@@ -420,19 +420,6 @@ def enqueue_for_passes_in_db(
             .where(Registration.pass_id.in_(chunk))
             .group_by(Device.platform, Program.pass_type_identifier, Device.push_token)
         )
-        columns = [
-            "channel",
-            "status",
-            "device_id",
-            "pass_id",
-            "campaign_id",
-            "topic",
-            "push_token",
-            "pending_key",
-            "generation",
-            "attempts",
-            "next_attempt_at",
-            "created_at",
-            "updated_at",
-        ]
-        db.session.execute(_coalescing(_insert()(table).from_select(columns, rows)))
+        db.session.execute(
+            _coalescing(_insert()(table).from_select(list(_UPSERT_COLUMNS), rows))
+        )

@@ -275,15 +275,22 @@ def content_hash(pass_: Pass) -> str:
     return passes.content_fingerprint(*pass_inputs(pass_))
 
 
-def next_update_tag(program_id: int) -> int:
-    """Take the program's next tag; the row lock is held until commit (see Program)."""
-    return db.session.execute(
-        update(Program)
-        .where(Program.id == program_id)
-        .values(last_update_tag=Program.last_update_tag + 1)
-        .returning(Program.last_update_tag)
-        .execution_options(synchronize_session=False)
-    ).scalar_one()
+_TAKE_TAGS = (
+    update(Program)
+    .where(Program.id == bindparam("program_id"))
+    .values(last_update_tag=Program.last_update_tag + bindparam("count"))
+    .returning(Program.last_update_tag)
+)
+
+
+def next_update_tag(program_id: int, count: int = 1) -> int:
+    """Take the program's next `count` tags; the last of them. The row lock is
+    held until commit, so tags stay monotonic in commit order (see Program)."""
+    return (
+        db.session.connection()
+        .execute(_TAKE_TAGS, {"program_id": program_id, "count": count})
+        .scalar_one()
+    )
 
 
 def next_modified(previous: datetime | None) -> datetime:
@@ -351,13 +358,7 @@ def refresh_passes(passes_: list[Pass], campaign_id: int | None = None) -> list[
     for pass_, digest in changed:
         by_program.setdefault(pass_.program_id, []).append((pass_, digest))
     for program_id, group in sorted(by_program.items()):
-        last = db.session.execute(
-            update(Program)
-            .where(Program.id == program_id)
-            .values(last_update_tag=Program.last_update_tag + len(group))
-            .returning(Program.last_update_tag)
-            .execution_options(synchronize_session=False)
-        ).scalar_one()
+        last = next_update_tag(program_id, len(group))
         for offset, (pass_, digest) in enumerate(group):
             pass_.content_hash = digest
             pass_.update_tag = last - len(group) + 1 + offset
@@ -372,12 +373,6 @@ def refresh_passes(passes_: list[Pass], campaign_id: int | None = None) -> list[
     return moved
 
 
-_TAKE_TAG = (
-    update(Program)
-    .where(Program.id == bindparam("program_id"))
-    .values(last_update_tag=Program.last_update_tag + 1)
-    .returning(Program.last_update_tag)
-)
 _SET_PASS = (
     update(Pass)
     .where(Pass.id == bindparam("pass_id"))
@@ -405,7 +400,7 @@ def refresh_pass_row(
     if digest == content_hash:
         return False
     connection = db.session.connection()
-    tag = connection.execute(_TAKE_TAG, {"program_id": program_id}).scalar_one()
+    tag = next_update_tag(program_id)
     outbox.enqueue_pass_update_ids(pass_id, member_id)
     connection.execute(
         _SET_PASS,
@@ -463,13 +458,7 @@ def move_changed_passes(
     if not rows:
         return []
     pass_ids = [pass_id for pass_id, _, _ in rows]
-    last = db.session.execute(
-        update(Program)
-        .where(Program.id == program_id)
-        .values(last_update_tag=Program.last_update_tag + len(rows))
-        .returning(Program.last_update_tag)
-        .execution_options(synchronize_session=False)
-    ).scalar_one()
+    last = next_update_tag(program_id, len(rows))
     # Changed within this second already (rare): one second after the last
     # change instead of now (read before the UPDATE below overwrites it).
     same_second = [pass_id for pass_id, _, recent in rows if recent]
