@@ -41,6 +41,7 @@ from sqlalchemy import (
     and_,
     case,
     exists,
+    false,
     func,
     literal,
     not_,
@@ -51,6 +52,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import AsBoolean, False_
 from sqlalchemy.sql.functions import FunctionElement
 
 from app.errors import ApiError
@@ -119,6 +121,10 @@ class Context:
     program: Program
     now: datetime
     rules: int = 0
+    # What the query already knows of the member's channels (see `counts`):
+    # None nothing; "device" a registered device; "google" a saved Google card;
+    # "none" neither. Lets the reachable rules compile to constants.
+    known: str | None = None
 
 
 def _days(args: Any, name: str, key: str = "days", maximum: int = 36500) -> int:
@@ -174,6 +180,17 @@ def reachable_expr(platform: str | None = None) -> ColumnElement[bool]:
     if platform in ("apple", "android"):
         return _registered(platform)
     return or_(_registered(), _google_saved())
+
+
+def _reachable(platform: str | None, context: Context) -> ColumnElement[bool]:
+    """reachable_expr, or a constant where the query already knows the answer."""
+    if context.known == "none":
+        return false()
+    if context.known == "device" and platform is None:
+        return true()
+    if context.known == "google" and platform in (None, "google"):
+        return true()
+    return reachable_expr(platform)
 
 
 def _month_day(value: Any, name: str) -> tuple[str, int | None]:
@@ -403,13 +420,13 @@ def compile_rule(
         return _near(args, context)
     if name == "installed_never_scanned":
         _only(args, name, set())
-        return and_(or_(_registered(), _google_saved()), not_(exists(_purchases())))
+        return and_(_reachable(None, context), not_(exists(_purchases())))
     if name == "reachable":
         args = _only(args, name, {"platform"})
         platform = args.get("platform")
         if platform is not None and platform not in PLATFORMS:
             raise invalid(f"reachable.platform must be one of {', '.join(PLATFORMS)}")
-        return reachable_expr(platform)
+        return _reachable(platform, context)
     raise invalid(
         f"unknown rule {name!r}; known: all, tier, new, active, lapsed, birthday, "
         "near, installed_never_scanned, reachable, and, or, not"
@@ -417,10 +434,14 @@ def compile_rule(
 
 
 def where(
-    program: Program, definition: Any, now: datetime | None = None
+    program: Program,
+    definition: Any,
+    now: datetime | None = None,
+    known: str | None = None,
 ) -> ColumnElement[bool]:
-    """The full WHERE clause: this program, not erased, and the segment."""
-    context = Context(program=program, now=now or datetime.now(UTC))
+    """The full WHERE clause: this program, not erased, and the segment
+    (`known`: what the query already knows of the member's channels)."""
+    context = Context(program=program, now=now or datetime.now(UTC), known=known)
     return and_(
         Member.program_id == program.id,
         Member.erased_at.is_(None),
@@ -433,14 +454,25 @@ def validate(program: Program, definition: Any) -> None:
     where(program, definition)
 
 
+def _is_false(expr: ColumnElement[bool]) -> bool:
+    """True when SQLAlchemy folded `expr` to the constant false."""
+    while isinstance(expr, AsBoolean):
+        expr = expr.element
+    return isinstance(expr, False_)
+
+
 def counts(
     program: Program, definition: Any, now: datetime | None = None
 ) -> dict[str, int]:
-    """members, and reachable (any channel and by channel). Reachable counts are
-    driven from the (smaller) registration and Google tables joined to the
-    segment's members, not by an EXISTS per member."""
-    where_clause = where(program, definition, now)
-    members = db.session.scalar(select(func.count()).where(where_clause))
+    """members, and reachable (any channel and by channel).
+
+    Reachable counts are driven from the (smaller) registration and Google
+    tables joined to the segment's members, not by an EXISTS per member; on
+    those rows the `reachable` rules are known true, so the segment is compiled
+    without their EXISTS. When the segment can't match an unreachable member
+    ("reachable", "installed_never_scanned" and anything AND-ed with them),
+    members = reachable and the walk over all members is skipped."""
+    now = now or datetime.now(UTC)
     # Aliases: the segment's own EXISTS subqueries use these tables too and must
     # not correlate to the join here.
     p, r, d, go = (
@@ -454,12 +486,16 @@ def counts(
         .join(p, p.member_id == Member.id)
         .join(r, r.pass_id == p.id)
         .join(d, d.id == r.device_id)
-        .where(where_clause, p.voided.is_(False))
+        .where(where(program, definition, now, known="device"), p.voided.is_(False))
     )
     by_google = (
         select(Member.id.label("member_id"), literal("google").label("channel"))
         .join(go, go.member_id == Member.id)
-        .where(where_clause, go.saved.is_(True), go.state == "ACTIVE")
+        .where(
+            where(program, definition, now, known="google"),
+            go.saved.is_(True),
+            go.state == "ACTIVE",
+        )
     )
     reach = union_all(by_device, by_google).subquery("reach")
 
@@ -484,6 +520,13 @@ def counts(
             func.coalesce(func.sum(flags.c.google), 0),
         )
     ).one()
+    unreachable = Context(program=program, now=now, known="none")
+    if _is_false(compile_rule(definition, unreachable)):
+        members = row[0]
+    else:
+        members = db.session.scalar(
+            select(func.count()).where(where(program, definition, now))
+        )
     return {
         "members": int(members or 0),
         "reachable": int(row[0]),

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from app.errors import ApiError
 from app.extensions import db
-from app.models import Member, Program, Store
+from app.models import Device, GoogleObject, Member, Pass, Program, Registration, Store
 from app.services import segments
 from app.services.auth import create_key
 from tests.app.campaign_support import (
@@ -169,6 +169,125 @@ def test_reachable_and_installed_never_scanned(app: Flask, demo: Demo) -> None:
             "reachable_android": 1,
             "reachable_google": 1,
         }
+
+
+def channels_in_db(program: Program) -> dict[int, set[str]]:
+    """Each member's reachable channels, worked out in Python from the tables."""
+    facts: dict[int, set[str]] = {
+        m: set()
+        for m in db.session.scalars(
+            select(Member.id).where(Member.program_id == program.id)
+        )
+    }
+    for member_id, platform in db.session.execute(
+        select(Pass.member_id, Device.platform)
+        .join(Registration, Registration.pass_id == Pass.id)
+        .join(Device, Device.id == Registration.device_id)
+        .where(Pass.program_id == program.id, Pass.voided.is_(False))
+    ):
+        facts[member_id].add(platform)
+    for member_id in db.session.scalars(
+        select(GoogleObject.member_id).where(
+            GoogleObject.saved.is_(True), GoogleObject.state == "ACTIVE"
+        )
+    ):
+        if member_id in facts:
+            facts[member_id].add("google")
+    return facts
+
+
+CHANNEL_MIXES: list[Any] = [
+    {"all": {}},
+    {"reachable": {}},
+    {"reachable": {"platform": "apple"}},
+    {"reachable": {"platform": "android"}},
+    {"reachable": {"platform": "google"}},
+    {"not": {"reachable": {}}},
+    {"not": {"reachable": {"platform": "google"}}},
+    {"installed_never_scanned": {}},
+    {"and": [{"reachable": {}}, {"tier": ["gold"]}]},
+    {"and": [{"not": {"reachable": {}}}, {"tier": ["gold"]}]},
+    {"or": [{"reachable": {"platform": "google"}}, {"tier": ["gold"]}]},
+    {"and": [{"reachable": {}}, {"not": {"reachable": {"platform": "apple"}}}]},
+    {
+        "not": {
+            "and": [{"reachable": {}}, {"not": {"reachable": {"platform": "apple"}}}]
+        }
+    },
+    {"or": [{"reachable": {}}, {"all": {}}]},
+    {"or": [{"installed_never_scanned": {}}, {"reachable": {"platform": "apple"}}]},
+]
+
+
+def test_counts_agree_with_membership_for_every_channel_mix(
+    app: Flask, demo: Demo
+) -> None:
+    """counts() compiles the reachable rules to constants on rows whose channels
+    it knows, and skips the walk over all members when only reachable members
+    can match: every count must still equal the plain WHERE's membership."""
+    with app.app_context():
+        program = program_of(demo)
+        key = pos_key(program)
+
+        def member(*platforms: str, google: bool = False, **fields: Any) -> Member:
+            m = add_member(program, **fields)
+            for platform in platforms:
+                register_device(m, platform)
+            if google:
+                save_google(m)
+            return m
+
+        member("apple")
+        member("android", tier="gold")
+        member(google=True)
+        member("apple", google=True, tier="gold")
+        buy(member("apple", "android"), key, 2)
+        buy(member("android", google=True, tier="gold"), key, 2)
+        voided = member("apple", google=True)
+        db.session.scalar(select(Pass).where(Pass.member_id == voided.id)).voided = True
+        save_google(member(), saved=False)
+        member(tier="gold")
+        member("apple", erased_at=NOW)
+        db.session.flush()
+        facts = channels_in_db(program)
+
+        for definition in CHANNEL_MIXES:
+            ids = matching(program, definition)
+            expected = {
+                "members": len(ids),
+                "reachable": sum(1 for i in ids if facts[i]),
+                "reachable_apple": sum(1 for i in ids if "apple" in facts[i]),
+                "reachable_android": sum(1 for i in ids if "android" in facts[i]),
+                "reachable_google": sum(1 for i in ids if "google" in facts[i]),
+            }
+            assert segments.counts(program, definition, NOW) == expected, definition
+
+
+def test_counts_skip_the_member_walk_when_only_reachable_can_match(
+    app: Flask, demo: Demo
+) -> None:
+    with app.app_context():
+        program = program_of(demo)
+        statements: list[str] = []
+
+        def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if statement.lstrip().upper().startswith("SELECT"):
+                statements.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            for definition, selects in (
+                ({"reachable": {}}, 1),
+                ({"installed_never_scanned": {}}, 1),
+                ({"and": [{"tier": ["gold"]}, {"reachable": {}}]}, 1),
+                ({"all": {}}, 2),
+                ({"or": [{"tier": ["gold"]}, {"reachable": {}}]}, 2),
+            ):
+                statements.clear()
+                segments.counts(program, definition, NOW)
+                assert len(statements) == selects, definition
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
 
 
 @pytest.mark.parametrize(
