@@ -243,14 +243,7 @@ def fill_hashes() -> tuple[float, float, int]:
     is left: (seconds, CPU seconds, passes hashed)."""
     db.session.commit()
     started, cpu = time.perf_counter(), time.process_time()
-    filled = 0
-    while True:
-        db.session.connection(execution_options={"sqlite_begin": "immediate"})
-        examined = pass_hashes.fill_batch()
-        db.session.commit()
-        filled += examined
-        if examined < pass_hashes.BATCH:
-            break
+    filled = pass_hashes.fill(max_batches=None)
     return time.perf_counter() - started, time.process_time() - cpu, filled
 
 

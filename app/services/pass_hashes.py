@@ -48,9 +48,10 @@ def _refresh_queued(program_id: object) -> object:
     )
 
 
-def read_batch(limit: int = BATCH) -> list[tuple[int, int, str]]:
+def read_batch(limit: int = BATCH, after: int = 0) -> list[tuple[int, int, str]]:
     """(pass id, tag read, hash of the content read) for up to `limit` passes
-    with an unknown hash, of programs with no queued refresh."""
+    with an unknown hash and an id above `after`, of programs with no queued
+    refresh."""
     # Pass and member in one statement: the tag read is as new as the content.
     # The pass rows are locked until commit, skipping rows others hold: the CAS
     # below then never waits for (or deadlocks with) a sender or a refresh,
@@ -61,7 +62,11 @@ def read_batch(limit: int = BATCH) -> list[tuple[int, int, str]]:
             select(Pass)
             .join(Member, Member.id == Pass.member_id)
             .options(contains_eager(Pass.member))
-            .where(Pass.content_hash == UNKNOWN_HASH, ~_refresh_queued(Pass.program_id))
+            .where(
+                Pass.content_hash == UNKNOWN_HASH,
+                Pass.id > after,
+                ~_refresh_queued(Pass.program_id),
+            )
             .order_by(Pass.id)
             .limit(limit)
             .with_for_update(of=Pass, skip_locked=True)
@@ -113,12 +118,28 @@ def fill_batch(limit: int = BATCH) -> int:
     return len(read)
 
 
+def fill(max_batches: int | None = BATCHES_PER_RUN) -> int:
+    """Fill unknown hashes, one transaction per batch, until none is left or
+    after `max_batches`; how many passes were examined."""
+    examined, after, batches = 0, 0, 0
+    while max_batches is None or batches < max_batches:
+        ledger.begin_write()  # SQLite: a writer from the start (read, then CAS)
+        read = read_batch(BATCH, after)
+        store_hashes(read)
+        db.session.commit()
+        examined, batches = examined + len(read), batches + 1
+        if len(read) < BATCH:
+            break
+        # Keyset over the batches: with statistics taken while most hashes
+        # were unknown, SQLite's planner walks `pass` in id order rather than
+        # the partial index, so without it each batch would re-read every pass
+        # filled before it (quadratic). A pass skipped here (locked, CAS lost)
+        # is read again by the next run.
+        after = read[-1][0]
+    return examined
+
+
 @scheduled("pass_hashes")
 def pass_hashes_job(now: datetime) -> None:
-    """Fill unknown hashes, one transaction per batch, at most BATCHES_PER_RUN."""
-    for _ in range(BATCHES_PER_RUN):
-        ledger.begin_write()  # SQLite: a writer from the start (read, then CAS)
-        examined = fill_batch()
-        db.session.commit()
-        if examined < BATCH:
-            return
+    """Fill unknown hashes, at most BATCHES_PER_RUN batches per run."""
+    fill(BATCHES_PER_RUN)

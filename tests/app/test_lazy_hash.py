@@ -335,3 +335,58 @@ def test_last_modified_stays_strictly_increasing(app: Flask, demo: Demo) -> None
             select(Pass.updated_at).where(Pass.member_id != member.id)
         ).all()
         assert all(t < ahead and t.microsecond == 0 for t in others)
+
+
+def test_fill_walks_the_unknown_hashes_in_batches(
+    app: Flask, demo: Demo, monkeypatch
+) -> None:
+    """`fill` goes batch after batch (a keyset on the pass id), stops after
+    `max_batches`, and a later run picks up what is left, including a pass a
+    batch lost to a concurrent tag move."""
+    monkeypatch.setattr(pass_hashes, "BATCH", 2)
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        members = [add_member(program) for _ in range(7)]
+        for member in members:
+            add_pass(member)
+        db.session.execute(update(Pass).values(content_hash=UNKNOWN_HASH))
+        db.session.commit()
+        unknown = count(Pass, Pass.content_hash == UNKNOWN_HASH)
+        assert unknown >= 7
+
+        assert pass_hashes.fill(max_batches=2) == 4
+        assert count(Pass, Pass.content_hash == UNKNOWN_HASH) == unknown - 4
+
+        # A tag moved between the read and the compare-and-set: that pass
+        # stays unknown in this run and is filled by the next one.
+        real_read = pass_hashes.read_batch
+        moved: list[int] = []
+
+        def read_then_move(limit: int = 2, after: int = 0) -> list:
+            read = real_read(limit, after)
+            if read and not moved:
+                moved.append(read[0][0])
+                db.session.execute(
+                    update(Pass)
+                    .where(Pass.id == read[0][0])
+                    .values(update_tag=Pass.update_tag + 1)
+                )
+            return read
+
+        monkeypatch.setattr(pass_hashes, "read_batch", read_then_move)
+        assert pass_hashes.fill(max_batches=None) == unknown - 4
+        assert count(Pass, Pass.content_hash == UNKNOWN_HASH) == 1
+        assert pass_of_id(moved[0]).content_hash == UNKNOWN_HASH
+
+        monkeypatch.setattr(pass_hashes, "read_batch", real_read)
+        assert pass_hashes.fill(max_batches=None) == 1
+        assert count(Pass, Pass.content_hash == UNKNOWN_HASH) == 0
+        filled = pass_of_id(moved[0])
+        assert filled.content_hash == content_hash(filled)
+
+
+def pass_of_id(pass_id: int) -> Pass:
+    db.session.expire_all()
+    pass_ = db.session.get(Pass, pass_id)
+    assert pass_ is not None
+    return pass_

@@ -1,0 +1,164 @@
+"""Segment preview counts at scale: this tree's `segments.counts` against the
+same function at an older commit, side by side on the same database.
+
+Generates N members in bulk (bench/campaign.py's generator: a share with a pass
+and a registered Apple device), takes planner statistics (as a deployment has
+them: autovacuum on PostgreSQL, the worker's daily `sqlite_statistics` job on
+SQLite), then times `counts()` for a set of segments with the current code and
+with `app/services/segments.py` as it was at `--old-ref` (best of --repeat;
+both must return the same counts).
+
+    .venv/bin/python bench/segment_counts.py [--members 1000000]
+        [--device-share 0.3] [--database sqlite|postgresql] [--old-ref 70a2224]
+        [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import select, text  # noqa: E402
+
+import passes  # noqa: E402
+from app import create_app  # noqa: E402
+from app.extensions import db  # noqa: E402
+from app.models import Program  # noqa: E402
+from app.services import segments  # noqa: E402
+from bench.campaign import NOW, TEAM, TOPIC, populate  # noqa: E402
+
+SEGMENTS = {
+    "all": {"all": {}},
+    "tier + new + not birthday": {
+        "and": [
+            {"tier": ["silver", "gold"]},
+            {"new": {"days": 365}},
+            {"not": {"birthday": {"from": "12-01", "to": "12-31"}}},
+        ]
+    },
+    "reachable": {"reachable": {}},
+    "reachable by Apple": {"reachable": {"platform": "apple"}},
+    "not reachable": {"not": {"reachable": {}}},
+    "installed, never scanned": {"installed_never_scanned": {}},
+    "gold and reachable": {"and": [{"tier": ["gold"]}, {"reachable": {}}]},
+}
+
+
+def old_segments(ref: str) -> ModuleType:
+    """app/services/segments.py at `ref`, imported as its own module."""
+    source = subprocess.run(
+        ["git", "show", f"{ref}:app/services/segments.py"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    path = Path(tempfile.mkdtemp(prefix="bench-segments-")) / "segments_old.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("segments_old", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["segments_old"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def best_of(repeat: int, module: ModuleType, program: Program, rule: object) -> tuple:
+    best, counted = float("inf"), None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        counted = module.counts(program, rule, NOW)
+        best = min(best, time.perf_counter() - started)
+        db.session.rollback()
+    return best, counted
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--members", type=int, default=1_000_000)
+    parser.add_argument("--device-share", type=float, default=0.3)
+    parser.add_argument(
+        "--database", choices=["sqlite", "postgresql"], default="sqlite"
+    )
+    parser.add_argument("--old-ref", default="70a2224")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    old = old_segments(args.old_ref)
+    work = Path(tempfile.mkdtemp(prefix="bench-segments-"))
+    pki = passes.make_dev_pki(TOPIC, TEAM, "Bench")
+    passes.write_dev_pki(pki, work / "certs")
+    server = None
+    url = f"sqlite:///{work / 'segments.sqlite3'}"
+    if args.database == "postgresql":
+        from sqlalchemy import create_engine
+
+        from tests.support.postgres import PostgresServer
+
+        server = PostgresServer().start()
+        admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text("CREATE DATABASE bench_segments"))
+        admin.dispose()
+        url = server.url("bench_segments")
+    certs = work / "certs"
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "PASS_CERT_FILE": str(certs / "pass.pem"),
+            "PASS_KEY_FILE": str(certs / "pass.key"),
+            "WWDR_CERT_FILE": str(certs / "wwdr.pem"),
+            "PASS_TYPE_IDENTIFIER": TOPIC,
+            "TEAM_IDENTIFIER": TEAM,
+        }
+    )
+    rows = []
+    started_load = os.getloadavg()[0]
+    try:
+        with app.app_context():
+            from flask_migrate import upgrade
+
+            upgrade()
+            populate(args.members, args.device_share)
+            db.session.execute(text("ANALYZE"))
+            db.session.commit()
+            program = db.session.scalar(select(Program).order_by(Program.id))
+            for label, rule in SEGMENTS.items():
+                old_s, old_counts = best_of(args.repeat, old, program, rule)
+                new_s, new_counts = best_of(args.repeat, segments, program, rule)
+                assert old_counts == new_counts, (label, old_counts, new_counts)
+                rows.append((label, old_s, new_s, new_counts))
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    print(
+        f"\nsegment counts, {args.database}, {args.members:,} members, "
+        f"{args.device_share:.0%} with a pass and a registered Apple device; best "
+        f"of {args.repeat}; {os.cpu_count()} cores, load average {started_load:.1f} "
+        f"at the start, {os.getloadavg()[0]:.1f} at the end\n"
+    )
+    print(f"| segment | old ({args.old_ref}) | new | members | reachable |")
+    print("|---|---|---|---|---|")
+    for label, old_s, new_s, counted in rows:
+        print(
+            f"| {label} | {old_s:.2f} s | {new_s:.2f} s | {counted['members']:,} "
+            f"| {counted['reachable']:,} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
