@@ -27,13 +27,12 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select, text, update  # noqa: E402
 
-import passes  # noqa: E402
-from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import Pass  # noqa: E402
 from app.services import ledger, pass_hashes  # noqa: E402
 from app.services.passes import UNKNOWN_HASH  # noqa: E402
-from bench.campaign import TEAM, TOPIC, populate  # noqa: E402
+from bench.campaign import populate  # noqa: E402
+from bench.support import bench_app, databases, dev_certs  # noqa: E402
 
 
 def previous_fill() -> int:
@@ -63,60 +62,35 @@ def main() -> None:
     )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-hashes-"))
-    passes.write_dev_pki(passes.make_dev_pki(TOPIC, TEAM, "Bench"), work / "certs")
-    server = None
-    url = f"sqlite:///{work / 'hashes.sqlite3'}"
-    if args.database == "postgresql":
-        from sqlalchemy import create_engine
-
-        from tests.support.postgres import PostgresServer
-
-        server = PostgresServer().start()
-        admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text("CREATE DATABASE bench_hashes"))
-        admin.dispose()
-        url = server.url("bench_hashes")
-    certs = work / "certs"
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": url,
-            "PASS_CERT_FILE": str(certs / "pass.pem"),
-            "PASS_KEY_FILE": str(certs / "pass.key"),
-            "WWDR_CERT_FILE": str(certs / "wwdr.pem"),
-            "PASS_TYPE_IDENTIFIER": TOPIC,
-            "TEAM_IDENTIFIER": TEAM,
-        }
-    )
     started_load = os.getloadavg()[0]
     rows = {}
     try:
-        with app.app_context():
-            from flask_migrate import upgrade
+        with databases(args.database, work, "hashes") as urls:
+            app = bench_app(urls["hashes"], dev_certs(work))
+            with app.app_context():
+                from flask_migrate import upgrade
 
-            upgrade()
-            populate(args.members, args.device_share)
-            db.session.execute(text("ANALYZE"))
-            db.session.commit()
-            for label, fill in (
-                ("previous: first BATCH unknown, each batch", previous_fill),
-                (
-                    "now: keyset over the batches (`fill`)",
-                    lambda: pass_hashes.fill(None),
-                ),
-            ):
-                db.session.execute(update(Pass).values(content_hash=UNKNOWN_HASH))
+                upgrade()
+                populate(args.members, args.device_share)
+                db.session.execute(text("ANALYZE"))
                 db.session.commit()
-                rows[label] = timed(fill)
-                left = db.session.scalar(
-                    select(func.count()).where(Pass.content_hash == UNKNOWN_HASH)
-                )
-                assert left == 0, f"{left} passes left unknown"
-            db.session.remove()
-            db.engine.dispose()
+                for label, fill in (
+                    ("previous: first BATCH unknown, each batch", previous_fill),
+                    (
+                        "now: keyset over the batches (`fill`)",
+                        lambda: pass_hashes.fill(None),
+                    ),
+                ):
+                    db.session.execute(update(Pass).values(content_hash=UNKNOWN_HASH))
+                    db.session.commit()
+                    rows[label] = timed(fill)
+                    left = db.session.scalar(
+                        select(func.count()).where(Pass.content_hash == UNKNOWN_HASH)
+                    )
+                    assert left == 0, f"{left} passes left unknown"
+                db.session.remove()
+                db.engine.dispose()
     finally:
-        if server is not None:
-            server.stop()
         shutil.rmtree(work, ignore_errors=True)
     print(
         f"\npass_hashes fill, {args.database}, {args.members:,} members, "

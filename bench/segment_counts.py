@@ -31,12 +31,11 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import select, text  # noqa: E402
 
-import passes  # noqa: E402
-from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import Program  # noqa: E402
 from app.services import segments  # noqa: E402
-from bench.campaign import NOW, TEAM, TOPIC, populate  # noqa: E402
+from bench.campaign import NOW, populate  # noqa: E402
+from bench.support import bench_app, databases, dev_certs  # noqa: E402
 
 SEGMENTS = {
     "all": {"all": {}},
@@ -97,53 +96,27 @@ def main() -> None:
     args = parser.parse_args()
     old = old_segments(args.old_ref)
     work = Path(tempfile.mkdtemp(prefix="bench-segments-"))
-    pki = passes.make_dev_pki(TOPIC, TEAM, "Bench")
-    passes.write_dev_pki(pki, work / "certs")
-    server = None
-    url = f"sqlite:///{work / 'segments.sqlite3'}"
-    if args.database == "postgresql":
-        from sqlalchemy import create_engine
-
-        from tests.support.postgres import PostgresServer
-
-        server = PostgresServer().start()
-        admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text("CREATE DATABASE bench_segments"))
-        admin.dispose()
-        url = server.url("bench_segments")
-    certs = work / "certs"
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": url,
-            "PASS_CERT_FILE": str(certs / "pass.pem"),
-            "PASS_KEY_FILE": str(certs / "pass.key"),
-            "WWDR_CERT_FILE": str(certs / "wwdr.pem"),
-            "PASS_TYPE_IDENTIFIER": TOPIC,
-            "TEAM_IDENTIFIER": TEAM,
-        }
-    )
     rows = []
     started_load = os.getloadavg()[0]
     try:
-        with app.app_context():
-            from flask_migrate import upgrade
+        with databases(args.database, work, "segments") as urls:
+            app = bench_app(urls["segments"], dev_certs(work))
+            with app.app_context():
+                from flask_migrate import upgrade
 
-            upgrade()
-            populate(args.members, args.device_share)
-            db.session.execute(text("ANALYZE"))
-            db.session.commit()
-            program = db.session.scalar(select(Program).order_by(Program.id))
-            for label, rule in SEGMENTS.items():
-                old_s, old_counts = best_of(args.repeat, old, program, rule)
-                new_s, new_counts = best_of(args.repeat, segments, program, rule)
-                assert old_counts == new_counts, (label, old_counts, new_counts)
-                rows.append((label, old_s, new_s, new_counts))
-            db.session.remove()
-            db.engine.dispose()
+                upgrade()
+                populate(args.members, args.device_share)
+                db.session.execute(text("ANALYZE"))
+                db.session.commit()
+                program = db.session.scalar(select(Program).order_by(Program.id))
+                for label, rule in SEGMENTS.items():
+                    old_s, old_counts = best_of(args.repeat, old, program, rule)
+                    new_s, new_counts = best_of(args.repeat, segments, program, rule)
+                    assert old_counts == new_counts, (label, old_counts, new_counts)
+                    rows.append((label, old_s, new_s, new_counts))
+                db.session.remove()
+                db.engine.dispose()
     finally:
-        if server is not None:
-            server.stop()
         shutil.rmtree(work, ignore_errors=True)
     print(
         f"\nsegment counts, {args.database}, {args.members:,} members, "

@@ -24,10 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from PIL import Image  # noqa: E402
-from sqlalchemy import func, select, text  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
-import passes  # noqa: E402
-from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import (  # noqa: E402
     Member,
@@ -40,6 +38,7 @@ from app.models import (  # noqa: E402
 from app.services import settings, stores  # noqa: E402
 from app.services.demo import seed_demo  # noqa: E402
 from app.services.signup import SignupForm, sign_up  # noqa: E402
+from bench.support import bench_app, databases, dev_certs  # noqa: E402
 
 
 def populate(n: int) -> Program:
@@ -144,33 +143,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-stores-"))
-    pki = passes.make_dev_pki("pass.bench.wallet", "BENCHTEAM1", "Bench")
-    passes.write_dev_pki(pki, work / "certs")
-    server = None
-    url = f"sqlite:///{work / 'bench.sqlite3'}"
-    if args.database == "postgresql":
-        from sqlalchemy import create_engine
-
-        from tests.support.postgres import PostgresServer
-
-        server = PostgresServer().start()
-        admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text("CREATE DATABASE bench_stores"))
-        url = server.url("bench_stores")
-    certs = work / "certs"
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": url,
-            "PASS_CERT_FILE": str(certs / "pass.pem"),
-            "PASS_KEY_FILE": str(certs / "pass.key"),
-            "WWDR_CERT_FILE": str(certs / "wwdr.pem"),
-            "PASS_TYPE_IDENTIFIER": "pass.bench.wallet",
-            "TEAM_IDENTIFIER": "BENCHTEAM1",
-        }
-    )
     rows = []
-    try:
+    with databases(args.database, work, "stores") as urls:
+        app = bench_app(urls["stores"], dev_certs(work))
         with app.app_context():
             from flask_migrate import upgrade
 
@@ -207,9 +182,6 @@ def main() -> None:
             rows.append(("settings: logo uploaded", seen, refreshed, seconds))
             stores_count = db.session.scalar(select(func.count()).select_from(Store))
             queued = db.session.scalar(select(func.count()).select_from(PushDelivery))
-    finally:
-        if server is not None:
-            server.stop()
     print(
         f"\nstore-change pass refresh, {args.database}, {args.members} members, "
         f"{stores_count} stores, batches of {stores.BATCH} "

@@ -24,12 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert, select, text  # noqa: E402
 
-import passes  # noqa: E402
-from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import Device, Member, Pass, Program, Registration  # noqa: E402
 from app.models.base import utcnow  # noqa: E402
 from app.services.demo import seed_demo  # noqa: E402
+from bench.support import bench_app, databases, dev_certs  # noqa: E402
 
 DEVICE = "benchdevice0001"
 REGISTERED = 5  # passes on the benchmark device
@@ -121,16 +120,7 @@ def summary(samples: list[float]) -> str:
 
 
 def measure(database_url: str, n: int, repeat: int, certs: Path) -> dict[str, str]:
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "PASS_CERT_FILE": str(certs / "pass.pem"),
-            "PASS_KEY_FILE": str(certs / "pass.key"),
-            "WWDR_CERT_FILE": str(certs / "wwdr.pem"),
-            "PASS_TYPE_IDENTIFIER": "pass.bench.wallet",
-            "TEAM_IDENTIFIER": "BENCHTEAM1",
-        }
-    )
+    app = bench_app(database_url, certs)
     with app.app_context():
         from flask_migrate import upgrade
 
@@ -219,33 +209,12 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-ws-"))
-    pki = passes.make_dev_pki("pass.bench.wallet", "BENCHTEAM1", "Bench")
-    passes.write_dev_pki(pki, work / "certs")
-    server = None
-    if args.database == "postgresql":
-        from sqlalchemy import create_engine
-
-        from tests.support.postgres import PostgresServer
-
-        server = PostgresServer().start()
-        admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            for name in ("bench_small", "bench_large"):
-                conn.execute(text(f"CREATE DATABASE {name}"))
-        urls = [server.url("bench_small"), server.url("bench_large")]
-    else:
-        urls = [
-            f"sqlite:///{work / 'small.sqlite3'}",
-            f"sqlite:///{work / 'large.sqlite3'}",
-        ]
-    try:
+    certs = dev_certs(work)
+    with databases(args.database, work, "small", "large") as urls:
         rows = [
-            measure(urls[0], args.baseline, args.requests, work / "certs"),
-            measure(urls[1], args.passes, args.requests, work / "certs"),
+            measure(urls["small"], args.baseline, args.requests, certs),
+            measure(urls["large"], args.passes, args.requests, certs),
         ]
-    finally:
-        if server is not None:
-            server.stop()
     print(
         f"\nweb service latency, {args.database}, in-process Flask client, "
         f"{args.requests} requests each; cells are p50 / p99 in ms "
