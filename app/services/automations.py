@@ -200,8 +200,9 @@ def _fill(texts: dict[str, str], **values: Any) -> dict[str, str]:
     return {lang: text.format(**values) for lang, text in texts.items()}
 
 
-def _members(program: Program) -> Any:
-    return select(Member).where(
+def _members(program: Program, *columns: Any) -> Any:
+    """The program's members still here: their ids, and `columns`."""
+    return select(Member.id, *columns).where(
         Member.program_id == program.id, Member.erased_at.is_(None)
     )
 
@@ -236,17 +237,21 @@ def _last_visits(
 
 
 def _batches(query: Any) -> Any:
-    """The query's members in batches by id (bounded memory)."""
+    """The query's member rows in batches by id (bounded memory), committing
+    after each batch: a run over a million members must not hold its locks
+    (SQLite's one writer, PostgreSQL's member rows) to the end, and a crash
+    keeps what was sent. Every send is recorded per member and source, so a
+    re-run skips whoever was reached."""
     after = 0
     while True:
-        batch = list(
-            db.session.scalars(
-                query.where(Member.id > after).order_by(Member.id).limit(BATCH)
-            )
-        )
+        batch = db.session.execute(
+            query.where(Member.id > after).order_by(Member.id).limit(BATCH)
+        ).all()
         if not batch:
             return
         yield batch
+        db.session.commit()
+        ledger.begin_write()  # SQLite: a writer again for the next batch
         after = batch[-1].id
 
 
@@ -267,11 +272,11 @@ def run_birthday(program: Program, conf: dict[str, Any], local: datetime) -> int
     )
     sent = 0
     for batch in _batches(_members(program).where(Member.birthday.is_not(None), match)):
-        for member in batch:
+        for row in batch:
             source = f"birthday:{today.year}"
-            if _already(member.id, source):
+            if _already(row.id, source):
                 continue
-            member = ledger.lock_member(member.id)
+            member = ledger.lock_member(row.id)
             key = f"birthday:{member.id}:{today.year}"
             points = int(conf["bonus_points"])
             if (
@@ -322,27 +327,24 @@ def lapse_start(
 def run_win_back(program: Program, conf: dict[str, Any], local: datetime) -> int:
     now = local.astimezone(UTC)
     sent = 0
-    for batch in _batches(_members(program)):
+    for batch in _batches(_members(program, Member.created_at)):
         visits = _last_visits(program, [m.id for m in batch])
-        # Members due now, by lapse (one message per member and lapse).
-        due: dict[str, list[int]] = {}
+        # Members due now, each keyed by their lapse (one message per lapse).
+        due = {}
         for member in batch:
             start = lapse_start(member.created_at, visits.get(member.id), conf)
             if start <= now:
-                due.setdefault(f"winback:{start.date().isoformat()}", []).append(
-                    member.id
-                )
-        for key, ids in due.items():
-            sent += len(
-                messaging.deliver_many(
-                    program,
-                    ids,
-                    kind="win_back",
-                    source_key=key,
-                    texts=conf["texts"],
-                    on=local.date(),
-                )
+                due[member.id] = f"winback:{start.date().isoformat()}"
+        sent += len(
+            messaging.deliver_many(
+                program,
+                list(due),
+                kind="win_back",
+                source_key=due,
+                texts=conf["texts"],
+                on=local.date(),
             )
+        )
     return sent
 
 
@@ -374,25 +376,28 @@ def run_points_reminder(program: Program, conf: dict[str, Any], local: datetime)
     now = local.astimezone(UTC)
     idle_since = now - timedelta(days=int(conf["days"]))
     key = f"reminder:{local:%Y-%m}"
-    query = _members(program).where(
+    query = _members(program, Member.points).where(
         Member.points >= int(conf["min_points"]), Member.created_at <= idle_since
     )
     sent = 0
     for batch in _batches(query):
         visits = _last_visits(program, [m.id for m in batch])
-        for member in batch:
-            visit = visits.get(member.id)
-            if visit is not None and visit[2] > idle_since:
-                continue
-            texts = _fill(conf["texts"], points=member.points)
-            if messaging.deliver(
-                member,
+        # Each member's own balance in the text.
+        texts = {
+            member.id: _fill(conf["texts"], points=member.points)
+            for member in batch
+            if (visit := visits.get(member.id)) is None or visit[2] <= idle_since
+        }
+        sent += len(
+            messaging.deliver_many(
+                program,
+                list(texts),
                 kind="points_reminder",
                 source_key=key,
                 texts=texts,
                 on=local.date(),
-            ):
-                sent += 1
+            )
+        )
     return sent
 
 

@@ -9,7 +9,7 @@ message, through the same outbox. Each (member, source) is sent at most once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -91,15 +91,17 @@ def deliver_many(
     member_ids: Sequence[int],
     *,
     kind: str,
-    source_key: str,
-    texts: Text,
+    source_key: str | Mapping[int, str],
+    texts: Text | Mapping[int, Text],
     header: Text | None = None,
     campaign_id: int | None = None,
     on: date | None = None,
 ) -> dict[int, int]:
     """`deliver` for a batch of the program's members, set-based: {member id:
     message id} for the members this call messaged (not erased, not reached by
-    this source before). Only adds/flushes; the caller commits.
+    this source before). Only adds/flushes; the caller commits. `source_key`
+    and `texts` are the same for everyone, or given per member id (a win-back
+    per lapse, a reminder with the member's own balance).
 
     One INSERT ... ON CONFLICT DO NOTHING RETURNING records the messages (a
     re-run batch, or a concurrent sender, skips members already messaged), one
@@ -125,13 +127,18 @@ def deliver_many(
     header = header or {"ru": program.name}
     now = utcnow()
     body_of = {
-        member_id: offer_text(texts, language, on) for member_id, language in members
+        member_id: offer_text(
+            texts[member_id] if _per_member(texts) else texts, language, on
+        )
+        for member_id, language in members
     }
     rows = [
         {
             "member_id": member_id,
             "kind": kind,
-            "source_key": source_key,
+            "source_key": source_key
+            if isinstance(source_key, str)
+            else source_key[member_id],
             "campaign_id": campaign_id,
             "header": pick(header, language)[:80],
             "body": body_of[member_id],
@@ -186,6 +193,11 @@ def deliver_many(
         campaign_id,
     )
     return sent
+
+
+def _per_member(texts: Text | Mapping[int, Text]) -> bool:
+    """Whether `texts` is keyed by member id (else by language)."""
+    return any(isinstance(key, int) for key in texts)
 
 
 def send_window(program: Program) -> tuple[int, int]:

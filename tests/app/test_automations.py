@@ -229,6 +229,63 @@ def test_points_reminder_at_most_once_a_month(app: Flask, demo: Demo) -> None:
         assert db.session.get(Member, rich).offer.startswith("У вас 1000 баллов")
 
 
+def test_runs_go_set_based_in_batches_and_a_crash_keeps_what_was_sent(
+    app: Flask, demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Win-back and the points reminder send a batch at a time through
+    `deliver_many` (each member keyed by their own lapse, with their own
+    balance in the text), committing after each batch: a run that dies half-way
+    keeps what it sent, and the re-run reaches exactly the others, once."""
+    monkeypatch.setattr(automations, "BATCH", 3)
+    joined = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    members = [
+        new_member(
+            app, demo.program_id, f"+7999000050{i}", joined=joined + timedelta(days=i)
+        )
+        for i in range(7)
+    ]
+    with app.app_context():
+        for i, member_id in enumerate(members):
+            ledger.post(db.session.get(Member, member_id), "adjustment", 600 + i)
+        db.session.commit()
+    now = datetime(2026, 6, 1, 9, tzinfo=UTC)
+    real = messaging.deliver_many
+    calls: list[int] = []
+
+    def dies_on_the_second_batch(*args: object, **kwargs: object) -> dict:
+        calls.append(len(args[1]))  # type: ignore[arg-type]
+        if len(calls) == 2:
+            raise RuntimeError("worker killed")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(messaging, "deliver_many", dies_on_the_second_batch)
+    with pytest.raises(RuntimeError, match="worker killed"):
+        run(app, demo.program_id, "points_reminder", now)
+    reached = [m for m in members if messages(app, m, "reminder")]
+    assert reached == members[:3]
+
+    assert run(app, demo.program_id, "points_reminder", now)["sent"] == 4
+    with app.app_context():
+        for member_id in members:
+            assert messages(app, member_id, "reminder") == ["reminder:2026-06"]
+            member = db.session.get(Member, member_id)
+            assert member.points >= 600 + i
+            assert member.offer.startswith(f"У вас {member.points} баллов")
+
+    calls.clear()
+    monkeypatch.setattr(
+        messaging,
+        "deliver_many",
+        lambda *a, **k: calls.append(len(a[1])) or real(*a, **k),
+    )
+    # Demo members joined now: not lapsed, but walked through as well.
+    assert run(app, demo.program_id, "win_back", now)["sent"] == 7
+    assert sum(1 for n in calls if n) == 3  # a call per batch, not per member
+    for i, member_id in enumerate(members):
+        lapse = (joined + timedelta(days=i + 60)).date().isoformat()
+        assert messages(app, member_id, "winback") == [f"winback:{lapse}"]
+
+
 def test_api_lists_configures_and_refuses_bad_input(
     app: Flask, client: FlaskClient, demo: Demo
 ) -> None:
