@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -157,20 +157,11 @@ def deliver_many(
     sent = dict(db.session.connection().execute(stmt, rows).tuples().all())
     if not sent:
         return {}
-    by_body: dict[str, list[int]] = {}
-    for member_id in sorted(sent):
-        by_body.setdefault(body_of[member_id], []).append(member_id)
-    changed: list[int] = []
-    for body, ids in by_body.items():
-        # Only members whose offer really changes: their passes show something
-        # new. "evaluate" keeps Member objects already in the session up to date.
-        changed += db.session.scalars(
-            update(Member)
-            .where(Member.id.in_(ids), Member.offer != body)
-            .values(offer=body)
-            .returning(Member.id),
-            execution_options={"synchronize_session": "evaluate"},
-        ).all()
+    changed = (
+        _set_own_offers({i: body_of[i] for i in sent})
+        if _per_member(texts)
+        else _set_shared_offers({i: body_of[i] for i in sent})
+    )
     # Their content changed (the offer field): move the tags without re-hashing.
     move_changed_passes(program.id, sorted(changed), campaign_id)
     pass_of = dict(
@@ -193,6 +184,58 @@ def deliver_many(
         campaign_id,
     )
     return sent
+
+
+def _set_shared_offers(body_of: dict[int, str]) -> list[int]:
+    """Set the offers, one UPDATE per distinct text (a campaign: one per
+    language); the members whose offer really changed."""
+    by_body: dict[str, list[int]] = {}
+    for member_id in sorted(body_of):
+        by_body.setdefault(body_of[member_id], []).append(member_id)
+    changed: list[int] = []
+    for body, ids in by_body.items():
+        # Only members whose offer really changes: their passes show something
+        # new. "evaluate" keeps Member objects already in the session up to date.
+        changed += db.session.scalars(
+            update(Member)
+            .where(Member.id.in_(ids), Member.offer != body)
+            .values(offer=body)
+            .returning(Member.id),
+            execution_options={"synchronize_session": "evaluate"},
+        ).all()
+    return sorted(changed)
+
+
+def _set_own_offers(body_of: dict[int, str]) -> list[int]:
+    """Set the offers when each member has a text of their own (one UPDATE per
+    text would be one statement per member): read the current offers with the
+    rows locked, then one executemany for those that differ. The members whose
+    offer really changed."""
+    ids = sorted(body_of)
+    current = dict(
+        db.session.execute(
+            select(Member.id, Member.offer)
+            .where(Member.id.in_(ids))
+            .order_by(Member.id)
+            .with_for_update()
+        )
+        .tuples()
+        .all()
+    )
+    changed = [i for i in ids if current.get(i) != body_of[i]]
+    if changed:
+        table = Member.__table__
+        db.session.connection().execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(offer=bindparam("b_offer")),
+            [{"b_id": i, "b_offer": body_of[i]} for i in changed],
+        )
+        # Member objects this session holds must not keep the old offer.
+        for held in list(db.session.identity_map.values()):
+            if isinstance(held, Member) and held.id in body_of:
+                db.session.expire(held, ["offer"])
+    return changed
 
 
 def _per_member(texts: Text | Mapping[int, Text]) -> bool:

@@ -246,3 +246,50 @@ def test_members_of_another_program_are_ignored(app: Flask, demo: Demo) -> None:
         assert send(other, [member.id]) == {}
         assert count(MemberMessage) == 0
         assert count(Device) == 0
+
+
+def test_per_member_texts_and_source_keys(app: Flask, demo: Demo) -> None:
+    """Texts and source keys given per member: each gets their own text; a
+    member whose offer already shows it is messaged but their pass stays put;
+    Member objects the session holds see the new offer."""
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        members = [add_member(program) for _ in range(3)]
+        for member in members:
+            register_device(member)
+        same = members[2]
+        texts = {
+            m.id: {"ru": f"У вас {100 * (i + 1)} баллов"} for i, m in enumerate(members)
+        }
+        same.offer = messaging.offer_text(texts[same.id], "ru", ON)
+        db.session.commit()
+        ids = [m.id for m in members]
+        before = tags(ids)
+        queued = count(PushDelivery)
+        held = db.session.get(Member, members[0].id)
+
+        sent = messaging.deliver_many(
+            program,
+            ids,
+            kind="points_reminder",
+            source_key={i: f"reminder:{i}" for i in ids},
+            texts=texts,
+            on=ON,
+        )
+        db.session.commit()
+
+        assert sorted(sent) == sorted(ids)
+        keys = dict(
+            db.session.execute(
+                select(MemberMessage.member_id, MemberMessage.source_key).where(
+                    MemberMessage.member_id.in_(ids)
+                )
+            ).all()
+        )
+        assert keys == {i: f"reminder:{i}" for i in ids}
+        assert held.offer == "У вас 100 баллов · 25.11"
+        assert db.session.get(Member, members[1].id).offer == "У вас 200 баллов · 25.11"
+        after = tags(ids)
+        assert after[same.id] == before[same.id]
+        assert all(after[m.id] > before[m.id] for m in members[:2])
+        assert count(PushDelivery) == queued + 2
