@@ -85,6 +85,7 @@
         max_redeem_share: share.trim() === "" ? share : Number(share) / 100,
         point_value: $("r-point_value").value,
         welcome_bonus: whole($("r-welcome_bonus").value),
+        points_rounding: $("r-points_rounding").value,
       },
       quiet_hours: { from: whole($("q-from").value), until: whole($("q-until").value) },
       timezone: $("q-timezone").value.trim(),

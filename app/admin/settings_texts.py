@@ -57,9 +57,15 @@ TEXTS: dict[str, dict[str, str]] = {
     "point_value": {"ru": "1 балл = ₽", "en": "1 point = RUB"},
     "welcome_bonus": {"ru": "Баллы за регистрацию", "en": "Sign-up bonus points"},
     "rounding": {
-        "ru": "Начисление округляется вниз до целого балла.",
-        "en": "Earned points are rounded down to whole points.",
+        "ru": "Округление начисленных баллов до целого",
+        "en": "Rounding of earned points to whole points",
     },
+    "rounding.down": {"ru": "вниз (9,9 → 9)", "en": "down (9.9 → 9)"},
+    "rounding.nearest": {
+        "ru": "до ближайшего (9,5 → 10, 9,4 → 9)",
+        "en": "to the nearest (9.5 → 10, 9.4 → 9)",
+    },
+    "rounding.up": {"ru": "вверх (9,1 → 10)", "en": "up (9.1 → 10)"},
     "time": {"ru": "Время", "en": "Time"},
     "timezone": {"ru": "Часовой пояс (IANA)", "en": "Time zone (IANA)"},
     "quiet_from": {"ru": "Тихие часы с", "en": "Quiet hours from"},
