@@ -31,12 +31,14 @@ TEXTS: dict[str, dict[str, str]] = {
     "images.help": {
         "ru": "PNG или JPEG до 4 МБ. Значок — квадрат от 58 px (лучше 660), "
         "логотип — от 100 px в высоту (лучше 480×150, прозрачный фон), "
-        "полоса — от 750×246 (лучше 1125×369). Загруженная картинка сразу "
-        "попадает на карты; без неё картинка рисуется из цветов.",
+        "полоса — от 750×246 (лучше 1125×369). Выбранная картинка сразу видна "
+        "в примере карты, а на карты попадает после «Сохранить»; без неё "
+        "картинка рисуется из цветов.",
         "en": "PNG or JPEG up to 4 MB. Icon: a square of 58 px or more (best 660); "
         "logo: 100 px high or more (best 480×150, transparent background); "
-        "strip: 750×246 or more (best 1125×369). An upload goes onto the cards "
-        "at once; without one the image is drawn from the colours.",
+        "strip: 750×246 or more (best 1125×369). A chosen image shows in the "
+        "sample card at once and goes onto the cards when you save; without "
+        "one the image is drawn from the colours.",
     },
     "image.icon": {"ru": "Значок", "en": "Icon"},
     "image.logo": {"ru": "Логотип", "en": "Logo"},
@@ -44,6 +46,24 @@ TEXTS: dict[str, dict[str, str]] = {
     "image.drawn": {"ru": "рисуется из цветов", "en": "drawn from the colours"},
     "image.uploaded": {"ru": "загружен", "en": "uploaded"},
     "image.remove": {"ru": "Убрать", "en": "Remove"},
+    "image.pending": {
+        "ru": "выбрана, не сохранена:",
+        "en": "chosen, not saved yet:",
+    },
+    "image.chosen": {"ru": "Выбранная картинка", "en": "The chosen image"},
+    "image.discard": {"ru": "Отменить выбор", "en": "Discard"},
+    "image.not_image": {
+        "ru": "это не картинка PNG или JPEG.",
+        "en": "this is not a PNG or JPEG image.",
+    },
+    "image.too_big": {
+        "ru": "файл больше {mb} МБ.",
+        "en": "the file is larger than {mb} MB.",
+    },
+    "image.too_wide": {
+        "ru": "картинка больше {px} px по стороне.",
+        "en": "the image is larger than {px} px on a side.",
+    },
     "texts": {"ru": "Тексты на обороте", "en": "Texts on the back"},
     "terms_ru": {"ru": "Условия (русский)", "en": "Terms (Russian)"},
     "terms_en": {"ru": "Условия (английский)", "en": "Terms (English)"},
