@@ -210,8 +210,10 @@
     box.dataset.status = refresh.status;
     const percent = refresh.total ? Math.floor((100 * refresh.processed) / refresh.total) : 100;
     $("refresh-bar").value = refresh.status === "done" ? 100 : percent;
+    // After new tier thresholds the same batches re-tier the members first.
+    const retiered = refresh.retier ? ` · ${root.dataset.retiered} ${refresh.retiered}` : "";
     $("refresh-numbers").textContent =
-      `${refresh.processed}/${refresh.total} · ${refresh.refreshed} ↻ · ${refresh.status}`;
+      `${refresh.processed}/${refresh.total} · ${refresh.refreshed} ↻${retiered} · ${refresh.status}`;
   }
   function follow(refresh) {
     if (!refresh) return;

@@ -110,10 +110,14 @@ TEXTS: dict[str, dict[str, str]] = {
     "saved": {"ru": "Сохранено.", "en": "Saved."},
     "unchanged": {"ru": "Нечего сохранять.", "en": "Nothing to save."},
     "refresh": {"ru": "Обновление карт", "en": "Updating cards"},
+    "refresh.retiered": {"ru": "сменили уровень:", "en": "changed tier:"},
     "refresh.help": {
         "ru": "Карты обновляются фоновым обработчиком партиями; "
-        "устройства получают пуш.",
-        "en": "Cards are updated in batches by the worker; devices are pushed.",
+        "устройства получают пуш. После новых порогов уровней уровень каждого "
+        "участника пересчитывается по покупкам за 12 месяцев в тех же партиях.",
+        "en": "Cards are updated in batches by the worker; devices are pushed. "
+        "After new tier thresholds every member's tier is recalculated from "
+        "their 12-month spend in the same batches.",
     },
 }
 

@@ -2,7 +2,8 @@
 preview, bad input shows the API's message, saving queues the pass refresh the
 worker's job runs (the page follows its progress), the pass served to phones
 changes and the APNs stand-in gets the push; a chosen logo shows in the preview
-before it is saved, and a file the server would refuse is refused in the page."""
+before it is saved, and a file the server would refuse is refused in the page; a
+new tier threshold re-tiers a member, which the page's progress shows."""
 
 from __future__ import annotations
 
@@ -16,13 +17,15 @@ import pytest
 from flask import Flask
 from PIL import Image
 from playwright.sync_api import Page, expect
+from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Program
+from app.models import Pass, Program
 from app.services import scheduler
 from app.services.auth import create_key
+from app.services.passes import refresh_pass
 from passes.images import MAX_UPLOAD_BYTES
-from tests.app.campaign_support import NOW, add_member, register_device
+from tests.app.campaign_support import NOW, add_member, buy, register_device
 from tests.conftest import Demo
 from tests.support.apns_server import ApnsStandIn
 from tests.support.push import drain, push_config, start_apns
@@ -230,3 +233,48 @@ def test_a_chosen_image_is_checked_before_and_when_saved(
     with app.app_context():
         program = db.session.get(Program, demo.program_id)
         assert program.rule("points_rounding") == "nearest"
+
+
+def test_a_new_tier_threshold_retiers_members_as_the_page_follows(
+    app: Flask, demo: Demo, base_url: str, page: Page, apns: ApnsStandIn, pki_dir: Path
+) -> None:
+    app.config.update(push_config(pki_dir, apns.url))
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        member = add_member(program)  # silver, 20 000 roubles this year
+        buyer = create_key("pos", store=program.stores[0]).api_key
+        for _ in range(200):
+            buy(member, buyer, days_ago=30)
+        token = register_device(member).push_token
+        for pass_ in db.session.scalars(
+            select(Pass).where(Pass.program_id == program.id)
+        ):
+            refresh_pass(pass_)
+        card_token = member.card_token
+        key = create_key("marketer", program=program).key
+        db.session.commit()
+    drain(app)
+    pushed = len(apns.pushes)
+    assert "Серебро" in pass_json(app, card_token)
+
+    page.goto(f"{base_url}/admin/login")
+    page.fill("#key", key)
+    page.click("button[type=submit]")
+    page.goto(f"{base_url}/admin/settings")
+    gold = page.locator("#tiers tr[data-tier]").nth(1)
+    page.fill("#tiers tr[data-tier] >> nth=1 >> [data-field=min_spend]", "15000")
+    expect(gold.locator("[data-field=min_spend]")).to_have_value("15000")
+    page.click("#save")
+    expect(page.locator("#save-status")).to_have_text("Сохранено.")
+    expect(page.locator("#refresh-numbers")).to_contain_text(
+        "0/4 · 0 ↻ · сменили уровень: 0 · queued"
+    )
+    with app.app_context():
+        assert scheduler.run_due(NOW)["store_refresh"] == "ok"
+    expect(page.locator("#refresh-numbers")).to_have_text(
+        "4/4 · 1 ↻ · сменили уровень: 1 · done"
+    )
+    expect(page.locator("#refresh-bar")).to_have_attribute("value", "100")
+    assert "Золото" in pass_json(app, card_token)
+    drain(app)
+    assert [p.token for p in apns.pushes[pushed:]] == [token]
