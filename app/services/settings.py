@@ -533,10 +533,8 @@ def apply(program: Program, body: Any, key: ApiKey | None) -> dict[str, Any]:
     next purchase to move up (or down); passes whose tier moved are pushed."""
     changes = resolve(program, body)
     before = _shown(program)
-    retier = "tiers" in changes and _thresholds(changes["tiers"]) != _thresholds(
-        program.tiers
-    )
     thresholds_before = _thresholds(program.tiers)
+    retier = "tiers" in changes and _thresholds(changes["tiers"]) != thresholds_before
     for column, value in changes.items():
         setattr(program, column, value)
     db.session.flush()
