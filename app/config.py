@@ -81,6 +81,9 @@ def from_environment() -> dict[str, object]:
         "SCHEDULER_SECONDS": _env("SCHEDULER_SECONDS", "30"),
         # Members per campaign batch (one transaction each); default campaigns.BATCH.
         "CAMPAIGN_BATCH_SIZE": _env("CAMPAIGN_BATCH_SIZE"),
+        # Runs kept per automation and program in its history (at least 10, the
+        # dashboard's); older ones are deleted as new ones are recorded.
+        "AUTOMATION_RUN_KEEP": int(_env("AUTOMATION_RUN_KEEP", "100") or 100),
         "GOOGLE_ISSUER_ID": google_issuer,
         "GOOGLE_SERVICE_ACCOUNT_FILE": google_key_file,
         "GOOGLE_DRY_RUN": google_dry_run,

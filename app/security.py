@@ -16,7 +16,9 @@ log = logging.getLogger("app.requests")
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
-        "img-src 'self' data:",
+        # blob: the settings page previews a chosen image from an object URL
+        # (only the page's own scripts can make one).
+        "img-src 'self' data: blob:",
         # Brand colours are set as inline CSS variables on the card and form.
         "style-src 'self' 'unsafe-inline'",
         "script-src 'self'",

@@ -2,6 +2,9 @@
 // of the pass (POST /api/v1/program/preview: the sample member's pass.json and
 // images), saves (PATCH /api/v1/program), uploads/removes images and follows
 // the pass refresh a change queued. Session cookie + CSRF token, like admin.js.
+// A chosen image is checked here (type, size: the server's limits) and shown in
+// the preview at once from an object URL; Save uploads it, where the server
+// checks it again and makes the pass images.
 "use strict";
 
 (function () {
@@ -85,6 +88,7 @@
         max_redeem_share: share.trim() === "" ? share : Number(share) / 100,
         point_value: $("r-point_value").value,
         welcome_bonus: whole($("r-welcome_bonus").value),
+        points_rounding: $("r-points_rounding").value,
       },
       quiet_hours: { from: whole($("q-from").value), until: whole($("q-until").value) },
       timezone: $("q-timezone").value.trim(),
@@ -134,8 +138,9 @@
     card.style.color = pass.foregroundColor;
     card.style.setProperty("--pass-label", pass.labelColor);
     card.dataset.background = pass.backgroundColor;
-    $("pv-logo").src = data.images.logo;
-    $("pv-strip").src = data.images.strip;
+    // A chosen, not yet saved image replaces the server's in the preview.
+    $("pv-logo").src = pending.logo ? pending.logo.url : data.images.logo;
+    $("pv-strip").src = pending.strip ? pending.strip.url : data.images.strip;
     $("pv-logo-text").textContent = pass.logoText || "";
     const header = pass.storeCard.headerFields[0];
     $("pv-points-label").textContent = header.label;
@@ -145,6 +150,9 @@
     $("pv-alt").textContent = pass.barcodes[0].altText;
     showWarnings(data.warnings);
   }
+
+  // kind -> {file, url, width, height}: images chosen but not saved yet.
+  const pending = {};
 
   let asked = 0;
   let timer = null;
@@ -202,8 +210,10 @@
     box.dataset.status = refresh.status;
     const percent = refresh.total ? Math.floor((100 * refresh.processed) / refresh.total) : 100;
     $("refresh-bar").value = refresh.status === "done" ? 100 : percent;
+    // After new tier thresholds the same batches re-tier the members first.
+    const retiered = refresh.retier ? ` · ${root.dataset.retiered} ${refresh.retiered}` : "";
     $("refresh-numbers").textContent =
-      `${refresh.processed}/${refresh.total} · ${refresh.refreshed} ↻ · ${refresh.status}`;
+      `${refresh.processed}/${refresh.total} · ${refresh.refreshed} ↻${retiered} · ${refresh.status}`;
   }
   function follow(refresh) {
     if (!refresh) return;
@@ -220,58 +230,151 @@
       }
     }, 1000);
   }
-  const pending = $("refresh").dataset.refreshId;
-  if (pending) call("GET", `/program/refreshes/${pending}`).then(follow, function () {});
+  const queued = $("refresh").dataset.refreshId;
+  if (queued) call("GET", `/program/refreshes/${queued}`).then(follow, function () {});
 
   // -- save ----------------------------------------------------------------------------
   $("save").addEventListener("click", async function () {
     const status = $("save-status");
     status.textContent = "…";
+    let result;
     try {
-      const result = await call("PATCH", "/program", readBody());
+      result = await call("PATCH", "/program", readBody());
       showError("");
-      status.textContent = result.changed.length ? root.dataset.saved : root.dataset.unchanged;
       showWarnings(result.warnings);
       follow(result.refresh);
     } catch (error) {
       status.textContent = "";
       showError(error.message);
+      return;
     }
+    // Then the chosen images, each checked again by the server.
+    let uploaded = 0;
+    for (const kind of Object.keys(pending)) {
+      const body = new FormData();
+      body.append("file", pending[kind].file);
+      try {
+        const answer = await call("POST", `/program/images/${kind}`, body);
+        discard(kind);
+        showImages(answer.images);
+        follow(answer.refresh);
+        uploaded += 1;
+      } catch (error) {
+        status.textContent = "";
+        // Kept as chosen (the message says why the server refused it).
+        showError(`${imageRow(kind).dataset.label}: ${error.message}`);
+        return;
+      }
+    }
+    if (uploaded) preview();
+    status.textContent =
+      result.changed.length || uploaded ? root.dataset.saved : root.dataset.unchanged;
   });
 
   // -- images ----------------------------------------------------------------------------
+  const saved = {}; // kind -> the state text of the stored image
   function showImages(images) {
     document.querySelectorAll("[data-image]").forEach(function (row) {
-      const image = images[row.dataset.image];
-      row.querySelector(".image-state").textContent = image
+      const kind = row.dataset.image;
+      const image = images[kind];
+      saved[kind] = image
         ? `${root.dataset.uploaded} ${image.width}×${image.height}`
         : root.dataset.drawn;
       row.querySelector("[data-remove]").hidden = !image;
+      if (!pending[kind]) row.querySelector(".image-state").textContent = saved[kind];
     });
   }
-  async function changeImage(method, kind, body) {
-    try {
-      const result = await call(method, `/program/images/${kind}`, body);
-      showError("");
-      showImages(result.images);
-      follow(result.refresh);
-      preview();
-    } catch (error) {
-      showError(error.message);
+  document.querySelectorAll("[data-image]").forEach(function (row) {
+    saved[row.dataset.image] = row.querySelector(".image-state").textContent;
+  });
+  function imageRow(kind) {
+    return document.querySelector(`[data-image="${kind}"]`);
+  }
+  function discard(kind) {
+    const chosen = pending[kind];
+    if (!chosen) return;
+    URL.revokeObjectURL(chosen.url);
+    delete pending[kind];
+    const row = imageRow(kind);
+    const thumb = row.querySelector(".image-thumb");
+    thumb.hidden = true;
+    thumb.removeAttribute("src");
+    row.querySelector("[data-discard]").hidden = true;
+    row.querySelector(".image-state").textContent = saved[kind];
+    row.querySelector("[data-upload]").value = "";
+  }
+  function fill(template, values) {
+    return template.replace(/\{(\w+)\}/g, (_, name) => values[name]);
+  }
+  // The server's own limits (data-* of #settings): a chosen file is refused
+  // here with the same reasons before it is ever previewed or sent.
+  async function inspect(file) {
+    const maxBytes = Number(root.dataset.maxBytes);
+    const maxSide = Number(root.dataset.maxSide);
+    if (file.size > maxBytes) {
+      return { error: fill(root.dataset.tooBig, { mb: Math.floor(maxBytes / 1048576) }) };
     }
+    if (!/^image\/(png|jpeg)$/.test(file.type)) return { error: root.dataset.notImage };
+    const url = URL.createObjectURL(file);
+    const image = new Image();
+    image.src = url;
+    try {
+      await image.decode();
+    } catch (error) {
+      URL.revokeObjectURL(url);
+      return { error: root.dataset.notImage };
+    }
+    if (Math.max(image.naturalWidth, image.naturalHeight) > maxSide) {
+      URL.revokeObjectURL(url);
+      return { error: fill(root.dataset.tooWide, { px: maxSide }) };
+    }
+    return { url: url, width: image.naturalWidth, height: image.naturalHeight };
+  }
+  async function choose(input) {
+    const kind = input.dataset.upload;
+    const file = input.files[0];
+    const checked = await inspect(file);
+    if (checked.error) {
+      input.value = "";
+      showError(`${file.name}: ${checked.error}`);
+      return;
+    }
+    discard(kind);
+    pending[kind] = { file: file, ...checked };
+    const row = imageRow(kind);
+    const thumb = row.querySelector(".image-thumb");
+    thumb.src = checked.url;
+    thumb.hidden = false;
+    row.querySelector("[data-discard]").hidden = false;
+    row.querySelector(".image-state").textContent =
+      `${root.dataset.pending} ${checked.width}×${checked.height}`;
+    showError("");
+    if (kind === "logo") $("pv-logo").src = checked.url;
+    if (kind === "strip") $("pv-strip").src = checked.url;
   }
   document.querySelectorAll("[data-upload]").forEach(function (input) {
-    input.addEventListener("change", async function () {
-      if (!input.files.length) return;
-      const body = new FormData();
-      body.append("file", input.files[0]);
-      await changeImage("POST", input.dataset.upload, body);
-      input.value = "";
+    input.addEventListener("change", function () {
+      if (input.files.length) choose(input);
+    });
+  });
+  document.querySelectorAll("[data-discard]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      discard(button.dataset.discard);
+      preview();
     });
   });
   document.querySelectorAll("[data-remove]").forEach(function (button) {
-    button.addEventListener("click", function () {
-      changeImage("DELETE", button.dataset.remove);
+    button.addEventListener("click", async function () {
+      const kind = button.dataset.remove;
+      try {
+        const result = await call("DELETE", `/program/images/${kind}`);
+        showError("");
+        showImages(result.images);
+        follow(result.refresh);
+        preview();
+      } catch (error) {
+        showError(error.message);
+      }
     });
   });
 

@@ -12,6 +12,7 @@ from app.admin.settings_texts import texts as settings_texts
 from app.admin.views import _language, _program, _render, bp, signed_in
 from app.extensions import db
 from app.services import settings
+from passes.images import MAX_SIDE, MAX_UPLOAD_BYTES
 
 
 @bp.get("/settings")
@@ -29,4 +30,6 @@ def settings_page() -> Response:
         "admin/settings.html",
         s=settings_texts(_language()),
         cfg=view,
+        # The page checks a chosen image against the server's own limits.
+        limits={"max_bytes": MAX_UPLOAD_BYTES, "max_side": MAX_SIDE},
     )

@@ -31,12 +31,14 @@ TEXTS: dict[str, dict[str, str]] = {
     "images.help": {
         "ru": "PNG или JPEG до 4 МБ. Значок — квадрат от 58 px (лучше 660), "
         "логотип — от 100 px в высоту (лучше 480×150, прозрачный фон), "
-        "полоса — от 750×246 (лучше 1125×369). Загруженная картинка сразу "
-        "попадает на карты; без неё картинка рисуется из цветов.",
+        "полоса — от 750×246 (лучше 1125×369). Выбранная картинка сразу видна "
+        "в примере карты, а на карты попадает после «Сохранить»; без неё "
+        "картинка рисуется из цветов.",
         "en": "PNG or JPEG up to 4 MB. Icon: a square of 58 px or more (best 660); "
         "logo: 100 px high or more (best 480×150, transparent background); "
-        "strip: 750×246 or more (best 1125×369). An upload goes onto the cards "
-        "at once; without one the image is drawn from the colours.",
+        "strip: 750×246 or more (best 1125×369). A chosen image shows in the "
+        "sample card at once and goes onto the cards when you save; without "
+        "one the image is drawn from the colours.",
     },
     "image.icon": {"ru": "Значок", "en": "Icon"},
     "image.logo": {"ru": "Логотип", "en": "Logo"},
@@ -44,6 +46,24 @@ TEXTS: dict[str, dict[str, str]] = {
     "image.drawn": {"ru": "рисуется из цветов", "en": "drawn from the colours"},
     "image.uploaded": {"ru": "загружен", "en": "uploaded"},
     "image.remove": {"ru": "Убрать", "en": "Remove"},
+    "image.pending": {
+        "ru": "выбрана, не сохранена:",
+        "en": "chosen, not saved yet:",
+    },
+    "image.chosen": {"ru": "Выбранная картинка", "en": "The chosen image"},
+    "image.discard": {"ru": "Отменить выбор", "en": "Discard"},
+    "image.not_image": {
+        "ru": "это не картинка PNG или JPEG.",
+        "en": "this is not a PNG or JPEG image.",
+    },
+    "image.too_big": {
+        "ru": "файл больше {mb} МБ.",
+        "en": "the file is larger than {mb} MB.",
+    },
+    "image.too_wide": {
+        "ru": "картинка больше {px} px по стороне.",
+        "en": "the image is larger than {px} px on a side.",
+    },
     "texts": {"ru": "Тексты на обороте", "en": "Texts on the back"},
     "terms_ru": {"ru": "Условия (русский)", "en": "Terms (Russian)"},
     "terms_en": {"ru": "Условия (английский)", "en": "Terms (English)"},
@@ -57,9 +77,15 @@ TEXTS: dict[str, dict[str, str]] = {
     "point_value": {"ru": "1 балл = ₽", "en": "1 point = RUB"},
     "welcome_bonus": {"ru": "Баллы за регистрацию", "en": "Sign-up bonus points"},
     "rounding": {
-        "ru": "Начисление округляется вниз до целого балла.",
-        "en": "Earned points are rounded down to whole points.",
+        "ru": "Округление начисленных баллов до целого",
+        "en": "Rounding of earned points to whole points",
     },
+    "rounding.down": {"ru": "вниз (9,9 → 9)", "en": "down (9.9 → 9)"},
+    "rounding.nearest": {
+        "ru": "до ближайшего (9,5 → 10, 9,4 → 9)",
+        "en": "to the nearest (9.5 → 10, 9.4 → 9)",
+    },
+    "rounding.up": {"ru": "вверх (9,1 → 10)", "en": "up (9.1 → 10)"},
     "time": {"ru": "Время", "en": "Time"},
     "timezone": {"ru": "Часовой пояс (IANA)", "en": "Time zone (IANA)"},
     "quiet_from": {"ru": "Тихие часы с", "en": "Quiet hours from"},
@@ -84,10 +110,14 @@ TEXTS: dict[str, dict[str, str]] = {
     "saved": {"ru": "Сохранено.", "en": "Saved."},
     "unchanged": {"ru": "Нечего сохранять.", "en": "Nothing to save."},
     "refresh": {"ru": "Обновление карт", "en": "Updating cards"},
+    "refresh.retiered": {"ru": "сменили уровень:", "en": "changed tier:"},
     "refresh.help": {
         "ru": "Карты обновляются фоновым обработчиком партиями; "
-        "устройства получают пуш.",
-        "en": "Cards are updated in batches by the worker; devices are pushed.",
+        "устройства получают пуш. После новых порогов уровней уровень каждого "
+        "участника пересчитывается по покупкам за 12 месяцев в тех же партиях.",
+        "en": "Cards are updated in batches by the worker; devices are pushed. "
+        "After new tier thresholds every member's tier is recalculated from "
+        "their 12-month spend in the same batches.",
     },
 }
 

@@ -109,8 +109,9 @@ class ProductSubscription(Base):
 
 
 class StoreRefresh(Base):
-    """After a store change: refresh the program's passes in batches by member id
-    (each pass's nearest-10 set is recomputed; unchanged passes are skipped)."""
+    """After a store or settings change: refresh the program's passes in batches
+    by member id (each pass is recomputed; unchanged passes are skipped), after
+    re-tiering the batch's members when `retier` is set."""
 
     __tablename__ = "store_refresh"
 
@@ -126,6 +127,11 @@ class StoreRefresh(Base):
     # pass whose nearest ten are the same before and after is not re-hashed.
     # None: re-hash every pass.
     stores_before: Mapped[list[Any] | None] = mapped_column(JSON)
+    # After a tiers change: each batch first re-tiers the program's members of its
+    # member-id range from their rolling 12-month spend (app.services.pos.retier).
+    retier: Mapped[bool] = mapped_column(default=False)
+    # Members whose tier that moved (up or down).
+    retiered: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
 

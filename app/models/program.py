@@ -18,6 +18,8 @@ DEFAULT_RULES: dict[str, Any] = {
     "welcome_bonus": 100,
     # Roubles one point is worth when redeemed (and per point earned).
     "point_value": 1,
+    # How earned points are rounded to whole points: down, nearest (halves up), up.
+    "points_rounding": "down",
     # Messages go out only between these hours, in the program's time zone.
     "quiet_hours": [21, 9],
 }

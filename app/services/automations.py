@@ -17,7 +17,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, extract, func, or_, select, update
+from flask import current_app
+from sqlalchemy import and_, delete, exists, extract, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.errors import ApiError
@@ -36,6 +37,12 @@ from app.models.base import utcnow
 from app.services import ledger, messaging
 from app.services.passes import refresh_passes
 from app.services.scheduler import scheduled
+
+# Runs the dashboard and `last_runs` show; the history keeps at least these.
+RUNS_SHOWN = 10
+# Runs kept per automation (and so per program) unless AUTOMATION_RUN_KEEP says.
+RUNS_KEPT = 100
+
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "birthday": {
@@ -123,7 +130,7 @@ def settings(row: Automation) -> dict[str, Any]:
     return {**DEFAULTS[row.name], **(row.settings or {})}
 
 
-def view(row: Automation, runs: int = 10) -> dict[str, Any]:
+def view(row: Automation, runs: int = RUNS_SHOWN) -> dict[str, Any]:
     """The automation as JSON, with its `runs` latest recorded runs."""
     return {
         "name": row.name,
@@ -446,11 +453,41 @@ def run(
     return result
 
 
+def runs_kept() -> int:
+    """How many runs of each automation the history keeps (never fewer than the
+    RUNS_SHOWN the dashboard shows)."""
+    configured = current_app.config.get("AUTOMATION_RUN_KEEP")
+    return max(RUNS_SHOWN, int(configured) if configured else RUNS_KEPT)
+
+
+def prune_runs(row: Automation, keep: int) -> None:
+    """Delete the automation's runs older than its `keep` newest, in one
+    statement (ids grow with time; two workers pruning at once do no harm)."""
+    oldest_dropped = (
+        select(AutomationRun.id)
+        .where(AutomationRun.automation_id == row.id)
+        .order_by(AutomationRun.id.desc())
+        .offset(keep)
+        .limit(1)
+        .scalar_subquery()
+    )
+    db.session.execute(
+        delete(AutomationRun)
+        .where(
+            AutomationRun.automation_id == row.id,
+            AutomationRun.id <= oldest_dropped,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
 def record_run(
     row: Automation, trigger: str, day: date, sent: int, started: datetime
 ) -> None:
     """Add the run to the history. A scheduled run for the same date as the
-    latest recorded scheduled run is folded into it (welcome runs every tick)."""
+    latest recorded scheduled run is folded into it (welcome runs every tick).
+    A new row prunes the automation's history to its newest `runs_kept()` in
+    the same transaction, so the table stays bounded."""
     latest = db.session.scalar(
         select(AutomationRun)
         .where(AutomationRun.automation_id == row.id)
@@ -489,9 +526,10 @@ def record_run(
         )
     )
     db.session.flush()
+    prune_runs(row, runs_kept())
 
 
-def recent_runs(row: Automation, limit: int = 10) -> list[AutomationRun]:
+def recent_runs(row: Automation, limit: int = RUNS_SHOWN) -> list[AutomationRun]:
     """The automation's latest recorded runs, newest first."""
     return list(
         db.session.scalars(

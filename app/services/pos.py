@@ -5,8 +5,11 @@ Rules (documented for cashiers and the program owner):
 - Points pay `point_value` roubles each, at most `max_redeem_share` of a receipt and
   never more than the balance. Redeeming needs the scanned barcode (its MAC proves
   the card is present), not a typed number.
-- Earned points = floor(paid roubles * tier earn_percent / 100 / point_value), where
-  paid = amount - redeemed points' value; always rounded down to whole points.
+- Earned points = paid roubles * tier earn_percent / 100 / point_value, where
+  paid = amount - redeemed points' value, rounded to whole points as the
+  program's `points_rounding` rule says: down (the default), nearest (halves
+  up) or up. The purchase stores what it earned, so a refund withdraws exactly
+  that whatever the rule is by then.
 - Earning uses the tier held before the purchase; the purchase then counts toward
   the rolling 12-month spend (receipt amounts of purchases not refunded), and the
   member moves up to the highest tier whose `min_spend` (roubles) it reaches.
@@ -23,8 +26,8 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import timedelta
-from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from datetime import datetime, timedelta
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import (
@@ -254,10 +257,16 @@ def max_redeem(program: Program, amount_kopecks: int) -> int:
     return int(limit.to_integral_value(rounding=ROUND_FLOOR))
 
 
+# The program's `points_rounding` rule -> the Decimal rounding of earned points.
+ROUNDING = {"down": ROUND_FLOOR, "nearest": ROUND_HALF_UP, "up": ROUND_CEILING}
+
+
 def earned_points(program: Program, tier: str, paid_kopecks: int) -> int:
-    """floor(paid * earn_percent / 100 / point value): whole points, rounded down."""
+    """paid * earn_percent / 100 / point value, rounded to whole points by the
+    program's `points_rounding` rule (down, nearest, up)."""
     raw = Decimal(paid_kopecks) * _earn_percent(program, tier) / 100
-    return int((raw / _point_kopecks(program)).to_integral_value(rounding=ROUND_FLOOR))
+    rounding = ROUNDING[program.rule("points_rounding")]
+    return int((raw / _point_kopecks(program)).to_integral_value(rounding=rounding))
 
 
 def tier_for_spend(program: Program, spend_kopecks: int) -> str:
@@ -267,6 +276,57 @@ def tier_for_spend(program: Program, spend_kopecks: int) -> str:
         if spend_kopecks >= Decimal(str(entry.get("min_spend", 0))) * 100:
             chosen = entry["code"]
     return chosen
+
+
+# Members read per statement when re-tiering (ids, tiers and spends only).
+RETIER_BATCH = 1000
+
+
+def retier(
+    program: Program, after_id: int, upto_id: int | None, now: datetime
+) -> list[int]:
+    """Give each of the program's members with after_id < id <= upto_id (None:
+    no upper bound) the tier their rolling 12-month spend reaches
+    (`tier_for_spend`, the purchase's rule), up or down: after a tiers change.
+
+    Set-based: per RETIER_BATCH members one SELECT of (id, tier, spend) rows and
+    one UPDATE per (old, new) tier pair; no ORM objects. The UPDATE only moves a
+    member still holding the tier read, so a purchase that changed it meanwhile
+    (under its row lock) wins. Returns the ids of the members moved; the caller
+    refreshes their passes in the same transaction and commits."""
+    connection = db.session.connection()
+    moved: list[int] = []
+    lower = after_id
+    while True:
+        query = (
+            select(Member.id, Member.tier, rolling_spend(Member.id).label("spend"))
+            .where(
+                Member.program_id == program.id,
+                Member.id > lower,
+                Member.erased_at.is_(None),
+            )
+            .order_by(Member.id)
+            .limit(RETIER_BATCH)
+        )
+        if upto_id is not None:
+            query = query.where(Member.id <= upto_id)
+        rows = connection.execute(query, {"since": now - SPEND_WINDOW}).all()
+        changes: dict[tuple[str, str], list[int]] = {}
+        for member_id, tier, spend in rows:
+            reached = tier_for_spend(program, spend)
+            if reached != tier:
+                changes.setdefault((tier, reached), []).append(member_id)
+        for (old, new), ids in changes.items():
+            result = connection.execute(
+                update(Member)
+                .where(Member.id.in_(ids), Member.tier == old)
+                .values(tier=new)
+                .returning(Member.id)
+            )
+            moved.extend(result.scalars())
+        if len(rows) < RETIER_BATCH:
+            return moved
+        lower = rows[-1].id
 
 
 def _tier_rank(program: Program, code: str) -> int:
@@ -333,18 +393,27 @@ _LOCK_CARD = (
 # Under that lock: an earlier purchase with this Idempotency-Key (its first
 # attempt may have committed while we waited) and the member's rolling spend.
 _ONE_ROW = select(literal(1).label("one")).subquery()
+
+
+def rolling_spend(member_id: Any) -> Any:
+    """The spend tiers are reached by (kopecks): receipt amounts of the member's
+    purchases since the `since` parameter (now - SPEND_WINDOW), not refunded."""
+    return (
+        select(func.coalesce(func.sum(PosTransaction.amount_kopecks), 0))
+        .where(
+            PosTransaction.member_id == member_id,
+            PosTransaction.created_at >= bindparam("since"),
+            PosTransaction.refunded_at.is_(None),
+        )
+        .scalar_subquery()
+    )
+
+
 _PRIOR_AND_SPEND = select(
     PosTransaction.id,
     PosTransaction.fingerprint,
     PosTransaction.response,
-    select(func.coalesce(func.sum(PosTransaction.amount_kopecks), 0))
-    .where(
-        PosTransaction.member_id == bindparam("member_id"),
-        PosTransaction.created_at >= bindparam("since"),
-        PosTransaction.refunded_at.is_(None),
-    )
-    .scalar_subquery()
-    .label("spend"),
+    rolling_spend(bindparam("member_id")).label("spend"),
 ).select_from(
     _ONE_ROW.outerjoin(
         PosTransaction,

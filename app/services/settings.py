@@ -6,7 +6,11 @@ then sets the program's columns. If the change alters what passes show (texts,
 colours, images, tier names), it queues a refresh of every pass of the program:
 the same `StoreRefresh` rows and `store_refresh` worker job as a store change,
 with no "before" list, so each pass is re-hashed in batches outside the
-request and only those whose content changed get a new tag and pushes.
+request and only those whose content changed get a new tag and pushes. A
+change of the tier thresholds marks that refresh `retier`: each batch first
+sets its members' tiers from their rolling 12-month spend (pos.retier, the
+purchase's rule), so members move up or down at once, not at their next
+purchase.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import passes
 from app.errors import ApiError
 from app.extensions import db
 from app.models import ApiKey, Member, Program, ProgramImage, StoreRefresh
-from app.services import audit, stores
+from app.services import audit, pos, stores
 from app.services import passes as pass_service
 
 FIELDS = (
@@ -57,6 +61,8 @@ _TIER_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,29}$")
 MAX_TIERS = 10
 MAX_SPEND = 10**9  # roubles
 MAX_WELCOME_BONUS = 100_000
+# How earned points may be rounded: the POS's rounding rules.
+ROUNDING = tuple(pos.ROUNDING)
 # Control characters other than tab and newline never belong in these texts
 # (and PostgreSQL refuses NUL).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -118,6 +124,7 @@ def view(program: Program) -> dict[str, Any]:
             "max_redeem_share": str(program.rule("max_redeem_share")),
             "point_value": str(program.rule("point_value")),
             "welcome_bonus": int(program.rule("welcome_bonus")),
+            "points_rounding": program.rule("points_rounding"),
         },
         "quiet_hours": {"from": quiet_from, "until": quiet_until},
         "timezone": program.timezone,
@@ -274,7 +281,7 @@ def _decimal(name: str, value: Any) -> Decimal:
 def _rules(program: Program, value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _fail("invalid_rules", "rules must be an object")
-    known = ("max_redeem_share", "point_value", "welcome_bonus")
+    known = ("max_redeem_share", "point_value", "welcome_bonus", "points_rounding")
     unknown = set(value) - set(known)
     if unknown:
         raise _fail(
@@ -312,6 +319,15 @@ def _rules(program: Program, value: Any) -> dict[str, Any]:
                 f"rules.welcome_bonus: whole points, 0 to {MAX_WELCOME_BONUS}",
             )
         rules["welcome_bonus"] = bonus
+    if "points_rounding" in value:
+        rounding = value["points_rounding"]
+        if not isinstance(rounding, str) or rounding not in ROUNDING:
+            raise _fail(
+                "invalid_rules",
+                f"rules.points_rounding: one of {', '.join(ROUNDING)} "
+                "(how earned points are rounded to whole points)",
+            )
+        rules["points_rounding"] = rounding
     return rules
 
 
@@ -493,32 +509,52 @@ def _shown(program: Program) -> tuple[Any, ...]:
     )
 
 
-def _after_change(program: Program, before: tuple[Any, ...]) -> dict[str, Any] | None:
-    """Queue a refresh of every pass if what passes show changed."""
-    if _shown(program) == before:
+def _thresholds(tiers: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    """What decides members' tiers: each code and its min_spend, in order."""
+    return [(tier["code"], tier.get("min_spend", 0)) for tier in tiers]
+
+
+def _after_change(
+    program: Program, before: tuple[Any, ...], retier: bool = False
+) -> dict[str, Any] | None:
+    """Queue a refresh of every pass if what passes show changed, or one that
+    re-tiers every member first if the tier thresholds changed."""
+    if not retier and _shown(program) == before:
         return None
-    return stores.refresh_view(stores.queue_refresh(program))
+    return stores.refresh_view(stores.queue_refresh(program, retier=retier))
 
 
 def apply(program: Program, body: Any, key: ApiKey | None) -> dict[str, Any]:
     """Change the settings; returns the new view with `changed` and `refresh`
-    (null when no pass needs rebuilding). The caller commits."""
+    (null when no pass needs rebuilding). The caller commits.
+
+    New tier thresholds (codes or min_spend) re-tier every member from their
+    rolling 12-month spend in the queued refresh, so nobody waits for their
+    next purchase to move up (or down); passes whose tier moved are pushed."""
     changes = resolve(program, body)
     before = _shown(program)
+    thresholds_before = _thresholds(program.tiers)
+    retier = "tiers" in changes and _thresholds(changes["tiers"]) != thresholds_before
     for column, value in changes.items():
         setattr(program, column, value)
     db.session.flush()
-    refresh = _after_change(program, before) if changes else None
+    refresh = _after_change(program, before, retier) if changes else None
     if changes:
+        details: dict[str, Any] = {
+            "changed": sorted(changes),
+            "refresh_id": refresh["id"] if refresh else None,
+        }
+        if retier:
+            details["retier"] = {
+                "before": [list(pair) for pair in thresholds_before],
+                "after": [list(pair) for pair in _thresholds(program.tiers)],
+            }
         audit.record(
             "program.settings",
             target=f"program:{program.id}",
             program_id=program.id,
             key=key,
-            details={
-                "changed": sorted(changes),
-                "refresh_id": refresh["id"] if refresh else None,
-            },
+            details=details,
         )
     return {**view(program), "changed": sorted(changes), "refresh": refresh}
 

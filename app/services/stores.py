@@ -24,6 +24,7 @@ from app.errors import ApiError
 from app.extensions import db
 from app.models import Member, Pass, Program, Store, StoreRefresh
 from app.models.base import utcnow
+from app.services import audit, pos
 from app.services.passes import member_location, program_stores, refresh_pass
 from app.services.scheduler import scheduled
 
@@ -55,6 +56,8 @@ def refresh_view(refresh: StoreRefresh) -> dict[str, Any]:
         "total": refresh.total,
         "processed": refresh.processed,
         "refreshed": refresh.refreshed,
+        "retier": refresh.retier,
+        "retiered": refresh.retiered,
     }
 
 
@@ -135,10 +138,14 @@ def snapshot(program: Program) -> list[dict[str, Any]]:
 
 
 def queue_refresh(
-    program: Program, stores_before: list[dict[str, Any]] | None = None
+    program: Program,
+    stores_before: list[dict[str, Any]] | None = None,
+    retier: bool = False,
 ) -> StoreRefresh:
-    """Queue a refresh of the program's passes after a store change. A queued
-    refresh not yet started is replaced (its "before" is the older one)."""
+    """Queue a refresh of the program's passes after a store or settings change
+    (`retier`: a tiers change; the members are re-tiered first). A queued
+    refresh not yet started is replaced (its "before" is the older one, and
+    the new one re-tiers if it did)."""
     older = db.session.scalars(
         select(StoreRefresh)
         .where(
@@ -151,6 +158,11 @@ def queue_refresh(
     if older and stores_before is not None:
         # Their passes still show the oldest one's "before".
         stores_before = older[0].stores_before
+    retier = retier or any(replaced.retier for replaced in older)
+    if retier:
+        # Every pass is re-hashed: a member's tier may have moved whatever
+        # stores are near it.
+        stores_before = None
     for replaced in older:
         replaced.status = "superseded"
         replaced.finished_at = utcnow()
@@ -162,6 +174,7 @@ def queue_refresh(
         status="queued",
         total=total or 0,
         stores_before=stores_before,
+        retier=retier,
     )
     db.session.add(refresh)
     db.session.flush()
@@ -192,9 +205,35 @@ def _nearest(member: Member, shops: list[passes.Store]) -> list[passes.Store]:
     return passes.nearest_stores(shops, *location, limit=10)
 
 
-def process(refresh: StoreRefresh, limit: int | None = None) -> None:
-    """Refresh the next `limit` (BATCH) passes, by member id, of a queued refresh."""
+def _retier_batch(
+    refresh: StoreRefresh, program: Program, limit: int, now: datetime
+) -> None:
+    """Re-tier the members of this batch's member-id range: those up to the
+    last pass of the batch, or every remaining one when it is the last batch
+    (members without a pass too). Their passes are refreshed right after, in
+    the same transaction, so no tier is ever shown stale under a moved tag."""
+    ids = db.session.scalars(
+        select(Pass.member_id)
+        .where(Pass.program_id == refresh.program_id, Pass.member_id > refresh.cursor)
+        .order_by(Pass.member_id)
+        .limit(limit)
+    ).all()
+    upto = ids[-1] if len(ids) == limit else None
+    moved = pos.retier(program, refresh.cursor, upto, now)
+    refresh.retiered += len(moved)
+
+
+def process(
+    refresh: StoreRefresh, limit: int | None = None, now: datetime | None = None
+) -> None:
+    """Refresh the next `limit` (BATCH) passes, by member id, of a queued refresh
+    (re-tiering their members first if it is a tiers change's; `now` for the
+    rolling spend)."""
     limit = limit or BATCH
+    program = db.session.get(Program, refresh.program_id)
+    assert program is not None
+    if refresh.retier:
+        _retier_batch(refresh, program, limit, now or utcnow())
     batch = list(
         db.session.scalars(
             select(Pass)
@@ -206,10 +245,10 @@ def process(refresh: StoreRefresh, limit: int | None = None) -> None:
             )
             .order_by(Pass.member_id)
             .limit(limit)
+            # Re-tiered members were updated in SQL: read their rows afresh.
+            .execution_options(populate_existing=refresh.retier)
         )
     )
-    program = db.session.get(Program, refresh.program_id)
-    assert program is not None
     before = None
     if refresh.stores_before is not None:
         before = [passes.Store(**store) for store in refresh.stores_before]
@@ -230,6 +269,13 @@ def process(refresh: StoreRefresh, limit: int | None = None) -> None:
     if len(batch) < limit:
         refresh.status = "done"
         refresh.finished_at = utcnow()
+        if refresh.retier:
+            audit.record(
+                "program.retier",
+                target=f"program:{program.id}",
+                program_id=program.id,
+                details={"refresh_id": refresh.id, "retiered": refresh.retiered},
+            )
 
 
 @scheduled("store_refresh")
@@ -247,5 +293,5 @@ def store_refresh_job(now: datetime) -> None:
         )
         if refresh is None:
             return
-        process(refresh)
+        process(refresh, now=now)
         db.session.commit()

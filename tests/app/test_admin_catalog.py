@@ -102,6 +102,8 @@ def test_add_move_close_and_reopen_a_store(
         "total": len(demo.passes),
         "processed": len(demo.passes),
         "refreshed": progress.json["refreshed"],
+        "retier": False,
+        "retiered": 0,
     }
 
     edit_page = text(signed.get(f"/admin/stores?edit={store_id}"))

@@ -39,9 +39,14 @@ def test_the_page_shows_the_settings_in_both_languages(
     )
     assert 'value="Золото"' in html
     assert "<script>" not in html  # CSP: scripts come from static files only
+    # The rounding of earned points: the program's rule is the selected one.
+    assert '<option value="down" selected>вниз (9,9 → 9)</option>' in html
+    assert 'data-max-bytes="4194304" data-max-side="4096"' in html
     english = client.get("/admin/settings?lang=en").get_data(as_text=True)
     assert "How the card looks" in english
     assert "Settings" in english
+    assert "Rounding of earned points to whole points" in english
+    assert '<option value="up">up (9.1 → 10)</option>' in english
 
 
 def test_the_settings_api_takes_the_session_with_its_csrf_header(
