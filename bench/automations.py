@@ -17,11 +17,9 @@ members reached, and the process's peak RSS.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,33 +36,10 @@ from app.extensions import db  # noqa: E402
 from app.models import Program  # noqa: E402
 from app.services import automations  # noqa: E402
 from bench.campaign import populate  # noqa: E402
-from bench.support import bench_app, databases, dev_certs  # noqa: E402
+from bench.support import bench_app, databases, dev_certs, module_at  # noqa: E402
 
 DAY = date(2026, 11, 26)
 NAMES = ("birthday", "welcome", "win_back", "points_reminder")
-
-
-def old_automations(ref: str) -> ModuleType:
-    """app/services/automations.py at `ref`, imported as its own module (with
-    today's messaging service: the per-member paths it calls are unchanged)."""
-    source = subprocess.run(
-        ["git", "show", f"{ref}:app/services/automations.py"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    # Its jobs would register twice with the scheduler under the same names.
-    source = source.replace("@scheduled(", "@(lambda name: lambda f: f)(")
-    path = Path(tempfile.mkdtemp(prefix="bench-automations-")) / "automations_old.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("automations_old", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["automations_old"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def rss_mb() -> float:
@@ -108,7 +83,7 @@ def main() -> None:
     )
     parser.add_argument("--old-ref", default="70a2224")
     args = parser.parse_args()
-    old = old_automations(args.old_ref)
+    old = module_at(args.old_ref, "app/services/automations.py", "automations_old")
     work = Path(tempfile.mkdtemp(prefix="bench-automations-"))
     started_load = os.getloadavg()[0]
     try:

@@ -16,10 +16,8 @@ both must return the same counts).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +33,7 @@ from app.extensions import db  # noqa: E402
 from app.models import Program  # noqa: E402
 from app.services import segments  # noqa: E402
 from bench.campaign import NOW, populate  # noqa: E402
-from bench.support import bench_app, databases, dev_certs  # noqa: E402
+from bench.support import bench_app, databases, dev_certs, module_at  # noqa: E402
 
 SEGMENTS = {
     "all": {"all": {}},
@@ -52,26 +50,6 @@ SEGMENTS = {
     "installed, never scanned": {"installed_never_scanned": {}},
     "gold and reachable": {"and": [{"tier": ["gold"]}, {"reachable": {}}]},
 }
-
-
-def old_segments(ref: str) -> ModuleType:
-    """app/services/segments.py at `ref`, imported as its own module."""
-    source = subprocess.run(
-        ["git", "show", f"{ref}:app/services/segments.py"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    path = Path(tempfile.mkdtemp(prefix="bench-segments-")) / "segments_old.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("segments_old", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["segments_old"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 def best_of(repeat: int, module: ModuleType, program: Program, rule: object) -> tuple:
@@ -94,7 +72,7 @@ def main() -> None:
     parser.add_argument("--old-ref", default="70a2224")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    old = old_segments(args.old_ref)
+    old = module_at(args.old_ref, "app/services/segments.py", "segments_old")
     work = Path(tempfile.mkdtemp(prefix="bench-segments-"))
     rows = []
     started_load = os.getloadavg()[0]

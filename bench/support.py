@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from flask import Flask
@@ -13,6 +18,7 @@ from sqlalchemy import create_engine, text
 import passes
 from app import create_app
 
+ROOT = Path(__file__).resolve().parent.parent
 TOPIC = "pass.bench.wallet"
 TEAM = "BENCHTEAM1"
 
@@ -58,3 +64,26 @@ def bench_app(url: str, certs: Path, **config: Any) -> Flask:
             **config,
         }
     )
+
+
+def module_at(ref: str, path: str, name: str) -> ModuleType:
+    """The Python file `path` as it was at git commit `ref`, imported as module
+    `name` (to run old code side by side with the current one). Its scheduled
+    jobs are not registered: they would replace today's under the same names."""
+    source = subprocess.run(
+        ["git", "show", f"{ref}:{path}"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    source = source.replace("@scheduled(", "@(lambda name: lambda job: job)(")
+    file = Path(tempfile.mkdtemp(prefix="bench-old-")) / f"{name}.py"
+    file.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, file)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
