@@ -9,20 +9,22 @@ message, through the same outbox. Each (member, source) is sent at most once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import Integer, case, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import Member, MemberMessage, Pass, Program
-from app.models.base import utcnow
+from app.models.base import UTCDateTime, utcnow
 from app.services import outbox
+from app.services.idlist import in_ids
 from app.services.passes import move_changed_passes, pass_for_member, refresh_pass
-from passes import Text, pick
+from passes import LANGUAGES, Text, pick
 
 MAX_TEXT = 150  # leaves room for the date in the 200-character offer field
 
@@ -86,6 +88,16 @@ def deliver(
     return message
 
 
+def _per_language(value: Callable[[str], str], languages: Iterable[str]) -> Any:
+    """`value(member.language)` as SQL: a CASE over the languages a text can be
+    in, else what `pick` gives any other language."""
+    return case(
+        {language: value(language) for language in sorted(languages)},
+        value=Member.language,
+        else_=value(""),
+    )
+
+
 def deliver_many(
     program: Program,
     member_ids: Sequence[int],
@@ -101,90 +113,91 @@ def deliver_many(
     message id} for the members this call messaged (not erased, not reached by
     this source before). Only adds/flushes; the caller commits.
 
-    One INSERT ... ON CONFLICT DO NOTHING RETURNING records the messages (a
-    re-run batch, or a concurrent sender, skips members already messaged), one
-    UPDATE per distinct text sets the offer field where it differs, then the
-    passes of exactly those members are moved together without re-hashing
-    (`move_changed_passes`: one tag range, outbox rows for their devices built by
-    the database) and Google messages are queued for live objects.
+    One INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING records the
+    messages (a re-run batch, or a concurrent sender, skips members already
+    messaged; the text per language is a CASE, so no row goes through Python),
+    one UPDATE sets the offer field where it differs, then the passes of exactly
+    those members are moved together without re-hashing (`move_changed_passes`:
+    one tag range, outbox rows for their devices built by the database) and
+    Google messages are queued for live objects. Each list of ids is one bound
+    parameter (`in_ids`).
     """
     if not member_ids:
         return {}
     on = on or date.today()
-    members = db.session.execute(
-        select(Member.id, Member.language)
+    header = header or {"ru": program.name}
+    languages = {*LANGUAGES, *texts, *header}
+    body = _per_language(lambda language: offer_text(texts, language, on), languages)
+    table = MemberMessage.__table__
+    now = utcnow()
+    rows = (
+        select(
+            Member.id,
+            literal(kind),
+            literal(source_key),
+            literal(campaign_id, Integer),
+            _per_language(lambda language: pick(header, language)[:80], languages),
+            body,
+            literal(now, UTCDateTime()),
+        )
         .where(
-            Member.id.in_(list(member_ids)),
+            in_ids(Member.id, member_ids),
             Member.program_id == program.id,
             Member.erased_at.is_(None),
         )
         .order_by(Member.id)
-    ).all()
-    if not members:
-        return {}
-    header = header or {"ru": program.name}
-    now = utcnow()
-    body_of = {
-        member_id: offer_text(texts, language, on) for member_id, language in members
-    }
-    rows = [
-        {
-            "member_id": member_id,
-            "kind": kind,
-            "source_key": source_key,
-            "campaign_id": campaign_id,
-            "header": pick(header, language)[:80],
-            "body": body_of[member_id],
-            "created_at": now,
-        }
-        for member_id, language in members
-    ]
+    )
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # Core executemany (compiled once, sent as multi-row INSERTs with RETURNING).
     stmt = (
-        insert(MemberMessage.__table__)
+        insert(table)
+        .from_select(
+            ["member_id", "kind", "source_key", "campaign_id", "header", "body"]
+            + ["created_at"],
+            rows,
+        )
         .on_conflict_do_nothing(index_elements=["member_id", "source_key"])
-        .returning(MemberMessage.member_id, MemberMessage.id)
+        .returning(table.c.member_id, table.c.id)
     )
-    sent = dict(db.session.connection().execute(stmt, rows).tuples().all())
+    sent = dict(db.session.execute(stmt).tuples().all())
     if not sent:
         return {}
-    by_body: dict[str, list[int]] = {}
-    for member_id in sorted(sent):
-        by_body.setdefault(body_of[member_id], []).append(member_id)
-    changed: list[int] = []
-    for body, ids in by_body.items():
-        # Only members whose offer really changes: their passes show something
-        # new. "evaluate" keeps Member objects already in the session up to date.
-        changed += db.session.scalars(
-            update(Member)
-            .where(Member.id.in_(ids), Member.offer != body)
+    # Only members whose offer really changes: their passes show something new.
+    members = Member.__table__
+    changed = set(
+        db.session.scalars(
+            update(members)
+            .where(in_ids(members.c.id, sent), members.c.offer != body)
             .values(offer=body)
-            .returning(Member.id),
-            execution_options={"synchronize_session": "evaluate"},
-        ).all()
+            .returning(members.c.id)
+        )
+    )
+    # Member objects this session holds must not keep their old offer.
+    for held in list(db.session.identity_map.values()):
+        if isinstance(held, Member) and held.id in changed:
+            db.session.expire(held, ["offer"])
     # Their content changed (the offer field): move the tags without re-hashing.
     move_changed_passes(program.id, sorted(changed), campaign_id)
-    pass_of = dict(
-        db.session.execute(
-            select(Pass.member_id, Pass.id).where(Pass.member_id.in_(sorted(sent)))
-        )
-        .tuples()
-        .all()
-    )
-    outbox.enqueue_google_many(
-        [
-            (
-                member_id,
-                outbox.GOOGLE_MESSAGE,
-                f"{member_id}:{message_id}",
-                pass_of.get(member_id),
+    if outbox.google_enabled():
+        pass_of = dict(
+            db.session.execute(
+                select(Pass.member_id, Pass.id).where(in_ids(Pass.member_id, sent))
             )
-            for member_id, message_id in sorted(sent.items())
-        ],
-        campaign_id,
-    )
+            .tuples()
+            .all()
+        )
+        outbox.enqueue_google_many(
+            [
+                (
+                    member_id,
+                    outbox.GOOGLE_MESSAGE,
+                    f"{member_id}:{message_id}",
+                    pass_of.get(member_id),
+                )
+                for member_id, message_id in sorted(sent.items())
+            ],
+            campaign_id,
+        )
     return sent
 
 
