@@ -88,6 +88,17 @@ def deliver(
     return message
 
 
+_MESSAGE_COLUMNS = [
+    "member_id",
+    "kind",
+    "source_key",
+    "campaign_id",
+    "header",
+    "body",
+    "created_at",
+]
+
+
 def _per_language(value: Callable[[str], str], languages: Iterable[str]) -> Any:
     """`value(member.language)` as SQL: a CASE over the languages a text can be
     in, else what `pick` gives any other language."""
@@ -151,11 +162,7 @@ def deliver_many(
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = (
         insert(table)
-        .from_select(
-            ["member_id", "kind", "source_key", "campaign_id", "header", "body"]
-            + ["created_at"],
-            rows,
-        )
+        .from_select(_MESSAGE_COLUMNS, rows)
         .on_conflict_do_nothing(index_elements=["member_id", "source_key"])
         .returning(table.c.member_id, table.c.id)
     )
