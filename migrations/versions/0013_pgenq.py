@@ -16,8 +16,8 @@ def upgrade():
     # A campaign rewrites the offer of every member it reaches. With full pages
     # each new row version goes to another page and every index on member gets a
     # new entry (6 of them); with half of each page free the update is HOT (same
-    # page, no index entry): the PostgreSQL enqueue of 1M members spent 29 s of
-    # server time in that UPDATE, 9 s with this (docs/performance.md, "PostgreSQL
+    # page, no index entry): in the PostgreSQL enqueue of 1M members that UPDATE
+    # took 29 s, 9 s with this (docs/performance.md, "PostgreSQL
     # enqueue"). Purchases (points) gain the same way. The cost: the table takes
     # twice the pages. Applies to pages written from now on; an existing table
     # gets it fully after a rewrite (VACUUM FULL member, in a quiet hour).
