@@ -12,6 +12,9 @@ from app.models.program import Program, Store
 
 
 class Member(Base):
+    """On PostgreSQL the table has fillfactor 50 (migration 0013_pgenq; SQLAlchemy
+    cannot declare it): offer and points updates then stay on their page (HOT)."""
+
     __tablename__ = "member"
     __table_args__ = (
         # One card per phone per program: signing up again returns the same card.

@@ -343,12 +343,10 @@ def run_win_back(program: Program, conf: dict[str, Any], local: datetime) -> int
             if start <= now:
                 due[member.id] = f"winback:{start.date().isoformat()}"
         sent += len(
-            messaging.deliver_many(
+            messaging.deliver_each(
                 program,
-                list(due),
+                {member_id: (key, conf["texts"]) for member_id, key in due.items()},
                 kind="win_back",
-                source_key=due,
-                texts=conf["texts"],
                 on=local.date(),
             )
         )
@@ -390,19 +388,14 @@ def run_points_reminder(program: Program, conf: dict[str, Any], local: datetime)
     for batch in _batches(query):
         visits = _last_visits(program, [m.id for m in batch])
         # Each member's own balance in the text.
-        texts = {
-            member.id: _fill(conf["texts"], points=member.points)
+        due = {
+            member.id: (key, _fill(conf["texts"], points=member.points))
             for member in batch
             if (visit := visits.get(member.id)) is None or visit[2] <= idle_since
         }
         sent += len(
-            messaging.deliver_many(
-                program,
-                list(texts),
-                kind="points_reminder",
-                source_key=key,
-                texts=texts,
-                on=local.date(),
+            messaging.deliver_each(
+                program, due, kind="points_reminder", on=local.date()
             )
         )
     return sent

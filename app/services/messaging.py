@@ -9,20 +9,22 @@ message, through the same outbox. Each (member, source) is sent at most once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Integer, bindparam, case, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import Member, MemberMessage, Pass, Program
-from app.models.base import utcnow
+from app.models.base import UTCDateTime, utcnow
 from app.services import outbox
+from app.services.idlist import in_ids
 from app.services.passes import move_changed_passes, pass_for_member, refresh_pass
-from passes import Text, pick
+from passes import LANGUAGES, Text, pick
 
 MAX_TEXT = 150  # leaves room for the date in the 200-character offer field
 
@@ -86,161 +88,223 @@ def deliver(
     return message
 
 
+_MESSAGE_COLUMNS = [
+    "member_id",
+    "kind",
+    "source_key",
+    "campaign_id",
+    "header",
+    "body",
+    "created_at",
+]
+
+
+def _per_language(value: Callable[[str], str], languages: Iterable[str]) -> Any:
+    """`value(member.language)` as SQL: a CASE over the languages a text can be
+    in, else what `pick` gives any other language."""
+    return case(
+        {language: value(language) for language in sorted(languages)},
+        value=Member.language,
+        else_=value(""),
+    )
+
+
 def deliver_many(
     program: Program,
     member_ids: Sequence[int],
     *,
     kind: str,
-    source_key: str | Mapping[int, str],
-    texts: Text | Mapping[int, Text],
+    source_key: str,
+    texts: Text,
     header: Text | None = None,
     campaign_id: int | None = None,
     on: date | None = None,
 ) -> dict[int, int]:
     """`deliver` for a batch of the program's members, set-based: {member id:
     message id} for the members this call messaged (not erased, not reached by
-    this source before). Only adds/flushes; the caller commits. `source_key`
-    and `texts` are the same for everyone, or given per member id (a win-back
-    per lapse, a reminder with the member's own balance).
+    this source before). Only adds/flushes; the caller commits.
 
-    One INSERT ... ON CONFLICT DO NOTHING RETURNING records the messages (a
-    re-run batch, or a concurrent sender, skips members already messaged), one
-    UPDATE per distinct text sets the offer field where it differs, then the
-    passes of exactly those members are moved together without re-hashing
-    (`move_changed_passes`: one tag range, outbox rows for their devices built by
-    the database) and Google messages are queued for live objects.
+    One INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING records the
+    messages (a re-run batch, or a concurrent sender, skips members already
+    messaged; the text per language is a CASE, so no row goes through Python),
+    one UPDATE sets the offer field where it differs, then the passes of exactly
+    those members are moved together without re-hashing (`move_changed_passes`:
+    one tag range, outbox rows for their devices built by the database) and
+    Google messages are queued for live objects. Each list of ids is one bound
+    parameter (`in_ids`).
     """
     if not member_ids:
         return {}
     on = on or date.today()
+    header = header or {"ru": program.name}
+    languages = {*LANGUAGES, *texts, *header}
+    body = _per_language(lambda language: offer_text(texts, language, on), languages)
+    table = MemberMessage.__table__
+    now = utcnow()
+    rows = (
+        select(
+            Member.id,
+            literal(kind),
+            literal(source_key),
+            literal(campaign_id, Integer),
+            _per_language(lambda language: pick(header, language)[:80], languages),
+            body,
+            literal(now, UTCDateTime()),
+        )
+        .where(
+            in_ids(Member.id, member_ids),
+            Member.program_id == program.id,
+            Member.erased_at.is_(None),
+        )
+        .order_by(Member.id)
+    )
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (
+        insert(table)
+        .from_select(_MESSAGE_COLUMNS, rows)
+        .on_conflict_do_nothing(index_elements=["member_id", "source_key"])
+        .returning(table.c.member_id, table.c.id)
+    )
+    sent = dict(db.session.execute(stmt).tuples().all())
+    if not sent:
+        return {}
+    # Only members whose offer really changes: their passes show something new.
+    members = Member.__table__
+    changed = set(
+        db.session.scalars(
+            update(members)
+            .where(in_ids(members.c.id, sent), members.c.offer != body)
+            .values(offer=body)
+            .returning(members.c.id)
+        )
+    )
+    _move_and_notify(program, sent, changed, campaign_id)
+    return sent
+
+
+def deliver_each(
+    program: Program,
+    messages: Mapping[int, tuple[str, Text]],
+    *,
+    kind: str,
+    header: Text | None = None,
+    on: date | None = None,
+) -> dict[int, int]:
+    """`deliver_many` for members who each have their own source key and texts
+    (a win-back keyed by the member's lapse, a reminder with their own balance):
+    {member id: message id} for those this call messaged. Only adds/flushes.
+
+    The texts differ per member, so the rows are built here and inserted by one
+    executemany INSERT ... ON CONFLICT DO NOTHING RETURNING; the offers are set
+    by one locked read of the current ones and one executemany UPDATE of those
+    that differ (not a statement per text); then as `deliver_many`.
+    """
+    if not messages:
+        return {}
+    on = on or date.today()
+    header = header or {"ru": program.name}
     members = db.session.execute(
         select(Member.id, Member.language)
         .where(
-            Member.id.in_(list(member_ids)),
+            in_ids(Member.id, list(messages)),
             Member.program_id == program.id,
             Member.erased_at.is_(None),
         )
         .order_by(Member.id)
     ).all()
-    if not members:
-        return {}
-    header = header or {"ru": program.name}
     now = utcnow()
-    body_of = {
-        member_id: offer_text(
-            texts[member_id] if _per_member(texts) else texts, language, on
+    body_of: dict[int, str] = {}
+    rows = []
+    for member_id, language in members:
+        source_key, texts = messages[member_id]
+        body_of[member_id] = offer_text(texts, language, on)
+        rows.append(
+            {
+                "member_id": member_id,
+                "kind": kind,
+                "source_key": source_key,
+                "campaign_id": None,
+                "header": pick(header, language)[:80],
+                "body": body_of[member_id],
+                "created_at": now,
+            }
         )
-        for member_id, language in members
-    }
-    rows = [
-        {
-            "member_id": member_id,
-            "kind": kind,
-            "source_key": source_key
-            if isinstance(source_key, str)
-            else source_key[member_id],
-            "campaign_id": campaign_id,
-            "header": pick(header, language)[:80],
-            "body": body_of[member_id],
-            "created_at": now,
-        }
-        for member_id, language in members
-    ]
+    if not rows:
+        return {}
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # Core executemany (compiled once, sent as multi-row INSERTs with RETURNING).
+    table = MemberMessage.__table__
     stmt = (
-        insert(MemberMessage.__table__)
+        insert(table)
         .on_conflict_do_nothing(index_elements=["member_id", "source_key"])
-        .returning(MemberMessage.member_id, MemberMessage.id)
+        .returning(table.c.member_id, table.c.id)
     )
     sent = dict(db.session.connection().execute(stmt, rows).tuples().all())
     if not sent:
         return {}
-    changed = (
-        _set_own_offers({i: body_of[i] for i in sent})
-        if _per_member(texts)
-        else _set_shared_offers({i: body_of[i] for i in sent})
-    )
-    # Their content changed (the offer field): move the tags without re-hashing.
-    move_changed_passes(program.id, sorted(changed), campaign_id)
-    pass_of = dict(
-        db.session.execute(
-            select(Pass.member_id, Pass.id).where(Pass.member_id.in_(sorted(sent)))
-        )
-        .tuples()
-        .all()
-    )
-    outbox.enqueue_google_many(
-        [
-            (
-                member_id,
-                outbox.GOOGLE_MESSAGE,
-                f"{member_id}:{message_id}",
-                pass_of.get(member_id),
-            )
-            for member_id, message_id in sorted(sent.items())
-        ],
-        campaign_id,
-    )
+    changed = _set_own_offers({i: body_of[i] for i in sent})
+    _move_and_notify(program, sent, changed, None)
     return sent
 
 
-def _set_shared_offers(body_of: dict[int, str]) -> list[int]:
-    """Set the offers, one UPDATE per distinct text (a campaign: one per
-    language); the members whose offer really changed."""
-    by_body: dict[str, list[int]] = {}
-    for member_id in sorted(body_of):
-        by_body.setdefault(body_of[member_id], []).append(member_id)
-    changed: list[int] = []
-    for body, ids in by_body.items():
-        # Only members whose offer really changes: their passes show something
-        # new. "evaluate" keeps Member objects already in the session up to date.
-        changed += db.session.scalars(
-            update(Member)
-            .where(Member.id.in_(ids), Member.offer != body)
-            .values(offer=body)
-            .returning(Member.id),
-            execution_options={"synchronize_session": "evaluate"},
-        ).all()
-    return sorted(changed)
-
-
-def _set_own_offers(body_of: dict[int, str]) -> list[int]:
-    """Set the offers when each member has a text of their own (one UPDATE per
-    text would be one statement per member): read the current offers with the
-    rows locked, then one executemany for those that differ. The members whose
-    offer really changed."""
+def _set_own_offers(body_of: dict[int, str]) -> set[int]:
+    """Set each member's own offer where it differs: one read of the current
+    offers with the rows locked, one executemany UPDATE; who changed."""
     ids = sorted(body_of)
     current = dict(
         db.session.execute(
             select(Member.id, Member.offer)
-            .where(Member.id.in_(ids))
+            .where(in_ids(Member.id, ids))
             .order_by(Member.id)
             .with_for_update()
         )
         .tuples()
         .all()
     )
-    changed = [i for i in ids if current.get(i) != body_of[i]]
+    changed = {i for i in ids if current.get(i) != body_of[i]}
     if changed:
         table = Member.__table__
         db.session.connection().execute(
             update(table)
             .where(table.c.id == bindparam("b_id"))
             .values(offer=bindparam("b_offer")),
-            [{"b_id": i, "b_offer": body_of[i]} for i in changed],
+            [{"b_id": i, "b_offer": body_of[i]} for i in sorted(changed)],
         )
-        # Member objects this session holds must not keep the old offer.
-        for held in list(db.session.identity_map.values()):
-            if isinstance(held, Member) and held.id in body_of:
-                db.session.expire(held, ["offer"])
     return changed
 
 
-def _per_member(texts: Text | Mapping[int, Text]) -> bool:
-    """Whether `texts` is keyed by member id (else by language)."""
-    return any(isinstance(key, int) for key in texts)
+def _move_and_notify(
+    program: Program, sent: dict[int, int], changed: set[int], campaign_id: int | None
+) -> None:
+    """After the messages and offers: the changed members' passes move (tags,
+    pushes) and live Google objects get the message."""
+    # Member objects this session holds must not keep their old offer.
+    for held in list(db.session.identity_map.values()):
+        if isinstance(held, Member) and held.id in changed:
+            db.session.expire(held, ["offer"])
+    # Their content changed (the offer field): move the tags without re-hashing.
+    move_changed_passes(program.id, sorted(changed), campaign_id)
+    if outbox.google_enabled():
+        pass_of = dict(
+            db.session.execute(
+                select(Pass.member_id, Pass.id).where(in_ids(Pass.member_id, sent))
+            )
+            .tuples()
+            .all()
+        )
+        outbox.enqueue_google_many(
+            [
+                (
+                    member_id,
+                    outbox.GOOGLE_MESSAGE,
+                    f"{member_id}:{message_id}",
+                    pass_of.get(member_id),
+                )
+                for member_id, message_id in sorted(sent.items())
+            ],
+            campaign_id,
+        )
 
 
 def send_window(program: Program) -> tuple[int, int]:

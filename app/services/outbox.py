@@ -21,6 +21,7 @@ from app.extensions import db
 from app.models import Device, GoogleObject, Pass, Program, PushDelivery, Registration
 from app.models.base import UTCDateTime, utcnow
 from app.models.push import QUEUED, STATUSES
+from app.services.idlist import in_ids
 
 # Device platform (from the web service's auth scheme) -> delivery channel.
 CHANNELS = {"apple": "apns", "android": "android"}
@@ -313,16 +314,14 @@ def enqueue_google_many(
     if not work or not current_app.config.get("GOOGLE_ISSUER_ID"):
         return 0
     members = sorted({member_id for member_id, *_ in work})
-    live: set[int] = set()
-    for start in range(0, len(members), 5000):
-        live.update(
-            db.session.scalars(
-                select(GoogleObject.member_id).where(
-                    GoogleObject.member_id.in_(members[start : start + 5000]),
-                    GoogleObject.state != "EXPIRED",
-                )
+    live = set(
+        db.session.scalars(
+            select(GoogleObject.member_id).where(
+                in_ids(GoogleObject.member_id, members),
+                GoogleObject.state != "EXPIRED",
             )
         )
+    )
     campaign_id = campaign_id if campaign_id is not None else _campaign.get()
     now = utcnow()
     rows = [
@@ -380,46 +379,46 @@ def status_counts(
 def enqueue_for_passes_in_db(
     pass_ids: Iterable[int], campaign_id: int | None = None
 ) -> None:
-    """`enqueue_for_passes` done by the database: one INSERT ... SELECT per chunk
-    from the passes' registrations, no row through Python; the same rows and the
-    same coalescing (one queued row per channel, topic and token). Only adds to
-    the session's transaction; the caller commits."""
+    """`enqueue_for_passes` done by the database: one INSERT ... SELECT from the
+    passes' registrations, no row through Python; the same rows and the same
+    coalescing (one queued row per channel, topic and token). Only adds to the
+    session's transaction; the caller commits."""
     ids = list(pass_ids)
+    if not ids:
+        return
     campaign_id = campaign_id if campaign_id is not None else _campaign.get()
     now = utcnow()
     channel = case(
         *((Device.platform == platform, name) for platform, name in CHANNELS.items()),
         else_="apns",
     )
+    # Grouped per token: a phone holding several of the passes gets one row (an
+    # upsert may not touch the same row twice in one statement). The channel is a
+    # function of the platform, so this groups by pending_key.
+    rows = (
+        select(
+            channel,
+            literal(QUEUED),
+            func.max(Device.id),
+            func.max(Registration.pass_id),
+            literal(campaign_id, Integer),
+            Program.pass_type_identifier,
+            Device.push_token,
+            channel + ":" + Program.pass_type_identifier + ":" + Device.push_token,
+            literal(0),
+            literal(0),
+            literal(now, UTCDateTime()),
+            literal(now, UTCDateTime()),
+            literal(now, UTCDateTime()),
+        )
+        .select_from(Registration)
+        .join(Device, Device.id == Registration.device_id)
+        .join(Pass, Pass.id == Registration.pass_id)
+        .join(Program, Program.id == Pass.program_id)
+        .where(in_ids(Registration.pass_id, ids))
+        .group_by(Device.platform, Program.pass_type_identifier, Device.push_token)
+    )
     table = PushDelivery.__table__
-    for start in range(0, len(ids), 5000):
-        chunk = ids[start : start + 5000]
-        # Grouped per token: a phone holding several of the passes gets one row
-        # (an upsert may not touch the same row twice in one statement). The
-        # channel is a function of the platform, so this groups by pending_key.
-        rows = (
-            select(
-                channel,
-                literal(QUEUED),
-                func.max(Device.id),
-                func.max(Registration.pass_id),
-                literal(campaign_id, Integer),
-                Program.pass_type_identifier,
-                Device.push_token,
-                channel + ":" + Program.pass_type_identifier + ":" + Device.push_token,
-                literal(0),
-                literal(0),
-                literal(now, UTCDateTime()),
-                literal(now, UTCDateTime()),
-                literal(now, UTCDateTime()),
-            )
-            .select_from(Registration)
-            .join(Device, Device.id == Registration.device_id)
-            .join(Pass, Pass.id == Registration.pass_id)
-            .join(Program, Program.id == Pass.program_id)
-            .where(Registration.pass_id.in_(chunk))
-            .group_by(Device.platform, Program.pass_type_identifier, Device.push_token)
-        )
-        db.session.execute(
-            _coalescing(_insert()(table).from_select(list(_UPSERT_COLUMNS), rows))
-        )
+    db.session.execute(
+        _coalescing(_insert()(table).from_select(list(_UPSERT_COLUMNS), rows))
+    )

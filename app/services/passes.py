@@ -21,6 +21,7 @@ from app.extensions import db
 from app.models import Member, Pass, Program, ProgramImage, Store
 from app.models.base import utcnow
 from app.services import outbox
+from app.services.idlist import in_ids
 
 
 def barcode_secret() -> bytes:
@@ -447,7 +448,7 @@ def move_changed_passes(
     # tag index, i.e. all its passes); the program is checked here instead.
     found = db.session.execute(
         select(Pass.id, Pass.member_id, Pass.program_id, Pass.updated_at >= now).where(
-            Pass.member_id.in_(list(member_ids))
+            in_ids(Pass.member_id, member_ids)
         )
     ).all()
     rows = sorted(
@@ -466,7 +467,7 @@ def move_changed_passes(
         [
             {"b_id": pass_id, "b_modified": next_modified(modified)}
             for pass_id, modified in db.session.execute(
-                select(Pass.id, Pass.updated_at).where(Pass.id.in_(same_second))
+                select(Pass.id, Pass.updated_at).where(in_ids(Pass.id, same_second))
             )
         ]
         if same_second
@@ -478,7 +479,7 @@ def move_changed_passes(
             table.c.id,
             func.row_number().over(order_by=table.c.id).label("position"),
         )
-        .where(table.c.id.in_(pass_ids))
+        .where(in_ids(table.c.id, pass_ids))
         .subquery()
     )
     db.session.execute(

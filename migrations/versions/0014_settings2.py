@@ -1,14 +1,14 @@
 """store_refresh: re-tier the program's members in the refresh after a tiers change
 
 Revision ID: 0014_settings2
-Revises: 0012_lazyhash
+Revises: 0013_pgenq
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0014_settings2"
-down_revision = "0012_lazyhash"
+down_revision = "0013_pgenq"
 branch_labels = None
 depends_on = None
 

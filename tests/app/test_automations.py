@@ -233,7 +233,7 @@ def test_runs_go_set_based_in_batches_and_a_crash_keeps_what_was_sent(
     app: Flask, demo: Demo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Win-back and the points reminder send a batch at a time through
-    `deliver_many` (each member keyed by their own lapse, with their own
+    `deliver_each` (each member keyed by their own lapse, with their own
     balance in the text), committing after each batch: a run that dies half-way
     keeps what it sent, and the re-run reaches exactly the others, once."""
     monkeypatch.setattr(automations, "BATCH", 3)
@@ -249,7 +249,7 @@ def test_runs_go_set_based_in_batches_and_a_crash_keeps_what_was_sent(
             ledger.post(db.session.get(Member, member_id), "adjustment", 600 + i)
         db.session.commit()
     now = datetime(2026, 6, 1, 9, tzinfo=UTC)
-    real = messaging.deliver_many
+    real = messaging.deliver_each
     calls: list[int] = []
 
     def dies_on_the_second_batch(*args: object, **kwargs: object) -> dict:
@@ -258,7 +258,7 @@ def test_runs_go_set_based_in_batches_and_a_crash_keeps_what_was_sent(
             raise RuntimeError("worker killed")
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(messaging, "deliver_many", dies_on_the_second_batch)
+    monkeypatch.setattr(messaging, "deliver_each", dies_on_the_second_batch)
     with pytest.raises(RuntimeError, match="worker killed"):
         run(app, demo.program_id, "points_reminder", now)
     reached = [m for m in members if messages(app, m, "reminder")]
@@ -275,7 +275,7 @@ def test_runs_go_set_based_in_batches_and_a_crash_keeps_what_was_sent(
     calls.clear()
     monkeypatch.setattr(
         messaging,
-        "deliver_many",
+        "deliver_each",
         lambda *a, **k: calls.append(len(a[1])) or real(*a, **k),
     )
     # Demo members joined now: not lapsed, but walked through as well.

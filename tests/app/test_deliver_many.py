@@ -5,8 +5,9 @@ from __future__ import annotations
 import secrets
 from datetime import date
 
+import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.extensions import db
 from app.models import (
@@ -20,8 +21,10 @@ from app.models import (
     Registration,
 )
 from app.services import messaging, pass_hashes
+from app.services.idlist import in_ids
 from app.services.passes import UNKNOWN_HASH, content_hash
 from app.services.privacy import erase_member
+from passes import pick
 from tests.app.campaign_support import add_member, add_pass, register_device
 from tests.conftest import Demo
 from tests.support.apns_server import ApnsStandIn
@@ -248,6 +251,74 @@ def test_members_of_another_program_are_ignored(app: Flask, demo: Demo) -> None:
         assert count(Device) == 0
 
 
+def test_texts_per_language_match_pick(app: Flask, demo: Demo) -> None:
+    """The body and header the database picks per member language (a CASE) are
+    what `offer_text` and `pick` give, also for a language the texts lack and one
+    outside the app's languages; a Member the session holds sees its new offer."""
+    texts = {"ru": "Скидка", "en": "Sale", "de": "Rabatt"}
+    header = {"en": "Shop", "kk": "Дүкен"}
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        members = [add_member(program, language=x) for x in ("ru", "en", "de", "kk")]
+        db.session.commit()
+        held = db.session.get(Member, members[1].id)
+        assert held is not None
+        assert held.offer == ""
+        sent = messaging.deliver_many(
+            program,
+            [m.id for m in members],
+            kind="campaign",
+            source_key="campaign:7",
+            texts=texts,
+            header=header,
+            on=ON,
+        )
+        assert held.offer == "Sale · 25.11"
+        db.session.commit()
+        rows = db.session.execute(
+            select(MemberMessage.member_id, MemberMessage.body, MemberMessage.header)
+        ).all()
+        assert sorted(rows) == sorted(
+            (
+                m.id,
+                messaging.offer_text(texts, m.language, ON),
+                pick(header, m.language),
+            )
+            for m in members
+        )
+        assert sorted(sent) == sorted(m.id for m in members)
+
+
+def test_in_ids_binds_the_ids_as_one_parameter(app: Flask, demo: Demo) -> None:
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        ids = [add_member(program).id for _ in range(3)]
+        db.session.commit()
+
+        def found(wanted: list[int]) -> list[int]:
+            query = select(Member.id).where(in_ids(Member.id, wanted))
+            return sorted(db.session.scalars(query))
+
+        assert found([]) == []
+        assert found([ids[2], ids[0], ids[0], 2**31 - 1]) == [ids[0], ids[2]]
+        many = [*range(100_000, 140_000), ids[1]]  # past SQLite's 32,766 variables
+        assert found(many) == [ids[1]]
+        stmt = select(Member.id).where(in_ids(Member.id, many))
+        compiled = stmt.compile(db.session.get_bind())
+        assert len(compiled.params) == 1
+
+
+def test_member_table_leaves_room_for_hot_updates(app: Flask) -> None:
+    """PostgreSQL: fillfactor 50 on member (migration 0013_pgenq)."""
+    with app.app_context():
+        if db.session.get_bind().dialect.name != "postgresql":
+            pytest.skip("fillfactor is PostgreSQL's")
+        options = db.session.scalar(
+            text("SELECT reloptions FROM pg_class WHERE relname = 'member'")
+        )
+        assert options == ["fillfactor=50"]
+
+
 def test_per_member_texts_and_source_keys(app: Flask, demo: Demo) -> None:
     """Texts and source keys given per member: each gets their own text; a
     member whose offer already shows it is messaged but their pass stays put;
@@ -268,12 +339,10 @@ def test_per_member_texts_and_source_keys(app: Flask, demo: Demo) -> None:
         queued = count(PushDelivery)
         held = db.session.get(Member, members[0].id)
 
-        sent = messaging.deliver_many(
+        sent = messaging.deliver_each(
             program,
-            ids,
+            {i: (f"reminder:{i}", texts[i]) for i in ids},
             kind="points_reminder",
-            source_key={i: f"reminder:{i}" for i in ids},
-            texts=texts,
             on=ON,
         )
         db.session.commit()
