@@ -48,8 +48,6 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, insert, select, text  # noqa: E402
 from sqlalchemy.orm import joinedload  # noqa: E402
 
-import passes  # noqa: E402
-from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import (  # noqa: E402
     Campaign,
@@ -65,9 +63,8 @@ from app.services import campaigns, messaging, pass_hashes, segments  # noqa: E4
 from app.services.demo import seed_demo  # noqa: E402
 from app.services.passes import refresh_passes  # noqa: E402
 from bench.push_fanout import start_stand_in  # noqa: E402
+from bench.support import TEAM, TOPIC, bench_app, databases, dev_certs  # noqa: E402
 
-TOPIC = "pass.bench.wallet"
-TEAM = "BENCHTEAM1"
 BATCH = 20_000
 # 15:00 in Moscow: not quiet hours.
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -353,16 +350,7 @@ def measure(
     url: str, n: int, args: argparse.Namespace, work: Path, baseline: bool
 ) -> dict[str, str]:
     certs = work / "certs"
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": url,
-            "PASS_CERT_FILE": str(certs / "pass.pem"),
-            "PASS_KEY_FILE": str(certs / "pass.key"),
-            "WWDR_CERT_FILE": str(certs / "wwdr.pem"),
-            "PASS_TYPE_IDENTIFIER": TOPIC,
-            "TEAM_IDENTIFIER": TEAM,
-        }
-    )
+    app = bench_app(url, certs)
     out: dict[str, str] = {}
     name = "small" if baseline else "large"
     with app.app_context():
@@ -479,36 +467,14 @@ def main() -> None:
     args = parser.parse_args()
     started_load = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="bench-campaign-"))
-    pki = passes.make_dev_pki(TOPIC, TEAM, "Bench")
-    passes.write_dev_pki(pki, work / "certs")
-    server = None
-    if args.database == "postgresql":
-        from sqlalchemy import create_engine
-
-        from tests.support.postgres import PostgresServer
-
-        server = PostgresServer().start()
-        admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            for name in ("small", "large"):
-                conn.execute(text(f"CREATE DATABASE bench_{name}"))
-        admin.dispose()
+    dev_certs(work)
     try:
-        rows = [
-            measure(
-                server.url(f"bench_{name}")
-                if server
-                else f"sqlite:///{work / f'{name}.sqlite3'}",
-                n,
-                args,
-                work,
-                baseline=name == "small",
-            )
-            for name, n in (("small", args.baseline), ("large", args.members))
-        ]
+        with databases(args.database, work, "small", "large") as urls:
+            rows = [
+                measure(urls[name], n, args, work, baseline=name == "small")
+                for name, n in (("small", args.baseline), ("large", args.members))
+            ]
     finally:
-        if server is not None:
-            server.stop()
         shutil.rmtree(work, ignore_errors=True)  # ~0.8 GB at 1M members
     print(
         f"\ncampaigns, {args.database}, campaign job in-process, worker and APNs "

@@ -32,13 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, insert, select, text  # noqa: E402
 
-import passes  # noqa: E402
-from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import Member, PosTransaction, Program, Store  # noqa: E402
 from app.services import pos  # noqa: E402
 from app.services.auth import create_key  # noqa: E402
 from app.services.demo import TIERS, seed_demo  # noqa: E402
+from bench.support import bench_app, databases, dev_certs  # noqa: E402
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 INSERT_BATCH = 20_000
@@ -223,33 +222,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-retier-"))
-    pki = passes.make_dev_pki("pass.bench.wallet", "BENCHTEAM1", "Bench")
-    passes.write_dev_pki(pki, work / "certs")
-    server = None
-    url = f"sqlite:///{work / 'bench.sqlite3'}"
-    if args.database == "postgresql":
-        from sqlalchemy import create_engine
-
-        from tests.support.postgres import PostgresServer
-
-        server = PostgresServer().start()
-        admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text("CREATE DATABASE bench_retier"))
-        url = server.url("bench_retier")
-    certs = work / "certs"
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": url,
-            "PASS_CERT_FILE": str(certs / "pass.pem"),
-            "PASS_KEY_FILE": str(certs / "pass.key"),
-            "WWDR_CERT_FILE": str(certs / "wwdr.pem"),
-            "PASS_TYPE_IDENTIFIER": "pass.bench.wallet",
-            "TEAM_IDENTIFIER": "BENCHTEAM1",
-        }
-    )
     rows = []
-    try:
+    with databases(args.database, work, "retier") as urls:
+        app = bench_app(urls["retier"], dev_certs(work))
         with app.app_context():
             from flask_migrate import upgrade
 
@@ -280,9 +255,6 @@ def main() -> None:
             rows.append(("baseline: ORM objects, per member", baseline, moved, seconds))
             peak_small = traced_peak(program, max(1, n // 10))
             peak_full = traced_peak(program, n)
-    finally:
-        if server is not None:
-            server.stop()
     print(
         f"\nre-tiering, {args.database}, {n:,} members with one purchase each "
         f"(generated in {generated:.0f} s), batches of {pos.RETIER_BATCH} "
