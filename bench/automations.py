@@ -30,12 +30,12 @@ from types import ModuleType
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import select, text  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 
 from app.extensions import db  # noqa: E402
 from app.models import Program  # noqa: E402
 from app.services import automations  # noqa: E402
-from bench.campaign import populate  # noqa: E402
+from bench.campaign import generate  # noqa: E402
 from bench.support import bench_app, databases, dev_certs, module_at  # noqa: E402
 
 DAY = date(2026, 11, 26)
@@ -50,12 +50,7 @@ def measure(url: str, certs: Path, n: int, share: float, module: ModuleType) -> 
     app = bench_app(url, certs)
     out: dict[str, str] = {}
     with app.app_context():
-        from flask_migrate import upgrade
-
-        upgrade()
-        populate(n, share)
-        db.session.execute(text("ANALYZE"))
-        db.session.commit()
+        generate(n, share)
         program = db.session.scalar(select(Program).order_by(Program.id))
         for name in NAMES:
             started, cpu = time.perf_counter(), time.process_time()

@@ -170,6 +170,19 @@ def populate(n: int, share: float) -> float:
     return time.perf_counter() - started
 
 
+def generate(n: int, share: float) -> float:
+    """The schema, `populate`, then planner statistics as a running deployment
+    has them (autovacuum on PostgreSQL, the worker's daily `sqlite_statistics`
+    job on SQLite); seconds the members took."""
+    from flask_migrate import upgrade
+
+    upgrade()
+    seconds = populate(n, share)
+    db.session.execute(text("ANALYZE"))
+    db.session.commit()
+    return seconds
+
+
 def birthday_range(target: int, total: int, month: int) -> dict[str, str]:
     """A month-day range from the 1st of `month` holding about `target` of
     `total` members."""
@@ -354,14 +367,7 @@ def measure(
     out: dict[str, str] = {}
     name = "small" if baseline else "large"
     with app.app_context():
-        from flask_migrate import upgrade
-
-        upgrade()
-        out["generate members"] = f"{populate(n, args.device_share):.1f} s"
-        # Planner statistics, as a running deployment has them: autovacuum on
-        # PostgreSQL, the worker's daily `sqlite_statistics` job on SQLite.
-        db.session.execute(text("ANALYZE"))
-        db.session.commit()
+        out["generate members"] = f"{generate(n, args.device_share):.1f} s"
         program = seed_demo()
         total = db.session.scalar(select(func.count()).select_from(Member))
         devices = db.session.scalar(select(func.count()).select_from(Device))

@@ -25,13 +25,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, select, text, update  # noqa: E402
+from sqlalchemy import func, select, update  # noqa: E402
 
 from app.extensions import db  # noqa: E402
 from app.models import Pass  # noqa: E402
 from app.services import ledger, pass_hashes  # noqa: E402
 from app.services.passes import UNKNOWN_HASH  # noqa: E402
-from bench.campaign import populate  # noqa: E402
+from bench.campaign import generate  # noqa: E402
 from bench.support import bench_app, databases, dev_certs  # noqa: E402
 
 
@@ -68,12 +68,7 @@ def main() -> None:
         with databases(args.database, work, "hashes") as urls:
             app = bench_app(urls["hashes"], dev_certs(work))
             with app.app_context():
-                from flask_migrate import upgrade
-
-                upgrade()
-                populate(args.members, args.device_share)
-                db.session.execute(text("ANALYZE"))
-                db.session.commit()
+                generate(args.members, args.device_share)
                 for label, fill in (
                     ("previous: first BATCH unknown, each batch", previous_fill),
                     (

@@ -27,12 +27,12 @@ from types import ModuleType
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import select, text  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 
 from app.extensions import db  # noqa: E402
 from app.models import Program  # noqa: E402
 from app.services import segments  # noqa: E402
-from bench.campaign import NOW, populate  # noqa: E402
+from bench.campaign import NOW, generate  # noqa: E402
 from bench.support import bench_app, databases, dev_certs, module_at  # noqa: E402
 
 SEGMENTS = {
@@ -80,12 +80,7 @@ def main() -> None:
         with databases(args.database, work, "segments") as urls:
             app = bench_app(urls["segments"], dev_certs(work))
             with app.app_context():
-                from flask_migrate import upgrade
-
-                upgrade()
-                populate(args.members, args.device_share)
-                db.session.execute(text("ANALYZE"))
-                db.session.commit()
+                generate(args.members, args.device_share)
                 program = db.session.scalar(select(Program).order_by(Program.id))
                 for label, rule in SEGMENTS.items():
                     old_s, old_counts = best_of(args.repeat, old, program, rule)
