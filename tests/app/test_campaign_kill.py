@@ -111,6 +111,10 @@ def populate(program: Program) -> list[str]:
     return tokens
 
 
+# What the push worker logs once its signal handlers are installed.
+STARTED = " started (channels "
+
+
 def wait_until(
     condition: Callable[[], bool], proc: subprocess.Popen[bytes], log: Path
 ) -> None:
@@ -207,9 +211,20 @@ def test_killed_worker_sends_a_campaign_exactly_once(
         kills,
     )
 
+    starts = log.read_text().count(STARTED)
     last = start_worker(env, log)
     try:
-        wait_until(lambda: scalar(state) == "done" and scalar(queued) == 0, last, log)
+        # Also wait for it to be up: a SIGTERM before its handler is installed
+        # (the work may all be done already) would kill it instead of stopping it.
+        wait_until(
+            lambda: (
+                scalar(state) == "done"
+                and scalar(queued) == 0
+                and log.read_text().count(STARTED) > starts
+            ),
+            last,
+            log,
+        )
     finally:
         last.send_signal(signal.SIGTERM)
         assert last.wait(timeout=30) == 0
