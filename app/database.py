@@ -1,4 +1,5 @@
-"""Database engine settings that SQLAlchemy does not apply by itself."""
+"""Database engine settings that SQLAlchemy does not apply by itself, and the
+dialect's INSERT construct (the one with ON CONFLICT) for the session's database."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import sqlite3
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
+
+from app.extensions import db
 
 
 @event.listens_for(Engine, "connect")
@@ -35,3 +39,10 @@ def _sqlite_on_begin(connection: Connection) -> None:
         # "database is locked" when another writer commits in between (WAL).
         mode = connection.get_execution_options().get("sqlite_begin", "deferred")
         connection.exec_driver_sql(_SQLITE_BEGIN[mode])
+
+
+def insert(table: Any) -> Any:
+    """INSERT into `table` with the construct of the session's database (it has
+    `on_conflict_do_nothing` / `on_conflict_do_update`)."""
+    dialect = db.session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)

@@ -15,9 +15,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Integer, bindparam, case, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from app import database
 from app.extensions import db
 from app.models import Member, MemberMessage, Pass, Program
 from app.models.base import UTCDateTime, utcnow
@@ -158,10 +158,8 @@ def deliver_many(
         )
         .order_by(Member.id)
     )
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = (
-        insert(table)
+        database.insert(table)
         .from_select(_MESSAGE_COLUMNS, rows)
         .on_conflict_do_nothing(index_elements=["member_id", "source_key"])
         .returning(table.c.member_id, table.c.id)
@@ -232,11 +230,9 @@ def deliver_each(
         )
     if not rows:
         return {}
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = MemberMessage.__table__
     stmt = (
-        insert(table)
+        database.insert(table)
         .on_conflict_do_nothing(index_elements=["member_id", "source_key"])
         .returning(table.c.member_id, table.c.id)
     )

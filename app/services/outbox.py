@@ -15,8 +15,8 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import Integer, bindparam, case, func, literal, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 
+from app import database
 from app.extensions import db
 from app.models import Device, GoogleObject, Pass, Program, PushDelivery, Registration
 from app.models.base import UTCDateTime, utcnow
@@ -90,12 +90,6 @@ def _upsert(rows: list[dict[str, Any]]) -> None:
     """Insert queued rows; a token that already has a queued row is coalesced."""
     if rows:
         db.session.execute(_UPSERT, rows)
-
-
-def _insert() -> Any:
-    """The dialect's INSERT construct (it has ON CONFLICT)."""
-    dialect = db.session.get_bind().dialect.name
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def _coalescing(stmt: Any) -> Any:
@@ -293,7 +287,7 @@ def enqueue_google(
     pass_id: int | None = None,
 ) -> bool:
     """Queue Google work for a member who has a live object; False if none."""
-    if not current_app.config.get("GOOGLE_ISSUER_ID"):
+    if not google_enabled():
         return False
     live = db.session.scalar(
         select(GoogleObject.id).where(
@@ -311,7 +305,7 @@ def enqueue_google_many(
 ) -> int:
     """`enqueue_google` in bulk: (member id, topic, token, pass id) tuples, queued
     for the members that have a live object, in the given order; the count."""
-    if not work or not current_app.config.get("GOOGLE_ISSUER_ID"):
+    if not work or not google_enabled():
         return 0
     members = sorted({member_id for member_id, *_ in work})
     live = set(
@@ -420,5 +414,5 @@ def enqueue_for_passes_in_db(
     )
     table = PushDelivery.__table__
     db.session.execute(
-        _coalescing(_insert()(table).from_select(list(_UPSERT_COLUMNS), rows))
+        _coalescing(database.insert(table).from_select(list(_UPSERT_COLUMNS), rows))
     )
