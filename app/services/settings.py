@@ -266,6 +266,13 @@ def _colors(value: Any) -> dict[str, str]:
     return result
 
 
+def _whole(value: Any, low: int, high: int) -> bool:
+    """A whole number (not a bool) from `low` to `high`."""
+    return (
+        not isinstance(value, bool) and isinstance(value, int) and low <= value <= high
+    )
+
+
 def _decimal(name: str, value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise _fail("invalid_rules", f"rules.{name} must be a number")
@@ -309,11 +316,7 @@ def _rules(program: Program, value: Any) -> dict[str, Any]:
         rules["point_value"] = _decimal_text(worth)
     if "welcome_bonus" in value:
         bonus = value["welcome_bonus"]
-        if (
-            isinstance(bonus, bool)
-            or not isinstance(bonus, int)
-            or not 0 <= bonus <= MAX_WELCOME_BONUS
-        ):
+        if not _whole(bonus, 0, MAX_WELCOME_BONUS):
             raise _fail(
                 "invalid_rules",
                 f"rules.welcome_bonus: whole points, 0 to {MAX_WELCOME_BONUS}",
@@ -332,7 +335,7 @@ def _rules(program: Program, value: Any) -> dict[str, Any]:
 
 
 def _hour(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 23:
+    if not _whole(value, 0, 23):
         raise _fail("invalid_quiet_hours", f"quiet_hours.{name}: an hour, 0 to 23")
     return value
 
@@ -403,11 +406,7 @@ def _tiers(program: Program, value: Any) -> list[dict[str, Any]]:
         if "ru" not in checked:
             raise _fail("invalid_tiers", f"tiers[{index}].name.ru must not be empty")
         spend = tier["min_spend"]
-        if (
-            isinstance(spend, bool)
-            or not isinstance(spend, int)
-            or not 0 <= spend <= MAX_SPEND
-        ):
+        if not _whole(spend, 0, MAX_SPEND):
             raise _fail(
                 "invalid_tiers",
                 f"tiers[{index}].min_spend: whole roubles, 0 to {MAX_SPEND}",
