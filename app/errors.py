@@ -10,7 +10,30 @@ from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db, limiter
+from app.services import errors as domain
 from passes import PassSigningError
+
+# Where each domain error lands at the edge.
+DOMAIN_STATUS: dict[type[domain.DomainError], int] = {
+    domain.Malformed: 400,
+    domain.Unauthorized: 401,
+    domain.Forbidden: 403,
+    domain.NotFound: 404,
+    domain.Conflict: 409,
+    domain.Gone: 410,
+    domain.TooLarge: 413,
+    domain.Invalid: 422,
+    domain.TooMany: 429,
+    domain.Unavailable: 503,
+}
+
+
+def domain_status(error: domain.DomainError) -> int:
+    """The HTTP status for a domain error (its nearest mapped class)."""
+    for cls in type(error).__mro__:
+        if cls in DOMAIN_STATUS:
+            return DOMAIN_STATUS[cls]
+    return 400
 
 
 class ApiError(Exception):
@@ -44,6 +67,15 @@ def register_error_handlers(app: Flask) -> None:
     def handle_api_error(error: ApiError) -> Response:
         db.session.rollback()
         return json_error(error.status, error.code, error.message)
+
+    @app.errorhandler(domain.DomainError)
+    def handle_domain_error(error: domain.DomainError) -> Response:
+        db.session.rollback()
+        status = domain_status(error)
+        if _wants_json():
+            return json_error(status, error.code, error.message, **error.extra)
+        page = render_template("errors/error.html", status=status)
+        return Response(page, status=status)
 
     @app.errorhandler(HTTPException)
     def handle_http_error(error: HTTPException) -> Response:
