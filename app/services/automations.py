@@ -14,11 +14,21 @@ from __future__ import annotations
 import calendar
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import and_, delete, exists, extract, func, or_, select, update
+from sqlalchemy import (
+    CursorResult,
+    and_,
+    delete,
+    exists,
+    extract,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from app.errors import ApiError
@@ -186,14 +196,14 @@ def configure(row: Automation, changes: Any) -> None:
                 )
             new[key] = value
         else:
-            low, high = _FLOAT_PARAMS[key]
+            least, most = _FLOAT_PARAMS[key]
             if (
                 not isinstance(value, int | float)
                 or isinstance(value, bool)
-                or not low <= value <= high
+                or not least <= value <= most
             ):
                 raise ApiError(
-                    422, "invalid_setting", f"{key} must be a number {low}-{high}"
+                    422, "invalid_setting", f"{key} must be a number {least}-{most}"
                 )
             new[key] = float(value)
     row.enabled = enabled
@@ -631,13 +641,18 @@ def expire_birthday_offers(program: Program, now: datetime) -> int:
     cleared: list[int] = []
     for start in range(0, len(rows), BATCH):
         for member_id, body in rows[start : start + BATCH]:
-            # Still that offer now (a message sent meanwhile wins).
-            if db.session.execute(
-                update(Member)
-                .where(Member.id == member_id, Member.offer == body)
-                .values(offer="")
-                .execution_options(synchronize_session="evaluate")
-            ).rowcount:
+            # Still that offer now (a message sent meanwhile wins). An UPDATE's
+            # result is a CursorResult (Session.execute is typed Result).
+            cleared_now = cast(
+                CursorResult[Any],
+                db.session.execute(
+                    update(Member)
+                    .where(Member.id == member_id, Member.offer == body)
+                    .values(offer="")
+                    .execution_options(synchronize_session="evaluate")
+                ),
+            ).rowcount
+            if cleared_now:
                 cleared.append(member_id)
     for start in range(0, len(cleared), BATCH):
         passes_ = db.session.scalars(

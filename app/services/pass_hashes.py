@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, exists, select, update
-from sqlalchemy.orm import contains_eager
+from sqlalchemy import ColumnElement, Exists, bindparam, exists, select, update
+from sqlalchemy.orm import QueryableAttribute, contains_eager
 
 from app.extensions import db
 from app.models import Member, Pass, StoreRefresh
@@ -42,7 +42,9 @@ BATCH = 200
 BATCHES_PER_RUN = 50
 
 
-def _refresh_queued(program_id: object) -> object:
+def _refresh_queued(
+    program_id: ColumnElement[int] | QueryableAttribute[int],
+) -> Exists:
     return exists().where(
         StoreRefresh.program_id == program_id, StoreRefresh.status == "queued"
     )
