@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import CursorResult, func, or_, select, update
 
@@ -186,11 +186,16 @@ def _check_choice(
     return size, store_id
 
 
+class Subscribed(NamedTuple):
+    subscription: ProductSubscription
+    created: bool
+
+
 def subscribe(
     member: Member, product: Product, size: Any, store_id: Any, source: str
-) -> tuple[ProductSubscription, bool]:
-    """(subscription, created): subscribing again to the same thing returns the
-    waiting one."""
+) -> Subscribed:
+    """The subscription and whether it is new: subscribing again to the same
+    thing returns the waiting one."""
     size, store_id = _check_choice(product, size, store_id)
     if member.program_id != product.program_id or member.erased_at is not None:
         raise ApiError(404, "unknown_member", "No such member in this program.")
@@ -208,7 +213,7 @@ def subscribe(
         )
     )
     if existing is not None:
-        return existing, False
+        return Subscribed(existing, False)
     sub = ProductSubscription(
         program_id=product.program_id,
         product=product,
@@ -220,7 +225,7 @@ def subscribe(
     )
     db.session.add(sub)
     db.session.flush()
-    return sub, True
+    return Subscribed(sub, True)
 
 
 def unsubscribe(sub: ProductSubscription) -> bool:
