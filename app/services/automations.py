@@ -187,6 +187,8 @@ def configure(row: Automation, changes: Any) -> None:
     if not isinstance(enabled, bool):
         raise ApiError(422, "invalid_enabled", "enabled must be true or false")
     new = dict(row.settings or {})
+    low: float  # an int range, or a float one
+    high: float
     for key, value in (changes.get("settings") or {}).items():
         if key not in DEFAULTS[row.name]:
             raise ApiError(422, "unknown_setting", f"{row.name} has no setting {key!r}")
@@ -204,14 +206,14 @@ def configure(row: Automation, changes: Any) -> None:
                 )
             new[key] = value
         else:
-            least, most = _FLOAT_PARAMS[key]
+            low, high = _FLOAT_PARAMS[key]
             if (
                 not isinstance(value, int | float)
                 or isinstance(value, bool)
-                or not least <= value <= most
+                or not low <= value <= high
             ):
                 raise ApiError(
-                    422, "invalid_setting", f"{key} must be a number {least}-{most}"
+                    422, "invalid_setting", f"{key} must be a number {low}-{high}"
                 )
             new[key] = float(value)
     row.enabled = enabled
