@@ -75,4 +75,4 @@ bench: setup-dev  ## benchmarks; results go to docs/performance.md by hand
 	$(BIN)/python bench/pos_load.py
 
 clean:
-	rm -rf $(VENV) instance certs/dev .pytest_cache .ruff_cache
+	rm -rf $(VENV) instance certs/dev .pytest_cache .ruff_cache .mypy_cache
