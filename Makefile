@@ -17,6 +17,7 @@ run: setup certs db demo  ## set everything up; serve on http://127.0.0.1:5000 w
 
 test: setup-dev system-test-deps  ## set up and run the whole suite (SQLite + PostgreSQL + Chromium)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 setup: $(VENV)/.runtime
@@ -59,6 +60,7 @@ demo: setup db  ## idempotent demo program, stores and members
 lint: setup-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: setup-dev
 	$(BIN)/ruff format .
@@ -73,4 +75,4 @@ bench: setup-dev  ## benchmarks; results go to docs/performance.md by hand
 	$(BIN)/python bench/pos_load.py
 
 clean:
-	rm -rf $(VENV) instance certs/dev .pytest_cache .ruff_cache
+	rm -rf $(VENV) instance certs/dev .pytest_cache .ruff_cache .mypy_cache

@@ -30,15 +30,15 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 
 def signup_limit() -> str:
-    return current_app.config["RATELIMIT_SIGNUP"]
+    return str(current_app.config["RATELIMIT_SIGNUP"])
 
 
 def pages_limit() -> str:
-    return current_app.config["RATELIMIT_PAGES"]
+    return str(current_app.config["RATELIMIT_PAGES"])
 
 
 def wallet_limit() -> str:
-    return current_app.config["RATELIMIT_WALLET"]
+    return str(current_app.config["RATELIMIT_WALLET"])
 
 
 def register_security(app: Flask) -> None:

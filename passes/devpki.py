@@ -17,6 +17,7 @@ import json
 import os
 import secrets
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,10 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPrivateKeyTypes,
+    CertificatePublicKeyTypes,
+)
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 _PEM = serialization.Encoding.PEM
@@ -56,12 +61,12 @@ def _name(**attributes: str) -> x509.Name:
 
 def _certificate(
     subject: x509.Name,
-    public_key: Any,
+    public_key: CertificatePublicKeyTypes,
     issuer: x509.Name,
-    issuer_key: Any,
+    issuer_key: CertificateIssuerPrivateKeyTypes,
     days: float,
     ca: bool,
-    extensions: list[x509.ExtensionType] = (),  # type: ignore[assignment]
+    extensions: Sequence[x509.ExtensionType] = (),
 ) -> x509.Certificate:
     now = datetime.now(UTC) - timedelta(minutes=5)
     builder = (
@@ -190,7 +195,7 @@ def make_dev_pki(
     )
 
 
-def _private_pem(key: Any) -> bytes:
+def _private_pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(
         _PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )

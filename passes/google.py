@@ -259,7 +259,7 @@ def save_url(signer: crypt.Signer, claims: dict[str, Any]) -> str:
     :param signer: the service account's signer (its key id goes in the header).
     :raises ValueError: if the link would pass 1,800 characters.
     """
-    token = google_jwt.encode(signer, claims).decode("ascii")
+    token: str = google_jwt.encode(signer, claims).decode("ascii")
     url = SAVE_URL_PREFIX + token
     if len(url) > MAX_SAVE_URL_LENGTH:
         raise ValueError(f"Save link is {len(url)} characters, over 1,800")

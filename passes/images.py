@@ -56,7 +56,7 @@ def _colour(hex_colour: str) -> tuple[int, int, int]:
     return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
 
 
-def _mix(a: tuple[int, int, int], b: tuple[int, int, int], t: float):
+def _mix(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> tuple[int, ...]:
     return tuple(round(x + (y - x) * t) for x, y in zip(a, b, strict=True))
 
 
@@ -254,7 +254,7 @@ def _decode(data: bytes) -> Image.Image:
                         f"The image is larger than {MAX_SIDE} px on a side.",
                     )
                 probe.verify()
-            image = Image.open(io.BytesIO(data))
+            image: Image.Image = Image.open(io.BytesIO(data))
             image.load()
             image = ImageOps.exif_transpose(image)
     except ImageRejected:

@@ -9,8 +9,11 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Response, flash, g, jsonify, redirect, request, url_for
+from flask import flash, g, jsonify, redirect, request, url_for
 from werkzeug.exceptions import NotFound
+
+# Werkzeug's: what `redirect` returns, and the base of Flask's own Response.
+from werkzeug.wrappers import Response
 
 from app.admin import forms
 from app.admin.texts import texts

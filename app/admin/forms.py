@@ -10,7 +10,14 @@ from werkzeug.datastructures import MultiDict
 from app.errors import ApiError
 from app.services import automations, stores
 
-STORE_FIELDS = ("code", "name", "city", "address", "latitude", "longitude")
+STORE_FIELDS: tuple[str, ...] = (
+    "code",
+    "name",
+    "city",
+    "address",
+    "latitude",
+    "longitude",
+)
 STORE_FIELDS += ("relevant_text",)
 COORDINATES = {"latitude": 90, "longitude": 180}
 

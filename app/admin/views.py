@@ -81,7 +81,8 @@ def _program() -> Program | None:
     """The program the pages work on (see admin_session.selected_program)."""
     if "admin_program" not in g:
         g.admin_program = admin_session.selected_program(g.admin_key)
-    return g.admin_program  # type: ignore[no-any-return]
+    program: Program | None = g.admin_program
+    return program
 
 
 def _program_id() -> int | None:

@@ -82,6 +82,7 @@ def program_for(key: ApiKey, body: Any = None, *, lock: bool = False) -> Program
     (session), else the only program. 422 when none of these names a program.
     `lock`: the row locked and re-read, for a change."""
     named = body.pop("program_id", None) if isinstance(body, dict) else None
+    where: ColumnElement[bool] | None
     if key.program_id is not None:
         where = Program.id == key.program_id
     else:

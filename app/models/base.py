@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator
+from sqlalchemy import JSON, DateTime, MetaData, Table, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, registry
 
 
@@ -35,6 +35,11 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
+    if TYPE_CHECKING:
+        # Every model maps one Table (DeclarativeBase says any FromClause), so
+        # Core statements can take `Model.__table__` and its columns.
+        __table__: ClassVar[Table]
+
     registry = registry(
         metadata=MetaData(
             naming_convention={

@@ -122,7 +122,10 @@ class _Connection(asyncio.Protocol):
     """One HTTP/2 connection: streams map to futures; writes flush once per turn."""
 
     def __init__(
-        self, authority: str, streams: int, on_close: collections.abc.Callable
+        self,
+        authority: str,
+        streams: int,
+        on_close: collections.abc.Callable[[_Connection], None],
     ) -> None:
         self.authority = authority
         self.streams = streams

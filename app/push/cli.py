@@ -95,7 +95,8 @@ def worker(until_idle: bool, no_scheduler: bool) -> None:
             "push configuration is not usable; see `flask --app wsgi check-certs`"
         )
     engine = db.engine
-    app = current_app._get_current_object()
+    # The proxy is typed as the Flask app itself; the threads need the real one.
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     stop_scheduler = threading.Event()
     if not (until_idle or no_scheduler):
         threading.Thread(

@@ -73,7 +73,9 @@ class Settings:
 @dataclass
 class Stats:
     counters: collections.Counter[str] = field(default_factory=collections.Counter)
-    seconds: collections.Counter[str] = field(default_factory=collections.Counter)
+    seconds: collections.defaultdict[str, float] = field(
+        default_factory=lambda: collections.defaultdict(float)
+    )
 
 
 class Worker:
@@ -281,7 +283,7 @@ class Worker:
         settings = self.settings
         delay = min(
             settings.retry_cap_seconds,
-            settings.retry_base_seconds * 2 ** (attempts - 1),
+            settings.retry_base_seconds * 2.0 ** (attempts - 1),
         )
         return delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
 

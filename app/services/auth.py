@@ -192,7 +192,7 @@ _LOOKUP = (
 def _program_snapshot(row: Any) -> Program | None:
     if row.program_id is None:
         return None
-    program = Program.__mapper__.class_manager.new_instance()
+    program: Program = Program.__mapper__.class_manager.new_instance()
     for key, _ in _PROGRAM_COLUMNS:
         # Loaded values, not changes: the object has nothing to flush.
         set_committed_value(program, key, getattr(row, f"program__{key}"))
@@ -210,13 +210,19 @@ def authenticate_principal(
     if prefix is not None:
         row = db.session.connection().execute(_LOOKUP, {"prefix": prefix}).first()
     expected = row.key_hash if row is not None else _DUMMY_HASH
-    if not hmac.compare_digest(expected, hash_key(key)) or row is None or row.revoked:
+    # (A row is only looked up by a prefix: `prefix is None` never rejects one.)
+    if (
+        not hmac.compare_digest(expected, hash_key(key))
+        or row is None
+        or prefix is None
+        or row.revoked
+    ):
         raise _unknown()
     _check_access(row.role, roles, row.active if row.store_id is not None else None)
     touch(row.id, row.last_used_at)
     return Principal(
         id=row.id,
-        prefix=prefix,  # type: ignore[arg-type]  (not None when a row was found)
+        prefix=prefix,
         role=row.role,
         program_id=row.program_id,
         store_id=row.store_id,

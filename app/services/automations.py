@@ -14,11 +14,21 @@ from __future__ import annotations
 import calendar
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import and_, delete, exists, extract, func, or_, select, update
+from sqlalchemy import (
+    CursorResult,
+    and_,
+    delete,
+    exists,
+    extract,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from app.errors import ApiError
@@ -90,12 +100,20 @@ BATCH = 500
 # -- settings ------------------------------------------------------------------
 
 
-def limits(key: str) -> tuple[type, float, float] | None:
-    """(int or float, lowest, highest) of a numeric setting, else None."""
+class Limits(NamedTuple):
+    """A numeric setting's type (int or float) and its range."""
+
+    kind: type[int] | type[float]
+    low: float
+    high: float
+
+
+def limits(key: str) -> Limits | None:
+    """The type and range of a numeric setting, else None."""
     if key in _INT_PARAMS:
-        return (int, *_INT_PARAMS[key])
+        return Limits(int, *_INT_PARAMS[key])
     if key in _FLOAT_PARAMS:
-        return (float, *_FLOAT_PARAMS[key])
+        return Limits(float, *_FLOAT_PARAMS[key])
     return None
 
 
@@ -169,6 +187,8 @@ def configure(row: Automation, changes: Any) -> None:
     if not isinstance(enabled, bool):
         raise ApiError(422, "invalid_enabled", "enabled must be true or false")
     new = dict(row.settings or {})
+    low: float  # an int range, or a float one
+    high: float
     for key, value in (changes.get("settings") or {}).items():
         if key not in DEFAULTS[row.name]:
             raise ApiError(422, "unknown_setting", f"{row.name} has no setting {key!r}")
@@ -214,18 +234,29 @@ def _members(program: Program, *columns: Any) -> Any:
     )
 
 
-def birthday_dates(day: date) -> list[tuple[int, int]]:
-    """(month, day) pairs celebrated on `day` (29 Feb -> 28 Feb in common years)."""
-    pairs = [(day.month, day.day)]
+class MonthDay(NamedTuple):
+    month: int
+    day: int
+
+
+def birthday_dates(day: date) -> list[MonthDay]:
+    """The birthdays celebrated on `day` (29 Feb -> 28 Feb in common years)."""
+    pairs = [MonthDay(day.month, day.day)]
     if day.month == 2 and day.day == 28 and not calendar.isleap(day.year):
-        pairs.append((2, 29))
+        pairs.append(MonthDay(2, 29))
     return pairs
 
 
-def _last_visits(
-    program: Program, member_ids: list[int]
-) -> dict[int, tuple[int, datetime, datetime]]:
-    """member id -> (purchases, first, last) of purchases not refunded."""
+class Visits(NamedTuple):
+    """A member's purchases not refunded: how many, the first and the last."""
+
+    purchases: int
+    first: datetime
+    last: datetime
+
+
+def _last_visits(program: Program, member_ids: list[int]) -> dict[int, Visits]:
+    """member id -> their Visits (members with no purchase are left out)."""
     rows = db.session.execute(
         select(
             PosTransaction.member_id,
@@ -240,7 +271,7 @@ def _last_visits(
         )
         .group_by(PosTransaction.member_id)
     ).all()
-    return {row[0]: (row[1], row[2], row[3]) for row in rows}
+    return {row[0]: Visits(row[1], row[2], row[3]) for row in rows}
 
 
 def _batches(query: Any) -> Any:
@@ -318,16 +349,16 @@ def _already(member_id: int, source_key: str) -> bool:
 
 def lapse_start(
     joined: datetime,
-    visits: tuple[int, datetime, datetime] | None,
+    visits: Visits | None,
     conf: dict[str, Any],
 ) -> datetime:
     """When the member counts as lapsed: factor x their usual interval after the
     last purchase, or `days` after it (or after joining) with few purchases."""
-    if visits is not None and visits[0] >= int(conf["min_purchases"]):
+    if visits is not None and visits.purchases >= int(conf["min_purchases"]):
         count, first, last = visits
         usual = (last - first) / (count - 1)
         return last + usual * float(conf["factor"])
-    last = visits[2] if visits is not None else joined
+    last = visits.last if visits is not None else joined
     return last + timedelta(days=int(conf["days"]))
 
 
@@ -391,7 +422,7 @@ def run_points_reminder(program: Program, conf: dict[str, Any], local: datetime)
         due = {
             member.id: (key, _fill(conf["texts"], points=member.points))
             for member in batch
-            if (visit := visits.get(member.id)) is None or visit[2] <= idle_since
+            if (visit := visits.get(member.id)) is None or visit.last <= idle_since
         }
         sent += len(
             messaging.deliver_each(
@@ -631,13 +662,18 @@ def expire_birthday_offers(program: Program, now: datetime) -> int:
     cleared: list[int] = []
     for start in range(0, len(rows), BATCH):
         for member_id, body in rows[start : start + BATCH]:
-            # Still that offer now (a message sent meanwhile wins).
-            if db.session.execute(
-                update(Member)
-                .where(Member.id == member_id, Member.offer == body)
-                .values(offer="")
-                .execution_options(synchronize_session="evaluate")
-            ).rowcount:
+            # Still that offer now (a message sent meanwhile wins). An UPDATE's
+            # result is a CursorResult (Session.execute is typed Result).
+            cleared_now = cast(
+                CursorResult[Any],
+                db.session.execute(
+                    update(Member)
+                    .where(Member.id == member_id, Member.offer == body)
+                    .values(offer="")
+                    .execution_options(synchronize_session="evaluate")
+                ),
+            ).rowcount
+            if cleared_now:
                 cleared.append(member_id)
     for start in range(0, len(cleared), BATCH):
         passes_ = db.session.scalars(

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import CursorResult, func, or_, select, update
 
 from app.errors import ApiError
 from app.extensions import db
@@ -186,11 +186,16 @@ def _check_choice(
     return size, store_id
 
 
+class Subscribed(NamedTuple):
+    subscription: ProductSubscription
+    created: bool
+
+
 def subscribe(
     member: Member, product: Product, size: Any, store_id: Any, source: str
-) -> tuple[ProductSubscription, bool]:
-    """(subscription, created): subscribing again to the same thing returns the
-    waiting one."""
+) -> Subscribed:
+    """The subscription and whether it is new: subscribing again to the same
+    thing returns the waiting one."""
     size, store_id = _check_choice(product, size, store_id)
     if member.program_id != product.program_id or member.erased_at is not None:
         raise ApiError(404, "unknown_member", "No such member in this program.")
@@ -208,7 +213,7 @@ def subscribe(
         )
     )
     if existing is not None:
-        return existing, False
+        return Subscribed(existing, False)
     sub = ProductSubscription(
         program_id=product.program_id,
         product=product,
@@ -220,16 +225,22 @@ def subscribe(
     )
     db.session.add(sub)
     db.session.flush()
-    return sub, True
+    return Subscribed(sub, True)
 
 
 def unsubscribe(sub: ProductSubscription) -> bool:
     """Cancel a waiting subscription; False if it was no longer waiting."""
-    done = db.session.execute(
-        update(ProductSubscription)
-        .where(ProductSubscription.id == sub.id, ProductSubscription.status == WAITING)
-        .values(status=CANCELLED, cancelled_at=_now())
-        .execution_options(synchronize_session=False)
+    # An UPDATE's result is a CursorResult (Session.execute is typed Result).
+    done = cast(
+        CursorResult[Any],
+        db.session.execute(
+            update(ProductSubscription)
+            .where(
+                ProductSubscription.id == sub.id, ProductSubscription.status == WAITING
+            )
+            .values(status=CANCELLED, cancelled_at=_now())
+            .execution_options(synchronize_session=False)
+        ),
     )
     db.session.refresh(sub)
     return bool(done.rowcount)
@@ -294,18 +305,22 @@ def restock(
     ids = list(db.session.scalars(select(ProductSubscription.id).where(*match)))
     marked = 0
     if ids:
-        marked = db.session.execute(
-            update(ProductSubscription)
-            .where(
-                ProductSubscription.id.in_(ids), ProductSubscription.status == WAITING
-            )
-            .values(
-                status=RESTOCKED,
-                restock_size=size,
-                restock_store_id=store_id,
-                restocked_at=_now(),
-            )
-            .execution_options(synchronize_session=False)
+        marked = cast(
+            CursorResult[Any],
+            db.session.execute(
+                update(ProductSubscription)
+                .where(
+                    ProductSubscription.id.in_(ids),
+                    ProductSubscription.status == WAITING,
+                )
+                .values(
+                    status=RESTOCKED,
+                    restock_size=size,
+                    restock_store_id=store_id,
+                    restocked_at=_now(),
+                )
+                .execution_options(synchronize_session=False)
+            ),
         ).rowcount
     sent = send_restocked(program, now or utcnow(), product_id=product.id)
     return {
@@ -332,14 +347,17 @@ def send_restocked(
     for sub in db.session.scalars(
         query.order_by(ProductSubscription.id).limit(5000)
     ).all():
-        taken = db.session.execute(
-            update(ProductSubscription)
-            .where(
-                ProductSubscription.id == sub.id,
-                ProductSubscription.status == RESTOCKED,
-            )
-            .values(status=FULFILLED, fulfilled_at=_now())
-            .execution_options(synchronize_session=False)
+        taken = cast(
+            CursorResult[Any],
+            db.session.execute(
+                update(ProductSubscription)
+                .where(
+                    ProductSubscription.id == sub.id,
+                    ProductSubscription.status == RESTOCKED,
+                )
+                .values(status=FULFILLED, fulfilled_at=_now())
+                .execution_options(synchronize_session=False)
+            ),
         ).rowcount
         if not taken:
             continue

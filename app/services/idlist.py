@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, String, any_, bindparam, func, select
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import QueryableAttribute
 
 from app.extensions import db
 
 
-def in_ids(column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
+def in_ids(
+    column: ColumnElement[int] | QueryableAttribute[int], ids: Iterable[int]
+) -> ColumnElement[bool]:
     """`column IN ids` with the ids bound as one parameter (see the module)."""
     values = [int(i) for i in ids]
     if db.session.get_bind().dialect.name == "postgresql":

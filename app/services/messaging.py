@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Integer, bindparam, case, literal, select, update
@@ -303,10 +303,17 @@ def _move_and_notify(
         )
 
 
-def send_window(program: Program) -> tuple[int, int]:
-    """(quiet from, quiet until) hours in the program's time zone, e.g. (21, 9)."""
+class QuietHours(NamedTuple):
+    """Hours in the program's time zone, e.g. (21, 9): 21:00 to 09:00."""
+
+    start: int
+    end: int
+
+
+def send_window(program: Program) -> QuietHours:
+    """The program's quiet hours: no pushes from `start` until `end`."""
     start, end = program.rule("quiet_hours")
-    return int(start), int(end)
+    return QuietHours(int(start), int(end))
 
 
 def is_quiet(program: Program, now: datetime) -> bool:

@@ -26,9 +26,10 @@ the read is not in the stored hash, so its refresh still sees a difference.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import bindparam, exists, select, update
-from sqlalchemy.orm import contains_eager
+from sqlalchemy import ColumnElement, Exists, bindparam, exists, select, update
+from sqlalchemy.orm import QueryableAttribute, contains_eager
 
 from app.extensions import db
 from app.models import Member, Pass, StoreRefresh
@@ -42,13 +43,23 @@ BATCH = 200
 BATCHES_PER_RUN = 50
 
 
-def _refresh_queued(program_id: object) -> object:
+def _refresh_queued(
+    program_id: ColumnElement[int] | QueryableAttribute[int],
+) -> Exists:
     return exists().where(
         StoreRefresh.program_id == program_id, StoreRefresh.status == "queued"
     )
 
 
-def read_batch(limit: int = BATCH, after: int = 0) -> list[tuple[int, int, str]]:
+class HashRead(NamedTuple):
+    """A pass, the tag read with its content, and the hash of that content."""
+
+    pass_id: int
+    tag: int
+    digest: str
+
+
+def read_batch(limit: int = BATCH, after: int = 0) -> list[HashRead]:
     """(pass id, tag read, hash of the content read) for up to `limit` passes
     with an unknown hash and an id above `after`, of programs with no queued
     refresh."""
@@ -74,12 +85,12 @@ def read_batch(limit: int = BATCH, after: int = 0) -> list[tuple[int, int, str]]
         )
     )
     return [
-        (pass_.id, pass_.update_tag, digest)
+        HashRead(pass_.id, pass_.update_tag, digest)
         for pass_, digest in zip(batch, content_hashes(batch), strict=True)
     ]
 
 
-def store_hashes(read: list[tuple[int, int, str]]) -> None:
+def store_hashes(read: list[HashRead]) -> None:
     """Store the hashes `read_batch` computed, each only if its pass still has an
     unknown hash and the tag that was read, and its program no queued refresh
     (compare-and-set: otherwise a later batch reads it again)."""
@@ -135,7 +146,7 @@ def fill(max_batches: int | None = BATCHES_PER_RUN) -> int:
         # the partial index, so without it each batch would re-read every pass
         # filled before it (quadratic). A pass skipped here (locked, CAS lost)
         # is read again by the next run.
-        after = read[-1][0]
+        after = read[-1].pass_id
     return examined
 
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from flask import current_app
 from sqlalchemy import bindparam, func, select, update
@@ -170,23 +171,26 @@ def program_stores(program: Program) -> list[passes.Store]:
     return stores
 
 
-def member_location(
-    member: Member, stores: list[passes.Store]
-) -> tuple[float, float] | None:
+class Location(NamedTuple):
+    latitude: float
+    longitude: float
+
+
+def member_location(member: Member, stores: list[passes.Store]) -> Location | None:
     """Where the member shops: their store, else the centre of their city's stores."""
     return _location(member.preferred_store_id, member.city, stores)
 
 
 def _location(
     preferred_store_id: int | None, city: str | None, stores: list[passes.Store]
-) -> tuple[float, float] | None:
+) -> Location | None:
     for store in stores:
         if store.id == preferred_store_id:
-            return store.latitude, store.longitude
+            return Location(store.latitude, store.longitude)
     in_city = [s for s in stores if city and s.city == city] or stores
     if not in_city:
         return None
-    return (
+    return Location(
         sum(s.latitude for s in in_city) / len(in_city),
         sum(s.longitude for s in in_city) / len(in_city),
     )
@@ -261,10 +265,16 @@ def pass_for_member(member: Member) -> Pass | None:
     return db.session.scalar(select(Pass).where(Pass.member_id == member.id))
 
 
-def pass_inputs(
-    pass_: Pass,
-) -> tuple[passes.Program, passes.Member, list[passes.Store]]:
-    return (
+class PassInputs(NamedTuple):
+    """What `passes` builds a pass from (in the order its functions take)."""
+
+    program: passes.Program
+    member: passes.Member
+    stores: list[passes.Store]
+
+
+def pass_inputs(pass_: Pass) -> PassInputs:
+    return PassInputs(
         program_view(pass_.program),
         member_view(pass_),
         nearest_stores(pass_.member),
@@ -425,9 +435,14 @@ def build_pkpass(pass_: Pass) -> bytes:
 UNKNOWN_HASH = ""
 
 
+class MovedPass(NamedTuple):
+    pass_id: int
+    member_id: int
+
+
 def move_changed_passes(
     program_id: int, member_ids: Sequence[int], campaign_id: int | None = None
-) -> list[tuple[int, int]]:
+) -> list[MovedPass]:
     """Move the tags of these members' passes, whose content the caller KNOWS has
     changed (a new offer text), without building or hashing them; (pass id,
     member id) of the moved passes. Only adds/flushes; the caller commits.
@@ -511,4 +526,4 @@ def move_changed_passes(
         ],
         campaign_id,
     )
-    return [(pass_id, member_id) for pass_id, member_id, _ in rows]
+    return [MovedPass(pass_id, member_id) for pass_id, member_id, _ in rows]

@@ -286,7 +286,7 @@ def _near(args: Any, context: Context) -> ColumnElement[bool]:
         Member.preferred_store_id.is_(None),
         Member.preferred_store_id.not_in(list(by_id)),
     )
-    parts = [Member.preferred_store_id.in_(near_store_ids)]
+    parts: list[ColumnElement[bool]] = [Member.preferred_store_id.in_(near_store_ids)]
     parts.append(and_(without_store, Member.city.in_(near_cities)))
     if stores and near(*centre(stores)):  # no store and no known city: all stores
         parts.append(

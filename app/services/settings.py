@@ -20,7 +20,7 @@ import hashlib
 import re
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeGuard
 from zoneinfo import available_timezones
 
 from sqlalchemy import delete, func, select
@@ -189,7 +189,7 @@ def warnings(design: dict[str, Any]) -> list[dict[str, str]]:
 # -- checking a change -----------------------------------------------------------
 
 
-def _line(field: str, value: Any) -> str:
+def _line(field: str, value: object) -> str:
     limit, may_be_empty = _LINES[field]
     if not isinstance(value, str) or _CONTROL.search(value) or "\n" in value:
         raise _fail(f"invalid_{field}", f"{field} must be one line of text")
@@ -266,7 +266,7 @@ def _colors(value: Any) -> dict[str, str]:
     return result
 
 
-def _whole(value: Any, low: int, high: int) -> bool:
+def _whole(value: object, low: int, high: int) -> TypeGuard[int]:
     """A whole number (not a bool) from `low` to `high`."""
     return (
         not isinstance(value, bool) and isinstance(value, int) and low <= value <= high
@@ -334,7 +334,7 @@ def _rules(program: Program, value: Any) -> dict[str, Any]:
     return rules
 
 
-def _hour(name: str, value: Any) -> int:
+def _hour(name: str, value: object) -> int:
     if not _whole(value, 0, 23):
         raise _fail("invalid_quiet_hours", f"quiet_hours.{name}: an hour, 0 to 23")
     return value

@@ -115,9 +115,9 @@ def apply(program: Program, store: Store | None, body: Any) -> Store:
                     422, f"invalid_{field}", f"{field}: 1-{limit} characters"
                 )
             values[field] = value.strip()
-    for key, limit in (("latitude", 90.0), ("longitude", 180.0)):
+    for key, bound in (("latitude", 90.0), ("longitude", 180.0)):
         if key in body:
-            values[key] = _coordinate(body, key, limit)
+            values[key] = _coordinate(body, key, bound)
     if "active" in body:
         if not isinstance(body["active"], bool):
             raise ApiError(422, "invalid_active", "active must be true or false")
