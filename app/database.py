@@ -1,11 +1,27 @@
-"""Database engine settings that SQLAlchemy does not apply by itself, and the
-dialect's INSERT construct (the one with ON CONFLICT) for the session's database."""
+"""Database engine settings that SQLAlchemy does not apply by itself, the
+dialect's INSERT construct (the one with ON CONFLICT) for the session's database,
+and the SQLite write lock taken up front.
+
+SQLite has one writer at a time. A transaction that begins with a read (plain
+`BEGIN`) and then writes must upgrade its lock, and in WAL mode SQLite refuses
+that at once ("database is locked", no busy wait) when another writer committed
+meanwhile: concurrent sign-ups got 503s. So every transaction that may write
+begins with `BEGIN IMMEDIATE`, which waits its turn (busy_timeout) instead:
+
+- requests: every request other than GET/HEAD/OPTIONS (`register_write_lock`),
+  and the GET views marked `@writes`;
+- services and jobs outside a request, or after a commit: `begin_write()`.
+
+PostgreSQL needs none of it (row locks), and it costs nothing there.
+"""
 
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from flask import Flask, current_app, request
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
@@ -46,3 +62,42 @@ def insert(table: Any) -> Any:
     `on_conflict_do_nothing` / `on_conflict_do_update`)."""
     dialect = db.session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def begin_write() -> None:
+    """Begin the session's transaction as a writer: on SQLite `BEGIN IMMEDIATE`
+    (writers queue on the database lock instead of failing when they read
+    before writing); nothing on PostgreSQL, which relies on row locks. Call it
+    before the transaction's first statement (it does nothing inside one)."""
+    session = db.session()
+    if session.in_transaction() or session.get_bind().dialect.name != "sqlite":
+        return
+    db.session.connection(execution_options={"sqlite_begin": "immediate"})
+
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+# Methods whose requests only read (the rest begin as writers).
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def writes(view: View) -> View:
+    """Mark a GET view that writes: its request begins as a writer too."""
+    view.writes = True  # type: ignore[attr-defined]
+    return view
+
+
+def register_write_lock(app: Flask) -> None:
+    """Every request that may write begins its transaction as a writer (SQLite):
+    any method but GET/HEAD/OPTIONS, and views marked `@writes`. Registered after
+    the rate limiter and CSRF checks, so refused requests take no lock."""
+
+    @app.before_request
+    def begin_writes() -> None:
+        if request.url_rule is None or request.endpoint is None:
+            return  # 404/405: nothing runs
+        if request.method in READ_METHODS:
+            view = current_app.view_functions.get(request.endpoint)
+            if not getattr(view, "writes", False):
+                return
+        begin_write()

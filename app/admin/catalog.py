@@ -18,7 +18,7 @@ from app.admin.views import _language, _program, _render, bp, signed_in
 from app.errors import ApiError
 from app.extensions import db
 from app.models import Program, Store, StoreRefresh
-from app.services import audit, automations, catalog, ledger, stores
+from app.services import audit, automations, catalog, stores
 
 SUBSCRIPTION_STATES = ("waiting", "restocked", "fulfilled", "cancelled", "all")
 
@@ -407,7 +407,6 @@ def toggle_automation(name: str) -> Response:
 @signed_in
 def run_automation(name: str) -> Response:
     """Run now (or for a date), even if it is off: like the API's run."""
-    ledger.begin_write()  # SQLite: a writer from the start (see automations.run)
     program = _program()
     if program is None:
         return _no_program()

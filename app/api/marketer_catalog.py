@@ -22,21 +22,10 @@ from app.models import (
     Store,
     StoreRefresh,
 )
-from app.services import automations, catalog, ledger, marketer, stores
+from app.services import automations, catalog, marketer, stores
 
 bp = Blueprint("marketer_catalog_api", __name__)
 ROLES = MARKETER_ROLES
-
-
-# Requests that read, then write under locks (see ledger.begin_write).
-_WRITES = {"marketer_catalog_api.adjust_points", "marketer_catalog_api.run_automation"}
-
-
-@bp.before_request
-def begin_writes() -> None:
-    """These requests start as writers on SQLite (see ledger.begin_write)."""
-    if request.endpoint in _WRITES:
-        ledger.begin_write()
 
 
 def _body() -> Any:

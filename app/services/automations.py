@@ -21,6 +21,7 @@ from flask import current_app
 from sqlalchemy import and_, delete, exists, extract, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from app import database
 from app.errors import ApiError
 from app.extensions import db
 from app.models import (
@@ -258,7 +259,7 @@ def _batches(query: Any) -> Any:
             return
         yield batch
         db.session.commit()
-        ledger.begin_write()  # SQLite: a writer again for the next batch
+        database.begin_write()  # SQLite: a writer again for the next batch
         after = batch[-1].id
 
 
@@ -423,7 +424,7 @@ def run(
     # On SQLite a run that reads and then writes while another writer commits
     # would fail ("database is locked"): it begins as a writer (a no-op on
     # PostgreSQL, and when the caller's transaction has already begun).
-    ledger.begin_write()
+    database.begin_write()
     row = automation(program, name)
     conf = settings(row)
     local = now.astimezone(ZoneInfo(program.timezone))
@@ -580,7 +581,7 @@ def run_all(name: str, now: datetime) -> None:
     ).all()
     db.session.commit()
     for program_id in program_ids:
-        ledger.begin_write()  # SQLite: a writer from the start (see `run`)
+        database.begin_write()  # SQLite: a writer from the start (see `run`)
         program = db.session.get(Program, program_id)
         assert program is not None
         today = now.astimezone(ZoneInfo(program.timezone)).date().isoformat()
@@ -658,7 +659,7 @@ def birthday_offer_expiry_job(now: datetime) -> None:
     ).all()
     db.session.commit()
     for program_id in program_ids:
-        ledger.begin_write()  # SQLite: a writer from the start (see `run`)
+        database.begin_write()  # SQLite: a writer from the start (see `run`)
         program = db.session.get(Program, program_id)
         assert program is not None
         expire_birthday_offers(program, now)

@@ -18,14 +18,6 @@ from app.models.ledger import KINDS
 from app.services.passes import pass_for_member, refresh_pass
 
 
-def begin_write() -> None:
-    """Begin the session's transaction as a writer. On SQLite that is
-    `BEGIN IMMEDIATE` (writers queue on the database lock instead of failing when
-    they read before writing); PostgreSQL relies on row locks. Call it first."""
-    if not db.session().in_transaction():
-        db.session.connection(execution_options={"sqlite_begin": "immediate"})
-
-
 def lock_member(member_id: int) -> Member:
     """The member, row-locked until commit (`SELECT ... FOR UPDATE`; SQLite
     serialises writers anyway). Re-reads the row: the balance is current."""
