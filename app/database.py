@@ -75,6 +75,27 @@ def begin_write() -> None:
     db.session.connection(execution_options={"sqlite_begin": "immediate"})
 
 
+def is_writer() -> bool:
+    """Whether the session's transaction can write without upgrading a lock:
+    always on PostgreSQL; on SQLite when it began with `BEGIN IMMEDIATE`."""
+    connection = db.session.connection()
+    if connection.dialect.name != "sqlite":
+        return True
+    return connection.get_execution_options().get("sqlite_begin") == "immediate"
+
+
+def write_aside(statement: Any, params: dict[str, Any]) -> None:
+    """Run a small write in the session's transaction when it is a writer, else
+    (a reading request on SQLite) in a short writer transaction of its own, which
+    waits its turn instead of failing on a lock upgrade. For bookkeeping that
+    need not commit with the request (a key's last use)."""
+    if is_writer():
+        db.session.connection().execute(statement, params)
+        return
+    with db.engine.execution_options(sqlite_begin="immediate").begin() as own:
+        own.execute(statement, params)
+
+
 View = TypeVar("View", bound=Callable[..., Any])
 
 # Methods whose requests only read (the rest begin as writers).
