@@ -132,6 +132,22 @@ def post_now(
     ).scalar_one()
 
 
+def forfeit(member_id: int, note: str) -> Member:
+    """Close the member's balance: lock the row and post one `forfeit` entry that
+    brings it to 0 (a debt from a refund is written off the same way). Caller
+    commits; call it before changing the member object (the lock re-reads it)."""
+    member = lock_member(member_id)
+    if member.points:
+        post(
+            member,
+            "forfeit",
+            -member.points,
+            idempotency_key=f"forfeit:{member.id}",
+            note=note,
+        )
+    return member
+
+
 def balance_from_ledger(member_id: int) -> int:
     """The sum of the member's entries (what `Member.points` must equal)."""
     return db.session.scalar(
