@@ -17,16 +17,27 @@ PostgreSQL needs none of it (row locks), and it costs nothing there.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, current_app, request
+from flask import (
+    Flask,
+    Response,
+    after_this_request,
+    current_app,
+    has_request_context,
+    request,
+)
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 
 from app.extensions import db
+
+log = logging.getLogger(__name__)
 
 
 @event.listens_for(Engine, "connect")
@@ -85,15 +96,28 @@ def is_writer() -> bool:
 
 
 def write_aside(statement: Any, params: dict[str, Any]) -> None:
-    """Run a small write in the session's transaction when it is a writer, else
-    (a reading request on SQLite) in a short writer transaction of its own, which
-    waits its turn instead of failing on a lock upgrade. For bookkeeping that
-    need not commit with the request (a key's last use)."""
+    """A small write that need not commit with the request (a key's last use):
+    in the session's transaction when it is a writer; else (a reading request on
+    SQLite) in a short writer transaction of its own once the view is done,
+    which waits its turn instead of failing on a lock upgrade. Not at once: a
+    commit from aside would make the request's own read snapshot stale, and a
+    GET marked `@writes` could then no longer write."""
     if is_writer():
         db.session.connection().execute(statement, params)
         return
-    with db.engine.execution_options(sqlite_begin="immediate").begin() as own:
-        own.execute(statement, params)
+
+    def write(response: Response) -> Response:
+        try:
+            with db.engine.execution_options(sqlite_begin="immediate").begin() as own:
+                own.execute(statement, params)
+        except OperationalError as error:  # bookkeeping: never fail the answer
+            log.warning("write aside failed: %s", type(error.orig).__name__)
+        return response
+
+    if has_request_context():
+        after_this_request(write)
+    else:
+        write(Response())
 
 
 View = TypeVar("View", bound=Callable[..., Any])

@@ -15,6 +15,7 @@ from werkzeug.exceptions import NotFound
 from app.admin import forms
 from app.admin.texts import texts
 from app.admin.views import _language, _program, _render, bp, signed_in
+from app.database import writes
 from app.errors import ApiError
 from app.extensions import db
 from app.models import Program, Store, StoreRefresh
@@ -325,6 +326,7 @@ def _automations_page(program: Program, **context: Any) -> Response:
 
 
 @bp.get("/automations")
+@writes  # creates the program's automation rows on first view
 @signed_in
 def automations_page() -> Response:
     program = _program()

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
 from app.api.auth import MARKETER_ROLES, current_key, program_for, require_key
+from app.database import writes
 from app.errors import ApiError
 from app.extensions import db
 from app.ids import MAX_ID, is_id
@@ -49,6 +50,7 @@ def _created(body: dict[str, Any]) -> Response:
 
 
 @bp.get("/automations")
+@writes  # creates the program's automation rows on first view
 @require_key(*ROLES)
 def list_automations() -> Response:
     program = _program()

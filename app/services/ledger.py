@@ -150,11 +150,12 @@ def forfeit(member_id: int, note: str) -> Member:
 
 def balance_from_ledger(member_id: int) -> int:
     """The sum of the member's entries (what `Member.points` must equal)."""
-    return db.session.scalar(
+    total = db.session.scalar(
         select(func.coalesce(func.sum(LedgerEntry.points), 0)).where(
             LedgerEntry.member_id == member_id
         )
     )
+    return int(total or 0)
 
 
 def refresh_member_pass(member: Member, pass_: Pass | None = None) -> None:
