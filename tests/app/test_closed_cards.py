@@ -5,6 +5,8 @@ out, the pass's registrations, devices and outbox tokens are forgotten."""
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -255,3 +257,16 @@ def test_a_delivered_void_forgets_the_devices_and_tokens(
     # Nothing left to do: the next run finds nothing.
     with app.app_context():
         assert closed_cards.forget_closed_passes(later) == []
+
+
+def test_the_cashier_page_explains_a_closed_card_in_its_language(
+    client: FlaskClient,
+) -> None:
+    def texts(query: str) -> dict[str, str]:
+        page = client.get(f"/pos{query}").get_data(True)
+        found = re.search(r'id="pos-texts">(.*?)</script>', page, re.S)
+        assert found is not None
+        return json.loads(found.group(1))
+
+    assert texts("?lang=ru")["error.card_closed"].startswith("Карта закрыта")
+    assert texts("?lang=en")["error.card_closed"].startswith("This card is closed")
