@@ -10,6 +10,7 @@ from flask import Flask
 
 from app import config
 from app.admin.session import SessionInterface
+from app.database import register_write_lock
 from app.extensions import csrf, db, migrate
 from app.ids import register_id_bounds
 from app.ops.metrics import register_metrics
@@ -30,6 +31,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_security(app)
     register_metrics(app)
+    register_write_lock(app)
     register_blueprints(app)
     register_cli(app)
     return app

@@ -1,16 +1,43 @@
-"""Database engine settings that SQLAlchemy does not apply by itself, and the
-dialect's INSERT construct (the one with ON CONFLICT) for the session's database."""
+"""Database engine settings that SQLAlchemy does not apply by itself, the
+dialect's INSERT construct (the one with ON CONFLICT) for the session's database,
+and the SQLite write lock taken up front.
+
+SQLite has one writer at a time. A transaction that begins with a read (plain
+`BEGIN`) and then writes must upgrade its lock, and in WAL mode SQLite refuses
+that at once ("database is locked", no busy wait) when another writer committed
+meanwhile: concurrent sign-ups got 503s. So every transaction that may write
+begins with `BEGIN IMMEDIATE`, which waits its turn (busy_timeout) instead:
+
+- requests: every request other than GET/HEAD/OPTIONS (`register_write_lock`),
+  and the GET views marked `@writes`;
+- services and jobs outside a request, or after a commit: `begin_write()`.
+
+PostgreSQL needs none of it (row locks), and it costs nothing there.
+"""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from flask import (
+    Flask,
+    Response,
+    after_this_request,
+    current_app,
+    has_request_context,
+    request,
+)
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 
 from app.extensions import db
+
+log = logging.getLogger(__name__)
 
 
 @event.listens_for(Engine, "connect")
@@ -46,3 +73,76 @@ def insert(table: Any) -> Any:
     `on_conflict_do_nothing` / `on_conflict_do_update`)."""
     dialect = db.session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def begin_write() -> None:
+    """Begin the session's transaction as a writer: on SQLite `BEGIN IMMEDIATE`
+    (writers queue on the database lock instead of failing when they read
+    before writing); nothing on PostgreSQL, which relies on row locks. Call it
+    before the transaction's first statement (it does nothing inside one)."""
+    session = db.session()
+    if session.in_transaction() or session.get_bind().dialect.name != "sqlite":
+        return
+    db.session.connection(execution_options={"sqlite_begin": "immediate"})
+
+
+def is_writer() -> bool:
+    """Whether the session's transaction can write without upgrading a lock:
+    always on PostgreSQL; on SQLite when it began with `BEGIN IMMEDIATE`."""
+    connection = db.session.connection()
+    if connection.dialect.name != "sqlite":
+        return True
+    return connection.get_execution_options().get("sqlite_begin") == "immediate"
+
+
+def write_aside(statement: Any, params: dict[str, Any]) -> None:
+    """A small write that need not commit with the request (a key's last use):
+    in the session's transaction when it is a writer; else (a reading request on
+    SQLite) in a short writer transaction of its own once the view is done,
+    which waits its turn instead of failing on a lock upgrade. Not at once: a
+    commit from aside would make the request's own read snapshot stale, and a
+    GET marked `@writes` could then no longer write."""
+    if is_writer():
+        db.session.connection().execute(statement, params)
+        return
+
+    def write(response: Response) -> Response:
+        try:
+            with db.engine.execution_options(sqlite_begin="immediate").begin() as own:
+                own.execute(statement, params)
+        except OperationalError as error:  # bookkeeping: never fail the answer
+            log.warning("write aside failed: %s", type(error.orig).__name__)
+        return response
+
+    if has_request_context():
+        after_this_request(write)
+    else:
+        write(Response())
+
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+# Methods whose requests only read (the rest begin as writers).
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def writes(view: View) -> View:
+    """Mark a GET view that writes: its request begins as a writer too."""
+    view.writes = True  # type: ignore[attr-defined]
+    return view
+
+
+def register_write_lock(app: Flask) -> None:
+    """Every request that may write begins its transaction as a writer (SQLite):
+    any method but GET/HEAD/OPTIONS, and views marked `@writes`. Registered after
+    the rate limiter and CSRF checks, so refused requests take no lock."""
+
+    @app.before_request
+    def begin_writes() -> None:
+        if request.url_rule is None or request.endpoint is None:
+            return  # 404/405: nothing runs
+        if request.method in READ_METHODS:
+            view = current_app.view_functions.get(request.endpoint)
+            if not getattr(view, "writes", False):
+                return
+        begin_write()

@@ -27,9 +27,10 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select, update  # noqa: E402
 
+from app import database  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import Pass  # noqa: E402
-from app.services import ledger, pass_hashes  # noqa: E402
+from app.services import pass_hashes  # noqa: E402
 from app.services.passes import UNKNOWN_HASH  # noqa: E402
 from bench.campaign import generate  # noqa: E402
 from bench.support import bench_app, databases, dev_certs  # noqa: E402
@@ -39,7 +40,7 @@ def previous_fill() -> int:
     """The loop before the keyset: each batch asks for the first unknown ones."""
     filled = 0
     while True:
-        ledger.begin_write()
+        database.begin_write()
         examined = pass_hashes.fill_batch(pass_hashes.BATCH)
         db.session.commit()
         filled += examined

@@ -1,4 +1,4 @@
-"""Re-tiering every member after a tier-threshold change (`pos.retier`, what each
+"""Re-tiering every member after a tier-threshold change (`loyalty.retier`, what each
 batch of the settings refresh runs first), against baselines in the same run.
 
 Generates N members in bulk, each with one purchase (0 to 150,000 roubles; a
@@ -10,7 +10,7 @@ fifth of them older than the 12-month window), then:
 - baseline: the ORM way (Member objects, a spend query and an attribute set per
   member, flushed per batch) over the first --baseline members;
 - the Python heap's peak (tracemalloc) of the set-based pass, over N members and
-  over a tenth of them: memory stays flat in N (bounded by pos.RETIER_BATCH rows).
+  over a tenth of them: memory stays flat in N (bounded by loyalty.RETIER_BATCH rows).
 
     .venv/bin/python bench/retier.py [--members 200000] [--baseline 20000]
         [--database sqlite|postgresql]
@@ -34,7 +34,7 @@ from sqlalchemy import func, insert, select, text  # noqa: E402
 
 from app.extensions import db  # noqa: E402
 from app.models import Member, PosTransaction, Program, Store  # noqa: E402
-from app.services import pos  # noqa: E402
+from app.services import loyalty  # noqa: E402
 from app.services.auth import create_key  # noqa: E402
 from app.services.demo import TIERS, seed_demo  # noqa: E402
 from bench.support import bench_app, databases, dev_certs  # noqa: E402
@@ -110,8 +110,8 @@ def set_thresholds(program: Program, gold: int, platinum: int) -> None:
 
 
 def retier_all(program: Program) -> tuple[float, int]:
-    """(seconds, moved): pos.retier over every member, a transaction per
-    pos.RETIER_BATCH members (as the refresh job commits per batch)."""
+    """(seconds, moved): loyalty.retier over every member, a transaction per
+    loyalty.RETIER_BATCH members (as the refresh job commits per batch)."""
     started = time.perf_counter()
     moved = 0
     after = 0
@@ -120,10 +120,10 @@ def retier_all(program: Program) -> tuple[float, int]:
             select(Member.id)
             .where(Member.program_id == program.id, Member.id > after)
             .order_by(Member.id)
-            .offset(pos.RETIER_BATCH - 1)
+            .offset(loyalty.RETIER_BATCH - 1)
             .limit(1)
         )
-        moved += len(pos.retier(program, after, upto, NOW))
+        moved += len(loyalty.retier(program, after, upto, NOW))
         db.session.commit()
         if upto is None:
             return time.perf_counter() - started, moved
@@ -136,13 +136,13 @@ def read_floor(program: Program) -> float:
     after = 0
     while True:
         rows = db.session.execute(
-            select(Member.id, Member.tier, pos.rolling_spend(Member.id))
+            select(Member.id, Member.tier, loyalty.rolling_spend(Member.id))
             .where(Member.program_id == program.id, Member.id > after)
             .order_by(Member.id)
-            .limit(pos.RETIER_BATCH),
-            {"since": NOW - pos.SPEND_WINDOW},
+            .limit(loyalty.RETIER_BATCH),
+            {"since": NOW - loyalty.SPEND_WINDOW},
         ).all()
-        if len(rows) < pos.RETIER_BATCH:
+        if len(rows) < loyalty.RETIER_BATCH:
             db.session.commit()
             return time.perf_counter() - started
         after = rows[-1].id
@@ -159,7 +159,7 @@ def orm_retier(program: Program, limit: int) -> tuple[float, int]:
             select(Member)
             .where(Member.program_id == program.id, Member.id > after)
             .order_by(Member.id)
-            .limit(min(pos.RETIER_BATCH, limit - done))
+            .limit(min(loyalty.RETIER_BATCH, limit - done))
         ).all()
         if not members:
             break
@@ -167,11 +167,11 @@ def orm_retier(program: Program, limit: int) -> tuple[float, int]:
             total = db.session.scalar(
                 select(func.coalesce(func.sum(PosTransaction.amount_kopecks), 0)).where(
                     PosTransaction.member_id == member.id,
-                    PosTransaction.created_at >= NOW - pos.SPEND_WINDOW,
+                    PosTransaction.created_at >= NOW - loyalty.SPEND_WINDOW,
                     PosTransaction.refunded_at.is_(None),
                 )
             )
-            tier = pos.tier_for_spend(program, total)
+            tier = loyalty.tier_for_spend(program, total)
             if tier != member.tier:
                 member.tier = tier
                 moved += 1
@@ -198,11 +198,11 @@ def traced_peak(program: Program, members: int) -> int:
             select(Member.id)
             .where(Member.program_id == program.id, Member.id > after)
             .order_by(Member.id)
-            .offset(pos.RETIER_BATCH - 1)
+            .offset(loyalty.RETIER_BATCH - 1)
             .limit(1)
         )
         last = step if step is not None and step < upto else upto
-        pos.retier(program, after, last, NOW)
+        loyalty.retier(program, after, last, NOW)
         db.session.commit()
         if last == upto:
             break
@@ -257,7 +257,7 @@ def main() -> None:
             peak_full = traced_peak(program, n)
     print(
         f"\nre-tiering, {args.database}, {n:,} members with one purchase each "
-        f"(generated in {generated:.0f} s), batches of {pos.RETIER_BATCH} "
+        f"(generated in {generated:.0f} s), batches of {loyalty.RETIER_BATCH} "
         f"(cpu: {os.cpu_count()} cores)\n"
     )
     print("| scenario | members | moved | seconds | members/s |")

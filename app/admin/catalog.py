@@ -18,10 +18,11 @@ from werkzeug.wrappers import Response
 from app.admin import forms
 from app.admin.texts import texts
 from app.admin.views import _language, _program, _render, bp, signed_in
+from app.database import writes
 from app.errors import ApiError
 from app.extensions import db
 from app.models import Program, Store, StoreRefresh
-from app.services import audit, automations, catalog, ledger, stores
+from app.services import audit, automations, catalog, stores
 
 SUBSCRIPTION_STATES = ("waiting", "restocked", "fulfilled", "cancelled", "all")
 
@@ -328,6 +329,7 @@ def _automations_page(program: Program, **context: Any) -> Response:
 
 
 @bp.get("/automations")
+@writes  # creates the program's automation rows on first view
 @signed_in
 def automations_page() -> Response:
     program = _program()
@@ -410,7 +412,6 @@ def toggle_automation(name: str) -> Response:
 @signed_in
 def run_automation(name: str) -> Response:
     """Run now (or for a date), even if it is off: like the API's run."""
-    ledger.begin_write()  # SQLite: a writer from the start (see automations.run)
     program = _program()
     if program is None:
         return _no_program()

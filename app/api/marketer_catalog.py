@@ -12,6 +12,7 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
 from app.api.auth import MARKETER_ROLES, current_key, program_for, require_key
+from app.database import writes
 from app.errors import ApiError
 from app.extensions import db
 from app.ids import MAX_ID, is_id
@@ -22,21 +23,10 @@ from app.models import (
     Store,
     StoreRefresh,
 )
-from app.services import automations, catalog, ledger, marketer, stores
+from app.services import automations, catalog, marketer, stores
 
 bp = Blueprint("marketer_catalog_api", __name__)
 ROLES = MARKETER_ROLES
-
-
-# Requests that read, then write under locks (see ledger.begin_write).
-_WRITES = {"marketer_catalog_api.adjust_points", "marketer_catalog_api.run_automation"}
-
-
-@bp.before_request
-def begin_writes() -> None:
-    """These requests start as writers on SQLite (see ledger.begin_write)."""
-    if request.endpoint in _WRITES:
-        ledger.begin_write()
 
 
 def _body() -> Any:
@@ -60,6 +50,7 @@ def _created(body: dict[str, Any]) -> Response:
 
 
 @bp.get("/automations")
+@writes  # creates the program's automation rows on first view
 @require_key(*ROLES)
 def list_automations() -> Response:
     program = _program()

@@ -16,15 +16,10 @@ from app.errors import ApiError
 from app.extensions import db
 from app.i18n import LANGUAGES
 from app.models import ApiKey, Program, StoreRefresh
-from app.services import ledger, settings, stores
+from app.services import settings, stores
 from passes.images import MAX_UPLOAD_BYTES
 
 bp = Blueprint("settings_api", __name__)
-_WRITES = {
-    "settings_api.patch_program",
-    "settings_api.upload_image",
-    "settings_api.remove_image",
-}
 # Room for the image and the multipart envelope (the app's default limit is small).
 UPLOAD_LIMIT = MAX_UPLOAD_BYTES + 64 * 1024
 
@@ -33,9 +28,6 @@ UPLOAD_LIMIT = MAX_UPLOAD_BYTES + 64 * 1024
 def authenticate_request() -> None:
     if request.endpoint == "settings_api.upload_image":
         request.max_content_length = UPLOAD_LIMIT
-    if request.endpoint in _WRITES:
-        # Writers queue on SQLite instead of failing after reading (see ledger).
-        ledger.begin_write()
     g.api_key = marketer_key()
 
 

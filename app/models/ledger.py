@@ -11,7 +11,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.models.base import Base, utcnow
 from app.models.member import Member
 
-KINDS = ("earn", "redeem", "refund", "bonus", "adjustment", "expiry")
+# "forfeit": the balance a closed card (erased member) gave up, bringing it to 0.
+KINDS = ("earn", "redeem", "refund", "bonus", "adjustment", "expiry", "forfeit")
 
 
 class PosTransaction(Base):

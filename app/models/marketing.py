@@ -128,7 +128,7 @@ class StoreRefresh(Base):
     # None: re-hash every pass.
     stores_before: Mapped[list[Any] | None] = mapped_column(JSON)
     # After a tiers change: each batch first re-tiers the program's members of its
-    # member-id range from their rolling 12-month spend (app.services.pos.retier).
+    # member-id range from their rolling 12-month spend (app.services.loyalty.retier).
     retier: Mapped[bool] = mapped_column(default=False)
     # Members whose tier that moved (up or down).
     retiered: Mapped[int] = mapped_column(default=0)

@@ -24,6 +24,13 @@ class Pass(Base):
             postgresql_where=text("content_hash = ''"),
             sqlite_where=text("content_hash = ''"),
         ),
+        # Voided passes (closed cards), for the closed_passes job.
+        Index(
+            "ix_pass_voided",
+            "id",
+            postgresql_where=text("voided"),
+            sqlite_where=text("voided = 1"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

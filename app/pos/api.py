@@ -9,21 +9,11 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from app.api.auth import current_key, current_principal, require_key
-from app.errors import ApiError
 from app.extensions import db
-from app.services import catalog, ledger, pos
+from app.services import cards, catalog, purchases, refunds
+from app.services.errors import Invalid, Malformed
 
 bp = Blueprint("pos_api", __name__)
-
-# Requests that move points (see ledger.begin_write).
-_WRITES = {"pos_api.create_transaction", "pos_api.refund_transaction"}
-
-
-@bp.before_request
-def begin_writes() -> None:
-    """Writers start their transaction holding the write lock on SQLite."""
-    if request.endpoint in _WRITES:
-        ledger.begin_write()
 
 
 def _json_body() -> Any:
@@ -31,7 +21,7 @@ def _json_body() -> Any:
     try:
         return json.loads(request.get_data(cache=False) or b"null", parse_float=Decimal)
     except ValueError:
-        raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
+        raise Malformed("invalid_json", "The body is not valid JSON.") from None
 
 
 def _reply(body: dict[str, Any], status: int, replayed: bool | None = None) -> Response:
@@ -74,11 +64,11 @@ def scan() -> Response:
     body = _json_body()
     code = body.get("code") if isinstance(body, dict) else None
     if not isinstance(code, str) or not code.strip() or len(code) > 100:
-        raise ApiError(422, "invalid_code", "code (barcode or card number) is required")
+        raise Invalid("invalid_code", "code (barcode or card number) is required")
     key = current_principal()
     assert key.program_id is not None
-    member, genuine = pos.resolve_code(key.program_id, code.strip())
-    summary = pos.member_summary(member, genuine)
+    member, genuine = cards.resolve_code(key.program_id, code.strip())
+    summary = cards.member_summary(member, genuine)
     db.session.commit()
     return jsonify(summary)
 
@@ -87,9 +77,13 @@ def scan() -> Response:
 @require_key("pos")
 def create_transaction() -> Response:
     """Record a purchase: earn and redeem points, once per Idempotency-Key."""
-    idempotency_key = pos.check_idempotency_key(request.headers.get("Idempotency-Key"))
-    purchase = pos.parse_purchase(_json_body())
-    body, replayed = pos.record_purchase(current_principal(), idempotency_key, purchase)
+    idempotency_key = purchases.check_idempotency_key(
+        request.headers.get("Idempotency-Key")
+    )
+    purchase = purchases.parse_purchase(_json_body())
+    body, replayed = purchases.record_purchase(
+        current_principal(), idempotency_key, purchase
+    )
     db.session.commit()
     return _reply(body, 201, replayed)
 
@@ -99,7 +93,7 @@ def create_transaction() -> Response:
 def list_transactions() -> Response:
     """The store's recent purchases, newest first (?limit=, at most 100)."""
     limit = request.args.get("limit", 20, type=int) or 20
-    items = pos.recent_transactions(current_principal(), max(1, min(limit, 100)))
+    items = purchases.recent_transactions(current_principal(), max(1, min(limit, 100)))
     db.session.commit()
     return jsonify({"transactions": items})
 
@@ -108,7 +102,7 @@ def list_transactions() -> Response:
 @require_key("pos")
 def refund_transaction(transaction_id: int) -> Response:
     """Reverse a purchase's points; again -> 200 with the same body."""
-    body, replayed = pos.refund(current_principal(), transaction_id)
+    body, replayed = refunds.refund(current_principal(), transaction_id)
     db.session.commit()
     return _reply(body, 200, replayed)
 
@@ -120,15 +114,15 @@ def subscribe() -> Response:
     store defaults to the till's."""
     body = _json_body()
     if not isinstance(body, dict):
-        raise ApiError(422, "invalid_body", "a JSON object is required")
+        raise Invalid("invalid_body", "a JSON object is required")
     code, sku = body.get("code"), body.get("sku")
     if not isinstance(code, str) or not code.strip() or len(code) > 100:
-        raise ApiError(422, "invalid_code", "code (barcode or card number) is required")
+        raise Invalid("invalid_code", "code (barcode or card number) is required")
     if not isinstance(sku, str) or not sku:
-        raise ApiError(422, "invalid_sku", "sku is required")
+        raise Invalid("invalid_sku", "sku is required")
     key = current_key()
     assert key.program is not None
-    member, _ = pos.resolve_code(key.program.id, code.strip())
+    member, _ = cards.resolve_code(key.program.id, code.strip())
     product = catalog.get_product(key.program, sku)
     store_id = body.get("store_id", key.store_id)
     if (

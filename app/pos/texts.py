@@ -116,6 +116,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "Ключ больше не действует. Войдите снова.",
         "en": "The key is no longer valid. Please sign in again.",
     },
+    # -- closed cards (issue 14 §3) -------------------------------------------
+    "error.card_closed": {
+        "ru": "Карта закрыта: участник вышел из программы или карта отозвана. "
+        "Баллы по ней не начисляются и не списываются.",
+        "en": "This card is closed: the member left the program or the card was "
+        "withdrawn. It can no longer earn or pay with points.",
+    },
+    # -------------------------------------------------------------------------
     "error.other": {
         "ru": "Не получилось: {message}",
         "en": "That did not work: {message}",

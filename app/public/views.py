@@ -18,6 +18,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 
 import passes
+from app.database import writes
 from app.errors import ApiError
 from app.extensions import db, limiter
 from app.i18n import pick_language, translate
@@ -222,6 +223,7 @@ def card_pkpass(card_token: str) -> Response:
 
 
 @bp.get("/c/<card_token>/google")
+@writes  # inserts the Google object after the REST calls
 def card_google(card_token: str) -> Response | tuple[str, int]:
     """Insert the class and object over REST, then redirect to the Save link."""
     if not google_wallet.enabled():

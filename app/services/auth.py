@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app import database
 from app.errors import ApiError
 from app.extensions import db
 from app.models import ApiKey, Program, Store
@@ -115,7 +116,8 @@ def touch(key_id: int, last_used_at: datetime | None) -> None:
     now = utcnow()
     if last_used_at is not None and now - last_used_at < LAST_USED_RESOLUTION:
         return
-    db.session.connection().execute(
+    # A GET on SQLite reads in a plain transaction: the stamp goes aside.
+    database.write_aside(
         _TOUCH, {"key_id": key_id, "now": now, "before": now - LAST_USED_RESOLUTION}
     )
 

@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from app import database
 from app.errors import ApiError
 from app.extensions import db
 from app.models import (
@@ -289,7 +290,7 @@ def _batches(query: Any) -> Any:
             return
         yield batch
         db.session.commit()
-        ledger.begin_write()  # SQLite: a writer again for the next batch
+        database.begin_write()  # SQLite: a writer again for the next batch
         after = batch[-1].id
 
 
@@ -454,7 +455,7 @@ def run(
     # On SQLite a run that reads and then writes while another writer commits
     # would fail ("database is locked"): it begins as a writer (a no-op on
     # PostgreSQL, and when the caller's transaction has already begun).
-    ledger.begin_write()
+    database.begin_write()
     row = automation(program, name)
     conf = settings(row)
     local = now.astimezone(ZoneInfo(program.timezone))
@@ -611,7 +612,7 @@ def run_all(name: str, now: datetime) -> None:
     ).all()
     db.session.commit()
     for program_id in program_ids:
-        ledger.begin_write()  # SQLite: a writer from the start (see `run`)
+        database.begin_write()  # SQLite: a writer from the start (see `run`)
         program = db.session.get(Program, program_id)
         assert program is not None
         today = now.astimezone(ZoneInfo(program.timezone)).date().isoformat()
@@ -694,7 +695,7 @@ def birthday_offer_expiry_job(now: datetime) -> None:
     ).all()
     db.session.commit()
     for program_id in program_ids:
-        ledger.begin_write()  # SQLite: a writer from the start (see `run`)
+        database.begin_write()  # SQLite: a writer from the start (see `run`)
         program = db.session.get(Program, program_id)
         assert program is not None
         expire_birthday_offers(program, now)

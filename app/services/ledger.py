@@ -18,14 +18,6 @@ from app.models.ledger import KINDS
 from app.services.passes import pass_for_member, refresh_pass
 
 
-def begin_write() -> None:
-    """Begin the session's transaction as a writer. On SQLite that is
-    `BEGIN IMMEDIATE` (writers queue on the database lock instead of failing when
-    they read before writing); PostgreSQL relies on row locks. Call it first."""
-    if not db.session().in_transaction():
-        db.session.connection(execution_options={"sqlite_begin": "immediate"})
-
-
 def lock_member(member_id: int) -> Member:
     """The member, row-locked until commit (`SELECT ... FOR UPDATE`; SQLite
     serialises writers anyway). Re-reads the row: the balance is current."""
@@ -140,13 +132,30 @@ def post_now(
     ).scalar_one()
 
 
+def forfeit(member_id: int, note: str) -> Member:
+    """Close the member's balance: lock the row and post one `forfeit` entry that
+    brings it to 0 (a debt from a refund is written off the same way). Caller
+    commits; call it before changing the member object (the lock re-reads it)."""
+    member = lock_member(member_id)
+    if member.points:
+        post(
+            member,
+            "forfeit",
+            -member.points,
+            idempotency_key=f"forfeit:{member.id}",
+            note=note,
+        )
+    return member
+
+
 def balance_from_ledger(member_id: int) -> int:
     """The sum of the member's entries (what `Member.points` must equal)."""
-    return db.session.scalar(
+    total = db.session.scalar(
         select(func.coalesce(func.sum(LedgerEntry.points), 0)).where(
             LedgerEntry.member_id == member_id
         )
     )
+    return int(total or 0)
 
 
 def refresh_member_pass(member: Member, pass_: Pass | None = None) -> None:

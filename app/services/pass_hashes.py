@@ -31,9 +31,9 @@ from typing import NamedTuple
 from sqlalchemy import ColumnElement, Exists, bindparam, exists, select, update
 from sqlalchemy.orm import QueryableAttribute, contains_eager
 
+from app import database
 from app.extensions import db
 from app.models import Member, Pass, StoreRefresh
-from app.services import ledger
 from app.services.passes import UNKNOWN_HASH, content_hashes
 from app.services.scheduler import scheduled
 
@@ -134,7 +134,7 @@ def fill(max_batches: int | None = BATCHES_PER_RUN) -> int:
     after `max_batches`; how many passes were examined."""
     examined, after, batches = 0, 0, 0
     while max_batches is None or batches < max_batches:
-        ledger.begin_write()  # SQLite: a writer from the start (read, then CAS)
+        database.begin_write()  # SQLite: a writer from the start (read, then CAS)
         read = read_batch(BATCH, after)
         store_hashes(read)
         db.session.commit()

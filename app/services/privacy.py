@@ -1,8 +1,11 @@
 """A member's own data: download it, or be erased.
 
-Erasure scrubs every personal field, voids the pass (devices are told through the
-usual pass update) and retires the card token; the member row stays, anonymous, so
-the points ledger still adds up for accounting.
+Erasure scrubs every personal field, forfeits the balance (a ledger `forfeit`
+entry brings it to 0), voids the pass (devices are told through the usual pass
+update; `closed_cards` forgets their registrations and tokens once that went out)
+and retires the card token; the member row stays, anonymous, so the points ledger
+still adds up for accounting. The till refuses the card from then on
+(`card_closed`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from app.extensions import db
 from app.models import Member, ProductSubscription
 from app.models.base import utcnow
 from app.models.marketing import CANCELLED, RESTOCKED, WAITING
-from app.services import outbox, wallet
+from app.services import ledger, outbox, wallet
 from app.services.passes import pass_for_member, refresh_pass
 
 
@@ -72,7 +75,10 @@ def export_member(member: Member) -> dict[str, Any]:
 
 
 def erase_member(member: Member) -> None:
-    """Scrub personal data, void the pass and retire the card token. Caller commits."""
+    """Scrub personal data, forfeit the balance, void the pass and retire the card
+    token. Caller commits."""
+    # First: the lock re-reads the row (a purchase may have just moved it).
+    ledger.forfeit(member.id, "erased")
     member.name = ""
     # Unique per program, and never a real number: the phone can sign up afresh.
     member.phone = f"erased:{member.id}"

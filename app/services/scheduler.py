@@ -29,6 +29,7 @@ JOB_MODULES: list[str] = [
     "app.services.automations",
     "app.services.campaigns",
     "app.services.catalog",
+    "app.services.closed_cards",
     "app.services.db_stats",
     "app.services.pass_hashes",
     "app.services.stores",

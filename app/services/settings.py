@@ -8,7 +8,7 @@ the same `StoreRefresh` rows and `store_refresh` worker job as a store change,
 with no "before" list, so each pass is re-hashed in batches outside the
 request and only those whose content changed get a new tag and pushes. A
 change of the tier thresholds marks that refresh `retier`: each batch first
-sets its members' tiers from their rolling 12-month spend (pos.retier, the
+sets its members' tiers from their rolling 12-month spend (loyalty.retier, the
 purchase's rule), so members move up or down at once, not at their next
 purchase.
 """
@@ -29,7 +29,7 @@ import passes
 from app.errors import ApiError
 from app.extensions import db
 from app.models import ApiKey, Member, Program, ProgramImage, StoreRefresh
-from app.services import audit, pos, stores
+from app.services import audit, loyalty, stores
 from app.services import passes as pass_service
 
 FIELDS = (
@@ -62,7 +62,7 @@ MAX_TIERS = 10
 MAX_SPEND = 10**9  # roubles
 MAX_WELCOME_BONUS = 100_000
 # How earned points may be rounded: the POS's rounding rules.
-ROUNDING = tuple(pos.ROUNDING)
+ROUNDING = tuple(loyalty.ROUNDING)
 # Control characters other than tab and newline never belong in these texts
 # (and PostgreSQL refuses NUL).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")

@@ -24,7 +24,7 @@ from app.errors import ApiError
 from app.extensions import db
 from app.models import Member, Pass, Program, Store, StoreRefresh
 from app.models.base import utcnow
-from app.services import audit, pos
+from app.services import audit, loyalty
 from app.services.passes import member_location, program_stores, refresh_pass
 from app.services.scheduler import scheduled
 
@@ -219,7 +219,7 @@ def _retier_batch(
         .limit(limit)
     ).all()
     upto = ids[-1] if len(ids) == limit else None
-    moved = pos.retier(program, refresh.cursor, upto, now)
+    moved = loyalty.retier(program, refresh.cursor, upto, now)
     refresh.retiered += len(moved)
 
 

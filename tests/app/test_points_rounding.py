@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import AuditEntry, Program
-from app.services import pos
+from app.services import loyalty
 from tests.app.marketing_support import auth, marketer_key
 from tests.app.pos_support import (
     assert_ledger_matches_balances,
@@ -117,9 +117,9 @@ def test_the_rule_with_a_fractional_point_value(app: Flask, demo: Demo) -> None:
         # 1 point = 0.40 RUB: 3% of 10.10 RUB = 0.303 RUB = 0.7575 points.
         for mode, points in (("down", 0), ("nearest", 1), ("up", 1)):
             program.rules = {"point_value": "0.4", "points_rounding": mode}
-            assert pos.earned_points(program, "silver", 10_10) == points
+            assert loyalty.earned_points(program, "silver", 10_10) == points
         # Nothing paid in money earns nothing, however it is rounded.
-        assert pos.earned_points(program, "silver", 0) == 0
+        assert loyalty.earned_points(program, "silver", 0) == 0
         db.session.rollback()
 
 

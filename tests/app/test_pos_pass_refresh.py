@@ -1,4 +1,5 @@
-"""The purchase path refreshes the pass without ORM objects (services.pos): it must
+"""The purchase path refreshes the pass without ORM objects
+(services.purchase_writes, one statement on PostgreSQL, steps on SQLite): it must
 give the pass the same content, tag and pushes as `refresh_pass` would."""
 
 from __future__ import annotations

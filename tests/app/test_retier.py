@@ -23,7 +23,7 @@ from app.models import (
     Program,
     StoreRefresh,
 )
-from app.services import pos, stores
+from app.services import loyalty, stores
 from app.services.demo import TIERS
 from app.services.passes import refresh_pass
 from tests.app.campaign_support import NOW, add_member, pos_key, register_device
@@ -136,7 +136,7 @@ def test_new_thresholds_retier_everyone_and_push_only_the_moved_passes(
     assert len(before) == 6  # three demo members, up, down, stays
     # Small batches: the re-tiering goes batch by batch with the passes.
     monkeypatch.setattr(stores, "BATCH", 2)
-    monkeypatch.setattr(pos, "RETIER_BATCH", 2)
+    monkeypatch.setattr(loyalty, "RETIER_BATCH", 2)
 
     response = client.patch(
         "/api/v1/program", json={"tiers": NEW_TIERS}, headers=auth(key)
@@ -199,7 +199,7 @@ def test_new_thresholds_retier_everyone_and_push_only_the_moved_passes(
     # The POS agrees: the next purchase keeps the tier the refresh gave.
     with app.app_context():
         program = db.session.get(Program, demo.program_id)
-        assert pos.tier_for_spend(program, 20000_00) == "gold"
+        assert loyalty.tier_for_spend(program, 20000_00) == "gold"
 
 
 def test_names_or_earn_rates_alone_do_not_retier(

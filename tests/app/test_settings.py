@@ -27,7 +27,7 @@ from app.models import (
     PushDelivery,
     StoreRefresh,
 )
-from app.services import messaging, pos, scheduler, stores
+from app.services import loyalty, messaging, scheduler, stores
 from app.services.passes import program_view
 from tests.app.campaign_support import NOW, add_member, register_device
 from tests.app.marketing_support import auth, marketer_key
@@ -260,8 +260,8 @@ def test_rules_time_zone_and_quiet_hours_apply_without_touching_passes(
     with app.app_context():
         program = db.session.get(Program, demo.program_id)
         # What the POS and the messaging read.
-        assert pos.max_redeem(program, 1000_00) == 1000  # 500 roubles / 0.5
-        assert pos.earned_points(program, "silver", 1000_00) == 60  # 3% / 0.5
+        assert loyalty.max_redeem(program, 1000_00) == 1000  # 500 roubles / 0.5
+        assert loyalty.earned_points(program, "silver", 1000_00) == 60  # 3% / 0.5
         assert messaging.send_window(program) == (22, 8)
         assert program.timezone == "Asia/Yekaterinburg"
     assert tags(app, demo.program_id) == before

@@ -1,0 +1,113 @@
+"""Card lookup at the till: a scanned barcode or a typed number -> the member,
+and what the till shows after a scan.
+
+A barcode's MAC proves the card is present ("genuine"); a typed number can only
+earn. A closed card (the member erased themselves, or the pass was voided)
+answers `card_closed` (Gone) wherever the till would use it: scan, purchase,
+redemption, refund, back-in-stock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import exists, select
+
+import passes
+from app.extensions import db
+from app.models import Member, Pass
+from app.services import catalog
+from app.services.errors import Forbidden, Gone, NotFound
+from app.services.loyalty import earn_percent, tier_view
+from app.services.masking import mask_phone
+from app.services.passes import barcode_secret
+
+
+def card_number(code: str) -> tuple[str | None, bool]:
+    """(card number, genuine) from a barcode payload or a typed number.
+
+    `genuine` is True only for a barcode whose MAC checks out.
+    """
+    number = passes.parse_barcode_payload(code, barcode_secret())
+    if number is not None:
+        return number, True
+    return passes.normalize_card_number(code), False
+
+
+def unknown_card() -> NotFound:
+    return NotFound("unknown_card", "No card with this code. Scan again.")
+
+
+def other_program() -> Forbidden:
+    return Forbidden("other_program", "This card belongs to another loyalty program.")
+
+
+def card_closed() -> Gone:
+    return Gone(
+        "card_closed",
+        "This card is closed (the member left the program or the card was "
+        "withdrawn); it can no longer earn or pay.",
+    )
+
+
+def check_open(erased: bool, voided: bool | None) -> None:
+    """Gone (`card_closed`) for an erased member or a voided pass."""
+    if erased or voided:
+        raise card_closed()
+
+
+def is_closed(member: Member) -> bool:
+    """Whether the member erased themselves or their pass was voided."""
+    if member.erased_at is not None:
+        return True
+    return bool(
+        db.session.scalar(
+            select(exists().where(Pass.member_id == member.id, Pass.voided.is_(True)))
+        )
+    )
+
+
+def resolve_code(program_id: int, code: str) -> tuple[Member, bool]:
+    """(member, genuine) for a barcode payload or a typed card number of an open
+    card: NotFound if none, Forbidden if the card is another program's (card
+    numbers are unique overall), Gone if it is closed."""
+    number, genuine = card_number(code)
+    member = None
+    if number is not None:
+        member = db.session.scalar(select(Member).where(Member.card_number == number))
+    if member is None:
+        raise unknown_card()
+    if member.program_id != program_id:
+        raise other_program()
+    if is_closed(member):
+        raise card_closed()
+    return member, genuine
+
+
+def member_summary(member: Member, genuine: bool) -> dict[str, Any]:
+    """What the till shows after a scan."""
+    program = member.program
+    return {
+        "member_id": member.id,
+        "name": member.name,
+        "phone": mask_phone(member.phone),
+        "card_number": member.card_number,
+        "balance": member.points,
+        "tier": tier_view(program, member.tier),
+        "earn_percent": earn_percent(program, member.tier),
+        "offers": [member.offer] if member.offer else [],
+        # What the member is waiting for (the cashier can check the shelf).
+        "back_in_stock": [
+            {
+                "subscription_id": sub.id,
+                "sku": sub.product.sku,
+                "name": sub.product.name,
+                "size": sub.size,
+                "store": sub.store.name if sub.store else None,
+            }
+            for sub in catalog.waiting(member)
+        ],
+        # Redemption needs the barcode; a typed number can only earn.
+        "can_redeem": genuine,
+        "language": member.language,
+    }

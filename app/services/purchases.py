@@ -1,0 +1,378 @@
+"""Purchases at the till: the request checked, then recorded once per
+Idempotency-Key (earn and redeem points by the loyalty rules, maybe a tier up).
+
+- Money is handled as integer kopecks (parsed with Decimal, never float).
+- Redeeming needs the scanned barcode (its MAC proves the card is present), not a
+  typed number; points pay at most `loyalty.max_redeem` and never more than the
+  balance.
+- Earning uses the tier held before the purchase (`loyalty.earned_points`); the
+  purchase then counts toward the rolling 12-month spend, and the member moves up
+  to the highest tier it reaches. Tiers never move down here (`loyalty.retier`
+  does that after a tiers change). The purchase stores what it earned, so a
+  refund withdraws exactly that whatever the rules are by then.
+- A closed card (erased member, voided pass) is refused (`card_closed`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import and_, bindparam, literal, select
+from sqlalchemy.exc import IntegrityError
+
+import passes
+from app.extensions import db
+from app.models import Member, Pass, PosTransaction
+from app.models.base import utcnow
+from app.services import cards, loyalty
+from app.services import passes as pass_service
+from app.services.auth import Principal
+from app.services.errors import Forbidden, Invalid, Malformed
+from app.services.purchase_writes import Movement, write_purchase
+
+CURRENCIES = ("RUB",)
+MAX_AMOUNT_KOPECKS = 100_000_000 * 100  # a hundred million roubles per receipt
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{8,100}$")
+
+
+# -- the request --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Purchase:
+    """A validated purchase request."""
+
+    code: str
+    amount_kopecks: int
+    receipt_id: str
+    redeem_points: int
+    currency: str
+
+    def fingerprint(self) -> str:
+        canonical = json.dumps(
+            [
+                self.code,
+                self.amount_kopecks,
+                self.receipt_id,
+                self.redeem_points,
+                self.currency,
+            ]
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def parse_amount(value: object) -> int:
+    """Roubles (JSON number or string, at most 2 decimals) -> kopecks."""
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise Invalid(
+            "invalid_amount", "amount must be a number of roubles, e.g. 1499.90"
+        )
+    try:
+        amount = Decimal(value.strip() if isinstance(value, str) else value)
+    except InvalidOperation:
+        raise Invalid(
+            "invalid_amount", "amount must be a number, e.g. 1499.90"
+        ) from None
+    if not amount.is_finite() or amount <= 0:
+        raise Invalid("invalid_amount", "amount must be greater than zero")
+    kopecks = amount * 100
+    if kopecks != kopecks.to_integral_value():
+        raise Invalid("invalid_amount", "amount may have at most 2 decimal places")
+    if kopecks > MAX_AMOUNT_KOPECKS:
+        raise Invalid("invalid_amount", "amount is too large")
+    return int(kopecks)
+
+
+def parse_purchase(body: object) -> Purchase:
+    """Validate a purchase body; Invalid naming the first bad field."""
+    if not isinstance(body, dict):
+        raise Invalid("invalid_body", "The body must be a JSON object.")
+    code = body.get("code")
+    if not isinstance(code, str) or not code.strip() or len(code) > 100:
+        raise Invalid(
+            "invalid_code", "code (the scanned barcode or card number) is required"
+        )
+    amount_kopecks = parse_amount(body.get("amount"))
+    receipt_id = body.get("receipt_id")
+    if isinstance(receipt_id, int) and not isinstance(receipt_id, bool):
+        receipt_id = str(receipt_id)
+    if not isinstance(receipt_id, str) or not receipt_id.strip():
+        raise Invalid("invalid_receipt_id", "receipt_id is required")
+    if len(receipt_id.strip()) > 64:
+        raise Invalid("invalid_receipt_id", "receipt_id may have at most 64 characters")
+    if not receipt_id.isprintable():
+        # Control characters (NUL above all: PostgreSQL refuses it) are never part
+        # of a receipt number.
+        raise Invalid("invalid_receipt_id", "receipt_id has control characters")
+    redeem = body.get("redeem_points", 0)
+    if redeem is None:
+        redeem = 0
+    if isinstance(redeem, bool) or not isinstance(redeem, int) or redeem < 0:
+        raise Invalid(
+            "invalid_redeem_points", "redeem_points must be a whole number ≥ 0"
+        )
+    currency = body.get("currency", "RUB")
+    if currency not in CURRENCIES:
+        raise Invalid("unknown_currency", "Only RUB is accepted.")
+    return Purchase(
+        code=code.strip(),
+        amount_kopecks=amount_kopecks,
+        receipt_id=receipt_id.strip(),
+        redeem_points=redeem,
+        currency=str(currency),
+    )
+
+
+def check_idempotency_key(value: str | None) -> str:
+    if not value or not _IDEMPOTENCY_KEY.match(value):
+        raise Malformed(
+            "idempotency_key_required",
+            "Send an Idempotency-Key header (8-100 printable characters, e.g. a "
+            "UUID) and reuse it when retrying.",
+        )
+    return value
+
+
+# -- recording ------------------------------------------------------------------
+
+
+def _replay(
+    fingerprint: str, body: dict[str, Any], purchase: Purchase
+) -> dict[str, Any]:
+    if fingerprint != purchase.fingerprint():
+        raise Invalid(
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used for a different purchase. "
+            "Check the recent transactions before trying again.",
+        )
+    return body
+
+
+def _find(store_id: int, key: str) -> PosTransaction | None:
+    return db.session.scalar(
+        select(PosTransaction).where(
+            PosTransaction.store_id == store_id,
+            PosTransaction.idempotency_key == key,
+        )
+    )
+
+
+def transaction_body(transaction: PosTransaction) -> dict[str, Any]:
+    return {"transaction_id": transaction.id, **transaction.response}
+
+
+# The card's member row, locked until commit, with what its pass shows.
+_LOCK_CARD = (
+    select(
+        Member.id,
+        Member.program_id,
+        Member.points,
+        Member.tier,
+        Member.card_number,
+        Member.card_token,
+        Member.name,
+        Member.language,
+        Member.offer,
+        Member.city,
+        Member.preferred_store_id,
+        Member.erased_at,
+        Pass.id.label("pass_id"),
+        Pass.serial_number,
+        Pass.authentication_token,
+        Pass.voided,
+        Pass.content_hash,
+        Pass.updated_at,
+    )
+    .outerjoin(Pass, Pass.member_id == Member.id)
+    .where(Member.card_number == bindparam("number"))
+    .with_for_update(of=Member)
+)
+
+# Under that lock: an earlier purchase with this Idempotency-Key (its first
+# attempt may have committed while we waited) and the member's rolling spend.
+_ONE_ROW = select(literal(1).label("one")).subquery()
+_PRIOR_AND_SPEND = select(
+    PosTransaction.id,
+    PosTransaction.fingerprint,
+    PosTransaction.response,
+    loyalty.rolling_spend(bindparam("member_id")).label("spend"),
+).select_from(
+    _ONE_ROW.outerjoin(
+        PosTransaction,
+        and_(
+            PosTransaction.store_id == bindparam("store_id"),
+            PosTransaction.idempotency_key == bindparam("key"),
+        ),
+    )
+)
+
+
+def record_purchase(
+    api_key: Principal, idempotency_key: str, purchase: Purchase
+) -> tuple[dict[str, Any], bool]:
+    """Record a purchase once per key: (201 body, replayed). Caller commits.
+
+    The member's row lock serialises tills on one card; under it a retry finds the
+    purchase its first attempt committed. The unique (store, key) constraint
+    catches the one case the lock cannot: the same key sent for another card.
+    """
+    assert api_key.store_id is not None
+    assert api_key.program is not None
+    program = api_key.program
+    store_id = api_key.store_id
+    number, genuine = cards.card_number(purchase.code)
+    if purchase.redeem_points and not genuine:
+        cards.resolve_code(program.id, purchase.code)  # 404/403/410 come first
+        raise Forbidden(
+            "barcode_required",
+            "Points can be redeemed only with the scanned barcode, "
+            "not a typed card number.",
+        )
+    connection = db.session.connection()
+    card = None
+    if number is not None:
+        card = connection.execute(_LOCK_CARD, {"number": number}).first()
+    if card is None:
+        raise cards.unknown_card()
+    if card.program_id != program.id:
+        raise cards.other_program()
+    now = utcnow()
+    prior = connection.execute(
+        _PRIOR_AND_SPEND,
+        {
+            "store_id": store_id,
+            "key": idempotency_key,
+            "member_id": card.id,
+            "since": now - loyalty.SPEND_WINDOW,
+        },
+    ).one()
+    if prior.id is not None:
+        # A retry of a purchase made before the card closed still gets its answer.
+        body = {"transaction_id": prior.id, **prior.response}
+        return _replay(prior.fingerprint, body, purchase), True
+    cards.check_open(card.erased_at is not None, card.voided)
+
+    redeem = purchase.redeem_points
+    if redeem > card.points:
+        raise Invalid(
+            "insufficient_points",
+            f"Not enough points: the balance is {card.points}.",
+        )
+    limit = loyalty.max_redeem(program, purchase.amount_kopecks)
+    if redeem > limit:
+        raise Invalid(
+            "redeem_limit",
+            f"At most {limit} points can pay for this receipt "
+            f"({loyalty.redeem_share(program) * 100:.0f}% of it).",
+        )
+    paid = purchase.amount_kopecks - redeem * loyalty.point_kopecks(program)
+    # Earned at the tier held before this purchase; the purchase may lift it.
+    earned = loyalty.earned_points(program, card.tier, paid)
+    tier = card.tier
+    reached = loyalty.tier_for_spend(program, prior.spend + purchase.amount_kopecks)
+    if loyalty.tier_rank(program, reached) > loyalty.tier_rank(program, tier):
+        tier = reached
+    balance = card.points - redeem + earned
+    response = {
+        "receipt_id": purchase.receipt_id,
+        "amount": _roubles(purchase.amount_kopecks),
+        "currency": purchase.currency,
+        "earned": earned,
+        "redeemed": redeem,
+        "balance": balance,
+        "tier": loyalty.tier_view(program, tier),
+        "tier_upgraded": tier != card.tier,
+        "card_number": card.card_number,
+        "created_at": now.isoformat(),
+    }
+    row = {
+        "program_id": program.id,
+        "member_id": card.id,
+        "store_id": store_id,
+        "api_key_id": api_key.id,
+        "idempotency_key": idempotency_key,
+        "fingerprint": purchase.fingerprint(),
+        "receipt_id": purchase.receipt_id,
+        "currency": purchase.currency,
+        "amount_kopecks": purchase.amount_kopecks,
+        "redeemed": redeem,
+        "earned": earned,
+        "response": response,
+        "created_at": now,
+    }
+    key_base = f"pos:{store_id}:{idempotency_key}"
+    movements: list[Movement] = [
+        (kind, points, f"{key_base}:{kind}")
+        for kind, points in (("redeem", -redeem), ("earn", earned))
+        if points
+    ]
+    details = {
+        "member_id": card.id,
+        "store_id": store_id,
+        "amount_kopecks": purchase.amount_kopecks,
+        "earned": earned,
+        "redeemed": redeem,
+    }
+    digest = None
+    if card.pass_id is not None:
+        # What refresh_member_pass would compute, from the values at hand.
+        digest = passes.content_fingerprint(
+            pass_service.program_view(program),
+            pass_service.member_inputs(
+                program=program,
+                serial_number=card.serial_number,
+                authentication_token=card.authentication_token,
+                voided=card.voided,
+                card_number=card.card_number,
+                card_token=card.card_token,
+                name=card.name,
+                language=card.language,
+                points=balance,
+                tier=tier,
+                offer=card.offer,
+            ),
+            pass_service.stores_near(program, card.preferred_store_id, card.city),
+        )
+        if digest == card.content_hash:
+            digest = None  # the pass shows nothing new: no tag, no push
+    try:
+        written = write_purchase(
+            connection, api_key, card, row, movements, tier, details, digest
+        )
+    except IntegrityError:
+        # The same key, sent at the same moment for another card, won the race.
+        # Nothing of ours is worth keeping (at most a last_used_at stamp), and
+        # PostgreSQL refuses further statements in this transaction: start over.
+        db.session.rollback()
+        existing = _find(store_id, idempotency_key)
+        if existing is None:
+            raise
+        return _replay(existing.fingerprint, transaction_body(existing), purchase), True
+    assert written.balance in (None, balance), (written.balance, balance)
+    return {"transaction_id": written.transaction_id, **response}, False
+
+
+def _roubles(kopecks: int) -> str:
+    return f"{Decimal(kopecks) / 100:.2f}"
+
+
+def recent_transactions(api_key: Principal, limit: int = 20) -> list[dict[str, Any]]:
+    """The key's store's latest purchases, newest first."""
+    rows = db.session.scalars(
+        select(PosTransaction)
+        .where(PosTransaction.store_id == api_key.store_id)
+        .order_by(PosTransaction.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            **transaction_body(t),
+            "refunded": t.refunded_at is not None,
+        }
+        for t in rows
+    ]
