@@ -11,6 +11,11 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from app.config import (
+    development_certificate_file,
+    is_production,
+    production_problems,
+)
 from app.extensions import db
 from app.push.certs import (
     ERROR,
@@ -33,13 +38,26 @@ _MARKS = {OK: "ok     ", WARNING: "WARNING", ERROR: "ERROR  "}
 def check_certs() -> None:
     """Check the pass and WWDR certificates (the deployment's and each brand's), the
     APNs certificate or key and the push settings; exit 1 on errors, warn
-    CERT_WARNING_DAYS before a certificate expires."""
-    findings = check_push_config(current_app.config) + _program_findings()
+    CERT_WARNING_DAYS before a certificate expires. In production (https
+    PUBLIC_BASE_URL) also what the app refuses to start with."""
+    findings = (
+        _production_findings()
+        + check_push_config(current_app.config)
+        + _program_findings()
+    )
     for finding in findings:
         click.echo(f"{_MARKS[finding.level]} {finding.message}")
     if errors(findings):
         raise click.exceptions.Exit(1)
     click.echo("push configuration is usable")
+
+
+def _production_findings() -> list[Finding]:
+    """The start-up refusals (app.config.production_problems), as errors."""
+    config = current_app.config
+    if config.get("TESTING"):
+        return []
+    return [Finding(ERROR, problem) for problem in production_problems(config)]
 
 
 def _program_findings() -> list[Finding]:
@@ -53,7 +71,16 @@ def _program_findings() -> list[Finding]:
     programs = db.session.scalars(
         select(Program).where(Program.pass_cert_file.is_not(None)).order_by(Program.id)
     )
+    production = is_production(config) and not config.get("TESTING")
     for program in programs:
+        if production and development_certificate_file(program.pass_cert_file, config):
+            findings.append(
+                Finding(
+                    ERROR,
+                    f"program {program.slug}: pass certificate is a development "
+                    "certificate (dev-certs)",
+                )
+            )
         check_signing(
             SigningFiles(
                 program.pass_cert_file,
@@ -95,7 +122,7 @@ def worker(until_idle: bool, no_scheduler: bool) -> None:
             "push configuration is not usable; see `flask --app wsgi check-certs`"
         )
     engine = db.engine
-    app = current_app._get_current_object()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     stop_scheduler = threading.Event()
     if not (until_idle or no_scheduler):
         threading.Thread(
