@@ -61,39 +61,70 @@ def _production_findings() -> list[Finding]:
 
 
 def _program_findings() -> list[Finding]:
-    """Brands with their own pass certificate (and WWDR): the same checks."""
+    """Brands with their own pass certificate (and WWDR), and in token mode their
+    team's APNs key: the same checks, named by program."""
     from sqlalchemy import select
 
     from app.models import Program
+    from app.push.certs import check_token
+    from app.push.clients import ProgramFiles, program_credentials
 
     config = current_app.config
     findings: list[Finding] = []
-    programs = db.session.scalars(
-        select(Program).where(Program.pass_cert_file.is_not(None)).order_by(Program.id)
-    )
     production = is_production(config) and not config.get("TESTING")
-    for program in programs:
-        if production and development_certificate_file(program.pass_cert_file, config):
-            findings.append(
-                Finding(
-                    ERROR,
-                    f"program {program.slug}: pass certificate is a development "
-                    "certificate (dev-certs)",
+    token_mode = config.get("APNS_AUTH") == "token"
+    for program in db.session.scalars(select(Program).order_by(Program.id)):
+        if program.pass_cert_file:
+            if production and development_certificate_file(
+                program.pass_cert_file, config
+            ):
+                findings.append(
+                    Finding(
+                        ERROR,
+                        f"program {program.slug}: pass certificate is a development "
+                        "certificate (dev-certs)",
+                    )
                 )
+            check_signing(
+                SigningFiles(
+                    program.pass_cert_file,
+                    program.pass_key_file,
+                    program.wwdr_cert_file or config.get("WWDR_CERT_FILE"),
+                    config.get("PASS_KEY_PASSWORD"),
+                    program.pass_type_identifier,
+                    label=f"program {program.slug}: pass certificate",
+                ),
+                findings,
+                datetime.now(UTC),
+                warning_window(config),
             )
-        check_signing(
-            SigningFiles(
-                program.pass_cert_file,
-                program.pass_key_file,
-                program.wwdr_cert_file or config.get("WWDR_CERT_FILE"),
-                config.get("PASS_KEY_PASSWORD"),
+        if not token_mode:
+            continue
+        credentials = program_credentials(
+            config,
+            ProgramFiles(
+                program.slug,
                 program.pass_type_identifier,
-                label=f"program {program.slug}: pass certificate",
+                program.team_identifier,
+                apns_key_file=program.apns_key_file,
+                apns_key_id=program.apns_key_id,
             ),
-            findings,
-            datetime.now(UTC),
-            warning_window(config),
         )
+        if isinstance(credentials, str):
+            findings.append(Finding(ERROR, credentials))
+        elif program.apns_key_file:
+            own: list[Finding] = []
+            check_token(
+                {
+                    "APNS_KEY_FILE": credentials.key_file,
+                    "APNS_KEY_ID": credentials.key_id,
+                    "TEAM_IDENTIFIER": credentials.team_id,
+                },
+                own,
+            )
+            findings.extend(
+                Finding(f.level, f"program {program.slug}: {f.message}") for f in own
+            )
     return findings
 
 
