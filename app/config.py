@@ -217,17 +217,15 @@ def _in_development_directory(path_value: object, config: Mapping[str, Any]) -> 
     dev_dir = Path(str(config.get("DEV_CERTS_DIR") or DEV_CERTS)).resolve()
     if path.parent == dev_dir:
         return True
-    return development_certificate_file(path.parent / "wwdr.pem", config, nearby=False)
+    return development_certificate_file(path.parent / "wwdr.pem", config)
 
 
-def development_certificate_file(
-    path_value: object, config: Mapping[str, Any], nearby: bool = True
-) -> bool:
+def development_certificate_file(path_value: object, config: Mapping[str, Any]) -> bool:
+    """Whether the file holds a certificate `dev-certs` made (by its names, so a
+    copy elsewhere is caught too, and a real certificate anywhere is not)."""
     if not path_value:
         return False
     path = Path(str(path_value))
-    if nearby and _in_development_directory(path, config):
-        return True
     try:
         pem = path.read_bytes()
     except OSError:

@@ -130,15 +130,6 @@ def test_development_certificates_and_keys_are_refused(
     assert production_problems(
         {**google, "GOOGLE_ISSUER_ID": config.DEV_GOOGLE_ISSUER_ID}
     )[0].startswith("GOOGLE_ISSUER_ID ")
-    # Unset pass files mean the development defaults in DEV_CERTS_DIR.
-    defaults = settings(
-        real_pki,
-        PASS_CERT_FILE=str(config.DEV_CERTS / "pass.pem"),
-        DEV_CERTS_DIR=str(config.DEV_CERTS),
-    )
-    assert production_problems(defaults) == [
-        "PASS_CERT_FILE is a development certificate (dev-certs)"
-    ]
 
 
 def test_http_is_development_and_nothing_is_refused(pki_dir: Path) -> None:
