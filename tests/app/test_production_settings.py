@@ -323,6 +323,28 @@ def test_flask_cli_refuses_and_check_certs_reports_the_same(
     assert "ERROR" not in fine.stdout, fine.stdout
 
 
+def test_flask_cli_and_check_certs_name_development_certificates(
+    real_pki: Path, pki_dir: Path, database_url: str
+) -> None:
+    env = environment(
+        real_pki,
+        database_url,
+        PASS_CERT_FILE=str(pki_dir / "pass.pem"),
+        PASS_KEY_FILE=str(pki_dir / "pass.key"),
+        WWDR_CERT_FILE=str(pki_dir / "wwdr.pem"),
+    )
+    refused = flask(env, "routes")
+    assert refused.returncode != 0
+    assert refused.stderr.count("\n") == 1, refused.stderr
+    assert "PASS_CERT_FILE is a development certificate" in refused.stderr
+    assert "WWDR_CERT_FILE is a development certificate" in refused.stderr
+    assert flask({**env, "PUBLIC_BASE_URL": "http://x"}, "init-db").returncode == 0
+    checked = flask(env, "check-certs")
+    assert checked.returncode == 1
+    assert "ERROR   PASS_CERT_FILE is a development certificate" in checked.stdout
+    assert "ERROR   WWDR_CERT_FILE is a development certificate" in checked.stdout
+
+
 def test_http_starts_as_today_without_a_secret_key(
     pki_dir: Path, tmp_path: Path
 ) -> None:
