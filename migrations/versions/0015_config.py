@@ -33,14 +33,15 @@ def upgrade():
     op.create_index(
         op.f("ix_admin_session_api_key_id"), "admin_session", ["api_key_id"]
     )
-    with op.batch_alter_table("program") as batch:
-        batch.add_column(sa.Column("apns_key_file", sa.String(length=500)))
-        batch.add_column(sa.Column("apns_key_id", sa.String(length=20)))
+    # In place, not a batch table copy: SQLite refuses to drop program while
+    # members and stores reference it with foreign keys enforced.
+    op.add_column("program", sa.Column("apns_key_file", sa.String(length=500)))
+    op.add_column("program", sa.Column("apns_key_id", sa.String(length=20)))
 
 
 def downgrade():
-    with op.batch_alter_table("program") as batch:
-        batch.drop_column("apns_key_id")
-        batch.drop_column("apns_key_file")
+    # In place too (SQLite >= 3.35 and PostgreSQL drop a column in place).
+    op.execute("ALTER TABLE program DROP COLUMN apns_key_id")
+    op.execute("ALTER TABLE program DROP COLUMN apns_key_file")
     op.drop_index(op.f("ix_admin_session_api_key_id"), table_name="admin_session")
     op.drop_table("admin_session")
