@@ -30,10 +30,24 @@ limit_request_line = 4094
 limit_request_field_size = 8190
 
 
+def _refuse_unsafe_settings():  # noqa: ANN202
+    """Production (https PUBLIC_BASE_URL) with unsafe settings: one line from the
+    master and exit, before any worker starts (each worker would refuse too)."""
+    import sys
+
+    from app import config
+
+    problems = config.production_problems(config.from_environment())
+    if problems:
+        print(config.UnsafeSettings(problems), file=sys.stderr, flush=True)
+        sys.exit(4)
+
+
 # Prometheus multiprocess mode (app/ops/metrics.py): with PROMETHEUS_MULTIPROC_DIR
 # set, every process writes its metrics to files there. Stale files from an earlier
 # run would be counted again, so the directory is emptied when the master starts.
 def on_starting(server):  # noqa: ANN001, ARG001
+    _refuse_unsafe_settings()
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:
         os.makedirs(directory, exist_ok=True)

@@ -17,8 +17,16 @@ from app.ops.metrics import register_metrics
 from app.security import register_security
 
 
-def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app: defaults, then the environment, then `overrides` (tests)."""
+def create_app(
+    overrides: Mapping[str, Any] | None = None, *, refuse_unsafe: bool = True
+) -> Flask:
+    """Build the app: defaults, then the environment, then `overrides` (tests).
+
+    In production (https PUBLIC_BASE_URL) unsafe settings raise
+    `config.UnsafeSettings` (wsgi.py turns it into one line and an exit), unless
+    `refuse_unsafe` is False (`check-certs`, which reports them) or TESTING is
+    set, which only code can do (`overrides`; the environment cannot).
+    """
     app = Flask(
         __name__,
         template_folder=str(config.ROOT / "templates"),
@@ -26,6 +34,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         instance_path=str(config.INSTANCE),
     )
     configure(app, overrides)
+    if refuse_unsafe and not app.config.get("TESTING"):
+        problems = config.production_problems(app.config)
+        if problems:
+            raise config.UnsafeSettings(problems)
     app.session_interface = SessionInterface()
     register_id_bounds(app)
     register_extensions(app)

@@ -146,7 +146,7 @@ def api_key_list() -> None:
 @click.argument("prefix")
 @with_appcontext
 def api_key_revoke(prefix: str) -> None:
-    """Revoke a key by its prefix (the part after `wlk_`)."""
+    """Revoke a key by its prefix (the part after `wlk_`); ends its /admin sessions."""
     from sqlalchemy import select
 
     from app.models import ApiKey
@@ -154,7 +154,10 @@ def api_key_revoke(prefix: str) -> None:
     key = db.session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
     if key is None:
         raise click.BadParameter(f"no key with prefix {prefix!r}")
+    from app.admin.session import end_sessions
+
     key.revoked = True
+    end_sessions(key)  # its /admin sign-ins end too
     db.session.commit()
     click.echo(f"revoked {prefix}")
 

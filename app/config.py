@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = ROOT / "instance"
 DEV_CERTS = ROOT / "certs" / "dev"
 # A placeholder issuer id for `make run` (real ones come from the Pay & Wallet Console).
 DEV_GOOGLE_ISSUER_ID = "3388000000000000000"
+# The development secret; production (https PUBLIC_BASE_URL) refuses it.
+DEV_SECRET_KEY = "dev-secret-change-me"  # noqa: S105 - refused in production
+MIN_SECRET_KEY_LENGTH = 32
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -32,7 +39,9 @@ def _google_defaults() -> tuple[str | None, str | None, bool]:
     issuer = _env("GOOGLE_ISSUER_ID")
     key_file = _env("GOOGLE_SERVICE_ACCOUNT_FILE")
     dev_key = Path(_env("DEV_CERTS_DIR") or DEV_CERTS) / "google-service-account.json"
-    if issuer is None and key_file is None and dev_key.is_file():
+    # Never in production: a development key left on a server must not turn on.
+    production = is_production({"PUBLIC_BASE_URL": _env("PUBLIC_BASE_URL")})
+    if issuer is None and key_file is None and dev_key.is_file() and not production:
         return DEV_GOOGLE_ISSUER_ID, str(dev_key), _flag("GOOGLE_DRY_RUN", "1")
     return issuer, key_file, _flag("GOOGLE_DRY_RUN", "0")
 
@@ -41,7 +50,7 @@ def from_environment() -> dict[str, object]:
     """Read the settings PRODUCT.md names; anything unset gets a development default."""
     google_issuer, google_key_file, google_dry_run = _google_defaults()
     return {
-        "SECRET_KEY": _env("SECRET_KEY", "dev-secret-change-me"),
+        "SECRET_KEY": _env("SECRET_KEY", DEV_SECRET_KEY),
         "SQLALCHEMY_DATABASE_URI": _env(
             "DATABASE_URL", f"sqlite:///{INSTANCE / 'wallet.sqlite3'}"
         ),
@@ -139,3 +148,108 @@ STATIC_SETTINGS: dict[str, object] = {
     # app.errors sets it on 429 answers only.
     "RATELIMIT_HEADERS_ENABLED": False,
 }
+
+
+# -- production checks -------------------------------------------------------------
+
+
+class UnsafeSettings(Exception):  # noqa: N818 - reads as "refused: unsafe settings"
+    """Production settings the app refuses to start with (one plain line)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+    def __str__(self) -> str:
+        return "refusing to start (PUBLIC_BASE_URL is https): " + "; ".join(
+            self.problems
+        )
+
+
+def is_production(config: Mapping[str, Any]) -> bool:
+    """An https PUBLIC_BASE_URL means production (`make run` serves http)."""
+    url = str(config.get("PUBLIC_BASE_URL") or "").strip()
+    return urlsplit(url).scheme.lower() == "https"
+
+
+def production_problems(config: Mapping[str, Any]) -> list[str]:
+    """What production (https PUBLIC_BASE_URL) must not run with, in plain words
+    naming the setting and never a secret's value; [] when not production."""
+    if not is_production(config):
+        return []
+    problems: list[str] = []
+    secret = config.get("SECRET_KEY")
+    if not secret or secret == DEV_SECRET_KEY:
+        problems.append(
+            "SECRET_KEY is not set (it keys the barcode MACs and sessions); "
+            f"set a random value of at least {MIN_SECRET_KEY_LENGTH} characters"
+        )
+    elif len(str(secret)) < MIN_SECRET_KEY_LENGTH:
+        problems.append(
+            f"SECRET_KEY is shorter than {MIN_SECRET_KEY_LENGTH} characters; "
+            "set a long random value"
+        )
+    for name in ("PASS_CERT_FILE", "WWDR_CERT_FILE"):
+        if development_certificate_file(config.get(name), config):
+            problems.append(f"{name} is a development certificate (dev-certs)")
+    if config.get("APNS_AUTH") == "token" and _in_development_directory(
+        config.get("APNS_KEY_FILE"), config
+    ):
+        problems.append("APNS_KEY_FILE is the development APNs key (dev-certs)")
+    if config.get("GOOGLE_ISSUER_ID") == DEV_GOOGLE_ISSUER_ID:
+        problems.append("GOOGLE_ISSUER_ID is the development placeholder")
+    if _development_google_key(config.get("GOOGLE_SERVICE_ACCOUNT_FILE"), config):
+        problems.append(
+            "GOOGLE_SERVICE_ACCOUNT_FILE is the development Google key (dev-certs)"
+        )
+    # Apple ignores a pass's web service unless it is https.
+    web_service = str(config.get("PUBLIC_BASE_URL") or "").strip()
+    if not web_service.startswith("https://"):
+        problems.append("PUBLIC_BASE_URL must start with https:// (webServiceURL)")
+    return problems
+
+
+def _in_development_directory(path_value: object, config: Mapping[str, Any]) -> bool:
+    """A file `dev-certs` wrote: in DEV_CERTS_DIR, or beside a development WWDR."""
+    if not path_value:
+        return False
+    path = Path(str(path_value)).resolve()
+    dev_dir = Path(str(config.get("DEV_CERTS_DIR") or DEV_CERTS)).resolve()
+    if path.parent == dev_dir:
+        return True
+    return development_certificate_file(path.parent / "wwdr.pem", config)
+
+
+def development_certificate_file(path_value: object, config: Mapping[str, Any]) -> bool:
+    """Whether the file holds a certificate `dev-certs` made (by its names, so a
+    copy elsewhere is caught too, and a real certificate anywhere is not)."""
+    if not path_value:
+        return False
+    path = Path(str(path_value))
+    try:
+        pem = path.read_bytes()
+    except OSError:
+        return False  # a missing file is check-certs' (and /readyz's) finding
+    from cryptography import x509
+
+    import passes
+
+    try:
+        certificates = x509.load_pem_x509_certificates(pem)
+    except ValueError:
+        return False
+    return any(passes.is_development_certificate(c) for c in certificates)
+
+
+def _development_google_key(path_value: object, config: Mapping[str, Any]) -> bool:
+    if not path_value:
+        return False
+    if _in_development_directory(path_value, config):
+        return True
+    try:
+        key = json.loads(Path(str(path_value)).read_text())
+    except (OSError, ValueError):
+        return False
+    import passes
+
+    return passes.is_development_service_account(key)

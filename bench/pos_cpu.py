@@ -226,7 +226,9 @@ def parent(args: argparse.Namespace) -> None:
                         **os.environ,
                         "DATABASE_URL": server.url(database),
                         "SECRET_KEY": SECRET_KEY,
-                        "PUBLIC_BASE_URL": "https://wallet.bench",
+                        # http: a bench runs on development certificates, which https
+                        # (production) refuses.
+                        "PUBLIC_BASE_URL": "http://wallet.bench",
                     }
                     command = [
                         sys.executable,

@@ -241,7 +241,8 @@ class Gunicorn:
             **os.environ,
             "DATABASE_URL": database_url,
             "SECRET_KEY": SECRET_KEY,
-            "PUBLIC_BASE_URL": "https://wallet.bench",
+            # http: development certificates, which https (production) refuses.
+            "PUBLIC_BASE_URL": "http://wallet.bench",
         }
         self.process = subprocess.Popen(
             [

@@ -15,7 +15,13 @@ from passes.cardnumber import (
     normalize_card_number,
     parse_barcode_payload,
 )
-from passes.devpki import DevPKI, make_dev_pki, write_dev_pki
+from passes.devpki import (
+    DevPKI,
+    is_development_certificate,
+    is_development_service_account,
+    make_dev_pki,
+    write_dev_pki,
+)
 from passes.geo import MAX_LOCATIONS, distance_km, nearest_stores
 from passes.images import (
     ImageRejected,
@@ -70,6 +76,8 @@ __all__ = [
     "distance_km",
     "encode_strings",
     "format_card_number",
+    "is_development_certificate",
+    "is_development_service_account",
     "is_valid_card_number",
     "luhn_check_digit",
     "make_dev_pki",

@@ -34,6 +34,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 _PEM = serialization.Encoding.PEM
 
+# Names that mark what `make_dev_pki` made, so production can refuse it: the
+# stand-in WWDR's common name, the root's suffix and the Google key's project.
+DEV_WWDR_COMMON_NAME = "Worldwide Developer Relations CA (development stand-in)"
+DEV_ROOT_SUFFIX = " Development Root CA"
+DEV_GOOGLE_PROJECT = "wallet-dev"
+
 
 @dataclass(frozen=True)
 class DevPKI:
@@ -116,12 +122,12 @@ def make_dev_pki(
     warnings (Apple's last a year and about ten years).
     """
     ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    ca_name = _name(CN=f"{organization} Development Root CA", O=organization)
+    ca_name = _name(CN=f"{organization}{DEV_ROOT_SUFFIX}", O=organization)
     ca = _certificate(ca_name, ca_key.public_key(), ca_name, ca_key, 3650, ca=True)
 
     wwdr_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     wwdr_name = _name(
-        CN="Worldwide Developer Relations CA (development stand-in)",
+        CN=DEV_WWDR_COMMON_NAME,
         OU="G4",
         O=organization,
         C="RU",
@@ -168,7 +174,7 @@ def make_dev_pki(
     )
 
     google_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    project = "wallet-dev"
+    project = DEV_GOOGLE_PROJECT
     google_service_account = {
         "type": "service_account",
         "project_id": project,
@@ -193,6 +199,26 @@ def make_dev_pki(
         apns_server_key=apns_server_key,
         google_service_account=google_service_account,
     )
+
+
+def is_development_certificate(certificate: x509.Certificate) -> bool:
+    """Whether `make_dev_pki` made this certificate (the root, the stand-in WWDR,
+    or a certificate either of them issued)."""
+    for name in (certificate.subject, certificate.issuer):
+        for attribute in name.get_attributes_for_oid(NameOID.COMMON_NAME):
+            value = str(attribute.value)
+            if value == DEV_WWDR_COMMON_NAME or value.endswith(DEV_ROOT_SUFFIX):
+                return True
+    return False
+
+
+def is_development_service_account(key: Any) -> bool:
+    """Whether a parsed Google service-account key file is the development one."""
+    if not isinstance(key, dict):
+        return False
+    return key.get("project_id") == DEV_GOOGLE_PROJECT or str(
+        key.get("client_email", "")
+    ).endswith(f"@{DEV_GOOGLE_PROJECT}.iam.gserviceaccount.com")
 
 
 def _private_pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> bytes:

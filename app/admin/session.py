@@ -1,26 +1,37 @@
-"""The /admin sign-in: an API key (role marketer or admin) kept in the session.
+"""The /admin sign-in: an API key (role marketer or admin), recorded server-side.
 
-The session (Flask's signed cookie: HttpOnly, SameSite=Lax, Secure over HTTPS)
-holds only the key's id and prefix; each request re-reads the key, so revoking
-it ends every session at once. The secret key itself is never stored.
+Signing in creates an `AdminSession` row; the cookie (Flask's signed cookie:
+HttpOnly, SameSite=Lax, Secure over HTTPS) carries only a random session id
+whose SHA-256 the row keeps. Each request finds the row and re-reads the key, so
+signing out (the row is deleted) ends the session for a copied cookie too,
+revoking the key ends every session it opened, and a session ends after
+IDLE_TIMEOUT without requests or ABSOLUTE_TIMEOUT after sign-in.
 """
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask, Request, g, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, validate_csrf
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select
 from wtforms import ValidationError
 
 from app.errors import ApiError
 from app.extensions import db
-from app.models import ApiKey, Program
+from app.models import AdminSession, ApiKey, Program
+from app.models.base import utcnow
 
 ROLES = ("marketer", "admin")
-SESSION_KEY = "admin_key_id"
+SESSION_KEY = "admin_session"
+IDLE_TIMEOUT = timedelta(hours=12)
+ABSOLUTE_TIMEOUT = timedelta(days=7)
+# last_seen_at is written at most this often (not a write per page).
+SEEN_RESOLUTION = timedelta(minutes=1)
 # The program an all-programs (admin) key is working on, chosen in the header.
 PROGRAM_KEY = "admin_program_id"
 
@@ -36,15 +47,50 @@ class SessionInterface(SecureCookieSessionInterface):
             return secure
 
 
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 def sign_in(api_key: ApiKey) -> None:
+    """A new server-side session for the key (the caller commits)."""
+    _forget_expired()
+    token = secrets.token_urlsafe(32)
+    db.session.add(AdminSession(token_hash=_hash(token), api_key_id=api_key.id))
     session.clear()
-    session[SESSION_KEY] = api_key.id
-    session["admin_key_prefix"] = api_key.prefix
+    session[SESSION_KEY] = token
     session.permanent = False
+    g.pop("admin_session_key", None)
 
 
 def sign_out() -> None:
+    """End this cookie's session wherever the cookie is (commits)."""
+    token = session.get(SESSION_KEY)
+    if isinstance(token, str):
+        db.session.execute(
+            delete(AdminSession).where(AdminSession.token_hash == _hash(token))
+        )
+        db.session.commit()
     session.clear()
+    g.pop("admin_session_key", None)
+
+
+def end_sessions(api_key: ApiKey) -> None:
+    """End every session the key opened (on revocation; the caller commits)."""
+    db.session.execute(
+        delete(AdminSession).where(AdminSession.api_key_id == api_key.id)
+    )
+
+
+def _forget_expired() -> None:
+    now = utcnow()
+    db.session.execute(
+        delete(AdminSession).where(
+            or_(
+                AdminSession.last_seen_at < now - IDLE_TIMEOUT,
+                AdminSession.created_at < now - ABSOLUTE_TIMEOUT,
+            )
+        )
+    )
 
 
 def programs(api_key: ApiKey) -> list[Program]:
@@ -79,17 +125,35 @@ def select_program(api_key: ApiKey, program_id: int) -> bool:
 
 def session_key() -> ApiKey | None:
     """The signed-in, still valid marketer/admin key, else None."""
-    key_id = session.get(SESSION_KEY)
-    if not isinstance(key_id, int):
+    if "admin_session_key" in g:
+        return g.admin_session_key  # type: ignore[no-any-return]
+    g.admin_session_key = api_key = _session_key()
+    return api_key
+
+
+def _session_key() -> ApiKey | None:
+    token = session.get(SESSION_KEY)
+    if not isinstance(token, str):
         return None
-    api_key = db.session.get(ApiKey, key_id)
+    row = db.session.scalar(
+        select(AdminSession).where(AdminSession.token_hash == _hash(token))
+    )
+    if row is None:
+        return None
+    now = utcnow()
+    api_key = row.api_key
     if (
-        api_key is None
+        now - row.last_seen_at >= IDLE_TIMEOUT
+        or now - row.created_at >= ABSOLUTE_TIMEOUT
         or api_key.revoked
         or api_key.role not in ROLES
-        or api_key.prefix != session.get("admin_key_prefix")
     ):
+        db.session.delete(row)
+        db.session.commit()
         return None
+    if now - row.last_seen_at >= SEEN_RESOLUTION:
+        row.last_seen_at = now
+        db.session.commit()
     return api_key
 
 

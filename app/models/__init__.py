@@ -1,6 +1,6 @@
 """SQLAlchemy models, one module per aggregate."""
 
-from app.models.apikey import ApiKey
+from app.models.apikey import AdminSession, ApiKey
 from app.models.base import Base
 from app.models.campaign import AuditEntry, Campaign
 from app.models.google import GoogleCallback, GoogleClass, GoogleMessage, GoogleObject
@@ -20,6 +20,7 @@ from app.models.push import PushDelivery
 from app.models.wallet import Device, DeviceLog, Pass, Registration
 
 __all__ = [
+    "AdminSession",
     "ApiKey",
     "AuditEntry",
     "Automation",

@@ -36,3 +36,28 @@ class ApiKey(Base):
 
     def __repr__(self) -> str:
         return f"<ApiKey {self.prefix} {self.role}>"
+
+
+class AdminSession(Base):
+    """A browser signed in to /admin with an API key.
+
+    The cookie holds only a random session id; this row holds its SHA-256, so a
+    database reader cannot replay a session. Signing out deletes the row (a copied
+    cookie stops working too); idle and absolute timeouts end it otherwise
+    (app.admin.session), and revoking the key ends every session it opened.
+    """
+
+    __tablename__ = "admin_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    api_key_id: Mapped[int] = mapped_column(
+        ForeignKey("api_key.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    api_key: Mapped[ApiKey] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<AdminSession {self.id} key={self.api_key_id}>"

@@ -49,6 +49,11 @@ class Program(Base):
     pass_cert_file: Mapped[str | None] = mapped_column(String(500))
     pass_key_file: Mapped[str | None] = mapped_column(String(500))
     wwdr_cert_file: Mapped[str | None] = mapped_column(String(500))
+    # APNs token auth (APNS_AUTH=token) signs with a key of the pass type's team: a
+    # brand of another team needs that team's .p8 key file and its key id (unset:
+    # the deployment's APNS_KEY_FILE, which serves TEAM_IDENTIFIER only).
+    apns_key_file: Mapped[str | None] = mapped_column(String(500))
+    apns_key_id: Mapped[str | None] = mapped_column(String(20))
     # Points rules; missing keys fall back to DEFAULT_RULES (see `rule`).
     rules: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The update-tag counter for this program's passes. Bumped with an UPDATE that

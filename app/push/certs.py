@@ -180,7 +180,7 @@ def check_signing(
             findings.append(Finding(OK, f"{label} key: matches"))
 
 
-def _check_token(config: Mapping[str, Any], findings: list[Finding]) -> None:
+def check_token(config: Mapping[str, Any], findings: list[Finding]) -> None:
     key_pem = _read(config.get("APNS_KEY_FILE"), "APNs key (APNS_KEY_FILE)", findings)
     if key_pem is not None:
         try:
@@ -243,7 +243,7 @@ def check_push_config(
         check_signing(deployment_signing_files(config), findings, now, warn)
     elif mode == "token":
         findings.append(Finding(OK, "APNs auth: token (.p8 JWT)"))
-        _check_token(config, findings)
+        check_token(config, findings)
         # Passes are still signed with the pass certificate.
         check_signing(deployment_signing_files(config), findings, now, warn)
     else:

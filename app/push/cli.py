@@ -11,6 +11,11 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from app.config import (
+    development_certificate_file,
+    is_production,
+    production_problems,
+)
 from app.extensions import db
 from app.push.certs import (
     ERROR,
@@ -33,8 +38,13 @@ _MARKS = {OK: "ok     ", WARNING: "WARNING", ERROR: "ERROR  "}
 def check_certs() -> None:
     """Check the pass and WWDR certificates (the deployment's and each brand's), the
     APNs certificate or key and the push settings; exit 1 on errors, warn
-    CERT_WARNING_DAYS before a certificate expires."""
-    findings = check_push_config(current_app.config) + _program_findings()
+    CERT_WARNING_DAYS before a certificate expires. In production (https
+    PUBLIC_BASE_URL) also what the app refuses to start with."""
+    findings = (
+        _production_findings()
+        + check_push_config(current_app.config)
+        + _program_findings()
+    )
     for finding in findings:
         click.echo(f"{_MARKS[finding.level]} {finding.message}")
     if errors(findings):
@@ -42,31 +52,79 @@ def check_certs() -> None:
     click.echo("push configuration is usable")
 
 
+def _production_findings() -> list[Finding]:
+    """The start-up refusals (app.config.production_problems), as errors."""
+    config = current_app.config
+    if config.get("TESTING"):
+        return []
+    return [Finding(ERROR, problem) for problem in production_problems(config)]
+
+
 def _program_findings() -> list[Finding]:
-    """Brands with their own pass certificate (and WWDR): the same checks."""
+    """Brands with their own pass certificate (and WWDR), and in token mode their
+    team's APNs key: the same checks, named by program."""
     from sqlalchemy import select
 
     from app.models import Program
+    from app.push.certs import check_token
+    from app.push.clients import ProgramFiles, program_credentials
 
     config = current_app.config
     findings: list[Finding] = []
-    programs = db.session.scalars(
-        select(Program).where(Program.pass_cert_file.is_not(None)).order_by(Program.id)
-    )
-    for program in programs:
-        check_signing(
-            SigningFiles(
-                program.pass_cert_file,
-                program.pass_key_file,
-                program.wwdr_cert_file or config.get("WWDR_CERT_FILE"),
-                config.get("PASS_KEY_PASSWORD"),
+    production = is_production(config) and not config.get("TESTING")
+    token_mode = config.get("APNS_AUTH") == "token"
+    for program in db.session.scalars(select(Program).order_by(Program.id)):
+        if program.pass_cert_file:
+            if production and development_certificate_file(
+                program.pass_cert_file, config
+            ):
+                findings.append(
+                    Finding(
+                        ERROR,
+                        f"program {program.slug}: pass certificate is a development "
+                        "certificate (dev-certs)",
+                    )
+                )
+            check_signing(
+                SigningFiles(
+                    program.pass_cert_file,
+                    program.pass_key_file,
+                    program.wwdr_cert_file or config.get("WWDR_CERT_FILE"),
+                    config.get("PASS_KEY_PASSWORD"),
+                    program.pass_type_identifier,
+                    label=f"program {program.slug}: pass certificate",
+                ),
+                findings,
+                datetime.now(UTC),
+                warning_window(config),
+            )
+        if not token_mode:
+            continue
+        credentials = program_credentials(
+            config,
+            ProgramFiles(
+                program.slug,
                 program.pass_type_identifier,
-                label=f"program {program.slug}: pass certificate",
+                program.team_identifier,
+                apns_key_file=program.apns_key_file,
+                apns_key_id=program.apns_key_id,
             ),
-            findings,
-            datetime.now(UTC),
-            warning_window(config),
         )
+        if isinstance(credentials, str):
+            findings.append(Finding(ERROR, credentials))
+        elif program.apns_key_file:
+            own: list[Finding] = []
+            check_token(
+                {
+                    "APNS_KEY_FILE": credentials.key_file,
+                    "APNS_KEY_ID": credentials.key_id,
+                    "TEAM_IDENTIFIER": credentials.team_id,
+                },
+                own,
+            )
+            findings.extend(
+                Finding(f.level, f"program {program.slug}: {f.message}") for f in own
+            )
     return findings
 
 

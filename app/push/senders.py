@@ -18,13 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from app.push.apns import (
-    ApnsClient,
-    ApnsResult,
-    TokenAuth,
-    client_ssl_context,
-    load_token_auth,
-)
+from app.push.apns import ApnsClient, ApnsResult
+from app.push.clients import ApnsClients, programs_from
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -82,19 +77,38 @@ def classify_apns(result: ApnsResult) -> Outcome:
 
 
 class ApnsSender:
+    """Pass pushes, each over the client of its topic's certificate or team."""
+
     channel = "apns"
 
-    def __init__(self, client: ApnsClient) -> None:
-        self.client = client
+    def __init__(self, clients: ApnsClients | ApnsClient) -> None:
+        self.clients = clients
 
     async def send(self, jobs: list[Job]) -> list[Outcome]:
+        clients: dict[str, ApnsClient | str]
+        if isinstance(self.clients, ApnsClient):
+            clients = dict.fromkeys({job.topic for job in jobs}, self.clients)
+        else:
+            clients = await self.clients.for_topics({job.topic for job in jobs})
+        outcomes: list[Outcome | None] = [None] * len(jobs)
+        sending: list[tuple[int, ApnsClient, Job]] = []
+        for index, job in enumerate(jobs):
+            client = clients[job.topic]
+            if isinstance(client, str):
+                # No usable credentials for this pass type (yet): a configuration
+                # problem an operator can fix, so retried with backoff.
+                outcomes[index] = Outcome(RETRY, client)
+            else:
+                sending.append((index, client, job))
         results = await asyncio.gather(
-            *(self.client.send(job.token, job.topic) for job in jobs)
+            *(client.send(job.token, job.topic) for _, client, job in sending)
         )
-        return [classify_apns(result) for result in results]
+        for (index, _, _), result in zip(sending, results, strict=True):
+            outcomes[index] = classify_apns(result)
+        return [outcome or Outcome(RETRY) for outcome in outcomes]
 
     async def close(self) -> None:
-        await self.client.close()
+        await self.clients.close()
 
 
 class RelaySender:
@@ -213,33 +227,32 @@ class GoogleSender:
         return None
 
 
+def _program_lookup(app: Flask | None) -> Any:
+    """Read programs through the app's engine (None outside any app)."""
+    from flask import has_app_context
+
+    from app.extensions import db
+
+    if app is not None:
+        with app.app_context():
+            return programs_from(db.engine)
+    if has_app_context():
+        return programs_from(db.engine)
+    return None
+
+
 def build_senders(
     config: Mapping[str, Any], app: Flask | None = None
 ) -> dict[str, Sender]:
-    """The senders this deployment's configuration allows (Google needs the app)."""
-    auth: TokenAuth | None = None
-    if config.get("APNS_AUTH") == "token":
-        auth = load_token_auth(
-            str(config["APNS_KEY_FILE"]),
-            config.get("APNS_KEY_ID"),
-            str(config["TEAM_IDENTIFIER"]),
-        )
-        context = client_ssl_context(config.get("APNS_CA_FILE"))
-    else:
-        context = client_ssl_context(
-            config.get("APNS_CA_FILE"),
-            str(config["PASS_CERT_FILE"]),
-            str(config["PASS_KEY_FILE"]),
-            config.get("PASS_KEY_PASSWORD"),
-        )
-    client = ApnsClient(
-        str(config["APNS_URL"]),
-        context,
-        auth,
-        connections=int(config.get("APNS_CONNECTIONS", 1)),
-        streams=int(config.get("APNS_STREAMS", 250)),
-    )
-    senders: dict[str, Sender] = {"apns": ApnsSender(client)}
+    """The senders this deployment's configuration allows (Google needs the app).
+
+    APNs clients are chosen per topic from the programs' credentials, read from
+    the app's database (or the current app's, when `app` is not given).
+    """
+    clients = ApnsClients(config, _program_lookup(app))
+    # The deployment's client now, so bad files fail here rather than at a push.
+    clients.client(clients.deployment)
+    senders: dict[str, Sender] = {"apns": ApnsSender(clients)}
     if config.get("WALLETPASSES_PUSH_URL"):
         senders["android"] = RelaySender(
             str(config["WALLETPASSES_PUSH_URL"]), config.get("WALLETPASSES_API_KEY")

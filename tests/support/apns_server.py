@@ -59,6 +59,17 @@ class Push:
     status: int
     reason: str | None
     connection: int
+    # Who sent it: the client certificate's UID, or the provider token's team.
+    identity: str | None = None
+
+
+@dataclass(frozen=True)
+class _Topic:
+    """What a topic's pushes must authenticate with in token mode."""
+
+    public_key: object | None = None
+    team_id: str | None = None
+    key_id: str | None = None
 
 
 @dataclass
@@ -75,6 +86,9 @@ class ApnsStandIn:
     :param client_ca_file: certificate mode: require a client certificate issued by
         this CA (several files joined with os.pathsep) whose subject UID is the topic.
     :param token_key_pem: token mode: the .p8 key (its public half verifies JWTs).
+
+    `allow()` adds more topics (brands), each with its own team key in token mode;
+    in certificate mode a topic's pushes need a client certificate for that topic.
     """
 
     def __init__(
@@ -99,6 +113,7 @@ class ApnsStandIn:
         if token_key_pem is not None:
             key = serialization.load_pem_private_key(token_key_pem, None)
             self.public_key = key.public_key()
+        self.topics = {topic: _Topic(self.public_key, team_id, key_id)}
         self.requested_port = port
         self.max_streams = max_streams
         self.delay = delay  # seconds before each answer: a network round trip
@@ -114,7 +129,8 @@ class ApnsStandIn:
         self.token_lifetime = 3600
         # Accept TLS but never speak HTTP/2 (a hung server: connect timeouts).
         self.silent = False
-        self._verified_jwts: dict[str, float] = {}
+        self._verified_jwts: dict[tuple[str, str], float] = {}
+        self._issuers: dict[str, str] = {}  # verified provider token -> team
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
@@ -122,6 +138,21 @@ class ApnsStandIn:
         self._transports: set[asyncio.Transport] = set()
 
     # -- control -------------------------------------------------------------
+    def allow(
+        self,
+        topic: str,
+        *,
+        token_key_pem: bytes | None = None,
+        team_id: str | None = None,
+        key_id: str | None = None,
+    ) -> None:
+        """Accept another topic; in token mode, only with that team's key."""
+        public_key = None
+        if token_key_pem is not None:
+            key = serialization.load_pem_private_key(token_key_pem, None)
+            public_key = key.public_key()
+        self.topics[topic] = _Topic(public_key, team_id, key_id)
+
     def answer(self, token: str, *answers: int | str) -> None:
         """Queue answers for a token: a status (410, or "403:ExpiredProviderToken"
         to pick the reason), or "drop" to cut the connection."""
@@ -234,7 +265,7 @@ class ApnsStandIn:
         topic = headers.get("apns-topic")
         if not topic:
             return 400, "MissingTopic"
-        if topic != self.topic:
+        if topic not in self.topics:
             return 400, "DeviceTokenNotForTopic"
         if not body:
             return 400, "PayloadEmpty"
@@ -244,35 +275,37 @@ class ApnsStandIn:
         except ValueError:
             return 400, "BadPayload"
         if self.public_key is not None:
-            problem = self._check_jwt(headers.get("authorization", ""))
+            problem = self._check_jwt(headers.get("authorization", ""), topic)
             if problem:
                 return 403, problem
-        elif self.client_ca_file and peer_uid != self.topic:
+        elif self.client_ca_file and peer_uid != topic:
             return 403, "BadCertificate"
         return 200, None
 
-    def _check_jwt(self, authorization: str) -> str | None:
+    def _check_jwt(self, authorization: str, topic: str) -> str | None:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token:
             return "MissingProviderToken"
-        issued = self._verified_jwts.get(token)
+        expected = self.topics[topic]
+        issued = self._verified_jwts.get((token, topic))
         if issued is None:
             try:
                 header = jwt.get_unverified_header(token)
                 claims = jwt.decode(
                     token,
-                    self.public_key,
+                    expected.public_key,  # type: ignore[arg-type]
                     algorithms=["ES256"],
                     options={"verify_exp": False, "require": ["iss", "iat"]},
                 )
             except jwt.PyJWTError:
                 return "InvalidProviderToken"
-            if header.get("kid") != self.key_id:
+            if header.get("kid") != expected.key_id:
                 return "InvalidProviderToken"
-            if claims.get("iss") != self.team_id:
+            if claims.get("iss") != expected.team_id:
                 return "InvalidProviderToken"
             issued = float(claims["iat"])
-            self._verified_jwts[token] = issued
+            self._verified_jwts[(token, topic)] = issued
+            self._issuers[token] = str(claims["iss"])
         if time.time() - issued > self.token_lifetime:
             return "ExpiredProviderToken"
         return None
@@ -383,6 +416,7 @@ class _Connection(asyncio.Protocol):
                     status,
                     reason,
                     self.number,
+                    self._identity(headers),
                 )
             )
         if server.delay:
@@ -393,6 +427,12 @@ class _Connection(asyncio.Protocol):
         else:
             self._answer(stream_id, status, reason)
         return True
+
+    def _identity(self, headers: dict[str, str]) -> str | None:
+        if self.peer_uid is not None:
+            return self.peer_uid
+        _, _, token = headers.get("authorization", "").partition(" ")
+        return self.server._issuers.get(token)
 
     def _answer_later(self, stream_id: int, status: int, reason: str | None) -> None:
         if self.transport is None or self.transport.is_closing():
