@@ -43,7 +43,7 @@ messages: setup  ## extract the texts and update the .po catalogs (then translat
 		$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -D $$domain -i $$pot -d $$dir -l ru; \
 		rm -f $$pot; \
 	done
-	@echo "now translate the new empty msgstr entries (tests/test_translations.py lists them)"
+	@echo "now translate the new empty msgstr entries (tests/passes/test_translations.py lists them)"
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

@@ -20,9 +20,19 @@ from pathlib import Path
 from babel.dates import format_skeleton
 from babel.numbers import format_currency, format_decimal
 from flask import Flask, g, has_request_context, request
+import flask_babel
 from flask_babel import Babel
 
-from passes.i18n import N_, NC_, Msg, gettext_in, points_text, translations
+from passes.i18n import (
+    N_,
+    NC_,
+    Msg,
+    gettext_in,
+    points_forms,
+    points_text,
+    translations,
+)
+from passes.i18n import plural_forms as _plural_forms
 
 LANGUAGES = ("ru", "en")
 DEFAULT_LANGUAGE = "ru"
@@ -156,9 +166,21 @@ def init_app(app: Flask) -> None:
     Babel(app, locale_selector=_locale)
     app.jinja_env.filters["money"] = lambda amount: money(amount, _locale())
     app.jinja_env.filters["number"] = lambda value: number(value, _locale())
+    app.jinja_env.filters["date"] = _date_filter
+    app.jinja_env.filters["datetime"] = _datetime_filter
     app.jinja_env.globals["points_text"] = lambda count: points_text(
         int(count), _locale()
     )
+
+
+def _date_filter(value: date | datetime, width: str = "short") -> str:
+    """'04.12.2026' / '12/4/26' (datetimes in the app's time zone, UTC)."""
+    return str(flask_babel.format_date(value, width))
+
+
+def _datetime_filter(value: datetime, width: str = "short") -> str:
+    """'04.12.2026, 21:49' / '12/4/26, 9:49 PM'."""
+    return str(flask_babel.format_datetime(value, width))
 
 
 def text_in(language: str, text: TextSource) -> str:
@@ -176,14 +198,21 @@ def plural(language: str, singular: str, plurals: str, count: int) -> str:
 
 
 def plural_forms(language: str, singular: str, plurals: str) -> dict[str, str]:
-    """The forms of a plural text by CLDR category (one, few, many, other), for
-    page scripts that pick one with `Intl.PluralRules`."""
-    catalog = translations(language, DIRECTORY, DOMAIN)
-    # A count of each category; Russian "other" is fractions: "1,5 балла".
-    samples = {"one": 1, "few": 2, "many": 5, "other": 2}
+    """A plural text of this catalog by CLDR category, for page scripts."""
+    return _plural_forms(language, singular, plurals, DIRECTORY, DOMAIN)
+
+
+def page_texts(
+    language: str,
+    texts: dict[str, TextSource],
+    plurals: dict[str, dict[str, str]] | None = None,
+) -> dict[str, object]:
+    """What a page's script gets (static/i18n.js reads it): its texts in the
+    page's language and its plural texts by CLDR category."""
     return {
-        category: catalog.ngettext(singular, plurals, count)
-        for category, count in samples.items()
+        "lang": language,
+        "texts": catalogue(texts, language),
+        "plurals": {"points": points_forms(language), **(plurals or {})},
     }
 
 

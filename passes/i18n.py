@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from babel.messages import mofile, pofile
+from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 
 from passes.model import LANGUAGES
@@ -85,9 +86,30 @@ def all_languages(text: str | Msg) -> dict[str, str]:
     return {language: gettext_in(language, text) for language in LANGUAGES}
 
 
+def plural_forms(
+    language: str,
+    singular: str,
+    plurals: str,
+    directory: Path = HERE,
+    domain: str = DOMAIN,
+) -> dict[str, str]:
+    """The forms of a plural text by CLDR category (one, few, many, other), for
+    page scripts that pick one with `Intl.PluralRules`."""
+    catalog = translations(language, directory, domain)
+    # A count of each category; Russian "other" is fractions: "1,5 балла".
+    samples = {"one": 1, "few": 2, "many": 5, "other": 2}
+    return {
+        category: catalog.ngettext(singular, plurals, count)
+        for category, count in samples.items()
+    }
+
+
+def points_forms(language: str) -> dict[str, str]:
+    """'{n} балл', '{n} балла', '{n} баллов' by CLDR category (page scripts)."""
+    return plural_forms(language, "{n} point", "{n} points")
+
+
 def points_text(count: int, language: str) -> str:
     """'1 балл', '2 балла', '5 баллов', '1 250 баллов' / '1 point', '5 points'."""
-    from babel.numbers import format_decimal
-
     template = translations(language).ngettext("{n} point", "{n} points", count)
     return template.format(n=format_decimal(count, locale=language))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.admin.catalog_texts import TEXTS as CATALOG_TEXTS
-from app.i18n import N_, NC_, TextSource, catalogue
+from app.i18n import N_, NC_, TextSource, catalogue, page_texts, plural_forms
 
 TEXTS: dict[str, TextSource] = {
     "title": N_("Marketer dashboard"),
@@ -56,6 +56,43 @@ TEXTS: dict[str, TextSource] = {
     "audit.target": N_("Target"),
     "audit.when": N_("When"),
     "audit.details": N_("Details"),
+    # values the pages show by their code
+    "campaign.numbers": N_("{messaged}/{targeted} · sent {sent} · failed {failed}"),
+    "state.draft": NC_("campaign", "draft"),
+    "state.scheduled": NC_("campaign", "scheduled"),
+    "state.sending": NC_("campaign", "sending"),
+    "state.done": NC_("campaign", "done"),
+    "state.cancelled": NC_("campaign", "cancelled"),
+    "subs.state.waiting": N_("waiting"),
+    "subs.state.restocked": N_("restocked"),
+    "subs.state.fulfilled": N_("messaged"),
+    "subs.state.cancelled": NC_("subscription", "cancelled"),
+    "source.card": N_("card page"),
+    "source.api": N_("API"),
+    "source.pos": N_("till"),
+    "ledger.earn": N_("earned"),
+    "ledger.redeem": N_("redeemed"),
+    "ledger.refund": N_("refund"),
+    "ledger.bonus": N_("bonus"),
+    "ledger.adjustment": N_("adjustment"),
+    "ledger.expiry": N_("expired"),
+    "pass.tag": N_("version"),
+    "pass.void": N_("void"),
+    "google.saved": N_("saved"),
+    "google.not_saved": N_("not saved"),
+}
+
+# Texts of the pages' scripts (static/admin*.js), handed over as JSON.
+JS_TEXTS: dict[str, TextSource] = {
+    "segment.invalid_json": N_("Segment: this is not valid JSON."),
+    "segment.preview": N_(
+        "{members} · reachable: Apple {apple}, Android {android}, Google {google}"
+    ),
+    "campaign.numbers": TEXTS["campaign.numbers"],
+    **{key: TEXTS[key] for key in TEXTS if key.startswith("state.")},
+    "refresh.queued": CATALOG_TEXTS["refresh.queued"],
+    "refresh.done": CATALOG_TEXTS["refresh.done"],
+    "refresh.superseded": CATALOG_TEXTS["refresh.superseded"],
 }
 
 TEXTS |= CATALOG_TEXTS
@@ -63,3 +100,9 @@ TEXTS |= CATALOG_TEXTS
 
 def texts(language: str) -> dict[str, str]:
     return catalogue(TEXTS, language)
+
+
+def script_texts(language: str) -> dict[str, object]:
+    """The page scripts' texts and plurals (static/i18n.js reads them)."""
+    members = plural_forms(language, "{n} member", "{n} members")
+    return page_texts(language, JS_TEXTS, {"members": members})

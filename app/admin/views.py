@@ -24,7 +24,7 @@ from flask import (
 from sqlalchemy import or_, select
 
 from app.admin import session as admin_session
-from app.admin.texts import texts
+from app.admin.texts import script_texts, texts
 from app.extensions import db, limiter
 from app.i18n import LANGUAGES, pick_language
 from app.models import GoogleObject, LedgerEntry, Member, Program
@@ -55,6 +55,7 @@ def _render(template: str, **context: Any) -> Response:
             template,
             lang=language,
             t=texts(language),
+            i18n=script_texts(language),
             key=g.get("admin_key"),
             **_program_context(),
             **context,
