@@ -17,10 +17,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import flask_babel
 from babel.dates import format_skeleton
 from babel.numbers import format_currency, format_decimal
 from flask import Flask, g, has_request_context, request
-import flask_babel
 from flask_babel import Babel
 
 from passes.i18n import (
