@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import flask_babel
-from babel.dates import format_skeleton
+from babel.dates import format_date, format_datetime, format_skeleton
 from babel.numbers import format_currency, format_decimal
 from flask import Flask, g, has_request_context, request
 from flask_babel import Babel
@@ -247,6 +247,16 @@ def number(value: Decimal | float | int, language: str) -> str:
 def day_month(day: date | datetime, language: str) -> str:
     """A short day and month: '04.12' in Russian, '12/4' in English."""
     return format_skeleton("MMdd", day, locale=language)
+
+
+def date_text(day: date, language: str, width: str = "short") -> str:
+    """'14.03.2026' / '3/14/26' ('long': '14 марта 2026 г.')."""
+    return format_date(day, width, locale=language)
+
+
+def datetime_text(moment: datetime, language: str, width: str = "short") -> str:
+    """'14.03.2026, 10:00' / '3/14/26, 10:00 AM', in `moment`'s own time zone."""
+    return format_datetime(moment, width, tzinfo=moment.tzinfo, locale=language)
 
 
 def localized(text: TextSource) -> dict[str, str]:

@@ -90,7 +90,7 @@ TEXTS: dict[str, TextSource] = {
     "auto.turned_off": N_("{name} is off."),
     "auto.run": N_("Run now"),
     "auto.run_date": N_("For date (optional)"),
-    "auto.ran": N_("{name} for {date}: {sent} members messaged."),
+    "auto.ran": N_("{name} for {date}: {messages}."),
     "auto.waits": N_("{name} waits until {until} (quiet hours or its hour)."),
     "auto.runs": N_("Last runs"),
     "auto.runs_none": N_("No runs yet."),
@@ -113,9 +113,13 @@ TEXTS: dict[str, TextSource] = {
     "setting.texts_ru": N_("Text (Russian)"),
     "setting.texts_en": N_("Text (English)"),
     "setting.hint.birthday": N_(
-        "Placeholders: {points} bonus points, {until} the offer's end date."
+        "Placeholders: {points_text} the bonus with its word (“200 points”), "
+        "{points} the number alone, {until} the offer's end date."
     ),
-    "setting.hint.points_reminder": N_("Placeholder: {points} the member's balance."),
+    "setting.hint.points_reminder": N_(
+        "Placeholders: {points_text} the member's balance with its word "
+        "(“1,250 points”), {points} the number alone."
+    ),
     "error.number": N_("{field}: a number from {low} to {high}."),
     "error.whole": N_("{field}: a whole number from {low} to {high}."),
     "error.text": N_("{field}: 1 to {limit} characters."),
