@@ -83,7 +83,6 @@ MESSAGES: dict[str, TextSource] = {
     "stock.unsubscribe": N_("Unsubscribe"),
     "stock.none": N_("You are not waiting for anything yet: pick a product below."),
     "stock.invalid": N_("This product, size or store is not available."),
-    "card.points": N_("Points"),
     "card.tier": N_("Tier"),
     "card.number": N_("Card number"),
     "card.apple": N_("Add to Apple Wallet"),
@@ -164,6 +163,13 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANGUAGE)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(DIRECTORY))
     Babel(app, locale_selector=_locale)
+    # Templates' _() and ngettext() read the same catalogs as everything else
+    # (explicit language, compiled or not); ngettext fills {n} with the number.
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda text: text_in(_locale(), text),
+        ngettext=lambda one, many, count: plural(_locale(), one, many, count),
+        newstyle=False,
+    )
     app.jinja_env.filters["money"] = lambda amount: money(amount, _locale())
     app.jinja_env.filters["number"] = lambda value: number(value, _locale())
     app.jinja_env.filters["date"] = _date_filter
