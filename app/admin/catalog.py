@@ -441,7 +441,7 @@ def run_automation(name: str) -> Response:
         local = until.astimezone(ZoneInfo(program.timezone))
         flash(t["auto.waits"].format(name=label, until=datetime_text(local, language)))
     else:
-        day = date_text(date.fromisoformat(result["date"]), language)
+        for_day = date_text(date.fromisoformat(result["date"]), language)
         messages = plural(language, "{n} message", "{n} messages", result["sent"])
-        flash(t["auto.ran"].format(name=label, date=day, messages=messages))
+        flash(t["auto.ran"].format(name=label, date=for_day, messages=messages))
     return redirect(url_for("admin.automations_page", _anchor=f"auto-{name}"))
