@@ -151,11 +151,15 @@ def _use(language: str) -> str:
 
 def _locale() -> str:
     """Flask-Babel's locale selector: the language the view picked, else the
-    same choice pick_language() makes."""
+    visitor's ?lang= or Accept-Language (not the form: an error page for a
+    too-large body must not read it)."""
     if not has_request_context():
         return DEFAULT_LANGUAGE
-    language = g.get("language")
-    return language if language in LANGUAGES else pick_language()
+    language = g.get("language") or request.args.get("lang")
+    if language in LANGUAGES:
+        return str(language)
+    best = request.accept_languages.best_match(LANGUAGES, default=DEFAULT_LANGUAGE)
+    return best or DEFAULT_LANGUAGE
 
 
 def init_app(app: Flask) -> None:
@@ -174,6 +178,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["number"] = lambda value: number(value, _locale())
     app.jinja_env.filters["date"] = _date_filter
     app.jinja_env.filters["datetime"] = _datetime_filter
+    app.jinja_env.globals["page_language"] = _locale
     app.jinja_env.globals["points_text"] = lambda count: points_text(
         int(count), _locale()
     )

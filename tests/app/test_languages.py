@@ -160,3 +160,13 @@ def test_admin_pages_in_russian_show_plurals_and_no_english(
         if not CYRILLIC.search(text) and not LATIN_OK.search(text)
     }
     assert english == {}
+
+
+def test_error_pages_in_the_visitors_language(client: FlaskClient) -> None:
+    russian = client.get("/no-such-page")
+    assert russian.status_code == 404
+    assert "Такой страницы нет. Проверьте ссылку." in russian.text
+    english = client.get("/no-such-page", headers={"Accept-Language": "en"})
+    assert "There is no such page. Please check the link." in english.text
+    assert 'lang="en"' in english.text
+    assert "Get a card" in client.get("/no-such-page?lang=en").text
