@@ -13,6 +13,7 @@ explicit-language helpers here or in passes.i18n, never the request-bound
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -215,7 +216,7 @@ def plural_forms(language: str, singular: str, plurals: str) -> dict[str, str]:
 
 def page_texts(
     language: str,
-    texts: dict[str, TextSource],
+    texts: Mapping[str, TextSource],
     plurals: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, object]:
     """What a page's script gets (static/i18n.js reads it): its texts in the
@@ -232,7 +233,7 @@ def in_language(text: dict[str, str], language: str) -> str:
     return text.get(language) or text["ru"]
 
 
-def catalogue(texts: dict[str, TextSource], language: str) -> dict[str, str]:
+def catalogue(texts: Mapping[str, TextSource], language: str) -> dict[str, str]:
     """A whole table of texts in one language (pages that pass it to templates/JS)."""
     return {key: text_in(language, text) for key, text in texts.items()}
 
