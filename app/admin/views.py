@@ -45,7 +45,8 @@ def _language() -> str:
     if chosen in LANGUAGES:
         session["admin_lang"] = chosen
     stored = session.get("admin_lang")
-    return stored if stored in LANGUAGES else pick_language()
+    # Also the request's locale (numbers, dates and plurals in the templates).
+    return pick_language(stored if stored in LANGUAGES else None)
 
 
 def _render(template: str, **context: Any) -> Response:

@@ -170,3 +170,14 @@ def test_error_pages_in_the_visitors_language(client: FlaskClient) -> None:
     assert "There is no such page. Please check the link." in english.text
     assert 'lang="en"' in english.text
     assert "Get a card" in client.get("/no-such-page?lang=en").text
+
+
+def test_admin_language_kept_in_the_session_also_formats_numbers(
+    app: Flask, client: FlaskClient, demo: Demo
+) -> None:
+    set_points(app, demo.passes[0].member_id, 1250)
+    sign_in(client, issue(app, demo))
+    client.get("/admin/?lang=en")
+    html = client.get("/admin/members?q=Анна", headers={"Accept-Language": "ru"}).text
+    assert "1,250 points" in html
+    assert "Points history" in html
