@@ -528,3 +528,8 @@ def test_birthday_bonus_of_21_points_reads_21_ball(
     with app.app_context():
         offer = db.session.get(Member, anna).offer
         assert offer.startswith("С днём рождения! +21 балл и −15% до 21.03")
+        # The same words go out as the push (pass field) and the Google message.
+        body = db.session.scalar(
+            select(MemberMessage.body).where(MemberMessage.member_id == anna)
+        )
+        assert body == offer
