@@ -8,7 +8,8 @@ PORT ?= 5000
 # What phones reach; follows HOST/PORT unless set in the environment.
 export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: run test setup setup-dev system-test-deps certs db demo lint format bench clean
+.PHONY: run test setup setup-dev system-test-deps certs db demo lint format bench clean \
+	messages translations
 
 run: setup certs db demo  ## set everything up; serve on http://127.0.0.1:5000 with the push worker
 	@$(FLASK) worker & worker=$$!; \
@@ -20,8 +21,30 @@ test: setup-dev system-test-deps  ## set up and run the whole suite (SQLite + Po
 	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-setup: $(VENV)/.runtime
-setup-dev: $(VENV)/.dev
+setup: $(VENV)/.runtime translations
+setup-dev: $(VENV)/.dev translations
+
+# gettext catalogs: app/translations (domain "messages") and passes/translations
+# (domain "passes"); English is the source language and has no catalog.
+CATALOGS := app/translations:messages:app,templates passes/translations:passes:passes
+KEYWORDS := -k N_ -k NC_:1c,2 -k plural:2,3 -k plural_forms:2,3
+PO_FILES := $(wildcard app/translations/*/LC_MESSAGES/*.po passes/translations/*/LC_MESSAGES/*.po)
+
+translations: $(PO_FILES:.po=.mo)  ## compile the .po catalogs (the set-up does it)
+
+%.mo: %.po | $(VENV)/.runtime
+	$(BIN)/pybabel compile --statistics -i $< -o $@  # fuzzy entries are left out
+
+messages: setup  ## extract the texts and update the .po catalogs (then translate and `make translations`)
+	@set -e; for entry in $(CATALOGS); do \
+		dir=$${entry%%:*}; rest=$${entry#*:}; domain=$${rest%%:*}; inputs=$$(echo $${rest#*:} | tr , ' '); \
+		pot=$$(mktemp); \
+		$(BIN)/pybabel extract -F babel.cfg $(KEYWORDS) --no-location --sort-output \
+			--project wallet-loyalty -o $$pot $$inputs; \
+		$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -D $$domain -i $$pot -d $$dir -l ru; \
+		rm -f $$pot; \
+	done
+	@echo "now translate the new empty msgstr entries (tests/passes/test_translations.py lists them)"
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -76,3 +99,4 @@ bench: setup-dev  ## benchmarks; results go to docs/performance.md by hand
 
 clean:
 	rm -rf $(VENV) instance certs/dev .pytest_cache .ruff_cache .mypy_cache
+	find app/translations passes/translations -name '*.mo' -delete

@@ -19,6 +19,7 @@ from google.auth import jwt as google_jwt
 
 from passes.cardnumber import format_card_number
 from passes.geo import MAX_LOCATIONS
+from passes.i18n import N_, all_languages
 from passes.model import LANGUAGES, GoogleProgram, Member, Program, Store, Text, pick
 from passes.passjson import LABELS
 
@@ -28,10 +29,11 @@ INT32_MAX = 2**31 - 1
 # Google's identifier alphabet after the issuer id: letters, digits, '.', '_', '-'.
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
+# Rewards labels: 9 characters at most.
 GOOGLE_LABELS: dict[str, Text] = {
-    "tier_short": {"ru": "Уровень", "en": "Tier"},  # rewards labels: 9 characters
-    "member_short": {"ru": "Участник", "en": "Member"},
-    "program": {"ru": "О программе", "en": "About the program"},
+    "tier_short": all_languages(N_("Tier")),
+    "member_short": all_languages(N_("Member")),
+    "program": all_languages(N_("About the program")),
 }
 
 

@@ -12,32 +12,28 @@ from functools import lru_cache
 from typing import Any
 
 from passes.cardnumber import format_card_number
+from passes.i18n import N_, all_languages
 from passes.model import LANGUAGES, Member, Program, Store, Text, pick
 
 FORMAT_VERSION = 1
 
-# Static labels and messages, by key. `%@` is where Wallet puts the new value.
+# Static labels and messages, by key, in every language (the English msgids are
+# translated by passes/translations). `%@` is where Wallet puts the new value.
 LABELS: dict[str, Text] = {
-    "points": {"ru": "Баллы", "en": "Points"},
-    "points_changed": {"ru": "Баланс баллов: %@", "en": "Points balance: %@"},
-    "member": {"ru": "Участник", "en": "Member"},
-    "tier": {"ru": "Уровень", "en": "Tier"},
-    "tier_changed": {"ru": "Ваш уровень: %@", "en": "Your tier: %@"},
-    "offer": {"ru": "Предложение", "en": "Offer"},
-    "offer_changed": {"ru": "%@", "en": "%@"},
-    "no_offer": {
-        "ru": "Здесь появятся ваши предложения",
-        "en": "Your offers will appear here",
-    },
-    "card_number": {"ru": "Номер карты", "en": "Card number"},
-    "terms": {"ru": "Условия программы", "en": "Program terms"},
-    "stores": {"ru": "Магазины рядом", "en": "Stores nearby"},
-    "contacts": {"ru": "Контакты", "en": "Contacts"},
-    "card_page": {"ru": "Карта онлайн", "en": "Card online"},
-    "privacy": {
-        "ru": "Ваши данные: скачать или удалить",
-        "en": "Your data: download or delete",
-    },
+    "points": all_languages(N_("Points")),
+    "points_changed": all_languages(N_("Points balance: %@")),
+    "member": all_languages(N_("Member")),
+    "tier": all_languages(N_("Tier")),
+    "tier_changed": all_languages(N_("Your tier: %@")),
+    "offer": all_languages(N_("Offer")),
+    "offer_changed": dict.fromkeys(LANGUAGES, "%@"),
+    "no_offer": all_languages(N_("Your offers will appear here")),
+    "card_number": all_languages(N_("Card number")),
+    "terms": all_languages(N_("Program terms")),
+    "stores": all_languages(N_("Stores nearby")),
+    "contacts": all_languages(N_("Contacts")),
+    "card_page": all_languages(N_("Card online")),
+    "privacy": all_languages(N_("Your data: download or delete")),
 }
 
 

@@ -211,9 +211,15 @@
     const percent = refresh.total ? Math.floor((100 * refresh.processed) / refresh.total) : 100;
     $("refresh-bar").value = refresh.status === "done" ? 100 : percent;
     // After new tier thresholds the same batches re-tier the members first.
-    const retiered = refresh.retier ? ` · ${root.dataset.retiered} ${refresh.retiered}` : "";
+    const retiered = refresh.retier
+      ? ` · ${root.dataset.retiered} ${I18N.number(refresh.retiered)}`
+      : "";
+    const status = I18N.has("refresh." + refresh.status)
+      ? I18N.t("refresh." + refresh.status)
+      : refresh.status;
     $("refresh-numbers").textContent =
-      `${refresh.processed}/${refresh.total} · ${refresh.refreshed} ↻${retiered} · ${refresh.status}`;
+      `${I18N.number(refresh.processed)}/${I18N.number(refresh.total)} · ` +
+      `${I18N.number(refresh.refreshed)} ↻${retiered} · ${status}`;
   }
   function follow(refresh) {
     if (!refresh) return;

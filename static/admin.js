@@ -22,7 +22,7 @@
     try {
       return JSON.parse(input.value);
     } catch (error) {
-      throw new Error("Segment: invalid JSON");
+      throw new Error(I18N.t("segment.invalid_json"));
     }
   }
 
@@ -32,9 +32,12 @@
     previewResult.textContent = "…";
     try {
       const r = await api("POST", "/segments/preview", { segment: readSegment() });
-      previewResult.textContent =
-        `members ${r.members} · reachable: Apple ${r.reachable_apple}, ` +
-        `Android ${r.reachable_android}, Google ${r.reachable_google}`;
+      previewResult.textContent = I18N.t("segment.preview", {
+        members: I18N.plural("members", r.members),
+        apple: I18N.number(r.reachable_apple),
+        android: I18N.number(r.reachable_android),
+        google: I18N.number(r.reachable_google),
+      });
       previewResult.dataset.members = r.members;
     } catch (error) {
       previewResult.textContent = error.message;
@@ -94,10 +97,16 @@
           row.dataset.state = c.state;
           const finished = !["scheduled", "sending"].includes(c.state);
           if (finished && p.queued === 0) row.dataset.watch = "no";
-          row.querySelector(".state").textContent = c.state;
+          row.querySelector(".state").textContent = I18N.has("state." + c.state)
+            ? I18N.t("state." + c.state)
+            : c.state;
           row.querySelector("progress").value = p.percent;
-          row.querySelector(".numbers").textContent =
-            `${p.messaged}/${p.targeted === null ? "—" : p.targeted} · sent ${p.sent} · failed ${p.failed}`;
+          row.querySelector(".numbers").textContent = I18N.t("campaign.numbers", {
+            messaged: I18N.number(p.messaged),
+            targeted: p.targeted === null ? "—" : I18N.number(p.targeted),
+            sent: I18N.number(p.sent),
+            failed: I18N.number(p.failed),
+          });
           if (finished) {
             row.querySelectorAll("button[data-action]").forEach((b) => b.remove());
           }

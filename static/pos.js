@@ -5,7 +5,6 @@
 
   var API = "/api/v1/pos";
   var KEY_STORAGE = "pos.apiKey";
-  var T = JSON.parse(document.getElementById("pos-texts").textContent);
   var $ = function (id) { return document.getElementById(id); };
 
   var state = {
@@ -18,13 +17,9 @@
     busy: false
   };
 
-  function text(name, values) {
-    var s = T[name] || name;
-    Object.keys(values || {}).forEach(function (k) {
-      s = s.split("{" + k + "}").join(String(values[k]));
-    });
-    return s;
-  }
+  // Texts, plurals and numbers in the page's language (static/i18n.js).
+  function text(name, values) { return I18N.t(name, values); }
+  function points(count) { return I18N.plural("points", count); }
 
   function newIdempotencyKey() {
     var bytes = new Uint8Array(16);
@@ -78,12 +73,13 @@
     var code = data.error;
     if (result.status === 401) return text("error.unauthorized");
     if (code === "insufficient_points") {
-      return text("error.insufficient_points", { balance: firstNumber(data.message) });
+      var balance = firstNumber(data.message);
+      return text("error.insufficient_points", { balance: balance ? points(balance) : "" });
     }
     if (code === "redeem_limit") {
       return text("error.redeem_limit", { max: firstNumber(data.message) });
     }
-    if (T["error." + code]) return text("error." + code);
+    if (I18N.has("error." + code)) return text("error." + code);
     return text("error.other", { message: data.message || result.status });
   }
 
@@ -158,7 +154,7 @@
     $("member-name").textContent = member.name;
     $("member-phone").textContent = member.phone;
     $("member-card").textContent = member.card_number.replace(/(\d{4})(?=\d)/g, "$1 ");
-    $("member-balance").textContent = member.balance;
+    $("member-balance").textContent = I18N.number(member.balance);
     $("member-tier").textContent = member.tier.name[lang] || member.tier.name.ru || member.tier.code;
     $("member-typed").hidden = member.can_redeem;
     fillList("member-offers", member.offers);
@@ -217,7 +213,7 @@
                    parseFloat(state.rules.point_value))
       : 0;
     var max = Math.max(0, Math.min(member.balance, byShare));
-    $("redeem-max").textContent = "(" + text("form.redeem_max", { max: max }) + ")";
+    $("redeem-max").textContent = "(" + text("form.redeem_max", { max: I18N.number(max) }) + ")";
   }
 
   // -- the sale ----------------------------------------------------------
@@ -247,7 +243,8 @@
           var data = result.data;
           var lang = document.documentElement.lang || "ru";
           var message = text("result.done", {
-            earned: data.earned, redeemed: data.redeemed, balance: data.balance
+            earned: points(data.earned), redeemed: points(data.redeemed),
+            balance: points(data.balance)
           });
           if (data.tier_upgraded) {
             message += " " + text("result.upgraded", { tier: data.tier.name[lang] || data.tier.code });
@@ -293,7 +290,7 @@
       var row = document.createElement("tr");
       row.dataset.id = item.transaction_id;
       var when = new Date(item.created_at).toLocaleTimeString(document.documentElement.lang);
-      [when, "№ " + item.receipt_id, item.amount + " ₽",
+      [when, "№ " + item.receipt_id, I18N.money(item.amount),
        "+" + item.earned + " / −" + item.redeemed].forEach(function (value) {
         var cell = document.createElement("td");
         cell.textContent = value;
@@ -326,7 +323,7 @@
     api("POST", "/transactions/" + item.transaction_id + "/refund", {}).then(function (result) {
       if (handleUnauthorized(result)) return;
       if (result.status === 200) {
-        say(text("refund.done", { balance: result.data.balance }), false);
+        say(text("refund.done", { balance: points(result.data.balance) }), false);
       } else {
         say(explain(result), true);
       }

@@ -21,6 +21,7 @@ from app.admin.views import _language, _program, _render, bp, signed_in
 from app.database import writes
 from app.errors import ApiError
 from app.extensions import db
+from app.i18n import date_text, datetime_text, plural
 from app.models import Program, Store, StoreRefresh
 from app.services import audit, automations, catalog, stores
 
@@ -296,13 +297,14 @@ def restock(sku: str) -> Response:
 
 def _automations_page(program: Program, **context: Any) -> Response:
     zone = ZoneInfo(program.timezone)
+    language = _language()
     items = []
     for name in automations.NAMES:
         row = automations.automation(program, name)
         runs = [
             {
-                "when": r.finished_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
-                "date": r.for_date.isoformat(),
+                "when": datetime_text(r.finished_at.astimezone(zone), language),
+                "date": date_text(r.for_date, language),
                 "sent": r.sent,
                 "runs": r.runs,
                 "trigger": r.trigger,
@@ -435,14 +437,15 @@ def run_automation(name: str) -> Response:
         details=result,
     )
     db.session.commit()
-    t = _t()
+    language = _language()
+    t = texts(language)
     label = t[f"auto.{name}"]
     if "waiting_until" in result:
         until = datetime.fromisoformat(result["waiting_until"])
-        shown = until.astimezone(ZoneInfo(program.timezone)).strftime("%Y-%m-%d %H:%M")
-        flash(t["auto.waits"].format(name=label, until=shown))
+        local = until.astimezone(ZoneInfo(program.timezone))
+        flash(t["auto.waits"].format(name=label, until=datetime_text(local, language)))
     else:
-        flash(
-            t["auto.ran"].format(name=label, date=result["date"], sent=result["sent"])
-        )
+        for_day = date_text(date.fromisoformat(result["date"]), language)
+        messages = plural(language, "{n} message", "{n} messages", result["sent"])
+        flash(t["auto.ran"].format(name=label, date=for_day, messages=messages))
     return redirect(url_for("admin.automations_page", _anchor=f"auto-{name}"))

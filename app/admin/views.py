@@ -24,7 +24,7 @@ from flask import (
 from sqlalchemy import or_, select
 
 from app.admin import session as admin_session
-from app.admin.texts import texts
+from app.admin.texts import script_texts, texts
 from app.extensions import db, limiter
 from app.i18n import LANGUAGES, pick_language
 from app.models import GoogleObject, LedgerEntry, Member, Program
@@ -45,7 +45,8 @@ def _language() -> str:
     if chosen in LANGUAGES:
         session["admin_lang"] = chosen
     stored = session.get("admin_lang")
-    return stored if stored in LANGUAGES else pick_language()
+    # Also the request's locale (numbers, dates and plurals in the templates).
+    return pick_language(stored if stored in LANGUAGES else None)
 
 
 def _render(template: str, **context: Any) -> Response:
@@ -55,6 +56,7 @@ def _render(template: str, **context: Any) -> Response:
             template,
             lang=language,
             t=texts(language),
+            i18n=script_texts(language),
             key=g.get("admin_key"),
             **_program_context(),
             **context,

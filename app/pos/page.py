@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, make_response, render_template
 
-from app.i18n import catalogue, pick_language
+from app.i18n import catalogue, page_texts, pick_language
 from app.pos.texts import TEXTS
 
 bp = Blueprint("pos_page", __name__)
@@ -16,7 +16,12 @@ def index() -> Response:
     """The till: sign in with the store key, scan, confirm, refund."""
     language = pick_language()
     response = make_response(
-        render_template("pos/index.html", lang=language, t=catalogue(TEXTS, language))
+        render_template(
+            "pos/index.html",
+            lang=language,
+            t=catalogue(TEXTS, language),
+            i18n=page_texts(language, TEXTS),
+        )
     )
     # The store key sits in this page's sessionStorage: allow our own scripts only.
     response.headers["Content-Security-Policy"] = (

@@ -12,6 +12,8 @@ missing keys fall back to DEFAULTS.
 from __future__ import annotations
 
 import calendar
+import re
+import string
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple, cast
@@ -34,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from app import database
 from app.errors import ApiError
 from app.extensions import db
+from app.i18n import N_, day_month, localized, number, points_text
 from app.models import (
     Automation,
     AutomationRun,
@@ -60,34 +63,22 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "hour": 10,  # local time the greeting goes out (if not in quiet hours)
         "bonus_points": 200,
         "offer_days": 7,
-        "texts": {
-            "ru": "С днём рождения! +{points} баллов и −15% до {until}",
-            "en": "Happy birthday! +{points} points and 15% off until {until}",
-        },
+        "texts": localized(N_("Happy birthday! +{points_text} and −15% till {until}")),
     },
     "win_back": {
         "factor": 2.0,  # lapsed after factor x the member's usual interval
         "min_purchases": 3,  # fewer purchases: lapsed after `days`
         "days": 60,
-        "texts": {
-            "ru": "Давно не виделись! −10% на следующую покупку",
-            "en": "We miss you! 10% off your next purchase",
-        },
+        "texts": localized(N_("We miss you! Your next purchase: −10%")),
     },
     "welcome": {
         "within_days": 7,  # members who joined this recently and got no welcome
-        "texts": {
-            "ru": "Добро пожаловать! Покажите карту на кассе",
-            "en": "Welcome! Show your card at the till",
-        },
+        "texts": localized(N_("Welcome! Show your card at the till")),
     },
     "points_reminder": {
         "min_points": 500,
         "days": 30,  # no visit for this long
-        "texts": {
-            "ru": "У вас {points} баллов — потратьте их в магазине",
-            "en": "You have {points} points to spend in store",
-        },
+        "texts": localized(N_("You have {points_text} to spend in store")),
     },
 }
 NAMES = tuple(DEFAULTS)
@@ -224,8 +215,35 @@ def configure(row: Automation, changes: Any) -> None:
 # -- helpers -------------------------------------------------------------------
 
 
-def _fill(texts: dict[str, str], **values: Any) -> dict[str, str]:
-    return {lang: text.format(**values) for lang, text in texts.items()}
+# Saved templates from before {points_text}: "{points} баллов" is wrong for 1,
+# 2-4, 21..., so the count and its word become {points_text} when sent.
+_COUNT_AND_WORD = re.compile(r"\{points\}(?:\s|\u00a0)*(?:баллов|балла|балл|points?)\b")
+
+
+class _Values(dict[str, str]):
+    """Placeholders of a template; an unknown one stays as it was written."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def fill(
+    texts: dict[str, str], points: int | None = None, until: date | None = None
+) -> dict[str, str]:
+    """A template's texts with the placeholders filled per language:
+    {points} the number ("1 250"), {points_text} the number and its word in
+    the right plural ("1 балл", "2 балла", "5 баллов"), {until} a day and month."""
+    filled = {}
+    for language, text in texts.items():
+        values = _Values()
+        if points is not None:
+            values["points"] = number(points, language)
+            values["points_text"] = points_text(points, language)
+            text = _COUNT_AND_WORD.sub("{points_text}", text)
+        if until is not None:
+            values["until"] = day_month(until, language)
+        filled[language] = string.Formatter().vformat(text, (), values)
+    return filled
 
 
 def _members(program: Program, *columns: Any) -> Any:
@@ -328,7 +346,7 @@ def run_birthday(program: Program, conf: dict[str, Any], local: datetime) -> int
                 ledger.post(
                     member, "bonus", points, idempotency_key=key, note="birthday"
                 )
-            texts = _fill(conf["texts"], points=points, until=f"{until:%d.%m}")
+            texts = fill(conf["texts"], points=points, until=until)
             if messaging.deliver(
                 member, kind="birthday", source_key=source, texts=texts, on=today
             ):
@@ -421,7 +439,7 @@ def run_points_reminder(program: Program, conf: dict[str, Any], local: datetime)
         visits = _last_visits(program, [m.id for m in batch])
         # Each member's own balance in the text.
         due = {
-            member.id: (key, _fill(conf["texts"], points=member.points))
+            member.id: (key, fill(conf["texts"], points=member.points))
             for member in batch
             if (visit := visits.get(member.id)) is None or visit.last <= idle_since
         }

@@ -18,6 +18,7 @@ from sqlalchemy import CursorResult, func, or_, select, update
 
 from app.errors import ApiError
 from app.extensions import db
+from app.i18n import LANGUAGES, N_, text_in
 from app.ids import is_id
 from app.models import Member, Product, ProductSubscription, Program, Store
 from app.models.base import utcnow
@@ -264,18 +265,22 @@ def message_texts(sub: ProductSubscription) -> dict[str, str]:
     name = sub.product.name
     size = sub.restock_size or sub.size
     store = sub.restock_store or sub.store
-    texts = {}
-    for lang, head, size_word, at in (
-        ("ru", "Снова в наличии", "размер", "в магазине"),
-        ("en", "Back in stock", "size", "at"),
-    ):
-        text = f"{head}: {name.get(lang) or name['ru']}"
-        if size:
-            text += f", {size_word} {size}"
-        if store:
-            text += f" — {at} {store.name}"
-        texts[lang] = text
-    return texts
+    if size and store:
+        text = N_("Back in stock: {product}, size {size} — at {store}")
+    elif size:
+        text = N_("Back in stock: {product}, size {size}")
+    elif store:
+        text = N_("Back in stock: {product} — at {store}")
+    else:
+        text = N_("Back in stock: {product}")
+    return {
+        language: text_in(language, text).format(
+            product=name.get(language) or name["ru"],
+            size=size,
+            store=store.name if store else "",
+        )
+        for language in LANGUAGES
+    }
 
 
 def restock(

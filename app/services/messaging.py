@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import database
 from app.extensions import db
+from app.i18n import DEFAULT_LANGUAGE, day_month
 from app.models import Member, MemberMessage, Pass, Program
 from app.models.base import UTCDateTime, utcnow
 from app.services import outbox
@@ -33,7 +34,9 @@ def offer_text(texts: Text, language: str, on: date) -> str:
     """The text in the member's language, with the date: iPhones notify only when
     the value differs from the last one, so the same words on another day (a
     weekly offer) must still differ."""
-    return f"{pick(texts, language).strip()[:MAX_TEXT]} · {on:%d.%m}"
+    # The date as Babel writes it in that language ('25.11', '11/25').
+    shown = day_month(on, language if language in LANGUAGES else DEFAULT_LANGUAGE)
+    return f"{pick(texts, language).strip()[:MAX_TEXT]} · {shown}"
 
 
 def deliver(

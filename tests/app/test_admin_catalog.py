@@ -373,9 +373,9 @@ def test_automations_toggle_settings_and_runs(
     ran = post(signed, "/admin/automations/birthday/run", {"date": "2026-03-14"})
     assert ran.status_code == 302
     after = text(signed.get("/admin/automations"))
-    assert "«День рождения» за 2026-03-14: сообщений 1." in after
+    assert "«День рождения» за 14.03.2026: 1 сообщение." in after
     section = re.search(r'id="auto-birthday".*?</section>', after, re.S)[0]
-    assert '<td class="date">2026-03-14</td><td class="sent">1</td>' in section
+    assert '<td class="date">14.03.2026</td><td class="sent">1</td>' in section
     assert "вручную" in section
     off = post(signed, "/admin/automations/birthday/enabled", {"enabled": "0"})
     assert off.status_code == 302

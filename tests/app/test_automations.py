@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from app.extensions import db
+from app.i18n import points_text
 from app.models import (
     LedgerEntry,
     Member,
@@ -226,7 +227,7 @@ def test_points_reminder_at_most_once_a_month(app: Flask, demo: Demo) -> None:
     assert messages(app, rich) == ["reminder:2026-04", "reminder:2026-05"]
     assert messages(app, poor) == []
     with app.app_context():
-        assert db.session.get(Member, rich).offer.startswith("У вас 1000 баллов")
+        assert db.session.get(Member, rich).offer.startswith("У вас 1\u00a0000 баллов")
 
 
 def test_runs_go_set_based_in_batches_and_a_crash_keeps_what_was_sent(
@@ -270,7 +271,7 @@ def test_runs_go_set_based_in_batches_and_a_crash_keeps_what_was_sent(
             assert messages(app, member_id, "reminder") == ["reminder:2026-06"]
             member = db.session.get(Member, member_id)
             assert member.points >= 600 + i
-            assert member.offer.startswith(f"У вас {member.points} баллов")
+            assert member.offer.startswith(f"У вас {points_text(member.points, 'ru')} ")
 
     calls.clear()
     monkeypatch.setattr(
@@ -464,3 +465,71 @@ def test_birthday_offer_ends_silently_after_its_days(
 
 def demo_tag(member_id: int) -> int:
     return db.session.scalar(select(Pass.update_tag).where(Pass.member_id == member_id))
+
+
+PLURALS = {
+    1: "1 балл",
+    2: "2 балла",
+    5: "5 баллов",
+    11: "11 баллов",
+    21: "21 балл",
+    22: "22 балла",
+    25: "25 баллов",
+    101: "101 балл",
+}
+
+
+@pytest.mark.parametrize(("points", "word"), PLURALS.items())
+def test_default_texts_use_russian_plurals(points: int, word: str) -> None:
+    birthday = automations.fill(
+        automations.DEFAULTS["birthday"]["texts"],
+        points=points,
+        until=date(2026, 3, 21),
+    )
+    assert birthday["ru"] == f"С днём рождения! +{word} и −15% до 21.03"
+    reminder = automations.fill(
+        automations.DEFAULTS["points_reminder"]["texts"], points=points
+    )
+    assert reminder["ru"] == f"У вас {word} — потратьте их в магазине"
+    english = "1 point" if points == 1 else f"{points} points"
+    assert reminder["en"] == f"You have {english} to spend in store"
+
+
+def test_saved_templates_keep_working_and_get_the_right_plural() -> None:
+    """Templates saved before {points_text}: the count and its word are mended,
+    a bare {points} stays a number, an unknown placeholder stays as written."""
+    saved = {"ru": "+{points} баллов, всего {points}! {name}", "en": "+{points} points"}
+    assert automations.fill(saved, points=21) == {
+        "ru": "+21 балл, всего 21! {name}",
+        "en": "+21 points",
+    }
+    assert automations.fill(saved, points=1)["en"] == "+1 point"
+    assert automations.fill({"ru": "{points} балла"}, points=1250) == {
+        "ru": "1\u00a0250 баллов"
+    }
+
+
+def test_birthday_bonus_of_21_points_reads_21_ball(
+    app: Flask, client: FlaskClient, demo: Demo
+) -> None:
+    register(client, demo)  # Anna, born 14 March
+    anna = demo.passes[0].member_id
+    key = marketer_key(app, demo.program_id)
+    never_quiet(app, demo.program_id)
+    answer = client.patch(
+        "/api/v1/automations",
+        json={"birthday": {"enabled": True, "settings": {"bonus_points": 21}}},
+        headers=auth(key),
+    )
+    assert answer.status_code == 200
+    assert run(app, demo.program_id, "birthday", datetime(2026, 3, 14, 10, tzinfo=UTC))[
+        "sent"
+    ]
+    with app.app_context():
+        offer = db.session.get(Member, anna).offer
+        assert offer.startswith("С днём рождения! +21 балл и −15% до 21.03")
+        # The same words go out as the push (pass field) and the Google message.
+        body = db.session.scalar(
+            select(MemberMessage.body).where(MemberMessage.member_id == anna)
+        )
+        assert body == offer

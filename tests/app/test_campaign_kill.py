@@ -15,6 +15,7 @@ from flask import Flask
 from sqlalchemy import func, insert, select
 
 from app.extensions import db
+from app.i18n import day_month
 from app.models import (
     Campaign,
     Device,
@@ -243,9 +244,10 @@ def test_killed_worker_sends_a_campaign_exactly_once(
         # Every pass moved exactly once: one fresh tag each, and the campaign text.
         program = db.session.get(Program, demo.program_id)
         assert program.last_update_tag - tag_before == passes_count, context
-        day = f"{utcnow():%d.%m}"
+        day = utcnow().date()
         offers = set(db.session.scalars(select(Member.offer)))
-        assert offers == {f"Распродажа · {day}", f"Sale · {day}"}, context
+        ru, en = day_month(day, "ru"), day_month(day, "en")
+        assert offers == {f"Распродажа · {ru}", f"Sale · {en}"}, context
         # One outbox row per device, all sent.
         statuses = db.session.execute(
             select(PushDelivery.status, func.count()).group_by(PushDelivery.status)

@@ -78,7 +78,7 @@ def test_bodies_offers_tags_and_pushes_like_deliver(app: Flask, demo: Demo) -> N
             ).all()
         )
         assert bodies[ru.id] == "Скидка 20% на всё · 25.11"
-        assert bodies[en.id] == "20% off everything · 25.11"
+        assert bodies[en.id] == "20% off everything · 11/25"
         for member in (ru, en, pass_only, *with_device):
             db.session.refresh(member)
             assert member.offer == bodies[member.id]
@@ -273,7 +273,7 @@ def test_texts_per_language_match_pick(app: Flask, demo: Demo) -> None:
             header=header,
             on=ON,
         )
-        assert held.offer == "Sale · 25.11"
+        assert held.offer == "Sale · 11/25"
         db.session.commit()
         rows = db.session.execute(
             select(MemberMessage.member_id, MemberMessage.body, MemberMessage.header)

@@ -59,13 +59,15 @@ def test_campaign_from_the_dashboard_reaches_the_apns_stand_in(
     page.fill("#c-en", "20% off coats")
     page.fill("#segment", '{"reachable": {"platform": "apple"}}')
     page.click("#preview")
-    expect(page.locator("#preview-result")).to_contain_text("members 3")
+    expect(page.locator("#preview-result")).to_have_text(
+        "3 участника · доступны: Apple 3, Android 0, Google 0"
+    )
     page.click("#create")
     row = page.locator("tr[data-campaign]")
     expect(row).to_have_count(1)
-    expect(row.locator(".state")).to_have_text("draft")
+    expect(row.locator(".state")).to_have_text("черновик")
     row.locator("button[data-action=schedule]").click()
-    expect(page.locator("tr[data-campaign] .state")).to_have_text("scheduled")
+    expect(page.locator("tr[data-campaign] .state")).to_have_text("запланирована")
 
     with app.app_context():
         assert scheduler.run_due(NOW)["campaigns"] == "ok"
@@ -78,9 +80,9 @@ def test_campaign_from_the_dashboard_reaches_the_apns_stand_in(
 
     # The page polls: the bar fills and the numbers show the deliveries.
     row = page.locator("tr[data-campaign]")
-    expect(row.locator(".state")).to_have_text("done")
+    expect(row.locator(".state")).to_have_text("завершена")
     expect(row.locator("progress")).to_have_attribute("value", "100")
-    expect(row.locator(".numbers")).to_contain_text("3/3 · sent 3 · failed 0")
+    expect(row.locator(".numbers")).to_contain_text("3/3 · доставлено 3 · с ошибкой 0")
 
     page.goto(f"{base_url}/admin/audit")
     expect(page.locator("#audit")).to_contain_text("campaign.schedule")

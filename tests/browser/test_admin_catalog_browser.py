@@ -202,10 +202,10 @@ def test_turn_an_automation_off_and_on_and_see_its_last_run(
     page.fill("#birthday-date", "2026-03-14")
     birthday.locator("button.run").click()
     expect(page.locator(".notice")).to_contain_text(
-        "«День рождения» за 2026-03-14: сообщений 1."
+        "«День рождения» за 14.03.2026: 1 сообщение."
     )
     last = page.locator("#auto-birthday .runs tbody tr").first
-    expect(last.locator(".date")).to_have_text("2026-03-14")
+    expect(last.locator(".date")).to_have_text("14.03.2026")
     expect(last.locator(".sent")).to_have_text("1")
     expect(last).to_contain_text("вручную")
     assert problems == []

@@ -8,6 +8,7 @@ from playwright.sync_api import Page, Route, expect
 from sqlalchemy import func, select
 
 from app.extensions import db
+from app.i18n import money, points_text
 from app.models import PosTransaction
 from tests.app.pos_support import (
     assert_ledger_matches_balances,
@@ -75,16 +76,20 @@ def test_sign_in_scan_sell_and_refund(
     page.fill("#redeem", "100")
     page.click("#confirm")
     expect(page.locator("#message")).to_have_text(
-        "Готово: начислено 27, списано 100. Баланс: 27."
+        "Готово: начислено 27 баллов, списано 100 баллов. Баланс: 27 баллов."
     )
     expect(page.locator("#scan")).to_be_focused()
     assert balance(app, c.member_id) == 27
 
     row = page.locator("#recent tbody tr").first
     expect(row).to_contain_text("A-17")
+    # Money as Babel writes it in Russian: no-break spaces (U+00A0).
+    expect(row).to_contain_text("1\u00a0000,00\u00a0₽")
     page.once("dialog", lambda dialog: dialog.accept())
     row.locator("button.refund").click()
-    expect(page.locator("#message")).to_have_text("Возврат оформлен. Баланс: 100.")
+    expect(page.locator("#message")).to_have_text(
+        "Возврат оформлен. Баланс: 100 баллов."
+    )
     expect(page.locator("#recent tbody tr").first).to_contain_text("возвращено")
     assert balance(app, c.member_id) == 100
     assert_ledger_matches_balances(app)
@@ -111,7 +116,9 @@ def test_unknown_card_and_insufficient_points_messages(
     page.fill("#receipt", "B-1")
     page.fill("#redeem", "500")
     page.click("#confirm")
-    expect(page.locator("#message")).to_have_text("Недостаточно баллов: на карте 100.")
+    expect(page.locator("#message")).to_have_text(
+        "Недостаточно баллов: на карте 100 баллов."
+    )
     page.fill("#amount", "100")
     page.fill("#redeem", "50")
     page.click("#confirm")
@@ -134,7 +141,7 @@ def test_typed_number_cannot_redeem(
     page.fill("#receipt", "C-1")
     page.click("#confirm")
     expect(page.locator("#message")).to_have_text(
-        "Done: earned 7, redeemed 0. Balance: 107."
+        "Done: earned 7 points, redeemed 0 points. Balance: 107 points."
     )
 
 
@@ -162,7 +169,7 @@ def test_a_retry_after_a_lost_answer_reuses_the_key(
     assert transactions(app) == 1  # it did go through
     page.click("#confirm")
     expect(page.locator("#message")).to_have_text(
-        "Готово: начислено 60, списано 0. Баланс: 160."
+        "Готово: начислено 60 баллов, списано 0 баллов. Баланс: 160 баллов."
     )
     assert len(seen_keys) == 2
     assert seen_keys[0] == seen_keys[1]
@@ -174,7 +181,7 @@ def test_a_retry_after_a_lost_answer_reuses_the_key(
     page.fill("#amount", "100")
     page.fill("#receipt", "D-2")
     page.click("#confirm")
-    expect(page.locator("#message")).to_contain_text("Баланс: 163.")
+    expect(page.locator("#message")).to_contain_text("Баланс: 163 балла.")
     assert len(set(seen_keys)) == 2
 
 
@@ -194,3 +201,23 @@ def test_keys_typed_on_the_page_go_to_the_scan_field(
     )
     camera = expect(page.locator("#camera"))
     camera.to_be_visible() if can_read_qr else camera.to_be_hidden()
+
+
+COUNTS = (0, 1, 2, 4, 5, 11, 12, 14, 21, 22, 25, 101, 111, 1250)
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+def test_the_page_script_writes_plurals_and_money_as_babel_does(
+    base_url: str, page: Page, lang: str
+) -> None:
+    page.goto(f"{base_url}/pos?lang={lang}")
+    page.wait_for_function("window.I18N !== undefined")
+    shown = page.evaluate(
+        "counts => counts.map(n => I18N.plural('points', n))", list(COUNTS)
+    )
+    assert shown == [points_text(n, lang) for n in COUNTS]
+    if lang == "ru":
+        assert shown[1:4] == ["1 балл", "2 балла", "4 балла"]
+        assert shown[8:12] == ["21 балл", "22 балла", "25 баллов", "101 балл"]
+        assert page.evaluate("I18N.money('2499.90')") == money("2499.90", "ru")
+        assert money("2499.90", "ru") == "2\u00a0499,90\u00a0₽"

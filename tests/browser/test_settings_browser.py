@@ -104,12 +104,12 @@ def test_colour_change_previews_saves_and_reaches_the_pass(
     page.click("#save")
     expect(page.locator("#save-status")).to_have_text("Сохранено.")
     expect(page.locator("#refresh")).to_be_visible()
-    expect(page.locator("#refresh-numbers")).to_contain_text("queued")
+    expect(page.locator("#refresh-numbers")).to_contain_text("идёт")
 
     # The worker's job refreshes the passes; the page follows its progress.
     with app.app_context():
         assert scheduler.run_due(NOW)["store_refresh"] == "ok"
-    expect(page.locator("#refresh-numbers")).to_contain_text("4/4 · 4 ↻ · done")
+    expect(page.locator("#refresh-numbers")).to_contain_text("4/4 · 4 ↻ · готово")
     expect(page.locator("#refresh-bar")).to_have_attribute("value", "100")
     text = pass_json(app, card_token)
     assert '"backgroundColor":"rgb(16, 32, 48)"' in text
@@ -267,12 +267,12 @@ def test_a_new_tier_threshold_retiers_members_as_the_page_follows(
     page.click("#save")
     expect(page.locator("#save-status")).to_have_text("Сохранено.")
     expect(page.locator("#refresh-numbers")).to_contain_text(
-        "0/4 · 0 ↻ · сменили уровень: 0 · queued"
+        "0/4 · 0 ↻ · сменили уровень: 0 · идёт"
     )
     with app.app_context():
         assert scheduler.run_due(NOW)["store_refresh"] == "ok"
     expect(page.locator("#refresh-numbers")).to_have_text(
-        "4/4 · 1 ↻ · сменили уровень: 1 · done"
+        "4/4 · 1 ↻ · сменили уровень: 1 · готово"
     )
     expect(page.locator("#refresh-bar")).to_have_attribute("value", "100")
     assert "Золото" in pass_json(app, card_token)
