@@ -264,9 +264,9 @@ def test_the_cashier_page_explains_a_closed_card_in_its_language(
 ) -> None:
     def texts(query: str) -> dict[str, str]:
         page = client.get(f"/pos{query}").get_data(True)
-        found = re.search(r'id="pos-texts">(.*?)</script>', page, re.S)
+        found = re.search(r'id="page-i18n">(.*?)</script>', page, re.S)
         assert found is not None
-        return json.loads(found.group(1))
+        return json.loads(found.group(1))["texts"]
 
     assert texts("?lang=ru")["error.card_closed"].startswith("Карта закрыта")
     assert texts("?lang=en")["error.card_closed"].startswith("This card is closed")
