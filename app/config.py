@@ -114,6 +114,22 @@ def from_environment() -> dict[str, object]:
         # memory:// counts per process; several processes need a shared store
         # (e.g. redis://...; install the `redis` package).
         "RATELIMIT_STORAGE_URI": _env("RATELIMIT_STORAGE_URI", "memory://"),
+        # -- Card-link and sign-up code messages (app.services.outbound) --------
+        # SMS provider: "smsru" (SMS.ru's HTTP API) or "console" (development:
+        # the worker logs the text, which holds the card link, instead of sending).
+        "SMS_PROVIDER": _env("SMS_PROVIDER", "console"),
+        "SMS_API_URL": _env("SMS_API_URL", "https://sms.ru"),
+        "SMS_API_ID": _env("SMS_API_ID"),
+        # E-mail: smtp://user:pass@host:587 (STARTTLS), smtps://...:465 (TLS);
+        # unset: no e-mail. SMTP_CA_FILE: extra trust for a local server.
+        "SMTP_URL": _env("SMTP_URL"),
+        "SMTP_CA_FILE": _env("SMTP_CA_FILE"),
+        "MAIL_FROM": _env("MAIL_FROM", "loyalty@localhost"),
+        # Card-link (and sign-up code) messages per phone and per e-mail address
+        # per hour; more are refused silently (the page looks the same).
+        "MESSAGES_PER_HOUR": int(_env("MESSAGES_PER_HOUR", "3") or 3),
+        # «Потеряли карту?» form submissions per client address.
+        "RATELIMIT_LOST_CARD": _env("RATELIMIT_LOST_CARD", "5 per minute;30 per hour"),
         # Bearer token /metrics requires; unset: open (keep it off the internet).
         "METRICS_TOKEN": _env("METRICS_TOKEN"),
         # How many reverse proxies in front set X-Forwarded-For/-Proto (0: none).

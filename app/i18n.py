@@ -142,10 +142,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "We have deleted your personal data. The card in your wallet is "
         "marked void; you can remove it from your phone.",
     },
-    "card.welcome_back": {
-        "ru": "С возвращением! Эта карта уже выпущена на ваш номер.",
-        "en": "Welcome back! This card was already issued for your number.",
-    },
     "error.title": {"ru": "Что-то пошло не так", "en": "Something went wrong"},
     "error.404": {
         "ru": "Такой страницы нет. Проверьте ссылку.",
@@ -156,6 +152,64 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Please try again a little later.",
     },
     "nav.join": {"ru": "Получить карту", "en": "Get a card"},
+    # -- Card links, lost card, sign-up codes, new link (issue 14) ----------------
+    "join.lost": {"ru": "Потеряли карту?", "en": "Lost your card?"},
+    "sent.title": {"ru": "Ссылка отправлена", "en": "Link sent"},
+    "sent.text": {
+        "ru": "Мы отправили ссылку на вашу карту на {phone}.",
+        "en": "We have sent the link to your card to {phone}.",
+    },
+    "sent.email": {
+        "ru": "Если в карте указана эл. почта, ссылка придёт и туда.",
+        "en": "If the card has an e-mail address, the link goes there too.",
+    },
+    "sent.hint": {
+        "ru": "Откройте ссылку на телефоне, чтобы добавить карту в Wallet. "
+        "Если сообщение не пришло за несколько минут, попробуйте позже.",
+        "en": "Open the link on your phone to add the card to your wallet. "
+        "If nothing arrives within a few minutes, please try again later.",
+    },
+    "lost.title": {"ru": "Потеряли карту?", "en": "Lost your card?"},
+    "lost.lead": {
+        "ru": "Укажите номер телефона, на который выпущена карта: мы пришлём "
+        "на него ссылку.",
+        "en": "Enter the phone number the card was issued for: we will send "
+        "the link to it.",
+    },
+    "lost.submit": {"ru": "Прислать ссылку", "en": "Send me the link"},
+    "lost.back": {"ru": "Получить новую карту", "en": "Get a new card"},
+    "otp.title": {"ru": "Подтвердите номер", "en": "Confirm your number"},
+    "otp.lead": {
+        "ru": "Мы отправили код из 6 цифр на {phone}. Он действует 10 минут.",
+        "en": "We have sent a 6-digit code to {phone}. It is valid for 10 minutes.",
+    },
+    "otp.code": {"ru": "Код из SMS", "en": "Code from the SMS"},
+    "otp.submit": {"ru": "Подтвердить", "en": "Confirm"},
+    "otp.resend": {"ru": "Прислать новый код", "en": "Send a new code"},
+    "otp.wrong": {
+        "ru": "Код не подходит. Проверьте цифры из SMS.",
+        "en": "That code does not match. Check the digits in the SMS.",
+    },
+    "otp.expired": {
+        "ru": "Код устарел или попыток больше нет: запросите новый.",
+        "en": "The code has expired or no attempts are left: ask for a new one.",
+    },
+    "card.new_link_title": {"ru": "Ссылка на карту", "en": "Link to this card"},
+    "card.new_link_text": {
+        "ru": "Кто знает ссылку на эту страницу, видит карту. Если вы ею "
+        "поделились, выпустите новую: старая перестанет открываться, карта в "
+        "Wallet обновится сама.",
+        "en": "Anyone with the link to this page sees the card. If you shared it, "
+        "issue a new one: the old link stops working and the card in your wallet "
+        "updates by itself.",
+    },
+    "card.new_link_button": {"ru": "Выпустить новую ссылку", "en": "Issue a new link"},
+    "card.new_link_done": {
+        "ru": "Готово: у карты новая ссылка, старая больше не открывается. "
+        "Сохраните эту страницу в закладки.",
+        "en": "Done: the card has a new link and the old one no longer opens. "
+        "Bookmark this page.",
+    },
 }
 
 

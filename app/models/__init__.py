@@ -15,6 +15,7 @@ from app.models.marketing import (
 )
 from app.models.member import Member
 from app.models.message import MemberMessage
+from app.models.outbound import OutboundMessage, SignupCode
 from app.models.program import Program, ProgramImage, Store
 from app.models.push import PushDelivery
 from app.models.wallet import Device, DeviceLog, Pass, Registration
@@ -35,6 +36,7 @@ __all__ = [
     "LedgerEntry",
     "Member",
     "MemberMessage",
+    "OutboundMessage",
     "Pass",
     "PosTransaction",
     "Product",
@@ -43,6 +45,7 @@ __all__ = [
     "ProgramImage",
     "PushDelivery",
     "Registration",
+    "SignupCode",
     "Store",
     "StoreRefresh",
     "WalletEvent",
