@@ -13,6 +13,7 @@ import hashlib
 import hmac
 from datetime import timedelta
 
+import phonenumbers
 from flask import current_app
 from sqlalchemy import func, select, text
 
@@ -71,8 +72,10 @@ def email_enabled() -> bool:
 
 def mask_phone(phone: str) -> str:
     """'+79161234567' -> '+7 ••• •••-45-67' (what the visitor typed, masked)."""
-    digits = phone.lstrip("+")
-    country = digits[: max(len(digits) - 10, 1)]
+    try:
+        country = phonenumbers.parse(phone).country_code
+    except phonenumbers.NumberParseException:
+        return "•••"
     return f"+{country} ••• •••-{phone[-4:-2]}-{phone[-2:]}"
 
 

@@ -9,6 +9,7 @@ import json
 import logging
 import zipfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -82,7 +83,9 @@ def drain(app: Flask) -> Stats:
             build_message_senders(app.config, app),
             Settings.from_config(app.config),
         )
-        return asyncio.run(worker.run(until_idle=True))
+        # In a thread of its own: Playwright's sync API may own this thread's loop.
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, worker.run(until_idle=True)).result()
 
 
 def form(**changes: str) -> dict[str, str]:
