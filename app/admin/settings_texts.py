@@ -86,6 +86,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "to the nearest (9.5 → 10, 9.4 → 9)",
     },
     "rounding.up": {"ru": "вверх (9,1 → 10)", "en": "up (9.1 → 10)"},
+    # Sign-up codes (issue 14).
+    "signup_otp": {
+        "ru": "Подтверждать телефон кодом из SMS при регистрации",
+        "en": "Confirm the phone with an SMS code at sign-up",
+    },
     "time": {"ru": "Время", "en": "Time"},
     "timezone": {"ru": "Часовой пояс (IANA)", "en": "Time zone (IANA)"},
     "quiet_from": {"ru": "Тихие часы с", "en": "Quiet hours from"},
