@@ -215,21 +215,30 @@ class MessageSender:
         from sqlalchemy import select, update
 
         from app.extensions import db
+        from app.models import Member
         from app.models.base import utcnow
         from app.models.outbound import OutboundMessage
 
         message_id = int(job.token)
         row = db.session.execute(
             select(
-                OutboundMessage.address, OutboundMessage.subject, OutboundMessage.body
-            ).where(OutboundMessage.id == message_id)
+                OutboundMessage.address,
+                OutboundMessage.subject,
+                OutboundMessage.body,
+                Member.erased_at,
+            )
+            .outerjoin(Member, Member.id == OutboundMessage.member_id)
+            .where(OutboundMessage.id == message_id)
         ).first()
         # No transaction stays open while the provider is talking (SQLite would
         # then refuse the write below: a reader cannot become the writer).
         db.session.rollback()
         if row is None or row.address is None or row.body is None:
             return Outcome(SENT, "nothing to send")
-        if self.channel == "sms":
+        if row.erased_at is not None:
+            # Erased since it was queued: nothing goes to them; forget the address.
+            outcome = Outcome(FAIL, "member erased")
+        elif self.channel == "sms":
             outcome = self.deliver(row.address, row.body)
         else:
             outcome = self.deliver(row.address, row.subject or "", row.body)

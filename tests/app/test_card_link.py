@@ -282,6 +282,25 @@ def test_smsru_errors_are_retried_or_failed(msg_app: Flask, sms: SmsRuStandIn) -
     assert last.body is None
 
 
+def test_a_link_queued_before_erasure_is_not_sent(
+    msg_app: Flask, sms: SmsRuStandIn, smtp: SmtpStandIn
+) -> None:
+    client = msg_app.test_client()
+    client.post("/join", data=form())
+    card = member_by_phone(msg_app).card_token
+    client.post("/lost-card", data={"phone": PHONE})
+    assert client.post(f"/c/{card}/erase", data={"confirm": "yes"}).status_code == 303
+    drain(msg_app)
+    assert sms.requests == []
+    assert smtp.messages == []
+    assert all(r.address is None and r.body is None for r in outbound(msg_app))
+    with msg_app.app_context():
+        reasons = db.session.scalars(
+            select(PushDelivery.last_reason).where(PushDelivery.channel == "sms")
+        ).all()
+        assert reasons == ["member erased"]
+
+
 def test_smsru_answers_are_classified() -> None:
     ok = {"status": "OK", "sms": {DIGITS: {"status": "OK", "status_code": 100}}}
     assert SmsRu.classify(ok, DIGITS).kind == SENT
