@@ -187,6 +187,12 @@ def lost_card(slug: str | None = None) -> tuple[str, int]:
         if number is not None:
             return _link_sent(find_member(program, number), program, language, number)
         error = "error.phone"
+    return _render_lost(program, language, phone, error, 422 if error else 200)
+
+
+def _render_lost(
+    program: Program, language: str, phone: str, error: str | None, status: int
+) -> tuple[str, int]:
     return render_template(
         "public/lost.html",
         program=program,
@@ -194,7 +200,7 @@ def lost_card(slug: str | None = None) -> tuple[str, int]:
         t=lambda key, **kw: translate(key, language, **kw),
         phone=phone,
         error=error,
-    ), (422 if error else 200)
+    ), status
 
 
 @bp.errorhandler(CSRFError)
@@ -202,6 +208,10 @@ def csrf_expired(error: CSRFError) -> tuple[str, int]:
     """An expired or missing form token: show the form again, nothing saved."""
     program = _program(request.view_args.get("slug") if request.view_args else None)
     language = pick_language()
+    if request.endpoint == "public.lost_card":
+        return _render_lost(
+            program, language, request.form.get("phone", ""), "error.csrf", 400
+        )
     data = {key: value for key, value in request.form.items() if key != "csrf_token"}
     return _render_join(program, language, data, {"form": "error.csrf"}, status=400)
 

@@ -244,6 +244,15 @@ def test_lost_card_for_an_unknown_phone_looks_the_same(
     assert "We have sent the link to your card to +7 ••• •••-67-89" in english.text
 
 
+def test_lost_card_without_a_form_token_shows_the_form_again(msg_app: Flask) -> None:
+    msg_app.config["WTF_CSRF_ENABLED"] = True
+    response = msg_app.test_client().post("/lost-card", data={"phone": PHONE})
+    assert response.status_code == 400
+    assert "Страница устарела" in response.text
+    assert 'id="lost-form"' in response.text
+    assert outbound(msg_app) == []
+
+
 def test_lost_card_form_is_rate_limited(msg_app: Flask) -> None:
     msg_app.config["RATELIMIT_LOST_CARD"] = "2 per minute"
     client = msg_app.test_client()
