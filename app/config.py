@@ -123,6 +123,22 @@ def from_environment() -> dict[str, object]:
         # memory:// counts per process; several processes need a shared store
         # (e.g. redis://...; install the `redis` package).
         "RATELIMIT_STORAGE_URI": _env("RATELIMIT_STORAGE_URI", "memory://"),
+        # -- Card-link and sign-up code messages (app.services.outbound) --------
+        # SMS provider: "smsru" (SMS.ru's HTTP API) or "console" (development:
+        # the worker logs the text, which holds the card link, instead of sending).
+        "SMS_PROVIDER": _env("SMS_PROVIDER", "console"),
+        "SMS_API_URL": _env("SMS_API_URL", "https://sms.ru"),
+        "SMS_API_ID": _env("SMS_API_ID"),
+        # E-mail: smtp://user:pass@host:587 (STARTTLS), smtps://...:465 (TLS);
+        # unset: no e-mail. SMTP_CA_FILE: extra trust for a local server.
+        "SMTP_URL": _env("SMTP_URL"),
+        "SMTP_CA_FILE": _env("SMTP_CA_FILE"),
+        "MAIL_FROM": _env("MAIL_FROM", "loyalty@localhost"),
+        # Card-link (and sign-up code) messages per phone and per e-mail address
+        # per hour; more are refused silently (the page looks the same).
+        "MESSAGES_PER_HOUR": int(_env("MESSAGES_PER_HOUR", "3") or 3),
+        # «Потеряли карту?» form submissions per client address.
+        "RATELIMIT_LOST_CARD": _env("RATELIMIT_LOST_CARD", "5 per minute;30 per hour"),
         # Bearer token /metrics requires; unset: open (keep it off the internet).
         "METRICS_TOKEN": _env("METRICS_TOKEN"),
         # How many reverse proxies in front set X-Forwarded-For/-Proto (0: none).
@@ -201,6 +217,12 @@ def production_problems(config: Mapping[str, Any]) -> list[str]:
     if _development_google_key(config.get("GOOGLE_SERVICE_ACCOUNT_FILE"), config):
         problems.append(
             "GOOGLE_SERVICE_ACCOUNT_FILE is the development Google key (dev-certs)"
+        )
+    if config.get("SMS_PROVIDER", "console") == "console":
+        # The console provider writes card links (secrets) to the worker's log.
+        problems.append(
+            "SMS_PROVIDER is console (development: card links go to the log); "
+            "set smsru and SMS_API_ID"
         )
     # Apple ignores a pass's web service unless it is https.
     web_service = str(config.get("PUBLIC_BASE_URL") or "").strip()

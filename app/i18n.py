@@ -119,13 +119,46 @@ MESSAGES: dict[str, TextSource] = {
         "We have deleted your personal data. The card in your wallet is marked void; "
         "you can remove it from your phone."
     ),
-    "card.welcome_back": N_(
-        "Welcome back! This card was already issued for your number."
-    ),
     "error.title": N_("Something went wrong"),
     "error.404": N_("There is no such page. Please check the link."),
     "error.other": N_("Please try again a little later."),
     "nav.join": N_("Get a card"),
+    "join.lost": N_("Lost your card?"),
+    "sent.title": N_("Link sent"),
+    "sent.text": N_("We have sent the link to your card to {phone}."),
+    "sent.email": N_("If the card has an e-mail address, the link goes there too."),
+    "sent.hint": N_(
+        "Open the link on your phone to add the card to your wallet. If nothing "
+        "arrives within a few minutes, please try again later."
+    ),
+    "lost.title": N_("Lost your card?"),
+    "lost.lead": N_(
+        "Enter the phone number the card was issued for: we will send the link to it."
+    ),
+    "lost.submit": N_("Send me the link"),
+    "lost.back": N_("Get a new card"),
+    "otp.title": N_("Confirm your number"),
+    "otp.lead": N_(
+        "We have sent a 6-digit code to {phone}. It is valid for 10 minutes."
+    ),
+    "otp.code": N_("Code from the SMS"),
+    "otp.submit": NC_("otp.submit", "Confirm"),
+    "otp.resend": N_("Send a new code"),
+    "otp.wrong": N_("That code does not match. Check the digits in the SMS."),
+    "otp.expired": N_(
+        "The code has expired or no attempts are left: ask for a new one."
+    ),
+    "card.new_link_title": N_("Link to this card"),
+    "card.new_link_text": N_(
+        "Anyone with the link to this page sees the card. If you shared it, issue a "
+        "new one: the old link stops working and the card in your wallet updates by "
+        "itself."
+    ),
+    "card.new_link_button": N_("Issue a new link"),
+    "card.new_link_done": N_(
+        "Done: the card has a new link and the old one no longer opens. Bookmark "
+        "this page."
+    ),
 }
 
 

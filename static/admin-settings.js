@@ -89,6 +89,7 @@
         point_value: $("r-point_value").value,
         welcome_bonus: whole($("r-welcome_bonus").value),
         points_rounding: $("r-points_rounding").value,
+        signup_otp: $("r-signup_otp").checked,
       },
       quiet_hours: { from: whole($("q-from").value), until: whole($("q-until").value) },
       timezone: $("q-timezone").value.trim(),

@@ -75,6 +75,7 @@ TEXTS: dict[str, TextSource] = {
         "tier thresholds every member's tier is recalculated from their 12-month "
         "spend in the same batches."
     ),
+    "signup_otp": N_("Confirm the phone with an SMS code at sign-up"),
 }
 
 

@@ -15,6 +15,7 @@ from app.models.marketing import (
 )
 from app.models.member import Member
 from app.models.message import MemberMessage
+from app.models.outbound import OutboundMessage, SignupCode
 from app.models.program import Program, ProgramImage, Store
 from app.models.push import PushDelivery
 from app.models.wallet import Device, DeviceLog, Pass, Registration
@@ -36,6 +37,7 @@ __all__ = [
     "LedgerEntry",
     "Member",
     "MemberMessage",
+    "OutboundMessage",
     "Pass",
     "PosTransaction",
     "Product",
@@ -44,6 +46,7 @@ __all__ = [
     "ProgramImage",
     "PushDelivery",
     "Registration",
+    "SignupCode",
     "Store",
     "StoreRefresh",
     "WalletEvent",

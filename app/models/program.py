@@ -22,6 +22,8 @@ DEFAULT_RULES: dict[str, Any] = {
     "points_rounding": "down",
     # Messages go out only between these hours, in the program's time zone.
     "quiet_hours": [21, 9],
+    # Sign-up asks for a one-time code sent by SMS (verified phones only).
+    "signup_otp": False,
 }
 
 

@@ -16,6 +16,7 @@ from flask import (
 )
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
+from werkzeug.wrappers import Response as BaseResponse
 
 import passes
 from app.database import writes
@@ -24,14 +25,28 @@ from app.extensions import db, limiter
 from app.i18n import pick_language, translate
 from app.models import Member, ProductSubscription, Program
 from app.security import pages_limit, signup_limit
-from app.services import catalog, google_wallet
+from app.services import catalog, google_wallet, outbound
 from app.services import passes as pass_service
+from app.services import signup as signup_service
 from app.services.privacy import erase_member, export_member
-from app.services.signup import program_cities, sign_up, validate_signup
+from app.services.signup import (
+    find_member,
+    parse_phone,
+    program_cities,
+    sign_up,
+    validate_signup,
+)
 from app.wallet.views import PKPASS_MIMETYPE
 
 bp = Blueprint("public", __name__)
 limiter.limit(pages_limit)(bp)
+
+# Fields of the sign-up form that are not sign-up data (not carried along).
+_NOT_DATA = ("csrf_token", "code", "resend")
+
+
+def lost_card_limit() -> str:
+    return str(current_app.config["RATELIMIT_LOST_CARD"])
 
 
 def _program(slug: str | None) -> Program:
@@ -76,7 +91,7 @@ def _render_join(
 
 
 @bp.get("/")
-def index() -> Response:
+def index() -> BaseResponse:
     """The front page is the sign-up form."""
     return redirect(url_for("public.join"))
 
@@ -84,20 +99,109 @@ def index() -> Response:
 @bp.route("/join", methods=["GET", "POST"])
 @bp.route("/join/<slug>", methods=["GET", "POST"])
 @limiter.limit(signup_limit, methods=["POST"])
-def join(slug: str | None = None) -> Response | tuple[str, int]:
-    """Sign-up form; a valid submission issues the card and opens its page."""
+def join(slug: str | None = None) -> BaseResponse | tuple[str, int]:
+    """Sign-up form; a new phone gets its card at once (after an SMS code when the
+    program asks for one). A phone that has a card gets its link by SMS/e-mail,
+    and the page shows nothing of that card."""
     program = _program(slug)
     language = pick_language()
     if request.method == "GET":
         return _render_join(program, language, {"language": language}, {})
-    data = {key: value for key, value in request.form.items() if key != "csrf_token"}
+    data = {k: v for k, v in request.form.items() if k not in _NOT_DATA}
     form = validate_signup(program, data)
     if form.errors:
         return _render_join(program, language, data, form.errors, status=422)
+    existing = find_member(program, form.phone)
+    if existing is not None:
+        return _link_sent(existing, program, language, form.phone)
+    if signup_service.otp_required(program):
+        code = request.form.get("code")
+        if code is None or request.form.get("resend"):
+            signup_service.issue_code(program, form.phone, language)
+            db.session.commit()
+            return _render_code(program, language, data, form.phone)
+        result = signup_service.check_code(program, form.phone, code)
+        if result != signup_service.CODE_OK:
+            db.session.commit()  # the spent attempt counts
+            return _render_code(
+                program, language, data, form.phone, f"otp.{result}", 422
+            )
     member, created = sign_up(program, form, current_app.config["CONSENT_VERSION"])
+    if not created:  # signed up a moment ago by another request
+        db.session.rollback()
+        return _link_sent(
+            find_member(program, form.phone), program, language, form.phone
+        )
     db.session.commit()
-    target = url_for("public.card", card_token=member.card_token)
-    return redirect(target if created else target + "?welcome=back", code=303)
+    return redirect(url_for("public.card", card_token=member.card_token), code=303)
+
+
+def _link_sent(
+    member: Member | None, program: Program, language: str, phone: str
+) -> tuple[str, int]:
+    """Queue the card's link (within the hourly limit) and say where it went; the
+    page is the same whether anything was sent, and carries nothing of the card."""
+    if member is not None:
+        outbound.send_card_link(member)
+    db.session.commit()
+    return render_template(
+        "public/link_sent.html",
+        program=program,
+        lang=language,
+        t=lambda key, **kw: translate(key, language, **kw),
+        masked_phone=outbound.mask_phone(phone),
+        email_enabled=outbound.email_enabled(),
+    ), 200
+
+
+def _render_code(
+    program: Program,
+    language: str,
+    data: dict[str, str],
+    phone: str,
+    error: str | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    return render_template(
+        "public/join_code.html",
+        program=program,
+        lang=language,
+        t=lambda key, **kw: translate(key, language, **kw),
+        data=data,
+        masked_phone=outbound.mask_phone(phone),
+        error=error,
+    ), status
+
+
+@bp.route("/lost-card", methods=["GET", "POST"])
+@bp.route("/lost-card/<slug>", methods=["GET", "POST"])
+@limiter.limit(lost_card_limit, methods=["POST"])
+def lost_card(slug: str | None = None) -> tuple[str, int]:
+    """«Потеряли карту?»: the card's link goes to the phone (and e-mail) it was
+    issued for; the answer is the same whether the phone has a card or not."""
+    program = _program(slug)
+    language = pick_language()
+    phone = request.form.get("phone", "")
+    error = None
+    if request.method == "POST":
+        number = parse_phone(phone)
+        if number is not None:
+            return _link_sent(find_member(program, number), program, language, number)
+        error = "error.phone"
+    return _render_lost(program, language, phone, error, 422 if error else 200)
+
+
+def _render_lost(
+    program: Program, language: str, phone: str, error: str | None, status: int
+) -> tuple[str, int]:
+    return render_template(
+        "public/lost.html",
+        program=program,
+        lang=language,
+        t=lambda key, **kw: translate(key, language, **kw),
+        phone=phone,
+        error=error,
+    ), status
 
 
 @bp.errorhandler(CSRFError)
@@ -105,6 +209,10 @@ def csrf_expired(error: CSRFError) -> tuple[str, int]:
     """An expired or missing form token: show the form again, nothing saved."""
     program = _program(request.view_args.get("slug") if request.view_args else None)
     language = pick_language()
+    if request.endpoint == "public.lost_card":
+        return _render_lost(
+            program, language, request.form.get("phone", ""), "error.csrf", 400
+        )
     data = {key: value for key, value in request.form.items() if key != "csrf_token"}
     return _render_join(program, language, data, {"form": "error.csrf"}, status=400)
 
@@ -125,7 +233,7 @@ def _render_card(
         card_number=passes.format_card_number(member.card_number),
         tier=member.program.tier_name(member.tier, language),
         qr_svg=qr_svg,
-        welcome_back=request.args.get("welcome") == "back",
+        new_link=request.args.get("new_link") == "1",
         errors=errors or {},
         google_enabled=google_wallet.enabled(),
         products=catalog.products(member.program),
@@ -141,7 +249,7 @@ def card(card_token: str) -> tuple[str, int]:
 
 
 @bp.get("/c/<card_token>/data.json")
-def card_data(card_token: str) -> Response:
+def card_data(card_token: str) -> BaseResponse:
     """Download my data: everything held about the member, as JSON."""
     response = jsonify(export_member(_member(card_token)))
     response.headers["Content-Disposition"] = 'attachment; filename="my-data.json"'
@@ -149,7 +257,7 @@ def card_data(card_token: str) -> Response:
 
 
 @bp.post("/c/<card_token>/erase")
-def card_erase(card_token: str) -> Response | tuple[str, int]:
+def card_erase(card_token: str) -> BaseResponse | tuple[str, int]:
     """Erase me: needs the confirmation box ticked; then the card is gone."""
     member = _member(card_token)
     if request.form.get("confirm") != "yes":
@@ -160,8 +268,25 @@ def card_erase(card_token: str) -> Response | tuple[str, int]:
     return redirect(url_for("public.erased", lang=language), code=303)
 
 
+@bp.post("/c/<card_token>/new-link")
+def card_new_link(card_token: str) -> BaseResponse:
+    """«Выпустить новую ссылку»: the old link stops working, the pass follows."""
+    member = _member(card_token)
+    signup_service.new_card_link(member)
+    db.session.commit()
+    return redirect(
+        url_for(
+            "public.card",
+            card_token=member.card_token,
+            new_link=1,
+            lang=request.args.get("lang"),
+        ),
+        code=303,
+    )
+
+
 @bp.post("/c/<card_token>/subscriptions")
-def card_subscribe(card_token: str) -> Response | tuple[str, int]:
+def card_subscribe(card_token: str) -> BaseResponse | tuple[str, int]:
     """Back in stock: wait for a product (size, store) from the card page."""
     member = _member(card_token)
     store = request.form.get("store_id") or None
@@ -182,7 +307,7 @@ def card_subscribe(card_token: str) -> Response | tuple[str, int]:
 
 
 @bp.post("/c/<card_token>/subscriptions/<int:subscription_id>/delete")
-def card_unsubscribe(card_token: str, subscription_id: int) -> Response:
+def card_unsubscribe(card_token: str, subscription_id: int) -> BaseResponse:
     """Stop waiting for a product."""
     member = _member(card_token)
     sub = db.session.get(ProductSubscription, subscription_id)
@@ -210,7 +335,7 @@ def erased() -> str:
 
 
 @bp.get("/c/<card_token>/pass.pkpass")
-def card_pkpass(card_token: str) -> Response:
+def card_pkpass(card_token: str) -> BaseResponse:
     """The signed Apple Wallet pass (also opens in Android .pkpass apps)."""
     pass_ = pass_service.pass_for_member(_member(card_token))
     if pass_ is None:
@@ -224,7 +349,7 @@ def card_pkpass(card_token: str) -> Response:
 
 @bp.get("/c/<card_token>/google")
 @writes  # inserts the Google object after the REST calls
-def card_google(card_token: str) -> Response | tuple[str, int]:
+def card_google(card_token: str) -> BaseResponse | tuple[str, int]:
     """Insert the class and object over REST, then redirect to the Save link."""
     if not google_wallet.enabled():
         abort(404)
@@ -249,7 +374,7 @@ def card_google(card_token: str) -> Response | tuple[str, int]:
 
 
 @bp.get("/programs/<slug>/logo.png")
-def program_logo(slug: str) -> Response:
+def program_logo(slug: str) -> BaseResponse:
     """The program's logo as a public image (Google Wallet fetches it by URL)."""
     program = db.session.scalar(select(Program).where(Program.slug == slug))
     if program is None:

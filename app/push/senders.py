@@ -259,4 +259,9 @@ def build_senders(
         )
     if app is not None and config.get("GOOGLE_ISSUER_ID"):
         senders["google"] = GoogleSender(app)
+    if app is not None:
+        # Card links and sign-up codes by SMS and e-mail (app.push.messages).
+        from app.push.messages import build_message_senders
+
+        senders.update(build_message_senders(config, app))
     return senders

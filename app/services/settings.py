@@ -125,6 +125,7 @@ def view(program: Program) -> dict[str, Any]:
             "point_value": str(program.rule("point_value")),
             "welcome_bonus": int(program.rule("welcome_bonus")),
             "points_rounding": program.rule("points_rounding"),
+            "signup_otp": bool(program.rule("signup_otp")),
         },
         "quiet_hours": {"from": quiet_from, "until": quiet_until},
         "timezone": program.timezone,
@@ -288,7 +289,13 @@ def _decimal(name: str, value: Any) -> Decimal:
 def _rules(program: Program, value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _fail("invalid_rules", "rules must be an object")
-    known = ("max_redeem_share", "point_value", "welcome_bonus", "points_rounding")
+    known = (
+        "max_redeem_share",
+        "point_value",
+        "welcome_bonus",
+        "points_rounding",
+        "signup_otp",
+    )
     unknown = set(value) - set(known)
     if unknown:
         raise _fail(
@@ -331,6 +338,13 @@ def _rules(program: Program, value: Any) -> dict[str, Any]:
                 "(how earned points are rounded to whole points)",
             )
         rules["points_rounding"] = rounding
+    if "signup_otp" in value:
+        if not isinstance(value["signup_otp"], bool):
+            raise _fail(
+                "invalid_rules",
+                "rules.signup_otp: true or false (sign-up asks for an SMS code)",
+            )
+        rules["signup_otp"] = value["signup_otp"]
     return rules
 
 

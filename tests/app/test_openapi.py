@@ -26,6 +26,8 @@ PAGE_ENDPOINTS = {
     "public.join",
     "public.card",
     "public.card_erase",
+    "public.card_new_link",
+    "public.lost_card",
     "public.card_google",
     "public.card_pkpass",
     "public.card_subscribe",

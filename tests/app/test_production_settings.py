@@ -74,6 +74,7 @@ def settings(pki: Path, **extra: object) -> dict[str, object]:
         "APNS_AUTH": "certificate",
         "GOOGLE_ISSUER_ID": None,
         "GOOGLE_SERVICE_ACCOUNT_FILE": None,
+        "SMS_PROVIDER": "smsru",
         **extra,
     }
 
@@ -198,6 +199,7 @@ SETTINGS = (
     "APNS_KEY_FILE",
     "GOOGLE_ISSUER_ID",
     "GOOGLE_SERVICE_ACCOUNT_FILE",
+    "SMS_PROVIDER",
     "DATABASE_URL",
 )
 
@@ -394,3 +396,15 @@ def test_check_certs_names_a_brand_with_development_certificates(
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+def test_the_console_sms_provider_is_refused_in_production(real_pki: Path) -> None:
+    # The console provider logs card links, which open cards: development only.
+    assert production_problems(settings(real_pki, SMS_PROVIDER="console")) == [
+        "SMS_PROVIDER is console (development: card links go to the log); "
+        "set smsru and SMS_API_ID"
+    ]
+    assert production_problems(settings(real_pki)) == []
+    # Not production: nothing checked.
+    http = settings(real_pki, PUBLIC_BASE_URL="http://127.0.0.1:5000")
+    assert production_problems({**http, "SMS_PROVIDER": "console"}) == []

@@ -108,6 +108,7 @@ def test_get_shows_the_settings(client: FlaskClient, demo: Demo, key: str) -> No
         "point_value": "1",
         "welcome_bonus": 100,
         "points_rounding": "down",
+        "signup_otp": False,
     }
     assert body["quiet_hours"] == {"from": 21, "until": 9}
     assert body["timezone"] == "Europe/Moscow"
@@ -255,6 +256,7 @@ def test_rules_time_zone_and_quiet_hours_apply_without_touching_passes(
         "point_value": "0.5",
         "welcome_bonus": 100,
         "points_rounding": "down",
+        "signup_otp": False,
     }
     assert body["quiet_hours"] == {"from": 22, "until": 8}
     with app.app_context():

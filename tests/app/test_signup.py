@@ -86,17 +86,21 @@ def test_sign_up_issues_a_card_and_pass(
     assert {"pass.json", "manifest.json", "signature", "icon.png"} <= set(names)
 
 
-def test_same_phone_returns_the_existing_card(
+def test_same_phone_never_opens_the_existing_card(
     app: Flask, client: FlaskClient, demo: Demo
 ) -> None:
+    """Issue 14: a known phone gets its link by SMS; the page shows nothing of it."""
     first = client.post("/join", data=valid_form(app))
+    card_token = first.headers["Location"].removeprefix("/c/")
     again = client.post(
         "/join", data=valid_form(app, name="Другое Имя", phone="8 912 345 67 89")
     )
-    assert again.status_code == 303
-    assert again.headers["Location"].split("?")[0] == first.headers["Location"]
-    assert "welcome=back" in again.headers["Location"]
-    assert client.get(again.headers["Location"]).text.count("С возвращением") == 1
+    assert again.status_code == 200
+    assert "Location" not in again.headers
+    assert card_token not in again.text
+    assert "Мария Петрова" not in again.text
+    assert "Другое Имя" not in again.text
+    assert "Мы отправили ссылку на вашу карту на +7 ••• •••-67-89" in again.text
     with app.app_context():
         assert (
             db.session.scalar(

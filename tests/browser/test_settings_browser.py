@@ -226,13 +226,16 @@ def test_a_chosen_image_is_checked_before_and_when_saved(
     expect(page.locator("#pv-strip")).to_have_attribute("src", drawn)
     expect(strip.locator(".image-thumb")).to_be_hidden()
 
-    # The rounding of earned points is saved with the other rules.
+    # The rounding of earned points is saved with the other rules, and so is the
+    # sign-up code (issue 14).
     page.select_option("#r-points_rounding", "nearest")
+    page.check("#r-signup_otp")
     page.click("#save")
     expect(page.locator("#save-status")).to_have_text("Saved.")
     with app.app_context():
         program = db.session.get(Program, demo.program_id)
         assert program.rule("points_rounding") == "nearest"
+        assert program.rule("signup_otp") is True
 
 
 def test_a_new_tier_threshold_retiers_members_as_the_page_follows(

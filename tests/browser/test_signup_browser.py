@@ -64,3 +64,54 @@ def test_english_form(app: Flask, demo: Demo, base_url: str, page: Page) -> None
     expect(page.locator("#submit")).to_have_text("Get my card")
     page.click("#submit")
     expect(page.locator("#consent-error")).to_contain_text("without your consent")
+
+
+# -- A phone that has a card (issue 14) ------------------------------------------------
+def _fits_390(page: Page) -> None:
+    """Nothing wider than a 390 px phone: no sideways scrolling."""
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, width
+
+
+def test_known_phone_gets_a_link_not_the_card_at_390px(
+    app: Flask, demo: Demo, base_url: str, page: Page
+) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    with app.app_context():
+        member = db.session.get(Member, demo.passes[0].member_id)
+        assert member is not None
+        name, phone, number = member.name, member.phone, member.card_number
+    page.goto(f"{base_url}/join/{demo.slug}")
+    _fits_390(page)
+    page.fill("#name", "Кто-то Другой")
+    page.fill("#phone", phone)
+    page.select_option("#city", label="Москва")
+    page.check("#consent")
+    page.click("#submit")
+
+    expect(page.locator("#sent-to")).to_contain_text(
+        f"Мы отправили ссылку на вашу карту на +7 ••• •••-{phone[-4:-2]}-{phone[-2:]}"
+    )
+    assert "/c/" not in page.url
+    body = page.content()
+    for secret in (demo.passes[0].card_token, name, number, "Баллы"):
+        assert secret not in body
+    assert page.locator("a[href*='/c/']").count() == 0
+    _fits_390(page)
+
+
+def test_lost_card_form_at_390px(
+    app: Flask, demo: Demo, base_url: str, page: Page
+) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{base_url}/join/{demo.slug}")
+    page.click("#lost-card")
+    expect(page.locator("h2")).to_have_text("Потеряли карту?")
+    _fits_390(page)
+    page.fill("#phone", "12")
+    page.click("#lost-submit")
+    expect(page.locator("#phone-error")).to_contain_text("Укажите номер телефона")
+    page.fill("#phone", "+7 999 123-45-67")  # no card on this number: the same answer
+    page.click("#lost-submit")
+    expect(page.locator("#sent-to")).to_contain_text("+7 ••• •••-45-67")
+    _fits_390(page)
