@@ -18,6 +18,7 @@ from google.auth import crypt
 from google.auth import jwt as google_jwt
 
 from passes.cardnumber import format_card_number
+from passes.errors import GoogleConfigurationError
 from passes.geo import MAX_LOCATIONS
 from passes.model import LANGUAGES, GoogleProgram, Member, Program, Store, Text, pick
 from passes.passjson import LABELS
@@ -33,10 +34,6 @@ GOOGLE_LABELS: dict[str, Text] = {
     "member_short": {"ru": "Участник", "en": "Member"},
     "program": {"ru": "О программе", "en": "About the program"},
 }
-
-
-class GoogleConfigurationError(ValueError):
-    """The program has no Google Wallet settings (`Program.google` is None)."""
 
 
 def safe_suffix(text: str) -> str:
