@@ -18,13 +18,13 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 
 import passes
-from app.errors import ApiError
 from app.extensions import db, limiter
 from app.i18n import pick_language, translate
 from app.models import Member, ProductSubscription, Program
 from app.security import pages_limit, signup_limit
 from app.services import catalog, google_wallet
 from app.services import passes as pass_service
+from app.services.errors import DomainError
 from app.services.privacy import erase_member, export_member
 from app.services.signup import program_cities, sign_up, validate_signup
 from app.wallet.views import PKPASS_MIMETYPE
@@ -173,7 +173,7 @@ def card_subscribe(card_token: str) -> Response | tuple[str, int]:
             int(store) if store and store.isdigit() else store,
             "card",
         )
-    except ApiError:
+    except DomainError:
         db.session.rollback()
         return _render_card(member, {"stock": "stock.invalid"}, 422)
     db.session.commit()

@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from app.errors import ApiError
 from app.extensions import db
 from app.models import (
     ApiKey,
@@ -20,7 +19,8 @@ from app.models import (
     PushDelivery,
     WalletEvent,
 )
-from app.services import ledger, wallet
+from app.services import checks, ledger, wallet
+from app.services.errors import Invalid, NotFound
 from app.services.masking import mask_phone
 from app.services.passes import pass_for_member
 from app.services.privacy import erase_member
@@ -76,7 +76,7 @@ def search(
 def get_member(program: Program, member_id: int) -> Member:
     member = db.session.get(Member, member_id)
     if member is None or member.program_id != program.id:
-        raise ApiError(404, "unknown_member", "No such member in this program.")
+        raise NotFound("unknown_member", "No such member in this program.")
     return member
 
 
@@ -134,34 +134,22 @@ def profile(member: Member, key: ApiKey) -> dict[str, Any]:
 
 def adjust_points(member: Member, body: Any, key: ApiKey) -> LedgerEntry:
     """A manual adjustment with a reason; never below zero (422)."""
-    if not isinstance(body, dict):
-        raise ApiError(422, "invalid_body", "a JSON object is required")
-    points, reason = body.get("points"), body.get("reason")
-    if (
-        not isinstance(points, int)
-        or isinstance(points, bool)
-        or points == 0
-        or abs(points) > MAX_ADJUSTMENT
-    ):
-        raise ApiError(
-            422,
-            "invalid_points",
-            f"points: a non-zero integer within ±{MAX_ADJUSTMENT}",
-        )
-    if not isinstance(reason, str) or not reason.strip() or len(reason) > 200:
-        raise ApiError(422, "invalid_reason", "reason: 1-200 characters")
+    body = checks.mapping(body, "the body", "invalid_body")
+    points = checks.whole(
+        body.get("points"), "points", -MAX_ADJUSTMENT, MAX_ADJUSTMENT, "invalid_points"
+    )
+    if points == 0:
+        checks.fail("invalid_points", "points must not be 0")
+    reason = checks.text(body.get("reason"), "reason", "invalid_reason", longest=200)
     if member.erased_at is not None:
-        raise ApiError(422, "erased", "This member was erased.")
+        raise Invalid("erased", "This member was erased.")
     locked = ledger.lock_member(member.id)
     if locked.points + points < 0:
-        raise ApiError(
-            422,
+        raise Invalid(
             "insufficient_points",
             f"The balance is {locked.points}: it cannot go below zero.",
         )
-    entry = ledger.post(
-        locked, "adjustment", points, note=reason.strip(), api_key_id=key.id
-    )
+    entry = ledger.post(locked, "adjustment", points, note=reason, api_key_id=key.id)
     ledger.refresh_member_pass(locked)
     return entry
 
@@ -257,10 +245,8 @@ def stats(program: Program, days: int) -> dict[str, Any]:
 
 
 def parse_days(value: str | None) -> int:
-    try:
-        days = int(value) if value is not None else 30
-    except ValueError:
-        days = 0
-    if not 1 <= days <= 366:
-        raise ApiError(422, "invalid_days", "days must be 1-366")
-    return days
+    # ASCII digits only: int() also reads "²"-like digits and "1_0".
+    if value is None:
+        return 30
+    days = int(value) if value.isascii() and value.isdigit() and len(value) < 9 else 0
+    return checks.whole(days, "days", 1, 366, "invalid_days")
