@@ -302,6 +302,7 @@ def _automations_page(program: Program, **context: Any) -> Response:
                 "sent": r.sent,
                 "runs": r.runs,
                 "trigger": r.trigger,
+                "error": r.error,
             }
             for r in automations.recent_runs(row)
         ]

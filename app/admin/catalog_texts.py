@@ -229,4 +229,17 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Date: YYYY-MM-DD.",
     },
     "error.other": {"ru": "Не получилось: {message}", "en": "That failed: {message}"},
+    # -- errors branch (issue 13/14): template checks and failed runs -----------
+    "error.invalid_placeholder": {
+        "ru": "В тексте неизвестная подстановка «{placeholder}». Можно: {allowed}.",
+        "en": "Unknown placeholder “{placeholder}” in the text. Allowed: {allowed}.",
+    },
+    "error.no_placeholders": {
+        "ru": "никаких (фигурные скобки пишите как {{ и }})",
+        "en": "none (write braces as {{ and }})",
+    },
+    "auto.run_failed": {
+        "ru": "ошибка: {error}",
+        "en": "failed: {error}",
+    },
 }

@@ -12,6 +12,8 @@ missing keys fall back to DEFAULTS.
 from __future__ import annotations
 
 import calendar
+import logging
+import string
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -21,7 +23,6 @@ from flask import current_app
 from sqlalchemy import and_, delete, exists, extract, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.errors import ApiError
 from app.extensions import db
 from app.models import (
     Automation,
@@ -34,7 +35,8 @@ from app.models import (
     Program,
 )
 from app.models.base import utcnow
-from app.services import ledger, messaging
+from app.services import checks, ledger, messaging
+from app.services.errors import Invalid
 from app.services.passes import refresh_passes
 from app.services.scheduler import scheduled
 
@@ -80,11 +82,20 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
 }
 NAMES = tuple(DEFAULTS)
+# The placeholders each automation fills in its texts ({points} etc.); a text
+# naming any other is refused when saved, not at every run.
+PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    "birthday": ("points", "until"),
+    "win_back": (),
+    "welcome": (),
+    "points_reminder": ("points",),
+}
 _INT_PARAMS = {"hour": (0, 23), "bonus_points": (0, 100_000), "offer_days": (1, 365)}
 _INT_PARAMS |= {"min_purchases": (2, 1000), "days": (1, 3650), "within_days": (1, 365)}
 _INT_PARAMS |= {"min_points": (1, 10_000_000)}
 _FLOAT_PARAMS = {"factor": (1.0, 100.0)}
 BATCH = 500
+log = logging.getLogger(__name__)
 
 
 # -- settings ------------------------------------------------------------------
@@ -102,8 +113,8 @@ def limits(key: str) -> tuple[type, float, float] | None:
 def automation(program: Program, name: str) -> Automation:
     """The program's row for `name`, created (disabled) on first use."""
     if name not in DEFAULTS:
-        raise ApiError(
-            422, "unknown_automation", f"automation must be one of {', '.join(NAMES)}"
+        raise Invalid(
+            "unknown_automation", f"automation must be one of {', '.join(NAMES)}"
         )
     row = db.session.scalar(
         select(Automation).where(
@@ -142,60 +153,80 @@ def view(row: Automation, runs: int = RUNS_SHOWN) -> dict[str, Any]:
     }
 
 
-def _check_texts(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict) or set(value) - {"ru", "en"} or not value.get("ru"):
-        raise ApiError(
-            422, "invalid_texts", 'texts must be {"ru": ..., "en": ...} with ru set'
+def placeholders(template: str) -> list[str | None]:
+    """The placeholders a text names, in order (None for a positional `{}`);
+    ValueError when its braces do not pair (a lone `{`; `{{` is a brace)."""
+    found: list[str | None] = []
+    for _, field, spec, conversion in string.Formatter().parse(template):
+        if field is None:
+            continue
+        # "{points!r}" or "{points:>5}" are not what we offer either.
+        whole = (
+            field
+            + (f"!{conversion}" if conversion else "")
+            + (f":{spec}" if spec else "")
         )
-    for text in value.values():
-        if (
-            not isinstance(text, str)
-            or not text.strip()
-            or len(text) > messaging.MAX_TEXT
-        ):
-            raise ApiError(
-                422,
-                "invalid_texts",
-                f"each text must be 1-{messaging.MAX_TEXT} characters",
+        found.append(whole or None)
+    return found
+
+
+def check_template(name: str, field: str, template: str) -> None:
+    """422 `invalid_placeholder` unless every {placeholder} in `template` is one
+    automation `name` fills (a format spec or conversion counts as unknown).
+    The envelope names the `field`, the `placeholder` and what is `allowed`."""
+    offered = PLACEHOLDERS[name]
+    allowed = ", ".join(f"{{{p}}}" for p in offered)
+    try:
+        found = placeholders(template)
+    except ValueError:
+        raise Invalid(
+            "invalid_placeholder",
+            f"{field}: unpaired brace (write {{{{ and }}}} for a brace); "
+            f"placeholders: {allowed or 'none'}",
+            field=field,
+            placeholder="{",
+            allowed=allowed,
+        ) from None
+    for placeholder in found:
+        if placeholder not in offered:
+            shown = f"{{{placeholder or ''}}}"
+            raise Invalid(
+                "invalid_placeholder",
+                f"{field}: unknown placeholder {shown}; "
+                f"placeholders: {allowed or 'none'}",
+                field=field,
+                placeholder=shown,
+                allowed=allowed,
             )
-    return {k: v.strip() for k, v in value.items()}
+
+
+def _check_texts(name: str, value: Any) -> dict[str, str]:
+    texts = checks.localized(
+        value, "texts", "invalid_texts", longest=messaging.MAX_TEXT
+    )
+    for language, template in texts.items():
+        check_template(name, f"texts.{language}", template)
+    return texts
 
 
 def configure(row: Automation, changes: Any) -> None:
     """Apply {"enabled", "settings": {...}}; 422 (nothing changed) on bad input."""
     if not isinstance(changes, dict) or set(changes) - {"enabled", "settings"}:
-        raise ApiError(422, "invalid_body", "body may hold only enabled and settings")
-    enabled = changes.get("enabled", row.enabled)
-    if not isinstance(enabled, bool):
-        raise ApiError(422, "invalid_enabled", "enabled must be true or false")
+        raise Invalid("invalid_body", "body may hold only enabled and settings")
+    enabled = checks.flag(
+        changes.get("enabled", row.enabled), "enabled", "invalid_enabled"
+    )
     new = dict(row.settings or {})
-    for key, value in (changes.get("settings") or {}).items():
+    given = checks.mapping(changes.get("settings") or {}, "settings", "invalid_body")
+    for key, value in given.items():
         if key not in DEFAULTS[row.name]:
-            raise ApiError(422, "unknown_setting", f"{row.name} has no setting {key!r}")
+            raise Invalid("unknown_setting", f"{row.name} has no setting {key!r}")
         if key == "texts":
-            new[key] = _check_texts(value)
+            new[key] = _check_texts(row.name, value)
         elif key in _INT_PARAMS:
-            low, high = _INT_PARAMS[key]
-            if (
-                not isinstance(value, int)
-                or isinstance(value, bool)
-                or not low <= value <= high
-            ):
-                raise ApiError(
-                    422, "invalid_setting", f"{key} must be an integer {low}-{high}"
-                )
-            new[key] = value
+            new[key] = checks.whole(value, key, *_INT_PARAMS[key], "invalid_setting")
         else:
-            low, high = _FLOAT_PARAMS[key]
-            if (
-                not isinstance(value, int | float)
-                or isinstance(value, bool)
-                or not low <= value <= high
-            ):
-                raise ApiError(
-                    422, "invalid_setting", f"{key} must be a number {low}-{high}"
-                )
-            new[key] = float(value)
+            new[key] = checks.number(value, key, *_FLOAT_PARAMS[key], "invalid_setting")
     row.enabled = enabled
     row.settings = new
 
@@ -333,6 +364,7 @@ def lapse_start(
 
 def run_win_back(program: Program, conf: dict[str, Any], local: datetime) -> int:
     now = local.astimezone(UTC)
+    texts = _fill(conf["texts"])  # no placeholders: "{{" still means "{"
     sent = 0
     for batch in _batches(_members(program, Member.created_at)):
         visits = _last_visits(program, [m.id for m in batch])
@@ -345,7 +377,7 @@ def run_win_back(program: Program, conf: dict[str, Any], local: datetime) -> int
         sent += len(
             messaging.deliver_each(
                 program,
-                {member_id: (key, conf["texts"]) for member_id, key in due.items()},
+                {member_id: (key, texts) for member_id, key in due.items()},
                 kind="win_back",
                 on=local.date(),
             )
@@ -370,7 +402,7 @@ def run_welcome(program: Program, conf: dict[str, Any], local: datetime) -> int:
                 [member.id for member in batch],
                 kind="welcome",
                 source_key="welcome",
-                texts=conf["texts"],
+                texts=_fill(conf["texts"]),
                 on=local.date(),
             )
         )
@@ -475,12 +507,18 @@ def prune_runs(row: Automation, keep: int) -> None:
 
 
 def record_run(
-    row: Automation, trigger: str, day: date, sent: int, started: datetime
+    row: Automation,
+    trigger: str,
+    day: date,
+    sent: int,
+    started: datetime,
+    error: str | None = None,
 ) -> None:
-    """Add the run to the history. A scheduled run for the same date as the
-    latest recorded scheduled run is folded into it (welcome runs every tick).
-    A new row prunes the automation's history to its newest `runs_kept()` in
-    the same transaction, so the table stays bounded."""
+    """Add the run to the history. A scheduled run for the same date (and the
+    same error, or none) as the latest recorded scheduled run is folded into it
+    (welcome runs every tick; a failing program fails at every tick). A new row
+    prunes the automation's history to its newest `runs_kept()` in the same
+    transaction, so the table stays bounded."""
     latest = db.session.scalar(
         select(AutomationRun)
         .where(AutomationRun.automation_id == row.id)
@@ -492,6 +530,7 @@ def record_run(
         and latest is not None
         and latest.trigger == "scheduler"
         and latest.for_date == day
+        and latest.error == error
     ):
         # In SQL, so that two workers folding at once both count.
         db.session.execute(
@@ -516,6 +555,7 @@ def record_run(
             runs=1,
             started_at=started,
             finished_at=utcnow(),
+            error=error,
         )
     )
     db.session.flush()
@@ -542,6 +582,7 @@ def run_view(run: AutomationRun) -> dict[str, Any]:
         "runs": run.runs,
         "started_at": run.started_at.isoformat(),
         "finished_at": run.finished_at.isoformat(),
+        "error": run.error,
     }
 
 
@@ -572,7 +613,9 @@ DAILY = ("birthday", "win_back", "points_reminder")
 def run_all(name: str, now: datetime) -> None:
     """The scheduled job: every program with `name` enabled, one transaction
     each. Daily automations skip a program whose last completed run was for
-    its current local date."""
+    its current local date. Programs are isolated: one that fails (a bad
+    template saved before templates were checked, a database error) is rolled
+    back, logged and recorded in its own run history, and the others still run."""
     program_ids = db.session.scalars(
         select(Automation.program_id)
         .where(Automation.name == name, Automation.enabled.is_(True))
@@ -580,16 +623,48 @@ def run_all(name: str, now: datetime) -> None:
     ).all()
     db.session.commit()
     for program_id in program_ids:
-        ledger.begin_write()  # SQLite: a writer from the start (see `run`)
+        started = utcnow()
+        try:
+            _run_scheduled(program_id, name, now)
+        except Exception as error:  # noqa: BLE001 - one program must not stop the rest
+            db.session.rollback()
+            # The type only: messages can carry member data (SQL parameters).
+            log.exception("automation %s failed for program %s", name, program_id)
+            _record_failure(program_id, name, now, started, type(error).__name__)
+
+
+def _run_scheduled(program_id: int, name: str, now: datetime) -> None:
+    ledger.begin_write()  # SQLite: a writer from the start (see `run`)
+    program = db.session.get(Program, program_id)
+    assert program is not None
+    today = now.astimezone(ZoneInfo(program.timezone)).date().isoformat()
+    row = automation(program, name)
+    if name in DAILY and (row.last_result or {}).get("date") == today:
+        db.session.commit()
+        return
+    run(program, name, now, trigger="scheduler")
+    db.session.commit()
+
+
+def _record_failure(
+    program_id: int, name: str, now: datetime, started: datetime, error: str
+) -> None:
+    """Note a failed scheduled run in the program's history (its own small
+    transaction). `last_result` keeps no date, so the next tick tries again."""
+    try:
+        ledger.begin_write()
         program = db.session.get(Program, program_id)
         assert program is not None
-        today = now.astimezone(ZoneInfo(program.timezone)).date().isoformat()
         row = automation(program, name)
-        if name in DAILY and (row.last_result or {}).get("date") == today:
-            db.session.commit()
-            continue
-        run(program, name, now, trigger="scheduler")
+        day = now.astimezone(ZoneInfo(program.timezone)).date()
+        row.last_result = {"error": error, "at": utcnow().isoformat()}
+        record_run(row, "scheduler", day, 0, started, error=error)
         db.session.commit()
+    except Exception:  # noqa: BLE001 - the database itself may be what failed
+        db.session.rollback()
+        log.exception(
+            "could not record the failed %s run of program %s", name, program_id
+        )
 
 
 @scheduled("birthday")
@@ -658,11 +733,15 @@ def birthday_offer_expiry_job(now: datetime) -> None:
     ).all()
     db.session.commit()
     for program_id in program_ids:
-        ledger.begin_write()  # SQLite: a writer from the start (see `run`)
-        program = db.session.get(Program, program_id)
-        assert program is not None
-        expire_birthday_offers(program, now)
-        db.session.commit()
+        try:
+            ledger.begin_write()  # SQLite: a writer from the start (see `run`)
+            program = db.session.get(Program, program_id)
+            assert program is not None
+            expire_birthday_offers(program, now)
+            db.session.commit()
+        except Exception:  # noqa: BLE001 - one program must not stop the rest
+            db.session.rollback()
+            log.exception("birthday offer expiry failed for program %s", program_id)
 
 
 @scheduled("win_back")
