@@ -10,16 +10,13 @@ from sqlalchemy import func, or_, select
 from app.extensions import db
 from app.models import (
     ApiKey,
-    GoogleCallback,
     GoogleObject,
     LedgerEntry,
     Member,
-    Pass,
     Program,
-    PushDelivery,
-    WalletEvent,
 )
 from app.services import checks, ledger, wallet
+from app.services import stats as figures
 from app.services.errors import Invalid, NotFound
 from app.services.masking import mask_phone
 from app.services.passes import pass_for_member
@@ -163,68 +160,24 @@ def erase(member: Member) -> None:
 # -- stats ---------------------------------------------------------------------
 
 
-def _per_day(query: Any, column: Any, since: datetime) -> dict[str, int]:
-    # date() is a function on SQLite and a function-style cast on PostgreSQL.
-    day = func.date(column)
-    rows = db.session.execute(
-        query.where(column >= since).with_only_columns(day, func.count()).group_by(day)
-    ).all()
-    return {str(d): n for d, n in rows}
-
-
 def stats(program: Program, days: int) -> dict[str, Any]:
-    """Per-day counts over the last `days` days (UTC dates)."""
+    """Per-day counts over the last `days` days (UTC dates): the figures of
+    `app.services.stats` (the same as /admin's charts)."""
     today = datetime.now(UTC).date()
     first = today - timedelta(days=days - 1)
     since = datetime.combine(first, datetime.min.time(), UTC)
-    series: dict[str, dict[str, int]] = {}
-    series["signups"] = _per_day(
-        select(Member.id).where(Member.program_id == program.id),
-        Member.created_at,
-        since,
-    )
-    for platform in ("apple", "android"):
+    pid = program.id
+    series: dict[str, dict[str, int]] = {"signups": figures.signups(pid, since)}
+    for platform in figures.PLATFORMS:
         for kind in ("install", "uninstall"):
-            series[f"{platform}_{kind}s"] = _per_day(
-                select(WalletEvent.id).where(
-                    WalletEvent.program_id == program.id,
-                    WalletEvent.platform == platform,
-                    WalletEvent.kind == kind,
-                ),
-                WalletEvent.created_at,
-                since,
+            series[f"{platform}_{kind}s"] = figures.wallet_events(
+                pid, platform, kind, since
             )
-    program_objects = (
-        select(GoogleObject.object_id)
-        .join(Member, Member.id == GoogleObject.member_id)
-        .where(Member.program_id == program.id)
-    )
-    for event, name in (("save", "google_saves"), ("del", "google_deletes")):
-        series[name] = _per_day(
-            select(GoogleCallback.id).where(
-                GoogleCallback.event_type == event,
-                GoogleCallback.object_id.in_(program_objects),
-            ),
-            GoogleCallback.received_at,
-            since,
-        )
-    program_passes = select(Pass.id).where(Pass.program_id == program.id)
-    pushes = select(PushDelivery.id).where(PushDelivery.pass_id.in_(program_passes))
-    series["pushes_sent"] = _per_day(
-        pushes.where(PushDelivery.status == "sent"), PushDelivery.sent_at, since
-    )
-    series["pushes_failed"] = _per_day(
-        pushes.where(PushDelivery.status.in_(("failed", "dropped"))),
-        PushDelivery.updated_at,
-        since,
-    )
-    series["redemptions"] = _per_day(
-        select(LedgerEntry.id).where(
-            LedgerEntry.program_id == program.id, LedgerEntry.kind == "redeem"
-        ),
-        LedgerEntry.created_at,
-        since,
-    )
+    series["google_saves"] = figures.google_events(pid, "save", since)
+    series["google_deletes"] = figures.google_events(pid, "del", since)
+    series["pushes_sent"] = figures.pushes_sent(pid, since)
+    series["pushes_failed"] = figures.pushes_failed(pid, since)
+    series["redemptions"] = figures.redemptions(pid, since)
     dates = [first + timedelta(days=i) for i in range(days)]
     return {
         "days": days,
