@@ -328,10 +328,9 @@ def _timezone(value: Any) -> str:
 
 
 def _percent(index: int, value: Any) -> int | float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _fail("invalid_tiers", f"tiers[{index}].earn_percent must be a number")
-    number = Decimal(str(value))
-    if not number.is_finite() or not 0 <= number <= 100 or _places(number) > 2:
+    field = f"tiers[{index}].earn_percent"
+    number = Decimal(str(checks.number(value, field, 0, 100, "invalid_tiers")))
+    if _places(number) > 2:
         raise _fail(
             "invalid_tiers",
             f"tiers[{index}].earn_percent: 0 to 100, at most 2 decimals",
