@@ -13,8 +13,8 @@ so they cannot disagree. The definitions, and why:
 - Google saves and deletes: Google's signed callbacks for the program's objects.
 - pushes sent: deliveries that succeeded, dated when they were sent (`sent_at`);
   pushes failed: deliveries given up (failed or dropped), dated when they ended
-  (`updated_at`, their last attempt). A delivery's row is touched by retries,
-  so `updated_at` is not when a successful one was sent.
+  (`updated_at`, their last attempt). `sent_at` is the moment of sending; a
+  finished row may still be touched later (its token cleared after a void).
 - redemptions: ledger entries of kind `redeem` (points spent at the till).
 """
 
