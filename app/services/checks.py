@@ -128,17 +128,16 @@ def text(
     `multiline`; CRLF becomes LF), stripped, of shortest..longest characters."""
     if not isinstance(value, str):
         fail(code, f"{field} must be text")
-    if multiline:
-        value = value.replace("\r\n", "\n")
-    if (_CONTROL if multiline else _CONTROL_OR_NEWLINE).search(value):
+    given: str = value.replace("\r\n", "\n") if multiline else value
+    if (_CONTROL if multiline else _CONTROL_OR_NEWLINE).search(given):
         what = (
             "control characters" if multiline else "line breaks or control characters"
         )
         fail(code, f"{field} must not contain {what}")
-    value = value.strip()
-    if not shortest <= len(value) <= longest:
+    result = given.strip()
+    if not shortest <= len(result) <= longest:
         fail(code, f"{field}: {shortest}-{longest} characters")
-    return value
+    return result
 
 
 def localized(
