@@ -36,7 +36,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.services import checks, ledger, messaging
-from app.services.errors import Invalid
+from app.services.errors import Conflict, DomainError, Invalid
 from app.services.passes import refresh_passes
 from app.services.scheduler import scheduled
 
@@ -235,7 +235,18 @@ def configure(row: Automation, changes: Any) -> None:
 
 
 def _fill(texts: dict[str, str], **values: Any) -> dict[str, str]:
-    return {lang: text.format(**values) for lang, text in texts.items()}
+    """The texts with their placeholders filled. A text saved before templates
+    were checked may name one we do not fill: 409 `invalid_template` (a run by
+    hand says so; a scheduled run records it) instead of a KeyError."""
+    try:
+        return {lang: text.format(**values) for lang, text in texts.items()}
+    except (KeyError, IndexError, ValueError, AttributeError) as error:
+        offered = ", ".join(f"{{{name}}}" for name in values) or "none"
+        raise Conflict(
+            "invalid_template",
+            f"The automation's texts use a placeholder it does not fill; save "
+            f"them again (placeholders: {offered}).",
+        ) from error
 
 
 def _members(program: Program, *columns: Any) -> Any:
@@ -628,9 +639,13 @@ def run_all(name: str, now: datetime) -> None:
             _run_scheduled(program_id, name, now)
         except Exception as error:  # noqa: BLE001 - one program must not stop the rest
             db.session.rollback()
-            # The type only: messages can carry member data (SQL parameters).
             log.exception("automation %s failed for program %s", name, program_id)
-            _record_failure(program_id, name, now, started, type(error).__name__)
+            # A domain error's code, else the type only: exception messages can
+            # carry member data (SQL parameters).
+            reason = (
+                error.code if isinstance(error, DomainError) else type(error).__name__
+            )
+            _record_failure(program_id, name, now, started, reason)
 
 
 def _run_scheduled(program_id: int, name: str, now: datetime) -> None:

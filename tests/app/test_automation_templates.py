@@ -163,14 +163,43 @@ def test_a_failing_program_does_not_stop_the_others(
             select(AutomationRun).where(AutomationRun.automation_id == failing_row.id)
         ).all()
         assert [(r.trigger, r.error, r.sent) for r in runs] == [
-            ("scheduler", "KeyError", 0)
+            ("scheduler", "invalid_template", 0)
         ]
-        assert failing_row.last_result["error"] == "KeyError"
+        assert failing_row.last_result["error"] == "invalid_template"
         # The next tick tries again (no date recorded) and folds into that row.
         automations.birthday_job(now)
         db.session.commit()
         runs = db.session.scalars(
             select(AutomationRun).where(AutomationRun.automation_id == failing_row.id)
         ).all()
-        assert [(r.error, r.runs) for r in runs] == [("KeyError", 2)]
+        assert [(r.error, r.runs) for r in runs] == [("invalid_template", 2)]
     assert "automation birthday failed for program" in caplog.text
+
+
+def test_a_run_by_hand_of_a_bad_saved_template_is_a_clear_409(
+    app: Flask, client: FlaskClient, demo: Demo
+) -> None:
+    _bad_birthday_saved_long_ago(app, demo.program_id)
+    key = marketer_key(app, demo.program_id)
+    answer = client.post(
+        "/api/v1/automations/birthday/run",
+        json={"date": "2026-03-14"},  # Anna's birthday: a text is filled
+        headers=auth(key),
+    )
+    assert answer.status_code == 409, answer.get_json()
+    assert answer.get_json()["error"] == "invalid_template"
+    assert "{points}, {until}" in answer.get_json()["message"]
+    # Saving the texts again (checked now) mends it.
+    fixed = client.patch(
+        "/api/v1/automations",
+        json={"birthday": {"settings": {"texts": {"ru": "С ДР! +{points}"}}}},
+        headers=auth(key),
+    )
+    assert fixed.status_code == 200
+    again = client.post(
+        "/api/v1/automations/birthday/run",
+        json={"date": "2026-03-14"},
+        headers=auth(key),
+    )
+    assert again.status_code == 200
+    assert again.get_json()["sent"] == 1
