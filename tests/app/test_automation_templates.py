@@ -203,3 +203,15 @@ def test_a_run_by_hand_of_a_bad_saved_template_is_a_clear_409(
     )
     assert again.status_code == 200
     assert again.get_json()["sent"] == 1
+
+
+def test_the_admin_page_shows_a_failed_run(
+    csrf_app: Flask, signed: FlaskClient, demo: Demo
+) -> None:
+    never_quiet(csrf_app, demo.program_id)
+    _bad_birthday_saved_long_ago(csrf_app, demo.program_id)
+    with csrf_app.app_context():
+        automations.birthday_job(datetime(2026, 3, 14, 12, tzinfo=UTC))  # Anna's
+        db.session.commit()
+    page = text(signed.get("/admin/automations"))
+    assert "ошибка: invalid_template" in page
