@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeGuard
 
 from app.services.errors import Invalid, Malformed
 
@@ -78,7 +78,7 @@ def mapping(value: Any, field: str, code: str) -> dict[str, Any]:
     return value
 
 
-def is_whole(value: Any, low: int, high: int) -> bool:
+def is_whole(value: object, low: int, high: int) -> TypeGuard[int]:
     """An integer (JSON number without fraction, not true/false) in low..high."""
     return (
         not isinstance(value, bool) and isinstance(value, int) and low <= value <= high
@@ -89,7 +89,7 @@ def whole(value: Any, field: str, low: int, high: int, code: str) -> int:
     """`value` if `is_whole`, else 422 naming the field and the range."""
     if not is_whole(value, low, high):
         fail(code, f"{field} must be a whole number from {low} to {high}")
-    return int(value)
+    return value
 
 
 def number(value: Any, field: str, low: float, high: float, code: str) -> float:
