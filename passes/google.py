@@ -18,7 +18,9 @@ from google.auth import crypt
 from google.auth import jwt as google_jwt
 
 from passes.cardnumber import format_card_number
-from passes.errors import GoogleConfigurationError
+from passes.errors import (  # also importable here
+    GoogleConfigurationError as GoogleConfigurationError,
+)
 from passes.geo import MAX_LOCATIONS
 from passes.model import LANGUAGES, GoogleProgram, Member, Program, Store, Text, pick
 from passes.passjson import LABELS

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from passes.errors import CallbackError
+from passes.errors import CallbackError as CallbackError  # also importable here
 
 PROTOCOL_VERSION = "ECv2SigningOnly"
 SENDER_ID = "GooglePayPasses"

@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
-from passes.errors import ImageRejected
+from passes.errors import ImageRejected as ImageRejected  # also importable here
 from passes.model import Artwork, Design
 
 # Sizes in points (Apple's Wallet guide, store card): multiplied by 1, 2 and 3.
