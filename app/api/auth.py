@@ -113,7 +113,8 @@ def _named_program(key: ApiKey, named: Any) -> ColumnElement[bool] | None:
         # A huge number cannot name a program and would overflow the driver.
         return Program.id == number if is_id(number) else None
     if slug := request.args.get("program"):
-        return Program.slug == slug
+        # A slug is one line of printable text; NUL would be refused by PostgreSQL.
+        return Program.slug == slug if slug.isprintable() and len(slug) <= 60 else None
     if g.get("admin_session"):
         chosen = selected_program(key)
         return Program.id == chosen.id if chosen is not None else None

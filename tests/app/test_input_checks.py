@@ -223,6 +223,13 @@ def test_unicode_digits_in_program_id_are_a_clear_422(
         )
         assert answer.status_code == 422, raw[:5]
         assert answer.get_json()["error"] == "program_required"
+    # A slug with NUL (PostgreSQL refuses it in a query: was a 400 invalid_data).
+    for slug in ("\x00", "demo\x00", "x" * 1000):
+        answer = client.get(
+            "/api/v1/members", query_string={"program": slug}, headers=auth(key)
+        )
+        assert answer.status_code == 422, slug[:5]
+        assert answer.get_json()["error"] == "program_required"
     answer = client.get(
         "/api/v1/stats?days=²", headers=auth(marketer_key(app, demo.program_id))
     )
