@@ -13,14 +13,14 @@ from typing import Any
 
 from flask import Flask, abort
 
+from app.services.checks import is_whole
+
 MAX_ID = 2**31 - 1
 
 
 def is_id(value: Any) -> bool:
     """A JSON number that can be an id: an int (not a bool) in 1..MAX_ID."""
-    return (
-        isinstance(value, int) and not isinstance(value, bool) and (0 < value <= MAX_ID)
-    )
+    return is_whole(value, 1, MAX_ID)
 
 
 def register_id_bounds(app: Flask) -> None:

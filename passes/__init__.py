@@ -22,9 +22,15 @@ from passes.devpki import (
     make_dev_pki,
     write_dev_pki,
 )
+from passes.errors import (
+    CallbackError,
+    GoogleConfigurationError,
+    ImageRejected,
+    PassError,
+    PassSigningError,
+)
 from passes.geo import MAX_LOCATIONS, distance_km, nearest_stores
 from passes.images import (
-    ImageRejected,
     normalise_upload,
     preview_images,
     render_images,
@@ -49,18 +55,21 @@ from passes.package import (
     content_fingerprint,
 )
 from passes.passjson import build_pass_json, build_strings, encode_strings, rgb
-from passes.signing import PassSigningError, Signer
+from passes.signing import Signer
 
 __all__ = [
     "LANGUAGES",
     "MAX_LOCATIONS",
     "MIMETYPE",
     "Artwork",
+    "CallbackError",
     "Design",
     "DevPKI",
+    "GoogleConfigurationError",
     "GoogleProgram",
     "ImageRejected",
     "Member",
+    "PassError",
     "PassSigningError",
     "Program",
     "Signer",

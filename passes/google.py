@@ -18,6 +18,9 @@ from google.auth import crypt
 from google.auth import jwt as google_jwt
 
 from passes.cardnumber import format_card_number
+from passes.errors import (  # also importable here
+    GoogleConfigurationError as GoogleConfigurationError,
+)
 from passes.geo import MAX_LOCATIONS
 from passes.i18n import N_, all_languages
 from passes.model import LANGUAGES, GoogleProgram, Member, Program, Store, Text, pick
@@ -35,10 +38,6 @@ GOOGLE_LABELS: dict[str, Text] = {
     "member_short": all_languages(N_("Member")),
     "program": all_languages(N_("About the program")),
 }
-
-
-class GoogleConfigurationError(ValueError):
-    """The program has no Google Wallet settings (`Program.google` is None)."""
 
 
 def safe_suffix(text: str) -> str:

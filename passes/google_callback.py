@@ -25,13 +25,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
+from passes.errors import CallbackError as CallbackError  # also importable here
+
 PROTOCOL_VERSION = "ECv2SigningOnly"
 SENDER_ID = "GooglePayPasses"
 EVENT_TYPES = ("save", "del")
-
-
-class CallbackError(ValueError):
-    """The callback is malformed, badly signed or expired."""
 
 
 @dataclass(frozen=True)

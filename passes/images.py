@@ -17,6 +17,7 @@ from types import MappingProxyType
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
+from passes.errors import ImageRejected as ImageRejected  # also importable here
 from passes.model import Artwork, Design
 
 # Sizes in points (Apple's Wallet guide, store card): multiplied by 1, 2 and 3.
@@ -31,15 +32,6 @@ MAX_SIDE = 4096
 FORMATS = ("PNG", "JPEG")
 # The largest stored icon: Google Wallet's logo (660 x 660) is made from it.
 ICON_MASTER = 660
-
-
-class ImageRejected(ValueError):
-    """An upload that is not a usable pass image; `code` names the reason."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,11 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from passes.errors import PassSigningError
 from passes.images import fingerprint_parts, image_sha1, render_images
 from passes.model import Member, Program, Store
 from passes.passjson import build_pass_json, build_strings, encode_strings
-from passes.signing import PassSigningError, Signer
+from passes.signing import Signer
 
 MIMETYPE = "application/vnd.apple.pkpass"
 # A fixed timestamp inside the zip: the same pass content gives the same archive

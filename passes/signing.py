@@ -16,11 +16,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
+from passes.errors import PassSigningError as PassSigningError  # also importable here
+
 _OPTIONS = [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary]
-
-
-class PassSigningError(Exception):
-    """The signing material is missing, unreadable, mismatched or expired."""
 
 
 def _subject_value(certificate: x509.Certificate, oid: x509.ObjectIdentifier) -> str:

@@ -19,11 +19,11 @@ from app.admin import forms
 from app.admin.texts import texts
 from app.admin.views import _language, _program, _render, bp, signed_in
 from app.database import writes
-from app.errors import ApiError
 from app.extensions import db
 from app.i18n import date_text, datetime_text, plural
 from app.models import Program, Store, StoreRefresh
 from app.services import audit, automations, catalog, stores
+from app.services.errors import DomainError, Invalid
 
 SUBSCRIPTION_STATES = ("waiting", "restocked", "fulfilled", "cancelled", "all")
 
@@ -107,11 +107,11 @@ def add_store() -> Response:
         return _change_store(
             program, None, forms.store_body(request.form, True), "store.create"
         )
-    except ApiError as error:
+    except DomainError as error:
         return _failed_stores(program, error, values=request.form)
 
 
-def _failed_stores(program: Program, error: ApiError, **context: Any) -> Response:
+def _failed_stores(program: Program, error: DomainError, **context: Any) -> Response:
     db.session.rollback()
     response = _stores_page(
         program, error=forms.friendly(error, _t(), "stores"), **context
@@ -131,7 +131,7 @@ def edit_store(store_id: int) -> Response:
         return _change_store(
             program, store, forms.store_body(request.form, False), "store.update"
         )
-    except ApiError as error:
+    except DomainError as error:
         db.session.rollback()
         store = _store(program, store_id)
         return _failed_stores(program, error, editing=store, values=request.form)
@@ -202,7 +202,7 @@ def create_product() -> Response:
         return _no_program()
     try:
         product = catalog.create_product(program, forms.product_body(request.form))
-    except (ApiError, forms.FormError) as error:
+    except (DomainError, forms.FormError) as error:
         db.session.rollback()
         response = _products_page(
             program,
@@ -225,7 +225,7 @@ def create_product() -> Response:
 def _product_page(program: Program, sku: str, **context: Any) -> Response:
     try:
         product = catalog.get_product(program, sku)
-    except ApiError:
+    except DomainError:
         raise NotFound() from None
     status = request.args.get("status", "waiting")
     if status not in SUBSCRIPTION_STATES:
@@ -268,12 +268,12 @@ def restock(sku: str) -> Response:
         return _no_program()
     try:
         product = catalog.get_product(program, sku)
-    except ApiError:
+    except DomainError:
         raise NotFound() from None
     try:
         size, store_id = forms.restock_choice(request.form)
         result = catalog.restock(program, product, size, store_id)
-    except (ApiError, forms.FormError) as error:
+    except (DomainError, forms.FormError) as error:
         db.session.rollback()
         response = _product_page(
             program, sku, error=forms.friendly(error, _t(), "restock")
@@ -308,6 +308,7 @@ def _automations_page(program: Program, **context: Any) -> Response:
                 "sent": r.sent,
                 "runs": r.runs,
                 "trigger": r.trigger,
+                "error": r.error,
             }
             for r in automations.recent_runs(row)
         ]
@@ -343,7 +344,7 @@ def automations_page() -> Response:
 
 
 def _automation_failed(
-    program: Program, name: str, error: ApiError | forms.FormError
+    program: Program, name: str, error: DomainError | forms.FormError
 ) -> Response:
     db.session.rollback()
     response = _automations_page(
@@ -372,7 +373,7 @@ def configure_automation(name: str) -> Response:
     try:
         settings = forms.automation_settings(name, request.form, _t())
         automations.configure(row, {"settings": settings})
-    except (ApiError, forms.FormError) as error:
+    except (DomainError, forms.FormError) as error:
         return _automation_failed(program, name, error)
     audit.record(
         "automation.configure",
@@ -423,7 +424,7 @@ def run_automation(name: str) -> Response:
         day = date.fromisoformat(raw) if raw else None
     except ValueError:
         return _automation_failed(
-            program, name, ApiError(422, "invalid_date", "date must be YYYY-MM-DD")
+            program, name, Invalid("invalid_date", "date must be YYYY-MM-DD")
         )
     if day is None:
         result = automations.run(program, name, datetime.now(UTC), force=True)

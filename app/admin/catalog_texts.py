@@ -137,4 +137,9 @@ TEXTS: dict[str, TextSource] = {
     "error.invalid_texts": N_("Text: Russian required, up to 150 characters."),
     "error.invalid_date": N_("Date: YYYY-MM-DD."),
     "error.other": N_("That failed: {message}"),
+    "error.invalid_placeholder": N_(
+        "Unknown placeholder “{placeholder}” in the text. Allowed: {allowed}."
+    ),
+    "error.no_placeholders": N_("none (write braces as {{ and }})"),
+    "auto.run_failed": N_("failed: {error}"),
 }

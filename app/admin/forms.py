@@ -7,8 +7,8 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from app.errors import ApiError
 from app.services import automations, stores
+from app.services.errors import DomainError
 
 STORE_FIELDS: tuple[str, ...] = (
     "code",
@@ -109,7 +109,7 @@ def automation_settings(
     return settings
 
 
-def friendly(error: ApiError | FormError, t: dict[str, str], page: str) -> str:
+def friendly(error: DomainError | FormError, t: dict[str, str], page: str) -> str:
     """A message for people, in the page's language."""
     if isinstance(error, FormError):
         return t[error.key].format(**error.values)
@@ -128,6 +128,11 @@ def friendly(error: ApiError | FormError, t: dict[str, str], page: str) -> str:
         return t["error.invalid_product_name"]
     if code == "invalid_stores":
         code = "unknown_store"
+    if code == "invalid_placeholder":
+        return t["error.invalid_placeholder"].format(
+            placeholder=error.extra.get("placeholder", "{"),
+            allowed=error.extra.get("allowed") or t["error.no_placeholders"],
+        )
     if f"error.{code}" in t:
         return t[f"error.{code}"]
     return t["error.other"].format(message=error.message)

@@ -13,7 +13,6 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import joinedload
 
 from app.admin.session import api_session_key, selected_program
-from app.errors import ApiError
 from app.extensions import db
 from app.ids import is_id
 from app.models import ApiKey, Program
@@ -23,6 +22,7 @@ from app.services.auth import (
     authenticate_principal,
     check_program,
 )
+from app.services.errors import Invalid
 
 MARKETER_ROLES = ("marketer", "admin")
 
@@ -94,8 +94,7 @@ def program_for(key: ApiKey, body: Any = None, *, lock: bool = False) -> Program
             query = query.with_for_update().execution_options(populate_existing=True)
         program = db.session.scalar(query)
     if program is None:
-        raise ApiError(
-            422,
+        raise Invalid(
             "program_required",
             "Name an existing program: program_id (or ?program=<slug>).",
         )
@@ -109,11 +108,14 @@ def _named_program(key: ApiKey, named: Any) -> ColumnElement[bool] | None:
     if raw is None and request.mimetype == "multipart/form-data":
         raw = request.form.get("program_id")
     if raw is not None:
-        number = int(raw) if isinstance(raw, str) and raw.isdigit() else raw
+        # ASCII digits only: "²" passes isdigit() but int() refuses it.
+        digits = isinstance(raw, str) and raw.isascii() and raw.isdigit()
+        number = int(raw) if digits and len(raw) < 12 else raw
         # A huge number cannot name a program and would overflow the driver.
         return Program.id == number if is_id(number) else None
     if slug := request.args.get("program"):
-        return Program.slug == slug
+        # A slug is one line of printable text; NUL would be refused by PostgreSQL.
+        return Program.slug == slug if slug.isprintable() and len(slug) <= 60 else None
     if g.get("admin_session"):
         chosen = selected_program(key)
         return Program.id == chosen.id if chosen is not None else None

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify
 
 from app.api.auth import marketer_key, program_for
-from app.errors import ApiError
+from app.api.body import json_body
 from app.extensions import db
 from app.models import ApiKey, Program
 from app.services import campaigns, segments
+from app.services.errors import Invalid
 
 bp = Blueprint("marketer_api", __name__)
 
@@ -27,22 +28,15 @@ def _key() -> ApiKey:
     return key
 
 
-def _body() -> Any:
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ApiError(400, "invalid_json", "The body must be JSON.")
-    return body
-
-
 def _program(body: Any = None) -> Program:
     return program_for(_key(), body)
 
 
 @bp.post("/segments/preview")
 def preview_segment() -> Response:
-    body = _body()
-    if not isinstance(body, dict) or "segment" not in body:
-        raise ApiError(422, "invalid_segment", 'The body must be {"segment": {...}}.')
+    body = json_body()
+    if "segment" not in body:
+        raise Invalid("invalid_segment", 'The body must be {"segment": {...}}.')
     program = _program(body)
     counted = segments.counts(program, body["segment"])
     sample = segments.sample(program, body["segment"])
@@ -64,7 +58,7 @@ def list_campaigns() -> Response:
 
 @bp.post("/campaigns")
 def create_campaign() -> Response:
-    body = _body()
+    body = json_body()
     program = _program(body)
     campaign = campaigns.create(program, body, _key())
     db.session.commit()
@@ -83,7 +77,7 @@ def get_campaign(campaign_id: int) -> Response:
 
 @bp.patch("/campaigns/<int:campaign_id>")
 def patch_campaign(campaign_id: int) -> Response:
-    body = _body()
+    body = json_body()
     campaign = campaigns.get(_key().program_id, campaign_id)
     program = db.session.get(Program, campaign.program_id)
     assert program is not None

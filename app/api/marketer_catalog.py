@@ -4,7 +4,6 @@ program (an admin key names one with ?program=<slug> unless there is only one)."
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -12,8 +11,8 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
 from app.api.auth import MARKETER_ROLES, current_key, program_for, require_key
+from app.api.body import json_body
 from app.database import writes
-from app.errors import ApiError
 from app.extensions import db
 from app.ids import MAX_ID, is_id
 from app.models import (
@@ -23,17 +22,11 @@ from app.models import (
     Store,
     StoreRefresh,
 )
-from app.services import automations, catalog, marketer, stores
+from app.services import automations, catalog, checks, marketer, stores
+from app.services.errors import Invalid, NotFound
 
 bp = Blueprint("marketer_catalog_api", __name__)
 ROLES = MARKETER_ROLES
-
-
-def _body() -> Any:
-    try:
-        return json.loads(request.get_data(cache=False) or b"{}")
-    except ValueError:
-        raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
 
 
 def _program() -> Program:
@@ -66,11 +59,9 @@ def list_automations() -> Response:
 def configure_automations() -> Response:
     """{"birthday": {"enabled": true, "settings": {...}}, ...}"""
     program = _program()
-    body = _body()
-    if not isinstance(body, dict) or not body:
-        raise ApiError(
-            422, "invalid_body", "an object keyed by automation name is required"
-        )
+    body = json_body()
+    if not body:
+        raise Invalid("invalid_body", "an object keyed by automation name is required")
     rows = []
     for name, changes in body.items():
         row = automations.automation(program, name)
@@ -85,9 +76,8 @@ def configure_automations() -> Response:
 def run_automation(name: str) -> Response:
     """Run one automation now, or for `date` (YYYY-MM-DD), even if it is off."""
     program = _program()
-    body = _body()
-    if not isinstance(body, dict) or set(body) - {"date"}:
-        raise ApiError(422, "invalid_body", "body may hold only date")
+    body = json_body()
+    checks.known_keys(body, ("date",), code="invalid_body")
     automations.automation(program, name)  # 422 for an unknown name
     if body.get("date") is None:
         result = automations.run(program, name, datetime.now(UTC), force=True)
@@ -95,7 +85,7 @@ def run_automation(name: str) -> Response:
         try:
             day = date.fromisoformat(str(body["date"]))
         except ValueError:
-            raise ApiError(422, "invalid_date", "date must be YYYY-MM-DD") from None
+            raise Invalid("invalid_date", "date must be YYYY-MM-DD") from None
         result = automations.run_for_date(program, name, day)
     db.session.commit()
     return jsonify({"name": name, **result})
@@ -120,7 +110,7 @@ def list_products() -> Response:
 @bp.post("/products")
 @require_key(*ROLES)
 def create_product() -> Response:
-    product = catalog.create_product(_program(), _body())
+    product = catalog.create_product(_program(), json_body())
     view = catalog.product_view(product)
     db.session.commit()
     return _created(view)
@@ -146,13 +136,13 @@ def _subscriber(program: Program, body: dict[str, Any]) -> Member:
             select(Member).where(Member.card_number == number.strip())
         )
     else:
-        raise ApiError(422, "member_required", "member_id or card_number is required")
+        raise Invalid("member_required", "member_id or card_number is required")
     if (
         member is None
         or member.program_id != program.id
         or member.erased_at is not None
     ):
-        raise ApiError(404, "unknown_member", "No such member in this program.")
+        raise NotFound("unknown_member", "No such member in this program.")
     return member
 
 
@@ -173,9 +163,7 @@ def list_subscriptions(sku: str) -> Response:
 def create_subscription(sku: str) -> Response:
     program = _program()
     product = catalog.get_product(program, sku)
-    body = _body()
-    if not isinstance(body, dict):
-        raise ApiError(422, "invalid_body", "a JSON object is required")
+    body = json_body()
     member = _subscriber(program, body)
     sub, created = catalog.subscribe(
         member, product, body.get("size"), body.get("store_id"), "api"
@@ -191,7 +179,7 @@ def delete_subscription(sku: str, subscription_id: int) -> Response:
     product = catalog.get_product(_program(), sku)
     sub = db.session.get(ProductSubscription, subscription_id)
     if sub is None or sub.product_id != product.id:
-        raise ApiError(404, "unknown_subscription", "No such subscription.")
+        raise NotFound("unknown_subscription", "No such subscription.")
     catalog.unsubscribe(sub)
     view = catalog.subscription_view(sub)
     db.session.commit()
@@ -203,9 +191,8 @@ def delete_subscription(sku: str, subscription_id: int) -> Response:
 def restock(sku: str) -> Response:
     program = _program()
     product = catalog.get_product(program, sku)
-    body = _body()
-    if not isinstance(body, dict) or set(body) - {"size", "store_id"}:
-        raise ApiError(422, "invalid_body", "body may hold only size and store_id")
+    body = json_body()
+    checks.known_keys(body, ("size", "store_id"), code="invalid_body")
     result = catalog.restock(program, product, body.get("size"), body.get("store_id"))
     db.session.commit()
     return jsonify({"sku": sku, **result})
@@ -217,7 +204,7 @@ def restock(sku: str) -> Response:
 def _store(program: Program, store_id: int) -> Store:
     store = db.session.get(Store, store_id)
     if store is None or store.program_id != program.id:
-        raise ApiError(404, "unknown_store", "No such store in this program.")
+        raise NotFound("unknown_store", "No such store in this program.")
     return store
 
 
@@ -241,7 +228,7 @@ def list_stores() -> Response:
 def create_store() -> Response:
     program = _program()
     before = stores.snapshot(program)
-    store = stores.apply(program, None, _body())
+    store = stores.apply(program, None, json_body())
     body = {**stores.store_view(store), "refresh": _after_store_change(program, before)}
     db.session.commit()
     return _created(body)
@@ -252,7 +239,7 @@ def create_store() -> Response:
 def update_store(store_id: int) -> Response:
     program = _program()
     before = stores.snapshot(program)
-    store = stores.apply(program, _store(program, store_id), _body())
+    store = stores.apply(program, _store(program, store_id), json_body())
     body = {**stores.store_view(store), "refresh": _after_store_change(program, before)}
     db.session.commit()
     return jsonify(body)
@@ -276,7 +263,7 @@ def store_refresh(refresh_id: int) -> Response:
     program = _program()
     refresh = db.session.get(StoreRefresh, refresh_id)
     if refresh is None or refresh.program_id != program.id:
-        raise ApiError(404, "unknown_refresh", "No such refresh.")
+        raise NotFound("unknown_refresh", "No such refresh.")
     view = stores.refresh_view(refresh)
     db.session.commit()
     return jsonify(view)
@@ -292,8 +279,7 @@ def list_members() -> Response:
     page = request.args.get("page", 1, type=int) or 1
     per_page = request.args.get("per_page", 20, type=int) or 20
     if not 1 <= page <= MAX_ID or not 1 <= per_page <= marketer.MAX_PAGE:
-        raise ApiError(
-            422,
+        raise Invalid(
             "invalid_page",
             f"page 1-{MAX_ID}, per_page 1-{marketer.MAX_PAGE}",
         )
@@ -317,7 +303,7 @@ def get_member(member_id: int) -> Response:
 @require_key(*ROLES)
 def adjust_points(member_id: int) -> Response:
     member = marketer.get_member(_program(), member_id)
-    entry = marketer.adjust_points(member, _body(), current_key())
+    entry = marketer.adjust_points(member, json_body(), current_key())
     body = {"entry_id": entry.id, "points": entry.points, "balance": member.points}
     db.session.commit()
     return _created(body)

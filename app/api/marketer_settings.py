@@ -6,17 +6,17 @@ app.api.marketer); an all-programs admin key names one with program_id."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
 from app.api.auth import marketer_key, program_for
-from app.errors import ApiError
+from app.api.body import json_body
 from app.extensions import db
 from app.i18n import LANGUAGES
 from app.models import ApiKey, Program, StoreRefresh
 from app.services import settings, stores
+from app.services.errors import Invalid, NotFound
 from passes.images import MAX_UPLOAD_BYTES
 
 bp = Blueprint("settings_api", __name__)
@@ -36,13 +36,6 @@ def _key() -> ApiKey:
     return key
 
 
-def _body() -> Any:
-    try:
-        return json.loads(request.get_data(cache=False) or b"null")
-    except ValueError:
-        raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
-
-
 def _program(body: Any = None, lock: bool = False) -> Program:
     return program_for(_key(), body, lock=lock)
 
@@ -56,7 +49,7 @@ def get_program() -> Response:
 
 @bp.patch("/program")
 def patch_program() -> Response:
-    body = _body()
+    body = json_body()
     program = _program(body, lock=True)
     result = settings.apply(program, body, _key())
     db.session.commit()
@@ -66,12 +59,12 @@ def patch_program() -> Response:
 @bp.post("/program/preview")
 def preview_program() -> Response:
     """The pass front with unsaved settings; nothing is stored."""
-    body = _body()
+    body = json_body()
     language = request.args.get("lang", "ru")
     if language not in LANGUAGES:
         language = "ru"
     program = _program(body)
-    result = settings.preview(program, body if body is not None else {}, language)
+    result = settings.preview(program, body, language)
     db.session.rollback()
     return jsonify(result)
 
@@ -80,9 +73,7 @@ def preview_program() -> Response:
 def upload_image(kind: str) -> Response:
     upload = request.files.get("file")
     if upload is None:
-        raise ApiError(
-            422, "file_required", "Send the image as multipart form field 'file'."
-        )
+        raise Invalid("file_required", "Send the image as multipart form field 'file'.")
     try:
         data = upload.read(MAX_UPLOAD_BYTES + 1)
     finally:
@@ -107,7 +98,7 @@ def get_refresh(refresh_id: int) -> Response:
     program = _program()
     refresh = db.session.get(StoreRefresh, refresh_id)
     if refresh is None or refresh.program_id != program.id:
-        raise ApiError(404, "unknown_refresh", "No such refresh.")
+        raise NotFound("unknown_refresh", "No such refresh.")
     body = stores.refresh_view(refresh)
     db.session.commit()
     return jsonify(body)

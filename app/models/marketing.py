@@ -59,6 +59,9 @@ class AutomationRun(Base):
     runs: Mapped[int] = mapped_column(default=1)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Why the run failed (the exception's type: no personal data); None when it
+    # completed. Failed scheduled runs of one date and error fold into one row.
+    error: Mapped[str | None] = mapped_column(String(200))
 
 
 class Product(Base):

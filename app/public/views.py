@@ -20,7 +20,6 @@ from werkzeug.wrappers import Response as BaseResponse
 
 import passes
 from app.database import writes
-from app.errors import ApiError
 from app.extensions import db, limiter
 from app.i18n import pick_language, translate
 from app.models import Member, ProductSubscription, Program
@@ -28,6 +27,7 @@ from app.security import pages_limit, signup_limit
 from app.services import catalog, google_wallet, outbound
 from app.services import passes as pass_service
 from app.services import signup as signup_service
+from app.services.errors import DomainError
 from app.services.privacy import erase_member, export_member
 from app.services.signup import (
     find_member,
@@ -299,7 +299,7 @@ def card_subscribe(card_token: str) -> BaseResponse | tuple[str, int]:
             int(store) if store and store.isdigit() else store,
             "card",
         )
-    except ApiError:
+    except DomainError:
         db.session.rollback()
         return _render_card(member, {"stock": "stock.invalid"}, 422)
     db.session.commit()

@@ -19,11 +19,11 @@ from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app import database
-from app.errors import ApiError
 from app.extensions import db
 from app.models import ApiKey, Program, Store
 from app.models.apikey import ROLES
 from app.models.base import utcnow
+from app.services.errors import Forbidden, Unauthorized
 
 KEY_SCHEME = "wlk"
 # last_used_at is written at most this often per key, so that busy tills do not
@@ -125,20 +125,20 @@ def touch(key_id: int, last_used_at: datetime | None) -> None:
 def _bearer(authorization: str | None) -> str:
     scheme, _, key = (authorization or "").strip().partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
-        raise ApiError(401, "unauthorized", "An API key is required (Bearer).")
+        raise Unauthorized("unauthorized", "An API key is required (Bearer).")
     return key.strip()
 
 
-def _unknown() -> ApiError:
-    return ApiError(401, "unauthorized", "Unknown or revoked API key.")
+def _unknown() -> Unauthorized:
+    return Unauthorized("unauthorized", "Unknown or revoked API key.")
 
 
 def _check_access(role: str, roles: tuple[str, ...], store_active: bool | None) -> None:
     """403 if the role may not do this or the key's store is closed."""
     if role not in roles:
-        raise ApiError(403, "forbidden", f"This key's role ({role}) may not do this.")
+        raise Forbidden("forbidden", f"This key's role ({role}) may not do this.")
     if store_active is False:
-        raise ApiError(403, "forbidden", "This key's store is closed.")
+        raise Forbidden("forbidden", "This key's store is closed.")
 
 
 def authenticate(authorization: str | None, roles: tuple[str, ...]) -> ApiKey:
@@ -235,10 +235,10 @@ def authenticate_principal(
 def check_program(api_key: ApiKey, program_id: int) -> None:
     """403 unless the key may act on this program (admin keys may act on all)."""
     if api_key.program_id is not None and api_key.program_id != program_id:
-        raise ApiError(403, "forbidden", "This key belongs to another program.")
+        raise Forbidden("forbidden", "This key belongs to another program.")
 
 
 def check_store(api_key: ApiKey, store_id: int) -> None:
     """403 unless the key is bound to this store (or to none)."""
     if api_key.store_id is not None and api_key.store_id != store_id:
-        raise ApiError(403, "forbidden", "This key belongs to another store.")
+        raise Forbidden("forbidden", "This key belongs to another store.")

@@ -12,6 +12,7 @@ missing keys fall back to DEFAULTS.
 from __future__ import annotations
 
 import calendar
+import logging
 import re
 import string
 from collections.abc import Callable
@@ -34,7 +35,6 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from app import database
-from app.errors import ApiError
 from app.extensions import db
 from app.i18n import N_, day_month, localized, number, points_text
 from app.models import (
@@ -48,7 +48,8 @@ from app.models import (
     Program,
 )
 from app.models.base import utcnow
-from app.services import ledger, messaging
+from app.services import checks, ledger, messaging
+from app.services.errors import Conflict, DomainError, Invalid
 from app.services.passes import refresh_passes
 from app.services.scheduler import scheduled
 
@@ -82,11 +83,20 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
 }
 NAMES = tuple(DEFAULTS)
+# The placeholders each automation fills in its texts ({points} etc.); a text
+# naming any other is refused when saved, not at every run.
+PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    "birthday": ("points", "points_text", "until"),
+    "win_back": (),
+    "welcome": (),
+    "points_reminder": ("points", "points_text"),
+}
 _INT_PARAMS = {"hour": (0, 23), "bonus_points": (0, 100_000), "offer_days": (1, 365)}
 _INT_PARAMS |= {"min_purchases": (2, 1000), "days": (1, 3650), "within_days": (1, 365)}
 _INT_PARAMS |= {"min_points": (1, 10_000_000)}
 _FLOAT_PARAMS = {"factor": (1.0, 100.0)}
 BATCH = 500
+log = logging.getLogger(__name__)
 
 
 # -- settings ------------------------------------------------------------------
@@ -112,8 +122,8 @@ def limits(key: str) -> Limits | None:
 def automation(program: Program, name: str) -> Automation:
     """The program's row for `name`, created (disabled) on first use."""
     if name not in DEFAULTS:
-        raise ApiError(
-            422, "unknown_automation", f"automation must be one of {', '.join(NAMES)}"
+        raise Invalid(
+            "unknown_automation", f"automation must be one of {', '.join(NAMES)}"
         )
     row = db.session.scalar(
         select(Automation).where(
@@ -152,62 +162,80 @@ def view(row: Automation, runs: int = RUNS_SHOWN) -> dict[str, Any]:
     }
 
 
-def _check_texts(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict) or set(value) - {"ru", "en"} or not value.get("ru"):
-        raise ApiError(
-            422, "invalid_texts", 'texts must be {"ru": ..., "en": ...} with ru set'
+def placeholders(template: str) -> list[str | None]:
+    """The placeholders a text names, in order (None for a positional `{}`);
+    ValueError when its braces do not pair (a lone `{`; `{{` is a brace)."""
+    found: list[str | None] = []
+    for _, field, spec, conversion in string.Formatter().parse(template):
+        if field is None:
+            continue
+        # "{points!r}" or "{points:>5}" are not what we offer either.
+        whole = (
+            field
+            + (f"!{conversion}" if conversion else "")
+            + (f":{spec}" if spec else "")
         )
-    for text in value.values():
-        if (
-            not isinstance(text, str)
-            or not text.strip()
-            or len(text) > messaging.MAX_TEXT
-        ):
-            raise ApiError(
-                422,
-                "invalid_texts",
-                f"each text must be 1-{messaging.MAX_TEXT} characters",
+        found.append(whole or None)
+    return found
+
+
+def check_template(name: str, field: str, template: str) -> None:
+    """422 `invalid_placeholder` unless every {placeholder} in `template` is one
+    automation `name` fills (a format spec or conversion counts as unknown).
+    The envelope names the `field`, the `placeholder` and what is `allowed`."""
+    offered = PLACEHOLDERS[name]
+    allowed = ", ".join(f"{{{p}}}" for p in offered)
+    try:
+        found = placeholders(template)
+    except ValueError:
+        raise Invalid(
+            "invalid_placeholder",
+            f"{field}: unpaired brace (write {{{{ and }}}} for a brace); "
+            f"placeholders: {allowed or 'none'}",
+            field=field,
+            placeholder="{",
+            allowed=allowed,
+        ) from None
+    for placeholder in found:
+        if placeholder not in offered:
+            shown = f"{{{placeholder or ''}}}"
+            raise Invalid(
+                "invalid_placeholder",
+                f"{field}: unknown placeholder {shown}; "
+                f"placeholders: {allowed or 'none'}",
+                field=field,
+                placeholder=shown,
+                allowed=allowed,
             )
-    return {k: v.strip() for k, v in value.items()}
+
+
+def _check_texts(name: str, value: Any) -> dict[str, str]:
+    texts = checks.localized(
+        value, "texts", "invalid_texts", longest=messaging.MAX_TEXT
+    )
+    for language, template in texts.items():
+        check_template(name, f"texts.{language}", template)
+    return texts
 
 
 def configure(row: Automation, changes: Any) -> None:
     """Apply {"enabled", "settings": {...}}; 422 (nothing changed) on bad input."""
     if not isinstance(changes, dict) or set(changes) - {"enabled", "settings"}:
-        raise ApiError(422, "invalid_body", "body may hold only enabled and settings")
-    enabled = changes.get("enabled", row.enabled)
-    if not isinstance(enabled, bool):
-        raise ApiError(422, "invalid_enabled", "enabled must be true or false")
+        raise Invalid("invalid_body", "body may hold only enabled and settings")
+    enabled = checks.flag(
+        changes.get("enabled", row.enabled), "enabled", "invalid_enabled"
+    )
     new = dict(row.settings or {})
-    low: float  # an int range, or a float one
-    high: float
-    for key, value in (changes.get("settings") or {}).items():
+    given = checks.mapping(changes.get("settings") or {}, "settings", "invalid_body")
+    for key, value in given.items():
         if key not in DEFAULTS[row.name]:
-            raise ApiError(422, "unknown_setting", f"{row.name} has no setting {key!r}")
+            raise Invalid("unknown_setting", f"{row.name} has no setting {key!r}")
         if key == "texts":
-            new[key] = _check_texts(value)
+            new[key] = _check_texts(row.name, value)
         elif key in _INT_PARAMS:
-            low, high = _INT_PARAMS[key]
-            if (
-                not isinstance(value, int)
-                or isinstance(value, bool)
-                or not low <= value <= high
-            ):
-                raise ApiError(
-                    422, "invalid_setting", f"{key} must be an integer {low}-{high}"
-                )
-            new[key] = value
+            new[key] = checks.whole(value, key, *_INT_PARAMS[key], "invalid_setting")
         else:
-            low, high = _FLOAT_PARAMS[key]
-            if (
-                not isinstance(value, int | float)
-                or isinstance(value, bool)
-                or not low <= value <= high
-            ):
-                raise ApiError(
-                    422, "invalid_setting", f"{key} must be a number {low}-{high}"
-                )
-            new[key] = float(value)
+            new[key] = checks.number(value, key, *_FLOAT_PARAMS[key], "invalid_setting")
     row.enabled = enabled
     row.settings = new
 
@@ -220,29 +248,34 @@ def configure(row: Automation, changes: Any) -> None:
 _COUNT_AND_WORD = re.compile(r"\{points\}(?:\s|\u00a0)*(?:баллов|балла|балл|points?)\b")
 
 
-class _Values(dict[str, str]):
-    """Placeholders of a template; an unknown one stays as it was written."""
-
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
-
-
 def fill(
     texts: dict[str, str], points: int | None = None, until: date | None = None
 ) -> dict[str, str]:
     """A template's texts with the placeholders filled per language:
     {points} the number ("1 250"), {points_text} the number and its word in
-    the right plural ("1 балл", "2 балла", "5 баллов"), {until} a day and month."""
+    the right plural ("1 балл", "2 балла", "5 баллов"), {until} a day and month.
+
+    A text saved before templates were checked may name one we do not fill:
+    409 `invalid_template` (a run by hand says so; a scheduled run records it)
+    instead of a KeyError."""
     filled = {}
     for language, text in texts.items():
-        values = _Values()
+        values: dict[str, str] = {}
         if points is not None:
             values["points"] = number(points, language)
             values["points_text"] = points_text(points, language)
             text = _COUNT_AND_WORD.sub("{points_text}", text)
         if until is not None:
             values["until"] = day_month(until, language)
-        filled[language] = string.Formatter().vformat(text, (), values)
+        try:
+            filled[language] = text.format(**values)
+        except (KeyError, IndexError, ValueError, AttributeError) as error:
+            offered = ", ".join(f"{{{name}}}" for name in values) or "none"
+            raise Conflict(
+                "invalid_template",
+                f"The automation's texts use a placeholder it does not fill; save "
+                f"them again (placeholders: {offered}).",
+            ) from error
     return filled
 
 
@@ -383,6 +416,7 @@ def lapse_start(
 
 def run_win_back(program: Program, conf: dict[str, Any], local: datetime) -> int:
     now = local.astimezone(UTC)
+    texts = fill(conf["texts"])  # no placeholders: "{{" still means "{"
     sent = 0
     for batch in _batches(_members(program, Member.created_at)):
         visits = _last_visits(program, [m.id for m in batch])
@@ -395,7 +429,7 @@ def run_win_back(program: Program, conf: dict[str, Any], local: datetime) -> int
         sent += len(
             messaging.deliver_each(
                 program,
-                {member_id: (key, conf["texts"]) for member_id, key in due.items()},
+                {member_id: (key, texts) for member_id, key in due.items()},
                 kind="win_back",
                 on=local.date(),
             )
@@ -420,7 +454,7 @@ def run_welcome(program: Program, conf: dict[str, Any], local: datetime) -> int:
                 [member.id for member in batch],
                 kind="welcome",
                 source_key="welcome",
-                texts=conf["texts"],
+                texts=fill(conf["texts"]),
                 on=local.date(),
             )
         )
@@ -525,12 +559,18 @@ def prune_runs(row: Automation, keep: int) -> None:
 
 
 def record_run(
-    row: Automation, trigger: str, day: date, sent: int, started: datetime
+    row: Automation,
+    trigger: str,
+    day: date,
+    sent: int,
+    started: datetime,
+    error: str | None = None,
 ) -> None:
-    """Add the run to the history. A scheduled run for the same date as the
-    latest recorded scheduled run is folded into it (welcome runs every tick).
-    A new row prunes the automation's history to its newest `runs_kept()` in
-    the same transaction, so the table stays bounded."""
+    """Add the run to the history. A scheduled run for the same date (and the
+    same error, or none) as the latest recorded scheduled run is folded into it
+    (welcome runs every tick; a failing program fails at every tick). A new row
+    prunes the automation's history to its newest `runs_kept()` in the same
+    transaction, so the table stays bounded."""
     latest = db.session.scalar(
         select(AutomationRun)
         .where(AutomationRun.automation_id == row.id)
@@ -542,6 +582,7 @@ def record_run(
         and latest is not None
         and latest.trigger == "scheduler"
         and latest.for_date == day
+        and latest.error == error
     ):
         # In SQL, so that two workers folding at once both count.
         db.session.execute(
@@ -566,6 +607,7 @@ def record_run(
             runs=1,
             started_at=started,
             finished_at=utcnow(),
+            error=error,
         )
     )
     db.session.flush()
@@ -592,6 +634,7 @@ def run_view(run: AutomationRun) -> dict[str, Any]:
         "runs": run.runs,
         "started_at": run.started_at.isoformat(),
         "finished_at": run.finished_at.isoformat(),
+        "error": run.error,
     }
 
 
@@ -622,7 +665,9 @@ DAILY = ("birthday", "win_back", "points_reminder")
 def run_all(name: str, now: datetime) -> None:
     """The scheduled job: every program with `name` enabled, one transaction
     each. Daily automations skip a program whose last completed run was for
-    its current local date."""
+    its current local date. Programs are isolated: one that fails (a bad
+    template saved before templates were checked, a database error) is rolled
+    back, logged and recorded in its own run history, and the others still run."""
     program_ids = db.session.scalars(
         select(Automation.program_id)
         .where(Automation.name == name, Automation.enabled.is_(True))
@@ -630,16 +675,52 @@ def run_all(name: str, now: datetime) -> None:
     ).all()
     db.session.commit()
     for program_id in program_ids:
-        database.begin_write()  # SQLite: a writer from the start (see `run`)
+        started = utcnow()
+        try:
+            _run_scheduled(program_id, name, now)
+        except Exception as error:  # noqa: BLE001 - one program must not stop the rest
+            db.session.rollback()
+            log.exception("automation %s failed for program %s", name, program_id)
+            # A domain error's code, else the type only: exception messages can
+            # carry member data (SQL parameters).
+            reason = (
+                error.code if isinstance(error, DomainError) else type(error).__name__
+            )
+            _record_failure(program_id, name, now, started, reason)
+
+
+def _run_scheduled(program_id: int, name: str, now: datetime) -> None:
+    database.begin_write()  # SQLite: a writer from the start (see `run`)
+    program = db.session.get(Program, program_id)
+    assert program is not None
+    today = now.astimezone(ZoneInfo(program.timezone)).date().isoformat()
+    row = automation(program, name)
+    if name in DAILY and (row.last_result or {}).get("date") == today:
+        db.session.commit()
+        return
+    run(program, name, now, trigger="scheduler")
+    db.session.commit()
+
+
+def _record_failure(
+    program_id: int, name: str, now: datetime, started: datetime, error: str
+) -> None:
+    """Note a failed scheduled run in the program's history (its own small
+    transaction). `last_result` keeps no date, so the next tick tries again."""
+    try:
+        database.begin_write()
         program = db.session.get(Program, program_id)
         assert program is not None
-        today = now.astimezone(ZoneInfo(program.timezone)).date().isoformat()
         row = automation(program, name)
-        if name in DAILY and (row.last_result or {}).get("date") == today:
-            db.session.commit()
-            continue
-        run(program, name, now, trigger="scheduler")
+        day = now.astimezone(ZoneInfo(program.timezone)).date()
+        row.last_result = {"error": error, "at": utcnow().isoformat()}
+        record_run(row, "scheduler", day, 0, started, error=error)
         db.session.commit()
+    except Exception:  # noqa: BLE001 - the database itself may be what failed
+        db.session.rollback()
+        log.exception(
+            "could not record the failed %s run of program %s", name, program_id
+        )
 
 
 @scheduled("birthday")
@@ -713,11 +794,15 @@ def birthday_offer_expiry_job(now: datetime) -> None:
     ).all()
     db.session.commit()
     for program_id in program_ids:
-        database.begin_write()  # SQLite: a writer from the start (see `run`)
-        program = db.session.get(Program, program_id)
-        assert program is not None
-        expire_birthday_offers(program, now)
-        db.session.commit()
+        try:
+            database.begin_write()  # SQLite: a writer from the start (see `run`)
+            program = db.session.get(Program, program_id)
+            assert program is not None
+            expire_birthday_offers(program, now)
+            db.session.commit()
+        except Exception:  # noqa: BLE001 - one program must not stop the rest
+            db.session.rollback()
+            log.exception("birthday offer expiry failed for program %s", program_id)
 
 
 @scheduled("win_back")

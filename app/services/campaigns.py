@@ -19,11 +19,11 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select
 
-from app.errors import ApiError
 from app.extensions import db
 from app.models import ApiKey, Campaign, Member, MemberMessage, Program
 from app.models.campaign import CANCELLED, DONE, DRAFT, SCHEDULED, SENDING
-from app.services import audit, messaging, outbox, segments
+from app.services import audit, checks, messaging, outbox, segments
+from app.services.errors import Conflict, Invalid, NotFound
 from app.services.scheduler import scheduled
 
 # Members per batch (one transaction). Each batch costs a fixed ~10 statements
@@ -34,34 +34,18 @@ from app.services.scheduler import scheduled
 # purchase in the same program may wait for.
 BATCH = 5000
 MAX_NAME = 120
-LANGUAGES = ("ru", "en")
 # Batches one job run may send before yielding to the other jobs (50k members).
 MAX_BATCHES_PER_RUN = 10
 
 
-def _bad(message: str) -> ApiError:
-    return ApiError(422, "invalid_campaign", message)
+def _bad(message: str) -> Invalid:
+    return Invalid("invalid_campaign", message)
 
 
 def parse_texts(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict):
-        raise _bad('texts must be an object {"ru": ..., "en": ...}')
-    unknown = set(value) - set(LANGUAGES)
-    if unknown:
-        raise _bad(f"unknown language(s) in texts: {', '.join(sorted(unknown))}")
-    texts: dict[str, str] = {}
-    for language in LANGUAGES:
-        text = value.get(language)
-        if text is None and language != "ru":
-            continue
-        if not isinstance(text, str) or not text.strip():
-            raise _bad(f"texts.{language} must be a non-empty string")
-        if len(text.strip()) > messaging.MAX_TEXT:
-            raise _bad(
-                f"texts.{language} is longer than {messaging.MAX_TEXT} characters"
-            )
-        texts[language] = text.strip()
-    return texts
+    return checks.localized(
+        value, "texts", "invalid_campaign", longest=messaging.MAX_TEXT
+    )
 
 
 def parse_start(value: Any, now: datetime) -> datetime | None:
@@ -83,21 +67,16 @@ def parse_start(value: Any, now: datetime) -> datetime | None:
 def _name(value: Any) -> str:
     if value is None:
         return ""
-    if not isinstance(value, str) or len(value) > MAX_NAME:
-        raise _bad(f"name must be a string of at most {MAX_NAME} characters")
-    return value.strip()
+    return checks.text(value, "name", "invalid_campaign", longest=MAX_NAME, shortest=0)
 
 
-FIELDS = {"name", "texts", "segment", "start_at", "state"}
+FIELDS = ("name", "texts", "segment", "start_at", "state")
 
 
 def create(program: Program, body: Any, key: ApiKey | None) -> Campaign:
     """A draft (or scheduled, with "state": "scheduled") campaign. Caller commits."""
-    if not isinstance(body, dict):
-        raise _bad("the body must be a JSON object")
-    unknown = set(body) - FIELDS
-    if unknown:
-        raise _bad(f"unknown field(s): {', '.join(sorted(unknown))}")
+    body = checks.mapping(body, "the body", "invalid_campaign")
+    checks.known_keys(body, FIELDS, code="invalid_campaign")
     now = datetime.now(UTC)
     if "segment" not in body:
         raise _bad('segment is required (e.g. {"all": {}})')
@@ -133,16 +112,11 @@ def update_campaign(
 ) -> None:
     """PATCH: edit a draft or scheduled campaign; "state" schedules, unschedules
     (back to draft) or cancels. Caller commits."""
-    if not isinstance(body, dict):
-        raise _bad("the body must be a JSON object")
-    unknown = set(body) - FIELDS
-    if unknown:
-        raise _bad(f"unknown field(s): {', '.join(sorted(unknown))}")
+    body = checks.mapping(body, "the body", "invalid_campaign")
+    checks.known_keys(body, FIELDS, code="invalid_campaign")
     edits = set(body) - {"state"}
     if edits and campaign.state not in (DRAFT, SCHEDULED):
-        raise ApiError(
-            409, "not_editable", f"A {campaign.state} campaign cannot be edited."
-        )
+        raise Conflict("not_editable", f"A {campaign.state} campaign cannot be edited.")
     now = datetime.now(UTC)
     if "name" in body:
         campaign.name = _name(body["name"])
@@ -178,8 +152,7 @@ def update_campaign(
             key=key,
         )
     else:
-        raise ApiError(
-            409,
+        raise Conflict(
             "invalid_transition",
             f"A {campaign.state} campaign cannot become {state}.",
         )
@@ -187,8 +160,7 @@ def update_campaign(
 
 def schedule(campaign: Campaign, key: ApiKey | None) -> None:
     if campaign.state != DRAFT:
-        raise ApiError(
-            409,
+        raise Conflict(
             "invalid_transition",
             f"A {campaign.state} campaign cannot be scheduled.",
         )
@@ -211,8 +183,7 @@ def schedule(campaign: Campaign, key: ApiKey | None) -> None:
 def cancel(campaign: Campaign, key: ApiKey | None) -> None:
     """Stop a campaign; members already messaged keep their message."""
     if campaign.state in (DONE, CANCELLED):
-        raise ApiError(
-            409,
+        raise Conflict(
             "invalid_transition",
             f"A {campaign.state} campaign cannot be cancelled.",
         )
@@ -231,7 +202,7 @@ def get(program_id: int | None, campaign_id: int) -> Campaign:
     if campaign is None or (
         program_id is not None and campaign.program_id != program_id
     ):
-        raise ApiError(404, "not_found", "No such campaign.")
+        raise NotFound("not_found", "No such campaign.")
     return campaign
 
 

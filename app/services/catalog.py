@@ -16,14 +16,14 @@ from typing import Any, NamedTuple, cast
 
 from sqlalchemy import CursorResult, func, or_, select, update
 
-from app.errors import ApiError
 from app.extensions import db
 from app.i18n import LANGUAGES, N_, text_in
 from app.ids import is_id
 from app.models import Member, Product, ProductSubscription, Program, Store
 from app.models.base import utcnow
 from app.models.marketing import CANCELLED, FULFILLED, RESTOCKED, WAITING
-from app.services import messaging
+from app.services import checks, messaging
+from app.services.errors import Conflict, NotFound
 from app.services.scheduler import scheduled
 
 _SKU = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -63,7 +63,7 @@ def get_product(program: Program, sku: str) -> Product:
         select(Product).where(Product.program_id == program.id, Product.sku == sku)
     )
     if product is None:
-        raise ApiError(404, "unknown_sku", f"No product with sku {sku!r}.")
+        raise NotFound("unknown_sku", f"No product with sku {sku!r}.")
     return product
 
 
@@ -104,60 +104,46 @@ def subscriptions(
 
 def _store_ids(program: Program, value: Any) -> list[int]:
     if not isinstance(value, list) or not all(is_id(v) for v in value):
-        raise ApiError(422, "invalid_stores", "store_ids must be a list of store ids")
+        checks.fail("invalid_stores", "store_ids must be a list of store ids")
     known = set(
         db.session.scalars(
             select(Store.id).where(Store.program_id == program.id, Store.id.in_(value))
         )
     )
     if known != set(value):
-        raise ApiError(422, "unknown_store", "store_ids name stores of another program")
+        checks.fail("unknown_store", "store_ids name stores of another program")
     return sorted(known)
 
 
 def create_product(program: Program, body: Any) -> Product:
-    if not isinstance(body, dict):
-        raise ApiError(422, "invalid_body", "a JSON object is required")
-    unknown = set(body) - {"sku", "name", "sizes", "store_ids"}
-    if unknown:
-        raise ApiError(
-            422, "unknown_field", f"unknown fields: {', '.join(sorted(unknown))}"
-        )
+    body = checks.mapping(body, "the body", "invalid_body")
+    checks.known_keys(body, ("sku", "name", "sizes", "store_ids"))
     sku = body.get("sku")
     if not isinstance(sku, str) or not _SKU.match(sku):
-        raise ApiError(422, "invalid_sku", "sku: 1-64 letters, digits, '.', '_' or '-'")
+        checks.fail("invalid_sku", "sku: 1-64 letters, digits, '.', '_' or '-'")
     name = body.get("name")
     if isinstance(name, str):
         name = {"ru": name}
-    if (
-        not isinstance(name, dict)
-        or not name.get("ru")
-        or set(name) - {"ru", "en"}
-        or not all(
-            isinstance(v, str) and 0 < len(v.strip()) <= 80 for v in name.values()
-        )
-    ):
-        raise ApiError(422, "invalid_name", 'name: {"ru", "en"}, 1-80 characters each')
+    name = checks.localized(name, "name", "invalid_name", longest=80, multiline=False)
     sizes = body.get("sizes", [])
-    if (
-        not isinstance(sizes, list)
-        or len(sizes) > 50
-        or not all(isinstance(s, str) and 0 < len(s.strip()) <= 20 for s in sizes)
-        or len(set(sizes)) != len(sizes)
-    ):
-        raise ApiError(
-            422, "invalid_sizes", "sizes: distinct strings of 1-20 characters"
-        )
+    if not isinstance(sizes, list) or len(sizes) > 50:
+        checks.fail("invalid_sizes", "sizes: a list of at most 50 sizes")
+    sizes = [
+        checks.text(size, f"sizes[{i}]", "invalid_sizes", longest=20)
+        for i, size in enumerate(sizes)
+    ]
+    if len(set(sizes)) != len(sizes):
+        checks.fail("invalid_sizes", "sizes must be distinct")
     store_ids = _store_ids(program, body.get("store_ids", []))
     if db.session.scalar(
         select(Product.id).where(Product.program_id == program.id, Product.sku == sku)
     ):
-        raise ApiError(409, "sku_exists", f"A product with sku {sku!r} exists.")
+        raise Conflict("sku_exists", f"A product with sku {sku!r} exists.")
     product = Product(
         program_id=program.id,
         sku=sku,
-        name={k: v.strip() for k, v in name.items()},
-        sizes=[s.strip() for s in sizes],
+        name=name,
+        sizes=sizes,
         store_ids=store_ids,
     )
     db.session.add(product)
@@ -169,21 +155,17 @@ def _check_choice(
     product: Product, size: Any, store_id: Any
 ) -> tuple[str | None, int | None]:
     if size is not None and (not isinstance(size, str) or size not in product.sizes):
-        raise ApiError(
-            422,
-            "invalid_size",
-            f"size must be one of: {', '.join(product.sizes) or 'none'}",
+        checks.fail(
+            "invalid_size", f"size must be one of: {', '.join(product.sizes) or 'none'}"
         )
     if store_id is not None:
         if not is_id(store_id):
-            raise ApiError(422, "invalid_store", "store_id must be a store id")
+            checks.fail("invalid_store", "store_id must be a store id")
         store = db.session.get(Store, store_id)
         if store is None or store.program_id != product.program_id or not store.active:
-            raise ApiError(422, "unknown_store", "No such open store in this program.")
+            checks.fail("unknown_store", "No such open store in this program.")
         if product.store_ids and store_id not in product.store_ids:
-            raise ApiError(
-                422, "invalid_store", "This store does not carry the product."
-            )
+            checks.fail("invalid_store", "This store does not carry the product.")
     return size, store_id
 
 
@@ -199,7 +181,7 @@ def subscribe(
     thing returns the waiting one."""
     size, store_id = _check_choice(product, size, store_id)
     if member.program_id != product.program_id or member.erased_at is not None:
-        raise ApiError(404, "unknown_member", "No such member in this program.")
+        raise NotFound("unknown_member", "No such member in this program.")
     existing = db.session.scalar(
         select(ProductSubscription).where(
             ProductSubscription.member_id == member.id,

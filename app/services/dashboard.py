@@ -12,19 +12,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from markupsafe import Markup
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import (
-    Device,
-    GoogleCallback,
-    GoogleObject,
-    LedgerEntry,
-    Member,
-    Pass,
-    PushDelivery,
-    Registration,
-)
+from app.models import Member
+from app.services import stats
 
 DAYS = 30
 
@@ -33,74 +25,23 @@ def _days(days: int, today: date) -> list[date]:
     return [today - timedelta(days=days - 1 - i) for i in range(days)]
 
 
-def _series(
-    column: Any, where: list[ColumnElement[bool]], since: datetime, joins: list[Any]
-) -> dict[str, int]:
-    day = func.date(column)
-    query = select(day, func.count()).where(column >= since, *where).group_by(day)
-    for target, on in joins:
-        query = query.join(target, on)
-    return {str(d)[:10]: int(n) for d, n in db.session.execute(query)}
-
-
 def series(
     program_id: int | None, days: int = DAYS, today: date | None = None
 ) -> dict[str, Any]:
-    """{"days": [...], "signups": [...], "installs_apple": [...], ...}."""
+    """{"days": [...], "signups": [...], "installs_apple": [...], ...}: the
+    figures of `app.services.stats` (the same as /api/v1/stats)."""
     today = today or datetime.now(UTC).date()
     since = datetime.combine(today - timedelta(days=days - 1), datetime.min.time(), UTC)
-    member_scope = [Member.program_id == program_id] if program_id else []
-    pass_scope = [Pass.program_id == program_id] if program_id else []
     raw = {
-        "signups": _series(
-            Member.created_at, [Member.erased_at.is_(None), *member_scope], since, []
+        "signups": stats.signups(program_id, since),
+        "installs_apple": stats.wallet_events(program_id, "apple", "install", since),
+        "installs_android": stats.wallet_events(
+            program_id, "android", "install", since
         ),
-        "installs_apple": _series(
-            Registration.created_at,
-            [Device.platform == "apple", *pass_scope],
-            since,
-            [
-                (Device, Device.id == Registration.device_id),
-                (Pass, Pass.id == Registration.pass_id),
-            ],
-        ),
-        "installs_android": _series(
-            Registration.created_at,
-            [Device.platform == "android", *pass_scope],
-            since,
-            [
-                (Device, Device.id == Registration.device_id),
-                (Pass, Pass.id == Registration.pass_id),
-            ],
-        ),
-        "installs_google": _series(
-            GoogleCallback.received_at,
-            [GoogleCallback.event_type == "save", *member_scope],
-            since,
-            [
-                (GoogleObject, GoogleObject.object_id == GoogleCallback.object_id),
-                (Member, Member.id == GoogleObject.member_id),
-            ],
-        ),
-        "pushes_sent": _series(
-            PushDelivery.updated_at,
-            [PushDelivery.status == "sent", *pass_scope],
-            since,
-            [(Pass, Pass.id == PushDelivery.pass_id)],
-        ),
-        "pushes_failed": _series(
-            PushDelivery.updated_at,
-            [PushDelivery.status.in_(("failed", "dropped")), *pass_scope],
-            since,
-            [(Pass, Pass.id == PushDelivery.pass_id)],
-        ),
-        "redemptions": _series(
-            LedgerEntry.created_at,
-            [LedgerEntry.kind == "redeem"]
-            + ([LedgerEntry.program_id == program_id] if program_id else []),
-            since,
-            [],
-        ),
+        "installs_google": stats.google_events(program_id, "save", since),
+        "pushes_sent": stats.pushes_sent(program_id, since),
+        "pushes_failed": stats.pushes_failed(program_id, since),
+        "redemptions": stats.redemptions(program_id, since),
     }
     keys = [d.isoformat() for d in _days(days, today)]
     return {

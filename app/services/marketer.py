@@ -7,20 +7,17 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from app.errors import ApiError
 from app.extensions import db
 from app.models import (
     ApiKey,
-    GoogleCallback,
     GoogleObject,
     LedgerEntry,
     Member,
-    Pass,
     Program,
-    PushDelivery,
-    WalletEvent,
 )
-from app.services import ledger, wallet
+from app.services import checks, ledger, wallet
+from app.services import stats as figures
+from app.services.errors import Invalid, NotFound
 from app.services.masking import mask_phone
 from app.services.passes import pass_for_member
 from app.services.privacy import erase_member
@@ -76,7 +73,7 @@ def search(
 def get_member(program: Program, member_id: int) -> Member:
     member = db.session.get(Member, member_id)
     if member is None or member.program_id != program.id:
-        raise ApiError(404, "unknown_member", "No such member in this program.")
+        raise NotFound("unknown_member", "No such member in this program.")
     return member
 
 
@@ -134,34 +131,22 @@ def profile(member: Member, key: ApiKey) -> dict[str, Any]:
 
 def adjust_points(member: Member, body: Any, key: ApiKey) -> LedgerEntry:
     """A manual adjustment with a reason; never below zero (422)."""
-    if not isinstance(body, dict):
-        raise ApiError(422, "invalid_body", "a JSON object is required")
-    points, reason = body.get("points"), body.get("reason")
-    if (
-        not isinstance(points, int)
-        or isinstance(points, bool)
-        or points == 0
-        or abs(points) > MAX_ADJUSTMENT
-    ):
-        raise ApiError(
-            422,
-            "invalid_points",
-            f"points: a non-zero integer within ±{MAX_ADJUSTMENT}",
-        )
-    if not isinstance(reason, str) or not reason.strip() or len(reason) > 200:
-        raise ApiError(422, "invalid_reason", "reason: 1-200 characters")
+    body = checks.mapping(body, "the body", "invalid_body")
+    points = checks.whole(
+        body.get("points"), "points", -MAX_ADJUSTMENT, MAX_ADJUSTMENT, "invalid_points"
+    )
+    if points == 0:
+        checks.fail("invalid_points", "points must not be 0")
+    reason = checks.text(body.get("reason"), "reason", "invalid_reason", longest=200)
     if member.erased_at is not None:
-        raise ApiError(422, "erased", "This member was erased.")
+        raise Invalid("erased", "This member was erased.")
     locked = ledger.lock_member(member.id)
     if locked.points + points < 0:
-        raise ApiError(
-            422,
+        raise Invalid(
             "insufficient_points",
             f"The balance is {locked.points}: it cannot go below zero.",
         )
-    entry = ledger.post(
-        locked, "adjustment", points, note=reason.strip(), api_key_id=key.id
-    )
+    entry = ledger.post(locked, "adjustment", points, note=reason, api_key_id=key.id)
     ledger.refresh_member_pass(locked)
     return entry
 
@@ -175,68 +160,24 @@ def erase(member: Member) -> None:
 # -- stats ---------------------------------------------------------------------
 
 
-def _per_day(query: Any, column: Any, since: datetime) -> dict[str, int]:
-    # date() is a function on SQLite and a function-style cast on PostgreSQL.
-    day = func.date(column)
-    rows = db.session.execute(
-        query.where(column >= since).with_only_columns(day, func.count()).group_by(day)
-    ).all()
-    return {str(d): n for d, n in rows}
-
-
 def stats(program: Program, days: int) -> dict[str, Any]:
-    """Per-day counts over the last `days` days (UTC dates)."""
+    """Per-day counts over the last `days` days (UTC dates): the figures of
+    `app.services.stats` (the same as /admin's charts)."""
     today = datetime.now(UTC).date()
     first = today - timedelta(days=days - 1)
     since = datetime.combine(first, datetime.min.time(), UTC)
-    series: dict[str, dict[str, int]] = {}
-    series["signups"] = _per_day(
-        select(Member.id).where(Member.program_id == program.id),
-        Member.created_at,
-        since,
-    )
-    for platform in ("apple", "android"):
+    pid = program.id
+    series: dict[str, dict[str, int]] = {"signups": figures.signups(pid, since)}
+    for platform in figures.PLATFORMS:
         for kind in ("install", "uninstall"):
-            series[f"{platform}_{kind}s"] = _per_day(
-                select(WalletEvent.id).where(
-                    WalletEvent.program_id == program.id,
-                    WalletEvent.platform == platform,
-                    WalletEvent.kind == kind,
-                ),
-                WalletEvent.created_at,
-                since,
+            series[f"{platform}_{kind}s"] = figures.wallet_events(
+                pid, platform, kind, since
             )
-    program_objects = (
-        select(GoogleObject.object_id)
-        .join(Member, Member.id == GoogleObject.member_id)
-        .where(Member.program_id == program.id)
-    )
-    for event, name in (("save", "google_saves"), ("del", "google_deletes")):
-        series[name] = _per_day(
-            select(GoogleCallback.id).where(
-                GoogleCallback.event_type == event,
-                GoogleCallback.object_id.in_(program_objects),
-            ),
-            GoogleCallback.received_at,
-            since,
-        )
-    program_passes = select(Pass.id).where(Pass.program_id == program.id)
-    pushes = select(PushDelivery.id).where(PushDelivery.pass_id.in_(program_passes))
-    series["pushes_sent"] = _per_day(
-        pushes.where(PushDelivery.status == "sent"), PushDelivery.sent_at, since
-    )
-    series["pushes_failed"] = _per_day(
-        pushes.where(PushDelivery.status.in_(("failed", "dropped"))),
-        PushDelivery.updated_at,
-        since,
-    )
-    series["redemptions"] = _per_day(
-        select(LedgerEntry.id).where(
-            LedgerEntry.program_id == program.id, LedgerEntry.kind == "redeem"
-        ),
-        LedgerEntry.created_at,
-        since,
-    )
+    series["google_saves"] = figures.google_events(pid, "save", since)
+    series["google_deletes"] = figures.google_events(pid, "del", since)
+    series["pushes_sent"] = figures.pushes_sent(pid, since)
+    series["pushes_failed"] = figures.pushes_failed(pid, since)
+    series["redemptions"] = figures.redemptions(pid, since)
     dates = [first + timedelta(days=i) for i in range(days)]
     return {
         "days": days,
@@ -257,10 +198,8 @@ def stats(program: Program, days: int) -> dict[str, Any]:
 
 
 def parse_days(value: str | None) -> int:
-    try:
-        days = int(value) if value is not None else 30
-    except ValueError:
-        days = 0
-    if not 1 <= days <= 366:
-        raise ApiError(422, "invalid_days", "days must be 1-366")
-    return days
+    # ASCII digits only: int() also reads "²"-like digits and "1_0".
+    if value is None:
+        return 30
+    days = int(value) if value.isascii() and value.isdigit() and len(value) < 9 else 0
+    return checks.whole(days, "days", 1, 366, "invalid_days")

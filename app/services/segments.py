@@ -55,8 +55,8 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import AsBoolean, False_
 from sqlalchemy.sql.functions import FunctionElement
 
-from app.errors import ApiError
 from app.extensions import db
+from app.ids import is_id
 from app.models import (
     Device,
     GoogleObject,
@@ -67,6 +67,8 @@ from app.models import (
     Registration,
     Store,
 )
+from app.services import checks
+from app.services.errors import Invalid
 from app.services.masking import mask_name, mask_phone
 
 MAX_DEPTH = 8
@@ -111,8 +113,8 @@ def _md_pg(element: Any, compiler: Any, **kw: Any) -> str:
     return f"to_char({compiler.process(element.clauses, **kw)}, 'MM-DD')"
 
 
-def invalid(message: str) -> ApiError:
-    return ApiError(422, "invalid_segment", message)
+def invalid(message: str) -> Invalid:
+    return Invalid("invalid_segment", message)
 
 
 # -- compiling -------------------------------------------------------------------------
@@ -129,11 +131,7 @@ class Context:
 
 def _days(args: Any, name: str, key: str = "days", maximum: int = 36500) -> int:
     value = args.get(key) if isinstance(args, dict) else None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise invalid(f"{name}.{key} must be a whole number of days")
-    if not 0 < value <= maximum:
-        raise invalid(f"{name}.{key} must be between 1 and {maximum}")
-    return value
+    return checks.whole(value, f"{name}.{key}", 1, maximum, "invalid_segment")
 
 
 def _only(args: Any, name: str, allowed: set[str]) -> dict[str, Any]:
@@ -247,11 +245,11 @@ def _near(args: Any, context: Context) -> ColumnElement[bool]:
         not isinstance(ids, list)
         or not ids
         or len(ids) > 100
-        or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
+        or not all(is_id(i) for i in ids)
     ):
         raise invalid("near.stores must be a list of 1-100 store ids")
-    if isinstance(km, bool) or not isinstance(km, int | float) or not 0 < km <= 1000:
-        raise invalid("near.km must be a number between 0 and 1000")
+    if checks.number(km, "near.km", 0, 1000, "invalid_segment") == 0:
+        raise invalid("near.km must be more than 0")
     stores = list(
         db.session.scalars(
             select(Store).where(
@@ -301,10 +299,7 @@ def _near(args: Any, context: Context) -> ColumnElement[bool]:
 def _lapsed(args: Any, context: Context) -> ColumnElement[bool]:
     args = _only(args, "lapsed", {"factor", "days", "stat"})
     factor = args.get("factor", 2)
-    if isinstance(factor, bool) or not isinstance(factor, int | float):
-        raise invalid("lapsed.factor must be a number")
-    if not 1 <= factor <= 20:
-        raise invalid("lapsed.factor must be between 1 and 20")
+    factor = checks.number(factor, "lapsed.factor", 1, 20, "invalid_segment")
     days = _days({"days": args.get("days", 90)}, "lapsed")
     stat = args.get("stat", "median")
     if stat not in ("median", "mean"):

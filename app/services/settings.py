@@ -18,19 +18,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import lru_cache
-from typing import Any, TypeGuard
+from typing import Any
 from zoneinfo import available_timezones
 
 from sqlalchemy import delete, func, select
 
 import passes
-from app.errors import ApiError
 from app.extensions import db
 from app.models import ApiKey, Member, Program, ProgramImage, StoreRefresh
-from app.services import audit, loyalty, stores
+from app.services import audit, checks, loyalty, stores
 from app.services import passes as pass_service
+from app.services.errors import Invalid, NotFound
 
 FIELDS = (
     "name",
@@ -63,15 +63,12 @@ MAX_SPEND = 10**9  # roubles
 MAX_WELCOME_BONUS = 100_000
 # How earned points may be rounded: the POS's rounding rules.
 ROUNDING = tuple(loyalty.ROUNDING)
-# Control characters other than tab and newline never belong in these texts
-# (and PostgreSQL refuses NUL).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 # Below this contrast (WCAG ratio) card text is hard to read: warned, not refused.
 MIN_CONTRAST = 3.0
 
 
-def _fail(code: str, message: str) -> ApiError:
-    return ApiError(422, code, message)
+def _fail(code: str, message: str) -> Invalid:
+    return Invalid(code, message)
 
 
 # -- reading -------------------------------------------------------------------
@@ -82,10 +79,7 @@ def _decimal_text(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-def _places(value: Decimal) -> int:
-    """Decimal places of a finite number ('0.25' -> 2, '3' -> 0)."""
-    exponent = value.normalize().as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else 99
+_places = checks.places
 
 
 def _number(value: Decimal) -> int | float:
@@ -192,41 +186,20 @@ def warnings(design: dict[str, Any]) -> list[dict[str, str]]:
 
 def _line(field: str, value: object) -> str:
     limit, may_be_empty = _LINES[field]
-    if not isinstance(value, str) or _CONTROL.search(value) or "\n" in value:
-        raise _fail(f"invalid_{field}", f"{field} must be one line of text")
-    value = value.strip()
-    if (not value and not may_be_empty) or len(value) > limit:
-        low = 0 if may_be_empty else 1
-        raise _fail(f"invalid_{field}", f"{field}: {low}-{limit} characters")
-    return value
+    return checks.text(
+        value,
+        field,
+        f"invalid_{field}",
+        longest=limit,
+        shortest=0 if may_be_empty else 1,
+    )
 
 
 def _by_language(
     field: str, value: Any, limit: int, code: str = "invalid_texts"
 ) -> dict[str, str]:
-    if not isinstance(value, dict):
-        raise _fail(code, f'{field} must be {{"ru": ..., "en": ...}}')
-    unknown = set(value) - set(passes.LANGUAGES)
-    if unknown:
-        raise _fail(
-            code,
-            f"{field}: languages are {', '.join(passes.LANGUAGES)}, "
-            f"not {', '.join(sorted(map(str, unknown)))}",
-        )
-    result = {}
-    for language, text in value.items():
-        if isinstance(text, str):
-            text = text.replace("\r\n", "\n")
-        if not isinstance(text, str) or _CONTROL.search(text):
-            raise _fail(code, f"{field}.{language} must be text")
-        text = text.strip()
-        if len(text) > limit:
-            raise _fail(code, f"{field}.{language}: at most {limit} characters")
-        if text:
-            result[language] = text
-    if result and "ru" not in result:
-        raise _fail(code, f"{field}: the Russian text is required")
-    return result
+    """Texts by language; all empty clears the field (so Russian is optional)."""
+    return checks.localized(value, field, code, longest=limit, required=False)
 
 
 def _texts(program: Program, value: Any) -> dict[str, Any]:
@@ -267,23 +240,11 @@ def _colors(value: Any) -> dict[str, str]:
     return result
 
 
-def _whole(value: object, low: int, high: int) -> TypeGuard[int]:
-    """A whole number (not a bool) from `low` to `high`."""
-    return (
-        not isinstance(value, bool) and isinstance(value, int) and low <= value <= high
-    )
+_whole = checks.is_whole
 
 
 def _decimal(name: str, value: Any) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise _fail("invalid_rules", f"rules.{name} must be a number")
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise _fail("invalid_rules", f"rules.{name} must be a number") from None
-    if not number.is_finite():
-        raise _fail("invalid_rules", f"rules.{name} must be a number")
-    return number
+    return checks.decimal(value, f"rules.{name}", "invalid_rules")
 
 
 def _rules(program: Program, value: Any) -> dict[str, Any]:
@@ -381,10 +342,9 @@ def _timezone(value: Any) -> str:
 
 
 def _percent(index: int, value: Any) -> int | float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _fail("invalid_tiers", f"tiers[{index}].earn_percent must be a number")
-    number = Decimal(str(value))
-    if not number.is_finite() or not 0 <= number <= 100 or _places(number) > 2:
+    field = f"tiers[{index}].earn_percent"
+    number = Decimal(str(checks.number(value, field, 0, 100, "invalid_tiers")))
+    if _places(number) > 2:
         raise _fail(
             "invalid_tiers",
             f"tiers[{index}].earn_percent: 0 to 100, at most 2 decimals",
@@ -577,7 +537,7 @@ def apply(program: Program, body: Any, key: ApiKey | None) -> dict[str, Any]:
 
 def _kind(kind: str) -> str:
     if kind not in passes.images.KINDS:
-        raise ApiError(404, "unknown_image", "Images are icon, logo and strip.")
+        raise NotFound("unknown_image", "Images are icon, logo and strip.")
     return kind
 
 

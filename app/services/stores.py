@@ -11,7 +11,6 @@ set (or a listed store's text or place) changed.
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from datetime import datetime
 from typing import Any
@@ -20,11 +19,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
 
 import passes
-from app.errors import ApiError
 from app.extensions import db
 from app.models import Member, Pass, Program, Store, StoreRefresh
 from app.models.base import utcnow
-from app.services import audit, loyalty
+from app.services import audit, checks, loyalty
+from app.services.errors import Conflict
 from app.services.passes import member_location, program_stores, refresh_pass
 from app.services.scheduler import scheduled
 
@@ -61,67 +60,37 @@ def refresh_view(refresh: StoreRefresh) -> dict[str, Any]:
     }
 
 
-def _coordinate(body: dict[str, Any], key: str, limit: float) -> float:
-    value = body.get(key)
-    if (
-        not isinstance(value, int | float)
-        or isinstance(value, bool)
-        or not math.isfinite(value)
-        or not -limit <= value <= limit
-    ):
-        raise ApiError(
-            422, f"invalid_{key}", f"{key} must be a number in [-{limit}, {limit}]"
-        )
-    return float(value)
-
-
 def apply(program: Program, store: Store | None, body: Any) -> Store:
     """Create (store None) or change a store from a JSON body; 422 on bad input."""
-    if not isinstance(body, dict):
-        raise ApiError(422, "invalid_body", "a JSON object is required")
-    allowed = {"code", *TEXT_FIELDS, "latitude", "longitude", "active"}
-    unknown = set(body) - allowed
-    if unknown:
-        raise ApiError(
-            422, "unknown_field", f"unknown fields: {', '.join(sorted(unknown))}"
-        )
+    body = checks.mapping(body, "the body", "invalid_body")
+    allowed = ("code", *TEXT_FIELDS, "latitude", "longitude", "active")
+    checks.known_keys(body, allowed)
     values: dict[str, Any] = {}
     creating = store is None
-    required = allowed - {"active"} if creating else set()
+    required = set(allowed) - {"active"} if creating else set()
     missing = required - set(body)
     if missing:
-        raise ApiError(422, "missing_field", f"missing: {', '.join(sorted(missing))}")
+        checks.fail("missing_field", f"missing: {', '.join(sorted(missing))}")
     if "code" in body:
         code = body["code"]
         if not isinstance(code, str) or not _CODE.match(code):
-            raise ApiError(
-                422, "invalid_code", "code: lowercase letters, digits and '-'"
-            )
+            checks.fail("invalid_code", "code: lowercase letters, digits and '-'")
         clash = db.session.scalar(
             select(Store.id).where(Store.program_id == program.id, Store.code == code)
         )
         if clash is not None and (store is None or clash != store.id):
-            raise ApiError(409, "code_exists", f"A store with code {code!r} exists.")
+            raise Conflict("code_exists", f"A store with code {code!r} exists.")
         values["code"] = code
     for field, limit in TEXT_FIELDS.items():
         if field in body:
-            value = body[field]
-            if (
-                not isinstance(value, str)
-                or not value.strip()
-                or len(value.strip()) > limit
-            ):
-                raise ApiError(
-                    422, f"invalid_{field}", f"{field}: 1-{limit} characters"
-                )
-            values[field] = value.strip()
+            values[field] = checks.text(
+                body[field], field, f"invalid_{field}", longest=limit
+            )
     for key, bound in (("latitude", 90.0), ("longitude", 180.0)):
         if key in body:
-            values[key] = _coordinate(body, key, bound)
+            values[key] = checks.number(body[key], key, -bound, bound, f"invalid_{key}")
     if "active" in body:
-        if not isinstance(body["active"], bool):
-            raise ApiError(422, "invalid_active", "active must be true or false")
-        values["active"] = body["active"]
+        values["active"] = checks.flag(body["active"], "active", "invalid_active")
     if store is None:
         store = Store(program_id=program.id, program=program, **values)
         db.session.add(store)

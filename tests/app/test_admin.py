@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import AuditEntry, Program, Store
+from app.models import AuditEntry, Program, Registration, Store, WalletEvent
 from app.services.auth import create_key
 from tests.app.campaign_support import add_member, register_device
 from tests.conftest import Demo
@@ -196,7 +196,22 @@ def test_overview_charts_and_csv_show_todays_figures(
 
     with app.app_context():
         program = db.session.get(Program, demo.program_id)
-        register_device(add_member(program, created_at=datetime.now(UTC)), "android")
+        device = register_device(
+            add_member(program, created_at=datetime.now(UTC)), "android"
+        )
+        # Installs are counted from the wallet events the wallet service records
+        # with each registration (app.services.stats), as /api/v1/stats does.
+        registration = db.session.scalar(
+            select(Registration).where(Registration.device_id == device.id)
+        )
+        db.session.add(
+            WalletEvent(
+                program_id=program.id,
+                pass_id=registration.pass_id,
+                platform="android",
+                kind="install",
+            )
+        )
         db.session.commit()
     sign_in(client, issue(app, demo))
     today = datetime.now(UTC).date().isoformat()

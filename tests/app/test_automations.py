@@ -28,6 +28,7 @@ from app.models import (
     PushDelivery,
 )
 from app.services import automations, ledger, messaging, scheduler
+from app.services.errors import Conflict
 from tests.app.marketing_support import (
     auth,
     marketer_key,
@@ -497,16 +498,19 @@ def test_default_texts_use_russian_plurals(points: int, word: str) -> None:
 
 def test_saved_templates_keep_working_and_get_the_right_plural() -> None:
     """Templates saved before {points_text}: the count and its word are mended,
-    a bare {points} stays a number, an unknown placeholder stays as written."""
-    saved = {"ru": "+{points} баллов, всего {points}! {name}", "en": "+{points} points"}
+    a bare {points} stays a number, an unknown placeholder is a clear 409."""
+    saved = {"ru": "+{points} баллов, всего {points}!", "en": "+{points} points"}
     assert automations.fill(saved, points=21) == {
-        "ru": "+21 балл, всего 21! {name}",
+        "ru": "+21 балл, всего 21!",
         "en": "+21 points",
     }
     assert automations.fill(saved, points=1)["en"] == "+1 point"
     assert automations.fill({"ru": "{points} балла"}, points=1250) == {
         "ru": "1\u00a0250 баллов"
     }
+    with pytest.raises(Conflict) as refused:
+        automations.fill({"ru": "+{points} {name}"}, points=1)
+    assert refused.value.code == "invalid_template"
 
 
 def test_birthday_bonus_of_21_points_reads_21_ball(

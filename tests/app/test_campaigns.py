@@ -177,14 +177,16 @@ def test_quiet_hours_and_start_time_delay_sending(app: Flask, demo: Demo) -> Non
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"texts": {"en": "only English"}}, "texts.ru must be a non-empty string"),
-        ({"texts": {"ru": "  "}}, "texts.ru must be a non-empty string"),
-        ({"texts": {"ru": "x" * 151}}, "longer than 150"),
-        ({"texts": {"ru": "a", "de": "b"}}, "unknown language(s) in texts: de"),
+        # One ru/en text check for every service (app.services.checks.localized).
+        ({"texts": {"en": "only English"}}, "texts.ru (the Russian text) is required"),
+        ({"texts": {"ru": "  "}}, "texts.ru (the Russian text) is required"),
+        ({"texts": {"ru": "x" * 151}}, "texts.ru: 1-150 characters"),
+        ({"texts": {"ru": "a", "de": "b"}}, "texts languages: unknown de"),
+        ({"texts": {"ru": "bell\x07"}}, "texts.ru must not contain control"),
         ({"start_at": "2020-01-01T10:00:00+03:00"}, "start_at is in the past"),
         ({"start_at": "2099-01-01T10:00:00"}, "needs a time zone"),
         ({"segment": {"tier": ["nope"]}}, "unknown tier(s)"),
-        ({"colour": "red"}, "unknown field(s): colour"),
+        ({"colour": "red"}, "unknown colour"),
         ({"state": "done"}, "state on create"),
     ],
 )

@@ -53,6 +53,9 @@ def test_run_due_runs_every_job_and_isolates_failures(app: Flask) -> None:
     def bad(now: datetime) -> None:
         raise RuntimeError("boom")
 
+    # Import every job module first: run_due's load_jobs() would otherwise
+    # register the ones not yet imported in this process next to bad and good.
+    scheduler.load_jobs()
     saved = dict(scheduler.JOBS)
     scheduler.JOBS.clear()
     scheduler.scheduled("bad")(bad)

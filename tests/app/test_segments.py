@@ -10,11 +10,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, select
 
-from app.errors import ApiError
 from app.extensions import db
 from app.models import Device, GoogleObject, Member, Pass, Program, Registration, Store
 from app.services import segments
 from app.services.auth import create_key
+from app.services.errors import Invalid
 from tests.app.campaign_support import (
     NOW,
     add_member,
@@ -299,7 +299,7 @@ def test_counts_skip_the_member_walk_when_only_reachable_can_match(
         ({"new": {"days": 7, "weeks": 1}}, "unknown field(s) for new: weeks"),
         ({"birthday": {"from": "02-30", "to": "03-01"}}, "not a date"),
         ({"near": {"stores": [999999], "km": 5}}, "unknown or closed store"),
-        ({"lapsed": {"factor": 0}}, "between 1 and 20"),
+        ({"lapsed": {"factor": 0}}, "lapsed.factor must be a number from 1 to 20"),
         ({"and": []}, "non-empty list"),
         ({"all": {}, "tier": ["gold"]}, "exactly one key"),
         ([], "exactly one key"),
@@ -310,9 +310,9 @@ def test_bad_definitions_are_422(
     app: Flask, demo: Demo, definition: Any, message: str
 ) -> None:
     with app.app_context():
-        with pytest.raises(ApiError) as raised:
+        with pytest.raises(Invalid) as raised:  # 422 at the edge
             segments.where(program_of(demo), definition)
-        assert raised.value.status == 422
+        assert raised.value.code == "invalid_segment"
         assert message in raised.value.message
 
 
