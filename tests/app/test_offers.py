@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import AuditEntry, MemberOffer, Offer
-from tests.app.marketing_support import auth, marketer_key
+from tests.app.marketing_support import auth, marketer_key, never_quiet
 from tests.app.pos_support import (
     other_program,
 )
@@ -203,3 +203,108 @@ def test_issue_refuses_unknown_archived_and_other_programs(
     _, stranger = other_program(app)
     assert issue(client, mkey, stranger.member_id, offer_id).status_code == 404
     assert count(app, MemberOffer) == 0
+
+
+# -- issuing from campaigns and automations ----------------------------------------
+
+
+def instances(app: Flask, **where: object) -> list[tuple[int, str, str, str]]:
+    with app.app_context():
+        query = select(
+            MemberOffer.member_id,
+            MemberOffer.source,
+            MemberOffer.source_kind,
+            MemberOffer.source_ref,
+        ).order_by(MemberOffer.member_id, MemberOffer.id)
+        for name, value in where.items():
+            query = query.where(getattr(MemberOffer, name) == value)
+        return [tuple(row) for row in db.session.execute(query)]
+
+
+def test_a_campaign_issues_its_offer_to_each_member_it_messaged_once(
+    app: Flask, client: FlaskClient, mkey: str, demo: Demo
+) -> None:
+    from app.models import Member
+    from app.services import campaigns, scheduler
+    from tests.app.campaign_support import NOW
+
+    offer_id = create(client, mkey)
+    erased = demo.passes[2].member_id
+    with app.app_context():
+        db.session.get(Member, erased).erased_at = datetime.now(UTC)
+        db.session.commit()
+    bad = post(
+        client,
+        mkey,
+        "/api/v1/campaigns",
+        {"texts": {"ru": "Скидка"}, "segment": {"all": {}}, "offer_id": 999},
+    )
+    assert bad.status_code == 422, bad.json
+    response = post(
+        client,
+        mkey,
+        "/api/v1/campaigns",
+        {
+            "texts": {"ru": "Скидка 15 %"},
+            "segment": {"all": {}},
+            "offer_id": offer_id,
+            "state": "scheduled",
+        },
+    )
+    assert response.status_code == 201, response.json
+    campaign_id = response.json["id"]
+    assert response.json["offer_id"] == offer_id
+    never_quiet(app, demo.program_id)
+    with app.app_context():
+        assert scheduler.run_due(NOW)["campaigns"] == "ok"
+    got = instances(app)
+    members = sorted(p.member_id for p in demo.passes[:2])
+    assert got == [
+        (m, f"campaign:{campaign_id}", "campaign", str(campaign_id)) for m in members
+    ]
+    # A re-run (crash, second worker) issues nothing twice.
+    with app.app_context():
+        from app.models import Campaign
+
+        row = db.session.get(Campaign, campaign_id)
+        row.state, row.cursor = "sending", 0
+        db.session.commit()
+        campaigns.run_campaign(campaign_id, NOW)
+    assert len(instances(app)) == 2
+
+
+def test_automations_issue_their_offer_with_each_message(
+    app: Flask, client: FlaskClient, mkey: str, demo: Demo
+) -> None:
+    from app.models import Program
+    from app.services import automations
+
+    never_quiet(app, demo.program_id)
+    offer_id = create(client, mkey)
+    bad = client.patch(
+        "/api/v1/automations",
+        data=json.dumps({"welcome": {"settings": {"offer_id": 12345}}}),
+        content_type="application/json",
+        headers=auth(mkey),
+    )
+    assert bad.status_code == 422, bad.json
+    configured = client.patch(
+        "/api/v1/automations",
+        data=json.dumps(
+            {"welcome": {"enabled": True, "settings": {"offer_id": offer_id}}}
+        ),
+        content_type="application/json",
+        headers=auth(mkey),
+    )
+    assert configured.status_code == 200, configured.json
+    now = datetime.now(UTC) + timedelta(minutes=1)
+    for _ in range(2):
+        with app.app_context():
+            program = db.session.get(Program, demo.program_id)
+            automations.run(program, "welcome", now, force=True)
+            db.session.commit()
+    got = instances(app)
+    assert got == [
+        (p.member_id, "welcome", "automation", "welcome")
+        for p in sorted(demo.passes, key=lambda p: p.member_id)
+    ]
