@@ -171,7 +171,7 @@
     list.textContent = "";
     (items || []).forEach(function (item) {
       var li = document.createElement("li");
-      li.textContent = typeof item === "string" ? item : (item.name || item.sku || "");
+      li.textContent = typeof item === "string" ? item : (item.title || item.name || item.sku || "");
       list.appendChild(li);
     });
     $(id + "-box").hidden = !(items && items.length);

@@ -474,11 +474,13 @@ def issue_each(
         for member_id, source in sorted(sources.items())
     ]
     table = MemberOffer.__table__
-    stmt = database.insert(table).on_conflict_do_nothing(
-        index_elements=["member_id", "source"]
+    stmt = (
+        database.insert(table)
+        .on_conflict_do_nothing(index_elements=["member_id", "source"])
+        .returning(table.c.id)
     )
-    result = db.session.connection().execute(stmt, rows)
-    return max(result.rowcount, 0)
+    # RETURNING counts what was inserted (an executemany's rowcount may not).
+    return len(db.session.connection().execute(stmt, rows).all())
 
 
 def issue_manual(member: Member, body: object, key: Actor | None) -> MemberOffer:

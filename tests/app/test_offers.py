@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,9 +12,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import AuditEntry, MemberOffer, Offer
+from app.models import AuditEntry, MemberOffer, Offer, PosTransaction
 from tests.app.marketing_support import auth, marketer_key, never_quiet
 from tests.app.pos_support import (
+    assert_ledger_matches_balances,
+    balance,
+    card,
+    ledger_count,
+    make_key,
     other_program,
 )
 from tests.conftest import Demo
@@ -308,3 +314,269 @@ def test_automations_issue_their_offer_with_each_message(
         (p.member_id, "welcome", "automation", "welcome")
         for p in sorted(demo.passes, key=lambda p: p.member_id)
     ]
+
+
+# -- at the till -------------------------------------------------------------------
+
+
+@pytest.fixture
+def pos(app: Flask, demo: Demo) -> str:
+    return make_key(app)
+
+
+def buy(
+    client: FlaskClient,
+    key: str,
+    code: str,
+    amount: str = "2000.00",
+    offer_ids: list | None = None,
+    idem: str | None = None,
+    **extra: object,
+):
+    body: dict[str, object] = {"code": code, "amount": amount, "receipt_id": "R-1"}
+    if offer_ids is not None:
+        body["offer_ids"] = offer_ids
+    body.update(extra)
+    return client.post(
+        "/api/v1/pos/transactions",
+        data=json.dumps(body),
+        content_type="application/json",
+        headers={
+            "Authorization": f"Bearer {key}",
+            "Idempotency-Key": idem or str(uuid.uuid4()),
+        },
+    )
+
+
+def give(client: FlaskClient, mkey: str, member_id: int, **changes: object) -> int:
+    """A new template issued to the member: the instance's id."""
+    offer_id = create(client, mkey, **changes)
+    response = issue(client, mkey, member_id, offer_id)
+    assert response.status_code == 201, response.json
+    return response.json["id"]
+
+
+def expected_earned(app: Flask, member_id: int, paid_kopecks: int) -> int:
+    from app.models import Member
+    from app.services import loyalty
+
+    with app.app_context():
+        member = db.session.get(Member, member_id)
+        return loyalty.earned_points(member.program, member.tier, paid_kopecks)
+
+
+def status(app: Flask, instance_id: int) -> str:
+    with app.app_context():
+        return db.session.get(MemberOffer, instance_id).status
+
+
+def scan(client: FlaskClient, key: str, code: str) -> dict:
+    response = client.post(
+        "/api/v1/pos/scan",
+        data=json.dumps({"code": code}),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def test_scan_lists_usable_offers_and_a_purchase_redeems_one_once(
+    app: Flask, client: FlaskClient, mkey: str, pos: str, demo: Demo
+) -> None:
+    member_id = demo.passes[0].member_id
+    c = card(app, member_id)
+    instance = give(client, mkey, member_id)
+    offers = scan(client, pos, c.barcode)["offers"]
+    assert len(offers) == 1
+    shown = offers[0]
+    assert shown["id"] == instance
+    assert shown["title"] == "−15 % на всё"
+    assert shown["kind"] == "percent_off"
+    assert shown["value"] == 15
+    assert shown["min_amount"] == "1000.00"
+    assert shown["combinable"] is False
+    assert shown["expires_at"]
+    before = balance(app, member_id)
+
+    key = str(uuid.uuid4())
+    first = buy(client, pos, c.barcode, "2000.00", [instance], idem=key)
+    assert first.status_code == 201, first.json
+    body = first.json
+    assert body["discount"] == "300.00"
+    assert body["paid"] == "1700.00"
+    assert body["amount"] == "2000.00"
+    assert body["earned"] == expected_earned(app, member_id, 170_000)
+    assert body["offers_redeemed"] == [
+        {
+            "id": instance,
+            "title": "−15 % на всё",
+            "kind": "percent_off",
+            "discount": "300.00",
+        }
+    ]
+    assert status(app, instance) == "redeemed"
+    assert balance(app, member_id) == before + body["earned"]
+    # The same key replays the answer; nothing is redeemed or earned twice.
+    again = buy(client, pos, c.barcode, "2000.00", [instance], idem=key)
+    assert again.status_code == 201
+    assert again.json == body
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert balance(app, member_id) == before + body["earned"]
+    # A new purchase cannot use it again; nothing changes.
+    entries = ledger_count(app)
+    used = buy(client, pos, c.barcode, "2000.00", [instance])
+    assert used.status_code == 422
+    assert used.json["error"] == "offer_used"
+    assert ledger_count(app) == entries
+    assert scan(client, pos, c.barcode)["offers"] == []
+    assert_ledger_matches_balances(app)
+
+
+def test_refusals_change_nothing(
+    app: Flask, client: FlaskClient, mkey: str, pos: str, demo: Demo
+) -> None:
+    member_id = demo.passes[0].member_id
+    other_member = demo.passes[1].member_id
+    c = card(app, member_id)
+    mine = give(client, mkey, member_id)
+    theirs = give(client, mkey, other_member, kind="amount_off", value="100")
+    stale = give(client, mkey, member_id, kind="amount_off", value="50", min_amount=0)
+    with app.app_context():
+        db.session.get(MemberOffer, stale).expires_at = datetime.now(UTC) - timedelta(
+            minutes=1
+        )
+        db.session.commit()
+    also = give(client, mkey, member_id, kind="amount_off", value="100", min_amount=0)
+    other_key, stranger = other_program(app)
+    entries = ledger_count(app)
+    cases = [
+        ([theirs], "2000.00", "offer_not_yours"),
+        ([stale], "2000.00", "offer_expired"),
+        ([mine], "999.99", "offer_below_minimum"),
+        ([mine, also], "2000.00", "offer_not_combinable"),
+        ([987654], "2000.00", "unknown_offer"),
+    ]
+    for offer_ids, amount, code in cases:
+        response = buy(client, pos, c.barcode, amount, offer_ids)
+        assert response.status_code == 422, (code, response.json)
+        assert response.json["error"] == code
+        assert response.json["message"]
+    for bad in ("x", [0], [mine, mine], [True], list(range(1, 8))):
+        response = buy(client, pos, c.barcode, "2000.00", bad)
+        assert response.status_code == 422, bad
+        assert response.json["error"] == "invalid_offer_ids"
+    typed = buy(client, pos, c.number, "2000.00", [mine])
+    assert typed.status_code == 403
+    assert typed.json["error"] == "barcode_required"
+    # Another program's member cannot use this program's instance.
+    response = buy(client, other_key, stranger.barcode, "2000.00", [mine])
+    assert response.status_code == 422
+    assert response.json["error"] == "unknown_offer"
+    assert ledger_count(app) == entries
+    assert count(app, PosTransaction) == 0
+    assert {status(app, i) for i in (mine, theirs, also)} == {"issued"}
+
+
+def test_amount_multiplier_bonus_and_combining(
+    app: Flask, client: FlaskClient, mkey: str, pos: str, demo: Demo
+) -> None:
+    member_id = demo.passes[0].member_id
+    c = card(app, member_id)
+    off = give(client, mkey, member_id, kind="amount_off", value="500", combinable=True)
+    double = give(
+        client, mkey, member_id, kind="points_multiplier", value=2, combinable=True
+    )
+    bonus = give(
+        client, mkey, member_id, kind="bonus_points", value=150, combinable=True
+    )
+    response = buy(client, pos, c.barcode, "1500.00", [off, double, bonus])
+    assert response.status_code == 201, response.json
+    assert response.json["discount"] == "500.00"
+    assert response.json["paid"] == "1000.00"
+    assert response.json["earned"] == expected_earned(app, member_id, 100_000) * 2 + 150
+    # A capped percentage and a discount never beyond the receipt.
+    capped = give(client, mkey, member_id, value=50, cap="100", min_amount=0)
+    response = buy(client, pos, c.barcode, "1000.00", [capped])
+    assert response.json["discount"] == "100.00"
+    big = give(client, mkey, member_id, kind="amount_off", value="5000", min_amount=0)
+    response = buy(client, pos, c.barcode, "300.00", [big])
+    assert response.json["discount"] == "300.00"
+    assert response.json["paid"] == "0.00"
+    assert response.json["earned"] == 0
+    assert_ledger_matches_balances(app)
+
+
+def test_a_refund_restores_a_still_valid_offer(
+    app: Flask, client: FlaskClient, mkey: str, pos: str, demo: Demo
+) -> None:
+    member_id = demo.passes[0].member_id
+    c = card(app, member_id)
+    valid = give(client, mkey, member_id)
+    bought = buy(client, pos, c.barcode, "2000.00", [valid])
+    assert bought.status_code == 201
+    refund = client.post(
+        f"/api/v1/pos/transactions/{bought.json['transaction_id']}/refund",
+        headers={"Authorization": f"Bearer {pos}"},
+    )
+    assert refund.status_code == 200, refund.json
+    assert refund.json["offers_restored"] == 1
+    assert status(app, valid) == "issued"
+    # An offer that expired meanwhile stays used.
+    later = give(client, mkey, member_id, kind="amount_off", value="10", min_amount=0)
+    bought = buy(client, pos, c.barcode, "2000.00", [later])
+    with app.app_context():
+        db.session.get(MemberOffer, later).expires_at = datetime.now(UTC) - timedelta(
+            seconds=1
+        )
+        db.session.commit()
+    refund = client.post(
+        f"/api/v1/pos/transactions/{bought.json['transaction_id']}/refund",
+        headers={"Authorization": f"Bearer {pos}"},
+    )
+    assert refund.json["offers_restored"] == 0
+    assert status(app, later) == "redeemed"
+    assert_ledger_matches_balances(app)
+
+
+def test_concurrent_retries_and_tills_redeem_an_offer_once(
+    app: Flask, client: FlaskClient, mkey: str, demo: Demo
+) -> None:
+    """Real concurrent requests (PostgreSQL row locks, SQLite's one writer): three
+    retries of one purchase and three other purchases all naming one offer. One
+    purchase is recorded and redeems it; its retries replay that answer; the
+    others are refused with offer_used."""
+    from tests.app.test_pos_concurrency import all_at_once, call, used_key
+    from tests.support.liveserver import live_server
+
+    member_id = demo.passes[0].member_id
+    c = card(app, member_id)
+    instance = give(client, mkey, member_id)
+    with live_server(app) as server:
+        key = used_key(app, server)
+        url = f"{server}/api/v1/pos/transactions"
+        shared = str(uuid.uuid4())
+
+        def till(i: int):
+            body = {
+                "code": c.barcode,
+                "amount": "2000.00",
+                "receipt_id": "R-1" if i < 3 else f"R-{i}",
+                "offer_ids": [instance],
+            }
+            idem = shared if i < 3 else str(uuid.uuid4())
+            return call(url, key, body, idem)
+
+        results = all_at_once(6, till)
+    created = [body for code, body in results if code == 201]
+    refused = [body for code, body in results if code != 201]
+    assert {body["transaction_id"] for body in created} == {
+        created[0]["transaction_id"]
+    }
+    assert all(body["error"] == "offer_used" for body in refused), refused
+    assert count(app, PosTransaction) == 1
+    with app.app_context():
+        row = db.session.get(MemberOffer, instance)
+        assert row.status == "redeemed"
+        assert row.transaction_id == created[0]["transaction_id"]
+    assert_ledger_matches_balances(app)
