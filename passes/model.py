@@ -91,6 +91,16 @@ class Store:
 
 
 @dataclass(frozen=True)
+class Offer:
+    """A personal offer the member can use, in the member's language: what it
+    is, its terms, and until when (a date as the member reads it, or "")."""
+
+    title: str
+    terms: str = ""
+    until: str = ""
+
+
+@dataclass(frozen=True)
 class Member:
     """One member's pass: identity, balance and what the card shows."""
 
@@ -106,3 +116,7 @@ class Member:
     card_url: str
     privacy_url: str
     voided: bool = False
+    # Active offers, the best (the one to use first) first; `offers_new`: the
+    # latest change was a new offer (notify), not a redemption or expiry.
+    offers: tuple[Offer, ...] = ()
+    offers_new: bool = False

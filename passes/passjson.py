@@ -34,6 +34,11 @@ LABELS: dict[str, Text] = {
     "contacts": all_languages(N_("Contacts")),
     "card_page": all_languages(N_("Card online")),
     "privacy": all_languages(N_("Your data: download or delete")),
+    # -- offers ---
+    "offers": all_languages(N_("Your offers")),
+    "offers_changed": dict.fromkeys(LANGUAGES, "%@"),
+    "offers_more": all_languages(N_("{n} more")),
+    "offer_until": all_languages(N_("Valid until {date}")),
 }
 
 
@@ -165,9 +170,10 @@ def build_pass_json(
                     "label": t("offer"),
                     "value": member.offer or t("no_offer"),
                     **({"changeMessage": t("offer_changed")} if member.offer else {}),
-                }
+                },
+                *_offers_field(member, t),
             ],
-            "backFields": back_fields,
+            "backFields": _offer_back_fields(member, t) + back_fields,
         },
         # A voided card never asks for the lock screen.
         "locations": []
@@ -184,6 +190,38 @@ def build_pass_json(
     if member.voided:
         pass_json["voided"] = True
     return pass_json
+
+
+def _offers_field(member: Member, t: Any) -> list[dict[str, Any]]:
+    """The front's offers field: the best offer's title, «· ещё 2» for the rest.
+    It notifies only when a new offer arrived (a redemption or an expiry changes
+    it silently)."""
+    if not member.offers:
+        return []
+    value = member.offers[0].title
+    if len(member.offers) > 1:
+        value += " · " + t("offers_more").format(n=len(member.offers) - 1)
+    field: dict[str, Any] = {"key": "offers", "label": t("offers"), "value": value}
+    if member.offers_new:
+        field["changeMessage"] = t("offers_changed")
+    return [field]
+
+
+def _offer_back_fields(member: Member, t: Any) -> list[dict[str, Any]]:
+    """Every active offer in full on the back: title, terms, expiry."""
+    fields = []
+    for i, offer in enumerate(member.offers):
+        lines = [offer.terms] if offer.terms else []
+        if offer.until:
+            lines.append(t("offer_until").format(date=offer.until))
+        fields.append(
+            {
+                "key": f"offer_{i}",
+                "label": offer.title,
+                "value": "\n".join(lines) or offer.title,
+            }
+        )
+    return fields
 
 
 def build_strings(program: Program, member: Member) -> dict[str, dict[str, str]]:

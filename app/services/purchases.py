@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import and_, bindparam, literal, select
+from sqlalchemy import and_, bindparam, exists, literal, select
 from sqlalchemy.exc import IntegrityError
 
 import passes
 from app.extensions import db
-from app.models import Member, Pass, PosTransaction
+from app.models import Member, MemberOffer, Pass, PosTransaction
 from app.models.base import utcnow
 from app.services import cards, loyalty, offers
 from app.services import passes as pass_service
@@ -191,6 +191,10 @@ _LOCK_CARD = (
         Pass.voided,
         Pass.content_hash,
         Pass.updated_at,
+        # Whether the pass shows offers (then they are read for its content).
+        exists()
+        .where(MemberOffer.member_id == Member.id, MemberOffer.status == "issued")
+        .label("has_offers"),
     )
     .outerjoin(Pass, Pass.member_id == Member.id)
     .where(Member.card_number == bindparam("number"))
@@ -345,6 +349,15 @@ def record_purchase(
         details.update(offer_ids=list(purchase.offer_ids), discount=discount)
     digest = None
     if card.pass_id is not None:
+        held = pass_service.NO_OFFERS
+        if card.has_offers:
+            held = pass_service.pass_offers(
+                [card.id],
+                {card.id: card.language},
+                program.timezone,
+                now,
+                redeeming=purchase.offer_ids,
+            ).get(card.id, pass_service.NO_OFFERS)
         # What refresh_member_pass would compute, from the values at hand.
         digest = passes.content_fingerprint(
             pass_service.program_view(program),
@@ -360,6 +373,7 @@ def record_purchase(
                 points=balance,
                 tier=tier,
                 offer=card.offer,
+                offers=held,
             ),
             pass_service.stores_near(program, card.preferred_store_id, card.city),
         )

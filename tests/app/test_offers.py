@@ -580,3 +580,83 @@ def test_concurrent_retries_and_tills_redeem_an_offer_once(
         assert row.status == "redeemed"
         assert row.transaction_id == created[0]["transaction_id"]
     assert_ledger_matches_balances(app)
+
+
+# -- on the pass ---------------------------------------------------------------------
+
+
+def pass_json(app: Flask, member_id: int) -> dict:
+    import passes
+    from app.models import Pass
+    from app.services.passes import pass_inputs
+
+    with app.app_context():
+        pass_ = db.session.scalar(select(Pass).where(Pass.member_id == member_id))
+        return passes.build_pass_json(*pass_inputs(pass_))
+
+
+def stored_hash_is_current(app: Flask, member_id: int) -> bool:
+    from app.models import Pass
+    from app.services.passes import content_hash
+
+    with app.app_context():
+        pass_ = db.session.scalar(select(Pass).where(Pass.member_id == member_id))
+        return pass_.content_hash == content_hash(pass_)
+
+
+def test_the_pass_shows_offers_front_and_back_and_notifies_only_new_ones(
+    app: Flask, client: FlaskClient, mkey: str, pos: str, demo: Demo
+) -> None:
+    member_id = demo.passes[0].member_id
+    c = card(app, member_id)
+    assert "offers" not in {
+        f["key"] for f in pass_json(app, member_id)["storeCard"]["auxiliaryFields"]
+    }
+    first = give(client, mkey, member_id)
+    give(
+        client,
+        mkey,
+        member_id,
+        kind="gift",
+        value=None,
+        title={"ru": "Кофе"},
+        terms={"ru": "Любой размер"},
+        valid_days=30,
+        min_amount=0,
+    )
+    third = give(
+        client,
+        mkey,
+        member_id,
+        kind="amount_off",
+        value="100",
+        valid_days=60,
+        min_amount=0,
+    )
+    assert stored_hash_is_current(app, member_id)
+    card_json = pass_json(app, member_id)["storeCard"]
+    front = {f["key"]: f for f in card_json["auxiliaryFields"]}["offers"]
+    assert front["label"] == "Ваши предложения"
+    assert front["value"] == "−15 % на всё · ещё 2"
+    assert front["changeMessage"] == "%@"
+    back = [f for f in card_json["backFields"] if f["key"].startswith("offer_")]
+    assert [f["label"] for f in back] == ["−15 % на всё", "Кофе", "−15 % на всё"]
+    assert back[0]["value"].startswith("Кроме акционных товаров\nДействует до ")
+    assert back[1]["value"].startswith("Любой размер\nДействует до ")
+    # A redemption changes the pass silently (no change message), and the
+    # purchase path's content hash is the one refresh_pass computes.
+    bought = buy(client, pos, c.barcode, "2000.00", [first])
+    assert bought.status_code == 201, bought.json
+    assert stored_hash_is_current(app, member_id)
+    front = {
+        f["key"]: f for f in pass_json(app, member_id)["storeCard"]["auxiliaryFields"]
+    }["offers"]
+    assert front["value"] == "Кофе · ещё 1"
+    assert "changeMessage" not in front
+    # A refund brings it back (the pass follows).
+    client.post(
+        f"/api/v1/pos/transactions/{bought.json['transaction_id']}/refund",
+        headers={"Authorization": f"Bearer {pos}"},
+    )
+    assert stored_hash_is_current(app, member_id)
+    assert third
