@@ -75,6 +75,10 @@ class Program:
     terms: Text = field(default_factory=dict)
     contacts: Text = field(default_factory=dict)
     google: GoogleProgram | None = None
+    # The organisation's name and the pass description in other languages than
+    # the program's own (`organization_name`, `description`), e.g. {"en": ...}.
+    organization_names: Text = field(default_factory=dict)
+    descriptions: Text = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

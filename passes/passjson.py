@@ -39,7 +39,12 @@ LABELS: dict[str, Text] = {
     "offers_changed": dict.fromkeys(LANGUAGES, "%@"),
     "offers_more": all_languages(N_("{n} more")),
     "offer_until": all_languages(N_("Valid until {date}")),
+    # -- the pass in another language than the program's (English) ---
+    "description_other": all_languages(N_("{name} loyalty card")),
+    "store_nearby": all_languages(N_("{store} is nearby: show your card")),
 }
+# The language programs write their own texts in (names, store texts).
+PROGRAM_LANGUAGE = "ru"
 
 
 def rgb(hex_colour: str) -> str:
@@ -122,8 +127,8 @@ def build_pass_json(
         "passTypeIdentifier": program.pass_type_identifier,
         "serialNumber": member.serial_number,
         "teamIdentifier": program.team_identifier,
-        "organizationName": program.organization_name,
-        "description": program.description,
+        "organizationName": _organization(program, member.language),
+        "description": _description(program, member.language, t),
         "logoText": program.logo_text,
         "foregroundColor": rgb(design.foreground),
         "backgroundColor": rgb(design.background),
@@ -182,7 +187,9 @@ def build_pass_json(
             {
                 "latitude": s.latitude,
                 "longitude": s.longitude,
-                "relevantText": s.relevant_text,
+                "relevantText": s.relevant_text
+                if member.language == PROGRAM_LANGUAGE
+                else t("store_nearby").format(store=s.name),
             }
             for s in stores[:10]
         ],
@@ -190,6 +197,22 @@ def build_pass_json(
     if member.voided:
         pass_json["voided"] = True
     return pass_json
+
+
+def _organization(program: Program, language: str) -> str:
+    if language == PROGRAM_LANGUAGE:
+        return program.organization_name
+    return program.organization_names.get(language) or program.organization_name
+
+
+def _description(program: Program, language: str, t: Any) -> str:
+    """The pass's description (VoiceOver, the lock screen) in the member's
+    language: the program's own, or "<organisation> loyalty card"."""
+    if language == PROGRAM_LANGUAGE:
+        return program.description
+    return program.descriptions.get(language) or t("description_other").format(
+        name=_organization(program, language)
+    )
 
 
 def _offers_field(member: Member, t: Any) -> list[dict[str, Any]]:

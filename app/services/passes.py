@@ -131,7 +131,16 @@ def program_view(program: Program) -> passes.Program:
         web_service_url=public_url("/wallet"),
         terms=program.texts.get("terms", {}),
         contacts=program.texts.get("contacts", {}),
+        # Optional English names in the program's texts: {"en": ...}.
+        organization_names=_other_languages(program.texts.get("organization_name")),
+        descriptions=_other_languages(program.texts.get("description")),
     )
+
+
+def _other_languages(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {k: v for k, v in value.items() if isinstance(v, str) and v.strip()}
 
 
 def store_view(store: Store) -> passes.Store:

@@ -660,3 +660,44 @@ def test_the_pass_shows_offers_front_and_back_and_notifies_only_new_ones(
     )
     assert stored_hash_is_current(app, member_id)
     assert third
+
+
+def test_an_english_members_pass_is_english_throughout(
+    app: Flask, client: FlaskClient, mkey: str, demo: Demo
+) -> None:
+    from app.models import Member, Program
+
+    member_id = demo.passes[0].member_id
+    with app.app_context():
+        db.session.get(Member, member_id).language = "en"
+        db.session.commit()
+    give(client, mkey, member_id)
+    english = pass_json(app, member_id)
+    assert english["description"].endswith(" loyalty card")
+    assert english["locations"], "the demo member has stores nearby"
+    assert all(
+        loc["relevantText"].endswith(" is nearby: show your card")
+        for loc in english["locations"]
+    )
+    front = {f["key"]: f for f in english["storeCard"]["auxiliaryFields"]}
+    assert front["offers"]["label"] == "Your offers"
+    assert front["offers"]["value"] == "15 % off"
+    back = [f for f in english["storeCard"]["backFields"] if f["key"] == "offer_0"]
+    assert back[0]["value"].startswith("Except sale items\nValid until ")
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        program.texts = {
+            **program.texts,
+            "organization_name": {"en": "North Store"},
+            "description": {"en": "North Store card"},
+        }
+        db.session.commit()
+    english = pass_json(app, member_id)
+    assert english["organizationName"] == "North Store"
+    assert english["description"] == "North Store card"
+    # A Russian member's pass keeps the program's own texts.
+    russian = pass_json(app, demo.passes[1].member_id)
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        assert russian["organizationName"] == program.organization_name
+        assert russian["description"] == program.description
