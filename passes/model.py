@@ -102,6 +102,9 @@ class Offer:
     title: str
     terms: str = ""
     until: str = ""
+    # For Google messages: a stable id and the expiry as an ISO date-time ("").
+    key: str = ""
+    ends: str = ""
 
 
 @dataclass(frozen=True)

@@ -296,6 +296,8 @@ def pass_offers(
                 until=date_text(r.expires_at.astimezone(tz).date(), language)
                 if r.expires_at is not None
                 else "",
+                key=str(r.id),
+                ends=r.expires_at.isoformat() if r.expires_at is not None else "",
             )
             for r in usable
         )

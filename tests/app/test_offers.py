@@ -701,3 +701,46 @@ def test_an_english_members_pass_is_english_throughout(
         program = db.session.get(Program, demo.program_id)
         assert russian["organizationName"] == program.organization_name
         assert russian["description"] == program.description
+
+
+def test_google_object_shows_each_offer_as_a_message_until_it_expires(
+    google_app: Flask, client: FlaskClient, demo: Demo, google_stand_in
+) -> None:
+    from app.models import Member
+    from app.services import google_wallet
+    from tests.app.test_google import object_of_app
+    from tests.support import google_schema
+
+    app = google_app
+    mkey = marketer_key(app, demo.program_id)
+    card_token = demo.passes[0].card_token
+    member_id = demo.passes[0].member_id
+    assert client.get(f"/c/{card_token}/google").status_code == 303
+    with app.app_context():
+        google_wallet.add_message(
+            db.session.get(Member, member_id), "Акция", "Текст", "campaign-1"
+        )
+        db.session.commit()
+    instance = give(client, mkey, member_id)
+    with app.app_context():
+        assert google_wallet.sync_object(db.session.get(Member, member_id))
+        db.session.commit()
+    body = object_of_app(app, google_stand_in, card_token)
+    assert google_schema.errors("LoyaltyObject", body) == []
+    messages = body["messages"]
+    assert [m["header"] for m in messages] == ["Акция", "−15 % на всё"]
+    offer = messages[1]
+    assert offer["id"] == f"offer-{instance}"
+    with app.app_context():
+        expires = db.session.get(MemberOffer, instance).expires_at
+    assert offer["displayInterval"]["end"]["date"] == expires.isoformat()
+    assert offer["body"].startswith("Кроме акционных товаров\nДействует до ")
+    # Redeemed: the message goes; the campaign's stays.
+    pos = make_key(app)
+    c = card(app, member_id)
+    assert buy(client, pos, c.barcode, "2000.00", [instance]).status_code == 201
+    with app.app_context():
+        google_wallet.sync_object(db.session.get(Member, member_id))
+        db.session.commit()
+    messages = object_of_app(app, google_stand_in, card_token)["messages"]
+    assert [m["header"] for m in messages] == ["Акция"]
