@@ -744,3 +744,21 @@ def test_google_object_shows_each_offer_as_a_message_until_it_expires(
         db.session.commit()
     messages = object_of_app(app, google_stand_in, card_token)["messages"]
     assert [m["header"] for m in messages] == ["Акция"]
+
+
+def test_the_card_page_lists_active_offers_with_terms_and_expiry(
+    app: Flask, client: FlaskClient, mkey: str, demo: Demo
+) -> None:
+    member_id = demo.passes[0].member_id
+    page = client.get(f"/c/{demo.passes[0].card_token}").get_data(as_text=True)
+    assert "member-offers" not in page
+    give(client, mkey, member_id)
+    page = client.get(f"/c/{demo.passes[0].card_token}").get_data(as_text=True)
+    assert "−15 % на всё" in page
+    assert "Кроме акционных товаров" in page
+    assert "Действует до " in page
+    english = client.get(f"/c/{demo.passes[0].card_token}?lang=en").get_data(
+        as_text=True
+    )
+    assert "15 % off" in english
+    assert "Valid until " in english
