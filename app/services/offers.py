@@ -34,7 +34,7 @@ from sqlalchemy import (
 from app import database
 from app.extensions import db
 from app.ids import MAX_ID
-from app.models import Member, PosTransaction, Program
+from app.models import Member, Pass, PosTransaction, Program
 from app.models.base import UTCDateTime, utcnow
 from app.models.offer import (
     CANCELLED,
@@ -49,6 +49,7 @@ from app.services import audit
 from app.services.audit import Actor
 from app.services.errors import Conflict, Gone, Invalid, NotFound
 from app.services.idlist import in_ids
+from app.services.scheduler import scheduled
 from passes import pick
 
 MAX_TITLE = 60  # fits the pass front with «· ещё 2»
@@ -57,6 +58,7 @@ MAX_VALID_DAYS = 3650
 MAX_MONEY_KOPECKS = 100_000_000 * 100
 MAX_BONUS = 1_000_000
 MAX_OFFERS_PER_PURCHASE = 5
+EXPIRY_BATCH = 2000  # instances ended per transaction by the expiry job
 LANGUAGES = ("ru", "en")
 FIELDS = {
     "kind",
@@ -773,11 +775,11 @@ def restore(transaction_id: int, now: datetime) -> int:
 # -- expiry ----------------------------------------------------------------------
 
 
-def expire_due(now: datetime, limit: int = 10_000) -> list[int]:
-    """End instances whose time is up (no notification): the members whose
-    passes need refreshing."""
+def expire_due(now: datetime, limit: int = EXPIRY_BATCH) -> tuple[int, list[int]]:
+    """End up to `limit` instances whose time is up: (how many, the members
+    whose passes need refreshing). Only executes; the caller commits."""
     table = MemberOffer.__table__
-    ids = list(
+    rows = list(
         db.session.execute(
             select(table.c.id, table.c.member_id)
             .where(table.c.status == ISSUED, table.c.expires_at <= now)
@@ -787,14 +789,35 @@ def expire_due(now: datetime, limit: int = 10_000) -> list[int]:
         .tuples()
         .all()
     )
-    if not ids:
-        return []
+    if not rows:
+        return 0, []
     db.session.execute(
         update(table)
-        .where(in_ids(table.c.id, [i for i, _ in ids]), table.c.status == ISSUED)
+        .where(in_ids(table.c.id, [i for i, _ in rows]), table.c.status == ISSUED)
         .values(status=EXPIRED)
     )
-    return sorted({m for _, m in ids})
+    return len(rows), sorted({m for _, m in rows})
+
+
+@scheduled("offer_expiry")
+def offer_expiry_job(now: datetime) -> None:
+    """End expired instances in batches (one transaction each) and refresh the
+    members' passes. Silent: the pass's offers field carries a change message
+    only when a new offer is its latest change, and Google messages are not
+    notifying ones."""
+    from app.services.passes import refresh_passes
+
+    while True:
+        database.begin_write()  # SQLite: a writer from the start
+        ended, member_ids = expire_due(now)
+        if member_ids:
+            passes_ = db.session.scalars(
+                select(Pass).where(in_ids(Pass.member_id, member_ids)).order_by(Pass.id)
+            ).all()
+            refresh_passes(list(passes_))
+        db.session.commit()
+        if ended < EXPIRY_BATCH:
+            return
 
 
 # -- counting --------------------------------------------------------------------

@@ -279,13 +279,17 @@ def pass_offers(
             and r.id not in redeeming
             and (r.expires_at is None or r.expires_at > now)
         ]
+        # When offers went: redeemed (or being redeemed), expired (by the job,
+        # or due by now).
         ends = (
             [r.redeemed_at for r in items if r.redeemed_at is not None]
             + [now for r in items if r.id in redeeming]
             + [
-                r.expires_at
+                min(r.expires_at, now)
                 for r in items
-                if r.expires_at is not None and r.expires_at <= now
+                if r.expires_at is not None
+                and r.redeemed_at is None
+                and (r.status == "expired" or r.expires_at <= now)
             ]
         )
         usable.sort(key=lambda r: (r.expires_at is None, r.expires_at or now, r.id))

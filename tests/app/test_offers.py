@@ -762,3 +762,44 @@ def test_the_card_page_lists_active_offers_with_terms_and_expiry(
     )
     assert "15 % off" in english
     assert "Valid until " in english
+
+
+def test_the_expiry_job_ends_instances_silently_and_refreshes_passes(
+    app: Flask, client: FlaskClient, mkey: str, demo: Demo, monkeypatch
+) -> None:
+    from app.models import Member, Pass, PushDelivery
+    from app.services import offers, scheduler
+    from tests.app.campaign_support import register_device
+
+    monkeypatch.setattr(offers, "EXPIRY_BATCH", 1)  # several transactions
+    member_id = demo.passes[0].member_id
+    with app.app_context():
+        register_device(db.session.get(Member, member_id))
+        db.session.commit()
+    soon = give(client, mkey, member_id, valid_days=1)
+    later = give(client, mkey, member_id, kind="amount_off", value="100", valid_days=30)
+    other = give(client, mkey, demo.passes[1].member_id, valid_days=1)
+    with app.app_context():
+        tag = db.session.scalar(
+            select(Pass.update_tag).where(Pass.member_id == member_id)
+        )
+    moment = datetime.now(UTC) + timedelta(days=2)
+    with app.app_context():
+        assert scheduler.run_due(moment)["offer_expiry"] == "ok"
+    assert status(app, soon) == "expired"
+    assert status(app, other) == "expired"
+    assert status(app, later) == "issued"
+    with app.app_context():
+        pass_ = db.session.scalar(select(Pass).where(Pass.member_id == member_id))
+        assert pass_.update_tag > tag
+        # Its device is told (the queued push coalesces with any pending one).
+        assert db.session.scalar(
+            select(func.count())
+            .select_from(PushDelivery)
+            .where(PushDelivery.pass_id == pass_.id, PushDelivery.status == "queued")
+        )
+    front = {
+        f["key"]: f for f in pass_json(app, member_id)["storeCard"]["auxiliaryFields"]
+    }["offers"]
+    assert front["value"] == "−15 % на всё"  # the later one (the first expired)
+    assert "changeMessage" not in front  # the phone updates without a notice
