@@ -803,3 +803,41 @@ def test_the_expiry_job_ends_instances_silently_and_refreshes_passes(
     }["offers"]
     assert front["value"] == "−15 % на всё"  # the later one (the first expired)
     assert "changeMessage" not in front  # the phone updates without a notice
+
+
+def test_counts_per_offer_and_source(
+    app: Flask, client: FlaskClient, mkey: str, pos: str, demo: Demo
+) -> None:
+    offer_id = create(client, mkey, combinable=True)
+    other_id = create(
+        client, mkey, kind="amount_off", value="100", min_amount=0, combinable=True
+    )
+    members = [p.member_id for p in demo.passes]
+    ids = {}
+    for m in members:
+        ids[m] = issue(client, mkey, m, offer_id).json["id"]
+    extra = issue(client, mkey, members[0], offer_id, source="vip").json["id"]
+    both = issue(client, mkey, members[0], other_id).json["id"]
+    c0, c1 = card(app, members[0]), card(app, members[1])
+    assert (
+        buy(client, pos, c0.barcode, "2000.00", [ids[members[0]], both]).status_code
+        == 201
+    )
+    assert buy(client, pos, c1.barcode, "1000.00", [ids[members[1]]]).status_code == 201
+    stats = client.get(f"/api/v1/offers/{offer_id}/stats", headers=auth(mkey)).json
+    assert stats["issued"] == 4
+    assert stats["redeemed"] == 2
+    assert stats["redemption_rate"] == 0.5
+    # 15 % of 2000 and of 1000.
+    assert stats["discount"] == "450.00"
+    # What the two purchases paid: 2000 - 300 - 100, 1000 - 150.
+    assert stats["revenue"] == "2450.00"
+    by = {
+        (row["source"]["kind"], row["source"]["ref"]): row for row in stats["by_source"]
+    }
+    assert set(by) == {("manual", "")}
+    assert by[("manual", "")]["issued"] == 4
+    assert extra
+    other = client.get(f"/api/v1/offers/{other_id}/stats", headers=auth(mkey)).json
+    assert (other["issued"], other["redeemed"], other["discount"]) == (1, 1, "100.00")
+    assert client.get("/api/v1/offers/999/stats", headers=auth(mkey)).status_code == 404
