@@ -607,6 +607,7 @@ def till_view(held: Held, language: str) -> dict[str, Any]:
         "min_amount": _roubles(held.min_kopecks),
         "expires_at": _iso(held.expires_at),
         "combinable": held.combinable,
+        "cap": _roubles(held.cap_kopecks) if held.cap_kopecks is not None else None,
     }
 
 
