@@ -593,7 +593,12 @@ def active(member_id: int, now: datetime | None = None) -> list[Held]:
         ).order_by(MemberOffer.expires_at, MemberOffer.id)
     ).all()
     held = [Held(*row) for row in rows]
-    return [h for h in held if h.expires_at is None or h.expires_at > now]
+    return [
+        h
+        for h in held
+        if (h.expires_at is None or h.expires_at > now)
+        and (h.valid_from is None or h.valid_from <= now)
+    ]
 
 
 def till_view(held: Held, language: str) -> dict[str, Any]:
