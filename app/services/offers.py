@@ -781,7 +781,14 @@ def restore(transaction_id: int, now: datetime) -> int:
 # -- expiry ----------------------------------------------------------------------
 
 
-def expire_due(now: datetime, limit: int = EXPIRY_BATCH) -> tuple[int, list[int]]:
+class Expired(NamedTuple):
+    """What `expire_due` ended: how many instances, and whose."""
+
+    ended: int
+    member_ids: list[int]
+
+
+def expire_due(now: datetime, limit: int = EXPIRY_BATCH) -> Expired:
     """End up to `limit` instances whose time is up: (how many, the members
     whose passes need refreshing). Only executes; the caller commits."""
     table = MemberOffer.__table__
@@ -796,13 +803,13 @@ def expire_due(now: datetime, limit: int = EXPIRY_BATCH) -> tuple[int, list[int]
         .all()
     )
     if not rows:
-        return 0, []
+        return Expired(0, [])
     db.session.execute(
         update(table)
         .where(in_ids(table.c.id, [i for i, _ in rows]), table.c.status == ISSUED)
         .values(status=EXPIRED)
     )
-    return len(rows), sorted({m for _, m in rows})
+    return Expired(len(rows), sorted({m for _, m in rows}))
 
 
 @scheduled("offer_expiry")

@@ -242,8 +242,16 @@ _PASS_OFFERS = (
     .where(MemberOffer.status.in_(("issued", "redeemed", "expired")))
 )
 
-PassOffers = tuple[tuple[passes.Offer, ...], bool]
-NO_OFFERS: PassOffers = ((), False)
+
+class PassOffers(NamedTuple):
+    """A member's offers as the pass shows them, and whether the latest change
+    was a new one (then the front field notifies)."""
+
+    offers: tuple[passes.Offer, ...]
+    new: bool
+
+
+NO_OFFERS = PassOffers((), False)
 
 
 def pass_offers(
@@ -307,7 +315,7 @@ def pass_offers(
         )
         newest = max((r.issued_at for r in usable), default=None)
         new = newest is not None and (not ends or newest > max(ends))
-        out[member_id] = (offers, new)
+        out[member_id] = PassOffers(offers, new)
     return out
 
 
@@ -364,8 +372,8 @@ def member_inputs(
         card_url=public_url(f"/c/{card_token}"),
         privacy_url=public_url(f"/c/{card_token}#privacy"),
         voided=voided,
-        offers=offers[0],
-        offers_new=offers[1],
+        offers=offers.offers,
+        offers_new=offers.new,
     )
 
 
