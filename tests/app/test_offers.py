@@ -841,3 +841,27 @@ def test_counts_per_offer_and_source(
     other = client.get(f"/api/v1/offers/{other_id}/stats", headers=auth(mkey)).json
     assert (other["issued"], other["redeemed"], other["discount"]) == (1, 1, "100.00")
     assert client.get("/api/v1/offers/999/stats", headers=auth(mkey)).status_code == 404
+
+
+def test_the_birthday_automation_issues_its_offer_once_a_year(
+    app: Flask, client: FlaskClient, mkey: str, demo: Demo
+) -> None:
+    offer_id = create(client, mkey)
+    configured = client.patch(
+        "/api/v1/automations",
+        data=json.dumps({"birthday": {"settings": {"offer_id": offer_id}}}),
+        content_type="application/json",
+        headers=auth(mkey),
+    )
+    assert configured.status_code == 200, configured.json
+    assert configured.json["automations"][0]["settings"]["offer_id"] == offer_id
+    anna = demo.passes[0].member_id  # born 14 March
+    for _ in range(2):
+        answer = post(
+            client, mkey, "/api/v1/automations/birthday/run", {"date": "2026-03-14"}
+        )
+        assert answer.status_code == 200, answer.json
+    assert instances(app) == [(anna, "birthday:2026", "automation", "birthday")]
+    with app.app_context():
+        row = db.session.scalar(select(MemberOffer))
+        assert row.expires_at - row.issued_at == timedelta(days=7)
