@@ -78,6 +78,7 @@ def register_blueprints(app: Flask) -> None:
     from app.api import docs as api_docs
     from app.api.marketer import bp as marketer_api_bp
     from app.api.marketer_catalog import bp as marketer_catalog_bp
+    from app.api.marketer_offers import bp as marketer_offers_bp
     from app.api.marketer_settings import bp as settings_api_bp
     from app.errors import register_error_handlers
     from app.google import bp as google_bp
@@ -106,6 +107,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api_docs.bp, url_prefix="/api")
     csrf.exempt(marketer_catalog_bp)
     app.register_blueprint(marketer_catalog_bp, url_prefix="/api/v1")
+    csrf.exempt(marketer_offers_bp)
+    app.register_blueprint(marketer_offers_bp, url_prefix="/api/v1")
     # Bearer keys, or the admin session whose CSRF header the blueprint checks.
     csrf.exempt(settings_api_bp)
     app.register_blueprint(settings_api_bp, url_prefix="/api/v1")

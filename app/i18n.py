@@ -159,6 +159,8 @@ MESSAGES: dict[str, TextSource] = {
         "Done: the card has a new link and the old one no longer opens. Bookmark "
         "this page."
     ),
+    # --- offers ---
+    "card.offer_until": N_("Valid until {date}"),
 }
 
 

@@ -54,12 +54,19 @@ from app.models import (  # noqa: E402
     Device,
     Member,
     MemberMessage,
+    MemberOffer,
     Pass,
     PushDelivery,
     Registration,
     Store,
 )
-from app.services import campaigns, messaging, pass_hashes, segments  # noqa: E402
+from app.services import (  # noqa: E402
+    campaigns,
+    messaging,
+    offers,
+    pass_hashes,
+    segments,
+)
 from app.services.demo import seed_demo  # noqa: E402
 from app.services.passes import refresh_passes  # noqa: E402
 from bench.push_fanout import start_stand_in  # noqa: E402
@@ -280,17 +287,24 @@ def rss_peak_mb() -> float:
 
 
 def enqueue(
-    program: object, rule: dict, label: str, traced: bool = False
+    program: object,
+    rule: dict,
+    label: str,
+    traced: bool = False,
+    offer_id: int | None = None,
 ) -> tuple[float, float, int, float]:
-    """Send a campaign for `rule`: (seconds, CPU seconds of this process, which
-    runs SQLite too, members messaged, peak MB): the Python heap's peak if
-    traced, else the process's peak RSS."""
-    campaign = campaigns.create(
-        program,  # type: ignore[arg-type]
+    """Send a campaign for `rule` (with `offer_id`: issuing that offer to each
+    member messaged): (seconds, CPU seconds of this process, which runs SQLite
+    too, members messaged, peak MB): the Python heap's peak if traced, else the
+    process's peak RSS."""
+    body: dict = {
         # Distinct text per campaign: every pass's content changes.
-        {"texts": {"ru": f"Скидка {label}", "en": f"Sale {label}"}, "segment": rule},
-        None,
-    )
+        "texts": {"ru": f"Скидка {label}", "en": f"Sale {label}"},
+        "segment": rule,
+    }
+    if offer_id is not None:
+        body["offer_id"] = offer_id
+    campaign = campaigns.create(program, body, None)  # type: ignore[arg-type]
     campaign.state = "scheduled"
     db.session.commit()
     before = db.session.scalar(select(func.count()).select_from(MemberMessage))
@@ -444,6 +458,33 @@ def measure(
         out["pass_hashes job: fill the unknown hashes (worker, after)"] = (
             f"{seconds:.1f} s, {cpu:.1f} s CPU ({filled:,} passes, "
             f"{filled / max(seconds, 1e-9):,.0f} passes/s)"
+        )
+        # The same campaign with an offer: one INSERT ... SELECT per batch issues
+        # it to the members messaged.
+        program = seed_demo()
+        offer = offers.create_offer(
+            program,
+            {
+                "kind": "percent_off",
+                "value": 15,
+                "title": {"ru": "−15 % на всё", "en": "15 % off"},
+                "valid_days": 7,
+            },
+            None,
+        )
+        db.session.commit()
+        elapsed, cpu, messaged, _ = enqueue(
+            program, {"all": {}}, "offer", offer_id=offer.id
+        )
+        issued = db.session.scalar(
+            select(func.count())
+            .select_from(MemberOffer)
+            .where(MemberOffer.offer_id == offer.id)
+        )
+        assert issued == messaged, (issued, messaged)
+        out["enqueue, all members, with an offer (issued to each)"] = (
+            f"{elapsed:.1f} s, {cpu:.1f} s CPU ({messaged / elapsed:,.0f} members/s, "
+            f"{issued:,} offers)"
         )
         program = seed_demo()
         rule = {"birthday": birthday_range(args.traced_members, total, 7)}

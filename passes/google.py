@@ -228,6 +228,31 @@ def build_loyalty_object(
     }
 
 
+OFFER_MESSAGE_PREFIX = "offer-"
+
+
+def offer_messages(member: Member) -> list[dict[str, Any]]:
+    """Each active offer as an object message shown until the offer expires
+    (a redeemed or expired offer is left out, so a sync removes it)."""
+    messages = []
+    for offer in member.offers:
+        lines = [offer.terms] if offer.terms else []
+        if offer.until:
+            lines.append(
+                pick(LABELS["offer_until"], member.language).format(date=offer.until)
+            )
+        message: dict[str, Any] = {
+            "id": f"{OFFER_MESSAGE_PREFIX}{safe_suffix(offer.key)}",
+            "header": offer.title,
+            "body": "\n".join(lines) or offer.title,
+            "messageType": "TEXT",
+        }
+        if offer.ends:
+            message["displayInterval"] = {"end": {"date": offer.ends}}
+        messages.append(message)
+    return messages
+
+
 def origin(url: str) -> str:
     """'https://shop.example/c/x' -> 'https://shop.example' (for `origins`)."""
     parts = urlsplit(url)

@@ -75,6 +75,10 @@ class Program:
     terms: Text = field(default_factory=dict)
     contacts: Text = field(default_factory=dict)
     google: GoogleProgram | None = None
+    # The organisation's name and the pass description in other languages than
+    # the program's own (`organization_name`, `description`), e.g. {"en": ...}.
+    organization_names: Text = field(default_factory=dict)
+    descriptions: Text = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,19 @@ class Store:
     latitude: float
     longitude: float
     relevant_text: str
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A personal offer the member can use, in the member's language: what it
+    is, its terms, and until when (a date as the member reads it, or "")."""
+
+    title: str
+    terms: str = ""
+    until: str = ""
+    # For Google messages: a stable id and the expiry as an ISO date-time ("").
+    key: str = ""
+    ends: str = ""
 
 
 @dataclass(frozen=True)
@@ -106,3 +123,7 @@ class Member:
     card_url: str
     privacy_url: str
     voided: bool = False
+    # Active offers, the best (the one to use first) first; `offers_new`: the
+    # latest change was a new offer (notify), not a redemption or expiry.
+    offers: tuple[Offer, ...] = ()
+    offers_new: bool = False

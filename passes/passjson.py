@@ -34,7 +34,17 @@ LABELS: dict[str, Text] = {
     "contacts": all_languages(N_("Contacts")),
     "card_page": all_languages(N_("Card online")),
     "privacy": all_languages(N_("Your data: download or delete")),
+    # -- offers ---
+    "offers": all_languages(N_("Your offers")),
+    "offers_changed": dict.fromkeys(LANGUAGES, "%@"),
+    "offers_more": all_languages(N_("{n} more")),
+    "offer_until": all_languages(N_("Valid until {date}")),
+    # -- the pass in another language than the program's (English) ---
+    "description_other": all_languages(N_("{name} loyalty card")),
+    "store_nearby": all_languages(N_("{store} is nearby: show your card")),
 }
+# The language programs write their own texts in (names, store texts).
+PROGRAM_LANGUAGE = "ru"
 
 
 def rgb(hex_colour: str) -> str:
@@ -117,8 +127,8 @@ def build_pass_json(
         "passTypeIdentifier": program.pass_type_identifier,
         "serialNumber": member.serial_number,
         "teamIdentifier": program.team_identifier,
-        "organizationName": program.organization_name,
-        "description": program.description,
+        "organizationName": _organization(program, member.language),
+        "description": _description(program, member.language, t),
         "logoText": program.logo_text,
         "foregroundColor": rgb(design.foreground),
         "backgroundColor": rgb(design.background),
@@ -165,9 +175,10 @@ def build_pass_json(
                     "label": t("offer"),
                     "value": member.offer or t("no_offer"),
                     **({"changeMessage": t("offer_changed")} if member.offer else {}),
-                }
+                },
+                *_offers_field(member, t),
             ],
-            "backFields": back_fields,
+            "backFields": _offer_back_fields(member, t) + back_fields,
         },
         # A voided card never asks for the lock screen.
         "locations": []
@@ -176,7 +187,9 @@ def build_pass_json(
             {
                 "latitude": s.latitude,
                 "longitude": s.longitude,
-                "relevantText": s.relevant_text,
+                "relevantText": s.relevant_text
+                if member.language == PROGRAM_LANGUAGE
+                else t("store_nearby").format(store=s.name),
             }
             for s in stores[:10]
         ],
@@ -184,6 +197,54 @@ def build_pass_json(
     if member.voided:
         pass_json["voided"] = True
     return pass_json
+
+
+def _organization(program: Program, language: str) -> str:
+    if language == PROGRAM_LANGUAGE:
+        return program.organization_name
+    return program.organization_names.get(language) or program.organization_name
+
+
+def _description(program: Program, language: str, t: Any) -> str:
+    """The pass's description (VoiceOver, the lock screen) in the member's
+    language: the program's own, or "<organisation> loyalty card"."""
+    if language == PROGRAM_LANGUAGE:
+        return program.description
+    return program.descriptions.get(language) or t("description_other").format(
+        name=_organization(program, language)
+    )
+
+
+def _offers_field(member: Member, t: Any) -> list[dict[str, Any]]:
+    """The front's offers field: the best offer's title, «· ещё 2» for the rest.
+    It notifies only when a new offer arrived (a redemption or an expiry changes
+    it silently)."""
+    if not member.offers:
+        return []
+    value = member.offers[0].title
+    if len(member.offers) > 1:
+        value += " · " + t("offers_more").format(n=len(member.offers) - 1)
+    field: dict[str, Any] = {"key": "offers", "label": t("offers"), "value": value}
+    if member.offers_new:
+        field["changeMessage"] = t("offers_changed")
+    return [field]
+
+
+def _offer_back_fields(member: Member, t: Any) -> list[dict[str, Any]]:
+    """Every active offer in full on the back: title, terms, expiry."""
+    fields = []
+    for i, offer in enumerate(member.offers):
+        lines = [offer.terms] if offer.terms else []
+        if offer.until:
+            lines.append(t("offer_until").format(date=offer.until))
+        fields.append(
+            {
+                "key": f"offer_{i}",
+                "label": offer.title,
+                "value": "\n".join(lines) or offer.title,
+            }
+        )
+    return fields
 
 
 def build_strings(program: Program, member: Member) -> dict[str, dict[str, str]]:

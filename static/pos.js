@@ -157,11 +157,13 @@
     $("member-balance").textContent = I18N.number(member.balance);
     $("member-tier").textContent = member.tier.name[lang] || member.tier.name.ru || member.tier.code;
     $("member-typed").hidden = member.can_redeem;
-    fillList("member-offers", member.offers);
+    state.chosen = [];
+    fillOffers(member);
     fillList("member-stock", member.back_in_stock);
     $("sale-form").reset();
     $("redeem").disabled = !member.can_redeem;
     updateRedeemHint();
+    updateOfferPreview();
     $("member").hidden = false;
     $("amount").focus();
   }
@@ -171,10 +173,114 @@
     list.textContent = "";
     (items || []).forEach(function (item) {
       var li = document.createElement("li");
-      li.textContent = typeof item === "string" ? item : (item.name || item.sku || "");
+      li.textContent = typeof item === "string" ? item : (item.title || item.name || item.sku || "");
       list.appendChild(li);
     });
     $(id + "-box").hidden = !(items && items.length);
+  }
+
+  // -- offers: buttons to choose, the discount and the amount to pay shown
+  // before confirming (the server computes them again and has the last word) --
+
+  function fillOffers(member) {
+    var list = $("member-offers");
+    list.textContent = "";
+    (member.offers || []).forEach(function (offer) {
+      var li = document.createElement("li");
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "offer secondary";
+      button.dataset.offerId = String(offer.id);
+      button.setAttribute("aria-pressed", "false");
+      button.textContent = offer.title;
+      button.disabled = !member.can_redeem;
+      button.addEventListener("click", function () { toggleOffer(offer); });
+      li.appendChild(button);
+      if (offer.terms) {
+        var terms = document.createElement("span");
+        terms.className = "hint";
+        terms.textContent = " " + offer.terms;
+        li.appendChild(terms);
+      }
+      list.appendChild(li);
+    });
+    $("member-offers-box").hidden = !(member.offers && member.offers.length);
+  }
+
+  function offerById(id) {
+    var found = null;
+    (state.member.offers || []).forEach(function (o) { if (o.id === id) found = o; });
+    return found;
+  }
+
+  function toggleOffer(offer) {
+    var chosen = state.chosen;
+    var at = chosen.indexOf(offer.id);
+    if (at >= 0) {
+      chosen.splice(at, 1);
+    } else if (!offer.combinable) {
+      state.chosen = [offer.id];  // one that does not combine stands alone
+    } else {
+      state.chosen = chosen.filter(function (id) {
+        var other = offerById(id);
+        return other && other.combinable;
+      }).concat([offer.id]);
+    }
+    // Another choice is another sale: a new Idempotency-Key.
+    state.saleKey = newIdempotencyKey();
+    Array.prototype.forEach.call(document.querySelectorAll("#member-offers button.offer"),
+      function (button) {
+        var on = state.chosen.indexOf(parseInt(button.dataset.offerId, 10)) >= 0;
+        button.setAttribute("aria-pressed", on ? "true" : "false");
+      });
+    updateOfferPreview();
+  }
+
+  function kopecks(value) {
+    var amount = parseFloat(value);
+    return isFinite(amount) ? Math.round(amount * 100) : NaN;
+  }
+
+  function updateOfferPreview() {
+    var preview = $("offer-preview");
+    var member = state.member;
+    if (!member || !state.chosen || !state.chosen.length) {
+      preview.hidden = true;
+      return;
+    }
+    var amount = kopecks(amountValue());
+    if (!(amount > 0)) {
+      preview.hidden = true;
+      return;
+    }
+    var chosen = state.chosen.map(offerById).filter(Boolean);
+    var below = chosen.filter(function (o) { return amount < kopecks(o.min_amount); });
+    if (below.length) {
+      preview.textContent = text("offer.below_minimum", {
+        title: below[0].title, min: I18N.money(below[0].min_amount)
+      });
+      preview.hidden = false;
+      return;
+    }
+    // As the server does: percentages of the receipt first, then amounts.
+    var remaining = amount;
+    chosen.slice().sort(function (a, b) {
+      return (a.kind === "percent_off" ? 0 : 1) - (b.kind === "percent_off" ? 0 : 1);
+    }).forEach(function (o) {
+      var off = 0;
+      if (o.kind === "percent_off") {
+        off = Math.floor((amount * o.value + 50) / 100);
+        if (o.cap !== undefined && o.cap !== null) off = Math.min(off, kopecks(o.cap));
+      } else if (o.kind === "amount_off") {
+        off = kopecks(o.value);
+      }
+      remaining -= Math.min(off, remaining);
+    });
+    preview.textContent = text("offer.preview", {
+      discount: I18N.money((amount - remaining) / 100),
+      pay: I18N.money(remaining / 100)
+    });
+    preview.hidden = false;
   }
 
   function scan(code) {
@@ -234,6 +340,7 @@
       receipt_id: $("receipt").value.trim(),
       redeem_points: redeem
     };
+    if (state.chosen && state.chosen.length) body.offer_ids = state.chosen.slice();
     state.busy = true;
     $("confirm").disabled = true;
     api("POST", "/transactions", body, { "Idempotency-Key": state.saleKey }).then(
@@ -246,6 +353,11 @@
             earned: points(data.earned), redeemed: points(data.redeemed),
             balance: points(data.balance)
           });
+          if (data.offers_redeemed && data.offers_redeemed.length) {
+            message += " " + text("result.discount", {
+              discount: I18N.money(data.discount), paid: I18N.money(data.paid)
+            });
+          }
           if (data.tier_upgraded) {
             message += " " + text("result.upgraded", { tier: data.tier.name[lang] || data.tier.code });
           }
@@ -399,6 +511,7 @@
       focusScan();
     });
     $("amount").addEventListener("input", updateRedeemHint);
+    $("amount").addEventListener("input", updateOfferPreview);
     // A key pressed while nothing editable has focus goes to the scan field, and
     // focus returns there whenever it falls back to the page.
     document.addEventListener("keydown", function (event) {

@@ -1,6 +1,7 @@
 """The marketer dashboard /admin (Russian and English)."""
 
 from app.admin import catalog as _catalog  # noqa: F401  (registers its pages)
+from app.admin import offers_page as _offers  # noqa: F401  (adds /admin/offers)
 from app.admin import settings_page  # noqa: F401  (adds /admin/settings to bp)
 from app.admin.views import bp
 

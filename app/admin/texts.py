@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.admin.catalog_texts import TEXTS as CATALOG_TEXTS
+from app.admin.offers_texts import TEXTS as OFFERS_TEXTS
 from app.i18n import N_, NC_, TextSource, catalogue, page_texts, plural_forms
 
 TEXTS: dict[str, TextSource] = {
@@ -96,6 +97,7 @@ JS_TEXTS: dict[str, TextSource] = {
 }
 
 TEXTS |= CATALOG_TEXTS
+TEXTS |= OFFERS_TEXTS
 
 
 def texts(language: str) -> dict[str, str]:

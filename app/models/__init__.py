@@ -15,6 +15,7 @@ from app.models.marketing import (
 )
 from app.models.member import Member
 from app.models.message import MemberMessage
+from app.models.offer import MemberOffer, Offer
 from app.models.outbound import OutboundMessage, SignupCode
 from app.models.program import Program, ProgramImage, Store
 from app.models.push import PushDelivery
@@ -37,6 +38,8 @@ __all__ = [
     "LedgerEntry",
     "Member",
     "MemberMessage",
+    "MemberOffer",
+    "Offer",
     "OutboundMessage",
     "Pass",
     "PosTransaction",

@@ -44,6 +44,9 @@ class Campaign(Base):
     targeted: Mapped[int | None]
     reachable: Mapped[int | None]
     created_by: Mapped[str] = mapped_column(String(40), default="")
+    # The offer each member reached gets (services.offers); checked when saved.
+    # No foreign key: adding one to an existing SQLite table means a table copy.
+    offer_id: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     scheduled_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]

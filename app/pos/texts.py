@@ -66,4 +66,15 @@ TEXTS: dict[str, TextSource] = {
     "error.network_scan": N_("No connection to the server. Please try again."),
     "error.unauthorized": N_("The key is no longer valid. Please sign in again."),
     "error.other": N_("That did not work: {message}"),
+    # --- offers ---
+    "offer.preview": N_("Discount {discount} · to pay {pay}"),
+    "offer.below_minimum": N_("“{title}” needs a receipt of at least {min}."),
+    "result.discount": N_("Discount {discount}, paid {paid}."),
+    "error.offer_used": N_("This offer was already used."),
+    "error.offer_expired": N_("This offer has expired."),
+    "error.offer_not_yours": N_("This offer belongs to another member."),
+    "error.unknown_offer": N_("This offer is not valid here."),
+    "error.offer_below_minimum": N_("The receipt is below this offer's minimum."),
+    "error.offer_not_combinable": N_("These offers cannot be combined."),
+    "error.offer_not_started": N_("This offer is not valid yet."),
 }

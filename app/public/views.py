@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import segno
 from flask import (
     Blueprint,
@@ -21,10 +23,10 @@ from werkzeug.wrappers import Response as BaseResponse
 import passes
 from app.database import writes
 from app.extensions import db, limiter
-from app.i18n import pick_language, translate
+from app.i18n import date_text, pick_language, translate
 from app.models import Member, ProductSubscription, Program
 from app.security import pages_limit, signup_limit
-from app.services import catalog, google_wallet, outbound
+from app.services import catalog, google_wallet, offers, outbound
 from app.services import passes as pass_service
 from app.services import signup as signup_service
 from app.services.errors import DomainError
@@ -239,7 +241,27 @@ def _render_card(
         products=catalog.products(member.program),
         subscriptions=catalog.waiting(member),
         stores=[s for s in member.program.stores if s.active],
+        offers=_card_offers(member, language),
     ), status
+
+
+def _card_offers(member: Member, language: str) -> list[dict[str, str]]:
+    """The member's usable offers with their terms and expiry date."""
+    zone = ZoneInfo(member.program.timezone)
+    return [
+        {
+            "title": passes.pick(held.title, language),
+            "terms": passes.pick(held.terms, language) if held.terms else "",
+            "until": translate(
+                "card.offer_until",
+                language,
+                date=date_text(held.expires_at.astimezone(zone).date(), language),
+            )
+            if held.expires_at is not None
+            else "",
+        }
+        for held in offers.active(member.id)
+    ]
 
 
 @bp.get("/c/<card_token>")

@@ -43,12 +43,13 @@ from app.models import (
     LedgerEntry,
     Member,
     MemberMessage,
+    Offer,
     Pass,
     PosTransaction,
     Program,
 )
 from app.models.base import utcnow
-from app.services import checks, ledger, messaging
+from app.services import checks, ledger, messaging, offers
 from app.services.errors import Conflict, DomainError, Invalid
 from app.services.passes import refresh_passes
 from app.services.scheduler import scheduled
@@ -228,6 +229,9 @@ def configure(row: Automation, changes: Any) -> None:
     new = dict(row.settings or {})
     given = checks.mapping(changes.get("settings") or {}, "settings", "invalid_body")
     for key, value in given.items():
+        if key == OFFER_SETTING:
+            new[key] = _check_offer(row, value)
+            continue
         if key not in DEFAULTS[row.name]:
             raise Invalid("unknown_setting", f"{row.name} has no setting {key!r}")
         if key == "texts":
@@ -238,6 +242,42 @@ def configure(row: Automation, changes: Any) -> None:
             new[key] = checks.number(value, key, *_FLOAT_PARAMS[key], "invalid_setting")
     row.enabled = enabled
     row.settings = new
+
+
+# -- the automation's offer (services.offers) -------------------------------------
+
+# Optional setting of every automation: the offer each member it reaches gets.
+OFFER_SETTING = "offer_id"
+
+
+def _check_offer(row: Automation, value: Any) -> int | None:
+    if value is None:
+        return None
+    return offers.issuable(row.program_id, value, utcnow()).id
+
+
+def _offer(program: Program, conf: dict[str, Any], now: datetime) -> Offer | None:
+    """The offer to issue with this run's messages, if set and still issuable."""
+    offer_id = conf.get(OFFER_SETTING)
+    if offer_id is None:
+        return None
+    offer = db.session.get(Offer, offer_id)
+    if offer is None or offer.program_id != program.id or offer.archived_at:
+        return None
+    if offer.valid_until is not None and offer.valid_until <= now:
+        return None
+    return offer
+
+
+def _issue(
+    offer: Offer | None, name: str, sources: dict[int, str], now: datetime
+) -> None:
+    """Members this run messaged get the offer, keyed by their message's source
+    (one instance per birthday year, lapse, month...)."""
+    if offer is not None and sources:
+        offers.issue_each(
+            offer, sources, source_kind="automation", source_ref=name, now=now
+        )
 
 
 # -- helpers -------------------------------------------------------------------
@@ -361,6 +401,7 @@ def run_birthday(program: Program, conf: dict[str, Any], local: datetime) -> int
         )
     )
     sent = 0
+    offer = _offer(program, conf, local.astimezone(UTC))
     for batch in _batches(_members(program).where(Member.birthday.is_not(None), match)):
         for row in batch:
             source = f"birthday:{today.year}"
@@ -384,6 +425,7 @@ def run_birthday(program: Program, conf: dict[str, Any], local: datetime) -> int
                 member, kind="birthday", source_key=source, texts=texts, on=today
             ):
                 sent += 1
+                _issue(offer, "birthday", {member.id: source}, local.astimezone(UTC))
     return sent
 
 
@@ -418,6 +460,7 @@ def run_win_back(program: Program, conf: dict[str, Any], local: datetime) -> int
     now = local.astimezone(UTC)
     texts = fill(conf["texts"])  # no placeholders: "{{" still means "{"
     sent = 0
+    offer = _offer(program, conf, now)
     for batch in _batches(_members(program, Member.created_at)):
         visits = _last_visits(program, [m.id for m in batch])
         # Members due now, each keyed by their lapse (one message per lapse).
@@ -426,14 +469,14 @@ def run_win_back(program: Program, conf: dict[str, Any], local: datetime) -> int
             start = lapse_start(member.created_at, visits.get(member.id), conf)
             if start <= now:
                 due[member.id] = f"winback:{start.date().isoformat()}"
-        sent += len(
-            messaging.deliver_each(
-                program,
-                {member_id: (key, texts) for member_id, key in due.items()},
-                kind="win_back",
-                on=local.date(),
-            )
+        reached = messaging.deliver_each(
+            program,
+            {member_id: (key, texts) for member_id, key in due.items()},
+            kind="win_back",
+            on=local.date(),
         )
+        _issue(offer, "win_back", {m: due[m] for m in reached}, now)
+        sent += len(reached)
     return sent
 
 
@@ -447,17 +490,26 @@ def run_welcome(program: Program, conf: dict[str, Any], local: datetime) -> int:
         Member.created_at >= since, Member.created_at <= now, ~welcomed
     )
     sent = 0
+    offer = _offer(program, conf, now)
     for batch in _batches(query):
-        sent += len(
-            messaging.deliver_many(
-                program,
-                [member.id for member in batch],
-                kind="welcome",
-                source_key="welcome",
-                texts=fill(conf["texts"]),
-                on=local.date(),
-            )
+        reached = messaging.deliver_many(
+            program,
+            [member.id for member in batch],
+            kind="welcome",
+            source_key="welcome",
+            texts=fill(conf["texts"]),
+            on=local.date(),
         )
+        if offer is not None and reached:
+            offers.issue_many(
+                offer,
+                list(reached),
+                source="welcome",
+                source_kind="automation",
+                source_ref="welcome",
+                now=now,
+            )
+        sent += len(reached)
     return sent
 
 
@@ -469,6 +521,7 @@ def run_points_reminder(program: Program, conf: dict[str, Any], local: datetime)
         Member.points >= int(conf["min_points"]), Member.created_at <= idle_since
     )
     sent = 0
+    offer = _offer(program, conf, now)
     for batch in _batches(query):
         visits = _last_visits(program, [m.id for m in batch])
         # Each member's own balance in the text.
@@ -477,11 +530,11 @@ def run_points_reminder(program: Program, conf: dict[str, Any], local: datetime)
             for member in batch
             if (visit := visits.get(member.id)) is None or visit.last <= idle_since
         }
-        sent += len(
-            messaging.deliver_each(
-                program, due, kind="points_reminder", on=local.date()
-            )
+        reached = messaging.deliver_each(
+            program, due, kind="points_reminder", on=local.date()
         )
+        _issue(offer, "points_reminder", dict.fromkeys(reached, key), now)
+        sent += len(reached)
     return sent
 
 

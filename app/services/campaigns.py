@@ -6,13 +6,15 @@ whose start time has come, waits out the program's quiet hours, then sends in
 batches of BATCH members per transaction: the next BATCH member ids after the
 campaign's `cursor` (keyset pagination, bounded memory), all through one
 messaging.deliver_many (set-based; one MemberMessage per member and campaign),
-then the cursor moves in the same transaction. A crash loses at most the open
-batch, which the next run redoes; MemberMessage's unique (member, source) keeps
-that from reaching anyone twice.
+then the campaign's offer, if any, is issued to exactly the members messaged
+(one INSERT ... SELECT per batch) and the cursor moves in the same
+transaction. A crash loses at most the open batch, which the next run redoes;
+MemberMessage's unique (member, source) keeps that from reaching anyone twice.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,9 +22,9 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import ApiKey, Campaign, Member, MemberMessage, Program
+from app.models import ApiKey, Campaign, Member, MemberMessage, Offer, Program
 from app.models.campaign import CANCELLED, DONE, DRAFT, SCHEDULED, SENDING
-from app.services import audit, checks, messaging, outbox, segments
+from app.services import audit, checks, messaging, offers, outbox, segments
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.scheduler import scheduled
 
@@ -70,7 +72,7 @@ def _name(value: Any) -> str:
     return checks.text(value, "name", "invalid_campaign", longest=MAX_NAME, shortest=0)
 
 
-FIELDS = ("name", "texts", "segment", "start_at", "state")
+FIELDS = ("name", "texts", "segment", "start_at", "state", "offer_id")
 
 
 def create(program: Program, body: Any, key: ApiKey | None) -> Campaign:
@@ -89,6 +91,7 @@ def create(program: Program, body: Any, key: ApiKey | None) -> Campaign:
         start_at=parse_start(body.get("start_at"), now),
         state=DRAFT,
         created_by=key.prefix if key is not None else "",
+        offer_id=_offer_id(program, body.get("offer_id"), now),
     )
     state = body.get("state", DRAFT)
     if state not in (DRAFT, SCHEDULED):
@@ -127,6 +130,8 @@ def update_campaign(
         campaign.segment = body["segment"]
     if "start_at" in body:
         campaign.start_at = parse_start(body["start_at"], now)
+    if "offer_id" in body:
+        campaign.offer_id = _offer_id(program, body["offer_id"], now)
     if edits:
         audit.record(
             "campaign.update",
@@ -225,7 +230,7 @@ def send_batch(campaign: Campaign, program: Program, now: datetime) -> bool:
         )
     )
     if ids:
-        messaging.deliver_many(
+        sent = messaging.deliver_many(
             program,
             ids,
             kind="campaign",
@@ -234,12 +239,43 @@ def send_batch(campaign: Campaign, program: Program, now: datetime) -> bool:
             campaign_id=campaign.id,
             on=now.date(),
         )
+        _issue_offer(campaign, sent, now)
         campaign.cursor = ids[-1]
     if len(ids) < size:
         campaign.state = DONE
         campaign.finished_at = datetime.now(UTC)
         return True
     return False
+
+
+# -- the campaign's offer (services.offers) ------------------------------------------
+
+
+def _offer_id(program: Program, value: Any, now: datetime) -> int | None:
+    """The body's `offer_id`: None, or an offer of this program still issuable."""
+    if value is None:
+        return None
+    return offers.issuable(program.id, value, now).id
+
+
+def _issue_offer(campaign: Campaign, sent: Mapping[int, int], now: datetime) -> None:
+    """Each member this batch messaged gets the campaign's offer: one INSERT ...
+    SELECT per batch. An offer archived or ended since is not issued."""
+    if campaign.offer_id is None or not sent:
+        return
+    offer = db.session.get(Offer, campaign.offer_id)
+    if offer is None or offer.archived_at is not None:
+        return
+    if offer.valid_until is not None and offer.valid_until <= now:
+        return
+    offers.issue_many(
+        offer,
+        list(sent),
+        source=source_key(campaign),
+        source_kind="campaign",
+        source_ref=str(campaign.id),
+        now=now,
+    )
 
 
 def _start(campaign: Campaign, program: Program, now: datetime) -> None:
@@ -333,6 +369,7 @@ def as_json(campaign: Campaign, with_progress: bool = True) -> dict[str, Any]:
         "name": campaign.name,
         "texts": campaign.texts,
         "segment": campaign.segment,
+        "offer_id": campaign.offer_id,
         "state": campaign.state,
         "start_at": _iso(campaign.start_at),
         "created_at": _iso(campaign.created_at),

@@ -16,7 +16,7 @@ from sqlalchemy import exists, select
 import passes
 from app.extensions import db
 from app.models import Member, Pass
-from app.services import catalog
+from app.services import catalog, offers
 from app.services.errors import Forbidden, Gone, NotFound
 from app.services.loyalty import earn_percent, tier_view
 from app.services.masking import mask_phone
@@ -95,7 +95,10 @@ def member_summary(member: Member, genuine: bool) -> dict[str, Any]:
         "balance": member.points,
         "tier": tier_view(program, member.tier),
         "earn_percent": earn_percent(program, member.tier),
-        "offers": [member.offer] if member.offer else [],
+        # The member's usable offer instances (ids for the purchase's offer_ids).
+        "offers": [
+            offers.till_view(held, member.language) for held in offers.active(member.id)
+        ],
         # What the member is waiting for (the cashier can check the shelf).
         "back_in_stock": [
             {

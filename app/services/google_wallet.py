@@ -259,6 +259,11 @@ def sync_object(member: Member) -> bool:
     sync_class(member.program)
     body = build_object(member)
     sent = record.body or {}
+    # The member's offers are messages shown until they expire; the other
+    # messages (campaigns, automations) stay as they were sent.
+    wanted = _with_offer_messages(sent.get("messages", []), member)
+    if wanted != sent.get("messages", []):
+        body["messages"] = wanted
     changed = {key: value for key, value in body.items() if sent.get(key) != value}
     if not changed:
         return False
@@ -266,7 +271,7 @@ def sync_object(member: Member) -> bool:
     notify = any(key in changed for key in NOTIFYING_FIELDS) and bool(
         notifications_left(record, now)
     )
-    messages = sent.get("messages", [])
+    messages = body.pop("messages", sent.get("messages", []))
     try:
         client().patch(OBJECT, record.object_id, changed, notify=notify)
     except GoogleNotFound:
@@ -280,6 +285,19 @@ def sync_object(member: Member) -> bool:
     record.synced_at = utcnow()
     db.session.flush()
     return True
+
+
+def _with_offer_messages(
+    live: list[dict[str, Any]], member: Member
+) -> list[dict[str, Any]]:
+    """The object's messages with its offer messages replaced by the member's
+    active offers now (a redeemed or expired one disappears), within Google's
+    ten: offers first, then the latest other messages."""
+    offers = google.offer_messages(pass_service.member_view(_pass(member)))
+    prefix = google.OFFER_MESSAGE_PREFIX
+    others = [m for m in live if not str(m.get("id", "")).startswith(prefix)]
+    room = max(MAX_MESSAGES - len(offers), 0)
+    return (others[-room:] if room else []) + offers[:MAX_MESSAGES]
 
 
 def add_message(

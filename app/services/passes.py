@@ -12,14 +12,16 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import bindparam, func, select, update
 
 import passes
 from app.extensions import db
-from app.models import Member, Pass, Program, ProgramImage, Store
+from app.i18n import date_text
+from app.models import Member, MemberOffer, Offer, Pass, Program, ProgramImage, Store
 from app.models.base import utcnow
 from app.services import outbox
 from app.services.idlist import in_ids
@@ -129,7 +131,16 @@ def program_view(program: Program) -> passes.Program:
         web_service_url=public_url("/wallet"),
         terms=program.texts.get("terms", {}),
         contacts=program.texts.get("contacts", {}),
+        # Optional English names in the program's texts: {"en": ...}.
+        organization_names=_other_languages(program.texts.get("organization_name")),
+        descriptions=_other_languages(program.texts.get("description")),
     )
+
+
+def _other_languages(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {k: v for k, v in value.items() if isinstance(v, str) and v.strip()}
 
 
 def store_view(store: Store) -> passes.Store:
@@ -212,8 +223,109 @@ def stores_near(
     return passes.nearest_stores(stores, *location, limit=10)
 
 
-def member_view(pass_: Pass) -> passes.Member:
+# -- the member's offers on the pass (services.offers) ------------------------------
+
+# Instances that shape the pass: usable ones, and the ends (redemptions, expiries)
+# that tell whether the latest change was a new offer.
+_PASS_OFFERS = (
+    select(
+        MemberOffer.member_id,
+        MemberOffer.id,
+        MemberOffer.status,
+        MemberOffer.issued_at,
+        MemberOffer.expires_at,
+        MemberOffer.redeemed_at,
+        Offer.title,
+        Offer.terms,
+    )
+    .join(Offer, Offer.id == MemberOffer.offer_id)
+    .where(MemberOffer.status.in_(("issued", "redeemed", "expired")))
+)
+
+
+class PassOffers(NamedTuple):
+    """A member's offers as the pass shows them, and whether the latest change
+    was a new one (then the front field notifies)."""
+
+    offers: tuple[passes.Offer, ...]
+    new: bool
+
+
+NO_OFFERS = PassOffers((), False)
+
+
+def pass_offers(
+    member_ids: Sequence[int],
+    language_of: dict[int, str],
+    zone: str,
+    now: datetime | None = None,
+    redeeming: Sequence[int] = (),
+) -> dict[int, PassOffers]:
+    """Each member's active offers for the pass (soonest expiry first: the one
+    to use first leads) and whether a new offer is the latest change (one query
+    for all). Members without any are left out. `redeeming`: instances a
+    purchase is about to redeem (counted as redeemed now)."""
+    if not member_ids:
+        return {}
+    now = now or utcnow()
+    rows = db.session.execute(
+        _PASS_OFFERS.where(in_ids(MemberOffer.member_id, list(member_ids))).order_by(
+            MemberOffer.member_id, MemberOffer.id
+        )
+    ).all()
+    by_member: dict[int, list[Any]] = {}
+    for row in rows:
+        by_member.setdefault(row.member_id, []).append(row)
+    tz = ZoneInfo(zone)
+    out: dict[int, PassOffers] = {}
+    for member_id, items in by_member.items():
+        language = language_of.get(member_id, "ru")
+        usable = [
+            r
+            for r in items
+            if r.status == "issued"
+            and r.id not in redeeming
+            and (r.expires_at is None or r.expires_at > now)
+        ]
+        # When offers went: redeemed (or being redeemed), expired (by the job,
+        # or due by now).
+        ends = (
+            [r.redeemed_at for r in items if r.redeemed_at is not None]
+            + [now for r in items if r.id in redeeming]
+            + [
+                min(r.expires_at, now)
+                for r in items
+                if r.expires_at is not None
+                and r.redeemed_at is None
+                and (r.status == "expired" or r.expires_at <= now)
+            ]
+        )
+        usable.sort(key=lambda r: (r.expires_at is None, r.expires_at or now, r.id))
+        offers = tuple(
+            passes.Offer(
+                title=passes.pick(r.title, language),
+                terms=passes.pick(r.terms, language) if r.terms else "",
+                until=date_text(r.expires_at.astimezone(tz).date(), language)
+                if r.expires_at is not None
+                else "",
+                key=str(r.id),
+                ends=r.expires_at.isoformat() if r.expires_at is not None else "",
+            )
+            for r in usable
+        )
+        newest = max((r.issued_at for r in usable), default=None)
+        new = newest is not None and (not ends or newest > max(ends))
+        out[member_id] = PassOffers(offers, new)
+    return out
+
+
+def member_view(pass_: Pass, held: PassOffers | None = None) -> passes.Member:
+    """The member side of the pass; `held`: their offers if already loaded."""
     member = pass_.member
+    if held is None:
+        held = pass_offers(
+            [member.id], {member.id: member.language}, pass_.program.timezone
+        ).get(member.id, NO_OFFERS)
     return member_inputs(
         program=pass_.program,
         serial_number=pass_.serial_number,
@@ -226,6 +338,7 @@ def member_view(pass_: Pass) -> passes.Member:
         points=member.points,
         tier=member.tier,
         offer=member.offer,
+        offers=held,
     )
 
 
@@ -242,6 +355,7 @@ def member_inputs(
     points: int,
     tier: str,
     offer: str,
+    offers: PassOffers = NO_OFFERS,
 ) -> passes.Member:
     """The member side of a pass from plain fields (`member_view` without ORM
     objects, for the POS path; both must give the same pass)."""
@@ -258,6 +372,8 @@ def member_inputs(
         card_url=public_url(f"/c/{card_token}"),
         privacy_url=public_url(f"/c/{card_token}#privacy"),
         voided=voided,
+        offers=offers.offers,
+        offers_new=offers.new,
     )
 
 
@@ -335,6 +451,17 @@ def content_hashes(passes_: list[Pass]) -> list[str]:
     views: dict[int, passes.Program] = {}
     # The nearest ten depend only on where the member shops (see member_location).
     nearest: dict[tuple[int, int | None, str], list[passes.Store]] = {}
+    # Every member's offers in one query per program.
+    held: dict[int, PassOffers] = {}
+    for program_id in {p.program_id for p in passes_}:
+        group = [p for p in passes_ if p.program_id == program_id]
+        held.update(
+            pass_offers(
+                [p.member_id for p in group],
+                {p.member_id: p.member.language for p in group},
+                group[0].program.timezone,
+            )
+        )
     for pass_ in passes_:
         member = pass_.member
         if pass_.program_id not in views:
@@ -344,7 +471,9 @@ def content_hashes(passes_: list[Pass]) -> list[str]:
             nearest[place] = nearest_stores(member)
         digests.append(
             passes.content_fingerprint(
-                views[pass_.program_id], member_view(pass_), nearest[place]
+                views[pass_.program_id],
+                member_view(pass_, held.get(pass_.member_id, NO_OFFERS)),
+                nearest[place],
             )
         )
     return digests

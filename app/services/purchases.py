@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import and_, bindparam, literal, select
+from sqlalchemy import and_, bindparam, exists, literal, select
 from sqlalchemy.exc import IntegrityError
 
 import passes
 from app.extensions import db
-from app.models import Member, Pass, PosTransaction
+from app.models import Member, MemberOffer, Pass, PosTransaction
 from app.models.base import utcnow
-from app.services import cards, loyalty
+from app.services import cards, loyalty, offers
 from app.services import passes as pass_service
 from app.services.auth import Principal
 from app.services.errors import Forbidden, Invalid, Malformed
@@ -52,17 +52,20 @@ class Purchase:
     receipt_id: str
     redeem_points: int
     currency: str
+    # Offer instances (services.offers) the member redeems with this purchase.
+    offer_ids: tuple[int, ...] = ()
 
     def fingerprint(self) -> str:
-        canonical = json.dumps(
-            [
-                self.code,
-                self.amount_kopecks,
-                self.receipt_id,
-                self.redeem_points,
-                self.currency,
-            ]
-        )
+        fields: list[Any] = [
+            self.code,
+            self.amount_kopecks,
+            self.receipt_id,
+            self.redeem_points,
+            self.currency,
+        ]
+        if self.offer_ids:  # (purchases without offers keep their old prints)
+            fields.append(list(self.offer_ids))
+        canonical = json.dumps(fields)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -125,6 +128,7 @@ def parse_purchase(body: object) -> Purchase:
         receipt_id=receipt_id.strip(),
         redeem_points=redeem,
         currency=str(currency),
+        offer_ids=offers.parse_offer_ids(body.get("offer_ids")),
     )
 
 
@@ -187,6 +191,10 @@ _LOCK_CARD = (
         Pass.voided,
         Pass.content_hash,
         Pass.updated_at,
+        # Whether the pass shows offers (then they are read for its content).
+        exists()
+        .where(MemberOffer.member_id == Member.id, MemberOffer.status == "issued")
+        .label("has_offers"),
     )
     .outerjoin(Pass, Pass.member_id == Member.id)
     .where(Member.card_number == bindparam("number"))
@@ -226,11 +234,11 @@ def record_purchase(
     program = api_key.program
     store_id = api_key.store_id
     number, genuine = cards.card_number(purchase.code)
-    if purchase.redeem_points and not genuine:
+    if (purchase.redeem_points or purchase.offer_ids) and not genuine:
         cards.resolve_code(program.id, purchase.code)  # 404/403/410 come first
         raise Forbidden(
             "barcode_required",
-            "Points can be redeemed only with the scanned barcode, "
+            "Points and offers can be redeemed only with the scanned barcode, "
             "not a typed card number.",
         )
     connection = db.session.connection()
@@ -257,22 +265,37 @@ def record_purchase(
         return _replay(prior.fingerprint, body, purchase), True
     cards.check_open(card.erased_at is not None, card.voided)
 
+    applied = None
+    discount = 0
+    if purchase.offer_ids:
+        applied = offers.apply(
+            program.id,
+            card.id,
+            purchase.offer_ids,
+            purchase.amount_kopecks,
+            card.language,
+            now,
+        )
+        discount = applied.discount
+    receipt = purchase.amount_kopecks - discount  # what is left to pay
     redeem = purchase.redeem_points
     if redeem > card.points:
         raise Invalid(
             "insufficient_points",
             f"Not enough points: the balance is {card.points}.",
         )
-    limit = loyalty.max_redeem(program, purchase.amount_kopecks)
+    limit = loyalty.max_redeem(program, receipt)
     if redeem > limit:
         raise Invalid(
             "redeem_limit",
             f"At most {limit} points can pay for this receipt "
             f"({loyalty.redeem_share(program) * 100:.0f}% of it).",
         )
-    paid = purchase.amount_kopecks - redeem * loyalty.point_kopecks(program)
+    paid = receipt - redeem * loyalty.point_kopecks(program)
     # Earned at the tier held before this purchase; the purchase may lift it.
     earned = loyalty.earned_points(program, card.tier, paid)
+    if applied is not None:
+        earned = earned * applied.multiplier + applied.bonus
     tier = card.tier
     reached = loyalty.tier_for_spend(program, prior.spend + purchase.amount_kopecks)
     if loyalty.tier_rank(program, reached) > loyalty.tier_rank(program, tier):
@@ -289,6 +312,10 @@ def record_purchase(
         "tier_upgraded": tier != card.tier,
         "card_number": card.card_number,
         "created_at": now.isoformat(),
+        # Money after offers and points; the offers this purchase used.
+        "discount": _roubles(discount),
+        "paid": _roubles(paid),
+        "offers_redeemed": applied.redeemed if applied is not None else [],
     }
     row = {
         "program_id": program.id,
@@ -318,8 +345,19 @@ def record_purchase(
         "earned": earned,
         "redeemed": redeem,
     }
+    if applied is not None:
+        details.update(offer_ids=list(purchase.offer_ids), discount=discount)
     digest = None
     if card.pass_id is not None:
+        held = pass_service.NO_OFFERS
+        if card.has_offers:
+            held = pass_service.pass_offers(
+                [card.id],
+                {card.id: card.language},
+                program.timezone,
+                now,
+                redeeming=purchase.offer_ids,
+            ).get(card.id, pass_service.NO_OFFERS)
         # What refresh_member_pass would compute, from the values at hand.
         digest = passes.content_fingerprint(
             pass_service.program_view(program),
@@ -335,6 +373,7 @@ def record_purchase(
                 points=balance,
                 tier=tier,
                 offer=card.offer,
+                offers=held,
             ),
             pass_service.stores_near(program, card.preferred_store_id, card.city),
         )
@@ -354,6 +393,8 @@ def record_purchase(
             raise
         return _replay(existing.fingerprint, transaction_body(existing), purchase), True
     assert written.balance in (None, balance), (written.balance, balance)
+    if applied is not None:
+        offers.mark_redeemed(applied, written.transaction_id, now)
     return {"transaction_id": written.transaction_id, **response}, False
 
 

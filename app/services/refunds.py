@@ -7,6 +7,7 @@
 - A purchase of a card closed since (erased member, voided pass) is not refunded
   in points (`card_closed`): the balance was forfeited when the card closed, and
   a refund must not start a new one. The money side is the till's business.
+- Offers the purchase redeemed are usable again if they have not expired.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from app.extensions import db
 from app.ids import MAX_ID
 from app.models import PosTransaction
 from app.models.base import utcnow
-from app.services import audit, cards, ledger
+from app.services import audit, cards, ledger, offers
 from app.services.auth import Principal
 from app.services.errors import Forbidden, NotFound
 from app.services.loyalty import tier_view
@@ -76,6 +77,8 @@ def refund(api_key: Principal, transaction_id: int) -> tuple[dict[str, Any], boo
             idempotency_key=f"refund:{transaction.id}:redeem",
             **fields,
         )
+    # Offers the purchase used come back while still valid.
+    restored = offers.restore(transaction.id, now)
     transaction.refunded_at = now
     transaction.refund_response = {
         "transaction_id": transaction.id,
@@ -85,6 +88,7 @@ def refund(api_key: Principal, transaction_id: int) -> tuple[dict[str, Any], boo
         "balance": member.points,
         "tier": tier_view(member.program, member.tier),
         "refunded_at": now.isoformat(),
+        "offers_restored": restored,
     }
     audit.record(
         "pos.refund",

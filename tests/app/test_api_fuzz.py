@@ -169,6 +169,14 @@ def _seed(app: Flask, demo: Demo, keys: Keys, path: str) -> Known:
         )
         assert campaign.status_code == 201, campaign.get_json()
         parameters["campaign_id"] = campaign.get_json()["id"]
+    if "{offer_id}" in path:
+        offer = client.post(
+            "/api/v1/offers",
+            json={"kind": "gift", "title": {"ru": "Кофе"}, "valid_days": 7},
+            headers=marketer,
+        )
+        assert offer.status_code == 201, offer.get_json()
+        parameters["offer_id"] = offer.get_json()["id"]
     if path.startswith("/api/v1/stores/refreshes/"):
         moved = client.patch(
             f"/api/v1/stores/{store_id}",

@@ -221,3 +221,52 @@ def test_the_page_script_writes_plurals_and_money_as_babel_does(
         assert shown[8:12] == ["21 балл", "22 балла", "25 баллов", "101 балл"]
         assert page.evaluate("I18N.money('2499.90')") == money("2499.90", "ru")
         assert money("2499.90", "ru") == "2\u00a0499,90\u00a0₽"
+
+
+def test_offer_buttons_show_the_discount_and_amount_to_pay_before_confirming(
+    app: Flask, demo: Demo, key: str, base_url: str, page: Page
+) -> None:
+    from app.models import Member, MemberOffer, Program
+    from app.services import offers
+
+    member_id = demo.passes[0].member_id
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        offer = offers.create_offer(
+            program,
+            {
+                "kind": "percent_off",
+                "value": 15,
+                "title": {"ru": "−15 % на всё", "en": "15 % off"},
+                "valid_days": 7,
+                "min_amount": "1000",
+            },
+            None,
+        )
+        offers.issue_manual(
+            db.session.get(Member, member_id), {"offer_id": offer.id}, None
+        )
+        db.session.commit()
+    c = card(app, member_id)
+    sign_in(page, base_url, key)
+    scan(page, c.barcode)
+    button = page.locator("#member-offers button.offer")
+    expect(button).to_have_text("−15 % на всё")
+    expect(button).to_have_attribute("aria-pressed", "false")
+    page.fill("#amount", "999")
+    button.click()
+    expect(button).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#offer-preview")).to_contain_text("нужен чек от")
+    page.fill("#amount", "2 000")
+    expect(page.locator("#offer-preview")).to_have_text(
+        f"Скидка {money('300', 'ru')} · к оплате {money('1700', 'ru')}"
+    )
+    page.fill("#receipt", "A-18")
+    page.click("#confirm")
+    expect(page.locator("#message")).to_contain_text(
+        f"Скидка {money('300', 'ru')}, оплачено {money('1700', 'ru')}."
+    )
+    with app.app_context():
+        assert db.session.scalar(select(MemberOffer.status)) == "redeemed"
+    assert transactions(app) == 1
+    assert_ledger_matches_balances(app)

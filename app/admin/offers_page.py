@@ -1,0 +1,155 @@
+"""/admin/offers: the program's offer templates with their counts (the same
+`offers.stats` the API answers), a form to create one, archiving."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from flask import flash, g, redirect, request, url_for
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response
+
+from app.admin.texts import texts
+from app.admin.views import _language, _program, _render, bp, signed_in
+from app.extensions import db
+from app.i18n import date_text, money
+from app.models import Program
+from app.services import offers
+from app.services.errors import DomainError
+
+# Form field -> the page text naming it (a refusal lists the fields to check).
+_FIELD_TEXT = {
+    "kind": "offer.kind",
+    "value": "offer.value",
+    "cap": "offer.cap",
+    "min_amount": "offer.min_amount",
+    "combinable": "offer.combinable",
+    "valid_days": "offer.valid_days",
+    "valid_from": "offer.valid_until",
+    "valid_until": "offer.valid_until",
+    "title": "offer.title_ru",
+    "title.ru": "offer.title_ru",
+    "title.en": "offer.title_en",
+    "terms": "offer.terms_ru",
+    "terms.ru": "offer.terms_ru",
+    "terms.en": "offer.terms_en",
+}
+
+
+def offer_body(form: MultiDict[str, str]) -> dict[str, Any]:
+    """The form's fields as the API's body (empty fields left out)."""
+
+    def text(name: str) -> str:
+        return (form.get(name) or "").strip()
+
+    body: dict[str, Any] = {"kind": text("kind"), "combinable": "combinable" in form}
+    value = text("value")
+    if value:
+        body["value"] = value if body["kind"] == "amount_off" else _number(value)
+    for name in ("cap", "min_amount"):
+        if text(name):
+            body[name] = text(name).replace(",", ".")
+    if text("valid_days"):
+        body["valid_days"] = _number(text("valid_days"))
+    if text("valid_until"):
+        body["valid_until"] = text("valid_until")
+    for name in ("title", "terms"):
+        texts_ = {lang: text(f"{name}_{lang}") for lang in ("ru", "en")}
+        texts_ = {k: v for k, v in texts_.items() if v}
+        if texts_ or name == "title":
+            body[name] = texts_
+    return body
+
+
+def _number(value: str) -> int | str:
+    return int(value) if value.isdigit() else value
+
+
+def _rows(program: Program, language: str) -> list[dict[str, Any]]:
+    counts: dict[int, list[dict[str, Any]]] = {}
+    for row in offers.stats(program.id):
+        counts.setdefault(row["offer_id"], []).append(row)
+    rows = []
+    for offer in offers.listing(program.id):
+        total = offers.totals(counts.get(offer.id, []))
+        rows.append(
+            {
+                "offer": offer,
+                "title": offer.title.get(language) or offer.title.get("ru", ""),
+                "value": offers.shown_value(offer.kind, offer.value),
+                "min_amount": money(Decimal(offer.min_kopecks) / 100, language),
+                "until": date_text(offer.valid_until.date(), language)
+                if offer.valid_until
+                else "",
+                **total,
+                "rate": f"{total['redemption_rate'] * 100:.0f} %",
+                "discount_text": money(Decimal(total["discount"]), language),
+                "revenue_text": money(Decimal(total["revenue"]), language),
+            }
+        )
+    return rows
+
+
+def _page(program: Program, **context: Any) -> Response:
+    language = _language()
+    return _render(
+        "admin/offers.html",
+        offers=_rows(program, language),
+        kinds=offers.KINDS,
+        values=context.pop("values", {}),
+        **context,
+    )
+
+
+@bp.get("/offers")
+@signed_in
+def offers_page() -> Response:
+    program = _program()
+    if program is None:
+        return _render("admin/no_program.html")
+    response = _page(program)
+    db.session.commit()
+    return response
+
+
+@bp.post("/offers")
+@signed_in
+def create_offer() -> Response:
+    program = _program()
+    if program is None:
+        return _render("admin/no_program.html")
+    t = texts(_language())
+    try:
+        offers.create_offer(program, offer_body(request.form), g.admin_key)
+    except DomainError as error:
+        db.session.rollback()
+        fields = error.extra.get("fields") or {}
+        names = sorted({t[_FIELD_TEXT.get(f, "offer.value")] for f in fields})
+        response = _page(
+            program,
+            error=t["offer.bad_fields"].format(fields=", ".join(names)),
+            values=request.form,
+        )
+        response.status_code = 422
+        return response
+    db.session.commit()
+    flash(t["saved"])
+    return redirect(url_for("admin.offers_page"))
+
+
+@bp.post("/offers/<int:offer_id>/archive")
+@signed_in
+def archive_offer(offer_id: int) -> Response:
+    program = _program()
+    if program is None:
+        return _render("admin/no_program.html")
+    try:
+        offer = offers.get_offer(program.id, offer_id)
+    except DomainError:
+        db.session.rollback()
+        return redirect(url_for("admin.offers_page"))
+    offers.update_offer(offer, {"archived": True}, g.admin_key)
+    db.session.commit()
+    flash(texts(_language())["offer.archived"])
+    return redirect(url_for("admin.offers_page"))
