@@ -18,11 +18,13 @@ from app.models.message import MemberMessage
 from app.models.outbound import OutboundMessage, SignupCode
 from app.models.program import Program, ProgramImage, Store
 from app.models.push import PushDelivery
+from app.models.results import Assignment
 from app.models.wallet import Device, DeviceLog, Pass, Registration
 
 __all__ = [
     "AdminSession",
     "ApiKey",
+    "Assignment",
     "AuditEntry",
     "Automation",
     "AutomationRun",

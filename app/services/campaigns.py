@@ -23,7 +23,7 @@ from app.errors import ApiError
 from app.extensions import db
 from app.models import ApiKey, Campaign, Member, MemberMessage, Program
 from app.models.campaign import CANCELLED, DONE, DRAFT, SCHEDULED, SENDING
-from app.services import audit, messaging, outbox, segments
+from app.services import audit, messaging, outbox, results, segments
 from app.services.scheduler import scheduled
 
 # Members per batch (one transaction). Each batch costs a fixed ~10 statements
@@ -89,6 +89,20 @@ def _name(value: Any) -> str:
 
 
 FIELDS = {"name", "texts", "segment", "start_at", "state"}
+# Results (issue 16): the control group, variants and attribution window.
+FIELDS |= {"holdout_percent", "variants", "attribution_days"}
+
+
+def _results_fields(campaign: Campaign, body: dict[str, Any]) -> None:
+    """Set the control-group, variant and window fields present in `body`."""
+    if "holdout_percent" in body:
+        campaign.holdout_percent = results.parse_holdout(body["holdout_percent"])
+    if "variants" in body:
+        campaign.variants = results.parse_variants(body["variants"], parse_texts)
+    if "attribution_days" in body:
+        campaign.attribution_days = results.parse_attribution_days(
+            body["attribution_days"]
+        )
 
 
 def create(program: Program, body: Any, key: ApiKey | None) -> Campaign:
@@ -110,7 +124,11 @@ def create(program: Program, body: Any, key: ApiKey | None) -> Campaign:
         start_at=parse_start(body.get("start_at"), now),
         state=DRAFT,
         created_by=key.prefix if key is not None else "",
+        holdout_percent=results.HOLDOUT_DEFAULT,
+        variants=[],
+        attribution_days=results.ATTRIBUTION_DAYS,
     )
+    _results_fields(campaign, body)
     state = body.get("state", DRAFT)
     if state not in (DRAFT, SCHEDULED):
         raise _bad("state on create must be 'draft' or 'scheduled'")
@@ -153,6 +171,7 @@ def update_campaign(
         campaign.segment = body["segment"]
     if "start_at" in body:
         campaign.start_at = parse_start(body["start_at"], now)
+    _results_fields(campaign, body)
     if edits:
         audit.record(
             "campaign.update",
@@ -254,21 +273,45 @@ def send_batch(campaign: Campaign, program: Program, now: datetime) -> bool:
         )
     )
     if ids:
-        messaging.deliver_many(
-            program,
-            ids,
-            kind="campaign",
-            source_key=source_key(campaign),
-            texts=campaign.texts,
-            campaign_id=campaign.id,
-            on=now.date(),
-        )
+        _send_treated(campaign, program, ids, now)
         campaign.cursor = ids[-1]
     if len(ids) < size:
         campaign.state = DONE
         campaign.finished_at = datetime.now(UTC)
         return True
     return False
+
+
+def _send_treated(
+    campaign: Campaign, program: Program, ids: list[int], now: datetime
+) -> None:
+    """Hold out the control group (recorded, not messaged), then message the
+    treated, each variant with its own texts (results.assign picks them)."""
+    key = source_key(campaign)
+    treated = results.assign(
+        program.id,
+        dict.fromkeys(ids, key),
+        campaign.holdout_percent,
+        campaign_id=campaign.id,
+        variants=campaign.variants,
+    )
+    texts_of = {v["name"]: v.get("texts") or campaign.texts for v in campaign.variants}
+    # TODO(offers): pass the variant's "offer_id" on when messaging issues offers.
+    by_variant: dict[str | None, list[int]] = {}
+    for member_id, variant in treated.items():
+        by_variant.setdefault(variant, []).append(member_id)
+    sent: list[int] = []
+    for variant, member_ids in sorted(by_variant.items(), key=lambda kv: str(kv[0])):
+        sent += messaging.deliver_many(
+            program,
+            member_ids,
+            kind="campaign",
+            source_key=key,
+            texts=texts_of.get(variant, campaign.texts) if variant else campaign.texts,
+            campaign_id=campaign.id,
+            on=now.date(),
+        )
+    results.mark_reached(sent, [key])
 
 
 def _start(campaign: Campaign, program: Program, now: datetime) -> None:
@@ -369,6 +412,9 @@ def as_json(campaign: Campaign, with_progress: bool = True) -> dict[str, Any]:
         "started_at": _iso(campaign.started_at),
         "finished_at": _iso(campaign.finished_at),
         "cancelled_at": _iso(campaign.cancelled_at),
+        "holdout_percent": campaign.holdout_percent,
+        "variants": campaign.variants or [],
+        "attribution_days": campaign.attribution_days,
     }
     if with_progress:
         body["progress"] = progress(campaign)
