@@ -150,6 +150,16 @@ def settings(row: Automation) -> dict[str, Any]:
     return {**DEFAULTS[row.name], **(row.settings or {})}
 
 
+def configured(program: Program, name: str) -> dict[str, Any]:
+    """The automation's settings without creating its row (a read)."""
+    row = db.session.scalar(
+        select(Automation).where(
+            Automation.program_id == program.id, Automation.name == name
+        )
+    )
+    return settings(row) if row is not None else dict(DEFAULTS[name])
+
+
 def view(row: Automation, runs: int = RUNS_SHOWN) -> dict[str, Any]:
     """The automation as JSON, with its `runs` latest recorded runs."""
     return {
