@@ -97,6 +97,50 @@ JS_TEXTS: dict[str, TextSource] = {
 
 TEXTS |= CATALOG_TEXTS
 
+# --- results (issue 16): control groups, variants, results panels ---
+RESULTS_TEXTS: dict[str, TextSource] = {
+    "setting.holdout_percent": N_("Control group, % (not messaged)"),
+    "setting.attribution_days": N_("Results window, days"),
+    "results.link": N_("Results"),
+    "results.campaign": N_("Results of campaign {name}"),
+    "results.automation": N_("Results of the automation {name}"),
+    "results.window": N_("Purchases counted within {days} days of each message."),
+    "results.holdout": N_(
+        "Control group (not messaged): {percent} percent of the members."
+    ),
+    "results.group": N_("Group"),
+    "results.treatment": N_("Messaged group"),
+    "results.control": N_("Control group"),
+    "results.variant": N_("Variant {name}"),
+    "results.members": N_("Members in the group"),
+    "results.reached": N_("Reached"),
+    "results.purchasers": N_("Purchasers"),
+    "results.conversion": N_("Conversion"),
+    "results.revenue": N_("Revenue"),
+    "results.revenue_per_member": N_("Revenue per member"),
+    "results.average_check": N_("Average check"),
+    "results.offers_redeemed": N_("Offers redeemed"),
+    "results.discount_cost": N_("Discount cost"),
+    "results.bonus_points_cost": N_("Bonus points cost"),
+    "results.uninstalls": N_("Cards removed within 72 h"),
+    "results.opt_outs": N_("Opt-outs"),
+    "results.conversion_difference": N_("Conversion uplift"),
+    "results.revenue_difference": N_("Revenue per member uplift"),
+    "results.interval": N_("{estimate} (95-percent interval: {low} to {high})"),
+    "results.significant": N_("significant"),
+    "results.not_significant": N_("not significant yet"),
+    "results.no_control": N_("No control group: nothing to compare with."),
+    "results.incremental": N_("Incremental revenue"),
+    "results.cost": N_("Cost of discounts and points"),
+    "results.romi": N_("ROMI"),
+    "results.romi_none": N_("no cost to divide by"),
+    "results.chart": N_("Cumulative revenue per member, messaged and control"),
+    "results.from": N_("From"),
+    "results.to": N_("To"),
+    "results.show": N_("Show results"),
+}
+TEXTS |= RESULTS_TEXTS
+
 
 def texts(language: str) -> dict[str, str]:
     return catalogue(TEXTS, language)

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -28,8 +31,9 @@ from app.admin.texts import script_texts, texts
 from app.extensions import db, limiter
 from app.i18n import LANGUAGES, pick_language
 from app.models import GoogleObject, LedgerEntry, Member, Program
-from app.services import audit, campaigns, dashboard, wallet
+from app.services import audit, automations, campaigns, dashboard, results, wallet
 from app.services.auth import find_key
+from app.services.errors import Invalid, NotFound
 from app.services.masking import mask_phone
 from app.services.passes import pass_for_member
 
@@ -247,3 +251,73 @@ def audit_page() -> Response:
     ]
     db.session.commit()
     return _render("admin/audit.html", entries=rows)
+
+
+# -- results (issue 16) ------------------------------------------------------------
+def _results_chart(population: results.Population, t: dict[str, str]) -> Any:
+    series = results.daily(population)
+    return results.line_chart(
+        series,
+        t["results.chart"],
+        {"treatment": t["results.treatment"], "control": t["results.control"]},
+    )
+
+
+@bp.get("/campaigns/<int:campaign_id>/results")
+@signed_in
+def campaign_results_page(campaign_id: int) -> Response:
+    """The campaign's results panel: groups, uplifts with their intervals,
+    incremental revenue, ROMI and the chart over the window."""
+    campaign = campaigns.get(_program_id(), campaign_id)
+    t = texts(_language())
+    body = results.campaign_results(campaign)
+    chart = _results_chart(results.campaign_population(campaign), t)
+    db.session.commit()
+    return _render(
+        "admin/results.html",
+        heading=t["results.campaign"].format(name=campaign.name or f"#{campaign.id}"),
+        results=body,
+        chart=chart,
+        csv_url=url_for("marketer_api.campaign_results_csv", campaign_id=campaign.id),
+        period=None,
+    )
+
+
+@bp.get("/automations/<name>/results")
+@signed_in
+def automation_results_page(name: str) -> Response:
+    """An automation's results over ?from=&to= (local dates; default 30 days)."""
+    program = _program()
+    if program is None or name not in automations.NAMES:
+        raise NotFound("not_found", "No such automation.")
+    t = texts(_language())
+    try:
+        start, end = results.parse_period(
+            program, request.args.get("from"), request.args.get("to")
+        )
+    except Invalid:
+        start, end = results.parse_period(program, None, None)
+    conf = automations.configured(program, name)
+    days = int(conf["attribution_days"])
+    body = results.automation_results(
+        program, name, start, end, int(conf["holdout_percent"]), days
+    )
+    chart = _results_chart(
+        results.automation_population(program, name, start, end, days), t
+    )
+    db.session.commit()
+    zone = ZoneInfo(program.timezone)
+    period = {
+        "from": start.astimezone(zone).date().isoformat(),
+        "to": (end.astimezone(zone) - timedelta(days=1)).date().isoformat(),
+    }
+    return _render(
+        "admin/results.html",
+        heading=t["results.automation"].format(name=t[f"auto.{name}"]),
+        results=body,
+        chart=chart,
+        csv_url=url_for("marketer_api.automation_results_csv", name=name)
+        + "?"
+        + urlencode(period),
+        period=period,
+    )

@@ -120,7 +120,7 @@ def _results_response(body: dict[str, Any], csv_name: str, as_csv: bool) -> Resp
 
 
 @bp.get("/campaigns/<int:campaign_id>/results")
-@bp.get("/campaigns/<int:campaign_id>/results.csv")
+@bp.get("/campaigns/<int:campaign_id>/results.csv", endpoint="campaign_results_csv")
 def campaign_results(campaign_id: int) -> Response:
     """Treated vs control (and variants) over the campaign's attribution window."""
     campaign = campaigns.get(_key().program_id, campaign_id)
@@ -132,7 +132,7 @@ def campaign_results(campaign_id: int) -> Response:
 
 
 @bp.get("/automations/<name>/results")
-@bp.get("/automations/<name>/results.csv")
+@bp.get("/automations/<name>/results.csv", endpoint="automation_results_csv")
 def automation_results(name: str) -> Response:
     """An automation's members assigned ?from= to ?to= (local dates, inclusive;
     the last 30 days by default), treated vs control."""

@@ -85,6 +85,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 NAMES = tuple(DEFAULTS)
 # Results (issue 16): every automation holds out a control group (not
 # messaged, no bonus) and is measured over an attribution window.
+RESULTS_SETTINGS = ("holdout_percent", "attribution_days")
 for _defaults in DEFAULTS.values():
     _defaults["holdout_percent"] = results.HOLDOUT_DEFAULT
     _defaults["attribution_days"] = results.ATTRIBUTION_DAYS

@@ -667,3 +667,47 @@ def test_gross_margin_is_a_program_rule(
     )
     assert response.status_code == 200, response.json
     assert response.json["rules"]["gross_margin_percent"] == 35
+
+
+def test_admin_results_panels_in_russian_and_english(
+    app: Flask, client: FlaskClient, demo: Demo, key: str
+) -> None:
+    from tests.app.test_admin import sign_in
+
+    start = datetime(2026, 10, 1, 9, tzinfo=UTC)
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        campaign = _campaign(program)
+        _populate(program, campaign, {"treatment": 0.3, "control": 0.2}, 400, 3, start)
+        db.session.commit()
+        campaign_id = campaign.id
+    sign_in(client, key)
+    page = client.get(f"/admin/campaigns/{campaign_id}/results?lang=ru")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Результаты рассылки" in html
+    assert "Контрольная группа" in html
+    assert "95-процентный интервал" in html
+    assert "<svg" in html
+    assert "<polyline" in html
+    assert "\u00a0₽" in html  # money as «2 499,90 ₽»
+    for english in ("Revenue", "Control group", "not significant", "Messaged group"):
+        assert english not in html
+    assert f"/api/v1/campaigns/{campaign_id}/results.csv" in html
+    english = client.get(f"/admin/campaigns/{campaign_id}/results?lang=en")
+    assert "Conversion uplift" in english.get_data(as_text=True)
+    # The campaigns list links to it; an automation's panel with its period.
+    assert f"/admin/campaigns/{campaign_id}/results" in client.get(
+        "/admin/campaigns"
+    ).get_data(as_text=True)
+    panel = client.get(
+        "/admin/automations/win_back/results?from=2026-10-01&to=2026-10-31&lang=ru"
+    )
+    assert panel.status_code == 200
+    text = panel.get_data(as_text=True)
+    assert "Контрольной группы нет" in text
+    assert 'value="2026-10-01"' in text
+    # A bad period shows the default one; an unknown automation or campaign: 404.
+    assert client.get("/admin/automations/win_back/results?from=x").status_code == 200
+    assert client.get("/admin/automations/nope/results").status_code == 404
+    assert client.get("/admin/campaigns/999999/results").status_code == 404
