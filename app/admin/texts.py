@@ -138,6 +138,19 @@ RESULTS_TEXTS: dict[str, TextSource] = {
     "results.from": N_("From"),
     "results.to": N_("To"),
     "results.show": N_("Show results"),
+    "kpi.title": N_("Key figures"),
+    "kpi.active_30d": N_("Active members, 30 days"),
+    "kpi.active_90d": N_("Active members, 90 days"),
+    "kpi.repeat_purchase_rate": N_("Repeat purchase rate, 365 days"),
+    "kpi.purchase_frequency": N_("Purchases per buyer, 365 days"),
+    "kpi.average_check": N_("Average check, 365 days"),
+    "kpi.revenue_30d": N_("Revenue through the card, 30 days"),
+    "kpi.points_liability": N_("Points liability"),
+    "kpi.redemption_rate": N_("Points redemption rate, 365 days"),
+    "kpi.tiers": N_("Members by tier"),
+    "kpi.reach": N_("Wallet reach"),
+    "kpi.reach_any": N_("any wallet"),
+    "kpi.cohorts": N_("Monthly cohorts: share who bought, by month since joining"),
 }
 TEXTS |= RESULTS_TEXTS
 

@@ -31,7 +31,15 @@ from app.admin.texts import script_texts, texts
 from app.extensions import db, limiter
 from app.i18n import LANGUAGES, pick_language
 from app.models import GoogleObject, LedgerEntry, Member, Program
-from app.services import audit, automations, campaigns, dashboard, results, wallet
+from app.services import (
+    audit,
+    automations,
+    campaigns,
+    dashboard,
+    kpi,
+    results,
+    wallet,
+)
 from app.services.auth import find_key
 from app.services.errors import Invalid, NotFound
 from app.services.masking import mask_phone
@@ -157,8 +165,26 @@ def overview() -> Response:
         if name != "days"
     ]
     totals = dashboard.totals(_program_id())
+    # The KPI overview (results, issue 16): the same figures as /api/v1/stats.
+    program = _program()
+    figures, heatmap, tiers = None, None, {}
+    if program is not None:
+        figures = kpi.overview(program)
+        heatmap = kpi.heatmap(figures["cohorts"], t["kpi.cohorts"])
+        language = _language()
+        tiers = {
+            tier["code"]: program.tier_name(tier["code"], language)
+            for tier in program.tiers
+        }
     db.session.commit()
-    return _render("admin/overview.html", charts=charts, totals=totals)
+    return _render(
+        "admin/overview.html",
+        charts=charts,
+        totals=totals,
+        kpi=figures,
+        heatmap=heatmap,
+        tiers=tiers,
+    )
 
 
 @bp.get("/export.csv")

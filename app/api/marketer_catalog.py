@@ -23,7 +23,7 @@ from app.models import (
     Store,
     StoreRefresh,
 )
-from app.services import automations, catalog, marketer, stores
+from app.services import automations, catalog, kpi, marketer, stores
 
 bp = Blueprint("marketer_catalog_api", __name__)
 ROLES = MARKETER_ROLES
@@ -337,5 +337,6 @@ def erase_member(member_id: int) -> Response:
 def stats() -> Response:
     program = _program()
     body = marketer.stats(program, marketer.parse_days(request.args.get("days")))
+    body["kpi"] = kpi.overview(program)  # results (issue 16): the KPI overview
     db.session.commit()
     return jsonify(body)
