@@ -18,6 +18,8 @@ A definition is an object with exactly one key (the rule) and its argument:
     {"installed_never_scanned": {}}            a device or saved Google card,
                                                no purchase
     {"reachable": {}} or {"reachable": {"platform": "apple|android|google"}}
+    behaviour rules: spend, purchases, avg_check, last_store, points,
+    holdout_of, rfm (app/services/segment_rules.py)
     {"and": [...]}, {"or": [...]}, {"not": {...}}
 
 Erased members never match. Everything is SQLAlchemy Core that runs on SQLite
@@ -67,6 +69,7 @@ from app.models import (
     Registration,
     Store,
 )
+from app.services import segment_rules
 from app.services.masking import mask_name, mask_phone
 
 MAX_DEPTH = 8
@@ -427,9 +430,16 @@ def compile_rule(
         if platform is not None and platform not in PLATFORMS:
             raise invalid(f"reachable.platform must be one of {', '.join(PLATFORMS)}")
         return _reachable(platform, context)
+    # Behaviour rules (results, issue 16): app/services/segment_rules.py.
+    behaviour = segment_rules.compile_behaviour(
+        name, args, context.program, context.now
+    )
+    if behaviour is not None:
+        return behaviour
     raise invalid(
         f"unknown rule {name!r}; known: all, tier, new, active, lapsed, birthday, "
-        "near, installed_never_scanned, reachable, and, or, not"
+        "near, installed_never_scanned, reachable, "
+        f"{', '.join(segment_rules.RULES)}, and, or, not"
     )
 
 
