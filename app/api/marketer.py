@@ -12,7 +12,7 @@ from app.api.auth import marketer_key, program_for
 from app.errors import ApiError
 from app.extensions import db
 from app.models import ApiKey, Program
-from app.services import automations, campaigns, results, segments
+from app.services import automations, campaigns, results, segment_rules, segments
 from app.services.errors import NotFound
 
 bp = Blueprint("marketer_api", __name__)
@@ -153,3 +153,50 @@ def automation_results(name: str) -> Response:
     )
     db.session.commit()
     return _results_response(body, f"{name}-results.csv", request.path.endswith(".csv"))
+
+
+# -- saved segments (issue 16) -----------------------------------------------------
+@bp.get("/segments/saved")
+def list_saved_segments() -> Response:
+    rows = segment_rules.saved_listing(_program())
+    body = {"segments": [segment_rules.saved_view(s) for s in rows]}
+    db.session.commit()
+    return jsonify(body)
+
+
+@bp.post("/segments/saved")
+def create_saved_segment() -> Response:
+    body = _body()
+    program = _program(body)
+    saved = segment_rules.create_saved(program, body)
+    db.session.commit()
+    response = jsonify(segment_rules.saved_view(saved))
+    response.status_code = 201
+    return response
+
+
+@bp.get("/segments/saved/<int:segment_id>")
+def get_saved_segment(segment_id: int) -> Response:
+    saved = segment_rules.get_saved(_program(), segment_id)
+    body = segment_rules.saved_view(saved)
+    db.session.commit()
+    return jsonify(body)
+
+
+@bp.patch("/segments/saved/<int:segment_id>")
+def update_saved_segment(segment_id: int) -> Response:
+    body = _body()
+    program = _program(body)
+    saved = segment_rules.get_saved(program, segment_id)
+    segment_rules.update_saved(program, saved, body)
+    db.session.commit()
+    return jsonify(segment_rules.saved_view(saved))
+
+
+@bp.delete("/segments/saved/<int:segment_id>")
+def delete_saved_segment(segment_id: int) -> Response:
+    program = _program()
+    saved = segment_rules.get_saved(program, segment_id)
+    segment_rules.delete_saved(program, saved)
+    db.session.commit()
+    return jsonify({"id": segment_id, "deleted": True})

@@ -18,7 +18,7 @@ from app.models.message import MemberMessage
 from app.models.outbound import OutboundMessage, SignupCode
 from app.models.program import Program, ProgramImage, Store
 from app.models.push import PushDelivery
-from app.models.results import Assignment
+from app.models.results import Assignment, SavedSegment
 from app.models.wallet import Device, DeviceLog, Pass, Registration
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "ProgramImage",
     "PushDelivery",
     "Registration",
+    "SavedSegment",
     "SignupCode",
     "Store",
     "StoreRefresh",

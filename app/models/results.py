@@ -8,6 +8,7 @@ that results compare the two. Written set-based per sending batch.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -47,3 +48,22 @@ class Assignment(Base):
 
     def __repr__(self) -> str:
         return f"<Assignment {self.source_key} {self.member_id} {self.grp}>"
+
+
+class SavedSegment(Base):
+    """A named segment definition of a program, reused by campaigns (the rule
+    {"saved": id}) and by other segments."""
+
+    __tablename__ = "saved_segment"
+    __table_args__ = (UniqueConstraint("program_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("program.id"))
+    name: Mapped[str] = mapped_column(String(120))
+    # A segment definition (app.services.segments), checked when saved.
+    definition: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<SavedSegment {self.id} {self.name}>"

@@ -16,6 +16,8 @@ grouped query of purchases, not a subquery per member).
     {"rfm": "champions" | "loyal" | "at_risk" | "lost"}   presets (RFM_CUTOFFS)
     {"offer_redeemed": {...}}                             needs the offers
         feature (refused until its tables exist)
+    {"saved": 3}                                          a saved segment's
+        definition as it is now (campaigns reuse saved segments this way)
 
 A missing min means 0 (members without purchases have spent 0 and made 0
 purchases, so they match "max" rules); a missing max means no upper bound.
@@ -23,15 +25,26 @@ purchases, so they match "max" rules); a missing max means no upper bound.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, not_, select, true
 
 from app.extensions import db
-from app.models import Assignment, Campaign, Member, PosTransaction, Program, Store
+from app.models import (
+    Assignment,
+    Campaign,
+    Member,
+    PosTransaction,
+    Program,
+    SavedSegment,
+    Store,
+)
+from app.models.base import utcnow
+from app.models.campaign import CANCELLED, DONE
 from app.models.results import CONTROL
-from app.services.errors import Invalid
+from app.services.errors import Conflict, Invalid, NotFound
 
 RULES = (
     "spend",
@@ -42,6 +55,7 @@ RULES = (
     "holdout_of",
     "rfm",
     "offer_redeemed",
+    "saved",
 )
 # RFM presets: R = days since the last purchase, F = purchases in the last 365
 # days, lifetime = all purchases (none refunded). The four are disjoint.
@@ -227,9 +241,16 @@ def _rfm(args: Any, program: Program, now: datetime) -> ColumnElement[bool]:
 
 
 def compile_behaviour(
-    name: str, args: Any, program: Program, now: datetime
+    name: str,
+    args: Any,
+    program: Program,
+    now: datetime,
+    nested: Callable[[Any], ColumnElement[bool]],
 ) -> ColumnElement[bool] | None:
-    """The rule `name` if it is a behaviour rule, else None."""
+    """The rule `name` if it is a behaviour rule, else None; `nested` compiles
+    a definition one level deeper (a saved segment's)."""
+    if name == "saved":
+        return nested(saved_segment(program, args).definition)
     amount = PosTransaction.amount_kopecks
     if name == "spend":
         return _aggregate_rule(name, args, program, now, func.sum(amount), 100)
@@ -249,3 +270,150 @@ def compile_behaviour(
         # HOOK for the offers feature: its tables do not exist on this branch.
         raise _invalid("offer_redeemed needs offers, which this service has not yet")
     return None
+
+
+# -- saved segments ----------------------------------------------------------------
+MAX_NAME = 120
+MAX_SAVED = 200  # per program
+
+
+def saved_segment(program: Program, segment_id: Any) -> SavedSegment:
+    if isinstance(segment_id, bool) or not isinstance(segment_id, int):
+        raise _invalid("saved takes a saved segment's id")
+    saved = db.session.get(SavedSegment, segment_id)
+    if saved is None or saved.program_id != program.id:
+        raise _invalid(f"saved: no saved segment {segment_id}")
+    return saved
+
+
+def get_saved(program: Program, segment_id: int) -> SavedSegment:
+    saved = db.session.get(SavedSegment, segment_id)
+    if saved is None or saved.program_id != program.id:
+        raise NotFound("not_found", "No such saved segment.")
+    return saved
+
+
+def _saved_fields(
+    program: Program, body: Any, saved: SavedSegment | None
+) -> tuple[str, Any]:
+    from app.services import segments  # (segments imports this module)
+
+    if not isinstance(body, dict) or set(body) - {"name", "segment", "program_id"}:
+        raise Invalid(
+            "invalid_saved_segment", 'the body must be {"name": ..., "segment": {...}}'
+        )
+    name = body.get("name", saved.name if saved else None)
+    if not isinstance(name, str) or not 0 < len(name.strip()) <= MAX_NAME:
+        raise Invalid("invalid_saved_segment", f"name must be 1-{MAX_NAME} characters")
+    if "segment" not in body and saved is None:
+        raise Invalid("invalid_saved_segment", "segment is required")
+    definition = body.get("segment", saved.definition if saved else None)
+    segments.validate(program, definition)
+    if saved is not None and _names(program, definition, saved.id, 0):
+        raise _invalid("a saved segment cannot include itself")
+    clash = db.session.scalar(
+        select(SavedSegment.id).where(
+            SavedSegment.program_id == program.id,
+            SavedSegment.name == name.strip(),
+            SavedSegment.id != (saved.id if saved else 0),
+        )
+    )
+    if clash is not None:
+        raise Conflict("name_taken", "A saved segment has that name already.")
+    return name.strip(), definition
+
+
+def create_saved(program: Program, body: Any) -> SavedSegment:
+    """A new saved segment (its definition must compile). Caller commits."""
+    count = db.session.scalar(
+        select(func.count()).where(SavedSegment.program_id == program.id)
+    )
+    if (count or 0) >= MAX_SAVED:
+        raise Conflict("too_many_saved_segments", f"At most {MAX_SAVED} per program.")
+    name, definition = _saved_fields(program, body, None)
+    saved = SavedSegment(program_id=program.id, name=name, definition=definition)
+    db.session.add(saved)
+    db.session.flush()
+    return saved
+
+
+def update_saved(program: Program, saved: SavedSegment, body: Any) -> None:
+    saved.name, saved.definition = _saved_fields(program, body, saved)
+    saved.updated_at = utcnow()
+
+
+def _names(program: Program, definition: Any, target: int, depth: int) -> bool:
+    """Whether `definition` includes the saved segment `target`, directly or
+    through other saved segments."""
+    if depth > 8:
+        return True
+    if isinstance(definition, list):
+        return any(_names(program, d, target, depth) for d in definition)
+    if not isinstance(definition, dict):
+        return False
+    for name, args in definition.items():
+        if name == "saved":
+            if args == target:
+                return True
+            inner = (
+                db.session.get(SavedSegment, args) if isinstance(args, int) else None
+            )
+            if inner is not None and _names(
+                program, inner.definition, target, depth + 1
+            ):
+                return True
+        elif _names(program, args, target, depth):
+            return True
+    return False
+
+
+def _users(program: Program, saved: SavedSegment) -> list[int]:
+    """Unfinished campaigns whose segment names this saved segment."""
+
+    def names(definition: Any) -> bool:
+        if isinstance(definition, dict):
+            if definition.get("saved") == saved.id:
+                return True
+            return any(names(v) for v in definition.values())
+        if isinstance(definition, list):
+            return any(names(v) for v in definition)
+        return False
+
+    unfinished = db.session.scalars(
+        select(Campaign).where(
+            Campaign.program_id == program.id,
+            Campaign.state.not_in((DONE, CANCELLED)),
+        )
+    )
+    return [c.id for c in unfinished if names(c.segment)]
+
+
+def delete_saved(program: Program, saved: SavedSegment) -> None:
+    """Refused while an unfinished campaign uses it (its sending would fail)."""
+    users = _users(program, saved)
+    if users:
+        raise Conflict(
+            "saved_segment_in_use",
+            f"Campaign(s) {', '.join(map(str, users))} use this segment.",
+        )
+    db.session.delete(saved)
+
+
+def saved_view(saved: SavedSegment) -> dict[str, Any]:
+    return {
+        "id": saved.id,
+        "name": saved.name,
+        "segment": saved.definition,
+        "created_at": saved.created_at.isoformat(),
+        "updated_at": saved.updated_at.isoformat(),
+    }
+
+
+def saved_listing(program: Program) -> list[SavedSegment]:
+    return list(
+        db.session.scalars(
+            select(SavedSegment)
+            .where(SavedSegment.program_id == program.id)
+            .order_by(SavedSegment.name)
+        )
+    )

@@ -432,7 +432,11 @@ def compile_rule(
         return _reachable(platform, context)
     # Behaviour rules (results, issue 16): app/services/segment_rules.py.
     behaviour = segment_rules.compile_behaviour(
-        name, args, context.program, context.now
+        name,
+        args,
+        context.program,
+        context.now,
+        lambda nested: compile_rule(nested, context, depth + 1),
     )
     if behaviour is not None:
         return behaviour

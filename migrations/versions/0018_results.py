@@ -1,10 +1,11 @@
-"""Results: control groups, variants and attribution windows (issue 16)
+"""Results: control groups, variants, attribution windows, saved segments
 
 Campaigns get holdout_percent (10 for campaigns not yet started; 0 for those
 already sending, sent or cancelled: they had no control group, so their results
 say so), variants and attribution_days; a new assignment table records who was
-treated and who was held out. Automations keep their holdout_percent in their
-settings (missing keys fall back to the default of 10).
+treated and who was held out; saved_segment holds named segments. Automations
+keep their holdout_percent in their settings (missing keys fall back to the
+default of 10).
 
 Revision ID: 0018_results
 Revises: 0017_signup
@@ -74,8 +75,28 @@ def upgrade():
         unique=False,
     )
 
+    op.create_table(
+        "saved_segment",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("program_id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=120), nullable=False),
+        sa.Column("definition", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["program_id"],
+            ["program.id"],
+            name=op.f("fk_saved_segment_program_id_program"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_saved_segment")),
+        sa.UniqueConstraint(
+            "program_id", "name", name=op.f("uq_saved_segment_program_id")
+        ),
+    )
+
 
 def downgrade():
+    op.drop_table("saved_segment")
     op.drop_index("ix_assignment_automation", table_name="assignment")
     op.drop_index("ix_assignment_campaign", table_name="assignment")
     op.drop_table("assignment")

@@ -8,12 +8,14 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Assignment, Campaign, Member, PosTransaction, Program, Store
 from app.models.campaign import DONE
 from app.services import segments
+from app.services.auth import create_key
 from app.services.errors import Invalid
 from tests.app.campaign_support import NOW, add_member, buy, matching, pos_key
 from tests.conftest import Demo
@@ -174,3 +176,82 @@ def test_bad_behaviour_rules_are_refused(
         with pytest.raises(Invalid) as refused:
             segments.validate(program, definition)
         assert refused.value.code == "invalid_segment"
+
+
+def test_saved_segments_are_named_reused_by_campaigns_and_guarded(
+    app: Flask, client: FlaskClient, demo: Demo
+) -> None:
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        key = create_key("marketer", program=program).key
+        _setup(program)
+        db.session.commit()
+    headers = {"Authorization": f"Bearer {key}"}
+    created = client.post(
+        "/api/v1/segments/saved",
+        json={"name": "Champions", "segment": {"rfm": "champions"}},
+        headers=headers,
+    )
+    assert created.status_code == 201, created.json
+    saved_id = created.json["id"]
+    # Names are unique per program; bad definitions are refused.
+    for body, status in (
+        ({"name": "Champions", "segment": {"all": {}}}, 409),
+        ({"name": "", "segment": {"all": {}}}, 422),
+        ({"name": "X", "segment": {"rfm": "vip"}}, 422),
+        ({"name": "X"}, 422),
+        ({"name": "X", "segment": {"all": {}}, "extra": 1}, 422),
+    ):
+        response = client.post("/api/v1/segments/saved", json=body, headers=headers)
+        assert response.status_code == status, body
+    listed = client.get("/api/v1/segments/saved", headers=headers).json["segments"]
+    assert [s["name"] for s in listed] == ["Champions"]
+    # Reused: a preview and a campaign name it.
+    preview = client.post(
+        "/api/v1/segments/preview",
+        json={"segment": {"and": [{"saved": saved_id}, {"all": {}}]}},
+        headers=headers,
+    )
+    assert preview.json["members"] == 1
+    campaign = client.post(
+        "/api/v1/campaigns",
+        json={"texts": {"ru": "Привет"}, "segment": {"saved": saved_id}},
+        headers=headers,
+    )
+    assert campaign.status_code == 201
+    # In use by an unfinished campaign: not deleted.
+    response = client.delete(f"/api/v1/segments/saved/{saved_id}", headers=headers)
+    assert response.status_code == 409
+    assert response.json["error"] == "saved_segment_in_use"
+    # Editing it changes what the campaign targets.
+    edited = client.patch(
+        f"/api/v1/segments/saved/{saved_id}",
+        json={"segment": {"rfm": "lost"}},
+        headers=headers,
+    )
+    assert edited.status_code == 200
+    assert edited.json["segment"] == {"rfm": "lost"}
+    # A saved segment naming itself is refused (too deep), not a crash.
+    looped = client.patch(
+        f"/api/v1/segments/saved/{saved_id}",
+        json={"segment": {"saved": saved_id}},
+        headers=headers,
+    )
+    assert looped.status_code == 422
+    client.delete(f"/api/v1/campaigns/{campaign.json['id']}", headers=headers)
+    assert (
+        client.delete(f"/api/v1/segments/saved/{saved_id}", headers=headers).status_code
+        == 200
+    )
+    assert (
+        client.get(f"/api/v1/segments/saved/{saved_id}", headers=headers).status_code
+        == 404
+    )
+    assert (
+        client.post(
+            "/api/v1/segments/preview",
+            json={"segment": {"saved": saved_id}},
+            headers=headers,
+        ).status_code
+        == 422
+    )
