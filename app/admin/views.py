@@ -201,7 +201,31 @@ def export_csv() -> Response:
 @bp.get("/segments")
 @signed_in
 def segments_page() -> Response:
-    return _render("admin/segments.html")
+    t = texts(_language())
+    # The segment builder's labels (results, issue 16), read by its script.
+    labels = {
+        key.removeprefix("builder."): value
+        for key, value in t.items()
+        if key.startswith("builder.")
+    }
+    return _render(
+        "admin/segments.html", builder_rules=BUILDER_RULES, builder_labels=labels
+    )
+
+
+BUILDER_RULES = (
+    "all",
+    "new",
+    "active",
+    "spend",
+    "purchases",
+    "avg_check",
+    "points",
+    "rfm",
+    "reachable",
+    "installed_never_scanned",
+    "saved",
+)
 
 
 @bp.get("/campaigns")
