@@ -89,6 +89,8 @@ def automation_settings(
                 texts["en"] = form.get("texts_en", "").strip()
             settings["texts"] = texts
             continue
+        if key in automations.RESULTS_SETTINGS and key not in form:
+            continue  # (results, issue 16) a form without them keeps them
         limits = automations.limits(key)
         assert limits is not None, key
         kind, low, high = limits

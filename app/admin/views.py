@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -28,8 +31,17 @@ from app.admin.texts import script_texts, texts
 from app.extensions import db, limiter
 from app.i18n import LANGUAGES, pick_language
 from app.models import GoogleObject, LedgerEntry, Member, Program
-from app.services import audit, campaigns, dashboard, wallet
+from app.services import (
+    audit,
+    automations,
+    campaigns,
+    dashboard,
+    kpi,
+    results,
+    wallet,
+)
 from app.services.auth import find_key
+from app.services.errors import Invalid, NotFound
 from app.services.masking import mask_phone
 from app.services.passes import pass_for_member
 
@@ -153,8 +165,26 @@ def overview() -> Response:
         if name != "days"
     ]
     totals = dashboard.totals(_program_id())
+    # The KPI overview (results, issue 16): the same figures as /api/v1/stats.
+    program = _program()
+    figures, heatmap, tiers = None, None, {}
+    if program is not None:
+        figures = kpi.overview(program)
+        heatmap = kpi.heatmap(figures["cohorts"], t["kpi.cohorts"])
+        language = _language()
+        tiers = {
+            tier["code"]: program.tier_name(tier["code"], language)
+            for tier in program.tiers
+        }
     db.session.commit()
-    return _render("admin/overview.html", charts=charts, totals=totals)
+    return _render(
+        "admin/overview.html",
+        charts=charts,
+        totals=totals,
+        kpi=figures,
+        heatmap=heatmap,
+        tiers=tiers,
+    )
 
 
 @bp.get("/export.csv")
@@ -171,7 +201,31 @@ def export_csv() -> Response:
 @bp.get("/segments")
 @signed_in
 def segments_page() -> Response:
-    return _render("admin/segments.html")
+    t = texts(_language())
+    # The segment builder's labels (results, issue 16), read by its script.
+    labels = {
+        key.removeprefix("builder."): value
+        for key, value in t.items()
+        if key.startswith("builder.")
+    }
+    return _render(
+        "admin/segments.html", builder_rules=BUILDER_RULES, builder_labels=labels
+    )
+
+
+BUILDER_RULES = (
+    "all",
+    "new",
+    "active",
+    "spend",
+    "purchases",
+    "avg_check",
+    "points",
+    "rfm",
+    "reachable",
+    "installed_never_scanned",
+    "saved",
+)
 
 
 @bp.get("/campaigns")
@@ -247,3 +301,73 @@ def audit_page() -> Response:
     ]
     db.session.commit()
     return _render("admin/audit.html", entries=rows)
+
+
+# -- results (issue 16) ------------------------------------------------------------
+def _results_chart(population: results.Population, t: dict[str, str]) -> Any:
+    series = results.daily(population)
+    return results.line_chart(
+        series,
+        t["results.chart"],
+        {"treatment": t["results.treatment"], "control": t["results.control"]},
+    )
+
+
+@bp.get("/campaigns/<int:campaign_id>/results")
+@signed_in
+def campaign_results_page(campaign_id: int) -> Response:
+    """The campaign's results panel: groups, uplifts with their intervals,
+    incremental revenue, ROMI and the chart over the window."""
+    campaign = campaigns.get(_program_id(), campaign_id)
+    t = texts(_language())
+    body = results.campaign_results(campaign)
+    chart = _results_chart(results.campaign_population(campaign), t)
+    db.session.commit()
+    return _render(
+        "admin/results.html",
+        heading=t["results.campaign"].format(name=campaign.name or f"#{campaign.id}"),
+        results=body,
+        chart=chart,
+        csv_url=url_for("marketer_api.campaign_results_csv", campaign_id=campaign.id),
+        period=None,
+    )
+
+
+@bp.get("/automations/<name>/results")
+@signed_in
+def automation_results_page(name: str) -> Response:
+    """An automation's results over ?from=&to= (local dates; default 30 days)."""
+    program = _program()
+    if program is None or name not in automations.NAMES:
+        raise NotFound("not_found", "No such automation.")
+    t = texts(_language())
+    try:
+        start, end = results.parse_period(
+            program, request.args.get("from"), request.args.get("to")
+        )
+    except Invalid:
+        start, end = results.parse_period(program, None, None)
+    conf = automations.configured(program, name)
+    days = int(conf["attribution_days"])
+    body = results.automation_results(
+        program, name, start, end, int(conf["holdout_percent"]), days
+    )
+    chart = _results_chart(
+        results.automation_population(program, name, start, end, days), t
+    )
+    db.session.commit()
+    zone = ZoneInfo(program.timezone)
+    period = {
+        "from": start.astimezone(zone).date().isoformat(),
+        "to": (end.astimezone(zone) - timedelta(days=1)).date().isoformat(),
+    }
+    return _render(
+        "admin/results.html",
+        heading=t["results.automation"].format(name=t[f"auto.{name}"]),
+        results=body,
+        chart=chart,
+        csv_url=url_for("marketer_api.automation_results_csv", name=name)
+        + "?"
+        + urlencode(period),
+        period=period,
+    )

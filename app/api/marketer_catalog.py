@@ -22,7 +22,7 @@ from app.models import (
     Store,
     StoreRefresh,
 )
-from app.services import automations, catalog, checks, marketer, stores
+from app.services import automations, catalog, checks, kpi, marketer, stores
 from app.services.errors import Invalid, NotFound
 
 bp = Blueprint("marketer_catalog_api", __name__)
@@ -323,5 +323,6 @@ def erase_member(member_id: int) -> Response:
 def stats() -> Response:
     program = _program()
     body = marketer.stats(program, marketer.parse_days(request.args.get("days")))
+    body["kpi"] = kpi.overview(program)  # results (issue 16): the KPI overview
     db.session.commit()
     return jsonify(body)

@@ -19,11 +19,13 @@ from app.models.offer import MemberOffer, Offer
 from app.models.outbound import OutboundMessage, SignupCode
 from app.models.program import Program, ProgramImage, Store
 from app.models.push import PushDelivery
+from app.models.results import Assignment, SavedSegment
 from app.models.wallet import Device, DeviceLog, Pass, Registration
 
 __all__ = [
     "AdminSession",
     "ApiKey",
+    "Assignment",
     "AuditEntry",
     "Automation",
     "AutomationRun",
@@ -49,6 +51,7 @@ __all__ = [
     "ProgramImage",
     "PushDelivery",
     "Registration",
+    "SavedSegment",
     "SignupCode",
     "Store",
     "StoreRefresh",

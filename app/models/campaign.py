@@ -52,6 +52,13 @@ class Campaign(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
+    # Results (issue 16): the share of the segment held out as a control group
+    # (0-50; 0 on campaigns sent before control groups existed), up to 4
+    # variants [{"name", "share", "texts"?, "offer_id"?}] and the attribution
+    # window in days from each member's send time.
+    holdout_percent: Mapped[int] = mapped_column(default=10)
+    variants: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
+    attribution_days: Mapped[int] = mapped_column(default=14)
 
     def __repr__(self) -> str:
         return f"<Campaign {self.id} {self.state}>"

@@ -24,6 +24,9 @@ DEFAULT_RULES: dict[str, Any] = {
     "quiet_hours": [21, 9],
     # Sign-up asks for a one-time code sent by SMS (verified phones only).
     "signup_otp": False,
+    # The gross margin on sales, in percent: a campaign's ROMI counts this share
+    # of its incremental revenue as earned.
+    "gross_margin_percent": 50,
 }
 
 

@@ -38,6 +38,7 @@ from app import database
 from app.extensions import db
 from app.i18n import N_, day_month, localized, number, points_text
 from app.models import (
+    Assignment,
     Automation,
     AutomationRun,
     LedgerEntry,
@@ -49,7 +50,7 @@ from app.models import (
     Program,
 )
 from app.models.base import utcnow
-from app.services import checks, ledger, messaging, offers
+from app.services import checks, ledger, messaging, offers, results
 from app.services.errors import Conflict, DomainError, Invalid
 from app.services.passes import refresh_passes
 from app.services.scheduler import scheduled
@@ -92,9 +93,19 @@ PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     "welcome": (),
     "points_reminder": ("points", "points_text"),
 }
+# Results (issue 16): every automation holds out a control group (not
+# messaged, no bonus) and is measured over an attribution window.
+RESULTS_SETTINGS = ("holdout_percent", "attribution_days")
+for _defaults in DEFAULTS.values():
+    _defaults["holdout_percent"] = results.HOLDOUT_DEFAULT
+    _defaults["attribution_days"] = results.ATTRIBUTION_DAYS
 _INT_PARAMS = {"hour": (0, 23), "bonus_points": (0, 100_000), "offer_days": (1, 365)}
 _INT_PARAMS |= {"min_purchases": (2, 1000), "days": (1, 3650), "within_days": (1, 365)}
 _INT_PARAMS |= {"min_points": (1, 10_000_000)}
+_INT_PARAMS |= {
+    "holdout_percent": (0, results.MAX_HOLDOUT),
+    "attribution_days": (1, results.MAX_ATTRIBUTION_DAYS),
+}
 _FLOAT_PARAMS = {"factor": (1.0, 100.0)}
 BATCH = 500
 log = logging.getLogger(__name__)
@@ -149,6 +160,16 @@ def automation(program: Program, name: str) -> Automation:
 
 def settings(row: Automation) -> dict[str, Any]:
     return {**DEFAULTS[row.name], **(row.settings or {})}
+
+
+def configured(program: Program, name: str) -> dict[str, Any]:
+    """The automation's settings without creating its row (a read)."""
+    row = db.session.scalar(
+        select(Automation).where(
+            Automation.program_id == program.id, Automation.name == name
+        )
+    )
+    return settings(row) if row is not None else dict(DEFAULTS[name])
 
 
 def view(row: Automation, runs: int = RUNS_SHOWN) -> dict[str, Any]:
@@ -402,10 +423,12 @@ def run_birthday(program: Program, conf: dict[str, Any], local: datetime) -> int
     )
     sent = 0
     offer = _offer(program, conf, local.astimezone(UTC))
+    source = f"birthday:{today.year}"
     for batch in _batches(_members(program).where(Member.birthday.is_not(None), match)):
+        treated = _hold_out(program, conf, "birthday", {r.id: source for r in batch})
+        messaged = []
         for row in batch:
-            source = f"birthday:{today.year}"
-            if _already(row.id, source):
+            if row.id not in treated or _already(row.id, source):
                 continue
             member = ledger.lock_member(row.id)
             key = f"birthday:{member.id}:{today.year}"
@@ -426,7 +449,35 @@ def run_birthday(program: Program, conf: dict[str, Any], local: datetime) -> int
             ):
                 sent += 1
                 _issue(offer, "birthday", {member.id: source}, local.astimezone(UTC))
+                messaged.append(member.id)
+        results.mark_reached(messaged, [source])
     return sent
+
+
+def _hold_out(
+    program: Program, conf: dict[str, Any], name: str, sources: dict[int, str]
+) -> set[int]:
+    """Record the batch's control group and treated members (results); the
+    members who may be messaged."""
+    return results.hold_out(program.id, sources, int(conf["holdout_percent"]), name)
+
+
+def _deliver_treated(
+    program: Program,
+    conf: dict[str, Any],
+    name: str,
+    messages: dict[int, tuple[str, dict[str, str]]],
+    on: date,
+) -> list[int]:
+    """deliver_each to the treated among `messages` only; the members messaged."""
+    treated = _hold_out(
+        program, conf, name, {m: key for m, (key, _) in messages.items()}
+    )
+    sent = messaging.deliver_each(
+        program, {m: v for m, v in messages.items() if m in treated}, kind=name, on=on
+    )
+    results.mark_reached(sent, {messages[m][0] for m in sent})
+    return list(sent)
 
 
 def _already(member_id: int, source_key: str) -> bool:
@@ -469,11 +520,12 @@ def run_win_back(program: Program, conf: dict[str, Any], local: datetime) -> int
             start = lapse_start(member.created_at, visits.get(member.id), conf)
             if start <= now:
                 due[member.id] = f"winback:{start.date().isoformat()}"
-        reached = messaging.deliver_each(
+        reached = _deliver_treated(
             program,
+            conf,
+            "win_back",
             {member_id: (key, texts) for member_id, key in due.items()},
-            kind="win_back",
-            on=local.date(),
+            local.date(),
         )
         _issue(offer, "win_back", {m: due[m] for m in reached}, now)
         sent += len(reached)
@@ -486,20 +538,25 @@ def run_welcome(program: Program, conf: dict[str, Any], local: datetime) -> int:
     welcomed = exists().where(
         MemberMessage.member_id == Member.id, MemberMessage.source_key == "welcome"
     )
+    held_out = exists().where(
+        Assignment.member_id == Member.id, Assignment.source_key == "welcome"
+    )
     query = _members(program).where(
-        Member.created_at >= since, Member.created_at <= now, ~welcomed
+        Member.created_at >= since, Member.created_at <= now, ~welcomed, ~held_out
     )
     sent = 0
     offer = _offer(program, conf, now)
     for batch in _batches(query):
+        treated = _hold_out(program, conf, "welcome", {m.id: "welcome" for m in batch})
         reached = messaging.deliver_many(
             program,
-            [member.id for member in batch],
+            sorted(treated),
             kind="welcome",
             source_key="welcome",
             texts=fill(conf["texts"]),
             on=local.date(),
         )
+        results.mark_reached(reached, ["welcome"])
         if offer is not None and reached:
             offers.issue_many(
                 offer,
@@ -530,9 +587,7 @@ def run_points_reminder(program: Program, conf: dict[str, Any], local: datetime)
             for member in batch
             if (visit := visits.get(member.id)) is None or visit.last <= idle_since
         }
-        reached = messaging.deliver_each(
-            program, due, kind="points_reminder", on=local.date()
-        )
+        reached = _deliver_treated(program, conf, "points_reminder", due, local.date())
         _issue(offer, "points_reminder", dict.fromkeys(reached, key), now)
         sent += len(reached)
     return sent

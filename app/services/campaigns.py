@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import ApiKey, Campaign, Member, MemberMessage, Offer, Program
 from app.models.campaign import CANCELLED, DONE, DRAFT, SCHEDULED, SENDING
-from app.services import audit, checks, messaging, offers, outbox, segments
+from app.services import audit, checks, messaging, offers, outbox, results, segments
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.scheduler import scheduled
 
@@ -72,7 +72,30 @@ def _name(value: Any) -> str:
     return checks.text(value, "name", "invalid_campaign", longest=MAX_NAME, shortest=0)
 
 
-FIELDS = ("name", "texts", "segment", "start_at", "state", "offer_id")
+# The last three are the results' (issue 16): control group, variants, window.
+FIELDS = (
+    *("name", "texts", "segment", "start_at", "state", "offer_id"),
+    *("holdout_percent", "variants", "attribution_days"),
+)
+
+
+def _results_fields(
+    campaign: Campaign, program: Program, body: dict[str, Any], now: datetime
+) -> None:
+    """Set the control-group, variant and window fields present in `body`; a
+    variant's offer must be one of this program's, still issuable."""
+    if "holdout_percent" in body:
+        campaign.holdout_percent = results.parse_holdout(body["holdout_percent"])
+    if "variants" in body:
+        variants = results.parse_variants(body["variants"], parse_texts)
+        for variant in variants:
+            if variant.get("offer_id") is not None:
+                variant["offer_id"] = _offer_id(program, variant["offer_id"], now)
+        campaign.variants = variants
+    if "attribution_days" in body:
+        campaign.attribution_days = results.parse_attribution_days(
+            body["attribution_days"]
+        )
 
 
 def create(program: Program, body: Any, key: ApiKey | None) -> Campaign:
@@ -92,7 +115,11 @@ def create(program: Program, body: Any, key: ApiKey | None) -> Campaign:
         state=DRAFT,
         created_by=key.prefix if key is not None else "",
         offer_id=_offer_id(program, body.get("offer_id"), now),
+        holdout_percent=results.HOLDOUT_DEFAULT,
+        variants=[],
+        attribution_days=results.ATTRIBUTION_DAYS,
     )
+    _results_fields(campaign, program, body, now)
     state = body.get("state", DRAFT)
     if state not in (DRAFT, SCHEDULED):
         raise _bad("state on create must be 'draft' or 'scheduled'")
@@ -132,6 +159,7 @@ def update_campaign(
         campaign.start_at = parse_start(body["start_at"], now)
     if "offer_id" in body:
         campaign.offer_id = _offer_id(program, body["offer_id"], now)
+    _results_fields(campaign, program, body, now)
     if edits:
         audit.record(
             "campaign.update",
@@ -230,22 +258,49 @@ def send_batch(campaign: Campaign, program: Program, now: datetime) -> bool:
         )
     )
     if ids:
-        sent = messaging.deliver_many(
-            program,
-            ids,
-            kind="campaign",
-            source_key=source_key(campaign),
-            texts=campaign.texts,
-            campaign_id=campaign.id,
-            on=now.date(),
-        )
-        _issue_offer(campaign, sent, now)
+        _send_treated(campaign, program, ids, now)
         campaign.cursor = ids[-1]
     if len(ids) < size:
         campaign.state = DONE
         campaign.finished_at = datetime.now(UTC)
         return True
     return False
+
+
+def _send_treated(
+    campaign: Campaign, program: Program, ids: list[int], now: datetime
+) -> None:
+    """Hold out the control group (recorded, not messaged), then message the
+    treated, each variant with its own texts and offer (results.assign picks
+    them); each member messaged gets their offer."""
+    key = source_key(campaign)
+    treated = results.assign(
+        program.id,
+        dict.fromkeys(ids, key),
+        campaign.holdout_percent,
+        campaign_id=campaign.id,
+        variants=campaign.variants,
+    )
+    texts_of = {v["name"]: v.get("texts") or campaign.texts for v in campaign.variants}
+    offer_of = {v["name"]: v.get("offer_id") for v in campaign.variants}
+    by_variant: dict[str | None, list[int]] = {}
+    for member_id, variant in treated.items():
+        by_variant.setdefault(variant, []).append(member_id)
+    reached: list[int] = []
+    for variant, member_ids in sorted(by_variant.items(), key=lambda kv: str(kv[0])):
+        sent = messaging.deliver_many(
+            program,
+            member_ids,
+            kind="campaign",
+            source_key=key,
+            texts=texts_of.get(variant, campaign.texts) if variant else campaign.texts,
+            campaign_id=campaign.id,
+            on=now.date(),
+        )
+        offer_id = (offer_of.get(variant) if variant else None) or campaign.offer_id
+        _issue_offer(campaign, offer_id, sent, now)
+        reached += list(sent)
+    results.mark_reached(reached, [key])
 
 
 # -- the campaign's offer (services.offers) ------------------------------------------
@@ -258,12 +313,14 @@ def _offer_id(program: Program, value: Any, now: datetime) -> int | None:
     return offers.issuable(program.id, value, now).id
 
 
-def _issue_offer(campaign: Campaign, sent: Mapping[int, int], now: datetime) -> None:
-    """Each member this batch messaged gets the campaign's offer: one INSERT ...
-    SELECT per batch. An offer archived or ended since is not issued."""
-    if campaign.offer_id is None or not sent:
+def _issue_offer(
+    campaign: Campaign, offer_id: int | None, sent: Mapping[int, int], now: datetime
+) -> None:
+    """Each member this batch messaged gets the offer: one INSERT ... SELECT per
+    batch. An offer archived or ended since is not issued."""
+    if offer_id is None or not sent:
         return
-    offer = db.session.get(Offer, campaign.offer_id)
+    offer = db.session.get(Offer, offer_id)
     if offer is None or offer.archived_at is not None:
         return
     if offer.valid_until is not None and offer.valid_until <= now:
@@ -377,6 +434,9 @@ def as_json(campaign: Campaign, with_progress: bool = True) -> dict[str, Any]:
         "started_at": _iso(campaign.started_at),
         "finished_at": _iso(campaign.finished_at),
         "cancelled_at": _iso(campaign.cancelled_at),
+        "holdout_percent": campaign.holdout_percent,
+        "variants": campaign.variants or [],
+        "attribution_days": campaign.attribution_days,
     }
     if with_progress:
         body["progress"] = progress(campaign)

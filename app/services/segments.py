@@ -18,6 +18,8 @@ A definition is an object with exactly one key (the rule) and its argument:
     {"installed_never_scanned": {}}            a device or saved Google card,
                                                no purchase
     {"reachable": {}} or {"reachable": {"platform": "apple|android|google"}}
+    behaviour rules: spend, purchases, avg_check, last_store, points,
+    holdout_of, rfm (app/services/segment_rules.py)
     {"and": [...]}, {"or": [...]}, {"not": {...}}
 
 Erased members never match. Everything is SQLAlchemy Core that runs on SQLite
@@ -67,7 +69,7 @@ from app.models import (
     Registration,
     Store,
 )
-from app.services import checks
+from app.services import checks, segment_rules
 from app.services.errors import Invalid
 from app.services.masking import mask_name, mask_phone
 
@@ -422,9 +424,20 @@ def compile_rule(
         if platform is not None and platform not in PLATFORMS:
             raise invalid(f"reachable.platform must be one of {', '.join(PLATFORMS)}")
         return _reachable(platform, context)
+    # Behaviour rules (results, issue 16): app/services/segment_rules.py.
+    behaviour = segment_rules.compile_behaviour(
+        name,
+        args,
+        context.program,
+        context.now,
+        lambda nested: compile_rule(nested, context, depth + 1),
+    )
+    if behaviour is not None:
+        return behaviour
     raise invalid(
         f"unknown rule {name!r}; known: all, tier, new, active, lapsed, birthday, "
-        "near, installed_never_scanned, reachable, and, or, not"
+        "near, installed_never_scanned, reachable, "
+        f"{', '.join(segment_rules.RULES)}, and, or, not"
     )
 
 

@@ -120,6 +120,7 @@ def view(program: Program) -> dict[str, Any]:
             "welcome_bonus": int(program.rule("welcome_bonus")),
             "points_rounding": program.rule("points_rounding"),
             "signup_otp": bool(program.rule("signup_otp")),
+            "gross_margin_percent": int(program.rule("gross_margin_percent")),
         },
         "quiet_hours": {"from": quiet_from, "until": quiet_until},
         "timezone": program.timezone,
@@ -256,6 +257,7 @@ def _rules(program: Program, value: Any) -> dict[str, Any]:
         "welcome_bonus",
         "points_rounding",
         "signup_otp",
+        "gross_margin_percent",
     )
     unknown = set(value) - set(known)
     if unknown:
@@ -306,6 +308,15 @@ def _rules(program: Program, value: Any) -> dict[str, Any]:
                 "rules.signup_otp: true or false (sign-up asks for an SMS code)",
             )
         rules["signup_otp"] = value["signup_otp"]
+    if "gross_margin_percent" in value:
+        # Results (issue 16): ROMI counts this share of incremental revenue.
+        if not _whole(value["gross_margin_percent"], 0, 100):
+            raise _fail(
+                "invalid_rules",
+                "rules.gross_margin_percent: whole percent 0 to 100 "
+                "(the gross margin on sales, for ROMI)",
+            )
+        rules["gross_margin_percent"] = value["gross_margin_percent"]
     return rules
 
 

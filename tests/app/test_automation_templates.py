@@ -21,6 +21,13 @@ from tests.conftest import Demo
 __all__ = ["csrf_app", "signed"]  # fixtures used here
 
 
+@pytest.fixture(autouse=True)
+def no_control_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests count who is messaged: no control group is held out."""
+    for defaults in automations.DEFAULTS.values():
+        monkeypatch.setitem(defaults, "holdout_percent", 0)
+
+
 @pytest.mark.parametrize(
     ("name", "texts", "placeholder"),
     [

@@ -65,6 +65,14 @@ def bonus_entries(app: Flask, member_id: int) -> list[int]:
         )
 
 
+@pytest.fixture(autouse=True)
+def no_control_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests count who is messaged: no control group is held out
+    (tests/app/test_results.py tests the control groups)."""
+    for defaults in automations.DEFAULTS.values():
+        monkeypatch.setitem(defaults, "holdout_percent", 0)
+
+
 def run(app: Flask, program_id: int, name: str, now: datetime) -> dict:
     with app.app_context():
         program = db.session.get(Program, program_id)

@@ -146,6 +146,7 @@ def test_killed_worker_sends_a_campaign_exactly_once(
                 "texts": {"ru": "Распродажа", "en": "Sale"},
                 "segment": {"all": {}},
                 "state": "scheduled",
+                "holdout_percent": 0,  # every member is messaged exactly once
             },
             None,
         )

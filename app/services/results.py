@@ -1,0 +1,936 @@
+"""Proving it worked: control groups, variants and results (issue 16).
+
+Sending: `assign` splits a batch of members into the treated and a held-out
+control group (a hash of the source key and the member id, so a re-run batch
+splits the same way on any database), picks each treated member's variant by
+its share, and records every member's group set-based (one multi-row INSERT per
+batch, ON CONFLICT DO NOTHING). Only the treated go on to `messaging`;
+`mark_reached` then notes those whose message reached a device or a saved
+Google object.
+
+Results: a campaign's (or an automation's, over a period) members per group and
+variant, compared over the attribution window from each member's assignment
+(the send time: the row is written in the same batch, just before the message).
+Every figure is an aggregate grouped by group and variant, computed by the
+database; Python only does the statistics (docs/architecture.md, "Results").
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from statistics import NormalDist
+from typing import Any, NamedTuple
+
+from markupsafe import Markup
+from sqlalchemy import (
+    Float,
+    Interval,
+    Select,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    null,
+    select,
+    true,
+    union_all,
+    update,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from app import database
+from app.extensions import db
+from app.models import (
+    Assignment,
+    Campaign,
+    GoogleCallback,
+    GoogleObject,
+    LedgerEntry,
+    Member,
+    MemberMessage,
+    Pass,
+    PosTransaction,
+    Program,
+    WalletEvent,
+)
+from app.models.base import utcnow
+from app.models.results import CONTROL, TREATMENT
+from app.services.errors import Invalid
+from app.services.idlist import in_ids
+from app.services.segments import reachable_expr
+
+HOLDOUT_DEFAULT = 10
+MAX_HOLDOUT = 50
+ATTRIBUTION_DAYS = 14
+MAX_ATTRIBUTION_DAYS = 90
+MAX_VARIANTS = 4
+UNINSTALL_HOURS = 72
+CONFIDENCE = 0.95
+# The normal quantile for a two-sided 95 % interval (1.959964...).
+Z = NormalDist().inv_cdf(1 - (1 - CONFIDENCE) / 2)
+_VARIANT_NAME = re.compile(r"[A-Za-z0-9_-]{1,20}")
+_BUCKETS = 10_000  # holdout and shares in 1/100 of a percent
+
+
+# -- settings ----------------------------------------------------------------------
+def _whole(value: Any, low: int, high: int) -> bool:
+    return (
+        isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+    )
+
+
+def parse_holdout(value: Any) -> int:
+    if not _whole(value, 0, MAX_HOLDOUT):
+        raise Invalid(
+            "invalid_holdout",
+            f"holdout_percent must be a whole number 0-{MAX_HOLDOUT} "
+            "(the share of the segment held out as a control group)",
+        )
+    return int(value)
+
+
+def parse_attribution_days(value: Any) -> int:
+    if not _whole(value, 1, MAX_ATTRIBUTION_DAYS):
+        raise Invalid(
+            "invalid_attribution_days",
+            f"attribution_days must be a whole number 1-{MAX_ATTRIBUTION_DAYS}",
+        )
+    return int(value)
+
+
+def parse_variants(value: Any, parse_texts: Any) -> list[dict[str, Any]]:
+    """[{"name"?, "share", "texts"?, "offer_id"?}, ...]: up to 4, shares (whole
+    percents) adding up to 100, each with its own texts or an offer (a variant
+    without texts says the campaign's). `parse_texts` checks a texts object."""
+    if not isinstance(value, list) or len(value) > MAX_VARIANTS:
+        raise Invalid(
+            "invalid_variants", f"variants must be a list of at most {MAX_VARIANTS}"
+        )
+    if not value:
+        return []
+    if len(value) == 1:
+        raise Invalid("invalid_variants", "give at least 2 variants, or none")
+    variants: list[dict[str, Any]] = []
+    for index, raw in enumerate(value):
+        if not isinstance(raw, dict) or set(raw) - {
+            "name",
+            "share",
+            "texts",
+            "offer_id",
+        }:
+            raise Invalid(
+                "invalid_variants",
+                f"variants[{index}] must be an object with name, share, texts "
+                "and/or offer_id",
+            )
+        name = raw.get("name", "ABCD"[index])
+        if (
+            not isinstance(name, str)
+            or not _VARIANT_NAME.fullmatch(name)
+            or name in (TREATMENT, CONTROL)
+        ):
+            raise Invalid(
+                "invalid_variants",
+                f"variants[{index}].name: 1-20 letters, digits, '-' or '_' "
+                "(not treatment or control)",
+            )
+        if not _whole(raw.get("share"), 1, 100):
+            raise Invalid(
+                "invalid_variants", f"variants[{index}].share: whole percent 1-100"
+            )
+        variant: dict[str, Any] = {"name": name, "share": raw["share"]}
+        if "texts" in raw:
+            variant["texts"] = parse_texts(raw["texts"])
+        if "offer_id" in raw:
+            if not _whole(raw["offer_id"], 1, 2**31 - 1):
+                raise Invalid(
+                    "invalid_variants", f"variants[{index}].offer_id: an offer's id"
+                )
+            variant["offer_id"] = raw["offer_id"]
+        if "texts" not in variant and "offer_id" not in variant:
+            raise Invalid(
+                "invalid_variants", f"variants[{index}] needs texts or an offer_id"
+            )
+        variants.append(variant)
+    names = [v["name"] for v in variants]
+    if len(set(names)) != len(names):
+        raise Invalid("invalid_variants", "variant names must differ")
+    if sum(v["share"] for v in variants) != 100:
+        raise Invalid("invalid_variants", "variant shares must add up to 100")
+    return variants
+
+
+# -- assigning ---------------------------------------------------------------------
+def bucket(salt: str, member_id: int) -> int:
+    """A stable number 0-9999 for (salt, member): the same on every run, process
+    and database (not Python's randomised hash)."""
+    digest = hashlib.blake2b(f"{salt}|{member_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % _BUCKETS
+
+
+def is_held_out(source_key: str, member_id: int, percent: int) -> bool:
+    return bucket(source_key, member_id) < percent * _BUCKETS // 100
+
+
+def pick_variant(
+    source_key: str, member_id: int, variants: Sequence[Mapping[str, Any]]
+) -> str | None:
+    """The variant a treated member gets, by the variants' shares (another salt
+    than the holdout's, so the split is independent of it)."""
+    if not variants:
+        return None
+    point = bucket(f"variant|{source_key}", member_id)
+    upto = 0
+    for variant in variants:
+        upto += int(variant["share"]) * _BUCKETS // 100
+        if point < upto:
+            return str(variant["name"])
+    return str(variants[-1]["name"])
+
+
+def assign(
+    program_id: int,
+    sources: Mapping[int, str],
+    percent: int,
+    *,
+    campaign_id: int | None = None,
+    automation: str | None = None,
+    variants: Sequence[Mapping[str, Any]] = (),
+) -> dict[int, str | None]:
+    """Split members ({member id: source key}) into treated and held out and
+    record both; {member id: variant or None} for the treated, who alone may be
+    messaged. Only adds; the caller commits (in the batch's transaction).
+
+    A member already assigned for that source keeps the recorded row (the split
+    is deterministic anyway, so a re-run batch makes the same one)."""
+    if not sources:
+        return {}
+    now = utcnow()
+    treated: dict[int, str | None] = {}
+    rows = []
+    for member_id, source_key in sorted(sources.items()):
+        held = percent > 0 and is_held_out(source_key, member_id, percent)
+        variant = None if held else pick_variant(source_key, member_id, variants)
+        if not held:
+            treated[member_id] = variant
+        rows.append(
+            {
+                "program_id": program_id,
+                "member_id": member_id,
+                "source_key": source_key,
+                "campaign_id": campaign_id,
+                "automation": automation,
+                "grp": CONTROL if held else TREATMENT,
+                "variant": variant,
+                "reached": False,
+                "created_at": now,
+            }
+        )
+    table = Assignment.__table__
+    db.session.connection().execute(
+        database.insert(table).on_conflict_do_nothing(
+            index_elements=["member_id", "source_key"]
+        ),
+        rows,
+    )
+    return treated
+
+
+def hold_out(
+    program_id: int,
+    sources: Mapping[int, str],
+    percent: int,
+    automation: str,
+) -> set[int]:
+    """`assign` for an automation's batch: the members who may be messaged."""
+    return set(assign(program_id, sources, percent, automation=automation))
+
+
+def mark_reached(member_ids: Iterable[int], source_keys: Iterable[str]) -> None:
+    """The messaged members' rows for these sources: reached when they have a
+    registered device or a saved Google object now (just after sending)."""
+    ids = sorted(set(member_ids))
+    keys = sorted(set(source_keys))
+    if not ids or not keys:
+        return
+    reachable = select(Member.id).where(in_ids(Member.id, ids), reachable_expr())
+    db.session.execute(
+        update(Assignment)
+        .where(
+            in_ids(Assignment.member_id, ids),
+            Assignment.source_key.in_(keys),
+            Assignment.member_id.in_(reachable),
+        )
+        .values(reached=True)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# -- statistics --------------------------------------------------------------------
+class Interval95(NamedTuple):
+    estimate: float
+    low: float
+    high: float
+
+    @property
+    def significant(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+    def as_json(self, digits: int = 4) -> dict[str, Any]:
+        return {
+            "estimate": round(self.estimate, digits),
+            "low": round(self.low, digits),
+            "high": round(self.high, digits),
+            "confidence": CONFIDENCE,
+            "significant": self.significant,
+            "verdict": "significant" if self.significant else "not significant yet",
+        }
+
+
+def wilson(successes: int, n: int) -> tuple[float, float]:
+    """Wilson score interval for a proportion."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    denominator = 1 + Z * Z / n
+    centre = (p + Z * Z / (2 * n)) / denominator
+    half = Z * math.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def proportion_difference(x1: int, n1: int, x0: int, n0: int) -> Interval95 | None:
+    """p1 - p0 with Newcombe's hybrid score interval (method 10: from the two
+    Wilson intervals); None without members on both sides."""
+    if n1 == 0 or n0 == 0:
+        return None
+    p1, p0 = x1 / n1, x0 / n0
+    l1, u1 = wilson(x1, n1)
+    l0, u0 = wilson(x0, n0)
+    difference = p1 - p0
+    return Interval95(
+        difference,
+        difference - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2),
+        difference + math.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2),
+    )
+
+
+def mean_difference(
+    sum1: float, squares1: float, n1: int, sum0: float, squares0: float, n0: int
+) -> Interval95 | None:
+    """mean1 - mean0 with Welch's unequal-variance standard error and the
+    normal quantile (large groups); None unless both sides have 2+ members."""
+    if n1 < 2 or n0 < 2:
+        return None
+    mean1, mean0 = sum1 / n1, sum0 / n0
+    var1 = max(0.0, (squares1 - sum1 * sum1 / n1) / (n1 - 1))
+    var0 = max(0.0, (squares0 - sum0 * sum0 / n0) / (n0 - 1))
+    error = math.sqrt(var1 / n1 + var0 / n0)
+    difference = mean1 - mean0
+    return Interval95(difference, difference - Z * error, difference + Z * error)
+
+
+# -- figures -----------------------------------------------------------------------
+def _plus_hours(column: Any, hours: int) -> ColumnElement[Any]:
+    """`column + hours` in SQL, per dialect (SQLite keeps datetimes as text)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column + literal(timedelta(hours=hours), Interval())  # type: ignore[no-any-return]
+    return func.strftime("%Y-%m-%d %H:%M:%f", column, f"+{hours} hours")
+
+
+class Population(NamedTuple):
+    """Rows (row, member_id, grp, variant, reached, start) to compare, and
+    whether they have a control group at all."""
+
+    query: Select[Any]
+    program: Program
+    days: int
+
+
+def _assignment_rows(*where: ColumnElement[bool]) -> Select[Any]:
+    return select(
+        Assignment.id.label("row"),
+        Assignment.member_id.label("member_id"),
+        Assignment.grp.label("grp"),
+        Assignment.variant.label("variant"),
+        Assignment.reached.label("reached"),
+        Assignment.created_at.label("start"),
+    ).where(*where)
+
+
+def _message_rows(*where: ColumnElement[bool]) -> Select[Any]:
+    """Messages sent before control groups existed: all treated, all reached
+    as far as anyone knows."""
+    return (
+        select(
+            MemberMessage.id.label("row"),
+            MemberMessage.member_id.label("member_id"),
+            literal(TREATMENT).label("grp"),
+            cast(null(), Assignment.variant.type).label("variant"),
+            true().label("reached"),
+            MemberMessage.created_at.label("start"),
+        )
+        .join(Member, Member.id == MemberMessage.member_id)
+        .where(*where)
+    )
+
+
+def campaign_population(campaign: Campaign) -> Population:
+    program = db.session.get(Program, campaign.program_id)
+    assert program is not None
+    assigned = db.session.scalar(
+        select(exists().where(Assignment.campaign_id == campaign.id))
+    )
+    query = (
+        _assignment_rows(Assignment.campaign_id == campaign.id)
+        if assigned
+        else _message_rows(MemberMessage.campaign_id == campaign.id)
+    )
+    return Population(query, program, campaign.attribution_days)
+
+
+def automation_population(
+    program: Program, name: str, start: datetime, end: datetime, days: int
+) -> Population:
+    """An automation's members assigned in [start, end); messages of that kind
+    when it sent with no assignments then (before control groups)."""
+    assigned = db.session.scalar(
+        select(
+            exists().where(
+                Assignment.program_id == program.id,
+                Assignment.automation == name,
+                Assignment.created_at >= start,
+                Assignment.created_at < end,
+            )
+        )
+    )
+    if assigned:
+        query = _assignment_rows(
+            Assignment.program_id == program.id,
+            Assignment.automation == name,
+            Assignment.created_at >= start,
+            Assignment.created_at < end,
+        )
+    else:
+        query = _message_rows(
+            Member.program_id == program.id,
+            MemberMessage.kind == name,
+            MemberMessage.created_at >= start,
+            MemberMessage.created_at < end,
+        )
+    return Population(query, program, days)
+
+
+Key = tuple[str, str | None]  # (group, variant)
+
+
+def _purchases(population: Population) -> dict[Key, dict[str, Any]]:
+    pop = population.query.subquery()
+    end = _plus_hours(pop.c.start, 24 * population.days)
+    sale = PosTransaction
+    per_row = (
+        select(
+            pop.c.row,
+            pop.c.grp,
+            pop.c.variant,
+            pop.c.reached,
+            func.count(sale.id).label("purchases"),
+            func.coalesce(func.sum(sale.amount_kopecks), 0).label("revenue"),
+        )
+        .select_from(pop)
+        .outerjoin(
+            sale,
+            and_(
+                sale.member_id == pop.c.member_id,
+                sale.refunded_at.is_(None),
+                sale.created_at >= pop.c.start,
+                sale.created_at < end,
+            ),
+        )
+        .group_by(pop.c.row, pop.c.grp, pop.c.variant, pop.c.reached)
+        .subquery()
+    )
+    revenue = cast(per_row.c.revenue, Float)
+    query = select(
+        per_row.c.grp,
+        per_row.c.variant,
+        func.count(),
+        func.sum(case((per_row.c.reached, 1), else_=0)),
+        func.sum(case((per_row.c.purchases > 0, 1), else_=0)),
+        func.sum(per_row.c.purchases),
+        func.sum(per_row.c.revenue),
+        func.sum(revenue * revenue),
+    ).group_by(per_row.c.grp, per_row.c.variant)
+    figures = {}
+    for (
+        grp,
+        variant,
+        members,
+        reached,
+        buyers,
+        purchases,
+        total,
+        squares,
+    ) in db.session.execute(query):
+        figures[(grp, variant)] = {
+            "members": int(members),
+            "reached": int(reached or 0),
+            "purchasers": int(buyers or 0),
+            "purchases": int(purchases or 0),
+            "revenue_kopecks": int(total or 0),
+            "squares": float(squares or 0),
+        }
+    return figures
+
+
+def _bonus_points(population: Population) -> dict[Key, int]:
+    """Bonus points the group's members got in the window (the birthday bonus,
+    an offer's points): what the treatment cost in points."""
+    pop = population.query.subquery()
+    end = _plus_hours(pop.c.start, 24 * population.days)
+    query = (
+        select(pop.c.grp, pop.c.variant, func.sum(LedgerEntry.points))
+        .select_from(pop)
+        .join(
+            LedgerEntry,
+            and_(
+                LedgerEntry.member_id == pop.c.member_id,
+                LedgerEntry.kind == "bonus",
+                LedgerEntry.created_at >= pop.c.start,
+                LedgerEntry.created_at < end,
+            ),
+        )
+        .group_by(pop.c.grp, pop.c.variant)
+    )
+    return {(g, v): int(n or 0) for g, v, n in db.session.execute(query)}
+
+
+def _uninstalls(population: Population) -> dict[Key, int]:
+    """Rows whose member removed the pass within 72 h of the send: an Apple or
+    Android device unregistering it (WalletEvent) or a Google delete callback.
+    The events are read for the population's period only, then joined."""
+    pop = population.query.subquery()
+    first, last = db.session.execute(
+        select(func.min(pop.c.start), func.max(pop.c.start))
+    ).one()
+    if first is None:
+        return {}
+    first = _aware(first)
+    last = _aware(last) + timedelta(hours=UNINSTALL_HOURS)
+    program_id = population.program.id
+    events = union_all(
+        select(Pass.member_id.label("member_id"), WalletEvent.created_at.label("at"))
+        .join(Pass, Pass.id == WalletEvent.pass_id)
+        .where(
+            WalletEvent.program_id == program_id,
+            WalletEvent.kind == "uninstall",
+            WalletEvent.created_at >= first,
+            WalletEvent.created_at <= last,
+        ),
+        select(GoogleObject.member_id, GoogleCallback.received_at)
+        .join(GoogleObject, GoogleObject.object_id == GoogleCallback.object_id)
+        .join(Member, Member.id == GoogleObject.member_id)
+        .where(
+            Member.program_id == program_id,
+            GoogleCallback.event_type == "del",
+            GoogleCallback.received_at >= first,
+            GoogleCallback.received_at <= last,
+        ),
+    ).subquery()
+    query = (
+        select(pop.c.grp, pop.c.variant, func.count(func.distinct(pop.c.row)))
+        .select_from(pop)
+        .join(
+            events,
+            and_(
+                events.c.member_id == pop.c.member_id,
+                events.c.at >= pop.c.start,
+                events.c.at < _plus_hours(pop.c.start, UNINSTALL_HOURS),
+            ),
+        )
+        .group_by(pop.c.grp, pop.c.variant)
+    )
+    return {(g, v): int(n) for g, v, n in db.session.execute(query)}
+
+
+def offer_costs(population: Population) -> dict[Key, tuple[int, int]]:
+    """HOOK for the offers feature: {(group, variant): (offers redeemed,
+    discount in kopecks)} in the window. No offers tables exist yet, so none."""
+    return {}
+
+
+def opt_outs(population: Population) -> dict[Key, int]:
+    """HOOK: members who opted out of messages in the window. The service has
+    no opt-out yet (a member removes the pass instead: see uninstalls)."""
+    return {}
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _rub(kopecks: float) -> float:
+    return round(kopecks / 100, 2)
+
+
+def _group_view(
+    figures: Mapping[str, Any],
+    points: int,
+    point_value: Decimal,
+    offers: tuple[int, int],
+) -> dict[str, Any]:
+    members = figures["members"]
+    purchases = figures["purchases"]
+    revenue = figures["revenue_kopecks"]
+    redeemed, discount = offers
+    points_kopecks = int(Decimal(points) * point_value * 100)
+    return {
+        "members": members,
+        "reached": figures["reached"],
+        "purchasers": figures["purchasers"],
+        "purchases": purchases,
+        "conversion": round(figures["purchasers"] / members, 4) if members else 0.0,
+        "revenue": _rub(revenue),
+        "revenue_per_member": _rub(revenue / members) if members else 0.0,
+        "average_check": _rub(revenue / purchases) if purchases else 0.0,
+        "offers_redeemed": redeemed,
+        "discount_cost": _rub(discount),
+        "bonus_points": points,
+        "bonus_points_cost": _rub(points_kopecks),
+        "uninstalls_72h": figures.get("uninstalls", 0),
+        "opt_outs": figures.get("opt_outs", 0),
+    }
+
+
+_EMPTY = {
+    "members": 0,
+    "reached": 0,
+    "purchasers": 0,
+    "purchases": 0,
+    "revenue_kopecks": 0,
+    "squares": 0.0,
+}
+
+
+def _combine(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    total: dict[str, Any] = dict(_EMPTY)
+    for part in parts:
+        for name in (*_EMPTY, "uninstalls", "opt_outs", "points", "redeemed"):
+            total[name] = total.get(name, 0) + part.get(name, 0)
+        total["discount"] = total.get("discount", 0) + part.get("discount", 0)
+    return total
+
+
+def _compare(
+    treated: Mapping[str, Any], control: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    if control is None or not control["members"] or not treated["members"]:
+        return {
+            "conversion_difference": None,
+            "revenue_per_member_difference": None,
+        }
+    conversion = proportion_difference(
+        treated["purchasers"],
+        treated["members"],
+        control["purchasers"],
+        control["members"],
+    )
+    # Revenue per member in roubles (kopecks / 100; squares / 100²).
+    revenue = mean_difference(
+        treated["revenue_kopecks"] / 100,
+        treated["squares"] / 10_000,
+        treated["members"],
+        control["revenue_kopecks"] / 100,
+        control["squares"] / 10_000,
+        control["members"],
+    )
+    return {
+        "conversion_difference": conversion.as_json() if conversion else None,
+        "revenue_per_member_difference": revenue.as_json(2) if revenue else None,
+    }
+
+
+def compute(population: Population) -> dict[str, Any]:
+    """The results of a population: groups, differences, incremental revenue and
+    ROMI (see the module and docs/architecture.md, "Results")."""
+    program = population.program
+    figures = _purchases(population)
+    points = _bonus_points(population)
+    for key, count in _uninstalls(population).items():
+        figures.setdefault(key, dict(_EMPTY))["uninstalls"] = count
+    for key, count in opt_outs(population).items():
+        figures.setdefault(key, dict(_EMPTY))["opt_outs"] = count
+    offers = offer_costs(population)
+    for key, value in figures.items():
+        value["points"] = points.get(key, 0)
+        value["redeemed"], value["discount"] = offers.get(key, (0, 0))
+    point_value = Decimal(str(program.rule("point_value")))
+    margin = Decimal(str(program.rule("gross_margin_percent")))
+
+    def view(part: Mapping[str, Any]) -> dict[str, Any]:
+        return _group_view(
+            part,
+            int(part.get("points", 0)),
+            point_value,
+            (int(part.get("redeemed", 0)), int(part.get("discount", 0))),
+        )
+
+    treated = _combine(v for (g, _), v in figures.items() if g == TREATMENT)
+    control_parts = [v for (g, _), v in figures.items() if g == CONTROL]
+    control = _combine(control_parts) if control_parts else None
+    groups: dict[str, Any] = {TREATMENT: view(treated)}
+    if control is not None:
+        groups[CONTROL] = view(control)
+    variants: dict[str, Any] = {}
+    for (grp, variant), part in sorted(
+        figures.items(), key=lambda item: str(item[0][1])
+    ):
+        if grp == TREATMENT and variant is not None:
+            groups[variant] = view(part)
+            variants[variant] = _compare(part, control)
+    body: dict[str, Any] = {
+        "control_group": control is not None and control["members"] > 0,
+        "attribution_days": population.days,
+        "groups": groups,
+        **_compare(treated, control),
+        "variants": variants,
+    }
+    if not body["control_group"]:
+        body["note"] = "no control group: nothing to compare with"
+    cost_kopecks = groups[TREATMENT]["discount_cost"] * 100 + (
+        groups[TREATMENT]["bonus_points_cost"] * 100
+    )
+    body["cost"] = _rub(cost_kopecks)
+    body["gross_margin_percent"] = float(margin)
+    if body["control_group"] and treated["members"]:
+        assert control is not None
+        per_member = (
+            treated["revenue_kopecks"] / treated["members"]
+            - control["revenue_kopecks"] / control["members"]
+        )
+        incremental = per_member * treated["members"]
+        body["incremental_revenue"] = _rub(incremental)
+        body["romi"] = (
+            round((incremental * float(margin) / 100 - cost_kopecks) / cost_kopecks, 4)
+            if cost_kopecks > 0
+            else None
+        )
+    else:
+        body["incremental_revenue"] = None
+        body["romi"] = None
+    return body
+
+
+def daily(population: Population) -> dict[str, list[float]]:
+    """Revenue per member by day of the window, cumulative, for treatment and
+    control (the results chart): {"days": [...], "treatment": [...], ...}."""
+    pop = population.query.subquery()
+    first = db.session.scalar(select(func.min(pop.c.start)))
+    if first is None:
+        return {"days": [], TREATMENT: [], CONTROL: []}
+    first = _aware(first)
+    end = _plus_hours(pop.c.start, 24 * population.days)
+    sale = PosTransaction
+    day = func.date(sale.created_at)
+    rows = db.session.execute(
+        select(pop.c.grp, day, func.sum(sale.amount_kopecks))
+        .select_from(pop)
+        .join(
+            sale,
+            and_(
+                sale.member_id == pop.c.member_id,
+                sale.refunded_at.is_(None),
+                sale.created_at >= pop.c.start,
+                sale.created_at < end,
+            ),
+        )
+        .group_by(pop.c.grp, day)
+    ).all()
+    sizes = dict(
+        db.session.execute(select(pop.c.grp, func.count()).group_by(pop.c.grp))
+        .tuples()
+        .all()
+    )
+    days = [
+        (first.date() + timedelta(days=i)).isoformat()
+        for i in range(population.days + 1)
+    ]
+    series: dict[str, list[float]] = {"days": days}  # type: ignore[dict-item]
+    for grp in (TREATMENT, CONTROL):
+        by_day = {str(d)[:10]: int(v or 0) for g, d, v in rows if g == grp}
+        size = sizes.get(grp, 0)
+        total, values = 0, []
+        for d in days:
+            total += by_day.get(d, 0)
+            values.append(round(total / 100 / size, 2) if size else 0.0)
+        series[grp] = values
+    return series
+
+
+# -- campaigns and automations -----------------------------------------------------
+def campaign_results(campaign: Campaign) -> dict[str, Any]:
+    population = campaign_population(campaign)
+    return {
+        "campaign_id": campaign.id,
+        "holdout_percent": campaign.holdout_percent,
+        **compute(population),
+    }
+
+
+def parse_period(
+    program: Program, start: str | None, end: str | None, today: date | None = None
+) -> tuple[datetime, datetime]:
+    """?from=&to= (local dates, inclusive) as [start, end) instants; the last 30
+    days by default."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(program.timezone)
+    today = today or datetime.now(zone).date()
+
+    def day(value: str | None, name: str, default: date) -> date:
+        if value is None or value == "":
+            return default
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise Invalid(
+                "invalid_period", f"{name} must be a date YYYY-MM-DD"
+            ) from None
+
+    last = day(end, "to", today)
+    first = day(start, "from", last - timedelta(days=29))
+    if first > last:
+        raise Invalid("invalid_period", "from must not be after to")
+    if (last - first).days > 366:
+        raise Invalid("invalid_period", "the period may span at most 366 days")
+    return (
+        datetime.combine(first, time(0), zone).astimezone(UTC),
+        datetime.combine(last + timedelta(days=1), time(0), zone).astimezone(UTC),
+    )
+
+
+def automation_results(
+    program: Program,
+    name: str,
+    start: datetime,
+    end: datetime,
+    holdout_percent: int,
+    days: int = ATTRIBUTION_DAYS,
+) -> dict[str, Any]:
+    population = automation_population(program, name, start, end, days)
+    return {
+        "automation": name,
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "holdout_percent": holdout_percent,
+        **compute(population),
+    }
+
+
+_CSV_FIELDS = [
+    "members",
+    "reached",
+    "purchasers",
+    "purchases",
+    "conversion",
+    "revenue",
+    "revenue_per_member",
+    "average_check",
+    "offers_redeemed",
+    "discount_cost",
+    "bonus_points",
+    "bonus_points_cost",
+    "uninstalls_72h",
+    "opt_outs",
+]
+
+
+def to_csv(results: Mapping[str, Any]) -> str:
+    """One line per group and variant, then the comparison's figures."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["group", *_CSV_FIELDS])
+    for name, group in results["groups"].items():
+        writer.writerow([name, *(group[field] for field in _CSV_FIELDS)])
+    writer.writerow([])
+    writer.writerow(["figure", "estimate", "low", "high", "verdict"])
+    for figure in ("conversion_difference", "revenue_per_member_difference"):
+        value = results.get(figure)
+        if value is None:
+            writer.writerow([figure, "", "", "", "no control group"])
+        else:
+            writer.writerow(
+                [
+                    figure,
+                    value["estimate"],
+                    value["low"],
+                    value["high"],
+                    value["verdict"],
+                ]
+            )
+    for figure in ("incremental_revenue", "cost", "romi"):
+        value = results.get(figure)
+        writer.writerow([figure, "" if value is None else value])
+    return out.getvalue()
+
+
+# -- chart -------------------------------------------------------------------------
+_LINE = Markup(
+    '<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}">'
+    "<title>{label}</title></polyline>"
+)
+_CHART = Markup(
+    '<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+    'aria-label="{label}" xmlns="http://www.w3.org/2000/svg">'
+    '<line x1="{pad}" y1="{base}" x2="{right}" y2="{base}" stroke="#999"/>{lines}'
+    '<text x="{pad}" y="{bottom}" font-size="11">{first}</text>'
+    '<text x="{right}" y="{bottom}" font-size="11" text-anchor="end">{last}</text>'
+    '<text x="{pad}" y="12" font-size="11">max {top}</text></svg>'
+)
+COLOURS = {TREATMENT: "#3b6fd6", CONTROL: "#999999"}
+
+
+def line_chart(
+    series: Mapping[str, Any], label: str, names: Mapping[str, str]
+) -> Markup:
+    """Cumulative revenue per member over the window, a line per group; an
+    accessible inline SVG (Markup.format escapes every value)."""
+    width, height, pad = 600, 160, 18
+    days: list[str] = list(series["days"])
+    values = [v for grp in (TREATMENT, CONTROL) for v in series.get(grp, [])]
+    top = max(values) if values and max(values) > 0 else 1
+    step = (width - 2 * pad) / max(len(days) - 1, 1)
+    plot = height - 2 * pad
+    lines = Markup("").join(
+        _LINE.format(
+            colour=COLOURS[grp],
+            label=names.get(grp, grp),
+            points=" ".join(
+                f"{pad + i * step:.1f},{height - pad - plot * v / top:.1f}"
+                for i, v in enumerate(series.get(grp, []))
+            ),
+        )
+        for grp in (TREATMENT, CONTROL)
+        if series.get(grp)
+    )
+    return _CHART.format(
+        width=width,
+        height=height,
+        label=label,
+        pad=pad,
+        base=height - pad,
+        right=width - pad,
+        bottom=height - 3,
+        lines=lines,
+        first=days[0][5:] if days else "",
+        last=days[-1][5:] if days else "",
+        top=top,
+    )

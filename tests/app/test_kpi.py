@@ -1,0 +1,106 @@
+"""The KPI overview: one definition, the same figures in /api/v1/stats and on
+/admin's first page (both databases)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import LedgerEntry, Member, PosTransaction, Program
+from app.services import kpi
+from app.services.auth import create_key
+from tests.app.campaign_support import add_member, pos_key, register_device
+from tests.app.test_admin import sign_in
+from tests.conftest import Demo
+
+
+def _buy(member: Member, key_id: int, store_id: int, days_ago: float, rub: int) -> None:
+    db.session.add(
+        PosTransaction(
+            program_id=member.program_id,
+            member_id=member.id,
+            store_id=store_id,
+            api_key_id=key_id,
+            idempotency_key=f"k{member.id}-{days_ago}",
+            fingerprint="x" * 64,
+            receipt_id="r",
+            amount_kopecks=rub * 100,
+            response={},
+            created_at=datetime.now(UTC) - timedelta(days=days_ago),
+        )
+    )
+
+
+def test_kpi_figures_and_the_page_and_api_agree(
+    app: Flask, client: FlaskClient, demo: Demo
+) -> None:
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        till = pos_key(program)
+        now = datetime.now(UTC)
+        a = add_member(program, created_at=now - timedelta(days=20), points=300)
+        b = add_member(program, created_at=now - timedelta(days=20), tier="gold")
+        c = add_member(program, created_at=now - timedelta(days=300))
+        register_device(a)
+        _buy(a, till.id, till.store_id, 2, 100)
+        _buy(a, till.id, till.store_id, 5, 300)
+        _buy(b, till.id, till.store_id, 60, 200)
+        _buy(c, till.id, till.store_id, 200, 400)
+        _buy(c, till.id, till.store_id, 400, 999)  # older than a year
+        for kind, points in (("earn", 100), ("bonus", 100), ("redeem", -50)):
+            db.session.add(
+                LedgerEntry(
+                    program_id=program.id, member_id=a.id, kind=kind, points=points
+                )
+            )
+        marketer = create_key("marketer", program=program).key
+        db.session.commit()
+        figures = kpi.overview(program)
+        outstanding = sum(
+            db.session.scalars(
+                select(Member.points).where(
+                    Member.program_id == program.id, Member.erased_at.is_(None)
+                )
+            )
+        )
+        issued = sum(
+            db.session.scalars(
+                select(LedgerEntry.points).where(
+                    LedgerEntry.program_id == program.id,
+                    LedgerEntry.kind.in_(("earn", "bonus")),
+                )
+            )
+        )
+        db.session.commit()
+    assert figures["active_30d"] == 1
+    assert figures["active_90d"] == 2
+    assert figures["purchasers_365d"] == 3
+    assert figures["repeat_purchase_rate"] == round(1 / 3, 4)
+    assert figures["purchase_frequency"] == round(4 / 3, 2)
+    assert figures["average_check"] == 250.0  # (100 + 300 + 200 + 400) / 4
+    assert figures["revenue_30d"] == 400.0
+    assert figures["points_outstanding"] == outstanding
+    assert figures["points_liability"] == outstanding * 1.0
+    assert figures["redemption_rate"] == round(50 / issued, 4)
+    assert figures["members_by_tier"]["gold"] >= 1
+    assert figures["wallet_reach"]["apple"] >= 1
+    assert figures["wallet_reach"]["any"] >= figures["wallet_reach"]["apple"]
+    assert len(figures["cohorts"]) == kpi.COHORT_MONTHS
+    # The API and the page show the same figures.
+    stats = client.get(
+        "/api/v1/stats", headers={"Authorization": f"Bearer {marketer}"}
+    ).json
+    assert stats["kpi"] == figures
+    sign_in(client, marketer)
+    html = client.get("/admin/?lang=ru").get_data(as_text=True)
+    assert 'data-kpi="active_30d">1<' in html
+    assert 'data-kpi="active_90d">2<' in html
+    assert 'data-kpi="average_check">250,00\u00a0₽<' in html
+    assert 'data-kpi="redemption_rate">' in html
+    assert "Ключевые показатели" in html
+    assert "heatmap" in html
+    assert "Key figures" not in html

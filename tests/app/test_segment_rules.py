@@ -1,0 +1,257 @@
+"""Behaviour segment rules (issue 16): spend, purchases, avg_check, last_store,
+points, holdout_of and the RFM presets (both databases)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Assignment, Campaign, Member, PosTransaction, Program, Store
+from app.models.campaign import DONE
+from app.services import segments
+from app.services.auth import create_key
+from app.services.errors import Invalid
+from tests.app.campaign_support import NOW, add_member, buy, matching, pos_key
+from tests.conftest import Demo
+
+
+def _setup(program: Program) -> dict[str, Member]:
+    key = pos_key(program)
+    m = {
+        name: add_member(program)
+        for name in ("none", "one", "champ", "loyal", "risk", "lost")
+    }
+    buy(m["one"], key, 10)
+    for days in (1, 20, 50, 100, 200):
+        buy(m["champ"], key, days)
+    for days in (5, 60, 300):
+        buy(m["loyal"], key, days)
+    for days in (120, 400):
+        buy(m["risk"], key, days)
+    buy(m["lost"], key, 500)
+    m["none"].points = 800
+    m["one"].points = 100
+    db.session.flush()
+    return m
+
+
+def test_behaviour_rules(app: Flask, demo: Demo) -> None:
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        m = _setup(program)
+        ids = {name: member.id for name, member in m.items()}
+        demo_ids = {p.member_id for p in demo.passes}
+
+        def match(definition: Any) -> set[str]:
+            found = matching(program, definition, NOW) - demo_ids
+            return {name for name, i in ids.items() if i in found}
+
+        # Each purchase is 100 roubles.
+        assert match({"spend": {"min": 300}}) == {"champ", "loyal"}
+        assert match({"spend": {"days": 30, "min": 100, "max": 100}}) == {
+            "one",
+            "loyal",
+        }
+        # max only: members who spent nothing match too.
+        assert match({"spend": {"days": 30, "max": 0}}) == {"none", "risk", "lost"}
+        assert match({"purchases": {"days": 365, "min": 3}}) == {"champ", "loyal"}
+        assert match({"purchases": {"days": 90, "max": 0}}) == {"none", "risk", "lost"}
+        assert match({"avg_check": {"days": 3650, "min": 100}}) == {
+            "one",
+            "champ",
+            "loyal",
+            "risk",
+            "lost",
+        }
+        assert match({"avg_check": {"min": 101}}) == set()
+        assert match({"points": {"min": 500}}) & {"none", "one"} == {"none"}
+        assert match({"points": {"max": 100}}) >= {"one"}
+        assert match({"rfm": "champions"}) == {"champ"}
+        assert match({"rfm": "loyal"}) == {"loyal"}
+        assert match({"rfm": "at_risk"}) == {"risk"}
+        assert match({"rfm": "lost"}) == {"lost"}
+        # The last purchase's store.
+        other = Store(
+            program_id=program.id,
+            code="other",
+            name="Other",
+            city="X",
+            address="Y",
+            latitude=0,
+            longitude=0,
+            relevant_text="",
+        )
+        db.session.add(other)
+        db.session.flush()
+        latest = db.session.scalar(
+            select(PosTransaction)
+            .where(PosTransaction.member_id == ids["loyal"])
+            .order_by(PosTransaction.id.desc())
+            .limit(1)
+        )
+        assert latest is not None
+        late = PosTransaction(
+            program_id=program.id,
+            member_id=ids["loyal"],
+            store_id=other.id,
+            api_key_id=latest.api_key_id,
+            idempotency_key="late",
+            fingerprint="x" * 64,
+            receipt_id="r",
+            amount_kopecks=100_00,
+            response={},
+            created_at=NOW - timedelta(days=1),
+        )
+        db.session.add(late)
+        db.session.flush()
+        assert match({"last_store": {"stores": [other.id]}}) == {"loyal"}
+        # Combined with the existing rules.
+        assert match(
+            {"and": [{"rfm": "champions"}, {"not": {"points": {"min": 1}}}]}
+        ) == {"champ"}
+        # holdout_of a campaign: its control group.
+        campaign = Campaign(
+            program_id=program.id,
+            name="c",
+            texts={"ru": "т"},
+            segment={"all": {}},
+            state=DONE,
+            holdout_percent=10,
+            variants=[],
+            attribution_days=14,
+        )
+        db.session.add(campaign)
+        db.session.flush()
+        for name, grp in (("one", "control"), ("champ", "treatment")):
+            db.session.add(
+                Assignment(
+                    program_id=program.id,
+                    member_id=ids[name],
+                    source_key=f"campaign:{campaign.id}",
+                    campaign_id=campaign.id,
+                    grp=grp,
+                    created_at=NOW,
+                )
+            )
+        db.session.flush()
+        assert match({"holdout_of": {"campaign": campaign.id}}) == {"one"}
+        assert match({"holdout_of": {"automation": "win_back"}}) == set()
+        counted = segments.counts(program, {"rfm": "champions"}, NOW)
+        assert counted["members"] == 1
+        db.session.rollback()
+
+
+@pytest.mark.parametrize(
+    "definition",
+    [
+        {"spend": {}},
+        {"spend": {"min": -1}},
+        {"spend": {"min": 10, "max": 5}},
+        {"spend": {"min": "10"}},
+        {"spend": {"days": 0, "min": 1}},
+        {"purchases": {"min": 1, "weeks": 2}},
+        {"avg_check": []},
+        {"last_store": {"stores": []}},
+        {"last_store": {"stores": [999999]}},
+        {"points": {"min": True}},
+        {"holdout_of": {}},
+        {"holdout_of": {"campaign": 999999}},
+        {"holdout_of": {"automation": "nope"}},
+        {"holdout_of": {"campaign": 1, "automation": "welcome"}},
+        {"rfm": "vip"},
+        {"offer_redeemed": {}},
+    ],
+)
+def test_bad_behaviour_rules_are_refused(
+    app: Flask, demo: Demo, definition: Any
+) -> None:
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        with pytest.raises(Invalid) as refused:
+            segments.validate(program, definition)
+        assert refused.value.code == "invalid_segment"
+
+
+def test_saved_segments_are_named_reused_by_campaigns_and_guarded(
+    app: Flask, client: FlaskClient, demo: Demo
+) -> None:
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        key = create_key("marketer", program=program).key
+        _setup(program)
+        db.session.commit()
+    headers = {"Authorization": f"Bearer {key}"}
+    created = client.post(
+        "/api/v1/segments/saved",
+        json={"name": "Champions", "segment": {"rfm": "champions"}},
+        headers=headers,
+    )
+    assert created.status_code == 201, created.json
+    saved_id = created.json["id"]
+    # Names are unique per program; bad definitions are refused.
+    for body, status in (
+        ({"name": "Champions", "segment": {"all": {}}}, 409),
+        ({"name": "", "segment": {"all": {}}}, 422),
+        ({"name": "X", "segment": {"rfm": "vip"}}, 422),
+        ({"name": "X"}, 422),
+        ({"name": "X", "segment": {"all": {}}, "extra": 1}, 422),
+    ):
+        response = client.post("/api/v1/segments/saved", json=body, headers=headers)
+        assert response.status_code == status, body
+    listed = client.get("/api/v1/segments/saved", headers=headers).json["segments"]
+    assert [s["name"] for s in listed] == ["Champions"]
+    # Reused: a preview and a campaign name it.
+    preview = client.post(
+        "/api/v1/segments/preview",
+        json={"segment": {"and": [{"saved": saved_id}, {"all": {}}]}},
+        headers=headers,
+    )
+    assert preview.json["members"] == 1
+    campaign = client.post(
+        "/api/v1/campaigns",
+        json={"texts": {"ru": "Привет"}, "segment": {"saved": saved_id}},
+        headers=headers,
+    )
+    assert campaign.status_code == 201
+    # In use by an unfinished campaign: not deleted.
+    response = client.delete(f"/api/v1/segments/saved/{saved_id}", headers=headers)
+    assert response.status_code == 409
+    assert response.json["error"] == "saved_segment_in_use"
+    # Editing it changes what the campaign targets.
+    edited = client.patch(
+        f"/api/v1/segments/saved/{saved_id}",
+        json={"segment": {"rfm": "lost"}},
+        headers=headers,
+    )
+    assert edited.status_code == 200
+    assert edited.json["segment"] == {"rfm": "lost"}
+    # A saved segment naming itself is refused (too deep), not a crash.
+    looped = client.patch(
+        f"/api/v1/segments/saved/{saved_id}",
+        json={"segment": {"saved": saved_id}},
+        headers=headers,
+    )
+    assert looped.status_code == 422
+    client.delete(f"/api/v1/campaigns/{campaign.json['id']}", headers=headers)
+    assert (
+        client.delete(f"/api/v1/segments/saved/{saved_id}", headers=headers).status_code
+        == 200
+    )
+    assert (
+        client.get(f"/api/v1/segments/saved/{saved_id}", headers=headers).status_code
+        == 404
+    )
+    assert (
+        client.post(
+            "/api/v1/segments/preview",
+            json={"segment": {"saved": saved_id}},
+            headers=headers,
+        ).status_code
+        == 422
+    )
