@@ -4,6 +4,7 @@ from app.models.apikey import AdminSession, ApiKey
 from app.models.base import Base
 from app.models.campaign import AuditEntry, Campaign
 from app.models.google import GoogleCallback, GoogleClass, GoogleMessage, GoogleObject
+from app.models.imports import CardAlias, MemberImport
 from app.models.ledger import LedgerEntry, PosTransaction
 from app.models.marketing import (
     Automation,
@@ -27,6 +28,7 @@ __all__ = [
     "Automation",
     "AutomationRun",
     "Base",
+    "CardAlias",
     "Campaign",
     "Device",
     "DeviceLog",
@@ -36,6 +38,7 @@ __all__ = [
     "GoogleObject",
     "LedgerEntry",
     "Member",
+    "MemberImport",
     "MemberMessage",
     "OutboundMessage",
     "Pass",

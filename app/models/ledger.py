@@ -12,7 +12,17 @@ from app.models.base import Base, utcnow
 from app.models.member import Member
 
 # "forfeit": the balance a closed card (erased member) gave up, bringing it to 0.
-KINDS = ("earn", "redeem", "refund", "bonus", "adjustment", "expiry", "forfeit")
+# "import": an opening balance brought from the old system (member import).
+KINDS = (
+    "earn",
+    "redeem",
+    "refund",
+    "bonus",
+    "adjustment",
+    "expiry",
+    "forfeit",
+    "import",
+)
 
 
 class PosTransaction(Base):

@@ -13,10 +13,10 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from app.extensions import db
-from app.models import Member, ProductSubscription
+from app.models import CardAlias, Member, ProductSubscription
 from app.models.base import utcnow
 from app.models.marketing import CANCELLED, RESTOCKED, WAITING
 from app.services import ledger, outbox, wallet
@@ -99,6 +99,8 @@ def erase_member(member: Member) -> None:
         .values(status=CANCELLED, cancelled_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+    # The old plastic card number (member import) no longer finds them.
+    db.session.execute(delete(CardAlias).where(CardAlias.member_id == member.id))
     pass_ = pass_for_member(member)
     if pass_ is not None:
         pass_.voided = True

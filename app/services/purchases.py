@@ -237,6 +237,11 @@ def record_purchase(
     card = None
     if number is not None:
         card = connection.execute(_LOCK_CARD, {"number": number}).first()
+    if card is None and not genuine:
+        # An old plastic card's number (member import) earns like a typed one.
+        number = cards.alias_number(program.id, purchase.code)
+        if number is not None:
+            card = connection.execute(_LOCK_CARD, {"number": number}).first()
     if card is None:
         raise cards.unknown_card()
     if card.program_id != program.id:

@@ -31,6 +31,7 @@ JOB_MODULES: list[str] = [
     "app.services.catalog",
     "app.services.closed_cards",
     "app.services.db_stats",
+    "app.services.imports",
     "app.services.pass_hashes",
     "app.services.stores",
 ]

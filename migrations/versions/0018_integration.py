@@ -1,0 +1,88 @@
+"""member_import (CSV import jobs) and card_alias (old plastic card numbers)
+
+Revision ID: 0018_integration
+Revises: 0017_signup
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0018_integration"
+down_revision = "0017_signup"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table(
+        "member_import",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("program_id", sa.Integer(), nullable=False),
+        sa.Column("api_key_id", sa.Integer(), nullable=True),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("dry_run", sa.Boolean(), nullable=False),
+        sa.Column("filename", sa.String(length=200), nullable=False),
+        sa.Column("path", sa.String(length=500), nullable=False),
+        sa.Column("owned", sa.Boolean(), nullable=False),
+        sa.Column("size_bytes", sa.BigInteger(), nullable=False),
+        sa.Column("offset", sa.BigInteger(), nullable=False),
+        sa.Column("line", sa.Integer(), nullable=False),
+        sa.Column("delimiter", sa.String(length=1), nullable=False),
+        sa.Column("columns", sa.JSON(), nullable=False),
+        sa.Column("rows_ok", sa.Integer(), nullable=False),
+        sa.Column("created", sa.Integer(), nullable=False),
+        sa.Column("updated", sa.Integer(), nullable=False),
+        sa.Column("unchanged", sa.Integer(), nullable=False),
+        sa.Column("failed", sa.Integer(), nullable=False),
+        sa.Column("errors", sa.JSON(), nullable=False),
+        sa.Column("message", sa.String(length=200), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("finished_at", sa.DateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["program_id"],
+            ["program.id"],
+            name=op.f("fk_member_import_program_id_program"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_member_import")),
+    )
+    op.create_index(
+        "ix_member_import_status", "member_import", ["status"], unique=False
+    )
+    op.create_index(
+        op.f("ix_member_import_program_id"),
+        "member_import",
+        ["program_id"],
+        unique=False,
+    )
+    op.create_table(
+        "card_alias",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("program_id", sa.Integer(), nullable=False),
+        sa.Column("number", sa.String(length=40), nullable=False),
+        sa.Column("member_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["member_id"], ["member.id"], name=op.f("fk_card_alias_member_id_member")
+        ),
+        sa.ForeignKeyConstraint(
+            ["program_id"],
+            ["program.id"],
+            name=op.f("fk_card_alias_program_id_program"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_card_alias")),
+        sa.UniqueConstraint(
+            "program_id", "number", name=op.f("uq_card_alias_program_id")
+        ),
+    )
+    op.create_index(
+        op.f("ix_card_alias_member_id"), "card_alias", ["member_id"], unique=False
+    )
+
+
+def downgrade():
+    op.drop_index(op.f("ix_card_alias_member_id"), table_name="card_alias")
+    op.drop_table("card_alias")
+    op.drop_index(op.f("ix_member_import_program_id"), table_name="member_import")
+    op.drop_index("ix_member_import_status", table_name="member_import")
+    op.drop_table("member_import")
