@@ -18,6 +18,8 @@ TEXTS: dict[str, TextSource] = {
     "nav.members": NC_("nav.members", "Members"),
     "nav.audit": N_("Audit log"),
     "nav.settings": N_("Settings"),
+    # --- integration ---
+    "nav.imports": N_("Import"),
     "members": NC_("members", "Members"),
     "chart.signups": N_("Sign-ups"),
     "chart.installs_apple": N_("Apple installs"),

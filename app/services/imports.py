@@ -55,6 +55,7 @@ from sqlalchemy.orm import QueryableAttribute
 import passes
 from app import database
 from app.extensions import db
+from app.i18n import N_, text_in
 from app.models import CardAlias, LedgerEntry, Member, MemberImport, Pass, Program
 from app.models.base import utcnow
 from app.models.imports import DONE, FAILED, QUEUED, RUNNING
@@ -131,7 +132,27 @@ _TRIM = str.maketrans("", "", " -()\u00a0\t")
 
 
 class RowError(ValueError):
-    """A bad cell: the reason is shown with the row's line number."""
+    """A bad cell: the reason (an English msgid) is shown with the row's line."""
+
+
+def bad(line: int, reason: str, **values: int) -> dict[str, Any]:
+    """A bad row as the job keeps it: the reason's msgid and its placeholders'
+    values, so /admin can show it in the marketer's language."""
+    entry: dict[str, Any] = {"line": line, "reason": reason}
+    if values:
+        entry["values"] = values
+    return entry
+
+
+def reason_text(entry: dict[str, Any], language: str | None = None) -> str:
+    """A kept bad row's reason, in `language` (None: the English msgid)."""
+    reason = str(entry.get("reason", ""))
+    if language is not None:
+        reason = text_in(language, reason)
+    try:
+        return reason.format(**dict(entry.get("values") or {}))
+    except (KeyError, IndexError, ValueError):
+        return reason
 
 
 @dataclass(slots=True)
@@ -222,10 +243,16 @@ def parse_phone(text: str) -> str:
     try:
         number = phonenumbers.parse(text, "RU")
     except phonenumbers.NumberParseException:
-        raise RowError("phone: not a phone number") from None
+        raise RowError(N_("phone: not a phone number")) from None
     if not phonenumbers.is_valid_number(number):
-        raise RowError("phone: not a valid phone number")
+        raise RowError(N_("phone: not a valid phone number"))
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+BAD_DATE = {
+    "birthday": N_("birthday: not a date (YYYY-MM-DD or DD.MM.YYYY)"),
+    "consent": N_("consent: not a date (YYYY-MM-DD or DD.MM.YYYY)"),
+}
 
 
 def parse_date(text: str, what: str) -> date:
@@ -236,7 +263,7 @@ def parse_date(text: str, what: str) -> date:
             return date(int(year), int(month), int(day))
         return date.fromisoformat(text)
     except ValueError:
-        raise RowError(f"{what}: not a date (YYYY-MM-DD or DD.MM.YYYY)") from None
+        raise RowError(BAD_DATE[what]) from None
 
 
 def tier_codes(program: Program) -> dict[str, str]:
@@ -260,41 +287,41 @@ def parse_row(
         if position < count:
             values[field] = cells[position].strip()
     if not values["phone"]:
-        raise RowError("phone: missing")
+        raise RowError(N_("phone: missing"))
     phone = parse_phone(values["phone"])
     name = " ".join(values["name"].split()) or None
     if name is not None and len(name) > 120:
-        raise RowError("name: longer than 120 characters")
+        raise RowError(N_("name: longer than 120 characters"))
     email = values["email"] or None
     if email is not None:
         if len(email) > 254 or not _EMAIL.fullmatch(email):
-            raise RowError("email: not an e-mail address")
+            raise RowError(N_("email: not an e-mail address"))
         local, _, domain = email.rpartition("@")
         email = f"{local}@{domain.lower()}"
     birthday = None
     if values["birthday"]:
         birthday = parse_date(values["birthday"], "birthday")
         if not date(1900, 1, 1) <= birthday <= date.today():
-            raise RowError("birthday: out of range")
+            raise RowError(N_("birthday: out of range"))
     card = values["card"].translate(_TRIM) or None
     if card is not None and not _ALIAS.fullmatch(card):
-        raise RowError("card: 4 to 40 letters or digits")
+        raise RowError(N_("card: 4 to 40 letters or digits"))
     balance = None
     if values["balance"]:
         compact = values["balance"].replace(" ", "").replace("\u00a0", "")
         if not compact.isdigit() or len(compact) > 9:
-            raise RowError("balance: a whole number of points, 0 or more")
+            raise RowError(N_("balance: a whole number of points, 0 or more"))
         balance = int(compact)
     tier = None
     if values["tier"]:
         tier = tiers.get(values["tier"].lower())
         if tier is None:
-            raise RowError("tier: unknown tier")
+            raise RowError(N_("tier: unknown tier"))
     consent_at = None
     if values["consent"]:
         consent_day = parse_date(values["consent"], "consent")
         if consent_day > date.today():
-            raise RowError("consent: in the future")
+            raise RowError(N_("consent: in the future"))
         consent_at = datetime(
             consent_day.year, consent_day.month, consent_day.day, tzinfo=UTC
         )
@@ -368,7 +395,7 @@ def apply_batch(
         earlier = by_phone.get(row.phone)
         if earlier is not None:
             errors.append(
-                {"line": earlier.line, "reason": f"phone: repeated on line {row.line}"}
+                bad(earlier.line, N_("phone: repeated on line {line}"), line=row.line)
             )
         by_phone[row.phone] = row
     existing = {
@@ -426,20 +453,18 @@ def apply_batch(
         found = existing.get(row.phone)
         owner = aliases.get(row.card) if row.card else None
         if owner is not None and (found is None or owner != found.id):
-            errors.append(
-                {"line": row.line, "reason": "card: belongs to another member"}
-            )
+            errors.append(bad(row.line, N_("card: belongs to another member")))
             continue
         if found is None:
             if row.consent_at is None:
-                errors.append({"line": row.line, "reason": "consent: missing"})
+                errors.append(bad(row.line, N_("consent: missing")))
                 continue
             new.append(row)
             if row.card:
                 new_aliases.append((None, row))
             continue
         if found.erased_at is not None:
-            errors.append({"line": row.line, "reason": "phone: the member left"})
+            errors.append(bad(row.line, N_("phone: the member left")))
             continue
         values = {
             "b_id": found.id,
@@ -653,10 +678,7 @@ def parse_records(
             lines.append(first)
         except UnicodeDecodeError:
             errors.append(
-                {
-                    "line": first,
-                    "reason": "not UTF-8: save the file from Excel as «CSV UTF-8»",
-                }
+                bad(first, N_("not UTF-8: save the file from Excel as «CSV UTF-8»"))
             )
     rows: list[Row] = []
     # One reader for the batch: each text is one whole record.
@@ -664,7 +686,7 @@ def parse_records(
         try:
             rows.append(parse_row(line, cells, columns, tiers))
         except RowError as error:
-            errors.append({"line": line, "reason": str(error)})
+            errors.append(bad(line, str(error)))
     return rows
 
 
@@ -790,7 +812,10 @@ def view(job: MemberImport) -> dict[str, Any]:
         "updated": job.updated,
         "unchanged": job.unchanged,
         "failed": job.failed,
-        "errors": list(job.errors),
+        "errors": [
+            {"line": int(e.get("line", 0)), "reason": reason_text(e)}
+            for e in job.errors
+        ],
         "message": job.message,
         "created_at": job.created_at.isoformat(),
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,

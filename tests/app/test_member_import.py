@@ -334,3 +334,38 @@ def test_cli_imports_and_dry_runs(imp_app: Flask, demo: Demo, tmp_path: Path) ->
     refused = runner.invoke(args=["import-members", str(bad)])
     assert refused.exit_code != 0
     assert "phone" in refused.output
+
+
+def test_admin_page_uploads_with_the_session_and_shows_the_report_in_russian(
+    imp_app: Flask, key: str, demo: Demo
+) -> None:
+    from tests.app.test_admin import csrf_token, sign_in
+
+    imp_app.config["WTF_CSRF_ENABLED"] = True
+    client = imp_app.test_client()
+    sign_in(client, key)
+    page = client.get("/admin/imports?lang=ru")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Импорт участников" in html
+    assert "Импортов пока не было." in html
+    token = csrf_token(client, "/admin/imports")
+    # Without the CSRF header the session cannot write.
+    refused = client.post(
+        "/api/v1/members/import",
+        data={"file": (io.BytesIO(csv_bytes(ROWS)), "base.csv")},
+    )
+    assert refused.status_code in (400, 403)
+    sent = client.post(
+        "/api/v1/members/import?dry_run=1",
+        data={"file": (io.BytesIO(csv_bytes(ROWS + BAD)), "base.csv")},
+        headers={"X-CSRFToken": token},
+    )
+    assert sent.status_code == 201, sent.get_json()
+    report = client.get(f"/admin/imports?job={sent.get_json()['id']}")
+    html = report.get_data(as_text=True)
+    assert "base.csv (проверка)" in html
+    assert "телефон: такого номера не существует" in html
+    assert "дата согласия: не указана" in html
+    assert "готово" in html
+    assert counts(imp_app)[0] == 3  # a dry run
