@@ -135,10 +135,10 @@ class RowError(ValueError):
     """A bad cell: the reason (an English msgid) is shown with the row's line."""
 
 
-def bad(line: int, reason: str, **values: int) -> dict[str, Any]:
+def bad(at: int, reason: str, **values: int) -> dict[str, Any]:
     """A bad row as the job keeps it: the reason's msgid and its placeholders'
     values, so /admin can show it in the marketer's language."""
-    entry: dict[str, Any] = {"line": line, "reason": reason}
+    entry: dict[str, Any] = {"line": at, "reason": reason}
     if values:
         entry["values"] = values
     return entry
