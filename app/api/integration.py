@@ -1,4 +1,5 @@
-"""Marketer API for bringing the existing base in: member import (CSV).
+"""Marketer API for bringing the existing base in and connecting the shop:
+member import (CSV) and signed webhooks (app.services.webhooks).
 
 `POST /api/v1/members/import[?dry_run=1]` (bearer key, or the /admin session with
 X-CSRFToken) takes the CSV as the body (text/csv)
@@ -10,8 +11,9 @@ with the job, whose progress `GET /api/v1/members/imports/<id>` shows.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
@@ -19,7 +21,8 @@ from app import database
 from app.api.auth import marketer_key, program_for
 from app.extensions import db
 from app.models import ApiKey
-from app.services import audit, imports
+from app.services import audit, imports, webhooks
+from app.services.errors import Malformed
 
 bp = Blueprint("integration_api", __name__)
 
@@ -108,5 +111,81 @@ def list_imports() -> Response:
 @bp.get("/members/imports/<int:import_id>")
 def get_import(import_id: int) -> Response:
     body = imports.view(imports.job_for(program_for(current_key()), import_id))
+    db.session.commit()
+    return jsonify(body)
+
+
+# -- webhooks ----------------------------------------------------------------------
+def _json() -> Any:
+    try:
+        return json.loads(request.get_data(cache=False) or b"null")
+    except ValueError:
+        raise Malformed("invalid_json", "The body is not valid JSON.") from None
+
+
+@bp.post("/webhooks")
+def create_webhook() -> Response:
+    body = _json()
+    program = program_for(current_key(), body)
+    created = webhooks.create(program.id, body, current_key().id)
+    audit.record(
+        "webhook.create",
+        target=f"webhook:{created.endpoint.id}",
+        key=current_key(),
+        details={"events": created.endpoint.events},
+    )
+    answer = webhooks.view(created.endpoint, created.secret)
+    db.session.commit()
+    response = jsonify(answer)
+    response.status_code = 201
+    return response
+
+
+@bp.get("/webhooks")
+def list_webhooks() -> Response:
+    program = program_for(current_key())
+    body = [webhooks.view(e) for e in webhooks.endpoints(program.id)]
+    db.session.commit()
+    return jsonify({"webhooks": body, "events": list(webhooks.EVENTS)})
+
+
+@bp.delete("/webhooks/<int:endpoint_id>")
+def delete_webhook(endpoint_id: int) -> Response:
+    program = program_for(current_key())
+    endpoint = webhooks.endpoint_for(program.id, endpoint_id)
+    webhooks.remove(endpoint)
+    audit.record("webhook.delete", target=f"webhook:{endpoint_id}", key=current_key())
+    db.session.commit()
+    return jsonify({"id": endpoint_id, "deleted": True})
+
+
+@bp.post("/webhooks/<int:endpoint_id>/enable")
+def enable_webhook(endpoint_id: int) -> Response:
+    program = program_for(current_key())
+    endpoint = webhooks.endpoint_for(program.id, endpoint_id)
+    webhooks.enable(endpoint)
+    audit.record("webhook.enable", target=f"webhook:{endpoint_id}", key=current_key())
+    body = webhooks.view(endpoint)
+    db.session.commit()
+    return jsonify(body)
+
+
+@bp.get("/webhooks/deliveries")
+def list_deliveries() -> Response:
+    program = program_for(current_key())
+    body = [webhooks.delivery_view(d) for d in webhooks.recent_deliveries(program.id)]
+    db.session.commit()
+    return jsonify({"deliveries": body})
+
+
+@bp.post("/webhooks/deliveries/<int:delivery_id>/resend")
+def resend_delivery(delivery_id: int) -> Response:
+    program = program_for(current_key())
+    delivery = webhooks.delivery_for(program.id, delivery_id)
+    webhooks.resend(delivery)
+    audit.record(
+        "webhook.resend", target=f"webhook_delivery:{delivery_id}", key=current_key()
+    )
+    body = webhooks.delivery_view(delivery)
     db.session.commit()
     return jsonify(body)

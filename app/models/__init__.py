@@ -20,6 +20,7 @@ from app.models.outbound import OutboundMessage, SignupCode
 from app.models.program import Program, ProgramImage, Store
 from app.models.push import PushDelivery
 from app.models.wallet import Device, DeviceLog, Pass, Registration
+from app.models.webhooks import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "AdminSession",
@@ -53,4 +54,6 @@ __all__ = [
     "Store",
     "StoreRefresh",
     "WalletEvent",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

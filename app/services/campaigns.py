@@ -23,7 +23,7 @@ from app.errors import ApiError
 from app.extensions import db
 from app.models import ApiKey, Campaign, Member, MemberMessage, Program
 from app.models.campaign import CANCELLED, DONE, DRAFT, SCHEDULED, SENDING
-from app.services import audit, messaging, outbox, segments
+from app.services import audit, messaging, outbox, segments, webhooks
 from app.services.scheduler import scheduled
 
 # Members per batch (one transaction). Each batch costs a fixed ~10 statements
@@ -267,6 +267,17 @@ def send_batch(campaign: Campaign, program: Program, now: datetime) -> bool:
     if len(ids) < size:
         campaign.state = DONE
         campaign.finished_at = datetime.now(UTC)
+        webhooks.emit(
+            program.id,
+            "campaign.finished",
+            {
+                "campaign_id": campaign.id,
+                "name": campaign.name,
+                "targeted": campaign.targeted,
+                "reachable": campaign.reachable,
+                "finished_at": campaign.finished_at.isoformat(),
+            },
+        )
         return True
     return False
 

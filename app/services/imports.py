@@ -59,6 +59,7 @@ from app.i18n import N_, text_in
 from app.models import CardAlias, LedgerEntry, Member, MemberImport, Pass, Program
 from app.models.base import utcnow
 from app.models.imports import DONE, FAILED, QUEUED, RUNNING
+from app.services import webhooks
 from app.services.errors import Invalid, NotFound
 from app.services.idlist import in_ids
 from app.services.passes import UNKNOWN_HASH, move_changed_passes
@@ -592,7 +593,49 @@ def apply_batch(
                 for member_id, row in new_aliases
             ],
         )
+    if new:
+        webhooks.emit_many(
+            program.id,
+            "member.created",
+            (
+                (
+                    new_ids[row.phone],
+                    {
+                        "member_id": new_ids[row.phone],
+                        "card_number": number,
+                        "name": row.name or "",
+                        "phone": row.phone,
+                        "email": row.email,
+                        "birthday": row.birthday.isoformat() if row.birthday else None,
+                        "tier": row.tier or program.base_tier,
+                        "balance": row.balance or 0,
+                        "source": "import",
+                    },
+                )
+                for number, row in zip(numbers, new, strict=True)
+            ),
+        )
     if updated_ids:
+        webhooks.emit_many(
+            program.id,
+            "member.updated",
+            (
+                (
+                    values["b_id"],
+                    {
+                        "member_id": values["b_id"],
+                        "name": values["b_name"],
+                        "email": values["b_email"],
+                        "birthday": values["b_birthday"].isoformat()
+                        if values["b_birthday"]
+                        else None,
+                        "tier": values["b_tier"],
+                        "source": "import",
+                    },
+                )
+                for values in changed
+            ),
+        )
         # Names, tiers and balances show on the pass: move the tags, queue pushes.
         move_changed_passes(program.id, sorted(updated_ids))
     return totals

@@ -19,7 +19,7 @@ from app.extensions import db
 from app.models import CardAlias, Member, ProductSubscription
 from app.models.base import utcnow
 from app.models.marketing import CANCELLED, RESTOCKED, WAITING
-from app.services import ledger, outbox, wallet
+from app.services import ledger, outbox, wallet, webhooks
 from app.services.passes import pass_for_member, refresh_pass
 
 
@@ -107,3 +107,7 @@ def erase_member(member: Member) -> None:
         # Registrations stay so the devices learn of the voided pass.
         refresh_pass(pass_)
     outbox.enqueue_google(member.id, outbox.GOOGLE_EXPIRE)
+    # Only the id: the personal data is gone (receivers erase theirs too).
+    webhooks.emit(
+        member.program_id, "member.erased", {"member_id": member.id}, member.id
+    )

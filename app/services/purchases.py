@@ -29,7 +29,7 @@ import passes
 from app.extensions import db
 from app.models import Member, Pass, PosTransaction
 from app.models.base import utcnow
-from app.services import cards, loyalty
+from app.services import cards, loyalty, webhooks
 from app.services import passes as pass_service
 from app.services.auth import Principal
 from app.services.errors import Forbidden, Invalid, Malformed
@@ -359,6 +359,17 @@ def record_purchase(
             raise
         return _replay(existing.fingerprint, transaction_body(existing), purchase), True
     assert written.balance in (None, balance), (written.balance, balance)
+    webhooks.emit(
+        program.id,
+        "purchase.created",
+        {
+            "transaction_id": written.transaction_id,
+            "member_id": card.id,
+            "store_id": store_id,
+            **{k: v for k, v in response.items() if k != "tier_upgraded"},
+        },
+        member_id=card.id,
+    )
     return {"transaction_id": written.transaction_id, **response}, False
 
 

@@ -17,7 +17,7 @@ from app.extensions import db
 from app.ids import MAX_ID
 from app.models import PosTransaction
 from app.models.base import utcnow
-from app.services import audit, cards, ledger
+from app.services import audit, cards, ledger, webhooks
 from app.services.auth import Principal
 from app.services.errors import Forbidden, NotFound
 from app.services.loyalty import tier_view
@@ -91,6 +91,17 @@ def refund(api_key: Principal, transaction_id: int) -> tuple[dict[str, Any], boo
         target=f"pos_transaction:{transaction.id}",
         key=api_key,
         details={"member_id": member.id, "store_id": api_key.store_id},
+    )
+    webhooks.emit(
+        member.program_id,
+        "purchase.refunded",
+        {
+            **transaction.refund_response,
+            "member_id": member.id,
+            "store_id": api_key.store_id,
+            "receipt_id": transaction.receipt_id,
+        },
+        member_id=member.id,
     )
     ledger.refresh_member_pass(member)
     return dict(transaction.refund_response), False

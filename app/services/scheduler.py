@@ -34,6 +34,7 @@ JOB_MODULES: list[str] = [
     "app.services.imports",
     "app.services.pass_hashes",
     "app.services.stores",
+    "app.services.webhooks",
 ]
 
 
