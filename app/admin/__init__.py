@@ -4,6 +4,7 @@ from app.admin import catalog as _catalog  # noqa: F401  (registers its pages)
 from app.admin import (
     imports_page,  # noqa: F401  (adds /admin/imports to bp)
     settings_page,  # noqa: F401  (adds /admin/settings to bp)
+    webhooks_page,  # noqa: F401  (adds /admin/webhooks to bp)
 )
 from app.admin.views import bp
 

@@ -20,6 +20,7 @@ TEXTS: dict[str, TextSource] = {
     "nav.settings": N_("Settings"),
     # --- integration ---
     "nav.imports": N_("Import"),
+    "nav.webhooks": N_("Webhooks"),
     "members": NC_("members", "Members"),
     "chart.signups": N_("Sign-ups"),
     "chart.installs_apple": N_("Apple installs"),

@@ -231,3 +231,56 @@ def test_other_programs_deliveries_are_not_found(
         == 404
     )
     assert client.delete("/api/v1/webhooks/999", headers=auth(key)).status_code == 404
+
+
+def test_admin_page_adds_an_endpoint_shows_the_disabled_banner_and_resends(
+    app: Flask, key: str, demo: Demo, receiver: WebhookReceiver
+) -> None:
+    from tests.app.test_admin import csrf_token, sign_in
+
+    app.config["WTF_CSRF_ENABLED"] = True
+    client = app.test_client()
+    sign_in(client, key)
+    page = client.get("/admin/webhooks?lang=ru").get_data(as_text=True)
+    assert "Адресов пока нет." in page
+    token = csrf_token(client, "/admin/webhooks")
+    refused = client.post(
+        "/admin/webhooks",
+        data={"csrf_token": token, "url": "http://example.com/h", "events": "x"},
+    )
+    assert "Адрес должен начинаться с https://." in refused.get_data(as_text=True)
+    added = client.post(
+        "/admin/webhooks",
+        data={
+            "csrf_token": token,
+            "url": receiver.url,
+            "events": ["purchase.created"],
+        },
+    )
+    html = added.get_data(as_text=True)
+    assert "Секрет показывается только сейчас" in html
+    with app.app_context():
+        endpoint = db.session.scalar(select(WebhookEndpoint))
+        assert endpoint is not None
+        assert endpoint.secret in html
+    pos = make_key(app)
+    buy(client, pos, card(app, demo.passes[0].member_id).barcode, "p-1")
+    receiver.always = 500
+    deliver(app)
+    deliver(app, timedelta(days=1, minutes=1))
+    page = client.get("/admin/webhooks").get_data(as_text=True)
+    assert "поэтому он отключён" in page
+    assert endpoint.secret not in page  # shown once only
+    with app.app_context():
+        delivery_id = db.session.scalar(select(WebhookDelivery.id))
+    resent = client.post(
+        f"/admin/webhooks/deliveries/{delivery_id}/resend",
+        data={"csrf_token": token},
+    )
+    assert resent.status_code == 302
+    client.post(f"/admin/webhooks/{endpoint.id}/enable", data={"csrf_token": token})
+    receiver.always = None
+    assert deliver(app) == 1
+    page = client.get("/admin/webhooks").get_data(as_text=True)
+    assert "отправлено" in page
+    assert "поэтому он отключён" not in page
