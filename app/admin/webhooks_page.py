@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, flash, g, redirect, request, url_for
+from flask import flash, g, redirect, request, url_for
+from werkzeug.wrappers import Response
 
 from app.admin.views import _language, _program, _render, bp, signed_in
 from app.admin.webhooks_texts import texts as webhook_texts
