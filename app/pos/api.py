@@ -10,7 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from app.api.auth import current_key, current_principal, require_key
 from app.extensions import db
-from app.services import cards, catalog, purchases, refunds
+from app.services import cards, catalog, purchases, refunds, till_signup
 from app.services.errors import Invalid, Malformed
 
 bp = Blueprint("pos_api", __name__)
@@ -135,3 +135,13 @@ def subscribe() -> Response:
     view = catalog.subscription_view(sub)
     db.session.commit()
     return _reply(view, 201 if created else 200)
+
+
+@bp.post("/members")
+@require_key("pos")
+def sign_up_member() -> Response:
+    """Sign a customer up at the till: their card's link goes to their phone.
+    202 whether the phone was new or had a card (the answer shows neither)."""
+    body = till_signup.sign_up_at_till(current_key(), _json_body())
+    db.session.commit()
+    return _reply(body, 202)
