@@ -66,4 +66,16 @@ TEXTS: dict[str, TextSource] = {
     "error.network_scan": N_("No connection to the server. Please try again."),
     "error.unauthorized": N_("The key is no longer valid. Please sign in again."),
     "error.other": N_("That did not work: {message}"),
+    # --- integration: sign-up at the till ---
+    "signup.title": N_("New customer"),
+    "signup.phone": N_("Customer's phone"),
+    "signup.name": NC_("field.name", "Name"),
+    "signup.email": N_("E-mail (optional)"),
+    "signup.consent": N_(
+        "The customer agrees to the program's rules and the processing of their data"
+    ),
+    "signup.submit": N_("Send the card link"),
+    "signup.sent": N_("The card link was sent to {phone}."),
+    "error.consent_required": N_("Ask the customer for consent and tick the box."),
+    "error.invalid_member": N_("Check the phone number and the name."),
 }
