@@ -77,7 +77,9 @@ def api_key() -> None:
 
 
 @api_key.command("create")
-@click.option("--role", type=click.Choice(["pos", "marketer", "admin"]), required=True)
+@click.option(
+    "--role", type=click.Choice(["pos", "marketer", "admin", "shop"]), required=True
+)
 @click.option("--store", "store_ref", help="Store id or code (required for pos).")
 @click.option("--program", "program_slug", help="Program slug (default: the only one).")
 @click.option("--name", default="", help="A label, e.g. the till.")

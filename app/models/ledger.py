@@ -48,6 +48,10 @@ class PosTransaction(Base):
     receipt_id: Mapped[str] = mapped_column(String(64))
     currency: Mapped[str] = mapped_column(String(3), default="RUB")
     amount_kopecks: Mapped[int] = mapped_column(BigInteger)
+    # "store" (a till) or "online" (a web shop's `shop` key).
+    channel: Mapped[str] = mapped_column(
+        String(10), default="store", server_default="store"
+    )
     redeemed: Mapped[int] = mapped_column(default=0)
     earned: Mapped[int] = mapped_column(default=0)
     # The 201 body, replayed verbatim for a retried request.

@@ -16,6 +16,7 @@ from app.models import (
     LedgerEntry,
     Member,
     Pass,
+    PosTransaction,
     Program,
     PushDelivery,
     WalletEvent,
@@ -237,6 +238,16 @@ def stats(program: Program, days: int) -> dict[str, Any]:
         LedgerEntry.created_at,
         since,
     )
+    # Purchases by channel: at a till, or online (a web shop's key).
+    for channel in ("store", "online"):
+        series[f"purchases_{channel}"] = _per_day(
+            select(PosTransaction.id).where(
+                PosTransaction.program_id == program.id,
+                PosTransaction.channel == channel,
+            ),
+            PosTransaction.created_at,
+            since,
+        )
     dates = [first + timedelta(days=i) for i in range(days)]
     return {
         "days": days,

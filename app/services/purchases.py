@@ -29,7 +29,7 @@ import passes
 from app.extensions import db
 from app.models import Member, Pass, PosTransaction
 from app.models.base import utcnow
-from app.services import cards, loyalty, webhooks
+from app.services import cards, loyalty, online, webhooks
 from app.services import passes as pass_service
 from app.services.auth import Principal
 from app.services.errors import Forbidden, Invalid, Malformed
@@ -221,10 +221,9 @@ def record_purchase(
     purchase its first attempt committed. The unique (store, key) constraint
     catches the one case the lock cannot: the same key sent for another card.
     """
-    assert api_key.store_id is not None
     assert api_key.program is not None
     program = api_key.program
-    store_id = api_key.store_id
+    store_id = online.store_id_for(api_key)
     number, genuine = cards.card_number(purchase.code)
     if purchase.redeem_points and not genuine:
         cards.resolve_code(program.id, purchase.code)  # 404/403/410 come first
@@ -299,6 +298,7 @@ def record_purchase(
         "program_id": program.id,
         "member_id": card.id,
         "store_id": store_id,
+        "channel": online.channel(api_key),
         "api_key_id": api_key.id,
         "idempotency_key": idempotency_key,
         "fingerprint": purchase.fingerprint(),
@@ -366,6 +366,7 @@ def record_purchase(
             "transaction_id": written.transaction_id,
             "member_id": card.id,
             "store_id": store_id,
+            "channel": online.channel(api_key),
             **{k: v for k, v in response.items() if k != "tier_upgraded"},
         },
         member_id=card.id,
@@ -381,7 +382,7 @@ def recent_transactions(api_key: Principal, limit: int = 20) -> list[dict[str, A
     """The key's store's latest purchases, newest first."""
     rows = db.session.scalars(
         select(PosTransaction)
-        .where(PosTransaction.store_id == api_key.store_id)
+        .where(PosTransaction.store_id == online.store_id_for(api_key))
         .order_by(PosTransaction.id.desc())
         .limit(limit)
     )

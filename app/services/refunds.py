@@ -17,7 +17,7 @@ from app.extensions import db
 from app.ids import MAX_ID
 from app.models import PosTransaction
 from app.models.base import utcnow
-from app.services import audit, cards, ledger, webhooks
+from app.services import audit, cards, ledger, online, webhooks
 from app.services.auth import Principal
 from app.services.errors import Forbidden, NotFound
 from app.services.loyalty import tier_view
@@ -32,7 +32,7 @@ def get_transaction(api_key: Principal, transaction_id: int) -> PosTransaction:
         transaction = db.session.get(PosTransaction, transaction_id)
     if transaction is None:
         raise NotFound("unknown_transaction", "No such transaction.")
-    if transaction.store_id != api_key.store_id:
+    if transaction.store_id != online.store_id_for(api_key):
         raise Forbidden("other_store", "This purchase was made in another store.")
     return transaction
 
@@ -51,7 +51,7 @@ def refund(api_key: Principal, transaction_id: int) -> tuple[dict[str, Any], boo
 
     now = utcnow()
     fields: dict[str, Any] = {
-        "store_id": api_key.store_id,
+        "store_id": online.store_id_for(api_key),
         "receipt_id": transaction.receipt_id,
         "api_key_id": api_key.id,
         "transaction_id": transaction.id,
@@ -90,7 +90,7 @@ def refund(api_key: Principal, transaction_id: int) -> tuple[dict[str, Any], boo
         "pos.refund",
         target=f"pos_transaction:{transaction.id}",
         key=api_key,
-        details={"member_id": member.id, "store_id": api_key.store_id},
+        details={"member_id": member.id, "store_id": online.store_id_for(api_key)},
     )
     webhooks.emit(
         member.program_id,
@@ -98,7 +98,7 @@ def refund(api_key: Principal, transaction_id: int) -> tuple[dict[str, Any], boo
         {
             **transaction.refund_response,
             "member_id": member.id,
-            "store_id": api_key.store_id,
+            "store_id": online.store_id_for(api_key),
             "receipt_id": transaction.receipt_id,
         },
         member_id=member.id,

@@ -1,5 +1,5 @@
 """member_import (CSV import jobs), card_alias (old plastic card numbers),
-webhook_endpoint and webhook_delivery (signed webhooks)
+webhook_endpoint and webhook_delivery (signed webhooks), pos_transaction.channel
 
 Revision ID: 0018_integration
 Revises: 0017_signup
@@ -80,6 +80,13 @@ def upgrade():
         op.f("ix_card_alias_member_id"), "card_alias", ["member_id"], unique=False
     )
 
+    # "store" (a till) or "online" (a web shop's key, role shop).
+    op.add_column(
+        "pos_transaction",
+        sa.Column(
+            "channel", sa.String(length=10), nullable=False, server_default="store"
+        ),
+    )
     op.create_table(
         "webhook_endpoint",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -144,6 +151,8 @@ def upgrade():
 
 
 def downgrade():
+    with op.batch_alter_table("pos_transaction") as batch:
+        batch.drop_column("channel")
     op.drop_index("ix_webhook_delivery_due", table_name="webhook_delivery")
     op.drop_index("ix_webhook_delivery_queue", table_name="webhook_delivery")
     op.drop_table("webhook_delivery")
