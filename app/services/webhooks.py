@@ -43,6 +43,7 @@ from flask import current_app
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import aliased
 
+from app import database
 from app.extensions import db
 from app.models import Member, WebhookDelivery, WebhookEndpoint
 from app.models.base import utcnow
@@ -345,6 +346,7 @@ def backoff(attempts: int) -> timedelta:
 def _due(now: datetime) -> list[Job]:
     """Lease the heads of the queues that are due (oldest queued per endpoint and
     member) and commit; what to send."""
+    database.begin_write()  # SQLite: read then write without a lock upgrade
     head = aliased(WebhookDelivery)
     first = (
         select(func.min(head.id))
@@ -428,6 +430,7 @@ def send(job: Job, strict: bool) -> Result:
 
 def _record(results: list[Result], now: datetime) -> None:
     """Sent, retried later, or given up (and the endpoint disabled)."""
+    database.begin_write()
     for result in results:
         delivery = db.session.get(WebhookDelivery, result.delivery_id)
         if delivery is None:

@@ -284,3 +284,46 @@ def test_admin_page_adds_an_endpoint_shows_the_disabled_banner_and_resends(
     page = client.get("/admin/webhooks").get_data(as_text=True)
     assert "отправлено" in page
     assert "поэтому он отключён" not in page
+
+
+def test_member_pass_and_import_events_carry_the_right_facts(
+    app: Flask, key: str, demo: Demo, receiver: WebhookReceiver
+) -> None:
+    from tests.app.test_member_import import csv_bytes
+
+    client = app.test_client()
+    made = subscribe(
+        client,
+        key,
+        receiver.url,
+        ["member.created", "member.erased", "pass.installed", "pass.uninstalled"],
+    )
+    p = demo.passes[0]
+    url = f"/wallet/v1/devices/dev1/registrations/{demo.pass_type}/{p.serial}"
+    wallet = {"Authorization": f"ApplePass {p.token}"}
+    assert (
+        client.post(url, json={"pushToken": "f" * 64}, headers=wallet).status_code
+        == 201
+    )
+    assert client.delete(url, headers=wallet).status_code == 200
+    imported = client.post(
+        "/api/v1/members/import",
+        data=csv_bytes(["+79170000001;Лев Толстой;;;;25;;01.02.2024"]),
+        headers=auth(key),
+    )
+    assert imported.get_json()["created"] == 1
+    erased = client.delete(f"/api/v1/members/{p.member_id}", headers=auth(key))
+    assert erased.status_code == 200
+    deliver(app)
+    bodies = [verify(made["secret"], h, b) for h, b, _ in receiver.received]
+    by_type = {b["type"]: b["data"] for b in bodies}
+    assert by_type["pass.installed"] == {"member_id": p.member_id, "platform": "apple"}
+    assert by_type["pass.uninstalled"]["member_id"] == p.member_id
+    assert by_type["member.created"]["name"] == "Лев Толстой"
+    assert by_type["member.created"]["balance"] == 25
+    assert by_type["member.created"]["source"] == "import"
+    # An erased member's event carries the id only.
+    assert by_type["member.erased"] == {"member_id": p.member_id}
+    # The member's own events arrived in the order they happened.
+    mine = [b["type"] for b in bodies if b["data"].get("member_id") == p.member_id]
+    assert mine == ["pass.installed", "pass.uninstalled", "member.erased"]
