@@ -168,8 +168,15 @@ def api_key_revoke(prefix: str) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, resolve_path=True))
 @click.option("--program", "program_slug", help="Program slug (default: the only one).")
 @click.option("--dry-run", is_flag=True, help="Check every row, change nothing.")
+@click.option(
+    "--invite",
+    is_flag=True,
+    help="Then send each new member their card link (the worker, outside quiet hours).",
+)
 @with_appcontext
-def import_members(file: str, program_slug: str | None, dry_run: bool) -> None:
+def import_members(
+    file: str, program_slug: str | None, dry_run: bool, invite: bool
+) -> None:
     """Import members from a CSV file (see docs/operations.md); resumable: run
     the same command again after a crash and it goes on from the last batch."""
     from sqlalchemy import select
@@ -208,6 +215,7 @@ def import_members(file: str, program_slug: str | None, dry_run: bool) -> None:
                 program,
                 Path(file),
                 dry_run=dry_run,
+                invite=invite,
                 filename=Path(file).name,
                 owned=False,
             )

@@ -18,12 +18,16 @@
       return;
     }
     const dryRun = document.getElementById("import-dry-run").checked;
+    const invite = document.getElementById("import-invite").checked;
     const body = new FormData();
     body.append("file", file, file.name);
     const button = form.querySelector("button");
     button.disabled = true;
     status.textContent = form.dataset.sending;
-    fetch(form.dataset.url + (dryRun ? "?dry_run=1" : ""), {
+    const query = [];
+    if (dryRun) query.push("dry_run=1");
+    if (invite) query.push("invite=1");
+    fetch(form.dataset.url + (query.length ? "?" + query.join("&") : ""), {
       method: "POST",
       body: body,
       credentials: "same-origin",

@@ -17,6 +17,9 @@ TEXTS: dict[str, TextSource] = {
     ),
     "file": N_("CSV file"),
     "dry_run": N_("Check only (change nothing)"),
+    "invite": N_(
+        "Then send each new member their card link by SMS (outside quiet hours)"
+    ),
     "submit": N_("Import"),
     "sending": N_("Uploading…"),
     "failed_upload": N_("The file was not accepted:"),

@@ -63,6 +63,7 @@ def import_members() -> Response:
     key_id = current_key().id
     program_for(current_key())  # 403 before reading the body
     dry_run = _flag("dry_run")
+    invite = _flag("invite")
     upload = request.files.get("file")
     stream = upload.stream if upload is not None else request.stream
     filename = (upload.filename or "") if upload is not None else ""
@@ -76,6 +77,7 @@ def import_members() -> Response:
             program,
             path,
             dry_run=dry_run,
+            invite=invite,
             filename=filename,
             api_key_id=key_id,
         )

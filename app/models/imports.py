@@ -48,6 +48,12 @@ class MemberImport(Base):
     failed: Mapped[int] = mapped_column(default=0)
     errors: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
     message: Mapped[str] = mapped_column(String(200), default="")
+    # Invitations: each member this import created gets their card link by SMS
+    # (and e-mail) once it is done, outside quiet hours; a member-id cursor.
+    invite: Mapped[bool] = mapped_column(default=False)
+    invite_cursor: Mapped[int] = mapped_column(default=0)
+    invited: Mapped[int] = mapped_column(default=0)
+    invite_done: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]

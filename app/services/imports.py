@@ -59,7 +59,7 @@ from app.i18n import N_, text_in
 from app.models import CardAlias, LedgerEntry, Member, MemberImport, Pass, Program
 from app.models.base import utcnow
 from app.models.imports import DONE, FAILED, QUEUED, RUNNING
-from app.services import webhooks
+from app.services import messaging, outbound, webhooks
 from app.services.errors import Invalid, NotFound
 from app.services.idlist import in_ids
 from app.services.passes import UNKNOWN_HASH, move_changed_passes
@@ -72,7 +72,9 @@ BATCH = 5_000
 MAX_ERRORS = 100
 # Seconds one scheduler run spends on imports before yielding to other jobs.
 RUN_SECONDS = 50.0
-CONSENT_VERSION = "import"
+# A new member's consent_version: "import:<job id>" (the invitations find them).
+CONSENT_VERSION = "import:{job}"
+INVITE_BATCH = 200
 # A multi-line quoted cell longer than this many lines is a broken file.
 MAX_RECORD_LINES = 20
 
@@ -516,7 +518,7 @@ def apply_batch(
                     "email": row.email,
                     "birthday": row.birthday,
                     "language": "ru",
-                    "consent_version": CONSENT_VERSION,
+                    "consent_version": CONSENT_VERSION.format(job=job.id),
                     "consent_at": row.consent_at,
                     "points": row.balance or 0,
                     "tier": row.tier or program.base_tier,
@@ -676,6 +678,7 @@ def create_job(
     path: Path,
     *,
     dry_run: bool,
+    invite: bool = False,
     filename: str = "",
     owned: bool = True,
     api_key_id: int | None = None,
@@ -690,6 +693,7 @@ def create_job(
         api_key_id=api_key_id,
         status=QUEUED,
         dry_run=dry_run,
+        invite=invite and not dry_run,
         filename=filename[:200],
         path=str(path),
         owned=owned,
@@ -816,6 +820,70 @@ def imports_job(now: datetime) -> None:
         run(job_id, left)
 
 
+def run_invitations(job_id: int, now: datetime, seconds: float | None = None) -> None:
+    """Queue the card link (SMS, and e-mail when known) for the members the import
+    created, batch by batch with a member-id cursor, unless the program's quiet
+    hours are on (the next run goes on). The hourly per-phone limit applies."""
+    started = time.monotonic()
+    while seconds is None or time.monotonic() - started < seconds:
+        database.begin_write()
+        job = db.session.scalar(
+            select(MemberImport)
+            .where(MemberImport.id == job_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if job is None or job.status != DONE or not job.invite or job.invite_done:
+            db.session.rollback()
+            return
+        program = db.session.get(Program, job.program_id)
+        assert program is not None
+        if messaging.is_quiet(program, now):
+            db.session.rollback()
+            return
+        members = list(
+            db.session.scalars(
+                select(Member)
+                .where(
+                    Member.program_id == program.id,
+                    Member.id > job.invite_cursor,
+                    Member.consent_version == CONSENT_VERSION.format(job=job.id),
+                    Member.erased_at.is_(None),
+                )
+                .order_by(Member.id)
+                .limit(INVITE_BATCH)
+            )
+        )
+        for member in members:
+            if outbound.send_card_link(member):
+                job.invited += 1
+        if members:
+            job.invite_cursor = members[-1].id
+        if len(members) < INVITE_BATCH:
+            job.invite_done = True
+        done = job.invite_done
+        db.session.commit()
+        if done:
+            return
+
+
+@scheduled("import_invitations")
+def invitations_job(now: datetime) -> None:
+    """Invite the members of finished imports that asked for it."""
+    job_ids = list(
+        db.session.scalars(
+            select(MemberImport.id).where(
+                MemberImport.status == DONE,
+                MemberImport.invite.is_(True),
+                MemberImport.invite_done.is_(False),
+            )
+        )
+    )
+    db.session.rollback()
+    for job_id in job_ids:
+        run_invitations(job_id, now, RUN_SECONDS)
+
+
 def job_for(program: Program, job_id: int) -> MemberImport:
     job = db.session.get(MemberImport, job_id)
     if job is None or job.program_id != program.id:
@@ -860,6 +928,9 @@ def view(job: MemberImport) -> dict[str, Any]:
             for e in job.errors
         ],
         "message": job.message,
+        "invite": job.invite,
+        "invited": job.invited,
+        "invite_done": job.invite_done,
         "created_at": job.created_at.isoformat(),
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
     }

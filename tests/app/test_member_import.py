@@ -372,3 +372,42 @@ def test_admin_page_uploads_with_the_session_and_shows_the_report_in_russian(
     assert "дата согласия: не указана" in html
     assert "готово" in html
     assert counts(imp_app)[0] == 3  # a dry run
+
+
+def test_invitations_send_each_new_member_their_link_once_outside_quiet_hours(
+    imp_app: Flask, key: str, demo: Demo
+) -> None:
+    from app.models import OutboundMessage, Program
+    from tests.app.marketing_support import never_quiet
+
+    client = imp_app.test_client()
+    post(client, key, csv_bytes(ROWS[:1]))  # an earlier import: not invited
+    with imp_app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        assert program is not None
+        program.rules = {**(program.rules or {}), "quiet_hours": [0, 24]}
+        db.session.commit()
+    body = post(client, key, csv_bytes(ROWS), "?invite=1")
+    assert (body["created"], body["unchanged"], body["invite"]) == (2, 1, True)
+
+    def messages() -> list[tuple[int | None, str]]:
+        with imp_app.app_context():
+            return sorted(
+                (m.member_id, m.channel)
+                for m in db.session.scalars(select(OutboundMessage))
+            )
+
+    with imp_app.app_context():
+        scheduler.run_due()
+    assert messages() == []  # quiet hours all day: nothing yet
+    never_quiet(imp_app, demo.program_id)
+    with imp_app.app_context():
+        scheduler.run_due()
+        scheduler.run_due()
+    found = members_by_phone(imp_app)
+    petr, olga = found["+79120000002"], found["+79120000003"]
+    assert messages() == sorted(
+        [(petr.id, "sms"), (olga.id, "sms")]  # e-mail is not configured here
+    )
+    done = client.get(f"/api/v1/members/imports/{body['id']}", headers=auth(key))
+    assert (done.get_json()["invited"], done.get_json()["invite_done"]) == (2, True)
