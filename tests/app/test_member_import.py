@@ -411,3 +411,29 @@ def test_invitations_send_each_new_member_their_link_once_outside_quiet_hours(
     )
     done = client.get(f"/api/v1/members/imports/{body['id']}", headers=auth(key))
     assert (done.get_json()["invited"], done.get_json()["invite_done"]) == (2, True)
+
+
+def test_cli_resumes_an_unfinished_import_of_the_same_file(
+    imp_app: Flask, demo: Demo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.models import Program
+
+    monkeypatch.setattr(imports, "BATCH", 2)
+    path = tmp_path / "base.csv"
+    path.write_bytes(csv_bytes(ROWS))
+    with imp_app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        assert program is not None
+        job = imports.create_job(
+            program, path.resolve(), dry_run=False, filename="base.csv", owned=False
+        )
+        db.session.commit()
+        job_id = job.id
+        assert imports.run_batch(job_id) is False  # then the process "died"
+    assert counts(imp_app)[0] == 3 + 2
+    result = imp_app.test_cli_runner().invoke(args=["import-members", str(path)])
+    assert result.exit_code == 0, result.output
+    assert f"resuming import {job_id}" in result.stderr
+    report = json.loads(result.stdout)
+    assert (report["id"], report["created"], report["status"]) == (job_id, 3, "done")
+    assert counts(imp_app)[0] == 3 + 3
