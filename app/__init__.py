@@ -76,6 +76,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from app.admin import bp as admin_bp
     from app.api import docs as api_docs
+    from app.api.integration import bp as integration_api_bp
     from app.api.marketer import bp as marketer_api_bp
     from app.api.marketer_catalog import bp as marketer_catalog_bp
     from app.api.marketer_offers import bp as marketer_offers_bp
@@ -112,6 +113,8 @@ def register_blueprints(app: Flask) -> None:
     # Bearer keys, or the admin session whose CSRF header the blueprint checks.
     csrf.exempt(settings_api_bp)
     app.register_blueprint(settings_api_bp, url_prefix="/api/v1")
+    csrf.exempt(integration_api_bp)
+    app.register_blueprint(integration_api_bp, url_prefix="/api/v1")
     register_error_handlers(app)
 
 

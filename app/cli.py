@@ -77,7 +77,9 @@ def api_key() -> None:
 
 
 @api_key.command("create")
-@click.option("--role", type=click.Choice(["pos", "marketer", "admin"]), required=True)
+@click.option(
+    "--role", type=click.Choice(["pos", "marketer", "admin", "shop"]), required=True
+)
 @click.option("--store", "store_ref", help="Store id or code (required for pos).")
 @click.option("--program", "program_slug", help="Program slug (default: the only one).")
 @click.option("--name", default="", help="A label, e.g. the till.")
@@ -162,10 +164,88 @@ def api_key_revoke(prefix: str) -> None:
     click.echo(f"revoked {prefix}")
 
 
+@click.command("import-members")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, resolve_path=True))
+@click.option("--program", "program_slug", help="Program slug (default: the only one).")
+@click.option("--dry-run", is_flag=True, help="Check every row, change nothing.")
+@click.option(
+    "--invite",
+    is_flag=True,
+    help="Then send each new member their card link (the worker, outside quiet hours).",
+)
+@with_appcontext
+def import_members(
+    file: str, program_slug: str | None, dry_run: bool, invite: bool
+) -> None:
+    """Import members from a CSV file (see docs/operations.md); resumable: run
+    the same command again after a crash and it goes on from the last batch."""
+    from sqlalchemy import select
+
+    from app.models import MemberImport, Program
+    from app.models.imports import QUEUED, RUNNING
+    from app.services import imports
+    from app.services.errors import Invalid
+
+    query = select(Program)
+    if program_slug:
+        query = query.where(Program.slug == program_slug)
+    programs = db.session.scalars(query.limit(2)).all()
+    if not programs:
+        raise click.BadParameter(f"no program {program_slug!r}", param_hint="--program")
+    if len(programs) > 1:
+        raise click.UsageError("several programs: choose one with --program")
+    program = programs[0]
+    size = Path(file).stat().st_size
+    # An unfinished run of the same file (a crash): go on from its cursor.
+    job = db.session.scalar(
+        select(MemberImport)
+        .where(
+            MemberImport.program_id == program.id,
+            MemberImport.path == file,
+            MemberImport.size_bytes == size,
+            MemberImport.dry_run.is_(dry_run),
+            MemberImport.status.in_((QUEUED, RUNNING)),
+        )
+        .order_by(MemberImport.id.desc())
+        .limit(1)
+    )
+    if job is None:
+        try:
+            job = imports.create_job(
+                program,
+                Path(file),
+                dry_run=dry_run,
+                invite=invite,
+                filename=Path(file).name,
+                owned=False,
+            )
+        except Invalid as error:
+            raise click.ClickException(error.message) from None
+        db.session.commit()
+    else:
+        click.echo(f"resuming import {job.id} at line {job.line}", err=True)
+    job_id = job.id
+    while not imports.run_batch(job_id):
+        row = db.session.get(MemberImport, job_id)
+        assert row is not None
+        view = imports.view(row)
+        db.session.commit()
+        click.echo(
+            f"{view['percent']:3d}%  line {view['lines_read']}  ok {view['rows_ok']}  "
+            f"failed {view['failed']}",
+            err=True,
+        )
+    row = db.session.get(MemberImport, job_id)
+    assert row is not None
+    view = imports.view(row)
+    db.session.commit()
+    click.echo(json.dumps(view, ensure_ascii=False, indent=2))
+
+
 def _push_commands() -> list[click.Command]:
     from app.push.cli import check_certs, run_jobs, worker
 
     return [worker, check_certs, run_jobs]
 
 
-commands = [init_db, dev_certs, demo, api_key, *_push_commands()]
+commands = [init_db, dev_certs, demo, api_key, import_members, *_push_commands()]

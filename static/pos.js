@@ -91,6 +91,32 @@
     return true;
   }
 
+  // -- a new customer: the card link goes to their phone -------------------
+
+  function signUp() {
+    var body = {
+      phone: $("signup-phone").value.trim(),
+      name: $("signup-name").value.trim(),
+      consent: $("signup-consent").checked
+    };
+    var email = $("signup-email").value.trim();
+    if (email) body.email = email;
+    $("signup-submit").disabled = true;
+    api("POST", "/members", body).then(function (result) {
+      if (handleUnauthorized(result)) return;
+      if (result.status === 202) {
+        say(text("signup.sent", { phone: result.data.phone }));
+        $("signup-form").reset();
+        $("newcomer").open = false;
+        focusScan();
+      } else {
+        say(explain(result), true);
+      }
+    }, function () {
+      say(text("error.network_scan"), true);
+    }).then(function () { $("signup-submit").disabled = false; });
+  }
+
   // -- sign in -----------------------------------------------------------
 
   function showTill(me) {
@@ -512,6 +538,10 @@
     });
     $("amount").addEventListener("input", updateRedeemHint);
     $("amount").addEventListener("input", updateOfferPreview);
+    $("signup-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      signUp();
+    });
     // A key pressed while nothing editable has focus goes to the scan field, and
     // focus returns there whenever it falls back to the page.
     document.addEventListener("keydown", function (event) {

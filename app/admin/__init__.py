@@ -1,8 +1,12 @@
 """The marketer dashboard /admin (Russian and English)."""
 
 from app.admin import catalog as _catalog  # noqa: F401  (registers its pages)
-from app.admin import offers_page as _offers  # noqa: F401  (adds /admin/offers)
-from app.admin import settings_page  # noqa: F401  (adds /admin/settings to bp)
+from app.admin import (
+    imports_page,  # noqa: F401  (adds /admin/imports to bp)
+    offers_page,  # noqa: F401  (adds /admin/offers to bp)
+    settings_page,  # noqa: F401  (adds /admin/settings to bp)
+    webhooks_page,  # noqa: F401  (adds /admin/webhooks to bp)
+)
 from app.admin.views import bp
 
 __all__ = ["bp"]

@@ -19,6 +19,9 @@ TEXTS: dict[str, TextSource] = {
     "nav.members": NC_("nav.members", "Members"),
     "nav.audit": N_("Audit log"),
     "nav.settings": N_("Settings"),
+    # --- integration ---
+    "nav.imports": N_("Import"),
+    "nav.webhooks": N_("Webhooks"),
     "members": NC_("members", "Members"),
     "chart.signups": N_("Sign-ups"),
     "chart.installs_apple": N_("Apple installs"),

@@ -4,6 +4,7 @@ from app.models.apikey import AdminSession, ApiKey
 from app.models.base import Base
 from app.models.campaign import AuditEntry, Campaign
 from app.models.google import GoogleCallback, GoogleClass, GoogleMessage, GoogleObject
+from app.models.imports import CardAlias, MemberImport
 from app.models.ledger import LedgerEntry, PosTransaction
 from app.models.marketing import (
     Automation,
@@ -21,6 +22,7 @@ from app.models.program import Program, ProgramImage, Store
 from app.models.push import PushDelivery
 from app.models.results import Assignment, SavedSegment
 from app.models.wallet import Device, DeviceLog, Pass, Registration
+from app.models.webhooks import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "AdminSession",
@@ -30,6 +32,7 @@ __all__ = [
     "Automation",
     "AutomationRun",
     "Base",
+    "CardAlias",
     "Campaign",
     "Device",
     "DeviceLog",
@@ -39,6 +42,7 @@ __all__ = [
     "GoogleObject",
     "LedgerEntry",
     "Member",
+    "MemberImport",
     "MemberMessage",
     "MemberOffer",
     "Offer",
@@ -56,4 +60,6 @@ __all__ = [
     "Store",
     "StoreRefresh",
     "WalletEvent",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.models.base import Base, utcnow
 from app.models.program import Program, Store
 
-ROLES = ("pos", "marketer", "admin")
+# "shop": a web shop (no store): the POS API, purchases recorded as `online`.
+ROLES = ("pos", "marketer", "admin", "shop")
 
 
 class ApiKey(Base):

@@ -12,7 +12,17 @@ from app.models.base import Base, utcnow
 from app.models.member import Member
 
 # "forfeit": the balance a closed card (erased member) gave up, bringing it to 0.
-KINDS = ("earn", "redeem", "refund", "bonus", "adjustment", "expiry", "forfeit")
+# "import": an opening balance brought from the old system (member import).
+KINDS = (
+    "earn",
+    "redeem",
+    "refund",
+    "bonus",
+    "adjustment",
+    "expiry",
+    "forfeit",
+    "import",
+)
 
 
 class PosTransaction(Base):
@@ -38,6 +48,10 @@ class PosTransaction(Base):
     receipt_id: Mapped[str] = mapped_column(String(64))
     currency: Mapped[str] = mapped_column(String(3), default="RUB")
     amount_kopecks: Mapped[int] = mapped_column(BigInteger)
+    # "store" (a till) or "online" (a web shop's `shop` key).
+    channel: Mapped[str] = mapped_column(
+        String(10), default="store", server_default="store"
+    )
     redeemed: Mapped[int] = mapped_column(default=0)
     earned: Mapped[int] = mapped_column(default=0)
     # The 201 body, replayed verbatim for a retried request.

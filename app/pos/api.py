@@ -10,7 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from app.api.auth import current_key, current_principal, require_key
 from app.extensions import db
-from app.services import cards, catalog, purchases, refunds
+from app.services import cards, catalog, purchases, refunds, till_signup
 from app.services.errors import Invalid, Malformed
 
 bp = Blueprint("pos_api", __name__)
@@ -33,21 +33,21 @@ def _reply(body: dict[str, Any], status: int, replayed: bool | None = None) -> R
 
 
 @bp.get("/me")
-@require_key("pos")
+@require_key("pos", "shop")
 def me() -> Response:
     """The till's store and program (the page checks a key with this)."""
     key = current_key()
-    assert key.store is not None
     assert key.program is not None
     program = key.program
+    store = key.store
     db.session.commit()
     return jsonify(
         {
-            "store": {
-                "id": key.store.id,
-                "code": key.store.code,
-                "name": key.store.name,
-            },
+            # A web shop's key (role shop) has no store: its channel is online.
+            "store": {"id": store.id, "code": store.code, "name": store.name}
+            if store is not None
+            else None,
+            "channel": "online" if key.role == "shop" else "store",
             "program": {"slug": program.slug, "name": program.name},
             "rules": {
                 "max_redeem_share": str(program.rule("max_redeem_share")),
@@ -58,7 +58,7 @@ def me() -> Response:
 
 
 @bp.post("/scan")
-@require_key("pos")
+@require_key("pos", "shop")
 def scan() -> Response:
     """Barcode payload or typed card number -> member summary."""
     body = _json_body()
@@ -74,7 +74,7 @@ def scan() -> Response:
 
 
 @bp.post("/transactions")
-@require_key("pos")
+@require_key("pos", "shop")
 def create_transaction() -> Response:
     """Record a purchase: earn and redeem points, once per Idempotency-Key."""
     idempotency_key = purchases.check_idempotency_key(
@@ -89,7 +89,7 @@ def create_transaction() -> Response:
 
 
 @bp.get("/transactions")
-@require_key("pos")
+@require_key("pos", "shop")
 def list_transactions() -> Response:
     """The store's recent purchases, newest first (?limit=, at most 100)."""
     limit = request.args.get("limit", 20, type=int) or 20
@@ -99,7 +99,7 @@ def list_transactions() -> Response:
 
 
 @bp.post("/transactions/<int:transaction_id>/refund")
-@require_key("pos")
+@require_key("pos", "shop")
 def refund_transaction(transaction_id: int) -> Response:
     """Reverse a purchase's points; again -> 200 with the same body."""
     body, replayed = refunds.refund(current_principal(), transaction_id)
@@ -135,3 +135,13 @@ def subscribe() -> Response:
     view = catalog.subscription_view(sub)
     db.session.commit()
     return _reply(view, 201 if created else 200)
+
+
+@bp.post("/members")
+@require_key("pos", "shop")
+def sign_up_member() -> Response:
+    """Sign a customer up at the till: their card's link goes to their phone.
+    202 whether the phone was new or had a card (the answer shows neither)."""
+    body = till_signup.sign_up_at_till(current_key(), _json_body())
+    db.session.commit()
+    return _reply(body, 202)

@@ -77,4 +77,16 @@ TEXTS: dict[str, TextSource] = {
     "error.offer_below_minimum": N_("The receipt is below this offer's minimum."),
     "error.offer_not_combinable": N_("These offers cannot be combined."),
     "error.offer_not_started": N_("This offer is not valid yet."),
+    # --- integration: sign-up at the till ---
+    "signup.title": N_("New customer"),
+    "signup.phone": N_("Customer's phone"),
+    "signup.name": NC_("field.name", "Name"),
+    "signup.email": N_("E-mail (optional)"),
+    "signup.consent": N_(
+        "The customer agrees to the program's rules and the processing of their data"
+    ),
+    "signup.submit": N_("Send the card link"),
+    "signup.sent": N_("The card link was sent to {phone}."),
+    "error.consent_required": N_("Ask the customer for consent and tick the box."),
+    "error.invalid_member": N_("Check the phone number and the name."),
 }

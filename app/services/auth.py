@@ -58,6 +58,8 @@ def create_key(
         program = store.program
     if role == "pos" and store is None:
         raise ValueError("a pos key needs a store")
+    if role == "shop" and store is not None:
+        raise ValueError("a shop key has no store")
     if role != "admin" and program is None:
         raise ValueError(f"a {role} key needs a program")
     prefix = secrets.token_hex(6)

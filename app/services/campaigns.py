@@ -24,7 +24,16 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import ApiKey, Campaign, Member, MemberMessage, Offer, Program
 from app.models.campaign import CANCELLED, DONE, DRAFT, SCHEDULED, SENDING
-from app.services import audit, checks, messaging, offers, outbox, results, segments
+from app.services import (
+    audit,
+    checks,
+    messaging,
+    offers,
+    outbox,
+    results,
+    segments,
+    webhooks,
+)
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.scheduler import scheduled
 
@@ -263,6 +272,17 @@ def send_batch(campaign: Campaign, program: Program, now: datetime) -> bool:
     if len(ids) < size:
         campaign.state = DONE
         campaign.finished_at = datetime.now(UTC)
+        webhooks.emit(
+            program.id,
+            "campaign.finished",
+            {
+                "campaign_id": campaign.id,
+                "name": campaign.name,
+                "targeted": campaign.targeted,
+                "reachable": campaign.reachable,
+                "finished_at": campaign.finished_at.isoformat(),
+            },
+        )
         return True
     return False
 

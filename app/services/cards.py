@@ -15,7 +15,7 @@ from sqlalchemy import exists, select
 
 import passes
 from app.extensions import db
-from app.models import Member, Pass
+from app.models import CardAlias, Member, Pass
 from app.services import catalog, offers
 from app.services.errors import Forbidden, Gone, NotFound
 from app.services.loyalty import earn_percent, tier_view
@@ -67,6 +67,19 @@ def is_closed(member: Member) -> bool:
     )
 
 
+def alias_number(program_id: int, code: str) -> str | None:
+    """The card number behind an old (plastic) card number of the program, if the
+    code is one (member import). Such a card can only earn, like a typed number."""
+    compact = "".join(ch for ch in code if ch not in " -\u00a0")
+    if not compact or len(compact) > 40:
+        return None
+    return db.session.scalar(
+        select(Member.card_number)
+        .join(CardAlias, CardAlias.member_id == Member.id)
+        .where(CardAlias.program_id == program_id, CardAlias.number == compact)
+    )
+
+
 def resolve_code(program_id: int, code: str) -> tuple[Member, bool]:
     """(member, genuine) for a barcode payload or a typed card number of an open
     card: NotFound if none, Forbidden if the card is another program's (card
@@ -75,6 +88,12 @@ def resolve_code(program_id: int, code: str) -> tuple[Member, bool]:
     member = None
     if number is not None:
         member = db.session.scalar(select(Member).where(Member.card_number == number))
+    if member is None and not genuine:
+        number = alias_number(program_id, code)
+        if number is not None:
+            member = db.session.scalar(
+                select(Member).where(Member.card_number == number)
+            )
     if member is None:
         raise unknown_card()
     if member.program_id != program_id:

@@ -37,6 +37,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.services import passes as pass_service
+from app.services import webhooks
 from app.services.google_api import (
     ClientSettings,
     GoogleApiError,
@@ -451,6 +452,12 @@ def record_callback(message: CallbackMessage) -> bool:
         record.save_count += 1
     else:
         record.delete_count += 1
+    webhooks.emit(
+        record.member.program_id,
+        "pass.installed" if message.event_type == "save" else "pass.uninstalled",
+        {"member_id": record.member_id, "platform": "google"},
+        member_id=record.member_id,
+    )
     # Deliveries can come out of order: the newest event decides `saved`.
     if message.exp_time_ms >= record.last_event_ms:
         record.saved = message.event_type == "save"

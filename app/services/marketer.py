@@ -178,6 +178,8 @@ def stats(program: Program, days: int) -> dict[str, Any]:
     series["pushes_sent"] = figures.pushes_sent(pid, since)
     series["pushes_failed"] = figures.pushes_failed(pid, since)
     series["redemptions"] = figures.redemptions(pid, since)
+    for channel in ("store", "online"):
+        series[f"purchases_{channel}"] = figures.purchases(pid, channel, since)
     dates = [first + timedelta(days=i) for i in range(days)]
     return {
         "days": days,

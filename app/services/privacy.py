@@ -13,13 +13,13 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from app.extensions import db
-from app.models import Member, ProductSubscription
+from app.models import CardAlias, Member, ProductSubscription
 from app.models.base import utcnow
 from app.models.marketing import CANCELLED, RESTOCKED, WAITING
-from app.services import ledger, outbox, wallet
+from app.services import ledger, outbox, wallet, webhooks
 from app.services.passes import pass_for_member, refresh_pass
 
 
@@ -99,9 +99,15 @@ def erase_member(member: Member) -> None:
         .values(status=CANCELLED, cancelled_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+    # The old plastic card number (member import) no longer finds them.
+    db.session.execute(delete(CardAlias).where(CardAlias.member_id == member.id))
     pass_ = pass_for_member(member)
     if pass_ is not None:
         pass_.voided = True
         # Registrations stay so the devices learn of the voided pass.
         refresh_pass(pass_)
     outbox.enqueue_google(member.id, outbox.GOOGLE_EXPIRE)
+    # Only the id: the personal data is gone (receivers erase theirs too).
+    webhooks.emit(
+        member.program_id, "member.erased", {"member_id": member.id}, member.id
+    )

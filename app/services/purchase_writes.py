@@ -323,6 +323,7 @@ _PURCHASE_COLUMNS = (
     "program_id",
     "member_id",
     "store_id",
+    "channel",
     "api_key_id",
     "idempotency_key",
     "fingerprint",

@@ -29,7 +29,7 @@ import passes
 from app.extensions import db
 from app.models import Member, MemberOffer, Pass, PosTransaction
 from app.models.base import utcnow
-from app.services import cards, loyalty, offers
+from app.services import cards, loyalty, offers, online, webhooks
 from app.services import passes as pass_service
 from app.services.auth import Principal
 from app.services.errors import Forbidden, Invalid, Malformed
@@ -229,10 +229,9 @@ def record_purchase(
     purchase its first attempt committed. The unique (store, key) constraint
     catches the one case the lock cannot: the same key sent for another card.
     """
-    assert api_key.store_id is not None
     assert api_key.program is not None
     program = api_key.program
-    store_id = api_key.store_id
+    store_id = online.store_id_for(api_key)
     number, genuine = cards.card_number(purchase.code)
     if (purchase.redeem_points or purchase.offer_ids) and not genuine:
         cards.resolve_code(program.id, purchase.code)  # 404/403/410 come first
@@ -245,6 +244,11 @@ def record_purchase(
     card = None
     if number is not None:
         card = connection.execute(_LOCK_CARD, {"number": number}).first()
+    if card is None and not genuine:
+        # An old plastic card's number (member import) earns like a typed one.
+        number = cards.alias_number(program.id, purchase.code)
+        if number is not None:
+            card = connection.execute(_LOCK_CARD, {"number": number}).first()
     if card is None:
         raise cards.unknown_card()
     if card.program_id != program.id:
@@ -321,6 +325,7 @@ def record_purchase(
         "program_id": program.id,
         "member_id": card.id,
         "store_id": store_id,
+        "channel": online.channel(api_key),
         "api_key_id": api_key.id,
         "idempotency_key": idempotency_key,
         "fingerprint": purchase.fingerprint(),
@@ -395,6 +400,30 @@ def record_purchase(
     assert written.balance in (None, balance), (written.balance, balance)
     if applied is not None:
         offers.mark_redeemed(applied, written.transaction_id, now)
+        for redeemed in applied.redeemed:
+            webhooks.emit(
+                program.id,
+                "offer.redeemed",
+                {
+                    "transaction_id": written.transaction_id,
+                    "member_id": card.id,
+                    "store_id": store_id,
+                    **redeemed,
+                },
+                member_id=card.id,
+            )
+    webhooks.emit(
+        program.id,
+        "purchase.created",
+        {
+            "transaction_id": written.transaction_id,
+            "member_id": card.id,
+            "store_id": store_id,
+            "channel": online.channel(api_key),
+            **{k: v for k, v in response.items() if k != "tier_upgraded"},
+        },
+        member_id=card.id,
+    )
     return {"transaction_id": written.transaction_id, **response}, False
 
 
@@ -406,7 +435,7 @@ def recent_transactions(api_key: Principal, limit: int = 20) -> list[dict[str, A
     """The key's store's latest purchases, newest first."""
     rows = db.session.scalars(
         select(PosTransaction)
-        .where(PosTransaction.store_id == api_key.store_id)
+        .where(PosTransaction.store_id == online.store_id_for(api_key))
         .order_by(PosTransaction.id.desc())
         .limit(limit)
     )

@@ -18,7 +18,7 @@ from app.extensions import db
 from app.ids import MAX_ID
 from app.models import PosTransaction
 from app.models.base import utcnow
-from app.services import audit, cards, ledger, offers
+from app.services import audit, cards, ledger, offers, online, webhooks
 from app.services.auth import Principal
 from app.services.errors import Forbidden, NotFound
 from app.services.loyalty import tier_view
@@ -33,7 +33,7 @@ def get_transaction(api_key: Principal, transaction_id: int) -> PosTransaction:
         transaction = db.session.get(PosTransaction, transaction_id)
     if transaction is None:
         raise NotFound("unknown_transaction", "No such transaction.")
-    if transaction.store_id != api_key.store_id:
+    if transaction.store_id != online.store_id_for(api_key):
         raise Forbidden("other_store", "This purchase was made in another store.")
     return transaction
 
@@ -52,7 +52,7 @@ def refund(api_key: Principal, transaction_id: int) -> tuple[dict[str, Any], boo
 
     now = utcnow()
     fields: dict[str, Any] = {
-        "store_id": api_key.store_id,
+        "store_id": online.store_id_for(api_key),
         "receipt_id": transaction.receipt_id,
         "api_key_id": api_key.id,
         "transaction_id": transaction.id,
@@ -94,7 +94,18 @@ def refund(api_key: Principal, transaction_id: int) -> tuple[dict[str, Any], boo
         "pos.refund",
         target=f"pos_transaction:{transaction.id}",
         key=api_key,
-        details={"member_id": member.id, "store_id": api_key.store_id},
+        details={"member_id": member.id, "store_id": online.store_id_for(api_key)},
+    )
+    webhooks.emit(
+        member.program_id,
+        "purchase.refunded",
+        {
+            **transaction.refund_response,
+            "member_id": member.id,
+            "store_id": online.store_id_for(api_key),
+            "receipt_id": transaction.receipt_id,
+        },
+        member_id=member.id,
     )
     ledger.refresh_member_pass(member)
     return dict(transaction.refund_response), False

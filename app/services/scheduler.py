@@ -32,8 +32,10 @@ JOB_MODULES: list[str] = [
     "app.services.closed_cards",
     "app.services.db_stats",
     "app.services.offers",
+    "app.services.imports",
     "app.services.pass_hashes",
     "app.services.stores",
+    "app.services.webhooks",
 ]
 
 

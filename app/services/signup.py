@@ -24,7 +24,7 @@ from app.extensions import db
 from app.i18n import LANGUAGES
 from app.models import Member, Pass, Program, SignupCode, Store
 from app.models.base import utcnow
-from app.services import outbound
+from app.services import outbound, webhooks
 from app.services.ledger import post
 from app.services.passes import pass_for_member, refresh_pass
 
@@ -174,6 +174,9 @@ def sign_up(
         # Keyed by member: the bonus can be credited once only.
         post(member, "bonus", welcome, idempotency_key=f"welcome:{member.id}")
     refresh_pass(pass_)
+    webhooks.emit(
+        program.id, "member.created", webhooks.member_data(member), member_id=member.id
+    )
     return member, True
 
 

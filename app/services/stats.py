@@ -32,6 +32,7 @@ from app.models import (
     LedgerEntry,
     Member,
     Pass,
+    PosTransaction,
     PushDelivery,
     WalletEvent,
 )
@@ -106,3 +107,11 @@ def redemptions(program_id: int | None, since: datetime) -> dict[str, int]:
     if program_id is not None:
         query = query.where(LedgerEntry.program_id == program_id)
     return _per_day(query, LedgerEntry.created_at, since)
+
+
+def purchases(program_id: int | None, channel: str, since: datetime) -> dict[str, int]:
+    """Purchases by channel: `store` (a till) or `online` (a web shop's key)."""
+    query = select(PosTransaction.id).where(PosTransaction.channel == channel)
+    if program_id is not None:
+        query = query.where(PosTransaction.program_id == program_id)
+    return _per_day(query, PosTransaction.created_at, since)

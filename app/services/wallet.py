@@ -15,6 +15,7 @@ from app.errors import ApiError
 from app.extensions import db
 from app.models import Device, DeviceLog, Pass, Program, Registration, WalletEvent
 from app.models.base import utcnow
+from app.services import webhooks
 
 AUTH_SCHEMES = {"ApplePass": "apple", "AndroidPass": "android"}
 # Device library identifiers and push tokens are opaque, but never need more than
@@ -107,6 +108,12 @@ def _event(pass_: Pass, platform: str, kind: str) -> None:
         WalletEvent(
             program_id=pass_.program_id, pass_id=pass_.id, platform=platform, kind=kind
         )
+    )
+    webhooks.emit(
+        pass_.program_id,
+        "pass.installed" if kind == "install" else "pass.uninstalled",
+        {"member_id": pass_.member_id, "platform": platform},
+        member_id=pass_.member_id,
     )
 
 

@@ -373,6 +373,8 @@ def test_stats_per_day(
         "pushes_sent": 1,
         "pushes_failed": 1,
         "redemptions": 1,
+        "purchases_store": 1,
+        "purchases_online": 0,
     }
     # The message reached iphone-1; iphone-3's token was dead (410: dropped).
     assert apns.delivered() == {"aa" * 32: 1}

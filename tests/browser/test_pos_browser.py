@@ -270,3 +270,34 @@ def test_offer_buttons_show_the_discount_and_amount_to_pay_before_confirming(
         assert db.session.scalar(select(MemberOffer.status)) == "redeemed"
     assert transactions(app) == 1
     assert_ledger_matches_balances(app)
+
+
+def test_new_customer_form_sends_the_card_link(
+    app: Flask, demo: Demo, key: str, base_url: str, page: Page
+) -> None:
+    from app.models import Member, OutboundMessage
+
+    sign_in(page, base_url, key)
+    page.click("#newcomer summary")
+    page.fill("#signup-phone", "+7 916 555-44-33")
+    page.fill("#signup-name", "Ирина Орлова")
+    page.click("#signup-submit")
+    expect(page.locator("#message")).to_have_text(
+        "Спросите согласие покупателя и отметьте галочку."
+    )
+    page.check("#signup-consent")
+    page.click("#signup-submit")
+    expect(page.locator("#message")).to_have_text(
+        "Ссылка на карту отправлена на +7 *** ***-44-33."
+    )
+    expect(page.locator("#signup-form")).to_be_hidden()
+    with app.app_context():
+        member_id = db.session.scalar(
+            select(Member.id).where(Member.phone == "+79165554433")
+        )
+        assert member_id is not None
+        assert db.session.scalar(
+            select(func.count())
+            .select_from(OutboundMessage)
+            .where(OutboundMessage.member_id == member_id)
+        )
