@@ -118,3 +118,25 @@
     window.setInterval(poll, 1000);
   }
 })();
+
+// Phones: a table shown as stacked cards labels each cell with its column's header.
+(function () {
+  function label(table) {
+    const heads = Array.from(table.querySelectorAll(":scope > thead th")).map(function (th) {
+      return th.textContent.trim();
+    });
+    if (!heads.length) return;
+    table.querySelectorAll(":scope > tbody > tr").forEach(function (row) {
+      Array.from(row.children).forEach(function (cell, i) {
+        if (heads[i] && !cell.hasAttribute("colspan")) cell.dataset.label = heads[i];
+      });
+    });
+  }
+  function labelAll() {
+    document.querySelectorAll("table.list").forEach(label);
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    labelAll();
+    new MutationObserver(labelAll).observe(document.body, { childList: true, subtree: true });
+  });
+})();
