@@ -147,7 +147,9 @@ def overview() -> Response:
     charts = [
         (
             t[f"chart.{name}"],
-            dashboard.bar_chart(data[name], data["days"], t[f"chart.{name}"]),
+            dashboard.bar_chart(
+                data[name], data["days"], t[f"chart.{name}"], top_text=t["chart.max"]
+            ),
         )
         for name in data
         if name != "days"
@@ -237,7 +239,8 @@ def audit_page() -> Response:
     )
     rows = [
         {
-            "who": f"{e.role} {e.actor}".strip(),
+            "role": e.role,
+            "actor": e.actor,
             "action": e.action,
             "target": e.target,
             "details": json.dumps(e.details, ensure_ascii=False)[:300],

@@ -52,9 +52,8 @@ def too_wide(page: Page, what: str) -> list[str]:
     return [f"{what}: {width} px wide"] if width > PHONE["width"] else []
 
 
-@pytest.fixture
-def data(app: Flask, demo: Demo) -> str:
-    """A campaign, a product with a subscription; returns a marketer key."""
+def seed_admin_data(app: Flask, demo: Demo) -> str:
+    """A campaign, a product; returns a marketer key."""
     with app.app_context():
         program = db.session.get(Program, demo.program_id)
         campaigns.create(
@@ -77,6 +76,11 @@ def data(app: Flask, demo: Demo) -> str:
         key = create_key("marketer", program=program).key
         db.session.commit()
         return key
+
+
+@pytest.fixture
+def data(app: Flask, demo: Demo) -> str:
+    return seed_admin_data(app, demo)
 
 
 def test_public_pages_fit_a_phone(
