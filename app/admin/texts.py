@@ -127,6 +127,18 @@ TEXTS |= {
     "action.program.image.upload": N_("card image uploaded"),
     "action.program.retier": N_("members re-tiered"),
     "action.program.settings": N_("program settings changed"),
+    "campaign.audience": N_("Audience"),
+    "campaign.reachable": N_("reachable now: {n}"),
+    "campaign.start_column": N_("Start"),
+    "campaign.at_launch": N_("at launch"),
+    "campaign.start_zone": N_("In the program's time zone ({zone})."),
+    "campaign.reason.quiet": N_("waiting for the quiet hours to end — sending at {at}"),
+    "campaign.reason.starts": N_("starts {at}"),
+    "campaign.reason.starting": N_("sending starts within a minute"),
+    "campaign.reason.done": N_("finished {at}"),
+    "campaign.reason.cancelled": N_("cancelled {at}"),
+    "zone.Europe/Moscow": N_("MSK"),
+    "overview.program": N_("Program"),
 }
 JS_TEXTS |= {
     "settings.error.invalid_name": N_("One line of text, up to 120 characters."),
@@ -162,6 +174,17 @@ JS_TEXTS |= {
     "settings.warning.low_contrast_foreground": N_(
         "The text colour is hard to read on the background."
     ),
+    "campaign.confirm": N_("Send «{name}» to {members}? Reachable now: {reachable}."),
+    "campaign.confirm_nobody": N_(
+        "Nobody in this audience ({members}) can be reached now: no one has the card "
+        "in a wallet. The message will only wait on their cards. Launch anyway?"
+    ),
+    "campaign.error.invalid_campaign": N_(
+        "Check the campaign: the Russian text is required, the start must be in the "
+        "future."
+    ),
+    "campaign.error.invalid_segment": N_("The segment has a rule that does not exist."),
+    "campaign.error.other": N_("The campaign was not saved; please check the form."),
     "settings.warning.low_contrast_label": N_(
         "The label colour is hard to read on the background."
     ),

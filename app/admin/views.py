@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime
 from flask import (
     Blueprint,
     Response,
@@ -155,8 +158,11 @@ def overview() -> Response:
         if name != "days"
     ]
     totals = dashboard.totals(_program_id())
+    current = _program()
     db.session.commit()
-    return _render("admin/overview.html", charts=charts, totals=totals)
+    return _render(
+        "admin/overview.html", charts=charts, totals=totals, current_program=current
+    )
 
 
 @bp.get("/export.csv")
@@ -179,9 +185,68 @@ def segments_page() -> Response:
 @bp.get("/campaigns")
 @signed_in
 def campaigns_page() -> Response:
-    rows = [campaigns.as_json(c) for c in campaigns.listing(_program_id())]
+    language = _language()
+    t = texts(language)
+    program = _program()
+    now = datetime.now(UTC)
+    rows = []
+    for campaign in campaigns.listing(_program_id()):
+        row = campaigns.as_json(campaign)
+        owner = program
+        if owner is None or owner.id != campaign.program_id:
+            owner = db.session.get(Program, campaign.program_id)
+        assert owner is not None
+        look = campaigns.outlook(campaign, owner, now)
+        row["audience"], row["reachable"] = look["audience"], look["reachable"]
+        row["reason"] = (
+            t[f"campaign.reason.{look['reason']}"].format(
+                at=local_time(look["at"], owner.timezone, language, t, now)
+                if look["at"]
+                else ""
+            )
+            if look["reason"]
+            else ""
+        )
+        row["start_text"] = (
+            local_time(campaign.start_at, owner.timezone, language, t, now)
+            if campaign.start_at
+            else t["campaign.at_launch"]
+        )
+        rows.append(row)
     db.session.commit()
-    return _render("admin/campaigns.html", campaigns=rows)
+    zone = program.timezone if program is not None else "UTC"
+    return _render(
+        "admin/campaigns.html",
+        campaigns=rows,
+        timezone=zone,
+        zone_label=zone_label(zone, language, t, now),
+    )
+
+
+def zone_label(zone: str, language: str, t: dict[str, str], now: datetime) -> str:
+    """«МСК» for Moscow, else the offset from UTC («UTC+5», «UTC+5:30»)."""
+    named = t.get(f"zone.{zone}")
+    if named:
+        return named
+    offset = now.astimezone(ZoneInfo(zone)).utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "−"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
+
+
+def local_time(
+    moment: datetime, zone: str, language: str, t: dict[str, str], now: datetime
+) -> str:
+    """A moment in the program's time zone: «09:00 МСК» today, else «5 декабря,
+    09:00 МСК»."""
+    if moment.tzinfo is None:  # SQLite hands back naive UTC
+        moment = moment.replace(tzinfo=UTC)
+    local = moment.astimezone(ZoneInfo(zone))
+    today = now.astimezone(ZoneInfo(zone)).date()
+    pattern = "HH:mm" if local.date() == today else "d MMMM, HH:mm"
+    text = format_datetime(local, pattern, tzinfo=ZoneInfo(zone), locale=language)
+    return f"{text} {zone_label(zone, language, t, local)}"
 
 
 @bp.get("/members")

@@ -384,3 +384,34 @@ def listing(program_id: int | None, limit: int = 100) -> list[Campaign]:
     if program_id is not None:
         query = query.where(Campaign.program_id == program_id)
     return list(db.session.scalars(query))
+
+
+# -- ux: what the campaign list tells a marketer -------------------------------------
+def outlook(campaign: Campaign, program: Program, now: datetime) -> dict[str, Any]:
+    """The audience (counted live until the campaign starts, frozen after) and
+    why the campaign is where it is: a reason code and the moment it is about
+    (`starts`, `quiet`: sending waits for the quiet hours to end, `starting`:
+    the next scheduler run sends it, `done`, `cancelled`; None: nothing to add)."""
+    audience: int | None
+    reachable: int | None
+    if campaign.state in (DRAFT, SCHEDULED):
+        counted = segments.counts(program, campaign.segment, now)
+        audience, reachable = counted["members"], counted["reachable"]
+    else:
+        audience, reachable = campaign.targeted, campaign.reachable
+    reason: str | None = None
+    at: datetime | None = None
+    if campaign.state in (DRAFT, SCHEDULED):
+        start = max(campaign.start_at or now, now)
+        sends = messaging.next_send_time(program, start)
+        if sends > start:
+            reason, at = "quiet", sends
+        elif campaign.start_at is not None and campaign.start_at > now:
+            reason, at = "starts", campaign.start_at
+        elif campaign.state == SCHEDULED:
+            reason = "starting"
+    elif campaign.state == DONE:
+        reason, at = "done", campaign.finished_at
+    elif campaign.state == CANCELLED:
+        reason, at = "cancelled", campaign.cancelled_at
+    return {"audience": audience, "reachable": reachable, "reason": reason, "at": at}

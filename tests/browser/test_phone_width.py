@@ -112,7 +112,9 @@ def test_api_docs_fit_a_phone(app: Flask, base_url: str, phone: Page) -> None:
     phone.on("pageerror", lambda error: errors.append(str(error)))
     phone.goto(f"{base_url}/api/docs")
     # Redoc (vendored) rendered the document: an operation's summary shows.
-    expect(phone.get_by_text("Count a segment's members").first).to_be_attached()
+    expect(phone.get_by_text("Count a segment's members").first).to_be_attached(
+        timeout=30_000
+    )
     assert too_wide(phone, "/api/docs") == []
     assert errors == []
 
