@@ -88,7 +88,7 @@
       logo_text: $("f-logo_text").value,
       brand_name: $("f-brand_name").value,
       colors: colors,
-      texts: { terms: texts("terms"), contacts: texts("contacts") },
+      texts: { terms: texts("terms"), contacts: texts("contacts"), privacy: texts("privacy") },
       rules: {
         max_redeem_share: share.trim() === "" ? share : Number(share) / 100,
         point_value: $("r-point_value").value,

@@ -54,7 +54,7 @@ _LINES = {
     "brand_name": (120, False),
 }
 # Texts by language: their longest value.
-_TEXTS = {"name": 120, "terms": 2000, "contacts": 1000}
+_TEXTS = {"name": 120, "terms": 2000, "contacts": 1000, "privacy": 8000}
 COLORS = ("foreground", "background", "label", "accent")
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 _TIER_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,29}$")

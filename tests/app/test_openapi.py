@@ -34,6 +34,9 @@ PAGE_ENDPOINTS = {
     "public.card_unsubscribe",
     "public.erased",
     "public.program_logo",
+    "public.card_profile",
+    "public.program_terms",
+    "public.program_privacy",
 }
 # Whatever a route's blueprint, these are JSON interfaces and must be documented.
 JSON_PREFIXES = ("/api/", "/wallet/", "/google/")
