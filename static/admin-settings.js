@@ -98,6 +98,7 @@
       },
       quiet_hours: { from: whole($("q-from").value), until: whole($("q-until").value) },
       timezone: $("q-timezone").value.trim(),
+      country: $("q-country").value.trim(),
       tiers: tiers(),
     };
   }
@@ -116,7 +117,7 @@
   // ("quiet_hours.from: an hour, 0 to 23").
   const FIELDS = {
     name: "f-name", organization_name: "f-organization_name", description: "f-description",
-    logo_text: "f-logo_text", brand_name: "f-brand_name", timezone: "q-timezone",
+    logo_text: "f-logo_text", brand_name: "f-brand_name", timezone: "q-timezone", country: "q-country",
     "quiet_hours.from": "q-from", "quiet_hours.until": "q-until",
     "rules.max_redeem_share": "r-max_redeem", "rules.point_value": "r-point_value",
     "rules.welcome_bonus": "r-welcome_bonus", "rules.points_rounding": "r-points_rounding",

@@ -82,6 +82,7 @@ TEXTS: dict[str, TextSource] = {
 TEXTS |= {
     "privacy_ru": N_("Privacy policy (Russian)"),
     "privacy_en": N_("Privacy policy (English)"),
+    "country": N_("Country (two letters: RU, KZ…)"),
 }
 
 

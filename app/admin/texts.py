@@ -153,6 +153,7 @@ JS_TEXTS |= {
     ),
     "settings.error.invalid_colors": N_("A colour as #rrggbb, for example #1b2a41."),
     "settings.error.invalid_rules": N_("A number within the allowed range."),
+    "settings.error.invalid_country": N_("Two Latin letters, for example RU or KZ."),
     "settings.error.invalid_quiet_hours": N_("An hour from 0 to 23."),
     "settings.error.invalid_timezone": N_(
         "A time zone from the tz database, for example Europe/Moscow."

@@ -44,6 +44,7 @@ FIELDS = (
     "quiet_hours",
     "timezone",
     "tiers",
+    "country",
 )
 # One-line texts: (longest, may be empty).
 _LINES = {
@@ -129,6 +130,7 @@ def view(program: Program) -> dict[str, Any]:
         },
         "quiet_hours": {"from": quiet_from, "until": quiet_until},
         "timezone": program.timezone,
+        "country": program.country,
         "tiers": [
             {
                 "code": tier["code"],
@@ -372,6 +374,16 @@ def _zones() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+def _country(value: Any) -> str:
+    """ISO 3166-1 alpha-2 (decides the card page's wallet buttons)."""
+    if not isinstance(value, str) or not _COUNTRY.match(value.strip().upper()):
+        raise _fail("invalid_country", "country must be two letters, e.g. RU or KZ")
+    return value.strip().upper()
+
+
 def _timezone(value: Any) -> str:
     if not isinstance(value, str) or value not in _zones():
         raise _fail(
@@ -501,6 +513,8 @@ def resolve(program: Program, body: Any) -> dict[str, Any]:
         values["rules"] = rules
     if "timezone" in body:
         values["timezone"] = _timezone(body["timezone"])
+    if "country" in body:
+        values["country"] = _country(body["country"])
     if "tiers" in body:
         values["tiers"] = _tiers(program, body["tiers"])
     return {

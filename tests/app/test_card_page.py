@@ -207,3 +207,20 @@ def test_download_my_data_is_readable_utf8_with_history(
         "marketing_messages",
     }
     assert data["consents"][1]["given"] is True
+
+
+def test_the_program_country_is_a_setting(
+    app: Flask, client: FlaskClient, demo: Demo
+) -> None:
+    key = make_key(app, "marketer")
+    auth = {"Authorization": f"Bearer {key}"}
+    assert client.get("/api/v1/program", headers=auth).json["country"] == "RU"
+    bad = client.patch("/api/v1/program", json={"country": "Russia"}, headers=auth)
+    assert bad.status_code == 422
+    assert bad.json["error"] == "invalid_country"
+    done = client.patch("/api/v1/program", json={"country": "kz"}, headers=auth)
+    assert done.status_code == 200, done.json
+    assert done.json["country"] == "KZ"
+    assert done.json["refresh"] is None  # nothing on the passes changes
+    with app.app_context():
+        assert db.session.get(Program, demo.program_id).country == "KZ"
