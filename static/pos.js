@@ -290,7 +290,7 @@
       var row = document.createElement("tr");
       row.dataset.id = item.transaction_id;
       var when = new Date(item.created_at).toLocaleTimeString(document.documentElement.lang);
-      [when, "№ " + item.receipt_id, I18N.money(item.amount),
+      [when, item.member_name || "—", "№ " + item.receipt_id, I18N.money(item.amount),
        "+" + item.earned + " / −" + item.redeemed].forEach(function (value) {
         var cell = document.createElement("td");
         cell.textContent = value;

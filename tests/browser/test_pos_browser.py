@@ -83,6 +83,7 @@ def test_sign_in_scan_sell_and_refund(
 
     row = page.locator("#recent tbody tr").first
     expect(row).to_contain_text("A-17")
+    expect(row).to_contain_text("Анна Смирнова")
     # Money as Babel writes it in Russian: no-break spaces (U+00A0).
     expect(row).to_contain_text("1\u00a0000,00\u00a0₽")
     page.once("dialog", lambda dialog: dialog.accept())
