@@ -139,6 +139,7 @@ TEXTS |= {
     "campaign.reason.cancelled": N_("cancelled {at}"),
     "zone.Europe/Moscow": N_("MSK"),
     "overview.program": N_("Program"),
+    "campaign.held_back": N_("held back by the message limit: {n}"),
 }
 JS_TEXTS |= {
     "settings.error.invalid_name": N_("One line of text, up to 120 characters."),

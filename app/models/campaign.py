@@ -49,6 +49,8 @@ class Campaign(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
+    # Members the program's message_cap held back (messaged enough already).
+    held_back: Mapped[int] = mapped_column(default=0, server_default="0")
 
     def __repr__(self) -> str:
         return f"<Campaign {self.id} {self.state}>"

@@ -24,6 +24,9 @@ DEFAULT_RULES: dict[str, Any] = {
     "quiet_hours": [21, 9],
     # Sign-up asks for a one-time code sent by SMS (verified phones only).
     "signup_otp": False,
+    # At most {"messages": N, "days": D} marketing messages per member (see
+    # messaging.CAPPED_KINDS); None: no cap.
+    "message_cap": None,
 }
 
 

@@ -253,6 +253,10 @@ def send_batch(campaign: Campaign, program: Program, now: datetime) -> bool:
             .limit(size)
         )
     )
+    held = messaging.over_cap(program, ids, "campaign")
+    if held:
+        # Messaged enough already (the program's message_cap): counted, skipped.
+        campaign.held_back += len(held)
     if ids:
         messaging.deliver_many(
             program,
@@ -351,6 +355,7 @@ def progress(campaign: Campaign) -> dict[str, Any]:
         "targeted": targeted,
         "reachable": campaign.reachable,
         "messaged": int(messaged or 0),
+        "held_back": campaign.held_back,
         **pushes,
         "percent": percent,
     }

@@ -127,6 +127,7 @@ def view(program: Program) -> dict[str, Any]:
             "welcome_bonus": int(program.rule("welcome_bonus")),
             "points_rounding": program.rule("points_rounding"),
             "signup_otp": bool(program.rule("signup_otp")),
+            "message_cap": program.rule("message_cap"),
         },
         "quiet_hours": {"from": quiet_from, "until": quiet_until},
         "timezone": program.timezone,
@@ -297,6 +298,7 @@ def _rules(program: Program, value: Any) -> dict[str, Any]:
         "welcome_bonus",
         "points_rounding",
         "signup_otp",
+        "message_cap",
     )
     unknown = set(value) - set(known)
     if unknown:
@@ -347,7 +349,27 @@ def _rules(program: Program, value: Any) -> dict[str, Any]:
                 "rules.signup_otp: true or false (sign-up asks for an SMS code)",
             )
         rules["signup_otp"] = value["signup_otp"]
+    if "message_cap" in value:
+        rules["message_cap"] = _message_cap(value["message_cap"])
     return rules
+
+
+def _message_cap(cap: Any) -> dict[str, int] | None:
+    """{"messages": 1-50, "days": 1-90}, or null for no cap."""
+    if cap is None:
+        return None
+    if (
+        not isinstance(cap, dict)
+        or set(cap) != {"messages", "days"}
+        or not _whole(cap["messages"], 1, 50)
+        or not _whole(cap["days"], 1, 90)
+    ):
+        raise _fail(
+            "invalid_rules",
+            'rules.message_cap: {"messages": 1 to 50, "days": 1 to 90} or null '
+            "(marketing messages per member in that many days)",
+        )
+    return {"messages": int(cap["messages"]), "days": int(cap["days"])}
 
 
 def _hour(name: str, value: object) -> int:

@@ -1,4 +1,5 @@
-"""member.marketing_off_at (the customer switched off offers) and program.country
+"""member.marketing_off_at (the customer switched off offers), program.country,
+campaign.held_back (members the message_cap rule held back)
 
 Revision ID: 0018_ux
 Revises: 0017_signup
@@ -21,8 +22,13 @@ def upgrade():
         "program",
         sa.Column("country", sa.String(length=2), nullable=False, server_default="RU"),
     )
+    op.add_column(
+        "campaign",
+        sa.Column("held_back", sa.Integer(), nullable=False, server_default="0"),
+    )
 
 
 def downgrade():
+    op.drop_column("campaign", "held_back")
     op.drop_column("program", "country")
     op.drop_column("member", "marketing_off_at")

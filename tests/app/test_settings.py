@@ -109,6 +109,7 @@ def test_get_shows_the_settings(client: FlaskClient, demo: Demo, key: str) -> No
         "welcome_bonus": 100,
         "points_rounding": "down",
         "signup_otp": False,
+        "message_cap": None,
     }
     assert body["quiet_hours"] == {"from": 21, "until": 9}
     assert body["timezone"] == "Europe/Moscow"
@@ -257,6 +258,7 @@ def test_rules_time_zone_and_quiet_hours_apply_without_touching_passes(
         "welcome_bonus": 100,
         "points_rounding": "down",
         "signup_otp": False,
+        "message_cap": None,
     }
     assert body["quiet_hours"] == {"from": 22, "until": 8}
     with app.app_context():
