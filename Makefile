@@ -12,6 +12,12 @@ export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 	messages translations
 
 run: setup certs db demo  ## set everything up; serve on http://127.0.0.1:5000 with the push worker
+	@echo ""
+	@echo "  Sign-up:    $(PUBLIC_BASE_URL)/join"
+	@echo "  Till:       $(PUBLIC_BASE_URL)/pos    key: $(FLASK) api-key create --role pos --store msk-atrium"
+	@echo "  Dashboard:  $(PUBLIC_BASE_URL)/admin  key: $(FLASK) api-key create --role marketer"
+	@echo "  API docs:   $(PUBLIC_BASE_URL)/api/docs"
+	@echo ""
 	@$(FLASK) worker & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(FLASK) run --host $(HOST) --port $(PORT)

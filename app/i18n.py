@@ -163,6 +163,42 @@ MESSAGES: dict[str, TextSource] = {
     "card.offer_until": N_("Valid until {date}"),
 }
 
+# --- ux: the card page (wallet buttons, history, profile), terms and privacy ----
+MESSAGES |= {
+    "badge.apple.first": N_("Add to"),
+    "card.android_step": N_(
+        "On Android: install WalletPasses (or another app for .pkpass cards) from "
+        "Google Play, then tap the button below: the card opens in it."
+    ),
+    "card.download_pkpass": N_("Download the card (.pkpass)"),
+    "card.history": N_("Purchases and points"),
+    "history.earn": N_("purchase"),
+    "history.redeem": N_("paid with points"),
+    "history.refund": NC_("ledger", "refund"),
+    "history.bonus": NC_("ledger", "bonus"),
+    "history.adjustment": NC_("ledger", "adjustment"),
+    "history.expiry": N_("points expired"),
+    "history.forfeit": N_("points written off"),
+    "profile.title": N_("My details"),
+    "profile.saved": NC_("profile", "Saved."),
+    "profile.birthday_once": N_("once: it cannot be changed later"),
+    "profile.marketing": N_("Receive offers"),
+    "profile.marketing_hint": N_(
+        "Campaigns and offers on your card. Balance and tier updates come anyway."
+    ),
+    "profile.save": NC_("profile", "Save"),
+    "card.consent_given": N_("You agreed to the processing of your data on {date}."),
+    "text.terms": N_("Programme terms"),
+    "text.privacy": N_("Privacy policy"),
+    "text.terms_default": N_("The programme terms have not been published yet."),
+    "text.privacy_default": N_(
+        "We keep your name, phone, e-mail, birthday, favourite store, purchases and "
+        "points to run the loyalty programme, and nothing else. You can download your "
+        "data or delete your card at any time on your card page."
+    ),
+    "join.welcome_bonus": N_("{points} as a welcome gift for joining."),
+}
+
 
 def pick_language(explicit: str | None = None) -> str:
     """The visitor's language: explicit choice, then ?lang=, then Accept-Language.

@@ -7,7 +7,7 @@
 (function () {
   const builder = document.getElementById("builder");
   if (!builder) return;
-  const labels = JSON.parse(builder.dataset.labels);
+  const labels = JSON.parse(document.getElementById("builder-labels").textContent);
   const input = document.querySelector("[data-segment-input]");
   const rows = document.getElementById("b-rules");
   const join = document.getElementById("b-join");

@@ -39,7 +39,12 @@
     } catch (error) {
       data = { message: response.statusText };
     }
-    if (!response.ok) throw new Error(data.message || response.statusText);
+    if (!response.ok) {
+      const failure = new Error(data.message || response.statusText);
+      failure.code = data.error;
+      failure.field = data.field;
+      throw failure;
+    }
     return data;
   }
 
@@ -83,7 +88,7 @@
       logo_text: $("f-logo_text").value,
       brand_name: $("f-brand_name").value,
       colors: colors,
-      texts: { terms: texts("terms"), contacts: texts("contacts") },
+      texts: { terms: texts("terms"), contacts: texts("contacts"), privacy: texts("privacy") },
       rules: {
         max_redeem_share: share.trim() === "" ? share : Number(share) / 100,
         point_value: $("r-point_value").value,
@@ -93,6 +98,7 @@
       },
       quiet_hours: { from: whole($("q-from").value), until: whole($("q-until").value) },
       timezone: $("q-timezone").value.trim(),
+      country: $("q-country").value.trim(),
       tiers: tiers(),
     };
   }
@@ -102,13 +108,72 @@
     const box = $("settings-error");
     box.textContent = message || "";
     box.hidden = !message;
+    if (!message) clearFieldErrors();
+  }
+
+  // The API answers in English for programs; the page says it in its own language,
+  // next to the field: the error code picks the text, the field comes from the
+  // answer's `field` or the path the English message starts with
+  // ("quiet_hours.from: an hour, 0 to 23").
+  const FIELDS = {
+    name: "f-name", organization_name: "f-organization_name", description: "f-description",
+    logo_text: "f-logo_text", brand_name: "f-brand_name", timezone: "q-timezone", country: "q-country",
+    "quiet_hours.from": "q-from", "quiet_hours.until": "q-until",
+    "rules.max_redeem_share": "r-max_redeem", "rules.point_value": "r-point_value",
+    "rules.welcome_bonus": "r-welcome_bonus", "rules.points_rounding": "r-points_rounding",
+  };
+  function fieldOf(error) {
+    const path = error.field || ((error.message || "").match(/^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+)*)[: ]/) || [])[1];
+    if (!path) return null;
+    if (FIELDS[path]) return $(FIELDS[path]);
+    let match = path.match(/^colors\.([a-z]+)$/);
+    if (match) return $("c-" + match[1]);
+    match = path.match(/^texts\.([a-z]+)\.([a-z]+)$/);
+    if (match) return $("t-" + match[1] + "-" + match[2]);
+    match = path.match(/^tiers\[(\d+)\](?:\.([a-z_]+))?/);
+    if (match) {
+      const row = document.querySelectorAll("#tiers tr[data-tier]")[Number(match[1])];
+      const field = match[2] === "name" ? "name_ru" : match[2] || "code";
+      return row ? row.querySelector(`[data-field="${field}"]`) : null;
+    }
+    const top = path.split(".")[0];
+    return FIELDS[top] ? $(FIELDS[top]) : null;
+  }
+  function labelOf(input) {
+    const label = input.id && document.querySelector(`label[for="${input.id}"]`);
+    return (label ? label.textContent : input.getAttribute("aria-label") || "").trim();
+  }
+  function clearFieldErrors() {
+    document.querySelectorAll("#settings-form .field-error").forEach((node) => node.remove());
+    document.querySelectorAll('#settings-form [aria-invalid="true"]').forEach(function (node) {
+      node.removeAttribute("aria-invalid");
+    });
+  }
+  function explain(error, focus) {
+    const key = "settings.error." + (error.code || "");
+    // English pages keep the API's own (English, more exact) message.
+    let text = I18N.has(key) ? I18N.t(key) : I18N.t("settings.error.other");
+    if (I18N.lang === "en" && error.message) text = error.message;
+    const input = fieldOf(error);
+    clearFieldErrors();
+    if (!input) return text;
+    input.setAttribute("aria-invalid", "true");
+    const note = document.createElement("span");
+    note.className = "field-error";
+    note.setAttribute("role", "alert");
+    note.textContent = text;
+    input.insertAdjacentElement("afterend", note);
+    if (focus) input.focus();
+    const label = labelOf(input);
+    return label ? `«${label}»: ${text}` : text;
   }
   function showWarnings(list) {
     const box = $("warnings");
     box.replaceChildren(
       ...list.map(function (warning) {
         const item = document.createElement("li");
-        item.textContent = warning.message;
+        const key = "settings.warning." + warning.code;
+        item.textContent = I18N.has(key) ? I18N.t(key) : warning.message;
         item.dataset.code = warning.code;
         return item;
       })
@@ -165,7 +230,7 @@
       showError("");
       render(data);
     } catch (error) {
-      if (ticket === asked) showError(error.message);
+      if (ticket === asked) showError(explain(error, false));
     }
   }
   function schedulePreview() {
@@ -252,7 +317,7 @@
       follow(result.refresh);
     } catch (error) {
       status.textContent = "";
-      showError(error.message);
+      showError(explain(error, true));
       return;
     }
     // Then the chosen images, each checked again by the server.
@@ -269,7 +334,7 @@
       } catch (error) {
         status.textContent = "";
         // Kept as chosen (the message says why the server refused it).
-        showError(`${imageRow(kind).dataset.label}: ${error.message}`);
+        showError(`${imageRow(kind).dataset.label}: ${explain({ code: error.code, message: error.message }, false)}`);
         return;
       }
     }

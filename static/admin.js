@@ -13,7 +13,11 @@
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const data = await response.json();
-    if (!response.ok) throw new Error(data.message || response.statusText);
+    if (!response.ok) {
+      const failure = new Error(data.message || response.statusText);
+      failure.code = data.error;
+      throw failure;
+    }
     return data;
   }
 
@@ -56,15 +60,40 @@
         if (form.elements.en.value.trim()) texts.en = form.elements.en.value;
         const body = { name: form.elements.name.value, texts: texts, segment: readSegment() };
         if (form.elements.start.value) {
-          body.start_at = new Date(form.elements.start.value).toISOString();
+          body.start_at = zonedToUtc(form.elements.start.value, form.dataset.timezone);
         }
         await api("POST", "/campaigns", body);
         window.location.reload();
       } catch (error) {
-        errorBox.textContent = error.message;
+        errorBox.textContent = campaignError(error);
         errorBox.hidden = false;
       }
     });
+  }
+
+  // The API's messages are English; the page says it in its own language.
+  function campaignError(error) {
+    if (I18N.lang === "en" || !error.code) return error.message;
+    const key = "campaign.error." + error.code;
+    return I18N.has(key) ? I18N.t(key) : I18N.t("campaign.error.other");
+  }
+
+  // The start typed in the page is wall time in the program's time zone (not the
+  // browser's): its UTC instant, found with Intl (no library), DST-safe.
+  function zoneOffset(instant, zone) {
+    const parts = {};
+    new Intl.DateTimeFormat("en-US", {
+      timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit",
+    }).formatToParts(new Date(instant)).forEach(function (part) { parts[part.type] = part.value; });
+    const wall = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour, +parts.minute, +parts.second);
+    return wall - instant;
+  }
+  function zonedToUtc(local, zone) {
+    const wall = Date.parse(local.length === 16 ? local + ":00Z" : local + "Z");
+    let instant = wall - zoneOffset(wall, zone || "UTC");
+    instant = wall - zoneOffset(instant, zone || "UTC");
+    return new Date(instant).toISOString();
   }
 
   const table = document.getElementById("campaigns");
@@ -76,13 +105,25 @@
       const id = row.dataset.campaign;
       try {
         if (button.dataset.action === "schedule") {
+          // Launching asks first, with the audience; nobody reachable is a warning.
+          const cell = row.querySelector(".audience");
+          if (cell && cell.dataset.audience !== "") {
+            const members = I18N.plural("members", cell.dataset.audience);
+            const reachable = Number(cell.dataset.reachable || 0);
+            const question = reachable === 0
+              ? I18N.t("campaign.confirm_nobody", { members: members })
+              : I18N.t("campaign.confirm", {
+                  name: button.dataset.name, members: members, reachable: I18N.number(reachable),
+                });
+            if (!window.confirm(question)) return;
+          }
           await api("POST", `/campaigns/${id}/schedule`);
         } else {
           await api("DELETE", `/campaigns/${id}`);
         }
         window.location.reload();
       } catch (error) {
-        window.alert(error.message);
+        window.alert(campaignError(error));
       }
     });
 
@@ -94,8 +135,13 @@
         try {
           const c = await api("GET", `/campaigns/${row.dataset.campaign}`);
           const p = c.progress;
-          row.dataset.state = c.state;
           const finished = !["scheduled", "sending"].includes(c.state);
+          // A new state has a new reason and counts: the page shows them.
+          if (c.state !== row.dataset.state && finished) {
+            window.location.reload();
+            return;
+          }
+          row.dataset.state = c.state;
           if (finished && p.queued === 0) row.dataset.watch = "no";
           row.querySelector(".state").textContent = I18N.has("state." + c.state)
             ? I18N.t("state." + c.state)
@@ -117,4 +163,26 @@
     }
     window.setInterval(poll, 1000);
   }
+})();
+
+// Phones: a table shown as stacked cards labels each cell with its column's header.
+(function () {
+  function label(table) {
+    const heads = Array.from(table.querySelectorAll(":scope > thead th")).map(function (th) {
+      return th.textContent.trim();
+    });
+    if (!heads.length) return;
+    table.querySelectorAll(":scope > tbody > tr").forEach(function (row) {
+      Array.from(row.children).forEach(function (cell, i) {
+        if (heads[i] && !cell.hasAttribute("colspan")) cell.dataset.label = heads[i];
+      });
+    });
+  }
+  function labelAll() {
+    document.querySelectorAll("table.list").forEach(label);
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    labelAll();
+    new MutationObserver(labelAll).observe(document.body, { childList: true, subtree: true });
+  });
 })();

@@ -428,7 +428,7 @@
       var row = document.createElement("tr");
       row.dataset.id = item.transaction_id;
       var when = new Date(item.created_at).toLocaleTimeString(document.documentElement.lang);
-      [when, "№ " + item.receipt_id, I18N.money(item.amount),
+      [when, item.member_name || "—", "№ " + item.receipt_id, I18N.money(item.amount),
        "+" + item.earned + " / −" + item.redeemed].forEach(function (value) {
         var cell = document.createElement("td");
         cell.textContent = value;
@@ -472,9 +472,30 @@
     });
   }
 
-  // -- camera (where the browser has BarcodeDetector) --------------------
+  // -- camera: BarcodeDetector where the browser has it, else jsQR ---------
+  // (static/vendor/jsqr, Apache-2.0) on the video's frames: Safari on iPhone and
+  // iPad and Firefox have no BarcodeDetector.
 
   var camera = { stream: null, timer: null };
+
+  function frameReader(video) {
+    var canvas = document.createElement("canvas");
+    var context = canvas.getContext("2d", { willReadFrequently: true });
+    return function () {
+      var width = video.videoWidth, height = video.videoHeight;
+      if (!width || !height) return Promise.resolve([]);
+      // Large frames cost time for nothing: at most 640 px on the long side.
+      var scale = Math.min(1, 640 / Math.max(width, height));
+      canvas.width = Math.round(width * scale);
+      canvas.height = Math.round(height * scale);
+      context.drawImage(video, 0, 0, canvas.width, canvas.height);
+      var image = context.getImageData(0, 0, canvas.width, canvas.height);
+      var code = window.jsQR(image.data, image.width, image.height, {
+        inversionAttempts: "attemptBoth",
+      });
+      return Promise.resolve(code && code.data ? [{ rawValue: code.data }] : []);
+    };
+  }
 
   function stopCamera() {
     if (camera.timer) clearInterval(camera.timer);
@@ -485,10 +506,16 @@
   }
 
   function startCamera() {
-    var detector;
-    try {
-      detector = new window.BarcodeDetector({ formats: ["qr_code"] });
-    } catch (e) {
+    var detect = null;
+    if (camera.native) {
+      try {
+        var detector = new window.BarcodeDetector({ formats: ["qr_code"] });
+        detect = function (video) { return detector.detect(video); };
+      } catch (e) {
+        detect = null;
+      }
+    }
+    if (!detect && !window.jsQR) {
       say(text("scan.camera_failed"), true);
       return;
     }
@@ -499,8 +526,9 @@
       video.hidden = false;
       video.play();
       $("camera").textContent = text("scan.camera_stop");
+      var read = detect ? function () { return detect(video); } : frameReader(video);
       camera.timer = setInterval(function () {
-        detector.detect(video).then(function (codes) {
+        read().then(function (codes) {
           if (codes.length) {
             stopCamera();
             scan(codes[0].rawValue);
@@ -554,15 +582,24 @@
         if (document.activeElement === document.body) focusScan();
       }, 0);
     });
-    // Camera scanning only where the browser can read the pass's QR code.
-    if ("BarcodeDetector" in window && navigator.mediaDevices) {
-      window.BarcodeDetector.getSupportedFormats().then(function (formats) {
-        if (formats.indexOf("qr_code") < 0) return;
-        $("camera").hidden = false;
-        $("camera").addEventListener("click", function () {
-          if (camera.stream) stopCamera(); else startCamera();
-        });
-      }, function () { /* no camera scanning */ });
+    // Camera scanning wherever there is a camera: the browser's BarcodeDetector
+    // when it reads QR codes, else jsQR.
+    function offerCamera() {
+      $("camera").hidden = false;
+      $("camera").addEventListener("click", function () {
+        if (camera.stream) stopCamera(); else startCamera();
+      });
+    }
+    if (navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
+      var native = "BarcodeDetector" in window
+        ? window.BarcodeDetector.getSupportedFormats().then(function (formats) {
+            return formats.indexOf("qr_code") >= 0;
+          }, function () { return false; })
+        : Promise.resolve(false);
+      native.then(function (yes) {
+        camera.native = yes;
+        if (yes || window.jsQR) offerCamera();
+      });
     }
     if (state.key) signIn(state.key); else $("signin").hidden = false;
   });

@@ -78,6 +78,13 @@ TEXTS: dict[str, TextSource] = {
     "signup_otp": N_("Confirm the phone with an SMS code at sign-up"),
 }
 
+# --- ux: the privacy policy, shown from the card page and /join ----------------
+TEXTS |= {
+    "privacy_ru": N_("Privacy policy (Russian)"),
+    "privacy_en": N_("Privacy policy (English)"),
+    "country": N_("Country (two letters: RU, KZ…)"),
+}
+
 
 def texts(language: str) -> dict[str, str]:
     return catalogue(TEXTS, language)

@@ -99,6 +99,103 @@ JS_TEXTS: dict[str, TextSource] = {
     "refresh.superseded": CATALOG_TEXTS["refresh.superseded"],
 }
 
+# --- ux ---------------------------------------------------------------------
+# Codes the pages showed as they are (chart scale, ledger notes, audit roles and
+# actions) and the segment rules' heading.
+TEXTS |= {
+    "chart.max": N_("max {top}"),
+    "segment.rules": N_("Rules:"),
+    "segment.rules_help": N_("A segment is JSON: one rule, or several rules combined."),
+    "note.refund": N_("purchase refunded"),
+    "note.birthday": N_("birthday gift"),
+    "note.erased": N_("card deleted by the customer"),
+    "role.marketer": N_("marketer"),
+    "role.admin": N_("administrator"),
+    "role.pos": N_("till"),
+    "role.system": N_("system"),
+    "action.admin.login": N_("signed in to the dashboard"),
+    "action.automation.configure": N_("automation settings changed"),
+    "action.automation.off": N_("automation switched off"),
+    "action.automation.on": N_("automation switched on"),
+    "action.automation.run": N_("automation run"),
+    "action.campaign.cancel": N_("campaign cancelled"),
+    "action.campaign.create": N_("campaign created"),
+    "action.campaign.schedule": N_("campaign scheduled"),
+    "action.campaign.unschedule": N_("campaign back to draft"),
+    "action.campaign.update": N_("campaign changed"),
+    "action.pos.purchase": N_("purchase at the till"),
+    "action.pos.refund": N_("refund at the till"),
+    "action.product.create": N_("product added"),
+    "action.product.restock": N_("product back in stock"),
+    "action.program.image.remove": N_("card image removed"),
+    "action.program.image.upload": N_("card image uploaded"),
+    "action.program.retier": N_("members re-tiered"),
+    "action.program.settings": N_("program settings changed"),
+    "campaign.audience": N_("Audience"),
+    "campaign.reachable": N_("reachable now: {n}"),
+    "campaign.start_column": N_("Start"),
+    "campaign.at_launch": N_("at launch"),
+    "campaign.start_zone": N_("In the program's time zone ({zone})."),
+    "campaign.reason.quiet": N_("waiting for the quiet hours to end — sending at {at}"),
+    "campaign.reason.starts": N_("starts {at}"),
+    "campaign.reason.starting": N_("sending starts within a minute"),
+    "campaign.reason.done": N_("finished {at}"),
+    "campaign.reason.cancelled": N_("cancelled {at}"),
+    "zone.Europe/Moscow": N_("MSK"),
+    "overview.program": N_("Program"),
+    "campaign.held_back": N_("held back by the message limit: {n}"),
+}
+JS_TEXTS |= {
+    "settings.error.invalid_name": N_("One line of text, up to 120 characters."),
+    "settings.error.invalid_organization_name": N_(
+        "One line of text, up to 120 characters."
+    ),
+    "settings.error.invalid_description": N_("One line of text, up to 200 characters."),
+    "settings.error.invalid_logo_text": N_("One line of text, up to 60 characters."),
+    "settings.error.invalid_brand_name": N_("One line of text, up to 120 characters."),
+    "settings.error.invalid_texts": N_(
+        "The Russian text is required; each text within its length."
+    ),
+    "settings.error.invalid_colors": N_("A colour as #rrggbb, for example #1b2a41."),
+    "settings.error.invalid_rules": N_("A number within the allowed range."),
+    "settings.error.invalid_country": N_("Two Latin letters, for example RU or KZ."),
+    "settings.error.invalid_quiet_hours": N_("An hour from 0 to 23."),
+    "settings.error.invalid_timezone": N_(
+        "A time zone from the tz database, for example Europe/Moscow."
+    ),
+    "settings.error.invalid_tiers": N_(
+        "Check the tiers: a code of small Latin letters and digits, a Russian name, "
+        "different thresholds, the first tier from 0, a percentage from 0 to 100."
+    ),
+    "settings.error.invalid_image": N_("The file is not a readable PNG or JPEG image."),
+    "settings.error.invalid_image_type": N_("Upload a PNG or JPEG image."),
+    "settings.error.image_too_large": N_("The image is too large."),
+    "settings.error.image_too_small": N_(
+        "The image is too small for a sharp card: use a larger one."
+    ),
+    "settings.error.invalid_image_shape": N_(
+        "The logo is too thin: keep it between 1:5 and 16:1 (width:height)."
+    ),
+    "settings.error.other": N_("This value was not accepted; please check it."),
+    "settings.warning.low_contrast_foreground": N_(
+        "The text colour is hard to read on the background."
+    ),
+    "campaign.confirm": N_("Send «{name}» to {members}? Reachable now: {reachable}."),
+    "campaign.confirm_nobody": N_(
+        "Nobody in this audience ({members}) can be reached now: no one has the card "
+        "in a wallet. The message will only wait on their cards. Launch anyway?"
+    ),
+    "campaign.error.invalid_campaign": N_(
+        "Check the campaign: the Russian text is required, the start must be in the "
+        "future."
+    ),
+    "campaign.error.invalid_segment": N_("The segment has a rule that does not exist."),
+    "campaign.error.other": N_("The campaign was not saved; please check the form."),
+    "settings.warning.low_contrast_label": N_(
+        "The label colour is hard to read on the background."
+    ),
+}
+
 TEXTS |= CATALOG_TEXTS
 TEXTS |= OFFERS_TEXTS
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime
 from flask import (
     Blueprint,
     Response,
@@ -159,7 +160,9 @@ def overview() -> Response:
     charts = [
         (
             t[f"chart.{name}"],
-            dashboard.bar_chart(data[name], data["days"], t[f"chart.{name}"]),
+            dashboard.bar_chart(
+                data[name], data["days"], t[f"chart.{name}"], top_text=t["chart.max"]
+            ),
         )
         for name in data
         if name != "days"
@@ -184,6 +187,7 @@ def overview() -> Response:
         kpi=figures,
         heatmap=heatmap,
         tiers=tiers,
+        current_program=program,
     )
 
 
@@ -231,9 +235,68 @@ BUILDER_RULES = (
 @bp.get("/campaigns")
 @signed_in
 def campaigns_page() -> Response:
-    rows = [campaigns.as_json(c) for c in campaigns.listing(_program_id())]
+    language = _language()
+    t = texts(language)
+    program = _program()
+    now = datetime.now(UTC)
+    rows = []
+    for campaign in campaigns.listing(_program_id()):
+        row = campaigns.as_json(campaign)
+        owner = program
+        if owner is None or owner.id != campaign.program_id:
+            owner = db.session.get(Program, campaign.program_id)
+        assert owner is not None
+        look = campaigns.outlook(campaign, owner, now)
+        row["audience"], row["reachable"] = look["audience"], look["reachable"]
+        row["reason"] = (
+            t[f"campaign.reason.{look['reason']}"].format(
+                at=local_time(look["at"], owner.timezone, language, t, now)
+                if look["at"]
+                else ""
+            )
+            if look["reason"]
+            else ""
+        )
+        row["start_text"] = (
+            local_time(campaign.start_at, owner.timezone, language, t, now)
+            if campaign.start_at
+            else t["campaign.at_launch"]
+        )
+        rows.append(row)
     db.session.commit()
-    return _render("admin/campaigns.html", campaigns=rows)
+    zone = program.timezone if program is not None else "UTC"
+    return _render(
+        "admin/campaigns.html",
+        campaigns=rows,
+        timezone=zone,
+        zone_label=zone_label(zone, language, t, now),
+    )
+
+
+def zone_label(zone: str, language: str, t: dict[str, str], now: datetime) -> str:
+    """«МСК» for Moscow, else the offset from UTC («UTC+5», «UTC+5:30»)."""
+    named = t.get(f"zone.{zone}")
+    if named:
+        return named
+    offset = now.astimezone(ZoneInfo(zone)).utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "−"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
+
+
+def local_time(
+    moment: datetime, zone: str, language: str, t: dict[str, str], now: datetime
+) -> str:
+    """A moment in the program's time zone: «09:00 МСК» today, else «5 декабря,
+    09:00 МСК»."""
+    if moment.tzinfo is None:  # SQLite hands back naive UTC
+        moment = moment.replace(tzinfo=UTC)
+    local = moment.astimezone(ZoneInfo(zone))
+    today = now.astimezone(ZoneInfo(zone)).date()
+    pattern = "HH:mm" if local.date() == today else "d MMMM, HH:mm"
+    text = format_datetime(local, pattern, tzinfo=ZoneInfo(zone), locale=language)
+    return f"{text} {zone_label(zone, language, t, local)}"
 
 
 @bp.get("/members")
@@ -291,7 +354,8 @@ def audit_page() -> Response:
     )
     rows = [
         {
-            "who": f"{e.role} {e.actor}".strip(),
+            "role": e.role,
+            "actor": e.actor,
             "action": e.action,
             "target": e.target,
             "details": json.dumps(e.details, ensure_ascii=False)[:300],

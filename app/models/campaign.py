@@ -59,6 +59,8 @@ class Campaign(Base):
     holdout_percent: Mapped[int] = mapped_column(default=10)
     variants: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
     attribution_days: Mapped[int] = mapped_column(default=14)
+    # Members the program's message_cap held back (messaged enough already).
+    held_back: Mapped[int] = mapped_column(default=0, server_default="0")
 
     def __repr__(self) -> str:
         return f"<Campaign {self.id} {self.state}>"

@@ -45,6 +45,10 @@ class Member(Base):
     # Set when the member asked to be erased: personal fields are scrubbed, the
     # card page is gone and the pass is voided; the row stays for the ledger.
     erased_at: Mapped[datetime | None]
+    # Set when the customer switched off «Получать предложения»: campaigns and the
+    # marketing automations (birthday, win-back) skip them; balance, tier and
+    # back-in-stock messages they asked for still go.
+    marketing_off_at: Mapped[datetime | None]
 
     program: Mapped[Program] = relationship()
     preferred_store: Mapped[Store | None] = relationship()

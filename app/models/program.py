@@ -27,6 +27,9 @@ DEFAULT_RULES: dict[str, Any] = {
     # The gross margin on sales, in percent: a campaign's ROMI counts this share
     # of its incremental revenue as earned.
     "gross_margin_percent": 50,
+    # At most {"messages": N, "days": D} marketing messages per member (see
+    # messaging.CAPPED_KINDS); None: no cap.
+    "message_cap": None,
 }
 
 
@@ -48,6 +51,9 @@ class Program(Base):
     # Tiers, ascending: [{"code", "name": {"ru", "en"}, "min_spend", "earn_percent"}].
     tiers: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
     timezone: Mapped[str] = mapped_column(String(60), default="Europe/Moscow")
+    # ISO 3166 country the program serves: decides the card page's wallet buttons
+    # (Google Wallet is not available in Russia).
+    country: Mapped[str] = mapped_column(String(2), default="RU", server_default="RU")
     # A brand with its own Apple pass type needs its own certificate and key files
     # (and the WWDR intermediate that issued them, when it is not WWDR_CERT_FILE);
     # unset means the deployment's files. Paths, not keys: secrets stay on disk.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from zoneinfo import ZoneInfo
 
 import segno
@@ -10,7 +11,6 @@ from flask import (
     Response,
     abort,
     current_app,
-    jsonify,
     redirect,
     render_template,
     request,
@@ -23,10 +23,10 @@ from werkzeug.wrappers import Response as BaseResponse
 import passes
 from app.database import writes
 from app.extensions import db, limiter
-from app.i18n import date_text, pick_language, translate
-from app.models import Member, ProductSubscription, Program
+from app.i18n import MESSAGES, date_text, pick_language, translate
+from app.models import LedgerEntry, Member, ProductSubscription, Program
 from app.security import pages_limit, signup_limit
-from app.services import catalog, google_wallet, offers, outbound
+from app.services import catalog, google_wallet, offers, outbound, profile
 from app.services import passes as pass_service
 from app.services import signup as signup_service
 from app.services.errors import DomainError
@@ -89,6 +89,7 @@ def _render_join(
         stores=[s for s in program.stores if s.active],
         cities=program_cities(program),
         consent_version=current_app.config["CONSENT_VERSION"],
+        welcome_bonus=int(program.rule("welcome_bonus") or 0),
     ), status
 
 
@@ -219,8 +220,39 @@ def csrf_expired(error: CSRFError) -> tuple[str, int]:
     return _render_join(program, language, data, {"form": "error.csrf"}, status=400)
 
 
+# Where Google Wallet is not offered: Android customers add the .pkpass through a
+# reader app (WalletPasses and the like) instead; no Google button is shown.
+NO_GOOGLE_WALLET = frozenset({"RU", "BY"})
+
+
+def _platform() -> str:
+    """'ios', 'android' or 'desktop', from the User-Agent (only to pick what the
+    card page shows first; every way stays reachable)."""
+    agent = request.user_agent.string
+    if "Android" in agent:
+        return "android"
+    if any(name in agent for name in ("iPhone", "iPad", "iPod")):
+        return "ios"
+    return "desktop"
+
+
+def _history(member: Member) -> list[LedgerEntry]:
+    """The member's latest points movements, newest first."""
+    return list(
+        db.session.scalars(
+            select(LedgerEntry)
+            .where(LedgerEntry.member_id == member.id)
+            .order_by(LedgerEntry.id.desc())
+            .limit(30)
+        )
+    )
+
+
 def _render_card(
-    member: Member, errors: dict[str, str] | None = None, status: int = 200
+    member: Member,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+    profile: dict[str, str] | None = None,
 ) -> tuple[str, int]:
     card_token = member.card_token
     language = pick_language(request.args.get("lang") or member.language)
@@ -242,6 +274,16 @@ def _render_card(
         subscriptions=catalog.waiting(member),
         stores=[s for s in member.program.stores if s.active],
         offers=_card_offers(member, language),
+        platform=_platform(),
+        google_available=member.program.country not in NO_GOOGLE_WALLET,
+        history=_history(member),
+        history_label=lambda kind: (
+            translate(f"history.{kind}", language)
+            if f"history.{kind}" in MESSAGES
+            else kind
+        ),
+        profile=profile,
+        profile_saved=request.args.get("saved") == "1",
     ), status
 
 
@@ -273,9 +315,57 @@ def card(card_token: str) -> tuple[str, int]:
 @bp.get("/c/<card_token>/data.json")
 def card_data(card_token: str) -> BaseResponse:
     """Download my data: everything held about the member, as JSON."""
-    response = jsonify(export_member(_member(card_token)))
+    # Readable as it is: indented, UTF-8 letters rather than \u escapes.
+    body = json.dumps(export_member(_member(card_token)), ensure_ascii=False, indent=2)
+    response = Response(body + "\n", content_type="application/json; charset=utf-8")
     response.headers["Content-Disposition"] = 'attachment; filename="my-data.json"'
     return response
+
+
+@bp.post("/c/<card_token>/profile")
+def card_profile(card_token: str) -> BaseResponse | tuple[str, int]:
+    """The customer's own changes: name, e-mail, birthday once, home store, offers."""
+    member = _member(card_token)
+    data = {key: value for key, value in request.form.items() if key != "csrf_token"}
+    change = profile.check(member, data)
+    if change.errors:
+        return _render_card(member, change.errors, 422, profile=data)
+    profile.apply(member, change)
+    db.session.commit()
+    target = url_for(
+        "public.card",
+        card_token=member.card_token,
+        lang=request.args.get("lang"),
+        saved=1,
+    )
+    return redirect(target + "#profile", code=303)
+
+
+@bp.get("/programs/<slug>/terms")
+def program_terms(slug: str) -> str:
+    """The programme terms (texts per program, /admin settings)."""
+    return _program_text(slug, "terms")
+
+
+@bp.get("/programs/<slug>/privacy")
+def program_privacy(slug: str) -> str:
+    """The privacy policy (texts per program, /admin settings)."""
+    return _program_text(slug, "privacy")
+
+
+def _program_text(slug: str, which: str) -> str:
+    program = _program(slug)
+    language = pick_language()
+    texts = (program.texts or {}).get(which) or {}
+    text = texts.get(language) or texts.get("ru") or ""
+    return render_template(
+        "public/program_text.html",
+        program=program,
+        lang=language,
+        t=lambda key, **kw: translate(key, language, **kw),
+        which=which,
+        text=text,
+    )
 
 
 @bp.post("/c/<card_token>/erase")

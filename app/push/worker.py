@@ -93,6 +93,7 @@ class Worker:
         self.stats = Stats()
         self._stop = asyncio.Event()
         self._last_report = time.monotonic()
+        self._last_totals: tuple[tuple[str, int], ...] = ()
 
     # -- database (run in threads) ------------------------------------------
     def claim(self, limit: int) -> list[s.Job]:
@@ -368,6 +369,12 @@ class Worker:
             return
         self._last_report = now
         counters, seconds = self.stats.counters, self.stats.seconds
+        # An idle worker says nothing: a line only when something was delivered,
+        # retried, dropped or failed since the last one (and once at the end).
+        totals = tuple(sorted(counters.items()))
+        if not force and totals == self._last_totals:
+            return
+        self._last_totals = totals
         log.info(
             "push worker %s: sent=%d retried=%d dropped=%d failed=%d "
             "claim_s=%.2f (cpu %.2f) send_s=%.2f record_s=%.2f (cpu %.2f)",

@@ -340,11 +340,15 @@ def fill(
     return filled
 
 
-def _members(program: Program, *columns: Any) -> Any:
-    """The program's members still here: their ids, and `columns`."""
-    return select(Member.id, *columns).where(
+def _members(program: Program, *columns: Any, marketing: bool = False) -> Any:
+    """The program's members still here: their ids, and `columns`; `marketing`:
+    only those who did not switch off offers."""
+    query = select(Member.id, *columns).where(
         Member.program_id == program.id, Member.erased_at.is_(None)
     )
+    if marketing:
+        query = query.where(Member.marketing_off_at.is_(None))
+    return query
 
 
 class MonthDay(NamedTuple):
@@ -424,7 +428,9 @@ def run_birthday(program: Program, conf: dict[str, Any], local: datetime) -> int
     sent = 0
     offer = _offer(program, conf, local.astimezone(UTC))
     source = f"birthday:{today.year}"
-    for batch in _batches(_members(program).where(Member.birthday.is_not(None), match)):
+    for batch in _batches(
+        _members(program, marketing=True).where(Member.birthday.is_not(None), match)
+    ):
         treated = _hold_out(program, conf, "birthday", {r.id: source for r in batch})
         messaged = []
         for row in batch:
@@ -512,7 +518,7 @@ def run_win_back(program: Program, conf: dict[str, Any], local: datetime) -> int
     texts = fill(conf["texts"])  # no placeholders: "{{" still means "{"
     sent = 0
     offer = _offer(program, conf, now)
-    for batch in _batches(_members(program, Member.created_at)):
+    for batch in _batches(_members(program, Member.created_at, marketing=True)):
         visits = _last_visits(program, [m.id for m in batch])
         # Members due now, each keyed by their lapse (one message per lapse).
         due = {}

@@ -266,6 +266,10 @@ def send_batch(campaign: Campaign, program: Program, now: datetime) -> bool:
             .limit(size)
         )
     )
+    held = messaging.over_cap(program, ids, "campaign")
+    if held:
+        # Messaged enough already (the program's message_cap): counted, skipped.
+        campaign.held_back += len(held)
     if ids:
         _send_treated(campaign, program, ids, now)
         campaign.cursor = ids[-1]
@@ -435,6 +439,7 @@ def progress(campaign: Campaign) -> dict[str, Any]:
         "targeted": targeted,
         "reachable": campaign.reachable,
         "messaged": int(messaged or 0),
+        "held_back": campaign.held_back,
         **pushes,
         "percent": percent,
     }
@@ -472,3 +477,34 @@ def listing(program_id: int | None, limit: int = 100) -> list[Campaign]:
     if program_id is not None:
         query = query.where(Campaign.program_id == program_id)
     return list(db.session.scalars(query))
+
+
+# -- ux: what the campaign list tells a marketer -------------------------------------
+def outlook(campaign: Campaign, program: Program, now: datetime) -> dict[str, Any]:
+    """The audience (counted live until the campaign starts, frozen after) and
+    why the campaign is where it is: a reason code and the moment it is about
+    (`starts`, `quiet`: sending waits for the quiet hours to end, `starting`:
+    the next scheduler run sends it, `done`, `cancelled`; None: nothing to add)."""
+    audience: int | None
+    reachable: int | None
+    if campaign.state in (DRAFT, SCHEDULED):
+        counted = segments.counts(program, campaign.segment, now)
+        audience, reachable = counted["members"], counted["reachable"]
+    else:
+        audience, reachable = campaign.targeted, campaign.reachable
+    reason: str | None = None
+    at: datetime | None = None
+    if campaign.state in (DRAFT, SCHEDULED):
+        start = max(campaign.start_at or now, now)
+        sends = messaging.next_send_time(program, start)
+        if sends > start:
+            reason, at = "quiet", sends
+        elif campaign.start_at is not None and campaign.start_at > now:
+            reason, at = "starts", campaign.start_at
+        elif campaign.state == SCHEDULED:
+            reason = "starting"
+    elif campaign.state == DONE:
+        reason, at = "done", campaign.finished_at
+    elif campaign.state == CANCELLED:
+        reason, at = "cancelled", campaign.cancelled_at
+    return {"audience": audience, "reachable": reachable, "reason": reason, "at": at}

@@ -80,15 +80,20 @@ _CHART = Markup(
     '<line x1="{pad}" y1="{base}" x2="{right}" y2="{base}" stroke="#999"/>{bars}'
     '<text x="{pad}" y="{bottom}" font-size="11">{first}</text>'
     '<text x="{right}" y="{bottom}" font-size="11" text-anchor="end">{last}</text>'
-    '<text x="{pad}" y="12" font-size="11">max {top}</text></svg>'
+    '<text x="{pad}" y="12" font-size="11">{top}</text></svg>'
 )
 
 
 def bar_chart(
-    values: list[int], days: list[str], label: str, colour: str = "#3b6fd6"
+    values: list[int],
+    days: list[str],
+    label: str,
+    colour: str = "#3b6fd6",
+    top_text: str = "max {top}",
 ) -> Markup:
     """An accessible SVG bar chart (width 100%, viewBox scaled); Markup.format
-    escapes every value put into it."""
+    escapes every value put into it. `top_text` labels the top of the scale in
+    the page's language."""
     width, height, pad = 600, 140, 18
     top = max(values) if values and max(values) > 0 else 1
     step = (width - 2 * pad) / max(len(values), 1)
@@ -115,5 +120,5 @@ def bar_chart(
         bars=bars,
         first=days[0][5:] if days else "",
         last=days[-1][5:] if days else "",
-        top=top,
+        top=top_text.format(top=top),
     )

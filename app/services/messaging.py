@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, bindparam, case, literal, select, update
+from sqlalchemy import Integer, bindparam, case, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import database
@@ -39,6 +39,47 @@ def offer_text(texts: Text, language: str, on: date) -> str:
     return f"{pick(texts, language).strip()[:MAX_TEXT]} · {shown}"
 
 
+# -- ux: the message_cap rule ---------------------------------------------------------
+# Marketing messages the program's `message_cap` limits, highest priority first. A
+# message counts only what the member got of its own kind or a higher one, so a
+# campaign never crowds out a back-in-stock message the customer asked for, but a
+# back-in-stock message can hold a campaign back. Pass updates (balance, tier),
+# welcome and points reminders are not capped.
+CAPPED_KINDS = ("back_in_stock", "birthday", "win_back", "campaign")
+
+
+def message_cap(program: Program) -> tuple[int, int] | None:
+    """(messages, days) of the program's cap, or None."""
+    cap = program.rule("message_cap")
+    if not isinstance(cap, dict):
+        return None
+    return int(cap["messages"]), int(cap["days"])
+
+
+def over_cap(
+    program: Program, member_ids: Sequence[int], kind: str, now: datetime | None = None
+) -> set[int]:
+    """The members a `kind` message would take over the program's cap."""
+    cap = message_cap(program)
+    if cap is None or kind not in CAPPED_KINDS or not member_ids:
+        return set()
+    messages, days = cap
+    counted = CAPPED_KINDS[: CAPPED_KINDS.index(kind) + 1]
+    since = (now or utcnow()) - timedelta(days=days)
+    return set(
+        db.session.scalars(
+            select(MemberMessage.member_id)
+            .where(
+                in_ids(MemberMessage.member_id, member_ids),
+                MemberMessage.kind.in_(counted),
+                MemberMessage.created_at >= since,
+            )
+            .group_by(MemberMessage.member_id)
+            .having(func.count() >= messages)
+        )
+    )
+
+
 def deliver(
     member: Member,
     *,
@@ -52,6 +93,8 @@ def deliver(
     """Send a message to one member; None if this source already reached them or
     the member was erased. Only adds to the session; the caller commits."""
     if member.erased_at is not None:
+        return None
+    if over_cap(member.program, [member.id], kind):
         return None
     already = db.session.scalar(
         select(MemberMessage.id).where(
@@ -136,6 +179,9 @@ def deliver_many(
     Google messages are queued for live objects. Each list of ids is one bound
     parameter (`in_ids`).
     """
+    held = over_cap(program, member_ids, kind)
+    if held:
+        member_ids = [i for i in member_ids if i not in held]
     if not member_ids:
         return {}
     on = on or date.today()
@@ -201,6 +247,9 @@ def deliver_each(
     by one locked read of the current ones and one executemany UPDATE of those
     that differ (not a statement per text); then as `deliver_many`.
     """
+    held = over_cap(program, list(messages), kind)
+    if held:
+        messages = {i: m for i, m in messages.items() if i not in held}
     if not messages:
         return {}
     on = on or date.today()

@@ -16,7 +16,14 @@ from typing import Any
 from sqlalchemy import delete, select, update
 
 from app.extensions import db
-from app.models import CardAlias, Member, ProductSubscription
+from app.models import (
+    CardAlias,
+    LedgerEntry,
+    Member,
+    MemberMessage,
+    PosTransaction,
+    ProductSubscription,
+)
 from app.models.base import utcnow
 from app.models.marketing import CANCELLED, RESTOCKED, WAITING
 from app.services import ledger, outbox, wallet, webhooks
@@ -43,6 +50,7 @@ def export_member(member: Member) -> dict[str, Any]:
             "version": member.consent_version,
             "given_at": member.consent_at.isoformat(),
         },
+        "consents": _consents(member),
         "joined_at": member.created_at.isoformat(),
         "points": member.points,
         "tier": member.program.tier_name(member.tier, member.language),
@@ -63,6 +71,9 @@ def export_member(member: Member) -> dict[str, Any]:
                 .order_by(ProductSubscription.id)
             )
         ],
+        "purchases": _purchases(member),
+        "points_history": _points_history(member),
+        "messages": _messages(member),
         "wallet_pass": None
         if pass_ is None
         else {
@@ -72,6 +83,83 @@ def export_member(member: Member) -> dict[str, Any]:
             "devices": devices,
         },
     }
+
+
+# -- ux: the rest of «Скачать мои данные» ---------------------------------------------
+def _consents(member: Member) -> list[dict[str, Any]]:
+    """What the member agreed to, and when; offers switched off is one too."""
+    given: list[dict[str, Any]] = [
+        {
+            "what": "personal_data",
+            "version": member.consent_version,
+            "at": member.consent_at.isoformat(),
+        },
+        {
+            "what": "marketing_messages",
+            "given": member.marketing_off_at is None,
+            "withdrawn_at": member.marketing_off_at.isoformat()
+            if member.marketing_off_at
+            else None,
+        },
+    ]
+    return given
+
+
+def _purchases(member: Member) -> list[dict[str, Any]]:
+    rows = db.session.scalars(
+        select(PosTransaction)
+        .where(PosTransaction.member_id == member.id)
+        .order_by(PosTransaction.id)
+    )
+    names = {store.id: store.name for store in member.program.stores}
+    return [
+        {
+            "at": row.created_at.isoformat(),
+            "store": names.get(row.store_id),
+            "receipt_id": row.receipt_id,
+            "amount": f"{row.amount_kopecks // 100}.{row.amount_kopecks % 100:02d}",
+            "currency": row.currency,
+            "points_earned": row.earned,
+            "points_redeemed": row.redeemed,
+            "refunded_at": row.refunded_at.isoformat() if row.refunded_at else None,
+        }
+        for row in rows
+    ]
+
+
+def _points_history(member: Member) -> list[dict[str, Any]]:
+    rows = db.session.scalars(
+        select(LedgerEntry)
+        .where(LedgerEntry.member_id == member.id)
+        .order_by(LedgerEntry.id)
+    )
+    return [
+        {
+            "at": row.created_at.isoformat(),
+            "kind": row.kind,
+            "points": row.points,
+            "receipt_id": row.receipt_id,
+            "note": row.note or None,
+        }
+        for row in rows
+    ]
+
+
+def _messages(member: Member) -> list[dict[str, Any]]:
+    rows = db.session.scalars(
+        select(MemberMessage)
+        .where(MemberMessage.member_id == member.id)
+        .order_by(MemberMessage.id)
+    )
+    return [
+        {
+            "at": row.created_at.isoformat(),
+            "kind": row.kind,
+            "header": row.header,
+            "text": row.body,
+        }
+        for row in rows
+    ]
 
 
 def erase_member(member: Member) -> None:

@@ -432,9 +432,11 @@ def _roubles(kopecks: int) -> str:
 
 
 def recent_transactions(api_key: Principal, limit: int = 20) -> list[dict[str, Any]]:
-    """The key's store's latest purchases, newest first."""
-    rows = db.session.scalars(
-        select(PosTransaction)
+    """The key's store's latest purchases, newest first, with the customer's
+    name as the till shows it on a scan (none once they erased themselves)."""
+    rows = db.session.execute(
+        select(PosTransaction, Member.name, Member.erased_at)
+        .join(Member, Member.id == PosTransaction.member_id)
         .where(PosTransaction.store_id == online.store_id_for(api_key))
         .order_by(PosTransaction.id.desc())
         .limit(limit)
@@ -443,6 +445,7 @@ def recent_transactions(api_key: Principal, limit: int = 20) -> list[dict[str, A
         {
             **transaction_body(t),
             "refunded": t.refunded_at is not None,
+            "member_name": name if erased_at is None else None,
         }
-        for t in rows
+        for t, name, erased_at in rows
     ]

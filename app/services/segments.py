@@ -453,6 +453,8 @@ def where(
     return and_(
         Member.program_id == program.id,
         Member.erased_at.is_(None),
+        # Campaigns reach only customers who still want offers.
+        Member.marketing_off_at.is_(None),
         compile_rule(definition, context),
     )
 

@@ -44,6 +44,7 @@ FIELDS = (
     "quiet_hours",
     "timezone",
     "tiers",
+    "country",
 )
 # One-line texts: (longest, may be empty).
 _LINES = {
@@ -54,7 +55,7 @@ _LINES = {
     "brand_name": (120, False),
 }
 # Texts by language: their longest value.
-_TEXTS = {"name": 120, "terms": 2000, "contacts": 1000}
+_TEXTS = {"name": 120, "terms": 2000, "contacts": 1000, "privacy": 8000}
 COLORS = ("foreground", "background", "label", "accent")
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 _TIER_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,29}$")
@@ -121,9 +122,11 @@ def view(program: Program) -> dict[str, Any]:
             "points_rounding": program.rule("points_rounding"),
             "signup_otp": bool(program.rule("signup_otp")),
             "gross_margin_percent": int(program.rule("gross_margin_percent")),
+            "message_cap": program.rule("message_cap"),
         },
         "quiet_hours": {"from": quiet_from, "until": quiet_until},
         "timezone": program.timezone,
+        "country": program.country,
         "tiers": [
             {
                 "code": tier["code"],
@@ -258,6 +261,7 @@ def _rules(program: Program, value: Any) -> dict[str, Any]:
         "points_rounding",
         "signup_otp",
         "gross_margin_percent",
+        "message_cap",
     )
     unknown = set(value) - set(known)
     if unknown:
@@ -317,7 +321,27 @@ def _rules(program: Program, value: Any) -> dict[str, Any]:
                 "(the gross margin on sales, for ROMI)",
             )
         rules["gross_margin_percent"] = value["gross_margin_percent"]
+    if "message_cap" in value:
+        rules["message_cap"] = _message_cap(value["message_cap"])
     return rules
+
+
+def _message_cap(cap: Any) -> dict[str, int] | None:
+    """{"messages": 1-50, "days": 1-90}, or null for no cap."""
+    if cap is None:
+        return None
+    if (
+        not isinstance(cap, dict)
+        or set(cap) != {"messages", "days"}
+        or not _whole(cap["messages"], 1, 50)
+        or not _whole(cap["days"], 1, 90)
+    ):
+        raise _fail(
+            "invalid_rules",
+            'rules.message_cap: {"messages": 1 to 50, "days": 1 to 90} or null '
+            "(marketing messages per member in that many days)",
+        )
+    return {"messages": int(cap["messages"]), "days": int(cap["days"])}
 
 
 def _hour(name: str, value: object) -> int:
@@ -342,6 +366,16 @@ def _quiet_hours(value: Any, rules: dict[str, Any]) -> None:
 @lru_cache(maxsize=1)
 def _zones() -> frozenset[str]:
     return frozenset(available_timezones())
+
+
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+def _country(value: Any) -> str:
+    """ISO 3166-1 alpha-2 (decides the card page's wallet buttons)."""
+    if not isinstance(value, str) or not _COUNTRY.match(value.strip().upper()):
+        raise _fail("invalid_country", "country must be two letters, e.g. RU or KZ")
+    return value.strip().upper()
 
 
 def _timezone(value: Any) -> str:
@@ -472,6 +506,8 @@ def resolve(program: Program, body: Any) -> dict[str, Any]:
         values["rules"] = rules
     if "timezone" in body:
         values["timezone"] = _timezone(body["timezone"])
+    if "country" in body:
+        values["country"] = _country(body["country"])
     if "tiers" in body:
         values["tiers"] = _tiers(program, body["tiers"])
     return {

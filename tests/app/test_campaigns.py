@@ -77,6 +77,7 @@ def test_lifecycle_send_once_with_progress(
         "targeted": 5,
         "reachable": 2,
         "messaged": 5,
+        "held_back": 0,
         "queued": 2,
         "sent": 0,
         "failed": 0,

@@ -13,7 +13,14 @@ from sqlalchemy import select
 
 from app import config as app_config
 from app.extensions import db
-from app.models import GoogleCallback, GoogleMessage, GoogleObject, Member, Pass
+from app.models import (
+    GoogleCallback,
+    GoogleMessage,
+    GoogleObject,
+    Member,
+    Pass,
+    Program,
+)
 from app.services import google_wallet
 from app.services import passes as pass_service
 from app.services.ledger import lock_member, post
@@ -58,6 +65,29 @@ def object_of(google_stand_in: GoogleStandIn, card_token: str) -> dict:
     return google_stand_in.objects[record.object_id]
 
 
+def serve_country(app: Flask, demo: Demo, country: str) -> None:
+    with app.app_context():
+        db.session.get(Program, demo.program_id).country = country
+        db.session.commit()
+
+
+def test_in_russia_no_google_button_android_gets_the_pkpass_step(
+    google_app: Flask, client: FlaskClient, demo: Demo
+) -> None:
+    """Google Wallet is not offered in Russia (the demo program's country)."""
+    card_token = demo.passes[0].card_token
+    android = {"User-Agent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) Mobile"}
+    page = client.get(f"/c/{card_token}", headers=android).text
+    assert "save-to-google-wallet" not in page
+    assert 'id="android-step"' in page
+    assert "WalletPasses" in page
+    assert f'id="download-pkpass" href="/c/{card_token}/pass.pkpass"' in page
+    # Elsewhere Android gets the Google button first, then the .pkpass step.
+    serve_country(google_app, demo, "KZ")
+    page = client.get(f"/c/{card_token}", headers=android).text
+    assert page.index("save-to-google-wallet") < page.index('id="android-step"')
+
+
 def test_without_configuration_the_button_is_hidden_and_the_route_404s(
     app: Flask, client: FlaskClient, demo: Demo
 ) -> None:
@@ -77,6 +107,7 @@ def test_sign_up_save_link_then_balance_change_patches_with_notification(
     google_service_account: dict[str, str],
 ) -> None:
     card_token = sign_up(client)
+    serve_country(google_app, demo, "KZ")  # Google Wallet is offered there
     page = client.get(f"/c/{card_token}")
     assert "Сохранить в Google Wallet" in page.text
     assert f'href="/c/{card_token}/google?lang=ru"' in page.text

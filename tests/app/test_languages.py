@@ -103,7 +103,8 @@ def test_card_page_big_balance_english_and_consent_date(
     set_points(app, member.member_id, 1250)
     ru = client.get(f"/c/{member.card_token}?lang=ru").text
     assert '<b id="points">1\u00a0250</b> <small id="points-word">баллов</small>' in ru
-    assert re.search(r"от \d{1,2} [а-я]+ \d{4}\u202fг\.", ru)  # the consent date, long
+    # The consent date, long (no consent version shown).
+    assert re.search(r"данных \d{1,2} [а-я]+ \d{4}\u202fг\.", ru)
     en = client.get(f"/c/{member.card_token}?lang=en").text
     assert '<b id="points">1,250</b> <small id="points-word">points</small>' in en
 

@@ -433,6 +433,10 @@ def test_refund_reverses_points_once(
         assert balance_from_ledger(c.member_id) == 100
     listed = client.get("/api/v1/pos/transactions", headers=auth(key)).get_json()
     assert listed["transactions"][0]["refunded"] is True
+    # The recent list names the customer, as the till's scan does.
+    with app.app_context():
+        name = db.session.get(Member, c.member_id).name
+    assert listed["transactions"][0]["member_name"] == name
     assert (
         client.post(
             "/api/v1/pos/transactions/999999/refund", headers=auth(key)

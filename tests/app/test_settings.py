@@ -110,6 +110,7 @@ def test_get_shows_the_settings(client: FlaskClient, demo: Demo, key: str) -> No
         "points_rounding": "down",
         "signup_otp": False,
         "gross_margin_percent": 50,
+        "message_cap": None,
     }
     assert body["quiet_hours"] == {"from": 21, "until": 9}
     assert body["timezone"] == "Europe/Moscow"
@@ -259,6 +260,7 @@ def test_rules_time_zone_and_quiet_hours_apply_without_touching_passes(
         "points_rounding": "down",
         "signup_otp": False,
         "gross_margin_percent": 50,
+        "message_cap": None,
     }
     assert body["quiet_hours"] == {"from": 22, "until": 8}
     with app.app_context():

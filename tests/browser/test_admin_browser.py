@@ -5,11 +5,13 @@ receives a push for every registered device; the progress bar reaches done."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Dialog, Page, expect
 from sqlalchemy import select
 
 from app.extensions import db
@@ -22,6 +24,8 @@ from tests.support.apns_server import ApnsStandIn
 from tests.support.push import drain, push_config, start_apns
 
 pytestmark = pytest.mark.browser
+
+MOSCOW = ZoneInfo("Europe/Moscow")
 
 
 @pytest.fixture
@@ -66,8 +70,17 @@ def test_campaign_from_the_dashboard_reaches_the_apns_stand_in(
     row = page.locator("tr[data-campaign]")
     expect(row).to_have_count(1)
     expect(row.locator(".state")).to_have_text("черновик")
+    # Launching asks first, with the audience and how many can be reached.
+    asked: list[str] = []
+
+    def accept(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", accept)
     row.locator("button[data-action=schedule]").click()
     expect(page.locator("tr[data-campaign] .state")).to_have_text("запланирована")
+    assert asked == ["Отправить «Пальто»: 3 участника? Доступны сейчас: 3."]
 
     with app.app_context():
         assert scheduler.run_due(NOW)["campaigns"] == "ok"
@@ -85,4 +98,52 @@ def test_campaign_from_the_dashboard_reaches_the_apns_stand_in(
     expect(row.locator(".numbers")).to_contain_text("3/3 · доставлено 3 · с ошибкой 0")
 
     page.goto(f"{base_url}/admin/audit")
-    expect(page.locator("#audit")).to_contain_text("campaign.schedule")
+    expect(page.locator("#audit")).to_contain_text("рассылка запланирована")
+
+
+def test_start_is_typed_in_the_programs_time_zone_and_nobody_reachable_warns(
+    app: Flask, demo: Demo, base_url: str, browser: Browser
+) -> None:
+    """The browser is in New York; the program in Moscow: 11:00 typed is 11:00
+    Moscow (08:00 UTC). Launching a campaign nobody can receive warns first."""
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        key = create_key("marketer", program=program).key
+        db.session.commit()
+    context = browser.new_context(locale="ru-RU", timezone_id="America/New_York")
+    page = context.new_page()
+    page.goto(f"{base_url}/admin/login")
+    page.fill("#key", key)
+    page.click("button[type=submit]")
+    expect(page.locator("#program-name")).to_have_text("Программа: Северная Мода")
+
+    day = (datetime.now(MOSCOW) + timedelta(days=3)).date()
+    page.goto(f"{base_url}/admin/campaigns")
+    expect(page.locator("#c-start-zone")).to_have_text("Время программы (МСК).")
+    page.fill("#c-name", "Утро")
+    page.fill("#c-ru", "Доброе утро")
+    page.fill("#c-start", f"{day.isoformat()}T11:00")
+    page.click("#create")
+    row = page.locator("tr[data-campaign]")
+    expect(row).to_have_count(1)
+    expect(row.locator(".start")).to_contain_text("11:00 МСК")
+    with app.app_context():
+        campaign = db.session.scalar(select(Campaign))
+        start = campaign.start_at.replace(tzinfo=campaign.start_at.tzinfo or UTC)
+        assert start == datetime.combine(day, time(8), UTC)
+
+    # The demo's members have no card in a wallet: the question warns.
+    asked: list[str] = []
+
+    def dismiss(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", dismiss)
+    row.locator("button[data-action=schedule]").click()
+    expect(row.locator(".state")).to_have_text("черновик")
+    assert len(asked) == 1
+    assert asked[0].startswith("Сейчас никому из аудитории (3 участника)")
+    with app.app_context():
+        assert db.session.scalar(select(Campaign)).state == "draft"
+    context.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from playwright.sync_api import Page, expect
 
+from tests.app.test_google import serve_country
 from tests.conftest import Demo
 from tests.support.google_server import GoogleStandIn
 
@@ -31,6 +32,7 @@ def test_button_inserts_the_object_and_opens_the_save_page(
         f"{SAVE_PAGE}**",
         lambda route: route.fulfill(body="<h1 id='google-save'>Google</h1>"),
     )
+    serve_country(google_app, demo, "KZ")  # Google Wallet is offered there
     page.goto(f"{base_url}/c/{demo.passes[0].card_token}")
     button = page.locator("#save-to-google-wallet")
     expect(button).to_have_text("Сохранить в Google Wallet")
@@ -48,6 +50,7 @@ def test_google_trouble_shows_a_friendly_page(
     page: Page,
 ) -> None:
     google_stand_in.fail(500, times=3)
+    serve_country(google_app, demo, "KZ")
     page.goto(f"{base_url}/c/{demo.passes[0].card_token}?lang=en")
     page.click("#save-to-google-wallet")
     expect(page.locator("#google-error")).to_have_text(

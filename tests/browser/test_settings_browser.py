@@ -93,9 +93,13 @@ def test_colour_change_previews_saves_and_reaches_the_pass(
     expect(card).to_have_css("background-color", "rgb(16, 32, 48)")
     page.fill("#f-logo_text", "СМ Клуб")
     expect(page.locator("#pv-logo-text")).to_have_text("СМ Клуб")
-    # A bad value: the API's message, the last good preview stays.
+    # A bad value: explained in the page's language next to the field, the last
+    # good preview stays.
     page.fill("#c-foreground", "white")
-    expect(page.locator("#settings-error")).to_contain_text("colors.foreground")
+    expect(page.locator("#settings-error")).to_have_text(
+        "«Текст»: Цвет в виде #rrggbb, например #1b2a41."
+    )
+    expect(page.locator("#c-foreground + .field-error")).to_be_visible()
     page.fill("#c-foreground", "#ffffff")
     expect(page.locator("#settings-error")).to_be_hidden()
     # Nothing is saved yet.
