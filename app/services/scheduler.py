@@ -32,6 +32,7 @@ JOB_MODULES: list[str] = [
     "app.services.db_stats",
     "app.services.pass_hashes",
     "app.services.stores",
+    "app.services.wallet",
 ]
 
 
