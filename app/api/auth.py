@@ -108,7 +108,8 @@ def _named_program(key: ApiKey, named: Any) -> ColumnElement[bool] | None:
     if raw is None and request.mimetype == "multipart/form-data":
         raw = request.form.get("program_id")
     if raw is not None:
-        number = int(raw) if isinstance(raw, str) and raw.isdigit() else raw
+        digits = isinstance(raw, str) and raw.isascii() and raw.isdigit()  # not "²"
+        number = int(raw) if digits else raw
         # A huge number cannot name a program and would overflow the driver.
         return Program.id == number if is_id(number) else None
     if slug := request.args.get("program"):

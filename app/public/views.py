@@ -170,7 +170,7 @@ def card_subscribe(card_token: str) -> Response | tuple[str, int]:
             member,
             product,
             request.form.get("size") or None,
-            int(store) if store and store.isdigit() else store,
+            int(store) if store and store.isascii() and store.isdigit() else store,
             "card",
         )
     except ApiError:

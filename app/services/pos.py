@@ -182,11 +182,11 @@ def parse_amount(value: object) -> int:
         raise _bad("invalid_amount", "amount must be a number, e.g. 1499.90") from None
     if not amount.is_finite() or amount <= 0:
         raise _bad("invalid_amount", "amount must be greater than zero")
-    kopecks = amount * 100
-    if kopecks != kopecks.to_integral_value():
-        raise _bad("invalid_amount", "amount may have at most 2 decimal places")
-    if kopecks > MAX_AMOUNT_KOPECKS:
+    if amount > Decimal(MAX_AMOUNT_KOPECKS) / 100:  # before "1e999999" * 100 overflows
         raise _bad("invalid_amount", "amount is too large")
+    kopecks = amount * 100
+    if kopecks != kopecks.to_integral_value() or not kopecks:  # "1e-9999999" -> 0
+        raise _bad("invalid_amount", "amount may have at most 2 decimal places")
     return int(kopecks)
 
 
