@@ -149,4 +149,8 @@ STATIC_SETTINGS: dict[str, object] = {
     # Flask-Limiter's headers would put Retry-After on every response;
     # app.errors sets it on 429 answers only.
     "RATELIMIT_HEADERS_ENABLED": False,
+    # A shared limit store (Redis) that is down must not take the service down:
+    # limits count in each process's memory until it is back.
+    "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+    "RATELIMIT_SWALLOW_ERRORS": True,
 }
