@@ -157,6 +157,7 @@ def _put(case: schemathesis.Case, spot: Spot, value: Any) -> Callable[[], None]:
     if name is None:
         case.body = value
         return lambda: setattr(case, "body", old_body)
+    assert isinstance(old_body, dict)  # (_spots names fields of dict bodies only)
     field = dict(old_body)
     field[name] = value if "json" in (case.media_type or "") else text
     case.body = field
