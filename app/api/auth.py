@@ -113,7 +113,8 @@ def _named_program(key: ApiKey, named: Any) -> ColumnElement[bool] | None:
         # A huge number cannot name a program and would overflow the driver.
         return Program.id == number if is_id(number) else None
     if slug := request.args.get("program"):
-        return Program.slug == slug
+        # NUL names no program (and PostgreSQL refuses it in a text comparison).
+        return Program.slug == slug if "\x00" not in slug else None
     if g.get("admin_session"):
         chosen = selected_program(key)
         return Program.id == chosen.id if chosen is not None else None

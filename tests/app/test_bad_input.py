@@ -200,3 +200,23 @@ def test_deeply_nested_form_posts_are_not_json(
         "/join", data={"name": "[" * 1000, "phone": "1", "language": "ru"}
     )
     assert response.status_code == 422
+
+
+def test_nul_in_the_program_slug_with_an_admin_key_is_422(
+    app: Flask, client: FlaskClient, demo: Demo
+) -> None:
+    """Found by the fuzzer on PostgreSQL (which refuses NUL in text): a 400 that
+    these operations do not document; it names no program."""
+    from app.services.auth import create_key
+
+    with app.app_context():
+        key = create_key("admin").key
+        db.session.commit()
+    for url in ("/api/v1/stores", "/api/v1/products", "/api/v1/automations"):
+        response = client.get(
+            url,
+            query_string={"program": "demo\x00"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        assert response.status_code == 422, url
+        assert response.get_json()["error"] == "program_required"
