@@ -89,7 +89,10 @@ def test_two_servers_share_one_limit_through_redis(
         assert _status(f"http://127.0.0.1:{ports[0]}{other}") == 204
         # The counts live in Redis.
         client = redis.Redis.from_url(redis_server.url())
-        assert any(b"shared-device" in key for key in client.keys("*"))
+        try:
+            assert any(b"shared-device" in key for key in client.keys("*"))
+        finally:
+            client.close()
     finally:
         outputs = []
         for server in servers:
