@@ -22,7 +22,7 @@ run: setup certs db demo  ## set everything up; serve on http://127.0.0.1:5000 w
 	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
-test: setup-dev system-test-deps  ## set up and run the whole suite (SQLite + PostgreSQL + Chromium)
+test: setup-dev system-test-deps  ## set up and run the whole suite (SQLite + PostgreSQL + Redis + Chromium)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -70,6 +70,7 @@ system-test-deps:
 	@command -v chromium >/dev/null 2>&1 || $(call apt_install,chromium)
 	@(command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1) \
 		|| $(call apt_install,postgresql)
+	@command -v redis-server >/dev/null 2>&1 || $(call apt_install,redis-server)
 
 define apt_install
 	(echo "installing $(1) with apt-get"; \

@@ -104,12 +104,12 @@ def api_key_create(
         programs = db.session.scalars(select(Program).limit(2)).all()
         if len(programs) == 1:
             program = programs[0]
-        elif not store_ref or not store_ref.isdigit():
+        elif not store_ref or not (store_ref.isascii() and store_ref.isdigit()):
             raise click.UsageError("several programs: choose one with --program")
     store = None
     if store_ref:
         query = select(Store)
-        if store_ref.isdigit():
+        if store_ref.isascii() and store_ref.isdigit():
             query = query.where(Store.id == int(store_ref))
         else:
             query = query.where(Store.code == store_ref)

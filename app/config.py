@@ -113,15 +113,26 @@ def from_environment() -> dict[str, object]:
         ),
         "DEFAULT_PROGRAM": _env("DEFAULT_PROGRAM"),
         "DEV_CERTS_DIR": _env("DEV_CERTS_DIR", str(DEV_CERTS)),
-        # Rate limits per client address (Flask-Limiter syntax). Phones behind a
-        # carrier NAT share addresses, so the web service's limit is generous.
+        # Rate limits per client address (Flask-Limiter syntax).
         "RATELIMIT_SIGNUP": _env("RATELIMIT_SIGNUP", "20 per minute;200 per hour"),
         "RATELIMIT_PAGES": _env("RATELIMIT_PAGES", "120 per minute"),
-        "RATELIMIT_WALLET": _env("RATELIMIT_WALLET", "600 per minute"),
+        # The wallet service counts per device (or pass): phones behind a carrier
+        # NAT share an address. The per-address limit is a generous backstop
+        # against made-up device identifiers.
+        "RATELIMIT_WALLET": _env("RATELIMIT_WALLET", "120 per minute"),
+        "RATELIMIT_WALLET_ADDRESS": _env("RATELIMIT_WALLET_ADDRESS", "3000 per minute"),
+        # Device logs (unauthenticated, stored): per address.
+        "RATELIMIT_WALLET_LOG": _env(
+            "RATELIMIT_WALLET_LOG", "10 per minute;100 per day"
+        ),
+        # Google's save/delete callbacks, per address (Google's senders).
+        "RATELIMIT_GOOGLE_CALLBACKS": _env(
+            "RATELIMIT_GOOGLE_CALLBACKS", "600 per minute"
+        ),
         # Sign-in attempts on /admin (API keys) per address.
         "RATELIMIT_ADMIN_LOGIN": _env("RATELIMIT_ADMIN_LOGIN", "5 per minute"),
-        # memory:// counts per process; several processes need a shared store
-        # (e.g. redis://...; install the `redis` package).
+        # memory:// counts per process; several processes (gunicorn workers,
+        # machines) need a shared store: redis://host:6379/0.
         "RATELIMIT_STORAGE_URI": _env("RATELIMIT_STORAGE_URI", "memory://"),
         # -- Card-link and sign-up code messages (app.services.outbound) --------
         # SMS provider: "smsru" (SMS.ru's HTTP API) or "console" (development:
@@ -163,6 +174,10 @@ STATIC_SETTINGS: dict[str, object] = {
     # Flask-Limiter's headers would put Retry-After on every response;
     # app.errors sets it on 429 answers only.
     "RATELIMIT_HEADERS_ENABLED": False,
+    # A shared limit store (Redis) that is down must not take the service down:
+    # limits count in each process's memory until it is back.
+    "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+    "RATELIMIT_SWALLOW_ERRORS": True,
 }
 
 

@@ -7,8 +7,10 @@ import logging
 import time
 
 from flask import Flask, Response, abort, current_app, g, request
+from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app.bodies import register_body_guard
 from app.extensions import limiter
 
 log = logging.getLogger("app.requests")
@@ -38,7 +40,34 @@ def pages_limit() -> str:
 
 
 def wallet_limit() -> str:
+    """Per device (or pass): phones behind a carrier NAT share an address."""
     return str(current_app.config["RATELIMIT_WALLET"])
+
+
+def wallet_address_limit() -> str:
+    """Per address, a backstop for made-up device identifiers."""
+    return str(current_app.config["RATELIMIT_WALLET_ADDRESS"])
+
+
+def wallet_log_limit() -> str:
+    return str(current_app.config["RATELIMIT_WALLET_LOG"])
+
+
+def google_callback_limit() -> str:
+    return str(current_app.config["RATELIMIT_GOOGLE_CALLBACKS"])
+
+
+def wallet_client_key() -> str:
+    """Whom a wallet-service request counts against: the device library identifier
+    in its path, else the pass (type and serial), else the client address."""
+    args = request.view_args or {}
+    device = args.get("device_id")
+    if device:
+        return f"device:{str(device)[:128]}"
+    serial = args.get("serial")
+    if serial:
+        return f"pass:{str(args.get('pass_type', ''))[:128]}/{str(serial)[:64]}"
+    return get_remote_address()
 
 
 def register_security(app: Flask) -> None:
@@ -49,6 +78,8 @@ def register_security(app: Flask) -> None:
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
         )
     limiter.init_app(app)
+    # After the limiter's check: a refused client's body is not even read.
+    register_body_guard(app)
 
     @app.before_request
     def start_timer() -> None:

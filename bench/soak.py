@@ -126,6 +126,8 @@ def env_for(
         "RATELIMIT_SIGNUP": "100000 per minute",
         "RATELIMIT_PAGES": "100000 per minute",
         "RATELIMIT_WALLET": "100000 per minute",
+        "RATELIMIT_WALLET_ADDRESS": "100000 per minute",
+        "RATELIMIT_WALLET_LOG": "100000 per minute",
         "PROMETHEUS_MULTIPROC_DIR": str(work / "prometheus"),
         "BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": str(web),

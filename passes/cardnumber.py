@@ -71,4 +71,6 @@ def parse_barcode_payload(payload: str, secret: bytes) -> str | None:
     if not separator or not is_valid_card_number(number):
         return None
     expected = _mac(number, secret)
-    return number if hmac.compare_digest(expected, mac.upper()) else None
+    # Bytes: compare_digest refuses non-ASCII text (a TypeError, not a mismatch).
+    matches = hmac.compare_digest(expected.encode(), mac.upper().encode())
+    return number if matches else None

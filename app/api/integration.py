@@ -19,6 +19,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from app import database
 from app.api.auth import marketer_key, program_for
+from app.bodies import streams_body
 from app.extensions import db
 from app.models import ApiKey
 from app.services import audit, imports, webhooks
@@ -59,6 +60,7 @@ def _flag(name: str) -> bool:
 
 
 @bp.post("/members/import")
+@streams_body  # a CSV of up to IMPORT_MAX_BYTES, streamed to disk
 def import_members() -> Response:
     key_id = current_key().id
     program_for(current_key())  # 403 before reading the body

@@ -4,21 +4,32 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
+from app.bodies import read_json
 from app.errors import ApiError
-from app.extensions import db
+from app.extensions import db, limiter
+from app.security import google_callback_limit
 from app.services import google_wallet
+from app.services.errors import Malformed
 from passes.google_callback import CallbackError
 
 bp = Blueprint("google", __name__)
 
 
 @bp.post("/callbacks")
+@limiter.limit(google_callback_limit)
 def callbacks() -> Response:
     """Verify the signed callback, record it once per nonce; 200 for duplicates too."""
     if not google_wallet.enabled():
         abort(404)
+    # Cheap refusals first: size, then JSON, then the shape checks of `verify`.
+    google_wallet.check_callback_size(len(request.get_data(cache=True)))
     try:
-        message = google_wallet.verify(request.get_json(silent=True))
+        body = read_json("invalid_callback", "Callback did not verify")
+    except Malformed as error:
+        current_app.logger.warning("rejected Google callback: %s", error.code)
+        raise
+    try:
+        message = google_wallet.verify(body)
     except CallbackError as error:
         current_app.logger.warning("rejected Google callback: %s", error)
         raise ApiError(400, "invalid_callback", "Callback did not verify") from error

@@ -408,7 +408,7 @@ def card_subscribe(card_token: str) -> BaseResponse | tuple[str, int]:
             member,
             product,
             request.form.get("size") or None,
-            int(store) if store and store.isdigit() else store,
+            int(store) if store and store.isascii() and store.isdigit() else store,
             "card",
         )
     except DomainError:

@@ -103,7 +103,11 @@ def raise_for_status(response: requests.Response, what: str) -> None:
             text,
             status,
             reason,
-            float(retry_after) if retry_after.isdigit() else None,
+            (
+                float(retry_after)
+                if retry_after.isascii() and retry_after.isdigit()
+                else None
+            ),
         )
     if status in (401, 403):
         # The service account is not a user of the issuer (Pay & Wallet Console).

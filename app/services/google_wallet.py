@@ -38,6 +38,7 @@ from app.models import (
 from app.models.base import utcnow
 from app.services import passes as pass_service
 from app.services import webhooks
+from app.services.errors import TooLarge
 from app.services.google_api import (
     ClientSettings,
     GoogleApiError,
@@ -48,6 +49,7 @@ from app.services.google_api import (
     client_for,
 )
 from passes import google
+from passes.google_callback import MAX_BODY_BYTES as MAX_CALLBACK_BYTES
 from passes.google_callback import CallbackMessage, verify_callback
 
 __all__ = [
@@ -406,6 +408,15 @@ def root_keys() -> list[dict[str, Any]]:
     with _root_keys_lock:
         _root_keys_cache[url] = (time.monotonic(), keys)
     return keys
+
+
+def check_callback_size(size: int) -> None:
+    """Refuse a callback body larger than any Google sends (before parsing it)."""
+    if size > MAX_CALLBACK_BYTES:
+        raise TooLarge(
+            "callback_too_large",
+            f"A callback carries at most {MAX_CALLBACK_BYTES} bytes",
+        )
 
 
 def verify(body: Any) -> CallbackMessage:

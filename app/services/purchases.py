@@ -83,11 +83,11 @@ def parse_amount(value: object) -> int:
         ) from None
     if not amount.is_finite() or amount <= 0:
         raise Invalid("invalid_amount", "amount must be greater than zero")
-    kopecks = amount * 100
-    if kopecks != kopecks.to_integral_value():
-        raise Invalid("invalid_amount", "amount may have at most 2 decimal places")
-    if kopecks > MAX_AMOUNT_KOPECKS:
+    if amount > Decimal(MAX_AMOUNT_KOPECKS) / 100:  # before "1e999999" * 100 overflows
         raise Invalid("invalid_amount", "amount is too large")
+    kopecks = amount * 100
+    if kopecks != kopecks.to_integral_value() or not kopecks:  # "1e-9999999" -> 0
+        raise Invalid("invalid_amount", "amount may have at most 2 decimal places")
     return int(kopecks)
 
 

@@ -36,6 +36,7 @@ JOB_MODULES: list[str] = [
     "app.services.pass_hashes",
     "app.services.stores",
     "app.services.webhooks",
+    "app.services.wallet",
 ]
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 import passes
 from app.extensions import db
 from app.i18n import LANGUAGES
+from app.ids import is_id
 from app.models import Member, Pass, Program, SignupCode, Store
 from app.models.base import utcnow
 from app.services import outbound, webhooks
@@ -89,7 +90,9 @@ def validate_signup(program: Program, data: dict[str, str]) -> SignupForm:
 
     store_id, city = data.get("store", "").strip(), data.get("city", "").strip()
     if store_id:
-        store = db.session.get(Store, int(store_id)) if store_id.isdigit() else None
+        # isascii: "²" passes isdigit() but not int().
+        number = store_id.isascii() and store_id.isdigit() and is_id(int(store_id))
+        store = db.session.get(Store, int(store_id)) if number else None
         if store is None or store.program_id != program.id or not store.active:
             form.errors["location"] = "error.location"
         else:

@@ -7,29 +7,39 @@ from __future__ import annotations
 
 import hmac
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, func, select
 
-from app.errors import ApiError
 from app.extensions import db
 from app.models import Device, DeviceLog, Pass, Program, Registration, WalletEvent
 from app.models.base import utcnow
 from app.services import webhooks
+from app.services.errors import Malformed, NotFound, TooLarge, Unauthorized
+from app.services.scheduler import scheduled
 
 AUTH_SCHEMES = {"ApplePass": "apple", "AndroidPass": "android"}
 # Device library identifiers and push tokens are opaque, but never need more than
 # URL-safe characters; anything else is rejected rather than stored.
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _PUSH_TOKEN = re.compile(r"^[A-Za-z0-9._:\-]{1,256}$")
-MAX_LOG_ENTRIES = 100
-MAX_LOG_LENGTH = 2000
+_TAG = re.compile(r"^[0-9]{1,18}$")  # ASCII only: "²" passes str.isdigit()
+# The log endpoint is unauthenticated and stores what it gets: bounded per request
+# (and rate-limited per address, and kept LOG_KEEP_DAYS since rows hold addresses).
+MAX_LOG_ENTRIES = 50
+MAX_LOG_LENGTH = 1000
+MAX_LOG_BODY = 32 * 1024
+LOG_KEEP_DAYS = 30
+# Made-up registrations would each be pushed on every change: beyond this many
+# devices on one pass, the oldest registration goes.
+MAX_DEVICES_PER_PASS = 10
 # Compared against when the serial is unknown, so both cases take the same time.
 _DUMMY_TOKEN = "x" * 32
 
 
-def unauthorized() -> ApiError:
-    return ApiError(401, "unauthorized", "Missing or invalid pass authentication token")
+def unauthorized() -> Unauthorized:
+    return Unauthorized("unauthorized", "Missing or invalid pass authentication token")
 
 
 def parse_authorization(header: str | None) -> tuple[str, str]:
@@ -59,15 +69,13 @@ def authenticate(pass_type: str, serial: str, header: str | None) -> tuple[Pass,
 
 def check_device_identifier(device_id: str) -> None:
     if not _IDENTIFIER.match(device_id):
-        raise ApiError(
-            400, "bad_device_identifier", "Malformed device library identifier"
-        )
+        raise Malformed("bad_device_identifier", "Malformed device library identifier")
 
 
 def parse_push_token(body: object) -> str:
     token = body.get("pushToken") if isinstance(body, dict) else None
     if not isinstance(token, str) or not _PUSH_TOKEN.match(token):
-        raise ApiError(400, "bad_push_token", 'Body must be {"pushToken": "<token>"}')
+        raise Malformed("bad_push_token", 'Body must be {"pushToken": "<token>"}')
     return token
 
 
@@ -99,7 +107,37 @@ def register(device_id: str, pass_: Pass, push_token: str, platform: str) -> boo
         return False
     db.session.add(Registration(device=device, pass_=pass_))
     _event(pass_, device.platform, "install")
+    db.session.flush()
+    _drop_oldest_registrations(pass_)
     return True
+
+
+def _drop_oldest_registrations(pass_: Pass) -> None:
+    """Keep the pass's newest MAX_DEVICES_PER_PASS registrations; the older ones
+    go (as uninstalls), and their devices when left with no registration."""
+    evicted = db.session.execute(
+        select(Registration.id, Registration.device_id, Device.platform)
+        .join(Device, Device.id == Registration.device_id)
+        .where(Registration.pass_id == pass_.id)
+        .order_by(Registration.id.desc())
+        .offset(MAX_DEVICES_PER_PASS)
+    ).all()
+    if not evicted:
+        return
+    db.session.execute(
+        delete(Registration).where(Registration.id.in_([row[0] for row in evicted]))
+    )
+    for _, _, platform in evicted:
+        _event(pass_, platform, "uninstall")
+    device_ids = {row[1] for row in evicted}
+    still_used = set(
+        db.session.scalars(
+            select(Registration.device_id).where(Registration.device_id.in_(device_ids))
+        )
+    )
+    orphans = device_ids - still_used
+    if orphans:
+        db.session.execute(delete(Device).where(Device.id.in_(orphans)))
 
 
 def _event(pass_: Pass, platform: str, kind: str) -> None:
@@ -124,10 +162,13 @@ def unregister(device_id: str, pass_: Pass) -> None:
     )
     if device is None:
         return
-    removed = db.session.execute(
-        delete(Registration).where(
-            Registration.device_id == device.id, Registration.pass_id == pass_.id
-        )
+    removed = cast(
+        CursorResult[Any],
+        db.session.execute(
+            delete(Registration).where(
+                Registration.device_id == device.id, Registration.pass_id == pass_.id
+            )
+        ),
     )
     if removed.rowcount:
         _event(pass_, device.platform, "uninstall")
@@ -143,10 +184,8 @@ def unregister(device_id: str, pass_: Pass) -> None:
 def parse_tag(value: str | None) -> int | None:
     if value is None or value == "":
         return None
-    if not value.isdigit() or len(value) > 18:
-        raise ApiError(
-            400, "bad_tag", "passesUpdatedSince must be a tag from lastUpdated"
-        )
+    if not _TAG.match(value):
+        raise Malformed("bad_tag", "passesUpdatedSince must be a tag from lastUpdated")
     return int(value)
 
 
@@ -158,7 +197,7 @@ def changed_serials(
         select(Program.id).where(Program.pass_type_identifier == pass_type)
     )
     if program_id is None:
-        raise ApiError(404, "unknown_pass_type", "Unknown pass type identifier")
+        raise NotFound("unknown_pass_type", "Unknown pass type identifier")
     query = (
         select(Pass.serial_number, Pass.update_tag)
         .join(Registration, Registration.pass_id == Pass.id)
@@ -177,13 +216,21 @@ def changed_serials(
     return [serial for serial, _ in rows], rows[-1][1]
 
 
+def check_log_size(size: int) -> None:
+    """Refuse a log request body over MAX_LOG_BODY bytes."""
+    if size > MAX_LOG_BODY:
+        raise TooLarge(
+            "log_too_large", f"A log request carries at most {MAX_LOG_BODY} bytes"
+        )
+
+
 def record_logs(body: object, client_address: str | None) -> int:
     """Store device log lines (bounded in number and length); returns how many."""
     logs = body.get("logs") if isinstance(body, dict) else None
     if not isinstance(logs, list) or not all(isinstance(line, str) for line in logs):
-        raise ApiError(400, "bad_logs", 'Body must be {"logs": ["message", ...]}')
+        raise Malformed("bad_logs", 'Body must be {"logs": ["message", ...]}')
     if len(logs) > MAX_LOG_ENTRIES:
-        raise ApiError(413, "too_many_logs", f"At most {MAX_LOG_ENTRIES} log entries")
+        raise TooLarge("too_many_logs", f"At most {MAX_LOG_ENTRIES} log entries")
     for line in logs:
         db.session.add(
             # PostgreSQL text cannot hold NUL; devices' messages never need it.
@@ -193,6 +240,17 @@ def record_logs(body: object, client_address: str | None) -> int:
             )
         )
     return len(logs)
+
+
+@scheduled("device_logs")
+def delete_old_logs(now: datetime) -> int:
+    """Delete device log rows older than LOG_KEEP_DAYS (they hold client addresses)."""
+    cutoff = now - timedelta(days=LOG_KEEP_DAYS)
+    result = cast(
+        CursorResult[Any],
+        db.session.execute(delete(DeviceLog).where(DeviceLog.created_at < cutoff)),
+    )
+    return int(result.rowcount or 0)
 
 
 def pass_devices(pass_: Pass | None) -> list[tuple[str, datetime]]:

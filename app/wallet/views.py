@@ -6,24 +6,28 @@ import logging
 
 from flask import Blueprint, Response, jsonify, request
 
-from app.errors import ApiError
+from app.bodies import read_json
 from app.extensions import db, limiter
-from app.security import wallet_limit
+from app.security import (
+    wallet_address_limit,
+    wallet_client_key,
+    wallet_limit,
+    wallet_log_limit,
+)
 from app.services import passes as pass_service
 from app.services import wallet
 
 bp = Blueprint("wallet", __name__)
-limiter.limit(wallet_limit)(bp)
+limiter.limit(wallet_limit, key_func=wallet_client_key)(bp)
+limiter.limit(wallet_address_limit)(bp)
 log = logging.getLogger(__name__)
 
 PKPASS_MIMETYPE = "application/vnd.apple.pkpass"
 
 
 def _json_body() -> object:
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ApiError(400, "bad_json", "Request body must be a JSON object")
-    return body
+    # Whatever the Content-Type: some Android pass apps send none.
+    return read_json("bad_json", "Request body must be a JSON object")
 
 
 @bp.post("/v1/devices/<device_id>/registrations/<pass_type>/<serial>")
@@ -80,9 +84,13 @@ def unregister_device(device_id: str, pass_type: str, serial: str) -> Response:
 
 
 @bp.post("/v1/log")
+@limiter.limit(wallet_log_limit)
 def device_log() -> Response:
-    """Errors reported by devices; stored and logged for debugging."""
-    count = wallet.record_logs(_json_body(), request.remote_addr)
+    """Errors reported by devices; stored (for LOG_KEEP_DAYS) for debugging."""
+    # The body is bounded before it is parsed (and the guard has read it already).
+    wallet.check_log_size(len(request.get_data(cache=True)))
+    body = _json_body()
+    count = wallet.record_logs(body, request.remote_addr)
     db.session.commit()
     log.info("stored %d device log entries", count)
     return Response(status=200)

@@ -10,14 +10,24 @@ wrong role, and with none. Path parameters and ids in bodies are, for part of th
 examples, real ones (a draft campaign, a product, a member...), so that the
 authorized paths are exercised, not only their 404s. Bounded (few examples per
 operation) and derandomized so the suite stays fast and a failure reproduces.
+
+A third mode, "hostile", takes valid requests and puts one value of a class that
+has caused 500s (Unicode digits such as "²", huge exponents such as "1e999999",
+JSON nested far deeper than anything legitimate, NUL, over-long strings, barcodes
+with non-ASCII after the dash) in one place: a path parameter, a query parameter
+(including the undocumented ones views read, like `program_id`), a body field, or
+the whole body. The public forms (/join, the card page's) get the same values in
+their fields (`test_forms_survive_hostile_values`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -67,6 +77,93 @@ OPERATIONS = [
 SCALE = int(os.environ.get("FUZZ_EXAMPLES", "25")) / 25
 EXAMPLES = {"key": 25, "admin": 10, "wrong": 3, "none": 5}
 
+
+# -- hostile values: the input classes that have caused 500s ----------------------
+
+
+def _nested(depth: int, kind: str) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value] if kind == "list" else {"a": value}
+    return value
+
+
+_UNICODE_DIGITS = st.text(
+    st.characters(categories=("Nd", "No"), exclude_characters="0123456789"),
+    min_size=1,
+    max_size=4,
+)
+# One strategy per class; every place of a request gets every class (HOSTILE).
+HOSTILE_CLASSES: list[st.SearchStrategy[Any]] = [
+    _UNICODE_DIGITS,  # "²" passes str.isdigit(); int() refuses it
+    st.builds(
+        str.__add__, st.from_regex(r"[0-9]{1,6}", fullmatch=True), _UNICODE_DIGITS
+    ),
+    st.builds(  # Decimal accepts them; arithmetic on them overflows
+        "{}e{}{}".format,
+        st.integers(1, 9),
+        st.sampled_from(["", "+", "-"]),
+        st.integers(300, 10**9),
+    ),
+    st.builds("{}\x00{}".format, st.text(max_size=5), st.text(max_size=5)),
+    st.builds(  # over-long
+        str.__mul__,
+        st.sampled_from(["x", "9", "я", "²", "[", "%"]),
+        st.sampled_from([300, 5_000, 70_000]),
+    ),
+    st.builds(  # a card number, then non-ASCII where the MAC goes
+        "{}-{}".format,
+        st.from_regex(r"[0-9]{12}", fullmatch=True),
+        st.text(min_size=1, max_size=12),
+    ),
+    # Nested past the limit (app.bodies): a structure in JSON, its text elsewhere.
+    st.builds(_nested, st.integers(65, 400), st.sampled_from(["list", "dict"])),
+    st.sampled_from([1e308, -1e308, 10**30, -(2**63), 2**64, "NaN", "-0"]),
+]
+# Valid requests per operation made hostile, each in every place with every class.
+HOSTILE_EXAMPLES = 1
+# Query parameters views read that the document does not list everywhere.
+EXTRA_QUERY = ("program_id", "program", "page", "passesUpdatedSince", "lang")
+
+Spot = tuple[str, str | None]
+
+
+def _spots(case: schemathesis.Case) -> list[Spot]:
+    """Every place of a request a value can go: path and query parameters, body
+    fields, the whole (JSON) body."""
+    spots: list[Spot] = [("path", name) for name in sorted(case.path_parameters)]
+    names = sorted(set(case.query or {}) | set(EXTRA_QUERY))
+    spots += [("query", name) for name in names]
+    if isinstance(case.body, dict):
+        spots += [("body", name) for name in sorted(case.body)]
+    if "json" in (case.media_type or ""):
+        spots.append(("body", None))
+    return spots
+
+
+def _put(case: schemathesis.Case, spot: Spot, value: Any) -> Callable[[], None]:
+    """Put `value` at `spot` of the case; returns what puts the case back."""
+    where, name = spot
+    text = value if isinstance(value, str) else json.dumps(value)
+    if where == "path" and name is not None:
+        old_path = case.path_parameters[name]
+        case.path_parameters[name] = text
+        return lambda: case.path_parameters.__setitem__(name, old_path)
+    if where == "query" and name is not None:
+        old_query = dict(case.query or {})
+        case.query = {**old_query, name: text}
+        return lambda: setattr(case, "query", old_query)
+    old_body = case.body
+    if name is None:
+        case.body = value
+        return lambda: setattr(case, "body", old_body)
+    assert isinstance(old_body, dict)  # (_spots names fields of dict bodies only)
+    field = dict(old_body)
+    field[name] = value if "json" in (case.media_type or "") else text
+    case.body = field
+    return lambda: setattr(case, "body", old_body)
+
+
 # Which credential satisfies a security scheme of the document. A scheme missing
 # here fails the run: a new one needs a credential (or an explicit None: schemes
 # the fuzzer cannot present, such as the /admin session cookie).
@@ -100,6 +197,9 @@ def _role(path: str, method: str) -> str | None:
 
 def _runs(role: str | None, mode: str) -> list[str]:
     """The credentials an operation is fuzzed with, in one test (one setup)."""
+    if mode == "hostile":  # past the door: the values reach the views
+        # (The admin key reaches the program choice: ?program_id=, ?program=.)
+        return ["key", "admin"] if role == "marketer" else ["key"]
     runs = ["key"]
     if role == "marketer":
         runs.append("admin")
@@ -261,19 +361,56 @@ def _headers(
     return {"Authorization": f"Bearer {getattr(keys, role)}"}
 
 
-@pytest.mark.parametrize("mode", ["valid", "invalid"])
+RATE_LIMITS = (
+    "RATELIMIT_WALLET",
+    "RATELIMIT_WALLET_ADDRESS",
+    "RATELIMIT_WALLET_LOG",
+    "RATELIMIT_GOOGLE_CALLBACKS",
+    "RATELIMIT_PAGES",
+    "RATELIMIT_SIGNUP",
+)
+
+
+def _unlimited(app: Flask) -> None:
+    # Fuzzers are one client address: rate limits would answer 429 (documented, but
+    # hiding every other answer). Limits are read per request.
+    for name in RATE_LIMITS:
+        app.config[name] = "100000 per minute"
+
+
+def _google_callbacks_on(app: Flask, pki_dir: Path, directory: Path) -> None:
+    """Google Wallet configured, its callback root keys from a local file (no
+    network): so that /google/callbacks verifies instead of answering 404."""
+    from tests.conftest import GOOGLE_ISSUER
+    from tests.support.google_callbacks import CallbackSigner
+
+    keys = directory / "google-root-keys.json"
+    keys.write_text(json.dumps(CallbackSigner().root_keys()))
+    app.config.update(
+        GOOGLE_ISSUER_ID=GOOGLE_ISSUER,
+        GOOGLE_SERVICE_ACCOUNT_FILE=str(pki_dir / "google-service-account.json"),
+        GOOGLE_CALLBACK_KEYS_FILE=str(keys),
+    )
+
+
+@pytest.mark.parametrize("mode", ["valid", "invalid", "hostile"])
 @pytest.mark.parametrize(
     ("path", "method"),
     [pytest.param(p, m, id=f"{m.upper()} {p}") for p, m in OPERATIONS],
 )
 def test_operation_conforms(
-    app: Flask, demo: Demo, path: str, method: str, mode: str
+    app: Flask,
+    demo: Demo,
+    pki_dir: Path,
+    tmp_path: Path,
+    path: str,
+    method: str,
+    mode: str,
 ) -> None:
-    # Fuzzers are one client address: rate limits would answer 429 (documented, but
-    # hiding every other answer). Limits are read per request.
-    for name in ("RATELIMIT_WALLET", "RATELIMIT_PAGES", "RATELIMIT_SIGNUP"):
-        app.config[name] = "100000 per minute"
+    _unlimited(app)
     app.config["METRICS_TOKEN"] = METRICS_TOKEN
+    if path.startswith("/google/"):
+        _google_callbacks_on(app, pki_dir, tmp_path)
     keys = Keys(
         pos=make_key(app, "pos"),
         marketer=make_key(app, "marketer"),
@@ -320,7 +457,9 @@ def _fuzz(target: Target, credentials: str, mode: str) -> None:
         target.role,
         target.known,
     )
-    generation = GenerationMode.POSITIVE if mode == "valid" else GenerationMode.NEGATIVE
+    generation = (
+        GenerationMode.NEGATIVE if mode == "invalid" else GenerationMode.POSITIVE
+    )
     headers = _headers(credentials, role, target.keys, target.demo)
     free = operation.as_strategy(generation, headers=headers or None)
     strategy = free
@@ -334,9 +473,9 @@ def _fuzz(target: Target, credentials: str, mode: str) -> None:
         pointed = operation.as_strategy(
             generation, path_parameters=parameters or None, headers=headers or None
         )
-        if mode == "valid":
+        if mode != "invalid":
             pointed = pointed.map(_fill_known(known.values))
-        strategy = st.one_of(free, pointed) if parameters or mode == "valid" else free
+        strategy = st.one_of(free, pointed) if parameters or mode != "invalid" else free
     statuses: list[int] = []
     checks = CHECKS if mode == "valid" else NEGATIVE_CHECKS
     # Refused requests must leave the data alone. Checked where a write can happen
@@ -344,22 +483,43 @@ def _fuzz(target: Target, credentials: str, mode: str) -> None:
     watch = method != "get" and credentials in ("key", "admin")
     state = [_fingerprint(app)] if watch else []
 
-    @settings(
-        max_examples=max(1, round(EXAMPLES[credentials] * SCALE)),
-        derandomize=True,
-        database=None,
-        deadline=None,
-        phases=[Phase.explicit, Phase.generate, Phase.shrink],
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(case=strategy)
-    def check(case: schemathesis.Case) -> None:
+    def send(case: schemathesis.Case) -> None:
         status = case.call_and_validate(checks=checks).status_code
         statuses.append(status)
         if watch:
             before, state[0] = state[0], _fingerprint(app)
             if 400 <= status < 500:
                 assert state[0] == before, f"{status} answer changed the data"
+
+    @settings(
+        max_examples=max(
+            1,
+            round(
+                (HOSTILE_EXAMPLES if mode == "hostile" else EXAMPLES[credentials])
+                * SCALE
+            ),
+        ),
+        derandomize=True,
+        database=None,
+        deadline=None,
+        # (A hostile example is many requests; its report names each value.)
+        phases=[Phase.explicit, Phase.generate]
+        + ([] if mode == "hostile" else [Phase.shrink]),
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=strategy, data=st.data())
+    def check(case: schemathesis.Case, data: st.DataObject) -> None:
+        if mode != "hostile":
+            send(case)
+            return
+        # Every place of the request gets a value of every class.
+        for spot in _spots(case):
+            for kind in HOSTILE_CLASSES:
+                restore = _put(case, spot, data.draw(kind, label=str(spot)))
+                try:
+                    send(case)
+                finally:
+                    restore()
 
     check()
     where = f"{credentials} credentials: {statuses}"
@@ -522,3 +682,84 @@ def test_stores_answer_with_their_id_as_documented(app: Flask, demo: Demo) -> No
     assert isinstance(store["id"], int)
     schema = {**DOCUMENT["components"]["schemas"]["Store"], "components": {}}
     assert list(Draft202012Validator(schema).iter_errors(store)) == []
+
+
+# -- the public forms, which the document does not describe -----------------------
+
+
+def test_forms_survive_hostile_values(app: Flask, demo: Demo) -> None:
+    """Every field of the public forms (and an unexpected one, and ?lang=) gets a
+    value of every hostile class: never a 500, and a refusal changes nothing."""
+    _unlimited(app)
+    app.config["RATELIMIT_ADMIN_LOGIN"] = "100000 per minute"
+    client = app.test_client()
+    marketer = {"Authorization": f"Bearer {make_key(app, 'marketer')}"}
+    product = client.post(
+        "/api/v1/products",
+        json={"sku": "FORM-1", "name": {"ru": "Товар"}, "sizes": ["M"]},
+        headers=marketer,
+    )
+    assert product.status_code == 201, product.get_json()
+    from app.models import Store
+
+    with app.app_context():
+        store = db.session.scalar(select(Store.id).where(Store.code == "msk-atrium"))
+    card_token = demo.passes[1].card_token
+    signup = {
+        "name": "Мария Петрова",
+        "phone": "+7 912 345-67-89",
+        "email": "maria@example.ru",
+        "birthday": "1992-05-17",
+        "store": str(store),
+        "city": "",
+        "language": "ru",
+        "consent": "on",
+    }
+    forms: list[tuple[str, str, dict[str, str]]] = [
+        ("POST", "/join", signup),
+        ("POST", f"/join/{demo.slug}", signup),
+        (
+            "POST",
+            f"/c/{card_token}/subscriptions",
+            {"sku": "FORM-1", "size": "M", "store_id": str(store)},
+        ),
+        ("POST", f"/c/{card_token}/erase", {"confirm": "no"}),
+        ("POST", "/admin/login", {"key": "not-a-key"}),
+        ("GET", "/join", {"lang": "ru"}),
+        ("GET", f"/join/{demo.slug}", {"lang": "en"}),
+        ("GET", f"/c/{card_token}", {"lang": "ru", "welcome": "back"}),
+        ("GET", "/erased", {"lang": "ru"}),
+    ]
+    statuses: list[int] = []
+
+    @settings(
+        max_examples=max(1, round(HOSTILE_EXAMPLES * SCALE)),
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(data=st.data())
+    def check(data: st.DataObject) -> None:
+        for method, url, fields in forms:
+            for name in [*fields, "unexpected"]:
+                for kind in HOSTILE_CLASSES:
+                    value = data.draw(kind, label=f"{method} {url} {name}")
+                    sent = {
+                        **fields,
+                        name: value if isinstance(value, str) else (json.dumps(value)),
+                    }
+                    before = _fingerprint(app) if method == "POST" else ""
+                    if method == "POST":
+                        response = client.post(url, data=sent)
+                    else:
+                        response = client.get(url, query_string=sent)
+                    statuses.append(response.status_code)
+                    assert response.status_code < 500, (method, url, name, value)
+                    if method == "POST" and 400 <= response.status_code < 500:
+                        assert _fingerprint(app) == before, (url, name, value)
+
+    check()
+    # The forms were really exercised: refusals and successes both happened.
+    assert {200, 303, 422} <= set(statuses), sorted(set(statuses))

@@ -58,3 +58,13 @@ def test_barcode_payload_round_trip_and_forgery() -> None:
 def test_distance_between_moscow_and_st_petersburg() -> None:
     km = passes.distance_km(55.7558, 37.6173, 59.9343, 30.3351)
     assert 630 < km < 640
+
+
+def test_non_ascii_after_the_dash_is_no_barcode() -> None:
+    """compare_digest refuses non-ASCII text; such a payload is simply not ours."""
+    from passes.cardnumber import barcode_payload, parse_barcode_payload
+
+    number = passes.cardnumber.new_card_number()
+    assert parse_barcode_payload(barcode_payload(number, b"secret"), b"secret")
+    for payload in (f"{number}-ÄÖÜÄÖÜÄÖÜÄ", f"{number}-ß", f"{number}-\u00a0"):
+        assert parse_barcode_payload(payload, b"secret") is None

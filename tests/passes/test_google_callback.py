@@ -50,7 +50,7 @@ def test_it_survives_a_json_round_trip() -> None:
         ("expired_root", "not signed by Google"),
         ("other_protocol_root", "not signed by Google"),
         ("wrong_sender", "not signed by Google"),
-        ("wrong_recipient", "message signature"),
+        ("wrong_recipient", "object of another issuer"),
         ("expired_key", "intermediate signing key has expired"),
         ("expired_message", "message has expired"),
         ("bad_event", "unknown eventType"),
@@ -94,5 +94,61 @@ def test_bad_callbacks_are_rejected(case: str, error: str) -> None:
 )
 def test_malformed_bodies_are_rejected(body: object) -> None:
     signer = CallbackSigner()
+    with pytest.raises(CallbackError):
+        verify_callback(body, signer.root_keys()["keys"], ISSUER, now_ms())
+
+
+def test_more_than_a_few_signatures_are_refused_unverified() -> None:
+    signer = CallbackSigner()
+    body = signer.body(ISSUER, OBJECT)
+    real = body["intermediateSigningKey"]["signatures"][0]
+    body["intermediateSigningKey"]["signatures"] = ["MEUCIQ" + "A" * 90] * 3 + [real]
+    with pytest.raises(CallbackError, match="too many intermediate key signatures"):
+        verify_callback(body, signer.root_keys()["keys"], ISSUER, now_ms())
+    body["intermediateSigningKey"]["signatures"] = ["MEUCIQ" + "A" * 90] * 2 + [real]
+    verify_callback(body, signer.root_keys()["keys"], ISSUER, now_ms())
+
+
+def test_cheap_checks_come_before_signatures() -> None:
+    """A junk message is refused on what it says, before any key is used: with
+    no usable root key at all, the reason is still the message's own."""
+    signer = CallbackSigner()
+    for body, reason in (
+        (signer.body(ISSUER, OBJECT, exp_time_ms=1000), "message has expired"),
+        (signer.body(ISSUER, "999.other.x"), "object of another issuer"),
+        (signer.body(ISSUER, OBJECT, event_type="x"), "unknown eventType"),
+        (signer.body(ISSUER, OBJECT, key_expires_ms=1000), "key has expired"),
+    ):
+        with pytest.raises(CallbackError, match=reason):
+            verify_callback(body, [], ISSUER, now_ms())
+
+
+def test_only_the_newest_few_root_keys_are_tried() -> None:
+    signer = CallbackSigner()
+    body = signer.body(ISSUER, OBJECT)
+    real = signer.root_keys()["keys"][0]
+    decoys = [
+        {**CallbackSigner().root_keys()["keys"][0], "keyExpiration": str(2**50 + n)}
+        for n in range(3)
+    ]
+    # Three newer decoys push the real (older) key out of the keys considered.
+    with pytest.raises(CallbackError, match="not signed by Google"):
+        verify_callback(body, [real, *decoys], ISSUER, now_ms())
+    verify_callback(body, [real, *decoys[:2]], ISSUER, now_ms())
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"signature": "A" * 300},
+        {"signedMessage": "x" * 5000},
+        {"signedMessage": "[" * 100_000},
+        {"signedMessage": '{"expTimeMillis": 1e999}'},
+        {"signedMessage": '{"expTimeMillis": "²"}'},
+    ],
+)
+def test_hostile_fields_are_callback_errors(field: dict[str, str]) -> None:
+    signer = CallbackSigner()
+    body = signer.body(ISSUER, OBJECT) | field
     with pytest.raises(CallbackError):
         verify_callback(body, signer.root_keys()["keys"], ISSUER, now_ms())
