@@ -1,4 +1,4 @@
-"""Pass refresh after a store change: how fast `StoreRefresh` works through a
+"""Pass refresh after a store change: how fast `PassRefresh` works through a
 program's passes, next to the floor of just reading them (baseline), in one run.
 
 Scenarios: nothing changed (every pass re-hashed, none moved); a store added in
@@ -30,10 +30,10 @@ from app.extensions import db  # noqa: E402
 from app.models import (  # noqa: E402
     Member,
     Pass,
+    PassRefresh,
     Program,
     PushDelivery,
     Store,
-    StoreRefresh,
 )
 from app.services import settings, stores  # noqa: E402
 from app.services.demo import seed_demo  # noqa: E402
@@ -82,7 +82,7 @@ def read_floor(program_id: int) -> float:
 def refresh_all(
     program: Program, before: list[dict] | None = None
 ) -> tuple[float, int, int]:
-    """(seconds, passes refreshed, passes seen) for one full StoreRefresh."""
+    """(seconds, passes refreshed, passes seen) for one full PassRefresh."""
     started = time.perf_counter()
     refresh = stores.queue_refresh(program, before)
     db.session.commit()
@@ -93,7 +93,7 @@ def refresh_all(
 
 
 def finish(refresh_id: int, started: float) -> tuple[float, int, int]:
-    refresh = db.session.get(StoreRefresh, refresh_id)
+    refresh = db.session.get(PassRefresh, refresh_id)
     assert refresh is not None
     while refresh.status == "queued":
         stores.process(refresh)

@@ -21,7 +21,7 @@ from app.admin.views import _language, _program, _render, bp, signed_in
 from app.database import writes
 from app.extensions import db
 from app.i18n import date_text, datetime_text, plural
-from app.models import Program, Store, StoreRefresh
+from app.models import PassRefresh, Program, Store
 from app.services import audit, automations, catalog, stores
 from app.services.errors import DomainError, Invalid
 
@@ -44,7 +44,7 @@ def _stores_page(program: Program, **context: Any) -> Response:
     refresh = None
     refresh_id = request.args.get("refresh", type=int)
     if refresh_id is not None:
-        found = db.session.get(StoreRefresh, refresh_id)
+        found = db.session.get(PassRefresh, refresh_id)
         if found is not None and found.program_id == program.id:
             refresh = stores.refresh_view(found)
     editing = context.pop("editing", None)
@@ -156,7 +156,7 @@ def store_active(store_id: int) -> Response:
 def store_refresh(refresh_id: int) -> Response:
     """The geo refresh's progress, polled by the stores page."""
     program = _program()
-    refresh = db.session.get(StoreRefresh, refresh_id)
+    refresh = db.session.get(PassRefresh, refresh_id)
     if program is None or refresh is None or refresh.program_id != program.id:
         raise NotFound()
     body = stores.refresh_view(refresh)

@@ -17,12 +17,13 @@ from app.extensions import db
 from app.ids import MAX_ID, is_id
 from app.models import (
     Member,
+    PassRefresh,
     ProductSubscription,
     Program,
     Store,
-    StoreRefresh,
 )
-from app.services import automations, catalog, checks, kpi, marketer, stores
+from app.services import automations, catalog, checks, kpi, members, stores
+from app.services import stats as figures
 from app.services.errors import Invalid, NotFound
 
 bp = Blueprint("marketer_catalog_api", __name__)
@@ -261,7 +262,7 @@ def close_store(store_id: int) -> Response:
 @require_key(*ROLES)
 def store_refresh(refresh_id: int) -> Response:
     program = _program()
-    refresh = db.session.get(StoreRefresh, refresh_id)
+    refresh = db.session.get(PassRefresh, refresh_id)
     if refresh is None or refresh.program_id != program.id:
         raise NotFound("unknown_refresh", "No such refresh.")
     view = stores.refresh_view(refresh)
@@ -278,12 +279,12 @@ def list_members() -> Response:
     program = _program()
     page = request.args.get("page", 1, type=int) or 1
     per_page = request.args.get("per_page", 20, type=int) or 20
-    if not 1 <= page <= MAX_ID or not 1 <= per_page <= marketer.MAX_PAGE:
+    if not 1 <= page <= MAX_ID or not 1 <= per_page <= members.MAX_PAGE:
         raise Invalid(
             "invalid_page",
-            f"page 1-{MAX_ID}, per_page 1-{marketer.MAX_PAGE}",
+            f"page 1-{MAX_ID}, per_page 1-{members.MAX_PAGE}",
         )
-    result = marketer.search(
+    result = members.search(
         program, request.args.get("q", ""), page, per_page, current_key()
     )
     db.session.commit()
@@ -293,8 +294,8 @@ def list_members() -> Response:
 @bp.get("/members/<int:member_id>")
 @require_key(*ROLES)
 def get_member(member_id: int) -> Response:
-    member = marketer.get_member(_program(), member_id)
-    body = marketer.profile(member, current_key())
+    member = members.get_member(_program(), member_id)
+    body = members.profile(member, current_key())
     db.session.commit()
     return jsonify(body)
 
@@ -302,8 +303,8 @@ def get_member(member_id: int) -> Response:
 @bp.post("/members/<int:member_id>/points")
 @require_key(*ROLES)
 def adjust_points(member_id: int) -> Response:
-    member = marketer.get_member(_program(), member_id)
-    entry = marketer.adjust_points(member, json_body(), current_key())
+    member = members.get_member(_program(), member_id)
+    entry = members.adjust_points(member, json_body(), current_key())
     body = {"entry_id": entry.id, "points": entry.points, "balance": member.points}
     db.session.commit()
     return _created(body)
@@ -312,8 +313,8 @@ def adjust_points(member_id: int) -> Response:
 @bp.delete("/members/<int:member_id>")
 @require_key(*ROLES)
 def erase_member(member_id: int) -> Response:
-    member = marketer.get_member(_program(), member_id)
-    marketer.erase(member)
+    member = members.get_member(_program(), member_id)
+    members.erase(member)
     db.session.commit()
     return jsonify({"id": member_id, "erased": True})
 
@@ -322,7 +323,7 @@ def erase_member(member_id: int) -> Response:
 @require_key(*ROLES)
 def stats() -> Response:
     program = _program()
-    body = marketer.stats(program, marketer.parse_days(request.args.get("days")))
+    body = figures.daily(program, figures.parse_days(request.args.get("days")))
     body["kpi"] = kpi.overview(program)  # results (issue 16): the KPI overview
     db.session.commit()
     return jsonify(body)

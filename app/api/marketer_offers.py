@@ -13,7 +13,7 @@ from sqlalchemy import select
 from app.api.auth import MARKETER_ROLES, current_key, program_for, require_key
 from app.extensions import db
 from app.models import MemberOffer, Program
-from app.services import marketer, offers
+from app.services import members, offers
 from app.services.errors import Malformed
 
 bp = Blueprint("marketer_offers_api", __name__)
@@ -91,7 +91,7 @@ def offer_stats(offer_id: int) -> Response:
 @require_key(*ROLES)
 def member_offers(member_id: int) -> Response:
     """Every instance the member holds or held, newest first."""
-    member = marketer.get_member(_program(), member_id)
+    member = members.get_member(_program(), member_id)
     rows = db.session.scalars(
         select(MemberOffer)
         .where(MemberOffer.member_id == member.id)
@@ -106,7 +106,7 @@ def member_offers(member_id: int) -> Response:
 @require_key(*ROLES)
 def issue_offer(member_id: int) -> Response:
     """{"offer_id", "source"?}: one personal instance; the same source again 409."""
-    member = marketer.get_member(_program(), member_id)
+    member = members.get_member(_program(), member_id)
     instance = offers.issue_manual(member, _body(), current_key())
     offers.refresh_member(member)
     view = offers.instance_view(instance, member.language)

@@ -14,7 +14,7 @@ from app.api.auth import marketer_key, program_for
 from app.api.body import json_body
 from app.extensions import db
 from app.i18n import LANGUAGES
-from app.models import ApiKey, Program, StoreRefresh
+from app.models import ApiKey, PassRefresh, Program
 from app.services import settings, stores
 from app.services.errors import Invalid, NotFound
 from passes.images import MAX_UPLOAD_BYTES
@@ -96,7 +96,7 @@ def remove_image(kind: str) -> Response:
 def get_refresh(refresh_id: int) -> Response:
     """Progress of the pass refresh a settings (or store) change queued."""
     program = _program()
-    refresh = db.session.get(StoreRefresh, refresh_id)
+    refresh = db.session.get(PassRefresh, refresh_id)
     if refresh is None or refresh.program_id != program.id:
         raise NotFound("unknown_refresh", "No such refresh.")
     body = stores.refresh_view(refresh)

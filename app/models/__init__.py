@@ -1,27 +1,23 @@
 """SQLAlchemy models, one module per aggregate."""
 
 from app.models.apikey import AdminSession, ApiKey
+from app.models.audit import AuditEntry
+from app.models.automation import Automation, AutomationRun
 from app.models.base import Base
-from app.models.campaign import AuditEntry, Campaign
+from app.models.campaign import Campaign
+from app.models.catalog import Product, ProductSubscription
 from app.models.google import GoogleCallback, GoogleClass, GoogleMessage, GoogleObject
 from app.models.imports import CardAlias, MemberImport
 from app.models.ledger import LedgerEntry, PosTransaction
-from app.models.marketing import (
-    Automation,
-    AutomationRun,
-    Product,
-    ProductSubscription,
-    StoreRefresh,
-    WalletEvent,
-)
 from app.models.member import Member
 from app.models.message import MemberMessage
 from app.models.offer import MemberOffer, Offer
 from app.models.outbound import OutboundMessage, SignupCode
 from app.models.program import Program, ProgramImage, Store
 from app.models.push import PushDelivery
+from app.models.refresh import PassRefresh
 from app.models.results import Assignment, SavedSegment
-from app.models.wallet import Device, DeviceLog, Pass, Registration
+from app.models.wallet import Device, DeviceLog, Pass, Registration, WalletEvent
 from app.models.webhooks import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
@@ -48,6 +44,7 @@ __all__ = [
     "Offer",
     "OutboundMessage",
     "Pass",
+    "PassRefresh",
     "PosTransaction",
     "Product",
     "ProductSubscription",
@@ -58,7 +55,6 @@ __all__ = [
     "SavedSegment",
     "SignupCode",
     "Store",
-    "StoreRefresh",
     "WalletEvent",
     "WebhookDelivery",
     "WebhookEndpoint",

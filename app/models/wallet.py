@@ -103,3 +103,20 @@ class DeviceLog(Base):
     message: Mapped[str] = mapped_column(Text)
     client_address: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class WalletEvent(Base):
+    """A device registered or unregistered a pass (installs/uninstalls stats):
+    registrations are deleted on uninstall, so they cannot be counted later."""
+
+    __tablename__ = "wallet_event"
+    __table_args__ = (
+        Index("ix_wallet_event_program_created", "program_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("program.id"))
+    pass_id: Mapped[int] = mapped_column()
+    platform: Mapped[str] = mapped_column(String(10))  # apple, android
+    kind: Mapped[str] = mapped_column(String(10))  # install, uninstall
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

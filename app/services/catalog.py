@@ -21,7 +21,7 @@ from app.i18n import LANGUAGES, N_, text_in
 from app.ids import is_id
 from app.models import Member, Product, ProductSubscription, Program, Store
 from app.models.base import utcnow
-from app.models.marketing import CANCELLED, FULFILLED, RESTOCKED, WAITING
+from app.models.catalog import CANCELLED, FULFILLED, RESTOCKED, WAITING
 from app.services import checks, messaging
 from app.services.errors import Conflict, NotFound
 from app.services.scheduler import scheduled

@@ -15,7 +15,7 @@ changes without its pass's tag moving in the same transaction (refresh_pass,
 refresh_passes, move_changed_passes), so if the tag is still the one read in the
 same statement as the member, no member change came after it. Program-level
 content (design, texts, tiers, stores) changes first and moves the tags later, in
-`StoreRefresh` batches; but the change and its queued StoreRefresh commit
+`PassRefresh` batches; but the change and its queued PassRefresh commit
 together. So the job takes no pass of a program with a queued refresh, and the
 compare-and-set checks that again after the content was read: a program change
 seen by the read is then either refreshed already (every pass it touched has a
@@ -33,7 +33,7 @@ from sqlalchemy.orm import QueryableAttribute, contains_eager
 
 from app import database
 from app.extensions import db
-from app.models import Member, Pass, StoreRefresh
+from app.models import Member, Pass, PassRefresh
 from app.services.passes import UNKNOWN_HASH, content_hashes
 from app.services.scheduler import scheduled
 
@@ -47,7 +47,7 @@ def _refresh_queued(
     program_id: ColumnElement[int] | QueryableAttribute[int],
 ) -> Exists:
     return exists().where(
-        StoreRefresh.program_id == program_id, StoreRefresh.status == "queued"
+        PassRefresh.program_id == program_id, PassRefresh.status == "queued"
     )
 
 

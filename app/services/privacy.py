@@ -25,7 +25,7 @@ from app.models import (
     ProductSubscription,
 )
 from app.models.base import utcnow
-from app.models.marketing import CANCELLED, RESTOCKED, WAITING
+from app.models.catalog import CANCELLED, RESTOCKED, WAITING
 from app.services import ledger, outbox, wallet, webhooks
 from app.services.passes import pass_for_member, refresh_pass
 

@@ -4,7 +4,7 @@ time zone and quiet hours.
 `apply` checks a whole change before touching anything (422, nothing changed),
 then sets the program's columns. If the change alters what passes show (texts,
 colours, images, tier names), it queues a refresh of every pass of the program:
-the same `StoreRefresh` rows and `store_refresh` worker job as a store change,
+the same `PassRefresh` rows and `store_refresh` worker job as a store change,
 with no "before" list, so each pass is re-hashed in batches outside the
 request and only those whose content changed get a new tag and pushes. A
 change of the tier thresholds marks that refresh `retier`: each batch first
@@ -27,7 +27,7 @@ from sqlalchemy import delete, func, select
 
 import passes
 from app.extensions import db
-from app.models import ApiKey, Member, Program, ProgramImage, StoreRefresh
+from app.models import ApiKey, Member, PassRefresh, Program, ProgramImage
 from app.services import audit, checks, loyalty, stores
 from app.services import passes as pass_service
 from app.services.errors import Invalid, NotFound
@@ -143,12 +143,12 @@ def view(program: Program) -> dict[str, Any]:
 
 def latest_refresh(program: Program) -> dict[str, Any] | None:
     refresh = db.session.scalar(
-        select(StoreRefresh)
+        select(PassRefresh)
         .where(
-            StoreRefresh.program_id == program.id,
-            StoreRefresh.status != "superseded",
+            PassRefresh.program_id == program.id,
+            PassRefresh.status != "superseded",
         )
-        .order_by(StoreRefresh.id.desc())
+        .order_by(PassRefresh.id.desc())
         .limit(1)
     )
     return stores.refresh_view(refresh) if refresh is not None else None

@@ -20,7 +20,7 @@ so they cannot disagree. The definitions, and why:
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -33,9 +33,11 @@ from app.models import (
     Member,
     Pass,
     PosTransaction,
+    Program,
     PushDelivery,
     WalletEvent,
 )
+from app.services import checks
 
 PLATFORMS = ("apple", "android")
 FAILED = ("failed", "dropped")
@@ -115,3 +117,51 @@ def purchases(program_id: int | None, channel: str, since: datetime) -> dict[str
     if program_id is not None:
         query = query.where(PosTransaction.program_id == program_id)
     return _per_day(query, PosTransaction.created_at, since)
+
+
+# -- the per-day series of /api/v1/stats -------------------------------------------
+
+
+def daily(program: Program, days: int) -> dict[str, Any]:
+    """Per-day counts over the last `days` days (UTC dates): the figures above
+    (the same as /admin's charts)."""
+    today = datetime.now(UTC).date()
+    first = today - timedelta(days=days - 1)
+    since = datetime.combine(first, datetime.min.time(), UTC)
+    pid = program.id
+    series: dict[str, dict[str, int]] = {"signups": signups(pid, since)}
+    for platform in PLATFORMS:
+        for kind in ("install", "uninstall"):
+            series[f"{platform}_{kind}s"] = wallet_events(pid, platform, kind, since)
+    series["google_saves"] = google_events(pid, "save", since)
+    series["google_deletes"] = google_events(pid, "del", since)
+    series["pushes_sent"] = pushes_sent(pid, since)
+    series["pushes_failed"] = pushes_failed(pid, since)
+    series["redemptions"] = redemptions(pid, since)
+    for channel in ("store", "online"):
+        series[f"purchases_{channel}"] = purchases(pid, channel, since)
+    dates = [first + timedelta(days=i) for i in range(days)]
+    return {
+        "days": days,
+        "from": first.isoformat(),
+        "to": today.isoformat(),
+        "series": [
+            {
+                "date": d.isoformat(),
+                **{
+                    name: counts.get(d.isoformat(), 0)
+                    for name, counts in series.items()
+                },
+            }
+            for d in dates
+        ],
+        "totals": {name: sum(counts.values()) for name, counts in series.items()},
+    }
+
+
+def parse_days(value: str | None) -> int:
+    # ASCII digits only: int() also reads "²"-like digits and "1_0".
+    if value is None:
+        return 30
+    days = int(value) if value.isascii() and value.isdigit() and len(value) < 9 else 0
+    return checks.whole(days, "days", 1, 366, "invalid_days")

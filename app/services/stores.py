@@ -1,7 +1,7 @@
 """Stores for marketers, and refreshing exactly the passes a store change moves.
 
 Each pass carries the up-to-10 stores nearest its member. After a store is
-added, moved, edited or closed, a `StoreRefresh` row is queued; it is processed
+added, moved, edited or closed, a `PassRefresh` row is queued; it is processed
 in batches by member id (in the request for the first batch, then by the
 `store_refresh` job), each pass recomputed with `refresh_pass`, which moves the
 tag and pushes only when the content changed: exactly the passes whose nearest
@@ -20,7 +20,7 @@ from sqlalchemy.orm import contains_eager
 
 import passes
 from app.extensions import db
-from app.models import Member, Pass, Program, Store, StoreRefresh
+from app.models import Member, Pass, PassRefresh, Program, Store
 from app.models.base import utcnow
 from app.services import audit, checks, loyalty
 from app.services.errors import Conflict
@@ -48,7 +48,7 @@ def store_view(store: Store) -> dict[str, Any]:
     }
 
 
-def refresh_view(refresh: StoreRefresh) -> dict[str, Any]:
+def refresh_view(refresh: PassRefresh) -> dict[str, Any]:
     return {
         "id": refresh.id,
         "status": refresh.status,
@@ -110,19 +110,19 @@ def queue_refresh(
     program: Program,
     stores_before: list[dict[str, Any]] | None = None,
     retier: bool = False,
-) -> StoreRefresh:
+) -> PassRefresh:
     """Queue a refresh of the program's passes after a store or settings change
     (`retier`: a tiers change; the members are re-tiered first). A queued
     refresh not yet started is replaced (its "before" is the older one, and
     the new one re-tiers if it did)."""
     older = db.session.scalars(
-        select(StoreRefresh)
+        select(PassRefresh)
         .where(
-            StoreRefresh.program_id == program.id,
-            StoreRefresh.status == "queued",
-            StoreRefresh.cursor == 0,
+            PassRefresh.program_id == program.id,
+            PassRefresh.status == "queued",
+            PassRefresh.cursor == 0,
         )
-        .order_by(StoreRefresh.id)
+        .order_by(PassRefresh.id)
     ).all()
     if older and stores_before is not None:
         # Their passes still show the oldest one's "before".
@@ -138,7 +138,7 @@ def queue_refresh(
     total = db.session.scalar(
         select(func.count()).select_from(Pass).where(Pass.program_id == program.id)
     )
-    refresh = StoreRefresh(
+    refresh = PassRefresh(
         program_id=program.id,
         status="queued",
         total=total or 0,
@@ -150,7 +150,7 @@ def queue_refresh(
     return refresh
 
 
-def after_change(program: Program, stores_before: list[dict[str, Any]]) -> StoreRefresh:
+def after_change(program: Program, stores_before: list[dict[str, Any]]) -> PassRefresh:
     """Queue the refresh a store change needs and do its first batch now (small
     programs are done in the request; big ones go on in the worker's job)."""
     refresh = queue_refresh(program, stores_before)
@@ -175,7 +175,7 @@ def _nearest(member: Member, shops: list[passes.Store]) -> list[passes.Store]:
 
 
 def _retier_batch(
-    refresh: StoreRefresh, program: Program, limit: int, now: datetime
+    refresh: PassRefresh, program: Program, limit: int, now: datetime
 ) -> None:
     """Re-tier the members of this batch's member-id range: those up to the
     last pass of the batch, or every remaining one when it is the last batch
@@ -193,7 +193,7 @@ def _retier_batch(
 
 
 def process(
-    refresh: StoreRefresh, limit: int | None = None, now: datetime | None = None
+    refresh: PassRefresh, limit: int | None = None, now: datetime | None = None
 ) -> None:
     """Refresh the next `limit` (BATCH) passes, by member id, of a queued refresh
     (re-tiering their members first if it is a tiers change's; `now` for the
@@ -254,9 +254,9 @@ def store_refresh_job(now: datetime) -> None:
     share the work."""
     for _ in range(JOB_BATCHES):
         refresh = db.session.scalar(
-            select(StoreRefresh)
-            .where(StoreRefresh.status == "queued")
-            .order_by(StoreRefresh.id)
+            select(PassRefresh)
+            .where(PassRefresh.status == "queued")
+            .order_by(PassRefresh.id)
             .limit(1)
             .with_for_update(skip_locked=True)
         )

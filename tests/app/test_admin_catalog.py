@@ -22,11 +22,11 @@ from app.models import (
     Campaign,
     Member,
     MemberMessage,
+    PassRefresh,
     Product,
     ProductSubscription,
     Program,
     Store,
-    StoreRefresh,
 )
 from app.services import automations, catalog, scheduler
 from tests.app.marketing_support import auth, marketer_key, never_quiet
@@ -86,7 +86,7 @@ def test_add_move_close_and_reopen_a_store(
     with csrf_app.app_context():
         store = db.session.scalar(select(Store).where(Store.code == "msk-new"))
         assert (store.latitude, store.longitude) == (55.7601, 37.6201)
-        refresh = db.session.get(StoreRefresh, refresh_id)
+        refresh = db.session.get(PassRefresh, refresh_id)
         assert refresh.status == "done"  # three passes: done in the request
         assert refresh.total == len(demo.passes)
         store_id = store.id
@@ -150,7 +150,7 @@ def test_bad_store_input_is_explained_and_changes_nothing(
     csrf_app: Flask, signed: FlaskClient, demo: Demo, change: dict, message: str
 ) -> None:
     stores_before = count(csrf_app, Store)
-    refreshes_before = count(csrf_app, StoreRefresh)
+    refreshes_before = count(csrf_app, PassRefresh)
     answer = post(signed, "/admin/stores", {**STORE, **change})
     assert answer.status_code == 422
     body = text(answer)
@@ -158,7 +158,7 @@ def test_bad_store_input_is_explained_and_changes_nothing(
     # The form keeps what was typed.
     assert f'value="{STORE["address"]}"' in body
     assert count(csrf_app, Store) == stores_before
-    assert count(csrf_app, StoreRefresh) == refreshes_before
+    assert count(csrf_app, PassRefresh) == refreshes_before
 
 
 def test_bad_move_changes_nothing_and_english_messages(
@@ -186,7 +186,7 @@ def test_store_forms_need_the_csrf_token_and_the_program(
     csrf_app: Flask, signed: FlaskClient, demo: Demo
 ) -> None:
     assert signed.post("/admin/stores", data=STORE).status_code == 400
-    assert count(csrf_app, StoreRefresh) == 0
+    assert count(csrf_app, PassRefresh) == 0
     assert signed.get("/admin/stores/refreshes/999").status_code == 404
     assert post(signed, "/admin/stores/999/active", {"active": "0"}).status_code == 404
 

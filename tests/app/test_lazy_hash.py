@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import delete, func, select, update
 
 from app.extensions import db
-from app.models import Member, Pass, Program, PushDelivery, StoreRefresh
+from app.models import Member, Pass, PassRefresh, Program, PushDelivery
 from app.models.base import utcnow
 from app.services import campaigns, messaging, outbox, pass_hashes, scheduler, stores
 from app.services.passes import UNKNOWN_HASH, content_hash, refresh_pass
@@ -287,7 +287,7 @@ def test_no_fill_while_a_program_refresh_is_queued(app: Flask, demo: Demo) -> No
         assert pass_of(member.id).content_hash == UNKNOWN_HASH
         # The refresh pushes the new design; then nothing is left to fill.
         tag = tag_of(member.id)
-        stores.process(db.session.get(StoreRefresh, refresh.id))
+        stores.process(db.session.get(PassRefresh, refresh.id))
         db.session.commit()
         assert tag_of(member.id) > tag
         pass_ = pass_of(member.id)

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import GoogleCallback, GoogleObject, Member, Pass, StoreRefresh
+from app.models import GoogleCallback, GoogleObject, Member, Pass, PassRefresh
 from app.services import ledger, messaging, scheduler, stores
 from app.services.passes import nearest_stores
 from tests.app.marketing_support import auth, marketer_key, new_member
@@ -149,7 +149,7 @@ def test_big_programs_refresh_in_batches_in_the_worker(
     assert progress == added["refresh"]
     with app.app_context():
         assert scheduler.run_due()["store_refresh"] == "ok"
-        refresh = db.session.get(StoreRefresh, added["refresh"]["id"])
+        refresh = db.session.get(PassRefresh, added["refresh"]["id"])
         assert (refresh.status, refresh.processed) == ("done", len(before))
     changed, tagged = moved(before, snapshot(app, demo.program_id))
     assert tagged == changed

@@ -19,9 +19,9 @@ from app.models import (
     AuditEntry,
     Member,
     Pass,
+    PassRefresh,
     PosTransaction,
     Program,
-    StoreRefresh,
 )
 from app.services import loyalty, stores
 from app.services.demo import TIERS
@@ -225,7 +225,7 @@ def test_names_or_earn_rates_alone_do_not_retier(
         # Gold with no spend: kept, as no threshold changed.
         assert db.session.get(Member, member_id).tier == "gold"
         assert not db.session.scalar(
-            select(StoreRefresh.id).where(StoreRefresh.retier.is_(True))
+            select(PassRefresh.id).where(PassRefresh.retier.is_(True))
         )
 
 
@@ -247,12 +247,12 @@ def test_a_store_change_keeps_a_queued_retier(
         db.session.commit()
         assert (newer.retier, newer.stores_before) == (True, None)
         newer_id = newer.id
-        assert db.session.get(StoreRefresh, body["refresh"]["id"]).status == (
+        assert db.session.get(PassRefresh, body["refresh"]["id"]).status == (
             "superseded"
         )
     run_refresh(app)
     with app.app_context():
-        assert db.session.get(StoreRefresh, newer_id).retiered == 1
+        assert db.session.get(PassRefresh, newer_id).retiered == 1
         assert db.session.get(Member, member_id).tier == "silver"
 
 
@@ -263,5 +263,5 @@ def test_bad_tiers_change_nothing(
     response = client.patch("/api/v1/program", json={"tiers": bad}, headers=auth(key))
     assert response.status_code == 422
     with app.app_context():
-        assert db.session.scalar(select(StoreRefresh.id)) is None
+        assert db.session.scalar(select(PassRefresh.id)) is None
         assert db.session.scalar(select(AuditEntry.id)) is None

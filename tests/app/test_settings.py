@@ -22,10 +22,10 @@ from app.extensions import db
 from app.models import (
     AuditEntry,
     Pass,
+    PassRefresh,
     Program,
     ProgramImage,
     PushDelivery,
-    StoreRefresh,
 )
 from app.services import loyalty, messaging, scheduler, stores
 from app.services.passes import program_view
@@ -211,7 +211,7 @@ def test_bad_input_is_422_and_changes_nothing(
     assert not_json.status_code == 400
     assert client.get("/api/v1/program", headers=auth(key)).get_json() == before
     assert count(app, AuditEntry) == 0
-    assert count(app, StoreRefresh) == 0
+    assert count(app, PassRefresh) == 0
 
 
 def test_a_tier_members_hold_cannot_be_removed(
@@ -271,7 +271,7 @@ def test_rules_time_zone_and_quiet_hours_apply_without_touching_passes(
         assert messaging.send_window(program) == (22, 8)
         assert program.timezone == "Asia/Yekaterinburg"
     assert tags(app, demo.program_id) == before
-    assert count(app, StoreRefresh) == 0
+    assert count(app, PassRefresh) == 0
     # The same change again changes nothing and records nothing more.
     again = client.patch(
         "/api/v1/program", json={"timezone": "Asia/Yekaterinburg"}, headers=auth(key)
@@ -383,8 +383,8 @@ def test_a_settings_change_takes_over_a_queued_store_refresh(
     assert body["texts"]["terms"]["ru"] == "Новые\nусловия"
     # The one not started yet is superseded; the new one re-hashes every pass.
     with app.app_context():
-        assert db.session.get(StoreRefresh, store_refresh_id).status == "superseded"
-        assert db.session.get(StoreRefresh, body["refresh"]["id"]).stores_before is None
+        assert db.session.get(PassRefresh, store_refresh_id).status == "superseded"
+        assert db.session.get(PassRefresh, body["refresh"]["id"]).stores_before is None
     run_refresh(app)
     after = tags(app, demo.program_id)
     assert all(after[p] > before[p] for p in before)

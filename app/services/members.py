@@ -1,8 +1,7 @@
-"""Members search and profile, manual points adjustments, and stats for marketers."""
+"""Members for marketers: search, profile, manual points adjustments, erasure."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -16,7 +15,6 @@ from app.models import (
     Program,
 )
 from app.services import checks, ledger, wallet
-from app.services import stats as figures
 from app.services.errors import Invalid, NotFound
 from app.services.masking import mask_phone
 from app.services.passes import pass_for_member
@@ -155,53 +153,3 @@ def erase(member: Member) -> None:
     """Erase the member's personal data (their subscriptions end with it)."""
     if member.erased_at is None:
         erase_member(member)
-
-
-# -- stats ---------------------------------------------------------------------
-
-
-def stats(program: Program, days: int) -> dict[str, Any]:
-    """Per-day counts over the last `days` days (UTC dates): the figures of
-    `app.services.stats` (the same as /admin's charts)."""
-    today = datetime.now(UTC).date()
-    first = today - timedelta(days=days - 1)
-    since = datetime.combine(first, datetime.min.time(), UTC)
-    pid = program.id
-    series: dict[str, dict[str, int]] = {"signups": figures.signups(pid, since)}
-    for platform in figures.PLATFORMS:
-        for kind in ("install", "uninstall"):
-            series[f"{platform}_{kind}s"] = figures.wallet_events(
-                pid, platform, kind, since
-            )
-    series["google_saves"] = figures.google_events(pid, "save", since)
-    series["google_deletes"] = figures.google_events(pid, "del", since)
-    series["pushes_sent"] = figures.pushes_sent(pid, since)
-    series["pushes_failed"] = figures.pushes_failed(pid, since)
-    series["redemptions"] = figures.redemptions(pid, since)
-    for channel in ("store", "online"):
-        series[f"purchases_{channel}"] = figures.purchases(pid, channel, since)
-    dates = [first + timedelta(days=i) for i in range(days)]
-    return {
-        "days": days,
-        "from": first.isoformat(),
-        "to": today.isoformat(),
-        "series": [
-            {
-                "date": d.isoformat(),
-                **{
-                    name: counts.get(d.isoformat(), 0)
-                    for name, counts in series.items()
-                },
-            }
-            for d in dates
-        ],
-        "totals": {name: sum(counts.values()) for name, counts in series.items()},
-    }
-
-
-def parse_days(value: str | None) -> int:
-    # ASCII digits only: int() also reads "²"-like digits and "1_0".
-    if value is None:
-        return 30
-    days = int(value) if value.isascii() and value.isdigit() and len(value) < 9 else 0
-    return checks.whole(days, "days", 1, 366, "invalid_days")
