@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
 from app.api.auth import current_key, current_principal, require_key
+from app.api.body import json_body
 from app.extensions import db
 from app.services import cards, catalog, purchases, refunds, till_signup
-from app.services.errors import Invalid, Malformed
+from app.services.errors import Invalid
 
 bp = Blueprint("pos_api", __name__)
 
 
-def _json_body() -> Any:
-    """The JSON body with numbers as Decimal/int: money never passes through float."""
-    try:
-        return json.loads(request.get_data(cache=False) or b"null", parse_float=Decimal)
-    except ValueError:
-        raise Malformed("invalid_json", "The body is not valid JSON.") from None
+def _json_body() -> dict[str, Any]:
+    """The body as a JSON object, numbers as Decimal/int: money never passes
+    through float (the one reader, app/api/body.py)."""
+    return json_body(parse_float=Decimal)
 
 
 def _reply(body: dict[str, Any], status: int, replayed: bool | None = None) -> Response:

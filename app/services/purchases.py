@@ -29,7 +29,7 @@ import passes
 from app.extensions import db
 from app.models import Member, MemberOffer, Pass, PosTransaction
 from app.models.base import utcnow
-from app.services import cards, loyalty, offers, online, webhooks
+from app.services import cards, checks, loyalty, offers, online, webhooks
 from app.services import passes as pass_service
 from app.services.auth import Principal
 from app.services.errors import Forbidden, Invalid, Malformed
@@ -37,6 +37,7 @@ from app.services.purchase_writes import Movement, write_purchase
 
 CURRENCIES = ("RUB",)
 MAX_AMOUNT_KOPECKS = 100_000_000 * 100  # a hundred million roubles per receipt
+MAX_REDEEM_POINTS = 10**12  # far above any balance; bounded for the database
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{8,100}$")
 
 
@@ -104,30 +105,25 @@ def parse_purchase(body: object) -> Purchase:
     receipt_id = body.get("receipt_id")
     if isinstance(receipt_id, int) and not isinstance(receipt_id, bool):
         receipt_id = str(receipt_id)
-    if not isinstance(receipt_id, str) or not receipt_id.strip():
-        raise Invalid("invalid_receipt_id", "receipt_id is required")
-    if len(receipt_id.strip()) > 64:
-        raise Invalid("invalid_receipt_id", "receipt_id may have at most 64 characters")
-    if not receipt_id.isprintable():
-        # Control characters (NUL above all: PostgreSQL refuses it) are never part
-        # of a receipt number.
-        raise Invalid("invalid_receipt_id", "receipt_id has control characters")
-    redeem = body.get("redeem_points", 0)
-    if redeem is None:
-        redeem = 0
-    if isinstance(redeem, bool) or not isinstance(redeem, int) or redeem < 0:
-        raise Invalid(
-            "invalid_redeem_points", "redeem_points must be a whole number ≥ 0"
-        )
-    currency = body.get("currency", "RUB")
-    if currency not in CURRENCIES:
-        raise Invalid("unknown_currency", "Only RUB is accepted.")
+    # No control characters (NUL above all: PostgreSQL refuses it).
+    receipt_id = checks.text(receipt_id, "receipt_id", "invalid_receipt_id", longest=64)
+    redeem = body.get("redeem_points")
+    redeem = checks.whole(
+        0 if redeem is None else redeem,
+        "redeem_points",
+        0,
+        MAX_REDEEM_POINTS,
+        "invalid_redeem_points",
+    )
+    currency = checks.one_of(
+        body.get("currency", "RUB"), "currency", CURRENCIES, "unknown_currency"
+    )
     return Purchase(
         code=code.strip(),
         amount_kopecks=amount_kopecks,
-        receipt_id=receipt_id.strip(),
+        receipt_id=receipt_id,
         redeem_points=redeem,
-        currency=str(currency),
+        currency=currency,
         offer_ids=offers.parse_offer_ids(body.get("offer_ids")),
     )
 
