@@ -143,6 +143,7 @@ def worker(until_idle: bool, no_scheduler: bool) -> None:
     scheduled jobs until stopped."""
     from app.push.senders import build_senders
     from app.push.worker import Settings, Worker
+    from app.services import pass_cache
 
     config = current_app.config
     problems = errors(check_push_config(config))
@@ -166,7 +167,12 @@ def worker(until_idle: bool, no_scheduler: bool) -> None:
 
     async def main() -> None:
         senders = build_senders(config, app)
-        runner = Worker(engine, senders, Settings.from_config(config))
+        sign_ahead = (
+            pass_cache.signer_for(app) if config.get("PASS_SIGN_AHEAD", True) else None
+        )
+        runner = Worker(
+            engine, senders, Settings.from_config(config), sign_ahead=sign_ahead
+        )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, runner.stop)
