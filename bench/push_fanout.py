@@ -65,6 +65,8 @@ def config(certs: Path, database_url: str, apns_url: str) -> dict[str, str]:
         "APNS_URL": apns_url,
         "APNS_CA_FILE": str(certs / "ca.pem"),
         "APNS_AUTH": "certificate",
+        # The push path alone: signing passes ahead is bench/herd.py's subject.
+        "PASS_SIGN_AHEAD": "0",
     }
 
 

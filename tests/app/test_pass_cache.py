@@ -176,3 +176,11 @@ def test_the_pacer_spreads_sends_at_the_rate() -> None:
     assert pacer.delay(250) == 1.5
     unlimited = Pacer(0)
     assert (unlimited.batch(1000), unlimited.delay(10**6)) == (1000, 0.0)
+
+
+def test_push_rate_limit_setting_paces_the_worker() -> None:
+    settings = Settings.from_config({"PUSH_RATE_LIMIT": "250"})
+    worker = Worker(None, {}, settings)  # type: ignore[arg-type]
+    assert settings.rate_limit == 250.0
+    assert worker.pacer.batch(1000) == 250
+    assert Settings.from_config({}).rate_limit == 0.0
