@@ -17,7 +17,8 @@ with `git archive` to a temporary folder, its own database), and both are
 printed side by side.
 
     .venv/bin/python bench/herd.py [--devices 100000] [--web 2] [--clients 64]
-        [--baseline REF] [--push-rate 0] [--wallet-limit "100000 per minute"]
+        [--baseline REF] [--push-rate 0] [--worker-processes 1]
+        [--wallet-limit "100000 per minute"]
 """
 
 from __future__ import annotations
@@ -325,6 +326,7 @@ def run(
         "PUSH_POLL_SECONDS": "0.2",
         "SCHEDULER_SECONDS": "1",
         "PUSH_RATE_LIMIT": str(args.push_rate),
+        "PUSH_WORKER_PROCESSES": str(args.worker_processes),
         # Every phone here shares 127.0.0.1; see --wallet-limit.
         "RATELIMIT_WALLET": args.wallet_limit,
         "RATELIMIT_PAGES": "1000000 per minute",
@@ -482,6 +484,12 @@ def main() -> None:
         "--wallet-limit",
         default="100000 per minute",
         help="RATELIMIT_WALLET: every simulated phone shares one address here",
+    )
+    parser.add_argument(
+        "--worker-processes",
+        type=int,
+        default=1,
+        help="PUSH_WORKER_PROCESSES (code before it ignores this)",
     )
     parser.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args()
