@@ -86,6 +86,13 @@ def from_environment() -> dict[str, object]:
         # Retried deliveries fail only after PUSH_MAX_ATTEMPTS and this long.
         "PUSH_GIVE_UP_SECONDS": _env("PUSH_GIVE_UP_SECONDS"),
         "PUSH_POLL_SECONDS": _env("PUSH_POLL_SECONDS"),
+        # Devices pushed per second at most (0: unlimited), so the herd of pass
+        # downloads that follows stays within what the web tier serves.
+        "PUSH_RATE_LIMIT": _env("PUSH_RATE_LIMIT"),
+        # Delivery processes of `flask worker` (PostgreSQL; one core each).
+        "PUSH_WORKER_PROCESSES": int(_env("PUSH_WORKER_PROCESSES", "1") or 1),
+        # The worker signs a batch's passes into the shared cache before pushing.
+        "PASS_SIGN_AHEAD": _flag("PASS_SIGN_AHEAD", "1"),
         # How often the worker runs the scheduled jobs (campaigns, automations).
         "SCHEDULER_SECONDS": _env("SCHEDULER_SECONDS", "30"),
         # Members per campaign batch (one transaction each); default campaigns.BATCH.

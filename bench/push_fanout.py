@@ -65,6 +65,8 @@ def config(certs: Path, database_url: str, apns_url: str) -> dict[str, str]:
         "APNS_URL": apns_url,
         "APNS_CA_FILE": str(certs / "ca.pem"),
         "APNS_AUTH": "certificate",
+        # The push path alone: signing passes ahead is bench/herd.py's subject.
+        "PASS_SIGN_AHEAD": "0",
     }
 
 
@@ -238,6 +240,12 @@ def main() -> None:
     parser.add_argument("--rtt-pushes", type=int, default=20_000)
     parser.add_argument("--rtt-naive", type=int, default=200)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--worker-processes",
+        type=int,
+        default=1,
+        help="flask worker --processes (PostgreSQL only)",
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-push-"))
@@ -286,6 +294,7 @@ def main() -> None:
                 sys.executable,
                 *profiler,
                 *("-m", "flask", "--app", "wsgi", "worker", "--until-idle"),
+                *("--processes", str(args.worker_processes)),
             ],
             cwd=ROOT,
             env={**os.environ, **settings},

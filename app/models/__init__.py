@@ -13,6 +13,7 @@ from app.models.member import Member
 from app.models.message import MemberMessage
 from app.models.offer import MemberOffer, Offer
 from app.models.outbound import OutboundMessage, SignupCode
+from app.models.pass_cache import SignedPass
 from app.models.program import Program, ProgramImage, Store
 from app.models.push import PushDelivery
 from app.models.refresh import PassRefresh
@@ -53,6 +54,7 @@ __all__ = [
     "PushDelivery",
     "Registration",
     "SavedSegment",
+    "SignedPass",
     "SignupCode",
     "Store",
     "WalletEvent",

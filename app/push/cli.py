@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
+import socket
 import threading
 from datetime import UTC, datetime
 
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import with_appcontext
+from sqlalchemy import Engine
 
 from app.config import (
     development_certificate_file,
@@ -137,12 +141,16 @@ def _program_findings() -> list[Finding]:
     is_flag=True,
     help="Only deliver; leave scheduled jobs (campaigns, automations) to others.",
 )
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Delivery processes (PostgreSQL only; default PUSH_WORKER_PROCESSES or 1).",
+)
 @with_appcontext
-def worker(until_idle: bool, no_scheduler: bool) -> None:
+def worker(until_idle: bool, no_scheduler: bool, processes: int | None) -> None:
     """Deliver queued pushes (APNs, WalletPasses relay, Google) and run the
     scheduled jobs until stopped."""
-    from app.push.senders import build_senders
-    from app.push.worker import Settings, Worker
 
     config = current_app.config
     problems = errors(check_push_config(config))
@@ -155,6 +163,13 @@ def worker(until_idle: bool, no_scheduler: bool) -> None:
     engine = db.engine
     # The proxy is typed as the Flask app itself; the threads need the real one.
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    count = processes or int(config.get("PUSH_WORKER_PROCESSES") or 1)
+    if count > 1 and engine.dialect.name != "postgresql":
+        raise click.ClickException("--processes needs PostgreSQL (SKIP LOCKED claims)")
+    # One event loop is one core: a campaign's pushes (and signing its passes
+    # ahead) spread over forked delivery processes, each claiming its own
+    # batches with SKIP LOCKED; only this first process runs the scheduler.
+    children = [_fork_delivery(engine, until_idle) for _ in range(count - 1)]
     stop_scheduler = threading.Event()
     if not (until_idle or no_scheduler):
         threading.Thread(
@@ -164,18 +179,54 @@ def worker(until_idle: bool, no_scheduler: bool) -> None:
             daemon=True,
         ).start()
 
-    async def main() -> None:
-        senders = build_senders(config, app)
-        runner = Worker(engine, senders, Settings.from_config(config))
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, runner.stop)
-        await runner.run(until_idle=until_idle)
-
     try:
-        asyncio.run(main())
+        asyncio.run(_deliver(engine, app, until_idle))
     finally:
         stop_scheduler.set()
+        for child in children:
+            if not until_idle:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGTERM)
+            os.waitpid(child, 0)
+
+
+async def _deliver(engine: Engine, app: Flask, until_idle: bool) -> None:
+    """One delivery loop (one process): stops on SIGTERM/SIGINT."""
+    from app.push.senders import build_senders
+    from app.push.worker import Settings, Worker
+    from app.services import pass_cache
+
+    config = app.config
+    sign_ahead = (
+        pass_cache.signer_for(app) if config.get("PASS_SIGN_AHEAD", True) else None
+    )
+    runner = Worker(
+        engine,
+        build_senders(config, app),
+        Settings.from_config(config),
+        owner=f"{socket.gethostname()}:{os.getpid()}"[:64],
+        sign_ahead=sign_ahead,
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, runner.stop)
+    await runner.run(until_idle=until_idle)
+
+
+def _fork_delivery(engine: Engine, until_idle: bool) -> int:
+    """A forked delivery process (no scheduler); its pid, in the parent."""
+    pid = os.fork()
+    if pid:
+        return pid
+    status = 1
+    try:
+        # The parent's pooled connections must not be shared across the fork.
+        engine.dispose(close=False)
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        asyncio.run(_deliver(engine, app, until_idle))
+        status = 0
+    finally:
+        os._exit(status)
 
 
 @click.command("run-jobs")

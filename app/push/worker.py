@@ -19,7 +19,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,6 +49,9 @@ class Settings:
     # stops being tried.
     give_up_seconds: float = 86400.0
     poll_seconds: float = 1.0
+    # Devices per second at most (0: unlimited): each pushed device soon asks
+    # the web tier for its pass, so pushes go no faster than it can serve them.
+    rate_limit: float = 0.0
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -61,6 +64,7 @@ class Settings:
             "retry_cap_seconds": "PUSH_RETRY_CAP_SECONDS",
             "give_up_seconds": "PUSH_GIVE_UP_SECONDS",
             "poll_seconds": "PUSH_POLL_SECONDS",
+            "rate_limit": "PUSH_RATE_LIMIT",
         }
         values: dict[str, Any] = {}
         for attribute, name in names.items():
@@ -78,6 +82,36 @@ class Stats:
     )
 
 
+# Channels whose devices then download the .pkpass from the web service.
+PKPASS_CHANNELS = frozenset({"apns", "android"})
+
+
+class Pacer:
+    """At most `rate` sends per second on average (0: no limit)."""
+
+    def __init__(
+        self, rate: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = rate
+        self._clock = clock
+        self._free_at = 0.0
+
+    def delay(self, count: int) -> float:
+        """Seconds to wait before sending `count` more; books them."""
+        if self.rate <= 0:
+            return 0.0
+        now = self._clock()
+        start = max(now, self._free_at)
+        self._free_at = start + count / self.rate
+        return start - now
+
+    def batch(self, size: int) -> int:
+        """A batch size that keeps each paced step near a second or less."""
+        if self.rate <= 0:
+            return size
+        return max(1, min(size, int(self.rate)))
+
+
 class Worker:
     def __init__(
         self,
@@ -85,10 +119,15 @@ class Worker:
         senders: Mapping[str, s.Sender],
         settings: Settings | None = None,
         owner: str | None = None,
+        sign_ahead: Callable[[list[int]], int] | None = None,
     ) -> None:
         self.engine = engine
         self.senders = dict(senders)
         self.settings = settings or Settings()
+        # Signs a batch's passes into the shared cache before their pushes go
+        # out (services.pass_cache), so the herd of downloads finds them signed.
+        self.sign_ahead = sign_ahead
+        self.pacer = Pacer(self.settings.rate_limit)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"[:64]
         self.stats = Stats()
         self._stop = asyncio.Event()
@@ -289,7 +328,28 @@ class Worker:
         return delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
 
     # -- the loop ------------------------------------------------------------
+    async def _sign_ahead(self, jobs: list[s.Job]) -> None:
+        if self.sign_ahead is None:
+            return
+        pass_ids = [
+            job.pass_id
+            for job in jobs
+            if job.pass_id is not None and job.channel in PKPASS_CHANNELS
+        ]
+        if not pass_ids:
+            return
+        started = time.perf_counter()
+        try:
+            self.stats.counters["signed_ahead"] += await asyncio.to_thread(
+                self.sign_ahead, pass_ids
+            )
+        except Exception:
+            # Only an optimisation: the web service signs on a cache miss.
+            log.exception("push worker could not sign %d passes ahead", len(pass_ids))
+        self.stats.seconds["sign_ahead"] += time.perf_counter() - started
+
     async def process(self, jobs: list[s.Job]) -> None:
+        await self._sign_ahead(jobs)
         started = time.perf_counter()
         by_channel: dict[str, list[s.Job]] = collections.defaultdict(list)
         for job in jobs:
@@ -331,12 +391,17 @@ class Worker:
                     await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 try:
-                    jobs = await asyncio.to_thread(self.claim, settings.batch_size)
+                    jobs = await asyncio.to_thread(
+                        self.claim, self.pacer.batch(settings.batch_size)
+                    )
                 except Exception:
                     log.exception("push worker could not claim rows")
                     jobs = []
                     await self._sleep(settings.poll_seconds)
                 if jobs:
+                    wait = self.pacer.delay(len(jobs))
+                    if wait > 0:
+                        await self._sleep(wait)
                     task = asyncio.create_task(self.process(jobs))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)

@@ -193,25 +193,33 @@ def changed_serials(
     device_id: str, pass_type: str, since: int | None
 ) -> tuple[list[str], int] | None:
     """Serials of the device's passes changed after `since`, and the newest tag."""
-    program_id = db.session.scalar(
-        select(Program.id).where(Program.pass_type_identifier == pass_type)
-    )
-    if program_id is None:
-        raise NotFound("unknown_pass_type", "Unknown pass type identifier")
+    # One statement from the device's unique index, through its registrations
+    # (unique device_id, pass_id) to the passes and their program by primary key
+    # (tests/app/test_herd_queries.py checks the plans): after a campaign every
+    # device asks this once, so it must not touch other devices' rows. The
+    # `+ 0` keeps both planners off the program's tag index (ix_pass_program_tag),
+    # which after a campaign would walk every changed pass of the program.
     query = (
         select(Pass.serial_number, Pass.update_tag)
         .join(Registration, Registration.pass_id == Pass.id)
         .join(Device, Device.id == Registration.device_id)
+        .join(Program, Program.id == Pass.program_id + 0)
         .where(
-            Device.device_library_identifier == device_id, Pass.program_id == program_id
+            Device.device_library_identifier == device_id,
+            Program.pass_type_identifier == pass_type,
         )
     )
     if since is not None:
-        query = query.where(Pass.update_tag > since)
+        query = query.where(Pass.update_tag + 0 > since)
     # No ORDER BY: with it the planner walks the program's tag index (every pass)
     # instead of starting from the device's few registrations (bench/webservice.py).
     rows = sorted(db.session.execute(query).all(), key=lambda row: row[1])
-    if not rows:
+    if not rows:  # a second query only to tell 404 from 204
+        known = db.session.scalar(
+            select(Program.id).where(Program.pass_type_identifier == pass_type)
+        )
+        if known is None:
+            raise NotFound("unknown_pass_type", "Unknown pass type identifier")
         return None
     return [serial for serial, _ in rows], rows[-1][1]
 

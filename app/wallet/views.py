@@ -14,8 +14,7 @@ from app.security import (
     wallet_limit,
     wallet_log_limit,
 )
-from app.services import passes as pass_service
-from app.services import wallet
+from app.services import pass_cache, wallet
 
 bp = Blueprint("wallet", __name__)
 limiter.limit(wallet_limit, key_func=wallet_client_key)(bp)
@@ -65,7 +64,7 @@ def latest_pass(pass_type: str, serial: str) -> Response:
     if since is not None and pass_.updated_at <= since:
         response = Response(status=304)
     else:
-        response = Response(pass_service.build_pkpass(pass_), mimetype=PKPASS_MIMETYPE)
+        response = Response(pass_cache.pkpass(pass_), mimetype=PKPASS_MIMETYPE)
     response.last_modified = pass_.updated_at
     response.headers["Cache-Control"] = "no-cache"
     return response

@@ -1,0 +1,26 @@
+"""Signed .pkpass bytes kept for the web service (see services.pass_cache)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, LargeBinary
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, utcnow
+
+
+class SignedPass(Base):
+    """The signed archive of one pass at one update tag: one row per pass (a
+    newer tag replaces the row), so stale versions never pile up."""
+
+    __tablename__ = "signed_pass"
+
+    pass_id: Mapped[int] = mapped_column(
+        ForeignKey("pass.id", ondelete="CASCADE"), primary_key=True
+    )
+    update_tag: Mapped[int]
+    # The pass's Last-Modified when signed: served with the bytes.
+    modified_at: Mapped[datetime]
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,156 @@
+"""The signed-pass cache: a campaign's passes are signed once, ahead of the herd.
+
+After a campaign every pushed device downloads its changed pass; signing one
+costs ~3 ms of CPU, so the web tier would spend its cores re-building what the
+push worker can build once per pass before it pushes. The cache is a table
+(`signed_pass`, one row per pass at its current update tag): every web process
+and worker share it through the database both on SQLite and PostgreSQL, with no
+other store to run, and a pass that changes again simply replaces its row (an
+older tag is never served and never kept).
+
+A row is valid for a pass while its (update tag, Last-Modified) equal the
+pass's own: the same contract as the web service's 304s, which already treat a
+pass as unchanged until its tag and Last-Modified move.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import Connection, and_, bindparam, exists, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import selectinload
+
+from app.database import write_aside
+from app.extensions import db
+from app.models import Pass, SignedPass
+from app.services import passes as pass_service
+
+log = logging.getLogger(__name__)
+T = SignedPass.__table__
+
+
+def _store_statement(dialect: str) -> Any:
+    """Upsert of one row; never replaces a newer version with an older one."""
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(T)
+    statement = insert.values(
+        pass_id=bindparam("b_pass"),
+        update_tag=bindparam("b_tag"),
+        modified_at=bindparam("b_modified"),
+        data=bindparam("b_data"),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[T.c.pass_id],
+        set_={
+            "update_tag": statement.excluded.update_tag,
+            "modified_at": statement.excluded.modified_at,
+            "data": statement.excluded.data,
+            "created_at": statement.excluded.created_at,
+        },
+        where=and_(
+            T.c.update_tag <= statement.excluded.update_tag,
+            T.c.modified_at <= statement.excluded.modified_at,
+        ),
+    )
+
+
+def _row(pass_: Pass, data: bytes) -> dict[str, Any]:
+    return {
+        "b_pass": pass_.id,
+        "b_tag": pass_.update_tag,
+        "b_modified": pass_.updated_at,
+        "b_data": data,
+    }
+
+
+def cached(pass_: Pass) -> bytes | None:
+    """The cached bytes of the pass at its current tag, if any."""
+    return db.session.scalar(
+        select(T.c.data).where(
+            T.c.pass_id == pass_.id,
+            T.c.update_tag == pass_.update_tag,
+            T.c.modified_at == pass_.updated_at,
+        )
+    )
+
+
+def pkpass(pass_: Pass) -> bytes:
+    """The signed pass at its current tag: cached, or signed now and stored.
+
+    The store is a transaction of its own (the web service's GETs never commit):
+    at once on PostgreSQL; on SQLite after the answer (write_aside), as a reading
+    request there cannot upgrade its lock without risking "database is locked".
+    """
+    data = cached(pass_)
+    if data is not None:
+        return data
+    data = pass_service.build_pkpass(pass_)
+    row = _row(pass_, data)
+    if db.session.get_bind().dialect.name == "sqlite":
+        write_aside(_store_statement("sqlite"), row)
+        return data
+    try:
+        store([row])
+    except SQLAlchemyError as error:  # only a cache: never fail the answer
+        log.warning("could not cache pass %d: %s", pass_.id, type(error).__name__)
+    return data
+
+
+def _uncached(pass_ids: list[int]) -> list[Pass]:
+    current = exists().where(
+        T.c.pass_id == Pass.id,
+        T.c.update_tag == Pass.update_tag,
+        T.c.modified_at == Pass.updated_at,
+    )
+    return list(
+        db.session.scalars(
+            select(Pass)
+            .where(Pass.id.in_(pass_ids), ~current, ~Pass.voided)
+            .options(selectinload(Pass.program), selectinload(Pass.member))
+        )
+    )
+
+
+def sign_ahead(pass_ids: Iterable[int]) -> int:
+    """Sign the passes not cached at their current tag and store them; how many
+    were signed. Needs an app context; commits in its own short transaction
+    (signing happens outside it, so SQLite's write lock is held only to write)."""
+    wanted = sorted(set(pass_ids))
+    rows: list[dict[str, Any]] = []
+    for start in range(0, len(wanted), 500):
+        for pass_ in _uncached(wanted[start : start + 500]):
+            try:
+                rows.append(_row(pass_, pass_service.build_pkpass(pass_)))
+            except Exception as error:  # a miss later signs it (or shows the error)
+                log.warning("could not sign pass %d ahead: %r", pass_.id, error)
+    db.session.rollback()
+    if rows:
+        store(rows)
+    return len(rows)
+
+
+def store(rows: list[dict[str, Any]]) -> None:
+    engine = db.engine
+    with engine.execution_options(sqlite_begin="immediate").begin() as conn:
+        _store(conn, rows)
+
+
+def _store(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    conn.execute(_store_statement(conn.dialect.name), rows)
+
+
+def signer_for(app: Flask) -> Any:
+    """A callable for the push worker: sign these passes ahead, in `app`."""
+
+    def sign(pass_ids: list[int]) -> int:
+        with app.app_context():
+            try:
+                return sign_ahead(pass_ids)
+            finally:
+                db.session.remove()
+
+    return sign

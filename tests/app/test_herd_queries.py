@@ -1,0 +1,80 @@
+"""After a campaign every device lists its changed serials: index look-ups only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import event, text
+
+from app.extensions import db
+from app.services import wallet
+from tests.conftest import Demo
+
+DEVICE = "plan-device-0001"
+
+
+def statements_of(app: Flask, call: Any) -> list[tuple[str, Any]]:
+    """The SELECTs (with parameters) `call` runs in an app context."""
+    seen: list[tuple[str, Any]] = []
+
+    def before(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append((statement, params))
+
+    with app.app_context():
+        engine = db.engine
+        event.listen(engine, "before_cursor_execute", before)
+        try:
+            call()
+        finally:
+            event.remove(engine, "before_cursor_execute", before)
+            db.session.rollback()
+    return seen
+
+
+def plan(app: Flask, statement: str, params: Any) -> str:
+    with app.app_context():
+        connection = db.session.connection()
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        if connection.dialect.name == "sqlite":
+            cursor.execute(f"EXPLAIN QUERY PLAN {statement}", params)
+            lines = [str(row[-1]) for row in cursor.fetchall()]
+        else:
+            # Tiny test tables make sequential scans cheapest; forbid them so the
+            # plan shows whether an index can serve every table.
+            connection.execute(text("SET LOCAL enable_seqscan = off"))
+            cursor.execute(f"EXPLAIN {statement}", params)
+            lines = [str(row[0]) for row in cursor.fetchall()]
+        db.session.rollback()
+        return "\n".join(lines)
+
+
+def test_changed_serials_is_one_statement_on_indexes(
+    app: Flask, client: FlaskClient, demo: Demo
+) -> None:
+    p = demo.passes[0]
+    registered = client.post(
+        f"/wallet/v1/devices/{DEVICE}/registrations/{demo.pass_type}/{p.serial}",
+        json={"pushToken": "cd" * 32},
+        headers={"Authorization": f"ApplePass {p.token}"},
+    )
+    assert registered.status_code == 201
+    found: list[Any] = []
+    statements = statements_of(
+        app, lambda: found.append(wallet.changed_serials(DEVICE, demo.pass_type, 0))
+    )
+    assert found[0] is not None
+    assert found[0][0] == [p.serial]
+    [(statement, params)] = statements
+    explained = plan(app, statement, params)
+    # From the device, never along the program's tag index (every changed pass).
+    assert "ix_pass_program_tag" not in explained, explained
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        assert "SCAN" not in explained, explained
+        assert explained.startswith("SEARCH device"), explained
+    else:
+        assert "Seq Scan" not in explained, explained
+        first_scan = next(line for line in explained.splitlines() if "Scan" in line)
+        assert " on device" in first_scan, explained

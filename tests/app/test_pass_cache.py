@@ -1,0 +1,186 @@
+"""The signed-pass cache: signed ahead by the worker, served by the web service."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select, update
+
+from app.extensions import db
+from app.models import Member, Pass, SignedPass
+from app.push.senders import build_senders
+from app.push.worker import Pacer, Settings, Worker
+from app.services import pass_cache
+from app.services.passes import refresh_pass
+from tests.conftest import Demo, DemoPass
+from tests.support.apns_server import ApnsStandIn
+from tests.support.openssl import verify_pkpass
+
+DEVICE = "cache-device-0001"
+TOKEN = "ab" * 32
+
+
+def pass_url(demo: Demo, p: DemoPass) -> str:
+    return f"/wallet/v1/passes/{demo.pass_type}/{p.serial}"
+
+
+def auth(p: DemoPass) -> dict[str, str]:
+    return {"Authorization": f"ApplePass {p.token}"}
+
+
+def cache_rows(app: Flask) -> list[tuple[int, int, bytes]]:
+    with app.app_context():
+        rows = db.session.execute(
+            select(SignedPass.pass_id, SignedPass.update_tag, SignedPass.data)
+        ).all()
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def pass_state(app: Flask, member_id: int) -> tuple[int, int]:
+    with app.app_context():
+        pass_ = db.session.scalar(select(Pass).where(Pass.member_id == member_id))
+        assert pass_ is not None
+        return pass_.id, pass_.update_tag
+
+
+def add_points(app: Flask, member_id: int, points: int) -> None:
+    with app.app_context():
+        member = db.session.get(Member, member_id)
+        assert member is not None
+        member.points += points
+        pass_ = db.session.scalar(select(Pass).where(Pass.member_id == member_id))
+        assert pass_ is not None
+        assert refresh_pass(pass_)
+        db.session.commit()
+
+
+def points(pkpass: bytes) -> int:
+    with zipfile.ZipFile(io.BytesIO(pkpass)) as archive:
+        pass_json = json.loads(archive.read("pass.json"))
+    return int(pass_json["storeCard"]["headerFields"][0]["value"])
+
+
+def test_a_miss_signs_and_stores_then_the_cache_is_served(
+    app: Flask, client: FlaskClient, demo: Demo, pki_dir: Path, tmp_path: Path
+) -> None:
+    p = demo.passes[0]
+    pass_id, tag = pass_state(app, p.member_id)
+    assert cache_rows(app) == []
+
+    first = client.get(pass_url(demo, p), headers=auth(p))
+    assert first.status_code == 200
+    [(cached_id, cached_tag, data)] = cache_rows(app)
+    assert (cached_id, cached_tag, data) == (pass_id, tag, first.data)
+    verify_pkpass(data, pki_dir / "ca.pem", tmp_path)
+
+    # Served from the table, not signed again: a marker put there comes back.
+    with app.app_context():
+        db.session.execute(update(SignedPass).values(data=b"from the cache"))
+        db.session.commit()
+    again = client.get(pass_url(demo, p), headers=auth(p))
+    assert again.data == b"from the cache"
+    assert again.headers["Last-Modified"] == first.headers["Last-Modified"]
+
+    since = {"If-Modified-Since": first.headers["Last-Modified"], **auth(p)}
+    assert client.get(pass_url(demo, p), headers=since).status_code == 304
+
+
+def test_a_tag_change_invalidates_and_replaces_the_row(
+    app: Flask, client: FlaskClient, demo: Demo, pki_dir: Path, tmp_path: Path
+) -> None:
+    p = demo.passes[0]
+    first = client.get(pass_url(demo, p), headers=auth(p))
+    add_points(app, p.member_id, 250)
+    pass_id, tag = pass_state(app, p.member_id)
+
+    since = {"If-Modified-Since": first.headers["Last-Modified"], **auth(p)}
+    updated = client.get(pass_url(demo, p), headers=since)
+    assert updated.status_code == 200
+    assert points(updated.data) == points(first.data) + 250
+    verify_pkpass(updated.data, pki_dir / "ca.pem", tmp_path)
+    # One row per pass: the older tag's bytes are gone.
+    assert cache_rows(app) == [(pass_id, tag, updated.data)]
+
+
+def test_an_older_version_never_replaces_a_newer_one(app: Flask, demo: Demo) -> None:
+    pass_id, tag = pass_state(app, demo.passes[0].member_id)
+    with app.app_context():
+        pass_ = db.session.get(Pass, pass_id)
+        assert pass_ is not None
+        modified = pass_.updated_at
+        newer = {"b_pass": pass_id, "b_tag": tag + 5, "b_modified": modified}
+        pass_cache.store([{**newer, "b_data": b"newer"}])
+        pass_cache.store([{**newer, "b_tag": tag, "b_data": b"older"}])
+    assert cache_rows(app) == [(pass_id, tag + 5, b"newer")]
+
+
+def test_the_worker_signs_changed_passes_before_pushing(
+    app: Flask,
+    client: FlaskClient,
+    demo: Demo,
+    push_app: Flask,
+    apns: ApnsStandIn,
+    pki_dir: Path,
+    tmp_path: Path,
+) -> None:
+    p = demo.passes[0]
+    registered = client.post(
+        f"/wallet/v1/devices/{DEVICE}/registrations/{demo.pass_type}/{p.serial}",
+        json={"pushToken": TOKEN},
+        headers=auth(p),
+    )
+    assert registered.status_code == 201
+    add_points(app, p.member_id, 300)
+    pass_id, tag = pass_state(app, p.member_id)
+    assert cache_rows(app) == []
+
+    with push_app.app_context():
+        db.session.remove()
+        worker = Worker(
+            db.engine,
+            build_senders(push_app.config, push_app),
+            Settings.from_config(push_app.config),
+            sign_ahead=pass_cache.signer_for(push_app),
+        )
+        with ThreadPoolExecutor(1) as pool:
+            stats = pool.submit(asyncio.run, worker.run(until_idle=True)).result()
+    assert stats.counters["signed_ahead"] == 1
+    assert [push.token for push in apns.pushes] == [TOKEN]
+
+    [(cached_id, cached_tag, data)] = cache_rows(app)
+    assert (cached_id, cached_tag) == (pass_id, tag)
+    verify_pkpass(data, pki_dir / "ca.pem", tmp_path)
+    served = client.get(pass_url(demo, p), headers=auth(p))
+    assert served.data == data
+    # Signed again only when the tag moves: a second run signs nothing.
+    with app.app_context():
+        assert pass_cache.sign_ahead([pass_id]) == 0
+        count = db.session.scalar(select(func.count()).select_from(SignedPass))
+    assert count == 1
+
+
+def test_the_pacer_spreads_sends_at_the_rate() -> None:
+    now = [100.0]
+    pacer = Pacer(500, clock=lambda: now[0])
+    assert pacer.batch(1000) == 500
+    assert pacer.delay(500) == 0.0
+    assert pacer.delay(500) == 1.0  # the second 500 wait a second
+    now[0] = 100.5
+    assert pacer.delay(250) == 1.5
+    unlimited = Pacer(0)
+    assert (unlimited.batch(1000), unlimited.delay(10**6)) == (1000, 0.0)
+
+
+def test_push_rate_limit_setting_paces_the_worker() -> None:
+    settings = Settings.from_config({"PUSH_RATE_LIMIT": "250"})
+    worker = Worker(None, {}, settings)  # type: ignore[arg-type]
+    assert settings.rate_limit == 250.0
+    assert worker.pacer.batch(1000) == 250
+    assert Settings.from_config({}).rate_limit == 0.0

@@ -1,0 +1,104 @@
+"""`flask worker --processes N`: forked delivery processes share the outbox."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, insert, select
+
+from app.config import ROOT
+from app.extensions import db
+from app.models import Device, Pass, PushDelivery, Registration
+from app.models.base import utcnow
+from app.services import outbox
+from tests.app.test_push_kill import worker_env
+from tests.conftest import Demo
+from tests.support.apns_server import ApnsStandIn
+
+DEVICES = 2000
+
+
+def queue_pushes(app: Flask, demo: Demo) -> list[str]:
+    tokens = [f"{i:064x}" for i in range(1, DEVICES + 1)]
+    with app.app_context():
+        pass_id = db.session.scalar(
+            select(Pass.id).where(Pass.serial_number == demo.passes[0].serial)
+        )
+        now = utcnow()
+        db.session.execute(
+            insert(Device),
+            [
+                {
+                    "device_library_identifier": f"proc-device-{i}",
+                    "push_token": token,
+                    "platform": "apple",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i, token in enumerate(tokens)
+            ],
+        )
+        device_ids = db.session.scalars(select(Device.id)).all()
+        db.session.execute(
+            insert(Registration),
+            [
+                {"device_id": d, "pass_id": pass_id, "created_at": now}
+                for d in device_ids
+            ],
+        )
+        assert outbox.enqueue_for_passes([pass_id]) == DEVICES
+        db.session.commit()
+    return tokens
+
+
+def run_worker(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "worker", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,  # a hang guard, not a performance assertion
+        check=False,
+    )
+
+
+def test_two_delivery_processes_send_every_push_once(
+    app: Flask,
+    demo: Demo,
+    pki_dir: Path,
+    database_url: str,
+    apns: ApnsStandIn,
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("several delivery processes need PostgreSQL")
+    tokens = queue_pushes(app, demo)
+    env = worker_env(pki_dir, database_url, apns.url)
+    done = run_worker(env, "--until-idle", "--processes", "2")
+    assert done.returncode == 0, done.stderr
+    owners = set(re.findall(r"push worker (\S+) started", done.stderr))
+    assert len(owners) == 2, done.stderr
+    delivered = apns.delivered()
+    assert set(delivered) == set(tokens)
+    assert set(delivered.values()) == {1}  # none sent twice
+    with app.app_context():
+        statuses = db.session.execute(
+            select(PushDelivery.status, func.count()).group_by(PushDelivery.status)
+        ).all()
+    assert statuses == [("sent", DEVICES)]
+
+
+def test_several_processes_on_sqlite_are_refused(
+    app: Flask, pki_dir: Path, database_url: str, apns: ApnsStandIn
+) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite only")
+    env = worker_env(pki_dir, database_url, apns.url)
+    refused = run_worker(env, "--until-idle", "--processes", "2")
+    assert refused.returncode != 0
+    assert "--processes needs PostgreSQL" in refused.stderr
