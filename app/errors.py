@@ -36,16 +36,6 @@ def domain_status(error: domain.DomainError) -> int:
     return 400
 
 
-class ApiError(Exception):
-    """An error a JSON API reports as {"error": code, "message": text}."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
 def json_error(status: int, code: str, message: str, **extra: Any) -> Response:
     response = jsonify({"error": code, "message": message, **extra})
     response.status_code = status
@@ -62,11 +52,6 @@ def _wants_json() -> bool:
 
 def register_error_handlers(app: Flask) -> None:
     """JSON for API paths, an HTML page elsewhere; always roll back first."""
-
-    @app.errorhandler(ApiError)
-    def handle_api_error(error: ApiError) -> Response:
-        db.session.rollback()
-        return json_error(error.status, error.code, error.message)
 
     @app.errorhandler(domain.DomainError)
     def handle_domain_error(error: domain.DomainError) -> Response:

@@ -21,10 +21,10 @@ from flask_wtf.csrf import CSRFError, validate_csrf
 from sqlalchemy import delete, or_, select
 from wtforms import ValidationError
 
-from app.errors import ApiError
 from app.extensions import db
 from app.models import AdminSession, ApiKey, Program
 from app.models.base import utcnow
+from app.services.errors import Forbidden, Unauthorized
 
 ROLES = ("marketer", "admin")
 SESSION_KEY = "admin_session"
@@ -162,12 +162,12 @@ def api_session_key(req: Request) -> ApiKey:
     token in X-CSRFToken on anything but GET/HEAD (401/403 otherwise)."""
     api_key = session_key()
     if api_key is None:
-        raise ApiError(401, "unauthorized", "An API key is required (Bearer).")
+        raise Unauthorized("unauthorized", "An API key is required (Bearer).")
     if req.method not in ("GET", "HEAD", "OPTIONS"):
         token: Any = req.headers.get("X-CSRFToken")
         try:
             validate_csrf(token)
         except (ValidationError, CSRFError):
-            raise ApiError(403, "csrf", "The CSRF token is missing or wrong.") from None
+            raise Forbidden("csrf", "The CSRF token is missing or wrong.") from None
     g.admin_session = True  # the program comes from the session (selected_program)
     return api_key

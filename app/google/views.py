@@ -5,11 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from app.bodies import read_json
-from app.errors import ApiError
 from app.extensions import db, limiter
 from app.security import google_callback_limit
 from app.services import google_wallet
-from app.services.errors import Malformed
+from app.services.errors import Malformed, Unavailable
 from passes.google_callback import CallbackError
 
 bp = Blueprint("google", __name__)
@@ -32,11 +31,11 @@ def callbacks() -> Response:
         message = google_wallet.verify(body)
     except CallbackError as error:
         current_app.logger.warning("rejected Google callback: %s", error)
-        raise ApiError(400, "invalid_callback", "Callback did not verify") from error
+        raise Malformed("invalid_callback", "Callback did not verify") from error
     except google_wallet.GoogleRetryableError as error:
         # Without Google's keys nothing can be verified; Google retries on 5xx.
         current_app.logger.error("%s", error)
-        raise ApiError(503, "keys_unavailable", "Try again later") from error
+        raise Unavailable("keys_unavailable", "Try again later") from error
     recorded = google_wallet.record_callback(message)
     db.session.commit()
     return jsonify({"status": "recorded" if recorded else "duplicate"})

@@ -9,7 +9,7 @@ redemption, refund, back-in-stock.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import exists, select
 
@@ -23,15 +23,30 @@ from app.services.masking import mask_phone
 from app.services.passes import barcode_secret
 
 
-def card_number(code: str) -> tuple[str | None, bool]:
+class CardCode(NamedTuple):
+    """A scanned or typed code: the card number it names, and whether it was the
+    barcode (with its MAC) rather than a number typed by hand."""
+
+    number: str | None
+    genuine: bool
+
+
+class Card(NamedTuple):
+    """The member a code opens, and whether the barcode was scanned."""
+
+    member: Member
+    genuine: bool
+
+
+def card_number(code: str) -> CardCode:
     """(card number, genuine) from a barcode payload or a typed number.
 
     `genuine` is True only for a barcode whose MAC checks out.
     """
     number = passes.parse_barcode_payload(code, barcode_secret())
     if number is not None:
-        return number, True
-    return passes.normalize_card_number(code), False
+        return CardCode(number, True)
+    return CardCode(passes.normalize_card_number(code), False)
 
 
 def unknown_card() -> NotFound:
@@ -80,7 +95,7 @@ def alias_number(program_id: int, code: str) -> str | None:
     )
 
 
-def resolve_code(program_id: int, code: str) -> tuple[Member, bool]:
+def resolve_code(program_id: int, code: str) -> Card:
     """(member, genuine) for a barcode payload or a typed card number of an open
     card: NotFound if none, Forbidden if the card is another program's (card
     numbers are unique overall), Gone if it is closed."""
@@ -100,7 +115,7 @@ def resolve_code(program_id: int, code: str) -> tuple[Member, bool]:
         raise other_program()
     if is_closed(member):
         raise card_closed()
-    return member, genuine
+    return Card(member, genuine)
 
 
 def member_summary(member: Member, genuine: bool) -> dict[str, Any]:

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from app.extensions import db
 from app.ids import MAX_ID
@@ -38,7 +38,14 @@ def get_transaction(api_key: Principal, transaction_id: int) -> PosTransaction:
     return transaction
 
 
-def refund(api_key: Principal, transaction_id: int) -> tuple[dict[str, Any], bool]:
+class Refunded(NamedTuple):
+    """The refund's answer, and whether it was a replay of an earlier refund."""
+
+    body: dict[str, Any]
+    replayed: bool
+
+
+def refund(api_key: Principal, transaction_id: int) -> Refunded:
     """Reverse a purchase's points once: (body, already refunded). Caller commits."""
     transaction = get_transaction(api_key, transaction_id)
     member = ledger.lock_member(transaction.member_id)
@@ -46,7 +53,7 @@ def refund(api_key: Principal, transaction_id: int) -> tuple[dict[str, Any], boo
     db.session.refresh(transaction)
     if transaction.refunded_at is not None:
         assert transaction.refund_response is not None
-        return dict(transaction.refund_response), True
+        return Refunded(dict(transaction.refund_response), True)
     if cards.is_closed(member):
         raise cards.card_closed()
 
@@ -108,4 +115,4 @@ def refund(api_key: Principal, transaction_id: int) -> tuple[dict[str, Any], boo
         member_id=member.id,
     )
     ledger.refresh_member_pass(member)
-    return dict(transaction.refund_response), False
+    return Refunded(dict(transaction.refund_response), False)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hmac
 import re
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import CursorResult, delete, func, select
 
@@ -42,17 +42,31 @@ def unauthorized() -> Unauthorized:
     return Unauthorized("unauthorized", "Missing or invalid pass authentication token")
 
 
-def parse_authorization(header: str | None) -> tuple[str, str]:
+class Credentials(NamedTuple):
+    """What an Authorization header carries: the client platform and its token."""
+
+    platform: str  # apple (ApplePass) or android (AndroidPass)
+    token: str
+
+
+class Authenticated(NamedTuple):
+    """The pass a token opens, and the client platform."""
+
+    pass_: Pass
+    platform: str
+
+
+def parse_authorization(header: str | None) -> Credentials:
     """'ApplePass <token>' -> ("apple", token); raise 401 on anything else."""
     scheme, _, token = (header or "").strip().partition(" ")
     platform = AUTH_SCHEMES.get(scheme)
     token = token.strip()
     if platform is None or not token:
         raise unauthorized()
-    return platform, token
+    return Credentials(platform, token)
 
 
-def authenticate(pass_type: str, serial: str, header: str | None) -> tuple[Pass, str]:
+def authenticate(pass_type: str, serial: str, header: str | None) -> Authenticated:
     """The pass the token opens, and the client platform; one 401 for every failure."""
     platform, token = parse_authorization(header)
     pass_ = db.session.scalar(
@@ -64,7 +78,7 @@ def authenticate(pass_type: str, serial: str, header: str | None) -> tuple[Pass,
     matches = hmac.compare_digest(expected.encode(), token.encode())
     if pass_ is None or not matches:
         raise unauthorized()
-    return pass_, platform
+    return Authenticated(pass_, platform)
 
 
 def check_device_identifier(device_id: str) -> None:
