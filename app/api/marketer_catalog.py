@@ -22,7 +22,7 @@ from app.models import (
     Store,
     StoreRefresh,
 )
-from app.services import automations, catalog, checks, kpi, marketer, stores
+from app.services import automations, catalog, checks, kpi, marketer, offers, stores
 from app.services.errors import Invalid, NotFound
 
 bp = Blueprint("marketer_catalog_api", __name__)
@@ -324,5 +324,8 @@ def stats() -> Response:
     program = _program()
     body = marketer.stats(program, marketer.parse_days(request.args.get("days")))
     body["kpi"] = kpi.overview(program)  # results (issue 16): the KPI overview
+    # Offers (issue 15): per offer and source, since they were issued (not
+    # limited to `days`): the same function /admin/offers counts with.
+    body["offers"] = list(offers.by_offer(program.id).values())
     db.session.commit()
     return jsonify(body)

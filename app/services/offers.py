@@ -919,6 +919,18 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def by_offer(program_id: int) -> dict[int, dict[str, Any]]:
+    """offer id -> its totals and per-source rows (`stats`, added up by
+    `totals`): what /api/v1/stats's `offers` block and /admin/offers show."""
+    grouped: dict[int, list[dict[str, Any]]] = {}
+    for row in stats(program_id):
+        grouped.setdefault(row["offer_id"], []).append(row)
+    return {
+        offer_id: {"offer_id": offer_id, **totals(rows), "by_source": rows}
+        for offer_id, rows in grouped.items()
+    }
+
+
 def refresh_member(member: Member) -> None:
     """After an instance was issued, redeemed, restored or ended: the member's
     pass shows their offers, so it is rebuilt (tag and pushes when it changed).

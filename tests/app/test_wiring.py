@@ -4,9 +4,11 @@ segment and win-back, offer counts in /api/v1/stats."""
 
 from __future__ import annotations
 
+import html
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -15,12 +17,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 from app.extensions import db
+from app.i18n import money
 from app.models import Assignment, MemberOffer, Program
 from app.services import scheduler
 from passes.cardnumber import new_card_number
 from tests.app.campaign_support import NOW, add_member, matching
 from tests.app.marketing_support import auth, marketer_key, never_quiet
 from tests.app.pos_support import card, make_key
+from tests.app.test_admin import sign_in
 from tests.conftest import Demo
 
 OFFER = {
@@ -144,6 +148,19 @@ def test_campaign_results_count_redeemed_offers_and_their_discount_in_romi(
     stats = client.get(f"/api/v1/offers/{offer_id}/stats", headers=auth(mkey)).json
     assert stats["redeemed"] == 3
     assert stats["discount"] == "600.00"
+    # /api/v1/stats carries the same counts per offer and source, and /admin
+    # shows them (one function: offers.by_offer over offers.stats).
+    overview = client.get("/api/v1/stats", headers=auth(mkey)).json["offers"]
+    assert [row for row in overview if row["offer_id"] == offer_id] == [stats]
+    assert stats["by_source"][0]["source"] == {
+        "kind": "campaign",
+        "ref": str(campaign_id),
+    }
+    sign_in(client, mkey)
+    page = html.unescape(client.get("/admin/offers").get_data(as_text=True))
+    with app.test_request_context():
+        assert money(Decimal("600.00"), "ru") in page
+        assert money(Decimal(stats["revenue"]), "ru") in page
     # A redemption after the attribution window is not the campaign's cost.
     with app.app_context():
         db.session.execute(
