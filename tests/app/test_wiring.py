@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import json
+import random
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -18,11 +19,17 @@ from sqlalchemy import select, update
 
 from app.extensions import db
 from app.i18n import money
-from app.models import Assignment, MemberOffer, Program
-from app.services import scheduler
+from app.models import Assignment, MemberMessage, MemberOffer, Program
+from app.services import scheduler, segments
 from passes.cardnumber import new_card_number
 from tests.app.campaign_support import NOW, add_member, matching
-from tests.app.marketing_support import auth, marketer_key, never_quiet
+from tests.app.marketing_support import (
+    auth,
+    marketer_key,
+    never_quiet,
+    new_member,
+    purchase_at,
+)
 from tests.app.pos_support import card, make_key
 from tests.app.test_admin import sign_in
 from tests.conftest import Demo
@@ -179,7 +186,6 @@ def test_campaign_results_count_redeemed_offers_and_their_discount_in_romi(
 def test_offer_redeemed_segment_rule(
     app: Flask, client: FlaskClient, demo: Demo
 ) -> None:
-    from app.services import segments
     from app.services.errors import Invalid
 
     mkey = marketer_key(app, demo.program_id)
@@ -250,3 +256,60 @@ def test_offer_redeemed_segment_rule(
     )
     assert preview.status_code == 200, preview.json
     assert preview.json["members"] == 1
+
+
+def test_lapsed_segment_and_win_back_pick_the_same_members(
+    app: Flask, client: FlaskClient, demo: Demo
+) -> None:
+    """Generated histories with uneven gaps (mean != median): the segment's
+    preview and a win-back run (same factor and days) pick the same members."""
+    from app.services import automations
+
+    rng = random.Random(1516)
+    now = NOW
+    joined = now - timedelta(days=900)
+    members = []
+    for i in range(36):
+        member_id = new_member(app, demo.program_id, f"+7999160{i:04d}", joined=joined)
+        members.append(member_id)
+        count = rng.choice([0, 1, 2, 3, 4, 5, 6, 8])
+        at = now - timedelta(days=rng.uniform(0, 150))
+        for n in range(count):
+            purchase_at(app, member_id, at, n)
+            # Mostly short gaps with the odd long pause: the mean drifts far
+            # above the median.
+            at -= timedelta(days=rng.choice([2, 3, 5, 7, 60, 120]))
+    never_quiet(app, demo.program_id)
+    definition = {"lapsed": {"factor": 2, "days": 60}}
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        conf = automations.configured(program, "win_back")
+        assert (conf["factor"], conf["days"], conf["min_purchases"]) == (2.0, 60, 3)
+        previewed = matching(program, definition, now)
+        by_mean = matching(
+            program, {"lapsed": {**definition["lapsed"], "stat": "mean"}}, now
+        )
+        counted = segments.counts(program, definition, now)["members"]
+    # The data tells the two statistics apart (else this test proves nothing).
+    assert previewed != by_mean
+    assert counted == len(previewed)
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        automations.run(program, "win_back", now, force=True)
+        db.session.commit()
+        messaged = set(
+            db.session.scalars(
+                select(MemberMessage.member_id).where(
+                    MemberMessage.source_key.startswith("winback:")
+                )
+            )
+        )
+        held_out = set(
+            db.session.scalars(
+                select(Assignment.member_id).where(
+                    Assignment.automation == "win_back", Assignment.grp == "control"
+                )
+            )
+        )
+    assert previewed
+    assert messaged | held_out == previewed
