@@ -17,8 +17,14 @@ their ledger entries; each Idempotency-Key made one purchase and at most one ent
 per kind; every retry got the very same answer; the points the tills were told
 about add up to the points in the ledger.
 
+With --offer-share S (issue 15, "POS bar with offers in play"): every member
+holds a 10 % offer instance, and a share S of purchases redeems one (each
+instance once: a cashier takes an unused one); the check then also requires that
+the instances redeemed equal the offers the tills were told were redeemed.
+
     .venv/bin/python bench/pos_load.py [--cashiers 50] [--workers CPUs] [--threads 4]
         [--seconds 12] [--rates 100,300] [--retry-share 0.1] [--members 2000]
+        [--offer-share 0.2]
 """
 
 from __future__ import annotations
@@ -49,7 +55,15 @@ from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 import passes  # noqa: E402
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
-from app.models import Device, LedgerEntry, Member, Pass, Store  # noqa: E402
+from app.models import (  # noqa: E402
+    Device,
+    LedgerEntry,
+    Member,
+    MemberOffer,
+    Offer,
+    Pass,
+    Store,
+)
 from app.models.base import utcnow  # noqa: E402
 from app.services.auth import create_key  # noqa: E402
 from app.services.demo import seed_demo  # noqa: E402
@@ -58,6 +72,78 @@ from tests.support.postgres import PostgresServer  # noqa: E402
 
 SECRET_KEY = "bench-secret-" + secrets.token_hex(8)
 OPENING_POINTS = 100
+
+
+class Instances:
+    """Unused offer instances (barcode, instance id), handed out once each."""
+
+    def __init__(self, pairs: list[tuple[str, int]]) -> None:
+        self.pairs = pairs
+        self.lock = threading.Lock()
+
+    def take(self) -> tuple[str, int] | None:
+        with self.lock:
+            return self.pairs.pop() if self.pairs else None
+
+
+def prepare_offers(
+    server: PostgresServer, barcodes: list[str]
+) -> list[tuple[str, int]]:
+    """In the template database: a 10 % offer, one issued instance of it for
+    each bench member. [(barcode, instance id)]"""
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": server.url("pos_template"),
+            "SECRET_KEY": SECRET_KEY,
+        }
+    )
+    numbers = {barcode.partition("-")[0]: barcode for barcode in barcodes}
+    with app.app_context():
+        member = db.session.scalar(select(Member).limit(1))
+        assert member is not None
+        now = utcnow()
+        offer = Offer(
+            program_id=member.program_id,
+            kind="percent_off",
+            value=10,
+            title={"ru": "−10 %", "en": "10 % off"},
+        )
+        db.session.add(offer)
+        db.session.flush()
+        ids = dict(
+            db.session.execute(
+                select(Member.card_number, Member.id).where(
+                    Member.card_number.in_(list(numbers))
+                )
+            ).all()
+        )
+        db.session.execute(
+            insert(MemberOffer),
+            [
+                {
+                    "program_id": offer.program_id,
+                    "offer_id": offer.id,
+                    "member_id": member_id,
+                    "source": f"manual:bench:{member_id}",
+                    "source_kind": "manual",
+                    "source_ref": "",
+                    "status": "issued",
+                    "issued_at": now,
+                    "discount_kopecks": 0,
+                }
+                for member_id in ids.values()
+            ],
+        )
+        rows = db.session.execute(
+            select(Member.card_number, MemberOffer.id)
+            .join(MemberOffer, MemberOffer.member_id == Member.id)
+            .where(MemberOffer.offer_id == offer.id)
+        ).all()
+        db.session.commit()
+        db.session.execute(text("ANALYZE"))
+        db.session.commit()
+        db.engine.dispose()
+    return [(numbers[number], instance) for number, instance in rows]
 
 
 @dataclass
@@ -307,6 +393,8 @@ def cashier(
     retry_share: float,
     result: Result,
     seed: int,
+    offers: Instances | None = None,
+    offer_share: float = 0.0,
 ) -> None:
     rng = random.Random(seed)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -342,14 +430,16 @@ def cashier(
         if time.monotonic() >= stop_at:
             break
         redeem = rng.randint(1, 30) if rng.random() < 0.3 else 0
-        body = json.dumps(
-            {
-                "code": rng.choice(barcodes),
-                "amount": f"{rng.randint(10_000, 500_000) / 100:.2f}",
-                "receipt_id": uuid.uuid4().hex[:12],
-                "redeem_points": redeem,
-            }
-        ).encode()
+        purchase: dict[str, object] = {
+            "code": rng.choice(barcodes),
+            "amount": f"{rng.randint(10_000, 500_000) / 100:.2f}",
+            "receipt_id": uuid.uuid4().hex[:12],
+            "redeem_points": redeem,
+        }
+        held = offers.take() if offers and rng.random() < offer_share else None
+        if held is not None:
+            purchase["code"], purchase["offer_ids"] = held[0], [held[1]]
+        body = json.dumps(purchase).encode()
         idem = str(uuid.uuid4())
         try:
             status, data, ms = send(body, idem)
@@ -385,6 +475,8 @@ def run_scenario(
     rate: float | None,
     retry_share: float,
     code: tuple[str, Path] = ("new", ROOT),
+    instances: list[tuple[str, int]] | None = None,
+    offer_share: float = 0.0,
 ) -> dict[str, str]:
     database = f"pos_{name}_{code[0]}"
     admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
@@ -400,6 +492,8 @@ def run_scenario(
         # Warm-up (connections, imports, caches), then the measured run.
         warm = Result()
         interval = cashiers / rate if rate else None
+        # Each scenario's database is a fresh copy: every instance unused again.
+        offers = Instances(list(instances)) if instances else None
         for phase, result, duration in (("warm", warm, 2.0), ("run", None, seconds)):
             result = result or Result()
             stop_at = time.monotonic() + duration
@@ -416,6 +510,8 @@ def run_scenario(
                         retry_share,
                         result,
                         hash((name, phase, i)),
+                        offers,
+                        offer_share,
                     ),
                 )
                 for i in range(cashiers)
@@ -444,6 +540,9 @@ def run_scenario(
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         admin.dispose()
+    with_offer = sum(
+        1 for body in result.created.values() if body.get("offers_redeemed")
+    )
     ordered = sorted(result.latencies_ms)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     purchases = len(result.created)
@@ -463,6 +562,7 @@ def run_scenario(
         "client CPU ms": per_purchase[2],
         "load": f"{load:.1f}",
         "retried": str(result.retries),
+        "with offer": str(with_offer),
         "statuses": " ".join(f"{k}:{v}" for k, v in sorted(result.statuses.items())),
         "check": "exact" if not problems else "; ".join(problems),
     }
@@ -509,6 +609,12 @@ def verify(database_url: str, created: dict[str, dict], *results: Result) -> lis
         told = sum(body["earned"] - body["redeemed"] for body in created.values())
         if moved != told:
             problems.append(f"ledger moved {moved} points, tills were told {told}")
+        redeemed = conn.execute(
+            text("SELECT count(*) FROM member_offer WHERE status = 'redeemed'")
+        ).scalar_one()
+        said = sum(len(body.get("offers_redeemed") or []) for body in created.values())
+        if redeemed != said:
+            problems.append(f"{redeemed} offers redeemed, tills were told {said}")
     engine.dispose()
     mismatches = sum(r.retry_mismatches for r in results)
     if mismatches:
@@ -548,6 +654,12 @@ def main() -> None:
         help="share of passes with a registered device (a push queued per sale)",
     )
     parser.add_argument(
+        "--offer-share",
+        type=float,
+        default=0.0,
+        help="share of purchases redeeming an offer instance (each member holds one)",
+    )
+    parser.add_argument(
         "--baseline",
         help="another code tree (e.g. `git archive <commit> | tar -x -C DIR`) to "
         "run every scenario against too, alternating with this one",
@@ -567,6 +679,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory():
             keys, barcodes = prepare(server, args.members, args.devices_share)
+            instances = prepare_offers(server, barcodes) if args.offer_share else None
         common = {
             "keys": keys,
             "barcodes": barcodes,
@@ -575,6 +688,8 @@ def main() -> None:
             "cashiers": args.cashiers,
             "seconds": args.seconds,
             "retry_share": args.retry_share,
+            "instances": instances,
+            "offer_share": args.offer_share,
         }
         plan: list[tuple[str, int, float | None]] = []
         if "baseline" in chosen:
@@ -593,7 +708,8 @@ def main() -> None:
         server.stop()
     print(
         f"\nPOS load: {args.cashiers} cashiers, {args.retry_share:.0%} retried with "
-        f"the same Idempotency-Key, {args.members} members, PostgreSQL, gunicorn "
+        f"the same Idempotency-Key, {args.offer_share:.0%} redeeming an offer, "
+        f"{args.members} members, PostgreSQL, gunicorn "
         f"{args.worker_class} x{args.threads} threads, {os.cpu_count()} CPUs; CPU "
         f"ms = CPU time per purchase of gunicorn (app), PostgreSQL and this "
         f"process (the cashiers); load = 1-minute load average\n"

@@ -67,12 +67,10 @@ def _number(value: str) -> int | str:
 
 
 def _rows(program: Program, language: str) -> list[dict[str, Any]]:
-    counts: dict[int, list[dict[str, Any]]] = {}
-    for row in offers.stats(program.id):
-        counts.setdefault(row["offer_id"], []).append(row)
+    counts = offers.by_offer(program.id)
     rows = []
     for offer in offers.listing(program.id):
-        total = offers.totals(counts.get(offer.id, []))
+        total = counts.get(offer.id) or offers.totals([])
         rows.append(
             {
                 "offer": offer,

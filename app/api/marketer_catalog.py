@@ -22,7 +22,7 @@ from app.models import (
     Program,
     Store,
 )
-from app.services import automations, catalog, checks, kpi, members, stores
+from app.services import automations, catalog, checks, kpi, members, offers, stores
 from app.services import stats as figures
 from app.services.errors import Invalid, NotFound
 
@@ -325,5 +325,8 @@ def stats() -> Response:
     program = _program()
     body = figures.daily(program, figures.parse_days(request.args.get("days")))
     body["kpi"] = kpi.overview(program)  # results (issue 16): the KPI overview
+    # Offers (issue 15): per offer and source, since they were issued (not
+    # limited to `days`): the same function /admin/offers counts with.
+    body["offers"] = list(offers.by_offer(program.id).values())
     db.session.commit()
     return jsonify(body)

@@ -50,7 +50,7 @@ from app.models import (
     Program,
 )
 from app.models.base import utcnow
-from app.services import checks, ledger, messaging, offers, results
+from app.services import checks, ledger, messaging, offers, results, segments
 from app.services.errors import Conflict, DomainError, Invalid
 from app.services.passes import refresh_passes
 from app.services.scheduler import scheduled
@@ -498,19 +498,23 @@ def _already(member_id: int, source_key: str) -> bool:
     )
 
 
-def lapse_start(
-    joined: datetime,
-    visits: Visits | None,
-    conf: dict[str, Any],
-) -> datetime:
-    """When the member counts as lapsed: factor x their usual interval after the
-    last purchase, or `days` after it (or after joining) with few purchases."""
-    if visits is not None and visits.purchases >= int(conf["min_purchases"]):
-        count, first, last = visits
-        usual = (last - first) / (count - 1)
-        return last + usual * float(conf["factor"])
-    last = visits.last if visits is not None else joined
-    return last + timedelta(days=int(conf["days"]))
+def lapse_starts(
+    program: Program, conf: dict[str, Any], now: datetime, member_ids: list[int]
+) -> dict[int, datetime]:
+    """Those of `member_ids` lapsed at `now` -> when their lapse began: the one
+    definition the `lapsed` segment uses too (`segments.lapsed_members`)."""
+    lapsed = segments.lapsed_members(
+        program.id,
+        now,
+        float(conf["factor"]),
+        int(conf["days"]),
+        int(conf["min_purchases"]),
+        member_ids=member_ids,
+    )
+    return {
+        int(member_id): datetime.fromtimestamp(float(start), UTC)
+        for member_id, start in db.session.execute(select(lapsed))
+    }
 
 
 def run_win_back(program: Program, conf: dict[str, Any], local: datetime) -> int:
@@ -519,13 +523,12 @@ def run_win_back(program: Program, conf: dict[str, Any], local: datetime) -> int
     sent = 0
     offer = _offer(program, conf, now)
     for batch in _batches(_members(program, Member.created_at, marketing=True)):
-        visits = _last_visits(program, [m.id for m in batch])
+        starts = lapse_starts(program, conf, now, [m.id for m in batch])
         # Members due now, each keyed by their lapse (one message per lapse).
-        due = {}
-        for member in batch:
-            start = lapse_start(member.created_at, visits.get(member.id), conf)
-            if start <= now:
-                due[member.id] = f"winback:{start.date().isoformat()}"
+        due = {
+            member_id: f"winback:{start.date().isoformat()}"
+            for member_id, start in starts.items()
+        }
         reached = _deliver_treated(
             program,
             conf,

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     Integer,
     String,
     and_,
@@ -836,6 +837,19 @@ def offer_expiry_job(now: datetime) -> None:
 # -- counting --------------------------------------------------------------------
 
 
+def redeemed_clause() -> ColumnElement[bool]:
+    """An instance counts as redeemed (one definition: stats, results, segments)."""
+    return MemberOffer.status == REDEEMED
+
+
+def discount_given() -> ColumnElement[Any]:
+    """The discount given, in kopecks, over the grouped instances: only redeemed
+    ones (a refund restores an instance and zeroes its discount)."""
+    return func.coalesce(
+        func.sum(MemberOffer.discount_kopecks).filter(redeemed_clause()), 0
+    )
+
+
 def stats(program_id: int, offer_id: int | None = None) -> list[dict[str, Any]]:
     """Per offer and source: issued, redeemed, redemption rate, discount given,
     and revenue of the redeeming purchases (what they paid in money after the
@@ -845,11 +859,11 @@ def stats(program_id: int, offer_id: int | None = None) -> list[dict[str, Any]]:
             MemberOffer.transaction_id.label("tx"),
             func.sum(MemberOffer.discount_kopecks).label("off"),
         )
-        .where(MemberOffer.status == REDEEMED, MemberOffer.program_id == program_id)
+        .where(redeemed_clause(), MemberOffer.program_id == program_id)
         .group_by(MemberOffer.transaction_id)
         .subquery()
     )
-    redeemed = MemberOffer.status == REDEEMED
+    redeemed = redeemed_clause()
     query = (
         select(
             MemberOffer.offer_id,
@@ -857,9 +871,7 @@ def stats(program_id: int, offer_id: int | None = None) -> list[dict[str, Any]]:
             MemberOffer.source_ref,
             func.count().label("issued"),
             func.count().filter(redeemed).label("redeemed"),
-            func.coalesce(
-                func.sum(MemberOffer.discount_kopecks).filter(redeemed), 0
-            ).label("discount"),
+            discount_given().label("discount"),
             func.coalesce(
                 func.sum(PosTransaction.amount_kopecks - per_tx.c.off).filter(redeemed),
                 0,
@@ -904,6 +916,18 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "redemption_rate": round(redeemed / issued, 4) if issued else 0.0,
         "discount": _roubles(sum(int(Decimal(r["discount"]) * 100) for r in rows)),
         "revenue": _roubles(sum(int(Decimal(r["revenue"]) * 100) for r in rows)),
+    }
+
+
+def by_offer(program_id: int) -> dict[int, dict[str, Any]]:
+    """offer id -> its totals and per-source rows (`stats`, added up by
+    `totals`): what /api/v1/stats's `offers` block and /admin/offers show."""
+    grouped: dict[int, list[dict[str, Any]]] = {}
+    for row in stats(program_id):
+        grouped.setdefault(row["offer_id"], []).append(row)
+    return {
+        offer_id: {"offer_id": offer_id, **totals(rows), "by_source": rows}
+        for offer_id, rows in grouped.items()
     }
 
 

@@ -57,6 +57,7 @@ from app.models import (
     LedgerEntry,
     Member,
     MemberMessage,
+    MemberOffer,
     Pass,
     PosTransaction,
     Program,
@@ -64,6 +65,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.models.results import CONTROL, TREATMENT
+from app.services import offers as offer_service
 from app.services.errors import Invalid
 from app.services.idlist import in_ids
 from app.services.segments import reachable_expr
@@ -348,11 +350,13 @@ def _plus_hours(column: Any, hours: int) -> ColumnElement[Any]:
 
 class Population(NamedTuple):
     """Rows (row, member_id, grp, variant, reached, start) to compare, and
-    whether they have a control group at all."""
+    whether they have a control group at all. `offers` is the source of the
+    offers the treatment issued ((source_kind, source_ref) of MemberOffer)."""
 
     query: Select[Any]
     program: Program
     days: int
+    offers: tuple[str, str] | None = None
 
 
 def _assignment_rows(*where: ColumnElement[bool]) -> Select[Any]:
@@ -394,7 +398,9 @@ def campaign_population(campaign: Campaign) -> Population:
         if assigned
         else _message_rows(MemberMessage.campaign_id == campaign.id)
     )
-    return Population(query, program, campaign.attribution_days)
+    return Population(
+        query, program, campaign.attribution_days, ("campaign", str(campaign.id))
+    )
 
 
 def automation_population(
@@ -426,7 +432,7 @@ def automation_population(
             MemberMessage.created_at >= start,
             MemberMessage.created_at < end,
         )
-    return Population(query, program, days)
+    return Population(query, program, days, ("automation", name))
 
 
 Key = tuple[str, str | None]  # (group, variant)
@@ -562,9 +568,42 @@ def _uninstalls(population: Population) -> dict[Key, int]:
 
 
 def offer_costs(population: Population) -> dict[Key, tuple[int, int]]:
-    """HOOK for the offers feature: {(group, variant): (offers redeemed,
-    discount in kopecks)} in the window. No offers tables exist yet, so none."""
-    return {}
+    """{(group, variant): (offers redeemed, discount in kopecks)}: the offers
+    this campaign or automation issued (its source) that the population's
+    members redeemed within the attribution window. Redeemed and the discount
+    are `offers.stats`'s definitions (a refund restores an instance and zeroes
+    its discount, so it stops counting here too)."""
+    if population.offers is None:
+        return {}
+    kind, ref = population.offers
+    pop = population.query.subquery()
+    end = _plus_hours(pop.c.start, 24 * population.days)
+    query = (
+        select(
+            pop.c.grp,
+            pop.c.variant,
+            func.count(MemberOffer.id),
+            offer_service.discount_given(),
+        )
+        .select_from(pop)
+        .join(
+            MemberOffer,
+            and_(
+                MemberOffer.member_id == pop.c.member_id,
+                MemberOffer.program_id == population.program.id,
+                MemberOffer.source_kind == kind,
+                MemberOffer.source_ref == ref,
+                offer_service.redeemed_clause(),
+                MemberOffer.redeemed_at >= pop.c.start,
+                MemberOffer.redeemed_at < end,
+            ),
+        )
+        .group_by(pop.c.grp, pop.c.variant)
+    )
+    return {
+        (g, v): (int(n or 0), int(off or 0))
+        for g, v, n, off in db.session.execute(query)
+    }
 
 
 def opt_outs(population: Population) -> dict[Key, int]:

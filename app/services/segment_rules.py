@@ -14,8 +14,10 @@ grouped query of purchases, not a subquery per member).
         "win_back", "days": 90}}                          members held out (the
         control group) of a campaign, or of an automation in the last N days
     {"rfm": "champions" | "loyal" | "at_risk" | "lost"}   presets (RFM_CUTOFFS)
-    {"offer_redeemed": {...}}                             needs the offers
-        feature (refused until its tables exist)
+    {"offer_redeemed": {"offer": 7, "days": 30}}          members who redeemed
+        that offer (without "offer": any offer) at the till in the last N days
+        (default 365); a refunded purchase gives the offer back, so it no
+        longer counts
     {"saved": 3}                                          a saved segment's
         definition as it is now (campaigns reuse saved segments this way)
 
@@ -32,10 +34,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, not_, select, true
 
 from app.extensions import db
+from app.ids import is_id
 from app.models import (
     Assignment,
     Campaign,
     Member,
+    MemberOffer,
+    Offer,
     PosTransaction,
     Program,
     SavedSegment,
@@ -267,9 +272,29 @@ def compile_behaviour(
     if name == "rfm":
         return _rfm(args, program, now)
     if name == "offer_redeemed":
-        # HOOK for the offers feature: its tables do not exist on this branch.
-        raise _invalid("offer_redeemed needs offers, which this service has not yet")
+        return _offer_redeemed(args, program, now)
     return None
+
+
+def _offer_redeemed(args: Any, program: Program, now: datetime) -> ColumnElement[bool]:
+    from app.services.offers import redeemed_clause  # (offers imports segments' users)
+
+    args = _object(args, "offer_redeemed", {"offer", "days"})
+    since = now - timedelta(days=_days(args, "offer_redeemed", 365))
+    where = [
+        MemberOffer.program_id == program.id,
+        redeemed_clause(),
+        MemberOffer.redeemed_at >= since,
+    ]
+    if "offer" in args:
+        offer_id = args["offer"]
+        if not is_id(offer_id):
+            raise _invalid("offer_redeemed.offer must be an offer id")
+        offer = db.session.get(Offer, offer_id)
+        if offer is None or offer.program_id != program.id:
+            raise _invalid(f"offer_redeemed.offer: no offer {offer_id}")
+        where.append(MemberOffer.offer_id == offer_id)
+    return Member.id.in_(select(MemberOffer.member_id).where(*where))
 
 
 # -- saved segments ----------------------------------------------------------------

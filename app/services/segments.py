@@ -304,19 +304,51 @@ def _lapsed(args: Any, context: Context) -> ColumnElement[bool]:
     factor = checks.number(factor, "lapsed.factor", 1, 20, "invalid_segment")
     days = _days({"days": args.get("days", 90)}, "lapsed")
     stat = args.get("stat", "median")
-    if stat not in ("median", "mean"):
+    if stat not in LAPSE_STATS:
         raise invalid("lapsed.stat must be 'median' or 'mean'")
-    now_s = context.now.timestamp()
+    lapsed = lapsed_members(
+        context.program.id, context.now, float(factor), days, LAPSE_MIN_PURCHASES, stat
+    )
+    return Member.id.in_(select(lapsed.c.member_id))
+
+
+# -- lapse: the one definition (the `lapsed` segment and the win-back automation) --
+LAPSE_STATS = ("median", "mean")
+LAPSE_MIN_PURCHASES = 3  # the segment's; win-back has its own setting (default 3)
+
+
+def lapsed_members(
+    program_id: int,
+    now: datetime,
+    factor: float,
+    days: int,
+    min_purchases: int,
+    stat: str = "median",
+    member_ids: list[int] | None = None,
+) -> Any:
+    """Members lapsed at `now` and when their lapse began (`start`, epoch
+    seconds), as a subquery (member_id, start). A buyer with `min_purchases`+
+    purchases (not refunded) lapses `factor` x their usual interval after the
+    last one — the usual interval is the MEDIAN gap between consecutive
+    purchases (one long pause does not hide a regular's lapse; "mean" only when
+    a segment asks for it); fewer purchases: `days` after the last one. Members
+    who never bought are not lapsed. See docs/architecture.md, "Segments"."""
     t = PosTransaction
     at = epoch_seconds(t.created_at)
+    where = [t.program_id == program_id, t.refunded_at.is_(None)]
+    if member_ids is not None:
+        where.append(t.member_id.in_(member_ids))
     gaps = (
         select(
             t.member_id.label("member_id"),
-            (at - func.lag(at).over(partition_by=t.member_id, order_by=t.id)).label(
-                "gap"
-            ),
+            (
+                at
+                - func.lag(at).over(
+                    partition_by=t.member_id, order_by=(t.created_at, t.id)
+                )
+            ).label("gap"),
         )
-        .where(t.refunded_at.is_(None))
+        .where(*where)
         .subquery("gaps")
     )
     ranked = (
@@ -331,12 +363,11 @@ def _lapsed(args: Any, context: Context) -> ColumnElement[bool]:
         .where(gaps.c.gap.is_not(None))
         .subquery("ranked")
     )
-    if stat == "median":
-        usual = select(ranked.c.member_id, func.avg(ranked.c.gap).label("usual")).where(
+    usual = select(ranked.c.member_id, func.avg(ranked.c.gap).label("usual"))
+    if stat == "median":  # the middle gap, or the mean of the middle two
+        usual = usual.where(
             ranked.c.rn.in_([(ranked.c.n + 1) / 2, (ranked.c.n + 2) / 2])
         )
-    else:
-        usual = select(ranked.c.member_id, func.avg(ranked.c.gap).label("usual"))
     usual_sq = usual.group_by(ranked.c.member_id).subquery("usual")
     stats = (
         select(
@@ -344,27 +375,27 @@ def _lapsed(args: Any, context: Context) -> ColumnElement[bool]:
             func.count().label("n"),
             func.max(at).label("last"),
         )
-        .where(t.refunded_at.is_(None))
+        .where(*where)
         .group_by(t.member_id)
         .subquery("stats")
     )
-    lapsed = (
-        select(stats.c.member_id)
-        .outerjoin(usual_sq, usual_sq.c.member_id == stats.c.member_id)
-        .where(
-            or_(
-                and_(
-                    stats.c.n >= 3,
-                    stats.c.last < literal(now_s) - factor * usual_sq.c.usual,
-                ),
-                and_(
-                    stats.c.n.between(1, 2),
-                    stats.c.last < literal(now_s - days * 86400.0),
-                ),
-            )
-        )
+    start = case(
+        (
+            and_(stats.c.n >= min_purchases, usual_sq.c.usual.is_not(None)),
+            stats.c.last + literal(factor) * usual_sq.c.usual,
+        ),
+        else_=stats.c.last + literal(days * 86400.0),
     )
-    return Member.id.in_(lapsed)
+    starts = (
+        select(stats.c.member_id, start.label("start"))
+        .outerjoin(usual_sq, usual_sq.c.member_id == stats.c.member_id)
+        .subquery("starts")
+    )
+    return (
+        select(starts.c.member_id, starts.c.start)
+        .where(starts.c.start <= literal(now.timestamp()))
+        .subquery("lapsed")
+    )
 
 
 def compile_rule(

@@ -220,3 +220,17 @@ def test_nul_in_the_program_slug_with_an_admin_key_is_422(
         )
         assert response.status_code == 422, url
         assert response.get_json()["error"] == "program_required"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/pos/scan", "/api/v1/pos/subscriptions"])
+def test_a_code_with_control_characters_names_no_card(
+    app: Flask, client: FlaskClient, demo: Demo, path: str
+) -> None:
+    key = make_key(app)
+    answer = client.post(
+        path,
+        json={"code": "1234\x00-ABC", "sku": "X", "size": "M"},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert answer.status_code == 404, answer.get_json()
+    assert answer.get_json()["error"] == "unknown_card"

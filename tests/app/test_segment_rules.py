@@ -165,7 +165,8 @@ def test_behaviour_rules(app: Flask, demo: Demo) -> None:
         {"holdout_of": {"automation": "nope"}},
         {"holdout_of": {"campaign": 1, "automation": "welcome"}},
         {"rfm": "vip"},
-        {"offer_redeemed": {}},
+        {"offer_redeemed": {"offer": 999999}},
+        {"offer_redeemed": {"days": 0}},
     ],
 )
 def test_bad_behaviour_rules_are_refused(
