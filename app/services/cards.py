@@ -99,7 +99,7 @@ def resolve_code(program_id: int, code: str) -> Card:
     """(member, genuine) for a barcode payload or a typed card number of an open
     card: NotFound if none, Forbidden if the card is another program's (card
     numbers are unique overall), Gone if it is closed."""
-    if not code.isprintable():  # NUL and the like name no card (PostgreSQL refuses them)
+    if not code.isprintable():  # NUL and the like: no card (PostgreSQL refuses them)
         raise unknown_card()
     number, genuine = card_number(code)
     member = None
