@@ -161,7 +161,13 @@ MESSAGES: dict[str, TextSource] = {
     ),
     # --- offers ---
     "card.offer_until": N_("Valid until {date}"),
+    # --- mechanics (stamp cards) ---
+    "card.stamps": N_("Stamp card"),
+    "card.stamps_count": N_("{n} of {total}"),
+    "card.stamps_gift": N_("Gift: {title}"),
 }
+# Plural texts of the stamp card (mechanics).
+STAMPS_LEFT = ("{n} more stamp to your gift", "{n} more stamps to your gift")
 
 
 def pick_language(explicit: str | None = None) -> str:

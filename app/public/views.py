@@ -23,12 +23,13 @@ from werkzeug.wrappers import Response as BaseResponse
 import passes
 from app.database import writes
 from app.extensions import db, limiter
-from app.i18n import date_text, pick_language, translate
-from app.models import Member, ProductSubscription, Program
+from app.i18n import STAMPS_LEFT, date_text, pick_language, plural, translate
+from app.models import Member, Offer, ProductSubscription, Program
 from app.security import pages_limit, signup_limit
 from app.services import catalog, google_wallet, offers, outbound
 from app.services import passes as pass_service
 from app.services import signup as signup_service
+from app.services import stamps as stamp_cards
 from app.services.errors import DomainError
 from app.services.privacy import erase_member, export_member
 from app.services.signup import (
@@ -242,7 +243,29 @@ def _render_card(
         subscriptions=catalog.waiting(member),
         stores=[s for s in member.program.stores if s.active],
         offers=_card_offers(member, language),
+        stamps=_card_stamps(member, language),
     ), status
+
+
+def _card_stamps(member: Member, language: str) -> dict[str, str] | None:
+    """The stamp card as the pass shows it, with how many are left and the gift."""
+    setting = stamp_cards.settings(member.program)
+    if setting is None:
+        return None
+    target = int(setting["target"])
+    count = max(0, min(member.stamps, target))
+    gift = ""
+    offer = db.session.get(Offer, setting.get("reward_offer_id") or 0)
+    if offer is not None and offer.program_id == member.program_id:
+        gift = translate(
+            "card.stamps_gift", language, title=passes.pick(offer.title, language)
+        )
+    return {
+        "dots": "●" * count + "○" * (target - count),
+        "count": translate("card.stamps_count", language, n=count, total=target),
+        "left": plural(language, *STAMPS_LEFT, target - count),
+        "gift": gift,
+    }
 
 
 def _card_offers(member: Member, language: str) -> list[dict[str, str]]:

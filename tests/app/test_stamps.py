@@ -280,3 +280,27 @@ def test_migration_down_and_up_matches_the_models(app: Flask, demo: Demo) -> Non
         mine = [d for d in diff if "stamps" in repr(d)]
         assert mine == []
         assert db.session.scalar(select(Member.stamps).where(Member.id == 1)) == 0
+
+
+def test_card_page_shows_the_stamps(
+    app: Flask, client: FlaskClient, mkey: str, pos: str, demo: Demo
+) -> None:
+    member = demo.passes[0]
+    page = client.get(f"/c/{member.card_token}?lang=ru").get_data(as_text=True)
+    assert 'id="stamps"' not in page
+    run_stamps(client, mkey)
+    c = card(app, member.member_id)
+    for _ in range(4):
+        buy(client, pos, c.barcode, qualifying=True)
+    page = client.get(f"/c/{member.card_token}?lang=ru").get_data(as_text=True)
+    assert "●●●●○○" in page
+    assert "4 из 6" in page
+    assert "ещё 2 штампа до подарка" in page
+    assert "Подарок: Кофе в подарок" in page
+    buy(client, pos, c.barcode, qualifying=True)
+    page = client.get(f"/c/{member.card_token}?lang=ru").get_data(as_text=True)
+    assert "ещё 1 штамп до подарка" in page
+    english = client.get(f"/c/{member.card_token}?lang=en").get_data(as_text=True)
+    assert "5 of 6" in english
+    assert "1 more stamp to your gift" in english
+    assert "Gift: A free coffee" in english
