@@ -165,6 +165,12 @@ MESSAGES: dict[str, TextSource] = {
     "card.stamps": N_("Stamp card"),
     "card.stamps_count": N_("{n} of {total}"),
     "card.stamps_gift": N_("Gift: {title}"),
+    # --- mechanics (referrals) ---
+    "card.share": N_("Invite a friend"),
+    "card.share_hint": N_(
+        "Send this link to a friend: after their first purchase you both get a gift."
+    ),
+    "card.share_button": N_("Share the link"),
 }
 # Plural texts of the stamp card (mechanics).
 STAMPS_LEFT = ("{n} more stamp to your gift", "{n} more stamps to your gift")

@@ -20,6 +20,7 @@ from app.models.offer import MemberOffer, Offer
 from app.models.outbound import OutboundMessage, SignupCode
 from app.models.program import Program, ProgramImage, Store
 from app.models.push import PushDelivery
+from app.models.referral import Referral, ReferralOpen
 from app.models.results import Assignment, SavedSegment
 from app.models.wallet import Device, DeviceLog, Pass, Registration
 from app.models.webhooks import WebhookDelivery, WebhookEndpoint
@@ -54,6 +55,8 @@ __all__ = [
     "Program",
     "ProgramImage",
     "PushDelivery",
+    "Referral",
+    "ReferralOpen",
     "Registration",
     "SavedSegment",
     "SignupCode",

@@ -29,7 +29,7 @@ import passes
 from app.extensions import db
 from app.models import Member, MemberOffer, Pass, PosTransaction
 from app.models.base import utcnow
-from app.services import cards, loyalty, offers, online, webhooks
+from app.services import cards, loyalty, offers, online, referrals, webhooks
 from app.services import passes as pass_service
 from app.services import stamps as stamp_cards
 from app.services.auth import Principal
@@ -321,6 +321,11 @@ def record_purchase(
     stamp = stamp_cards.step(
         program, card.stamps, purchase.amount_kopecks, purchase.qualifying
     )
+    # Likewise None unless the program runs referrals and this may be the
+    # referred friend's first qualifying purchase.
+    referral = referrals.pending(program, card.id, purchase.amount_kopecks)
+    # A reward changes the pass's offers or points too: it is refreshed after.
+    refresh_after = referral is not None or (stamp is not None and stamp.rewarded)
     response = {
         "receipt_id": purchase.receipt_id,
         "amount": _roubles(purchase.amount_kopecks),
@@ -376,8 +381,7 @@ def record_purchase(
     if applied is not None:
         details.update(offer_ids=list(purchase.offer_ids), discount=discount)
     digest = None
-    # A reward changes the pass's offers too: refreshed after it is issued.
-    if card.pass_id is not None and not (stamp is not None and stamp.rewarded):
+    if card.pass_id is not None and not refresh_after:
         held = pass_service.NO_OFFERS
         if card.has_offers:
             held = pass_service.pass_offers(
@@ -425,11 +429,13 @@ def record_purchase(
     assert written.balance in (None, balance), (written.balance, balance)
     if stamp is not None:
         stamp_cards.record(card.id, written.transaction_id, stamp, now)
-        if stamp.rewarded and card.pass_id is not None:
-            db.session.get(Member, card.id, populate_existing=True)
-            pass_row = db.session.get(Pass, card.pass_id, populate_existing=True)
-            assert pass_row is not None
-            pass_service.refresh_pass(pass_row)
+    if referral is not None:
+        referrals.reward(program, referral, written.transaction_id, now)
+    if refresh_after and card.pass_id is not None:
+        db.session.get(Member, card.id, populate_existing=True)
+        pass_row = db.session.get(Pass, card.pass_id, populate_existing=True)
+        assert pass_row is not None
+        pass_service.refresh_pass(pass_row)
     if applied is not None:
         offers.mark_redeemed(applied, written.transaction_id, now)
         for redeemed in applied.redeemed:
