@@ -28,3 +28,25 @@ TEXTS: dict[str, TextSource] = {
         "roubles, and a reward offer to run the card."
     ),
 }
+
+# --- mechanics (referrals) ---
+REFERRAL_TEXTS: dict[str, TextSource] = {
+    "nav.referrals": N_("Referrals"),
+    "referrals.intro": N_(
+        "Each card page has a share link. When a friend signs up through it and "
+        "then buys for at least the minimum, both get the reward."
+    ),
+    "referrals.enabled": N_("Run the referral program"),
+    "referrals.min_amount": N_("Friend's first purchase from, roubles"),
+    "referrals.points": N_("Reward in points (each)"),
+    "referrals.offer": N_("Reward offer (each)"),
+    "referrals.limit": N_("Rewarded referrals per member per month"),
+    "referrals.opened": N_("Invites opened"),
+    "referrals.signups": N_("Friends signed up"),
+    "referrals.first": N_("First purchases"),
+    "referrals.paid": N_("Rewards paid"),
+    "referrals.bad": N_(
+        "Check the fields: a reward in points or an offer, the minimum in roubles, "
+        "and a monthly limit from 1 to 100."
+    ),
+}

@@ -86,3 +86,41 @@ def test_set_up_a_stamp_card(csrf_app: Flask, signed: FlaskClient, demo: Demo) -
     page = text(signed.get("/admin/stamps"))
     assert "Выдано штампов" in page
     assert 'value="250.50"' in page
+
+
+def test_set_up_referrals(csrf_app: Flask, signed: FlaskClient, demo: Demo) -> None:
+    page = text(signed.get("/admin/referrals"))
+    assert "Приведи друга" in page
+    assert "Открыто приглашений" in page
+    for form in (
+        {"enabled": "on", "reward_points": "0", "min_amount": "0"},  # no reward
+        {"reward_points": "x"},
+        {"monthly_limit": "0", "reward_points": "100"},
+    ):
+        refused = post(signed, "/admin/referrals", form, "/admin/referrals")
+        assert refused.status_code == 422, form
+        assert "Проверьте поля" in text(refused)
+    with csrf_app.app_context():
+        rules = db.session.get(Program, demo.program_id).rules or {}
+    assert "referrals" not in rules
+    saved = post(
+        signed,
+        "/admin/referrals",
+        {
+            "enabled": "on",
+            "min_amount": "1000",
+            "reward_points": "300",
+            "monthly_limit": "3",
+        },
+        "/admin/referrals",
+    )
+    assert saved.status_code == 302
+    with csrf_app.app_context():
+        rules = db.session.get(Program, demo.program_id).rules or {}
+    assert rules["referrals"] == {
+        "enabled": True,
+        "min_amount": 100000,
+        "reward_points": 300,
+        "reward_offer_id": None,
+        "monthly_limit": 3,
+    }
