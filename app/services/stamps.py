@@ -162,11 +162,11 @@ def update_settings(
         min_kopecks = int(amount * 100)
     if "reward_offer_id" in body:
         current["reward_offer_id"] = body["reward_offer_id"]
-    if current["enabled"]:
+    if current["enabled"] and current["reward_offer_id"] is None:
+        checks.fail("invalid_stamps", "reward_offer_id: the reward offer is needed")
+    if current["reward_offer_id"] is not None:
         from app.services import offers
 
-        if current["reward_offer_id"] is None:
-            checks.fail("invalid_stamps", "reward_offer_id: the reward offer is needed")
         offer = offers.get_offer(program.id, current["reward_offer_id"])
         current["reward_offer_id"] = offer.id
     stored = {

@@ -145,7 +145,15 @@ def test_settings_are_checked_and_shown(
         {"enabled": True, "reward_offer_id": 987654},
     )
     assert response.status_code == 404
-    assert client.get("/api/v1/stamps", headers=auth(mkey)).json["enabled"] is False
+    # An unknown offer is refused even while the card is off.
+    response = send(client, "PATCH", mkey, "/api/v1/stamps", {"reward_offer_id": "x"})
+    assert response.status_code == 404
+    assert client.get("/api/v1/stamps", headers=auth(mkey)).json == {
+        "enabled": False,
+        "target": 6,
+        "min_amount": "0.00",
+        "reward_offer_id": None,
+    }
     offer_id = run_stamps(client, mkey, min_amount="250.50")
     got = client.get("/api/v1/stamps", headers=auth(mkey)).json
     assert got == {
