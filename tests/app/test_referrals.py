@@ -124,6 +124,17 @@ def test_friend_and_member_rewarded_after_the_first_purchase(
     assert points(app, friend_id) == friend_before + first.json["earned"] + 300
     # Once per friend.
     buy(client, pos, friend_card.barcode, "5000.00")
+    # Each one's data download says so, without the other's personal data.
+    with app.app_context():
+        friend_token = db.session.get(Member, friend_id).card_token
+    exported = client.get(f"/c/{friend_token}/data.json").json
+    assert exported["referral"] == {
+        "joined_through_a_friend": True,
+        "friends_signed_up": 0,
+    }
+    exported = client.get(f"/c/{referrer.card_token}/data.json").json
+    assert exported["referral"]["friends_signed_up"] == 1
+    assert "+79120000001" not in str(exported)  # the friend's phone
     assert points(app, referrer.member_id) == before + 300
     stats = client.get("/api/v1/referrals/stats", headers=auth(mkey)).json
     assert stats == {
