@@ -81,6 +81,7 @@ def register_blueprints(app: Flask) -> None:
     from app.api.marketer_catalog import bp as marketer_catalog_bp
     from app.api.marketer_offers import bp as marketer_offers_bp
     from app.api.marketer_settings import bp as settings_api_bp
+    from app.api.marketer_stamps import bp as marketer_stamps_bp
     from app.errors import register_error_handlers
     from app.google import bp as google_bp
     from app.ops import bp as ops_bp
@@ -110,6 +111,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(marketer_catalog_bp, url_prefix="/api/v1")
     csrf.exempt(marketer_offers_bp)
     app.register_blueprint(marketer_offers_bp, url_prefix="/api/v1")
+    csrf.exempt(marketer_stamps_bp)
+    app.register_blueprint(marketer_stamps_bp, url_prefix="/api/v1")
     # Bearer keys, or the admin session whose CSRF header the blueprint checks.
     csrf.exempt(settings_api_bp)
     app.register_blueprint(settings_api_bp, url_prefix="/api/v1")

@@ -161,7 +161,19 @@ MESSAGES: dict[str, TextSource] = {
     ),
     # --- offers ---
     "card.offer_until": N_("Valid until {date}"),
+    # --- mechanics (stamp cards) ---
+    "card.stamps": N_("Stamp card"),
+    "card.stamps_count": N_("{n} of {total}"),
+    "card.stamps_gift": N_("Gift: {title}"),
+    # --- mechanics (referrals) ---
+    "card.share": N_("Invite a friend"),
+    "card.share_hint": N_(
+        "Send this link to a friend: after their first purchase you both get a gift."
+    ),
+    "card.share_button": N_("Share the link"),
 }
+# Plural texts of the stamp card (mechanics).
+STAMPS_LEFT = ("{n} more stamp to your gift", "{n} more stamps to your gift")
 
 # --- ux: the card page (wallet buttons, history, profile), terms and privacy ----
 MESSAGES |= {

@@ -127,3 +127,6 @@ class Member:
     # latest change was a new offer (notify), not a redemption or expiry.
     offers: tuple[Offer, ...] = ()
     offers_new: bool = False
+    # A stamp card (0 target: the program runs none): stamps on the current card.
+    stamps: int = 0
+    stamps_target: int = 0

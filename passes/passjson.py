@@ -39,6 +39,10 @@ LABELS: dict[str, Text] = {
     "offers_changed": dict.fromkeys(LANGUAGES, "%@"),
     "offers_more": all_languages(N_("{n} more")),
     "offer_until": all_languages(N_("Valid until {date}")),
+    # -- stamp cards ---
+    "stamps": all_languages(N_("Stamps")),
+    "stamps_value": all_languages(N_("{dots} {n} of {total}")),
+    "stamps_last": all_languages(N_("One more stamp for your gift: %@")),
     # -- the pass in another language than the program's (English) ---
     "description_other": all_languages(N_("{name} loyalty card")),
     "store_nearby": all_languages(N_("{store} is nearby: show your card")),
@@ -156,7 +160,7 @@ def build_pass_json(
                     "textAlignment": "PKTextAlignmentRight",
                 }
             ],
-            "primaryFields": [],
+            "primaryFields": _stamps_field(member, t),
             # Store cards show at most four secondary + auxiliary fields together.
             "secondaryFields": [
                 {"key": "member", "label": t("member"), "value": member.name},
@@ -213,6 +217,24 @@ def _description(program: Program, language: str, t: Any) -> str:
     return program.descriptions.get(language) or t("description_other").format(
         name=_organization(program, language)
     )
+
+
+def _stamps_field(member: Member, t: Any) -> list[dict[str, Any]]:
+    """«●●●●○○ 4 из 6»; the phone is told only of the last stamp before the gift
+    (the gift itself arrives as a new offer, which notifies)."""
+    target = member.stamps_target
+    if target <= 0:
+        return []
+    count = max(0, min(member.stamps, target))
+    dots = "●" * count + "○" * (target - count)
+    field: dict[str, Any] = {
+        "key": "stamps",
+        "label": t("stamps"),
+        "value": t("stamps_value").format(dots=dots, n=count, total=target),
+    }
+    if count == target - 1:
+        field["changeMessage"] = t("stamps_last")
+    return [field]
 
 
 def _offers_field(member: Member, t: Any) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from app.admin import (
     imports_page,  # noqa: F401  (adds /admin/imports to bp)
     offers_page,  # noqa: F401  (adds /admin/offers to bp)
     settings_page,  # noqa: F401  (adds /admin/settings to bp)
+    stamps_page,  # noqa: F401  (adds /admin/stamps to bp)
     webhooks_page,  # noqa: F401  (adds /admin/webhooks to bp)
 )
 from app.admin.views import bp

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from app.admin.catalog_texts import TEXTS as CATALOG_TEXTS
 from app.admin.offers_texts import TEXTS as OFFERS_TEXTS
+from app.admin.stamps_texts import REFERRAL_TEXTS
+from app.admin.stamps_texts import TEXTS as STAMPS_TEXTS
 from app.i18n import N_, NC_, TextSource, catalogue, page_texts, plural_forms
 
 TEXTS: dict[str, TextSource] = {
@@ -198,6 +200,8 @@ JS_TEXTS |= {
 
 TEXTS |= CATALOG_TEXTS
 TEXTS |= OFFERS_TEXTS
+TEXTS |= STAMPS_TEXTS
+TEXTS |= REFERRAL_TEXTS
 
 # --- results (issue 16): control groups, variants, results panels ---
 RESULTS_TEXTS: dict[str, TextSource] = {

@@ -17,6 +17,7 @@ from app.models.pass_cache import SignedPass
 from app.models.program import Program, ProgramImage, Store
 from app.models.push import PushDelivery
 from app.models.refresh import PassRefresh
+from app.models.referral import Referral, ReferralOpen
 from app.models.results import Assignment, SavedSegment
 from app.models.wallet import Device, DeviceLog, Pass, Registration, WalletEvent
 from app.models.webhooks import WebhookDelivery, WebhookEndpoint
@@ -52,6 +53,8 @@ __all__ = [
     "Program",
     "ProgramImage",
     "PushDelivery",
+    "Referral",
+    "ReferralOpen",
     "Registration",
     "SavedSegment",
     "SignedPass",

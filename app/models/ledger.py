@@ -54,6 +54,8 @@ class PosTransaction(Base):
     )
     redeemed: Mapped[int] = mapped_column(default=0)
     earned: Mapped[int] = mapped_column(default=0)
+    # Stamps this purchase added (0 or 1; services.stamps), taken back on refund.
+    stamps: Mapped[int] = mapped_column(default=0, server_default="0")
     # The 201 body, replayed verbatim for a retried request.
     response: Mapped[dict[str, Any]]
     refunded_at: Mapped[datetime | None]

@@ -23,12 +23,27 @@ from werkzeug.wrappers import Response as BaseResponse
 import passes
 from app.database import writes
 from app.extensions import db, limiter
-from app.i18n import MESSAGES, date_text, pick_language, translate
-from app.models import LedgerEntry, Member, ProductSubscription, Program
+from app.i18n import (
+    MESSAGES,
+    STAMPS_LEFT,
+    date_text,
+    pick_language,
+    plural,
+    translate,
+)
+from app.models import LedgerEntry, Member, Offer, ProductSubscription, Program
 from app.security import pages_limit, signup_limit
-from app.services import catalog, google_wallet, offers, outbound, profile
+from app.services import (
+    catalog,
+    google_wallet,
+    offers,
+    outbound,
+    profile,
+    referrals,
+)
 from app.services import passes as pass_service
 from app.services import signup as signup_service
+from app.services import stamps as stamp_cards
 from app.services.errors import DomainError
 from app.services.privacy import erase_member, export_member
 from app.services.signup import (
@@ -102,6 +117,7 @@ def index() -> BaseResponse:
 @bp.route("/join", methods=["GET", "POST"])
 @bp.route("/join/<slug>", methods=["GET", "POST"])
 @limiter.limit(signup_limit, methods=["POST"])
+@writes  # a friend's share link (?ref=) counts as an opened invite
 def join(slug: str | None = None) -> BaseResponse | tuple[str, int]:
     """Sign-up form; a new phone gets its card at once (after an SMS code when the
     program asks for one). A phone that has a card gets its link by SMS/e-mail,
@@ -109,7 +125,14 @@ def join(slug: str | None = None) -> BaseResponse | tuple[str, int]:
     program = _program(slug)
     language = pick_language()
     if request.method == "GET":
-        return _render_join(program, language, {"language": language}, {})
+        data = {"language": language}
+        referrer = referrals.resolve(program, request.args.get("ref"))
+        if referrer is not None:
+            referrals.record_open(referrer)
+            data["ref"] = request.args.get("ref", "").strip().lower()
+        response = _render_join(program, language, data, {})
+        db.session.commit()
+        return response
     data = {k: v for k, v in request.form.items() if k not in _NOT_DATA}
     form = validate_signup(program, data)
     if form.errors:
@@ -135,6 +158,10 @@ def join(slug: str | None = None) -> BaseResponse | tuple[str, int]:
         return _link_sent(
             find_member(program, form.phone), program, language, form.phone
         )
+    # A friend's share link: recorded once, refused quietly when it does not count.
+    referrals.record_signup(
+        program, referrals.resolve(program, data.get("ref")), member
+    )
     db.session.commit()
     return redirect(url_for("public.card", card_token=member.card_token), code=303)
 
@@ -284,7 +311,40 @@ def _render_card(
         ),
         profile=profile,
         profile_saved=request.args.get("saved") == "1",
+        stamps=_card_stamps(member, language),
+        share=_card_share(member),
     ), status
+
+
+def _card_share(member: Member) -> dict[str, str] | None:
+    """The member's share link and its QR when the program runs referrals."""
+    if referrals.settings(member.program) is None:
+        return None
+    url = pass_service.public_url(
+        url_for("public.join", slug=member.program.slug, ref=referrals.code_for(member))
+    )
+    return {"url": url, "qr": segno.make(url, error="m").svg_inline(scale=3)}
+
+
+def _card_stamps(member: Member, language: str) -> dict[str, str] | None:
+    """The stamp card as the pass shows it, with how many are left and the gift."""
+    setting = stamp_cards.settings(member.program)
+    if setting is None:
+        return None
+    target = int(setting["target"])
+    count = max(0, min(member.stamps, target))
+    gift = ""
+    offer = db.session.get(Offer, setting.get("reward_offer_id") or 0)
+    if offer is not None and offer.program_id == member.program_id:
+        gift = translate(
+            "card.stamps_gift", language, title=passes.pick(offer.title, language)
+        )
+    return {
+        "dots": "●" * count + "○" * (target - count),
+        "count": translate("card.stamps_count", language, n=count, total=target),
+        "left": plural(language, *STAMPS_LEFT, target - count),
+        "gift": gift,
+    }
 
 
 def _card_offers(member: Member, language: str) -> list[dict[str, str]]:

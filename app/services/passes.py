@@ -24,6 +24,7 @@ from app.i18n import date_text
 from app.models import Member, MemberOffer, Offer, Pass, Program, ProgramImage, Store
 from app.models.base import utcnow
 from app.services import outbox
+from app.services import stamps as stamp_cards
 from app.services.idlist import in_ids
 
 
@@ -339,6 +340,7 @@ def member_view(pass_: Pass, held: PassOffers | None = None) -> passes.Member:
         tier=member.tier,
         offer=member.offer,
         offers=held,
+        stamps=member.stamps,
     )
 
 
@@ -356,6 +358,7 @@ def member_inputs(
     tier: str,
     offer: str,
     offers: PassOffers = NO_OFFERS,
+    stamps: int = 0,
 ) -> passes.Member:
     """The member side of a pass from plain fields (`member_view` without ORM
     objects, for the POS path; both must give the same pass)."""
@@ -374,6 +377,8 @@ def member_inputs(
         voided=voided,
         offers=offers.offers,
         offers_new=offers.new,
+        stamps=stamps,
+        stamps_target=stamp_cards.target(program),
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from app.extensions import db
 from app.models import (
@@ -23,11 +23,23 @@ from app.models import (
     MemberMessage,
     PosTransaction,
     ProductSubscription,
+    Referral,
 )
 from app.models.base import utcnow
 from app.models.catalog import CANCELLED, RESTOCKED, WAITING
 from app.services import ledger, outbox, wallet, webhooks
 from app.services.passes import pass_for_member, refresh_pass
+
+
+def _referral_export(member: Member) -> dict[str, Any]:
+    joined = db.session.scalar(select(Referral).where(Referral.friend_id == member.id))
+    invited = db.session.scalar(
+        select(func.count(Referral.id)).where(Referral.referrer_id == member.id)
+    )
+    return {
+        "joined_through_a_friend": joined is not None,
+        "friends_signed_up": int(invited or 0),
+    }
 
 
 def export_member(member: Member) -> dict[str, Any]:
@@ -55,6 +67,9 @@ def export_member(member: Member) -> dict[str, Any]:
         "points": member.points,
         "tier": member.program.tier_name(member.tier, member.language),
         "offer": member.offer or None,
+        # Loyalty mechanics: the stamp card, and referrals (no other member's data).
+        "stamps": member.stamps,
+        "referral": _referral_export(member),
         "back_in_stock": [
             {
                 "sku": sub.product.sku,

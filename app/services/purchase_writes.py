@@ -332,6 +332,7 @@ _PURCHASE_COLUMNS = (
     "amount_kopecks",
     "redeemed",
     "earned",
+    "stamps",
     "response",
     "created_at",
 )

@@ -29,8 +29,9 @@ import passes
 from app.extensions import db
 from app.models import Member, MemberOffer, Pass, PosTransaction
 from app.models.base import utcnow
-from app.services import cards, checks, loyalty, offers, online, webhooks
+from app.services import cards, checks, loyalty, offers, online, referrals, webhooks
 from app.services import passes as pass_service
+from app.services import stamps as stamp_cards
 from app.services.auth import Principal
 from app.services.errors import Forbidden, Invalid, Malformed
 from app.services.purchase_writes import Movement, write_purchase
@@ -55,6 +56,8 @@ class Purchase:
     currency: str
     # Offer instances (services.offers) the member redeems with this purchase.
     offer_ids: tuple[int, ...] = ()
+    # The till says the receipt has a stamp card item (services.stamps).
+    qualifying: bool = False
 
     def fingerprint(self) -> str:
         fields: list[Any] = [
@@ -66,6 +69,8 @@ class Purchase:
         ]
         if self.offer_ids:  # (purchases without offers keep their old prints)
             fields.append(list(self.offer_ids))
+        if self.qualifying:  # (likewise)
+            fields.append("qualifying")
         canonical = json.dumps(fields)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -118,6 +123,10 @@ def parse_purchase(body: object) -> Purchase:
     currency = checks.one_of(
         body.get("currency", "RUB"), "currency", CURRENCIES, "unknown_currency"
     )
+    qualifying = body.get("qualifying")
+    qualifying = checks.flag(
+        False if qualifying is None else qualifying, "qualifying", "invalid_qualifying"
+    )
     return Purchase(
         code=code.strip(),
         amount_kopecks=amount_kopecks,
@@ -125,6 +134,7 @@ def parse_purchase(body: object) -> Purchase:
         redeem_points=redeem,
         currency=currency,
         offer_ids=offers.parse_offer_ids(body.get("offer_ids")),
+        qualifying=qualifying,
     )
 
 
@@ -181,6 +191,7 @@ _LOCK_CARD = (
         Member.city,
         Member.preferred_store_id,
         Member.erased_at,
+        Member.stamps,
         Pass.id.label("pass_id"),
         Pass.serial_number,
         Pass.authentication_token,
@@ -301,6 +312,15 @@ def record_purchase(
     if loyalty.tier_rank(program, reached) > loyalty.tier_rank(program, tier):
         tier = reached
     balance = card.points - redeem + earned
+    # None unless the program runs a stamp card and this purchase qualifies.
+    stamp = stamp_cards.step(
+        program, card.stamps, purchase.amount_kopecks, purchase.qualifying
+    )
+    # Likewise None unless the program runs referrals and this may be the
+    # referred friend's first qualifying purchase.
+    referral = referrals.pending(program, card.id, purchase.amount_kopecks)
+    # A reward changes the pass's offers or points too: it is refreshed after.
+    refresh_after = referral is not None or (stamp is not None and stamp.rewarded)
     response = {
         "receipt_id": purchase.receipt_id,
         "amount": _roubles(purchase.amount_kopecks),
@@ -317,6 +337,12 @@ def record_purchase(
         "paid": _roubles(paid),
         "offers_redeemed": applied.redeemed if applied is not None else [],
     }
+    if stamp is not None:
+        response["stamps"] = {
+            "count": stamp.count,
+            "target": stamp.target,
+            "rewarded": stamp.rewarded,
+        }
     row = {
         "program_id": program.id,
         "member_id": card.id,
@@ -330,6 +356,7 @@ def record_purchase(
         "amount_kopecks": purchase.amount_kopecks,
         "redeemed": redeem,
         "earned": earned,
+        "stamps": 1 if stamp is not None else 0,
         "response": response,
         "created_at": now,
     }
@@ -349,7 +376,7 @@ def record_purchase(
     if applied is not None:
         details.update(offer_ids=list(purchase.offer_ids), discount=discount)
     digest = None
-    if card.pass_id is not None:
+    if card.pass_id is not None and not refresh_after:
         held = pass_service.NO_OFFERS
         if card.has_offers:
             held = pass_service.pass_offers(
@@ -375,6 +402,7 @@ def record_purchase(
                 tier=tier,
                 offer=card.offer,
                 offers=held,
+                stamps=stamp.count if stamp is not None else card.stamps,
             ),
             pass_service.stores_near(program, card.preferred_store_id, card.city),
         )
@@ -394,6 +422,15 @@ def record_purchase(
             raise
         return _replay(existing.fingerprint, transaction_body(existing), purchase), True
     assert written.balance in (None, balance), (written.balance, balance)
+    if stamp is not None:
+        stamp_cards.record(card.id, written.transaction_id, stamp, now)
+    if referral is not None:
+        referrals.reward(program, referral, written.transaction_id, now)
+    if refresh_after and card.pass_id is not None:
+        db.session.get(Member, card.id, populate_existing=True)
+        pass_row = db.session.get(Pass, card.pass_id, populate_existing=True)
+        assert pass_row is not None
+        pass_service.refresh_pass(pass_row)
     if applied is not None:
         offers.mark_redeemed(applied, written.transaction_id, now)
         for redeemed in applied.redeemed:

@@ -19,6 +19,7 @@ from app.ids import MAX_ID
 from app.models import PosTransaction
 from app.models.base import utcnow
 from app.services import audit, cards, ledger, offers, online, webhooks
+from app.services import stamps as stamp_cards
 from app.services.auth import Principal
 from app.services.errors import Forbidden, NotFound
 from app.services.loyalty import tier_view
@@ -86,6 +87,8 @@ def refund(api_key: Principal, transaction_id: int) -> Refunded:
         )
     # Offers the purchase used come back while still valid.
     restored = offers.restore(transaction.id, now)
+    stamped = transaction.stamps
+    stamp_cards.take_back(member, transaction)
     transaction.refunded_at = now
     transaction.refund_response = {
         "transaction_id": transaction.id,
@@ -97,6 +100,8 @@ def refund(api_key: Principal, transaction_id: int) -> Refunded:
         "refunded_at": now.isoformat(),
         "offers_restored": restored,
     }
+    if stamped:
+        transaction.refund_response["stamps"] = member.stamps
     audit.record(
         "pos.refund",
         target=f"pos_transaction:{transaction.id}",

@@ -1,0 +1,126 @@
+"""/admin/stamps and /admin/referrals: the stamp card's and the referral
+program's settings (the same services the API uses) and their counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, g, redirect, request, url_for
+from werkzeug.wrappers import Response
+
+from app.admin.texts import texts
+from app.admin.views import _language, _program, _render, bp, signed_in
+from app.extensions import db
+from app.i18n import number
+from app.models import Program
+from app.services import offers, referrals, stamps
+from app.services.errors import DomainError
+
+
+def _page(program: Program, **context: Any) -> Response:
+    language = _language()
+    counts = stamps.stats(program.id)
+    return _render(
+        "admin/stamps.html",
+        settings=stamps.view(program),
+        counts={key: number(value, language) for key, value in counts.items()},
+        offers=[
+            (o.id, o.title.get(language) or o.title.get("ru", ""))
+            for o in offers.listing(program.id)
+        ],
+        **context,
+    )
+
+
+@bp.get("/stamps")
+@signed_in
+def stamps_page() -> Response:
+    program = _program()
+    if program is None:
+        return _render("admin/no_program.html")
+    response = _page(program)
+    db.session.commit()
+    return response
+
+
+@bp.post("/stamps")
+@signed_in
+def save_stamps() -> Response:
+    program = _program()
+    if program is None:
+        return _render("admin/no_program.html")
+    form = request.form
+    body: dict[str, Any] = {"enabled": "enabled" in form}
+    target = (form.get("target") or "").strip()
+    body["target"] = int(target) if target.isdigit() else target
+    body["min_amount"] = (form.get("min_amount") or "0").strip().replace(",", ".")
+    offer = (form.get("reward_offer_id") or "").strip()
+    body["reward_offer_id"] = int(offer) if offer.isdigit() else None
+    try:
+        stamps.update_settings(program, body, g.admin_key)
+    except DomainError:
+        db.session.rollback()
+        response = _page(program, error=texts(_language())["stamps.bad"])
+        response.status_code = 422
+        return response
+    db.session.commit()
+    flash(texts(_language())["saved"])
+    return redirect(url_for("admin.stamps_page"))
+
+
+def _referrals_page(program: Program, **context: Any) -> Response:
+    language = _language()
+    counts = referrals.stats(program.id)
+    return _render(
+        "admin/referrals.html",
+        settings=referrals.view(program),
+        counts={key: number(value, language) for key, value in counts.items()},
+        offers=[
+            (o.id, o.title.get(language) or o.title.get("ru", ""))
+            for o in offers.listing(program.id)
+        ],
+        **context,
+    )
+
+
+@bp.get("/referrals")
+@signed_in
+def referrals_page() -> Response:
+    program = _program()
+    if program is None:
+        return _render("admin/no_program.html")
+    response = _referrals_page(program)
+    db.session.commit()
+    return response
+
+
+@bp.post("/referrals")
+@signed_in
+def save_referrals() -> Response:
+    program = _program()
+    if program is None:
+        return _render("admin/no_program.html")
+    form = request.form
+
+    def whole(name: str, default: str) -> int | str:
+        value = (form.get(name) or default).strip()
+        return int(value) if value.isdigit() else value
+
+    offer = (form.get("reward_offer_id") or "").strip()
+    body: dict[str, Any] = {
+        "enabled": "enabled" in form,
+        "min_amount": (form.get("min_amount") or "0").strip().replace(",", "."),
+        "reward_points": whole("reward_points", "0"),
+        "monthly_limit": whole("monthly_limit", "5"),
+        "reward_offer_id": int(offer) if offer.isdigit() else None,
+    }
+    try:
+        referrals.update_settings(program, body, g.admin_key)
+    except DomainError:
+        db.session.rollback()
+        response = _referrals_page(program, error=texts(_language())["referrals.bad"])
+        response.status_code = 422
+        return response
+    db.session.commit()
+    flash(texts(_language())["saved"])
+    return redirect(url_for("admin.referrals_page"))
