@@ -16,8 +16,8 @@ from app.models.outbound import OutboundMessage, SignupCode
 from app.models.pass_cache import SignedPass
 from app.models.program import Program, ProgramImage, Store
 from app.models.push import PushDelivery
-from app.models.refresh import PassRefresh
 from app.models.referral import Referral, ReferralOpen
+from app.models.refresh import PassRefresh
 from app.models.results import Assignment, SavedSegment
 from app.models.wallet import Device, DeviceLog, Pass, Registration, WalletEvent
 from app.models.webhooks import WebhookDelivery, WebhookEndpoint
