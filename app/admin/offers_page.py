@@ -15,7 +15,7 @@ from app.admin.views import _language, _program, _render, bp, signed_in
 from app.extensions import db
 from app.i18n import date_text, money
 from app.models import Program
-from app.services import offers
+from app.services import checks, offers
 from app.services.errors import DomainError
 
 # Form field -> the page text naming it (a refusal lists the fields to check).
@@ -63,7 +63,8 @@ def offer_body(form: MultiDict[str, str]) -> dict[str, Any]:
 
 
 def _number(value: str) -> int | str:
-    return int(value) if value.isdigit() else value
+    number = checks.form_int(value)
+    return value if number is None else number
 
 
 def _rows(program: Program, language: str) -> list[dict[str, Any]]:

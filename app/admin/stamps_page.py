@@ -13,7 +13,7 @@ from app.admin.views import _language, _program, _render, bp, signed_in
 from app.extensions import db
 from app.i18n import number
 from app.models import Program
-from app.services import offers, referrals, stamps
+from app.services import checks, offers, referrals, stamps
 from app.services.errors import DomainError
 
 
@@ -52,10 +52,11 @@ def save_stamps() -> Response:
     form = request.form
     body: dict[str, Any] = {"enabled": "enabled" in form}
     target = (form.get("target") or "").strip()
-    body["target"] = int(target) if target.isdigit() else target
+    number = checks.form_int(target)
+    body["target"] = target if number is None else number
     body["min_amount"] = (form.get("min_amount") or "0").strip().replace(",", ".")
     offer = (form.get("reward_offer_id") or "").strip()
-    body["reward_offer_id"] = int(offer) if offer.isdigit() else None
+    body["reward_offer_id"] = checks.form_int(offer)
     try:
         stamps.update_settings(program, body, g.admin_key)
     except DomainError:
@@ -104,7 +105,8 @@ def save_referrals() -> Response:
 
     def whole(name: str, default: str) -> int | str:
         value = (form.get(name) or default).strip()
-        return int(value) if value.isdigit() else value
+        number = checks.form_int(value)
+        return value if number is None else number
 
     offer = (form.get("reward_offer_id") or "").strip()
     body: dict[str, Any] = {
@@ -112,7 +114,7 @@ def save_referrals() -> Response:
         "min_amount": (form.get("min_amount") or "0").strip().replace(",", "."),
         "reward_points": whole("reward_points", "0"),
         "monthly_limit": whole("monthly_limit", "5"),
-        "reward_offer_id": int(offer) if offer.isdigit() else None,
+        "reward_offer_id": checks.form_int(offer),
     }
     try:
         referrals.update_settings(program, body, g.admin_key)

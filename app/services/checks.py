@@ -203,3 +203,12 @@ def money(
     if not low <= amount <= high or places(amount) > 2:
         fail(code, f"{field}: roubles from {low} to {high}, at most 2 decimals")
     return amount
+
+
+def form_int(value: str, longest: int = 18) -> int | None:
+    """A form field's whole number: ASCII digits only ("²" passes `isdigit()` but
+    `int()` refuses it), at most `longest` of them; None otherwise."""
+    value = value.strip()
+    if value.isascii() and value.isdigit() and len(value) <= longest:
+        return int(value)
+    return None

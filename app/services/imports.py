@@ -312,7 +312,7 @@ def parse_row(
     balance = None
     if values["balance"]:
         compact = values["balance"].replace(" ", "").replace("\u00a0", "")
-        if not compact.isdigit() or len(compact) > 9:
+        if not (compact.isascii() and compact.isdigit()) or len(compact) > 9:
             raise RowError(N_("balance: a whole number of points, 0 or more"))
         balance = int(compact)
     tier = None

@@ -11,8 +11,10 @@ from datetime import date
 from email_validator import EmailNotValidError, validate_email
 
 from app.extensions import db
+from app.ids import is_id
 from app.models import Member, Store
 from app.models.base import utcnow
+from app.services import checks
 from app.services.passes import pass_for_member, refresh_pass
 
 
@@ -50,7 +52,8 @@ def check(member: Member, data: dict[str, str]) -> ProfileChange:
             change.errors["birthday"] = "error.birthday"
     store_id = data.get("store", "").strip()
     if store_id:
-        store = db.session.get(Store, int(store_id)) if store_id.isdigit() else None
+        number = checks.form_int(store_id)
+        store = db.session.get(Store, number) if is_id(number) else None
         if store is None or store.program_id != member.program_id or not store.active:
             change.errors["store"] = "error.location"
         else:

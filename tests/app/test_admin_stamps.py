@@ -60,6 +60,7 @@ def test_set_up_a_stamp_card(csrf_app: Flask, signed: FlaskClient, demo: Demo) -
         {"enabled": "on", "target": "1", "reward_offer_id": str(offer_id)},
         {"target": "x", "min_amount": "0"},
         {"target": "6", "min_amount": "-5"},
+        {"target": "²", "min_amount": "0"},  # passes isdigit(), not int()
     ):
         refused = post(signed, "/admin/stamps", form, "/admin/stamps")
         assert refused.status_code == 422, form

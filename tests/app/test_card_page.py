@@ -108,6 +108,11 @@ def test_profile_edit_birthday_once_and_errors_next_to_fields(
     assert 'id="profile-name-error"' in bad.text
     assert 'id="profile-email-error"' in bad.text
     assert 'id="profile-birthday-error"' in bad.text
+    for store in ("²", "9" * 40):  # Unicode digits, a number past any id
+        odd = client.post(
+            f"/c/{token}/profile?lang=ru", data={"name": "Ольга", "store": store}
+        )
+        assert odd.status_code == 422, store
     saved = client.post(
         f"/c/{token}/profile?lang=ru",
         data={
