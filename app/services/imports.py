@@ -195,7 +195,10 @@ def read_header(raw: bytes) -> tuple[str, dict[str, Any]]:
             "The file is not UTF-8: save it from Excel as «CSV UTF-8».",
         ) from None
     delimiter = ";" if text.count(";") >= text.count(",") else ","
-    cells = next(csv.reader([text], delimiter=delimiter), [])
+    try:
+        cells = next(csv.reader([text], delimiter=delimiter), [])
+    except csv.Error:  # e.g. a carriage return inside the header line
+        cells = []
     columns: dict[str, Any] = {}
     for index, cell in enumerate(cells):
         field = HEADERS.get(_key(cell))
@@ -728,10 +731,14 @@ def parse_records(
                 bad(first, N_("not UTF-8: save the file from Excel as «CSV UTF-8»"))
             )
     rows: list[Row] = []
-    # One reader for the batch: each text is one whole record.
-    for line, cells in zip(lines, csv.reader(texts, delimiter=delimiter), strict=True):
+    for line, text in zip(lines, texts, strict=True):
         try:
+            # Each text is one whole record; a stray carriage return inside an
+            # unquoted cell is a bad row, not a failed import.
+            cells = next(csv.reader([text], delimiter=delimiter), [])
             rows.append(parse_row(line, cells, columns, tiers))
+        except csv.Error:
+            errors.append(bad(line, N_("a line break inside a cell without quotes")))
         except RowError as error:
             errors.append(bad(line, str(error)))
     return rows

@@ -437,3 +437,25 @@ def test_cli_resumes_an_unfinished_import_of_the_same_file(
     report = json.loads(result.stdout)
     assert (report["id"], report["created"], report["status"]) == (job_id, 3, "done")
     assert counts(imp_app)[0] == 3 + 3
+
+
+def test_a_stray_carriage_return_is_a_bad_row_not_a_failed_import(
+    imp_app: Flask, key: str, demo: Demo
+) -> None:
+    """A lone CR inside an unquoted cell (the fuzzer found a 500 here)."""
+    client = imp_app.test_client()
+    body = post(
+        client, key, csv_bytes([ROWS[0], "+79990001234;Ан\rна;;;;;;01.02.2024"])
+    )
+    assert body["failed"] == 1
+    assert body["errors"] == [
+        {"line": 3, "reason": "a line break inside a cell without quotes"}
+    ]
+    assert body["rows_ok"] == 1
+    header = client.post(
+        "/api/v1/members/import",
+        data=b"phone\r;name\n+79990001234;X\n",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert header.status_code == 422
+    assert header.get_json()["error"] == "no_phone_column"
