@@ -301,6 +301,9 @@ def enqueue(
         # Distinct text per campaign: every pass's content changes.
         "texts": {"ru": f"Скидка {label}", "en": f"Sale {label}"},
         "segment": rule,
+        # Every member of the segment messaged (no control group): the enqueue
+        # measured is the whole segment's, as before control groups existed.
+        "holdout_percent": 0,
     }
     if offer_id is not None:
         body["offer_id"] = offer_id

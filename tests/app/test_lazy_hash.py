@@ -55,7 +55,14 @@ def pass_of(member_id: int) -> Pass:
 
 def run_campaign(program: Program, texts: dict[str, str] = TEXTS) -> int:
     campaign = campaigns.create(
-        program, {"texts": texts, "segment": {"all": {}}, "state": "scheduled"}, None
+        program,
+        {
+            "texts": texts,
+            "segment": {"all": {}},
+            "state": "scheduled",
+            "holdout_percent": 0,
+        },
+        None,
     )
     db.session.commit()
     assert campaigns.run_campaign(campaign.id, NOW) == "done"
