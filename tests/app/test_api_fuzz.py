@@ -44,7 +44,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.engine import Engine
 
 from app.api.openapi import build_document
 from app.extensions import db
@@ -331,6 +332,36 @@ def _fill_known(values: dict[str, Any]) -> Callable[[Any], Any]:
 VOLATILE_COLUMNS = {("api_key", "last_used_at")}
 
 
+class _Writes:
+    """Whether any statement since `reset()` may have changed a row.
+
+    Computing `_fingerprint` reads every table; most refused requests run no
+    writing statement at all, and for those the state is unchanged without reading
+    it. Anything that is not a plain read (DML that touched a row, DDL, a CTE)
+    counts as a write, and then the fingerprint decides.
+    """
+
+    READS = ("SELECT", "PRAGMA", "SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "SET")
+
+    def __init__(self) -> None:
+        self.seen = False
+        event.listen(Engine, "after_cursor_execute", self._executed)
+
+    def _executed(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        verb = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
+        if verb in self.READS or verb == "COMMIT":
+            return
+        if verb in ("INSERT", "UPDATE", "DELETE") and cursor.rowcount == 0:
+            return
+        self.seen = True
+
+    def reset(self) -> None:
+        self.seen = False
+
+    def close(self) -> None:
+        event.remove(Engine, "after_cursor_execute", self._executed)
+
+
 def _fingerprint(app: Flask) -> str:
     """A digest of every row of every table."""
     digest = hashlib.sha256()
@@ -482,11 +513,13 @@ def _fuzz(target: Target, credentials: str, mode: str) -> None:
     # (authorized, not GET); the state after one example is the next one's before.
     watch = method != "get" and credentials in ("key", "admin")
     state = [_fingerprint(app)] if watch else []
+    writes = _Writes()
 
     def send(case: schemathesis.Case) -> None:
+        writes.reset()
         status = case.call_and_validate(checks=checks).status_code
         statuses.append(status)
-        if watch:
+        if watch and writes.seen:  # (no write: the state is the one before)
             before, state[0] = state[0], _fingerprint(app)
             if 400 <= status < 500:
                 assert state[0] == before, f"{status} answer changed the data"
@@ -521,7 +554,10 @@ def _fuzz(target: Target, credentials: str, mode: str) -> None:
                 finally:
                     restore()
 
-    check()
+    try:
+        check()
+    finally:
+        writes.close()
     where = f"{credentials} credentials: {statuses}"
     if credentials == "wrong":
         # (An id past any row's is a 404 before the key is looked at.)
