@@ -31,6 +31,7 @@ ADMIN_PAGES = [
     "/admin/automations",
     "/admin/members?q=Анна",
     "/admin/settings",
+    "/admin/memberships",
     "/admin/audit",
 ]
 
