@@ -171,15 +171,14 @@ def build_loyalty_object(
         }
     ]
     if member.stamps_target > 0:
-        # Like the Apple pass's front: «●●●●○○ 4 из 6», first.
-        modules.insert(
-            0,
+        # Like the Apple pass's front: «●●●●○○ 4 из 6», after the offer.
+        modules.append(
             {
                 "id": "stamps",
                 "header": t(LABELS["stamps"]),
                 "body": stamps_text(member, lambda key: t(LABELS[key])),
                 "localizedHeader": loc(LABELS["stamps"]),
-            },
+            }
         )
     if member.membership is not None:
         modules.append(
