@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.exc import IntegrityError
 
+from app import database
 from app.extensions import db
 from app.ids import MAX_ID
 from app.models import Member, MemberOffer, MembershipPlan, MembershipSale, Program
@@ -42,6 +43,7 @@ from app.services import audit, cards, checks, ledger, online, webhooks
 from app.services.audit import Actor
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
 from app.services.membership_rules import earn_bonus, is_active, pass_membership
+from app.services.scheduler import scheduled
 
 __all__ = ["earn_bonus", "is_active", "pass_membership"]
 
@@ -555,6 +557,17 @@ def expire(now: datetime | None = None) -> int:
         db.session.flush()
         ledger.refresh_member_pass(member)
     return len(ids)
+
+
+@scheduled("membership_expiry")
+def membership_expiry_job(now: datetime) -> None:
+    """End lapsed memberships in batches (one transaction each), silently."""
+    while True:
+        database.begin_write()  # SQLite: a writer from the start
+        seen = expire(now)
+        db.session.commit()
+        if seen < EXPIRE_BATCH:
+            return
 
 
 # -- stats -----------------------------------------------------------------------------

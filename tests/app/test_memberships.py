@@ -24,7 +24,7 @@ from app.models import (
     PosTransaction,
 )
 from app.models.base import utcnow
-from app.services import memberships
+from app.services import memberships, scheduler
 from app.services import passes as pass_service
 from tests.app.marketing_support import auth, marketer_key
 from tests.app.pos_support import assert_ledger_matches_balances, card, make_key
@@ -347,8 +347,8 @@ def test_the_end_is_silent_and_refreshes_the_pass(
         row = db.session.get(Member, member_id)
         row.membership_ends_at = utcnow() - timedelta(seconds=1)
         db.session.commit()
-        assert memberships.expire() == 1
-        db.session.commit()
+        # The worker's job (as `flask run-jobs` runs it).
+        assert scheduler.run_due()["membership_expiry"] == "ok"
         tag = db.session.scalar(
             select(Pass.updated_at).where(Pass.member_id == member_id)
         )
@@ -419,3 +419,36 @@ def test_concurrent_retries_charge_once(app: Flask, demo: Demo) -> None:
         assert db.session.scalar(select(func.count(MembershipSale.id))) == 5
         final = db.session.get(Member, c.member_id).membership_ends_at
         assert final.isoformat() == ends[-1]
+
+
+def test_segment_rule_membership(
+    app: Flask, client: FlaskClient, mkey: str, pos: str, demo: Demo
+) -> None:
+    make_plan(client, mkey)
+    make_plan(client, mkey, code="year", period_days=365)
+    first, second = (card(app, p.member_id) for p in demo.passes[:2])
+    sell(client, pos, first.barcode)
+    sell(client, pos, second.barcode, plan="year")
+    with app.app_context():  # the year plan has ended (the job has not run)
+        db.session.get(Member, second.member_id).membership_ends_at = utcnow()
+        db.session.commit()
+
+    def count(rule: object) -> int:
+        response = send(
+            client, "POST", mkey, "/api/v1/segments/preview", {"segment": rule}
+        )
+        assert response.status_code == 200, response.json
+        return response.json["members"]
+
+    everyone = count({"all": {}})
+    assert count({"membership": "club"}) == 1
+    assert count({"membership": ["club", "year"]}) == 1
+    assert count({"membership": "year"}) == 0
+    assert count({"membership": "any"}) == 1
+    assert count({"membership": "none"}) == everyone - 1
+    for bad in ({"membership": "nope"}, {"membership": []}, {"membership": 5}):
+        response = send(
+            client, "POST", mkey, "/api/v1/segments/preview", {"segment": bad}
+        )
+        assert response.status_code == 422, bad
+        assert response.json["error"] == "invalid_segment"
