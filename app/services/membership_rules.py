@@ -4,12 +4,14 @@ sells them): kept apart so that services.passes can import it without a cycle.""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import passes
 from app.extensions import db
 from app.i18n import date_text
-from app.models import MembershipPlan, Program
+from app.models import Member, MembershipPlan, Program
+from app.models.base import utcnow
 
 
 def is_active(plan_id: int | None, ends_at: datetime | None, now: datetime) -> bool:
@@ -45,3 +47,20 @@ def pass_membership(
         until=date_text(last, language),
         perks=tuple(passes.pick(p, language) for p in plan.perks),
     )
+
+
+def member_view(member: Member, now: datetime | None = None) -> dict[str, Any] | None:
+    """The member's membership for the API and the card page, or None."""
+    now = now or utcnow()
+    if not is_active(member.membership_plan_id, member.membership_ends_at, now):
+        return None
+    assert member.membership_ends_at is not None
+    plan = db.session.get(MembershipPlan, member.membership_plan_id)
+    if plan is None:
+        return None
+    return {
+        "plan": {"code": plan.code, "name": dict(plan.name)},
+        "ends_at": member.membership_ends_at.isoformat(),
+        "earn_bonus_percent": plan.earn_bonus_percent,
+        "perks": [dict(p) for p in plan.perks],
+    }

@@ -42,10 +42,15 @@ from app.models.offer import CANCELLED, ISSUED
 from app.services import audit, cards, checks, ledger, online, webhooks
 from app.services.audit import Actor
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
-from app.services.membership_rules import earn_bonus, is_active, pass_membership
+from app.services.membership_rules import (
+    earn_bonus,
+    is_active,
+    member_view,
+    pass_membership,
+)
 from app.services.scheduler import scheduled
 
-__all__ = ["earn_bonus", "is_active", "pass_membership"]
+__all__ = ["earn_bonus", "is_active", "member_view", "pass_membership"]
 
 FIELDS = (
     "code",
@@ -224,23 +229,6 @@ def archive_plan(program: Program, plan: MembershipPlan, key: Actor | None) -> N
 
 
 # -- what a membership does -----------------------------------------------------------
-
-
-def member_view(member: Member, now: datetime | None = None) -> dict[str, Any] | None:
-    """The member's membership for the API and the card page, or None."""
-    now = now or utcnow()
-    if not is_active(member.membership_plan_id, member.membership_ends_at, now):
-        return None
-    assert member.membership_ends_at is not None
-    plan = db.session.get(MembershipPlan, member.membership_plan_id)
-    if plan is None:
-        return None
-    return {
-        "plan": {"code": plan.code, "name": dict(plan.name)},
-        "ends_at": member.membership_ends_at.isoformat(),
-        "earn_bonus_percent": plan.earn_bonus_percent,
-        "perks": [dict(p) for p in plan.perks],
-    }
 
 
 # -- sales ----------------------------------------------------------------------------

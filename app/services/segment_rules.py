@@ -75,7 +75,13 @@ RFM_CUTOFFS = {
     "lost": "last purchase more than 180 days ago",
 }
 MAX_DAYS = 3650
-AUTOMATIONS = ("birthday", "win_back", "welcome", "points_reminder")
+AUTOMATIONS = (
+    "birthday",
+    "win_back",
+    "welcome",
+    "points_reminder",
+    "membership_renewal",
+)
 
 
 def _invalid(message: str) -> Invalid:

@@ -452,3 +452,69 @@ def test_segment_rule_membership(
         )
         assert response.status_code == 422, bad
         assert response.json["error"] == "invalid_segment"
+
+
+def test_renewal_reminder_once_per_end_with_consent(
+    app: Flask,
+    client: FlaskClient,
+    mkey: str,
+    pos: str,
+    demo: Demo,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from app.models import MemberMessage, Program
+    from app.services import automations
+    from tests.app.marketing_support import never_quiet
+
+    monkeypatch.setitem(
+        automations.DEFAULTS["membership_renewal"], "holdout_percent", 0
+    )
+    never_quiet(app, demo.program_id)
+    make_plan(client, mkey)
+    anna, boris = (card(app, p.member_id) for p in demo.passes[:2])
+    for c in (anna, boris):
+        sell(client, pos, c.barcode)
+    with app.app_context():
+        soon = utcnow() + timedelta(days=3)
+        db.session.get(Member, anna.member_id).membership_ends_at = soon
+        later = db.session.get(Member, boris.member_id)
+        later.membership_ends_at = soon
+        later.marketing_off_at = utcnow()  # switched offers off: no reminder
+        db.session.commit()
+
+    def run() -> int:
+        with app.app_context():
+            program = db.session.get(Program, demo.program_id)
+            result = automations.run(
+                program, "membership_renewal", utcnow(), force=True
+            )
+            db.session.commit()
+            return result["sent"]
+
+    def reminders() -> list[tuple[int, str]]:
+        with app.app_context():
+            return list(
+                db.session.execute(
+                    select(MemberMessage.member_id, MemberMessage.body).where(
+                        MemberMessage.kind == "membership_renewal"
+                    )
+                ).tuples()
+            )
+
+    assert run() == 1
+    [(member_id, body)] = reminders()
+    assert member_id == anna.member_id
+    assert body.startswith("Ваш «Клуб» действует до ")
+    assert run() == 0  # once per end
+    # A renewal moves the end: the next reminder is for the new end (not yet due).
+    assert sell(client, pos, anna.barcode).json["kind"] == "renewal"
+    assert run() == 0
+    # Settings are checked like every automation's.
+    bad = send(
+        client,
+        "PATCH",
+        mkey,
+        "/api/v1/automations",
+        {"membership_renewal": {"settings": {"days_before": 0}}},
+    )
+    assert bad.status_code == 422
