@@ -518,3 +518,24 @@ def test_renewal_reminder_once_per_end_with_consent(
         {"membership_renewal": {"settings": {"days_before": 0}}},
     )
     assert bad.status_code == 422
+
+
+def test_the_card_page_shows_the_membership_in_russian_only(
+    app: Flask, client: FlaskClient, mkey: str, pos: str, demo: Demo
+) -> None:
+    from tests.support.english import page_english
+
+    make_plan(client, mkey)
+    token = demo.passes[0].card_token
+    page = client.get(f"/c/{token}?lang=ru").get_data(as_text=True)
+    assert 'id="membership"' not in page
+    sell(client, pos, card(app, demo.passes[0].member_id).barcode)
+    page = client.get(f"/c/{token}?lang=ru").get_data(as_text=True)
+    assert "Клубное членство" in page
+    assert "Клуб до " in page
+    assert "+50 % баллов за покупки" in page
+    assert "<li>Бесплатная доставка</li>" in page
+    assert page_english(page) == []
+    english = client.get(f"/c/{token}?lang=en").get_data(as_text=True)
+    assert "Club until " in english
+    assert "<li>Free delivery</li>" in english
