@@ -171,6 +171,10 @@ MESSAGES: dict[str, TextSource] = {
         "Send this link to a friend: after their first purchase you both get a gift."
     ),
     "card.share_button": N_("Share the link"),
+    # --- premium (paid membership) ---
+    "card.membership": N_("Club membership"),
+    "card.membership_until": N_("{plan} until {date}"),
+    "card.membership_bonus": N_("+{percent}% points on purchases"),
 }
 # Plural texts of the stamp card (mechanics).
 STAMPS_LEFT = ("{n} more stamp to your gift", "{n} more stamps to your gift")

@@ -24,7 +24,7 @@ from passes.errors import (  # also importable here
 from passes.geo import MAX_LOCATIONS
 from passes.i18n import N_, all_languages
 from passes.model import LANGUAGES, GoogleProgram, Member, Program, Store, Text, pick
-from passes.passjson import LABELS
+from passes.passjson import LABELS, membership_text, stamps_text
 
 SAVE_URL_PREFIX = "https://pay.google.com/gp/v/save/"
 MAX_SAVE_URL_LENGTH = 1800
@@ -170,6 +170,25 @@ def build_loyalty_object(
             "localizedBody": loc(offer_text),
         }
     ]
+    if member.stamps_target > 0:
+        # Like the Apple pass's front: «●●●●○○ 4 из 6», after the offer.
+        modules.append(
+            {
+                "id": "stamps",
+                "header": t(LABELS["stamps"]),
+                "body": stamps_text(member, lambda key: t(LABELS[key])),
+                "localizedHeader": loc(LABELS["stamps"]),
+            }
+        )
+    if member.membership is not None:
+        modules.append(
+            {
+                "id": "membership",
+                "header": t(LABELS["membership"]),
+                "body": membership_text(member, lambda key: t(LABELS[key])),
+                "localizedHeader": loc(LABELS["membership"]),
+            }
+        )
     if nearest:
         modules.append(
             {

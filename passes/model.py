@@ -108,6 +108,16 @@ class Offer:
 
 
 @dataclass(frozen=True)
+class Membership:
+    """A paid membership the member holds, in the member's language: the plan's
+    name, its last day as the member reads it, and the perks."""
+
+    title: str
+    until: str
+    perks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Member:
     """One member's pass: identity, balance and what the card shows."""
 
@@ -130,3 +140,5 @@ class Member:
     # A stamp card (0 target: the program runs none): stamps on the current card.
     stamps: int = 0
     stamps_target: int = 0
+    # The paid membership held (None: none).
+    membership: Membership | None = None

@@ -43,6 +43,9 @@ LABELS: dict[str, Text] = {
     "stamps": all_languages(N_("Stamps")),
     "stamps_value": all_languages(N_("{dots} {n} of {total}")),
     "stamps_last": all_languages(N_("One more stamp for your gift: %@")),
+    # -- paid membership ---
+    "membership": all_languages(N_("Membership")),
+    "membership_until": all_languages(N_("until {date}")),
     # -- the pass in another language than the program's (English) ---
     "description_other": all_languages(N_("{name} loyalty card")),
     "store_nearby": all_languages(N_("{store} is nearby: show your card")),
@@ -182,7 +185,9 @@ def build_pass_json(
                 },
                 *_offers_field(member, t),
             ],
-            "backFields": _offer_back_fields(member, t) + back_fields,
+            "backFields": _membership_back_fields(member, t)
+            + _offer_back_fields(member, t)
+            + back_fields,
         },
         # A voided card never asks for the lock screen.
         "locations": []
@@ -219,6 +224,14 @@ def _description(program: Program, language: str, t: Any) -> str:
     )
 
 
+def stamps_text(member: Member, t: Any) -> str:
+    """«●●●●○○ 4 из 6» (the Apple front field and the Google text module)."""
+    target = member.stamps_target
+    count = max(0, min(member.stamps, target))
+    dots = "●" * count + "○" * (target - count)
+    return str(t("stamps_value").format(dots=dots, n=count, total=target))
+
+
 def _stamps_field(member: Member, t: Any) -> list[dict[str, Any]]:
     """«●●●●○○ 4 из 6»; the phone is told only of the last stamp before the gift
     (the gift itself arrives as a new offer, which notifies)."""
@@ -226,15 +239,38 @@ def _stamps_field(member: Member, t: Any) -> list[dict[str, Any]]:
     if target <= 0:
         return []
     count = max(0, min(member.stamps, target))
-    dots = "●" * count + "○" * (target - count)
     field: dict[str, Any] = {
         "key": "stamps",
         "label": t("stamps"),
-        "value": t("stamps_value").format(dots=dots, n=count, total=target),
+        "value": stamps_text(member, t),
     }
     if count == target - 1:
         field["changeMessage"] = t("stamps_last")
     return [field]
+
+
+def membership_text(member: Member, t: Any) -> str:
+    """«Клуб до 5 января 2027» and the perks, one a line ("" without one)."""
+    held = member.membership
+    if held is None:
+        return ""
+    lines = [f"{held.title} {t('membership_until').format(date=held.until)}"]
+    lines += [f"• {perk}" for perk in held.perks]
+    return "\n".join(lines)
+
+
+def _membership_back_fields(member: Member, t: Any) -> list[dict[str, Any]]:
+    """The membership and its end, first on the back (it changes quietly: a
+    renewal or the end is not worth a lock-screen message)."""
+    if member.membership is None:
+        return []
+    return [
+        {
+            "key": "membership",
+            "label": t("membership"),
+            "value": membership_text(member, t),
+        }
+    ]
 
 
 def _offers_field(member: Member, t: Any) -> list[dict[str, Any]]:

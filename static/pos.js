@@ -125,6 +125,7 @@
     $("signout").hidden = false;
     $("store-name").textContent = "· " + me.store.name;
     state.rules = me.rules;
+    state.plans = me.membership_plans || [];
     loadRecent();
     focusScan();
   }
@@ -190,8 +191,88 @@
     $("redeem").disabled = !member.can_redeem;
     updateRedeemHint();
     updateOfferPreview();
+    fillMembership(member);
     $("member").hidden = false;
     $("amount").focus();
+  }
+
+  // -- paid membership: a button per plan, then an explicit confirmation ----
+
+  function localName(name) {
+    var lang = document.documentElement.lang || "ru";
+    return (name && (name[lang] || name.ru)) || "";
+  }
+
+  function dayText(iso) {
+    var lang = document.documentElement.lang || "ru";
+    return new Date(iso).toLocaleDateString(lang === "ru" ? "ru-RU" : "en-GB");
+  }
+
+  function fillMembership(member) {
+    var held = member.membership;
+    var plans = state.plans || [];
+    state.membershipPlan = null;
+    state.membershipKey = null;
+    $("membership-confirm").hidden = true;
+    $("member-membership").textContent = held
+      ? text("membership.holds", { plan: localName(held.plan.name), until: dayText(held.ends_at) })
+      : text("membership.none");
+    var box = $("membership-plans");
+    box.textContent = "";
+    plans.forEach(function (plan) {
+      // Another plan cannot be sold while one is active (renew that one).
+      if (held && held.plan.code !== plan.code) return;
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "secondary plan";
+      button.dataset.plan = plan.code;
+      var values = { plan: localName(plan.name), price: I18N.money(plan.price) };
+      button.textContent = text(held ? "membership.renew" : "membership.sell", values);
+      button.addEventListener("click", function () { askMembership(plan); });
+      box.appendChild(button);
+    });
+    $("membership-box").hidden = !(plans.length || held);
+  }
+
+  function askMembership(plan) {
+    state.membershipPlan = plan;
+    // One Idempotency-Key per confirmation shown: retries reuse it.
+    state.membershipKey = newIdempotencyKey();
+    $("membership-question").textContent = text("membership.confirm", {
+      plan: localName(plan.name), price: I18N.money(plan.price), days: plan.period_days
+    });
+    $("membership-confirm").hidden = false;
+    $("membership-yes").focus();
+  }
+
+  function sellMembership() {
+    var plan = state.membershipPlan;
+    if (state.busy || !plan || !state.member) return;
+    state.busy = true;
+    $("membership-yes").disabled = true;
+    api("POST", "/memberships", { code: state.code, plan: plan.code },
+        { "Idempotency-Key": state.membershipKey }).then(function (result) {
+      if (handleUnauthorized(result)) return;
+      if (result.status === 201) {
+        var data = result.data;
+        say(text("membership.done", {
+          plan: localName(data.plan.name), until: dayText(data.ends_at),
+          price: I18N.money(data.amount)
+        }), false);
+        state.member.membership = {
+          plan: data.plan, ends_at: data.ends_at, perks: []
+        };
+        fillMembership(state.member);
+        return;
+      }
+      say(explain(result), true);
+    }, function () {
+      // Keep the key: confirming again replays instead of charging twice.
+      say(text("error.network"), true);
+    }).then(function () {
+      state.busy = false;
+      $("membership-yes").disabled = false;
+    });
   }
 
   function fillList(id, items) {
@@ -566,6 +647,11 @@
     });
     $("amount").addEventListener("input", updateRedeemHint);
     $("amount").addEventListener("input", updateOfferPreview);
+    $("membership-yes").addEventListener("click", sellMembership);
+    $("membership-no").addEventListener("click", function () {
+      state.membershipPlan = null;
+      $("membership-confirm").hidden = true;
+    });
     $("signup-form").addEventListener("submit", function (event) {
       event.preventDefault();
       signUp();

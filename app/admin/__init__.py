@@ -3,6 +3,7 @@
 from app.admin import catalog as _catalog  # noqa: F401  (registers its pages)
 from app.admin import (
     imports_page,  # noqa: F401  (adds /admin/imports to bp)
+    memberships_page,  # noqa: F401  (adds /admin/memberships to bp)
     offers_page,  # noqa: F401  (adds /admin/offers to bp)
     settings_page,  # noqa: F401  (adds /admin/settings to bp)
     stamps_page,  # noqa: F401  (adds /admin/stamps to bp)

@@ -82,6 +82,7 @@ TEXTS: dict[str, TextSource] = {
     "auto.win_back": N_("Win-back"),
     "auto.welcome": N_("Welcome"),
     "auto.points_reminder": N_("Points reminder"),
+    "auto.membership_renewal": N_("Membership renewal reminder"),
     "auto.on": N_("on"),
     "auto.off": N_("off"),
     "auto.turn_on": N_("Turn on"),
@@ -110,6 +111,7 @@ TEXTS: dict[str, TextSource] = {
     "setting.days": N_("Days without a visit"),
     "setting.within_days": N_("For members who joined within, days"),
     "setting.min_points": N_("Balance at least"),
+    "setting.days_before": N_("Days before the membership ends"),
     "setting.texts_ru": N_("Text (Russian)"),
     "setting.texts_en": N_("Text (English)"),
     "setting.hint.birthday": N_(
@@ -119,6 +121,9 @@ TEXTS: dict[str, TextSource] = {
     "setting.hint.points_reminder": N_(
         "Placeholders: {points_text} the member's balance with its word "
         "(“1,250 points”), {points} the number alone."
+    ),
+    "setting.hint.membership_renewal": N_(
+        "Placeholders: {plan} the plan's name, {until} the membership's last day."
     ),
     "error.number": N_("{field}: a number from {low} to {high}."),
     "error.whole": N_("{field}: a whole number from {low} to {high}."),

@@ -10,6 +10,7 @@ from app.models.google import GoogleCallback, GoogleClass, GoogleMessage, Google
 from app.models.imports import CardAlias, MemberImport
 from app.models.ledger import LedgerEntry, PosTransaction
 from app.models.member import Member
+from app.models.membership import MembershipPlan, MembershipSale
 from app.models.message import MemberMessage
 from app.models.offer import MemberOffer, Offer
 from app.models.outbound import OutboundMessage, SignupCode
@@ -43,6 +44,8 @@ __all__ = [
     "MemberImport",
     "MemberMessage",
     "MemberOffer",
+    "MembershipPlan",
+    "MembershipSale",
     "Offer",
     "OutboundMessage",
     "Pass",

@@ -43,6 +43,12 @@ class Member(Base):
     offer: Mapped[str] = mapped_column(String(200), default="")
     # Stamps on the current stamp card (services.stamps); restarts at the reward.
     stamps: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The paid membership held (services.memberships): its plan until its end;
+    # the expiry job clears both once the end has passed. (No foreign key: an
+    # ADD COLUMN with one would copy the member table on SQLite; plans are never
+    # deleted, only archived.)
+    membership_plan_id: Mapped[int | None]
+    membership_ends_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Set when the member asked to be erased: personal fields are scrubbed, the
     # card page is gone and the pass is voided; the row stays for the ledger.

@@ -10,7 +10,14 @@ from flask import Blueprint, Response, jsonify, request
 from app.api.auth import current_key, current_principal, require_key
 from app.api.body import json_body
 from app.extensions import db
-from app.services import cards, catalog, purchases, refunds, till_signup
+from app.services import (
+    cards,
+    catalog,
+    memberships,
+    purchases,
+    refunds,
+    till_signup,
+)
 from app.services.errors import Invalid
 
 bp = Blueprint("pos_api", __name__)
@@ -51,6 +58,11 @@ def me() -> Response:
                 "max_redeem_share": str(program.rule("max_redeem_share")),
                 "point_value": str(program.rule("point_value")),
             },
+            # Plans on sale (the page's «sell a membership» buttons).
+            "membership_plans": [
+                memberships.plan_view(p)
+                for p in memberships.list_plans(program.id, archived=False)
+            ],
         }
     )
 
@@ -143,3 +155,28 @@ def sign_up_member() -> Response:
     body = till_signup.sign_up_at_till(current_key(), _json_body())
     db.session.commit()
     return _reply(body, 202)
+
+
+@bp.post("/memberships")
+@require_key("pos", "shop")
+def sell_membership() -> Response:
+    """Sell a paid plan to the card: {"code", "plan"} once per Idempotency-Key;
+    a renewal extends an active membership from its end."""
+    idempotency_key = purchases.check_idempotency_key(
+        request.headers.get("Idempotency-Key")
+    )
+    sale = memberships.parse_till_sale(_json_body())
+    key = current_principal()
+    assert key.program is not None
+    body, replayed = memberships.sell(key, key.program, idempotency_key, sale)
+    db.session.commit()
+    return _reply(body, 201, replayed)
+
+
+@bp.post("/memberships/<int:sale_id>/refund")
+@require_key("pos", "shop")
+def refund_membership(sale_id: int) -> Response:
+    """Refund a membership fee within its period; again -> 200, the same body."""
+    body, replayed = memberships.refund(current_principal(), sale_id)
+    db.session.commit()
+    return _reply(body, 200, replayed)

@@ -66,6 +66,19 @@ TEXTS: dict[str, TextSource] = {
     "error.network_scan": N_("No connection to the server. Please try again."),
     "error.unauthorized": N_("The key is no longer valid. Please sign in again."),
     "error.other": N_("That did not work: {message}"),
+    # --- premium: selling a paid membership ---
+    "membership.title": N_("Paid membership"),
+    "membership.holds": N_("{plan} until {until}"),
+    "membership.none": N_("No membership yet."),
+    "membership.sell": N_("{plan} · {price}"),
+    "membership.renew": N_("Renew {plan} · {price}"),
+    "membership.confirm": N_("Take {price} for «{plan}» ({days} days)?"),
+    "membership.confirm_button": N_("Payment taken: activate"),
+    "membership.done": N_("«{plan}» is active until {until}. Paid {price}."),
+    "error.other_plan_active": N_(
+        "The customer holds another plan until its end: renew that one."
+    ),
+    "error.unknown_plan": N_("This plan is not on sale any more."),
     # --- offers ---
     "offer.preview": N_("Discount {discount} · to pay {pay}"),
     "offer.below_minimum": N_("“{title}” needs a receipt of at least {min}."),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import segno
@@ -36,6 +38,7 @@ from app.security import pages_limit, signup_limit
 from app.services import (
     catalog,
     google_wallet,
+    membership_rules,
     offers,
     outbound,
     profile,
@@ -313,6 +316,7 @@ def _render_card(
         profile_saved=request.args.get("saved") == "1",
         stamps=_card_stamps(member, language),
         share=_card_share(member),
+        membership=_card_membership(member, language),
     ), status
 
 
@@ -324,6 +328,26 @@ def _card_share(member: Member) -> dict[str, str] | None:
         url_for("public.join", slug=member.program.slug, ref=referrals.code_for(member))
     )
     return {"url": url, "qr": segno.make(url, error="m").svg_inline(scale=3)}
+
+
+def _card_membership(member: Member, language: str) -> dict[str, Any] | None:
+    """The paid membership as the pass shows it: plan, last day, perks."""
+    held = membership_rules.member_view(member)
+    if held is None:
+        return None
+    zone = ZoneInfo(member.program.timezone)
+    last = datetime.fromisoformat(held["ends_at"]).astimezone(zone).date()
+    plan = passes.pick(held["plan"]["name"], language)
+    bonus = held["earn_bonus_percent"]
+    return {
+        "title": translate(
+            "card.membership_until", language, plan=plan, date=date_text(last, language)
+        ),
+        "bonus": translate("card.membership_bonus", language, percent=bonus)
+        if bonus
+        else "",
+        "perks": [passes.pick(p, language) for p in held["perks"]],
+    }
 
 
 def _card_stamps(member: Member, language: str) -> dict[str, str] | None:

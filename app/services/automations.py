@@ -83,6 +83,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "days": 30,  # no visit for this long
         "texts": localized(N_("You have {points_text} to spend in store")),
     },
+    # Paid membership (services.memberships): N days before its end, once per end.
+    "membership_renewal": {
+        "days_before": 7,
+        "texts": localized(N_("Your {plan} membership ends on {until}: renew it")),
+    },
 }
 NAMES = tuple(DEFAULTS)
 # The placeholders each automation fills in its texts ({points} etc.); a text
@@ -92,6 +97,7 @@ PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     "win_back": (),
     "welcome": (),
     "points_reminder": ("points", "points_text"),
+    "membership_renewal": ("plan", "until"),
 }
 # Results (issue 16): every automation holds out a control group (not
 # messaged, no bonus) and is measured over an attribution window.
@@ -101,7 +107,7 @@ for _defaults in DEFAULTS.values():
     _defaults["attribution_days"] = results.ATTRIBUTION_DAYS
 _INT_PARAMS = {"hour": (0, 23), "bonus_points": (0, 100_000), "offer_days": (1, 365)}
 _INT_PARAMS |= {"min_purchases": (2, 1000), "days": (1, 3650), "within_days": (1, 365)}
-_INT_PARAMS |= {"min_points": (1, 10_000_000)}
+_INT_PARAMS |= {"min_points": (1, 10_000_000), "days_before": (1, 60)}
 _INT_PARAMS |= {
     "holdout_percent": (0, results.MAX_HOLDOUT),
     "attribution_days": (1, results.MAX_ATTRIBUTION_DAYS),
@@ -310,7 +316,10 @@ _COUNT_AND_WORD = re.compile(r"\{points\}(?:\s|\u00a0)*(?:баллов|балл�
 
 
 def fill(
-    texts: dict[str, str], points: int | None = None, until: date | None = None
+    texts: dict[str, str],
+    points: int | None = None,
+    until: date | None = None,
+    plan: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """A template's texts with the placeholders filled per language:
     {points} the number ("1 250"), {points_text} the number and its word in
@@ -328,6 +337,8 @@ def fill(
             text = _COUNT_AND_WORD.sub("{points_text}", text)
         if until is not None:
             values["until"] = day_month(until, language)
+        if plan is not None:
+            values["plan"] = plan.get(language) or plan.get("ru", "")
         try:
             filled[language] = text.format(**values)
         except (KeyError, IndexError, ValueError, AttributeError) as error:
@@ -602,11 +613,46 @@ def run_points_reminder(program: Program, conf: dict[str, Any], local: datetime)
     return sent
 
 
+def run_membership_renewal(
+    program: Program, conf: dict[str, Any], local: datetime
+) -> int:
+    """Members whose paid membership ends within `days_before` days: one
+    reminder per membership end (a renewal moves the end: a new reminder then).
+    A marketing message: consent, quiet hours, holdout and the message cap
+    (ranked just below back-in-stock) apply as for the others."""
+    from app.models import MembershipPlan
+
+    now = local.astimezone(UTC)
+    zone = ZoneInfo(program.timezone)
+    query = _members(
+        program, Member.membership_ends_at, MembershipPlan.name, marketing=True
+    ).join(MembershipPlan, MembershipPlan.id == Member.membership_plan_id)
+    query = query.where(
+        Member.membership_ends_at > now,
+        Member.membership_ends_at <= now + timedelta(days=int(conf["days_before"])),
+    )
+    sent = 0
+    offer = _offer(program, conf, now)
+    for batch in _batches(query):
+        due = {}
+        for member in batch:
+            last = member.membership_ends_at.astimezone(zone).date()
+            key = f"membership_renewal:{member.membership_ends_at:%Y%m%d%H%M%S}"
+            due[member.id] = (key, fill(conf["texts"], until=last, plan=member.name))
+        reached = _deliver_treated(
+            program, conf, "membership_renewal", due, local.date()
+        )
+        _issue(offer, "membership_renewal", {m: due[m][0] for m in reached}, now)
+        sent += len(reached)
+    return sent
+
+
 RUNNERS: dict[str, Callable[[Program, dict[str, Any], datetime], int]] = {
     "birthday": run_birthday,
     "win_back": run_win_back,
     "welcome": run_welcome,
     "points_reminder": run_points_reminder,
+    "membership_renewal": run_membership_renewal,
 }
 
 
@@ -776,7 +822,7 @@ def run_for_date(program: Program, name: str, day: date) -> dict[str, Any]:
 
 
 # Scanned once per local day by the scheduled job (welcome runs every time).
-DAILY = ("birthday", "win_back", "points_reminder")
+DAILY = ("birthday", "win_back", "points_reminder", "membership_renewal")
 
 
 def run_all(name: str, now: datetime) -> None:
@@ -935,3 +981,8 @@ def welcome_job(now: datetime) -> None:
 @scheduled("points_reminder")
 def points_reminder_job(now: datetime) -> None:
     run_all("points_reminder", now)
+
+
+@scheduled("membership_renewal")
+def membership_renewal_job(now: datetime) -> None:
+    run_all("membership_renewal", now)

@@ -16,7 +16,7 @@ from sqlalchemy import exists, select
 import passes
 from app.extensions import db
 from app.models import CardAlias, Member, Pass
-from app.services import catalog, offers
+from app.services import catalog, membership_rules, offers
 from app.services.errors import Forbidden, Gone, NotFound
 from app.services.loyalty import earn_percent, tier_view
 from app.services.masking import mask_phone
@@ -149,4 +149,6 @@ def member_summary(member: Member, genuine: bool) -> dict[str, Any]:
         # Redemption needs the barcode; a typed number can only earn.
         "can_redeem": genuine,
         "language": member.language,
+        # The paid membership held (null: none): the till can renew it.
+        "membership": membership_rules.member_view(member),
     }

@@ -9,6 +9,8 @@ refreshes all use these.
   paid = amount - redeemed points' value, rounded to whole points as the
   program's `points_rounding` rule says: down (the default), nearest (halves
   up) or up (`earned_points`).
+- A paid membership's earn-rate bonus raises the tier's rate by its percent
+  while the membership is active (`earned_points`, `bonus_percent`).
 - A member's tier is the highest whose `min_spend` (roubles) their rolling
   12-month spend reaches (`tier_for_spend`; the spend: receipt amounts of
   purchases not refunded, `rolling_spend`).
@@ -55,10 +57,16 @@ def max_redeem(program: Program, amount_kopecks: int) -> int:
     return int(limit.to_integral_value(rounding=ROUND_FLOOR))
 
 
-def earned_points(program: Program, tier: str, paid_kopecks: int) -> int:
+def earned_points(
+    program: Program, tier: str, paid_kopecks: int, bonus_percent: int = 0
+) -> int:
     """paid * earn_percent / 100 / point value, rounded to whole points by the
-    program's `points_rounding` rule (down, nearest, up)."""
+    program's `points_rounding` rule (down, nearest, up). `bonus_percent`: a paid
+    membership's earn-rate bonus, percent more of the tier's rate (5 % earn and
+    a 20 % bonus earn 6 %), applied before the one rounding."""
     raw = Decimal(paid_kopecks) * earn_percent(program, tier) / 100
+    if bonus_percent:
+        raw = raw * (100 + bonus_percent) / 100
     rounding = ROUNDING[program.rule("points_rounding")]
     return int((raw / point_kopecks(program)).to_integral_value(rounding=rounding))
 

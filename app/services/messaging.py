@@ -45,7 +45,13 @@ def offer_text(texts: Text, language: str, on: date) -> str:
 # campaign never crowds out a back-in-stock message the customer asked for, but a
 # back-in-stock message can hold a campaign back. Pass updates (balance, tier),
 # welcome and points reminders are not capped.
-CAPPED_KINDS = ("back_in_stock", "birthday", "win_back", "campaign")
+CAPPED_KINDS = (
+    "back_in_stock",
+    "membership_renewal",
+    "birthday",
+    "win_back",
+    "campaign",
+)
 
 
 def message_cap(program: Program) -> tuple[int, int] | None:

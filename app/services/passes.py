@@ -23,7 +23,7 @@ from app.extensions import db
 from app.i18n import date_text
 from app.models import Member, MemberOffer, Offer, Pass, Program, ProgramImage, Store
 from app.models.base import utcnow
-from app.services import outbox
+from app.services import membership_rules, outbox
 from app.services import stamps as stamp_cards
 from app.services.idlist import in_ids
 
@@ -341,6 +341,12 @@ def member_view(pass_: Pass, held: PassOffers | None = None) -> passes.Member:
         offer=member.offer,
         offers=held,
         stamps=member.stamps,
+        membership=membership_rules.pass_membership(
+            pass_.program,
+            member.membership_plan_id,
+            member.membership_ends_at,
+            member.language,
+        ),
     )
 
 
@@ -359,6 +365,7 @@ def member_inputs(
     offer: str,
     offers: PassOffers = NO_OFFERS,
     stamps: int = 0,
+    membership: passes.Membership | None = None,
 ) -> passes.Member:
     """The member side of a pass from plain fields (`member_view` without ORM
     objects, for the POS path; both must give the same pass)."""
@@ -379,6 +386,7 @@ def member_inputs(
         offers_new=offers.new,
         stamps=stamps,
         stamps_target=stamp_cards.target(program),
+        membership=membership,
     )
 
 

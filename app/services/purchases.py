@@ -29,7 +29,16 @@ import passes
 from app.extensions import db
 from app.models import Member, MemberOffer, Pass, PosTransaction
 from app.models.base import utcnow
-from app.services import cards, checks, loyalty, offers, online, referrals, webhooks
+from app.services import (
+    cards,
+    checks,
+    loyalty,
+    membership_rules,
+    offers,
+    online,
+    referrals,
+    webhooks,
+)
 from app.services import passes as pass_service
 from app.services import stamps as stamp_cards
 from app.services.auth import Principal
@@ -192,6 +201,8 @@ _LOCK_CARD = (
         Member.preferred_store_id,
         Member.erased_at,
         Member.stamps,
+        Member.membership_plan_id,
+        Member.membership_ends_at,
         Pass.id.label("pass_id"),
         Pass.serial_number,
         Pass.authentication_token,
@@ -304,7 +315,11 @@ def record_purchase(
         )
     paid = receipt - redeem * loyalty.point_kopecks(program)
     # Earned at the tier held before this purchase; the purchase may lift it.
-    earned = loyalty.earned_points(program, card.tier, paid)
+    # A paid membership active now raises the rate (no query without one).
+    bonus = membership_rules.earn_bonus(
+        card.membership_plan_id, card.membership_ends_at, now
+    )
+    earned = loyalty.earned_points(program, card.tier, paid, bonus)
     if applied is not None:
         earned = earned * applied.multiplier + applied.bonus
     tier = card.tier
@@ -337,6 +352,8 @@ def record_purchase(
         "paid": _roubles(paid),
         "offers_redeemed": applied.redeemed if applied is not None else [],
     }
+    if bonus:
+        response["membership_bonus_percent"] = bonus
     if stamp is not None:
         response["stamps"] = {
             "count": stamp.count,
@@ -403,6 +420,12 @@ def record_purchase(
                 offer=card.offer,
                 offers=held,
                 stamps=stamp.count if stamp is not None else card.stamps,
+                membership=membership_rules.pass_membership(
+                    program,
+                    card.membership_plan_id,
+                    card.membership_ends_at,
+                    card.language,
+                ),
             ),
             pass_service.stores_near(program, card.preferred_store_id, card.city),
         )

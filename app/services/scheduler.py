@@ -33,6 +33,7 @@ JOB_MODULES: list[str] = [
     "app.services.db_stats",
     "app.services.offers",
     "app.services.imports",
+    "app.services.memberships",
     "app.services.pass_hashes",
     "app.services.stores",
     "app.services.webhooks",

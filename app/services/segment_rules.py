@@ -20,6 +20,9 @@ grouped query of purchases, not a subquery per member).
         longer counts
     {"saved": 3}                                          a saved segment's
         definition as it is now (campaigns reuse saved segments this way)
+    {"membership": "club" | ["club", "year"] | "any" | "none"}   members with
+        an active paid membership of those plans (or of any), or without one
+        (members-only offers go to a campaign with this rule)
 
 A missing min means 0 (members without purchases have spent 0 and made 0
 purchases, so they match "max" rules); a missing max means no upper bound.
@@ -61,6 +64,7 @@ RULES = (
     "rfm",
     "offer_redeemed",
     "saved",
+    "membership",
 )
 # RFM presets: R = days since the last purchase, F = purchases in the last 365
 # days, lifetime = all purchases (none refunded). The four are disjoint.
@@ -71,7 +75,13 @@ RFM_CUTOFFS = {
     "lost": "last purchase more than 180 days ago",
 }
 MAX_DAYS = 3650
-AUTOMATIONS = ("birthday", "win_back", "welcome", "points_reminder")
+AUTOMATIONS = (
+    "birthday",
+    "win_back",
+    "welcome",
+    "points_reminder",
+    "membership_renewal",
+)
 
 
 def _invalid(message: str) -> Invalid:
@@ -191,6 +201,36 @@ def _points(args: Any) -> ColumnElement[bool]:
     return and_(*parts)
 
 
+def _membership(args: Any, program: Program, now: datetime) -> ColumnElement[bool]:
+    """Active paid membership of the named plans ("any": of any), or "none"."""
+    from app.models import MembershipPlan
+
+    active = and_(
+        Member.membership_plan_id.is_not(None), Member.membership_ends_at > now
+    )
+    if args == "none":
+        return not_(active)
+    if args == "any":
+        return active
+    codes = [args] if isinstance(args, str) else args
+    if (
+        not isinstance(codes, list)
+        or not codes
+        or not all(isinstance(c, str) for c in codes)
+    ):
+        raise _invalid('membership takes a plan code, a list of them, "any" or "none"')
+    rows = db.session.execute(
+        select(MembershipPlan.code, MembershipPlan.id).where(
+            MembershipPlan.program_id == program.id
+        )
+    )
+    known = {code: plan_id for code, plan_id in rows}
+    unknown = sorted(set(codes) - set(known))
+    if unknown:
+        raise _invalid(f"membership: no plan {', '.join(unknown)}")
+    return and_(active, Member.membership_plan_id.in_([known[c] for c in codes]))
+
+
 def _holdout_of(args: Any, program: Program, now: datetime) -> ColumnElement[bool]:
     args = _object(args, "holdout_of", {"campaign", "automation", "days"})
     if ("campaign" in args) == ("automation" in args):
@@ -267,6 +307,8 @@ def compile_behaviour(
         return _last_store(args, program)
     if name == "points":
         return _points(args)
+    if name == "membership":
+        return _membership(args, program, now)
     if name == "holdout_of":
         return _holdout_of(args, program, now)
     if name == "rfm":

@@ -64,6 +64,8 @@ EVENTS = (
     "pass.installed",
     "pass.uninstalled",
     "campaign.finished",
+    "membership.sold",
+    "membership.refunded",
 )
 MAX_ENDPOINTS = 20
 GIVE_UP_AFTER = timedelta(days=1)

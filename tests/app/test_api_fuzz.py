@@ -301,6 +301,32 @@ def _seed(app: Flask, demo: Demo, keys: Keys, path: str) -> Known:
         )
         assert sale.status_code == 201, sale.get_json()
         parameters["transaction_id"] = sale.get_json()["transaction_id"]
+    if "membership" in path:
+        plan = client.post(
+            "/api/v1/membership-plans",
+            json={
+                "code": "club",
+                "name": {"ru": "Клуб"},
+                "price": "990",
+                "period_days": 30,
+            },
+            headers=marketer,
+        )
+        assert plan.status_code == 201, plan.get_json()
+        values["plan"] = "club"
+        parameters["plan_id"] = plan.get_json()["id"]
+        parameters["member_id"] = member.member_id
+    if "{sale_id}" in path:
+        sold = client.post(
+            "/api/v1/pos/memberships",
+            json={"code": till_card.barcode, "plan": "club"},
+            headers={
+                "Authorization": f"Bearer {keys.pos}",
+                "Idempotency-Key": "fuzz-seed-membership",
+            },
+        )
+        assert sold.status_code == 201, sold.get_json()
+        parameters["sale_id"] = sold.get_json()["sale_id"]
     if "{name}" in path:
         parameters["name"] = "birthday"
     if "{card_token}" in path:

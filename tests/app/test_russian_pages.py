@@ -30,6 +30,7 @@ ADMIN_PAGES = [
     "/admin/automations",
     "/admin/members?q=Анна",
     "/admin/settings",
+    "/admin/memberships",
     "/admin/audit",
 ]
 

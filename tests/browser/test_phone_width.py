@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from app.extensions import db
 from app.models import Program
-from app.services import campaigns, catalog
+from app.services import campaigns, catalog, memberships
 from app.services.auth import create_key
 from tests.app.pos_support import card, make_key
 from tests.conftest import Demo
@@ -20,6 +20,14 @@ from tests.conftest import Demo
 pytestmark = pytest.mark.browser
 
 PHONE = {"width": 390, "height": 844}
+# A paid membership plan with a long name (the admin list, the till's button).
+LONG_PLAN = {
+    "code": "premium-club-annual",
+    "name": {"ru": "Премиальный клуб «Северная Мода» на целый год", "en": "Club"},
+    "price": "12990",
+    "period_days": 365,
+    "perks": [{"ru": "Бесплатная доставка и ранний доступ к распродажам"}],
+}
 
 ADMIN_PAGES = [
     "/admin",
@@ -31,6 +39,7 @@ ADMIN_PAGES = [
     "/admin/automations",
     "/admin/members?q=Анна",
     "/admin/settings",
+    "/admin/memberships",
     "/admin/audit",
 ]
 
@@ -73,6 +82,7 @@ def seed_admin_data(app: Flask, demo: Demo) -> str:
                 "sizes": ["S", "M", "L", "XL"],
             },
         )
+        memberships.create_plan(program, LONG_PLAN, None)
         key = create_key("marketer", program=program).key
         db.session.commit()
         return key
@@ -120,6 +130,11 @@ def test_api_docs_fit_a_phone(app: Flask, base_url: str, phone: Page) -> None:
 
 
 def test_till_fits_a_phone(app: Flask, demo: Demo, base_url: str, phone: Page) -> None:
+    with app.app_context():
+        memberships.create_plan(
+            db.session.get(Program, demo.program_id), LONG_PLAN, None
+        )
+        db.session.commit()
     key = make_key(app)
     phone.goto(f"{base_url}/pos")
     wide = too_wide(phone, "/pos (signed out)")
@@ -130,6 +145,10 @@ def test_till_fits_a_phone(app: Flask, demo: Demo, base_url: str, phone: Page) -
     phone.fill("#scan", c.barcode)
     phone.keyboard.press("Enter")
     expect(phone.locator("#member-name")).to_be_visible()
+    phone.click("#membership-plans button")
+    expect(phone.locator("#membership-confirm")).to_be_visible()
+    wide += too_wide(phone, "/pos (a membership sale to confirm)")
+    phone.click("#membership-no")
     phone.fill("#amount", "1499,90")
     phone.fill("#receipt", "A-2026-000017")
     phone.click("#confirm")

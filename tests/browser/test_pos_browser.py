@@ -303,3 +303,77 @@ def test_new_customer_form_sends_the_card_link(
             .select_from(OutboundMessage)
             .where(OutboundMessage.member_id == member_id)
         )
+
+
+def test_selling_a_paid_membership_with_a_confirmation(
+    app: Flask, demo: Demo, key: str, base_url: str, page: Page
+) -> None:
+    """A button per plan, a confirmation naming the price, one sale even when
+    the answer is lost and the cashier confirms again; then a renewal."""
+    from app.models import Member, MembershipSale, Program
+    from app.services import memberships
+
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        for code, name, price in (("club", "Клуб", "990"), ("year", "Год", "9900")):
+            body = {
+                "code": code,
+                "name": {"ru": name, "en": "Club"},
+                "price": price,
+                "period_days": 30,
+            }
+            memberships.create_plan(program, body, None)
+        db.session.commit()
+    seen_keys: list[str] = []
+
+    def lose_the_first_answer(route: Route) -> None:
+        seen_keys.append(route.request.headers["idempotency-key"])
+        if len(seen_keys) == 1:
+            route.fetch()
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/pos/memberships", lose_the_first_answer)
+    sign_in(page, base_url, key)
+    c = card(app, demo.passes[0].member_id)
+    scan(page, c.barcode)
+    expect(page.locator("#member-membership")).to_have_text(
+        "Клубного членства пока нет."
+    )
+    club = page.locator("#membership-plans button[data-plan=club]")
+    expect(club).to_have_text(f"Клуб · {money(990, 'ru')}")
+    club.click()
+    expect(page.locator("#membership-question")).to_have_text(
+        f"Принять {money(990, 'ru')} за «Клуб» (дней: 30)?"
+    )
+    # Cancelled: nothing sold.
+    page.click("#membership-no")
+    expect(page.locator("#membership-confirm")).to_be_hidden()
+    club.click()
+    page.click("#membership-yes")
+    expect(page.locator("#message")).to_contain_text("Нет связи с сервером")
+    page.click("#membership-yes")
+    expect(page.locator("#message")).to_contain_text("«Клуб» действует до ")
+    expect(page.locator("#message")).to_contain_text(f"Оплачено {money(990, 'ru')}.")
+    assert len(seen_keys) == 2
+    assert seen_keys[0] == seen_keys[1]
+    with app.app_context():
+        assert db.session.scalar(select(func.count(MembershipSale.id))) == 1
+        first_end = db.session.get(Member, c.member_id).membership_ends_at
+    # Held: only that plan is offered, as a renewal, from the current end.
+    expect(page.locator("#member-membership")).to_contain_text("Клуб до ")
+    expect(page.locator("#membership-plans button")).to_have_count(1)
+    renew = page.locator("#membership-plans button[data-plan=club]")
+    expect(renew).to_have_text(f"Продлить Клуб · {money(990, 'ru')}")
+    sold = page.locator("#message").text_content()
+    renew.click()
+    page.click("#membership-yes")
+    # The new end date (30 days later) replaces the first answer.
+    expect(page.locator("#message")).not_to_have_text(sold or "")
+    expect(page.locator("#message")).to_contain_text("«Клуб» действует до ")
+    with app.app_context():
+        assert db.session.scalar(select(func.count(MembershipSale.id))) == 2
+        ends = db.session.get(Member, c.member_id).membership_ends_at
+    assert (ends - first_end).days == 30
+    assert len(set(seen_keys)) == 2

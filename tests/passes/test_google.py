@@ -233,3 +233,30 @@ def test_logo_is_a_square_png() -> None:
     png = passes.render_logo(make_program().design)
     assert png.startswith(b"\x89PNG")
     assert int.from_bytes(png[16:20], "big") == int.from_bytes(png[20:24], "big") == 660
+
+
+def test_stamps_and_membership_show_like_the_apple_pass() -> None:
+    """The stamp card («●●●●○○ 4 из 6», the Apple front's text) and a paid
+    membership (the Apple back's text) are text modules; none without them."""
+    plain = google.build_loyalty_object(make_program(), make_member(), [])
+    assert [m["id"] for m in plain["textModulesData"]] == ["offer"]
+    membership = passes.Membership(
+        title="Клуб", until="05.01.2027", perks=("Бесплатная доставка",)
+    )
+    program = make_program()
+    member = make_member(stamps=4, stamps_target=6, membership=membership)
+    loyalty_object = google.build_loyalty_object(program, member, [])
+    assert google_schema.errors("LoyaltyObject", loyalty_object) == []
+    modules = {m["id"]: m for m in loyalty_object["textModulesData"]}
+    assert modules["stamps"]["header"] == "Штампы"
+    assert modules["stamps"]["body"] == "●●●●○○ 4 из 6"
+    pass_json = passes.build_pass_json(program, member, [])
+    assert pass_json["storeCard"]["primaryFields"][0]["value"] == "●●●●○○ 4 из 6"
+    assert modules["membership"]["header"] == "Клубная программа"
+    assert modules["membership"]["body"] == "Клуб до 05.01.2027\n• Бесплатная доставка"
+    back = {f["key"]: f for f in pass_json["storeCard"]["backFields"]}
+    assert back["membership"]["value"] == modules["membership"]["body"]
+    english = google.build_loyalty_object(program, replace(member, language="en"), [])
+    texts = {m["id"]: m["body"] for m in english["textModulesData"]}
+    assert texts["stamps"] == "●●●●○○ 4 of 6"
+    assert texts["membership"].startswith("Клуб until 05.01.2027")
