@@ -130,3 +130,5 @@ class Member:
     # A stamp card (0 target: the program runs none): stamps on the current card.
     stamps: int = 0
     stamps_target: int = 0
+    # An open rating request (feedback): the rating page's address, else "".
+    feedback_url: str = ""

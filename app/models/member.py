@@ -43,6 +43,8 @@ class Member(Base):
     offer: Mapped[str] = mapped_column(String(200), default="")
     # Stamps on the current stamp card (services.stamps); restarts at the reward.
     stamps: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The open feedback request the pass links to (services.feedback), if any.
+    feedback_token: Mapped[str | None] = mapped_column(String(43))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Set when the member asked to be erased: personal fields are scrubbed, the
     # card page is gone and the pass is voided; the row stays for the ledger.

@@ -341,6 +341,7 @@ def member_view(pass_: Pass, held: PassOffers | None = None) -> passes.Member:
         offer=member.offer,
         offers=held,
         stamps=member.stamps,
+        feedback_token=member.feedback_token,
     )
 
 
@@ -359,6 +360,7 @@ def member_inputs(
     offer: str,
     offers: PassOffers = NO_OFFERS,
     stamps: int = 0,
+    feedback_token: str | None = None,
 ) -> passes.Member:
     """The member side of a pass from plain fields (`member_view` without ORM
     objects, for the POS path; both must give the same pass)."""
@@ -379,6 +381,7 @@ def member_inputs(
         offers_new=offers.new,
         stamps=stamps,
         stamps_target=stamp_cards.target(program),
+        feedback_url=public_url(f"/f/{feedback_token}") if feedback_token else "",
     )
 
 

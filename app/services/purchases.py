@@ -29,7 +29,16 @@ import passes
 from app.extensions import db
 from app.models import Member, MemberOffer, Pass, PosTransaction
 from app.models.base import utcnow
-from app.services import cards, checks, loyalty, offers, online, referrals, webhooks
+from app.services import (
+    cards,
+    checks,
+    feedback,
+    loyalty,
+    offers,
+    online,
+    referrals,
+    webhooks,
+)
 from app.services import passes as pass_service
 from app.services import stamps as stamp_cards
 from app.services.auth import Principal
@@ -192,6 +201,7 @@ _LOCK_CARD = (
         Member.preferred_store_id,
         Member.erased_at,
         Member.stamps,
+        Member.feedback_token,
         Pass.id.label("pass_id"),
         Pass.serial_number,
         Pass.authentication_token,
@@ -319,8 +329,14 @@ def record_purchase(
     # Likewise None unless the program runs referrals and this may be the
     # referred friend's first qualifying purchase.
     referral = referrals.pending(program, card.id, purchase.amount_kopecks)
-    # A reward changes the pass's offers or points too: it is refreshed after.
-    refresh_after = referral is not None or (stamp is not None and stamp.rewarded)
+    # Whether to ask for a rating: a hash of the purchase, no read (the N-days
+    # limit is read only for a sampled purchase, after the writes).
+    ask = feedback.wants(program, store_id, idempotency_key)
+    # A reward changes the pass's offers or points too, a rating request its
+    # back: it is refreshed after.
+    refresh_after = (
+        ask or referral is not None or (stamp is not None and stamp.rewarded)
+    )
     response = {
         "receipt_id": purchase.receipt_id,
         "amount": _roubles(purchase.amount_kopecks),
@@ -403,6 +419,7 @@ def record_purchase(
                 offer=card.offer,
                 offers=held,
                 stamps=stamp.count if stamp is not None else card.stamps,
+                feedback_token=card.feedback_token,
             ),
             pass_service.stores_near(program, card.preferred_store_id, card.city),
         )
@@ -426,6 +443,10 @@ def record_purchase(
         stamp_cards.record(card.id, written.transaction_id, stamp, now)
     if referral is not None:
         referrals.reward(program, referral, written.transaction_id, now)
+    if ask:
+        feedback.ask_after_purchase(
+            program, card.id, store_id, written.transaction_id, now
+        )
     if refresh_after and card.pass_id is not None:
         db.session.get(Member, card.id, populate_existing=True)
         pass_row = db.session.get(Pass, card.pass_id, populate_existing=True)

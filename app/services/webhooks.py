@@ -64,6 +64,7 @@ EVENTS = (
     "pass.installed",
     "pass.uninstalled",
     "campaign.finished",
+    "feedback.received",
 )
 MAX_ENDPOINTS = 20
 GIVE_UP_AFTER = timedelta(days=1)
