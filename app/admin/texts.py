@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.admin.catalog_texts import TEXTS as CATALOG_TEXTS
+from app.admin.feedback_texts import TEXTS as FEEDBACK_TEXTS
 from app.admin.offers_texts import TEXTS as OFFERS_TEXTS
 from app.admin.stamps_texts import REFERRAL_TEXTS
 from app.admin.stamps_texts import TEXTS as STAMPS_TEXTS
@@ -202,6 +203,7 @@ TEXTS |= CATALOG_TEXTS
 TEXTS |= OFFERS_TEXTS
 TEXTS |= STAMPS_TEXTS
 TEXTS |= REFERRAL_TEXTS
+TEXTS |= FEEDBACK_TEXTS
 
 # --- results (issue 16): control groups, variants, results panels ---
 RESULTS_TEXTS: dict[str, TextSource] = {

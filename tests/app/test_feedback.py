@@ -561,3 +561,94 @@ def test_stats_on_known_data(
 def test_token_shape_is_unguessable(app: Flask) -> None:
     with app.app_context():
         assert re.fullmatch(r"[A-Za-z0-9_-]{32}", feedback.secrets.token_urlsafe(24))
+
+
+# -- /admin/feedback and Russian-only pages ------------------------------------
+
+
+def test_admin_page_settings_queue_and_one_click_recovery(
+    app: Flask, client: FlaskClient, demo: Demo, mkey: str, pos: str
+) -> None:
+    from tests.app.test_admin import sign_in
+    from tests.app.test_admin_catalog import post, text
+    from tests.support.english import page_english
+
+    member = demo.passes[0].member_id
+    feedback_id = low_score(client, app, mkey, pos, member, score=1)
+    with app.app_context():
+        token = requests_of(app, member)[0].token
+    client.post(f"/f/{token}", data={"score": "1", "comment": "Грубый кассир"})
+    app.config["WTF_CSRF_ENABLED"] = True
+    sign_in(client, marketer_key(app, demo.program_id))
+    page = text(client.get("/admin/feedback"))
+    assert "Отзывы" in page
+    assert "Грубый кассир" in page
+    assert f'id="fb-{feedback_id}"' in page
+    assert page_english(page) == []
+    # Bad settings: refused in Russian, nothing saved.
+    bad = post(
+        client,
+        "/admin/feedback",
+        {
+            "enabled": "on",
+            "sample_percent": "200",
+            "every_days": "30",
+            "answer_days": "14",
+        },
+        "/admin/feedback",
+    )
+    assert bad.status_code == 422
+    assert "Проверьте поля" in text(bad)
+    good = post(
+        client,
+        "/admin/feedback",
+        {
+            "enabled": "on",
+            "sample_percent": "25",
+            "every_days": "60",
+            "answer_days": "7",
+        },
+        "/admin/feedback",
+    )
+    assert good.status_code == 302
+    with app.app_context():
+        rules = db.session.get(Program, demo.program_id).rules["feedback"]
+    assert (rules["sample_percent"], rules["every_days"]) == (25, 60)
+    # A bad resolve: refused, still queued.
+    path = f"/admin/feedback/{feedback_id}/resolve"
+    refused = post(
+        client, path, {"points": "0", "message": "Простите"}, "/admin/feedback"
+    )
+    assert refused.status_code == 422
+    assert f'id="fb-{feedback_id}"' in text(refused)
+    done = post(
+        client, path, {"points": "200", "message": "Простите нас"}, "/admin/feedback"
+    )
+    assert done.status_code == 302
+    page = text(client.get("/admin/feedback"))
+    assert f'id="fb-{feedback_id}"' not in page
+    assert 'id="feedback-queue-empty"' in page
+    assert page_english(page) == []
+    with app.app_context():
+        row = db.session.get(Feedback, feedback_id)
+        assert row.resolution["points"] == 200
+        assert row.resolved_at is not None
+
+
+def test_rating_page_in_russian_shows_no_english(
+    client: FlaskClient, app: Flask, demo: Demo, mkey: str, pos: str
+) -> None:
+    from tests.support.english import page_english
+
+    member = demo.passes[0].member_id
+    token = ask(client, app, mkey, pos, member)
+    found = []
+    for response in (
+        client.get(f"/f/{token}"),
+        client.post(f"/f/{token}", data={"score": "12"}),
+        client.get("/f/" + "b" * 32),
+    ):
+        found += page_english(response.get_data(as_text=True))
+    client.post(f"/f/{token}", data={"score": "8"})
+    found += page_english(client.get(f"/f/{token}?thanks=1").get_data(as_text=True))
+    assert found == []
