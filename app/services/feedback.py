@@ -30,7 +30,7 @@ from app.extensions import db
 from app.models import Member, PosTransaction, Program, Store
 from app.models.base import utcnow
 from app.models.feedback import PURCHASE, WINBACK, Feedback
-from app.services import audit, checks, ledger, messaging, webhooks
+from app.services import audit, checks, ledger, messaging
 from app.services.audit import Actor
 from app.services.errors import Conflict, Gone, NotFound
 from app.services.idlist import in_ids
@@ -317,6 +317,11 @@ def answer(
         db.session.flush()
         ledger.refresh_member_pass(locked)
     if first:
+        # Imported here: importing webhooks with automations (which imports this
+        # module) would register its scheduled job first and change the jobs'
+        # order (tests/app/test_automations.py relies on it).
+        from app.services import webhooks
+
         webhooks.emit(
             row.program_id,
             "feedback.received",

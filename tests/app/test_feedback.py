@@ -34,6 +34,7 @@ from app.models import (
 from app.models.base import utcnow
 from app.services import feedback
 from app.services import passes as pass_service
+from app.services.errors import Invalid
 from tests.app.marketing_support import auth, marketer_key
 from tests.app.pos_support import assert_ledger_matches_balances, card, make_key
 from tests.conftest import Demo
@@ -652,3 +653,82 @@ def test_rating_page_in_russian_shows_no_english(
     client.post(f"/f/{token}", data={"score": "8"})
     found += page_english(client.get(f"/f/{token}?thanks=1").get_data(as_text=True))
     assert found == []
+
+
+# -- win-back: «почему вы перестали заходить?» -----------------------------------
+
+
+def test_win_back_messages_can_link_to_the_rating_page(
+    app: Flask, client: FlaskClient, demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from app.services import automations
+    from tests.app.marketing_support import new_member, purchase_at
+
+    monkeypatch.setitem(automations.DEFAULTS["win_back"], "holdout_percent", 0)
+    start = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    member = new_member(app, demo.program_id, "+79990000401", joined=start)
+    purchase_at(app, member, start, 1)  # one purchase: lapsed after 60 days
+    other = new_member(app, demo.program_id, "+79990000402", joined=start)
+    purchase_at(app, other, start, 2)
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        row = automations.automation(program, "win_back")
+        with pytest.raises(Invalid):
+            automations.configure(row, {"settings": {"feedback_link": "yes"}})
+        automations.configure(row, {"settings": {"feedback_link": True}})
+        db.session.commit()
+
+    def run(day: datetime) -> None:
+        with app.app_context():
+            program = db.session.get(Program, demo.program_id)
+            automations.run(program, "win_back", day, force=True)
+            db.session.commit()
+
+    run(start + timedelta(days=61))
+    rows = requests_of(app, member)
+    assert [(r.kind, r.transaction_id, r.store_id) for r in rows] == [
+        ("winback", None, None)
+    ]
+    with app.app_context():
+        body = db.session.scalar(
+            select(MemberMessage.body).where(MemberMessage.member_id == member)
+        )
+        assert db.session.get(Member, member).feedback_token == rows[0].token
+    assert f"/f/{rows[0].token}" in body
+    assert "Почему вы перестали заходить?" in body
+    assert len(requests_of(app, other)) == 1
+    # Once per lapse: a later run asks nothing more.
+    run(start + timedelta(days=62))
+    assert len(requests_of(app, member)) == 1
+    # The page asks why (and is reachable while the link lasts).
+    with app.app_context():
+        fresh = db.session.get(Feedback, rows[0].id)
+        fresh.expires_at = utcnow() + timedelta(days=1)
+        db.session.commit()
+    page = client.get(f"/f/{rows[0].token}").get_data(as_text=True)
+    assert "Почему вы перестали заходить?" in page
+    assert 'id="feedback-purchase"' not in page
+
+
+def test_win_back_without_the_option_asks_nothing(
+    app: Flask, demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from app.services import automations
+    from tests.app.marketing_support import new_member, purchase_at
+
+    monkeypatch.setitem(automations.DEFAULTS["win_back"], "holdout_percent", 0)
+    start = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    member = new_member(app, demo.program_id, "+79990000403", joined=start)
+    purchase_at(app, member, start, 1)
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        automations.run(program, "win_back", start + timedelta(days=61), force=True)
+        db.session.commit()
+        assert db.session.scalar(
+            select(MemberMessage.id).where(MemberMessage.member_id == member)
+        )
+    assert requests_of(app, member) == []
