@@ -482,7 +482,7 @@ def test_stats_on_known_data(
                     store_id=store.id if store else None,
                     kind=kind,
                     source=f"test:{n}",
-                    token=f"token-{n:040d}",
+                    token=f"token-{n:032d}",
                     created_at=now - timedelta(days=100),
                     expires_at=now + timedelta(days=1),
                     score=score,
