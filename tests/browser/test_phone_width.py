@@ -32,6 +32,7 @@ ADMIN_PAGES = [
     "/admin/members?q=Анна",
     "/admin/settings",
     "/admin/audit",
+    "/admin/feedback",
 ]
 
 
