@@ -305,9 +305,11 @@ def answer(
         shortest=0,
         multiline=True,
     )
-    if not current.editable:
-        raise Conflict("already_answered", "This visit has been rated already.")
     locked = ledger.lock_member(row.member_id)
+    # Re-read under the member's lock: two submits at once answer once.
+    db.session.refresh(row)
+    if not _editable(row, now):
+        raise Conflict("already_answered", "This visit has been rated already.")
     first = row.answered_at is None
     row.score, row.comment = value, text
     if first:
