@@ -732,3 +732,23 @@ def test_win_back_without_the_option_asks_nothing(
             select(MemberMessage.id).where(MemberMessage.member_id == member)
         )
     assert requests_of(app, member) == []
+
+
+def test_the_data_download_has_the_ratings_and_erasure_drops_the_comments(
+    client: FlaskClient, app: Flask, demo: Demo, mkey: str, pos: str
+) -> None:
+    from app.services.privacy import erase_member, export_member
+
+    member = demo.passes[0].member_id
+    token = ask(client, app, mkey, pos, member)
+    client.post(f"/f/{token}", data={"score": "5", "comment": "Холодный кофе"})
+    with app.app_context():
+        person = db.session.get(Member, member)
+        exported = export_member(person)["feedback"]
+        assert [(f["score"], f["comment"]) for f in exported] == [(5, "Холодный кофе")]
+        erase_member(person)
+        db.session.commit()
+    rows = requests_of(app, member)
+    assert (rows[0].score, rows[0].comment) == (5, "")
+    # The link of a closed card no longer works.
+    assert client.get(f"/f/{token}").status_code == 410
