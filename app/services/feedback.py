@@ -143,6 +143,7 @@ def _new(
     source: str,
     store_id: int | None = None,
     transaction_id: int | None = None,
+    token: str | None = None,
 ) -> Feedback:
     row = Feedback(
         program_id=program.id,
@@ -151,7 +152,7 @@ def _new(
         transaction_id=transaction_id,
         kind=kind,
         source=source,
-        token=secrets.token_urlsafe(24),
+        token=token or new_token(),
         created_at=now,
         expires_at=now + timedelta(days=int(view(program)["answer_days"])),
         comment="",
@@ -160,15 +161,37 @@ def _new(
     return row
 
 
-def ask_after_purchase(
-    program: Program, member_id: int, store_id: int, transaction_id: int, now: datetime
+def new_token() -> str:
+    """A request's random, unguessable token (its page's address)."""
+    return secrets.token_urlsafe(24)
+
+
+def ask_about_purchase(
+    program: Program, member_id: int, store_id: int, idempotency_key: str, now: datetime
 ) -> str | None:
-    """A request for a sampled purchase (the member's row is locked by the
-    purchase): its token, or None when the member was asked within
-    every_days. The pass is refreshed by the caller."""
+    """The token of the request a purchase will make, or None: not sampled (no
+    read), or the member was asked within every_days (one indexed read; the
+    purchase holds the member's row lock). Decided before the purchase's writes,
+    so the pass digest the till computes already shows the link: no second
+    refresh."""
+    if not wants(program, store_id, idempotency_key):
+        return None
     if _asked_lately(program, member_id, now):
         return None
-    row = _new(
+    return new_token()
+
+
+def record_purchase_request(
+    program: Program,
+    member_id: int,
+    store_id: int,
+    transaction_id: int,
+    token: str,
+    now: datetime,
+) -> None:
+    """Store the request `ask_about_purchase` decided on (after the purchase's
+    writes: it names the transaction) and point the pass at it."""
+    _new(
         program,
         member_id,
         now,
@@ -176,12 +199,12 @@ def ask_after_purchase(
         source=f"purchase:{transaction_id}",
         store_id=store_id,
         transaction_id=transaction_id,
+        token=token,
     )
     db.session.flush()
     db.session.execute(
-        update(Member).where(Member.id == member_id).values(feedback_token=row.token)
+        update(Member).where(Member.id == member_id).values(feedback_token=token)
     )
-    return row.token
 
 
 def ask_winback(

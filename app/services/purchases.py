@@ -329,14 +329,12 @@ def record_purchase(
     # Likewise None unless the program runs referrals and this may be the
     # referred friend's first qualifying purchase.
     referral = referrals.pending(program, card.id, purchase.amount_kopecks)
-    # Whether to ask for a rating: a hash of the purchase, no read (the N-days
-    # limit is read only for a sampled purchase, after the writes).
-    ask = feedback.wants(program, store_id, idempotency_key)
-    # A reward changes the pass's offers or points too, a rating request its
-    # back: it is refreshed after.
-    refresh_after = (
-        ask or referral is not None or (stamp is not None and stamp.rewarded)
-    )
+    # A rating request's token when this purchase asks for one: a hash of the
+    # purchase decides (no read); only a sampled one reads the N-days limit.
+    # The pass digest below shows its link.
+    ask = feedback.ask_about_purchase(program, card.id, store_id, idempotency_key, now)
+    # A reward changes the pass's offers or points too: it is refreshed after.
+    refresh_after = referral is not None or (stamp is not None and stamp.rewarded)
     response = {
         "receipt_id": purchase.receipt_id,
         "amount": _roubles(purchase.amount_kopecks),
@@ -419,7 +417,7 @@ def record_purchase(
                 offer=card.offer,
                 offers=held,
                 stamps=stamp.count if stamp is not None else card.stamps,
-                feedback_token=card.feedback_token,
+                feedback_token=ask or card.feedback_token,
             ),
             pass_service.stores_near(program, card.preferred_store_id, card.city),
         )
@@ -443,9 +441,9 @@ def record_purchase(
         stamp_cards.record(card.id, written.transaction_id, stamp, now)
     if referral is not None:
         referrals.reward(program, referral, written.transaction_id, now)
-    if ask:
-        feedback.ask_after_purchase(
-            program, card.id, store_id, written.transaction_id, now
+    if ask is not None:
+        feedback.record_purchase_request(
+            program, card.id, store_id, written.transaction_id, ask, now
         )
     if refresh_after and card.pass_id is not None:
         db.session.get(Member, card.id, populate_existing=True)
