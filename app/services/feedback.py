@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, exists, select, update
 
+from app import database
 from app.extensions import db
 from app.models import Member, PosTransaction, Program, Store
 from app.models.base import utcnow
@@ -34,6 +35,7 @@ from app.services import audit, checks, ledger, messaging
 from app.services.audit import Actor
 from app.services.errors import Conflict, Gone, NotFound
 from app.services.idlist import in_ids
+from app.services.scheduler import scheduled
 
 FIELDS = ("enabled", "sample_percent", "every_days", "answer_days")
 DEFAULTS: dict[str, Any] = {
@@ -251,6 +253,40 @@ def withdraw(program: Program, tokens: dict[int, str]) -> None:
     for row in db.session.scalars(select(Feedback).where(Feedback.token.in_(values))):
         db.session.delete(row)
     db.session.flush()
+
+
+# -- expiry ----------------------------------------------------------------------
+
+EXPIRY_BATCH = 500
+
+
+@scheduled("feedback_expiry")
+def feedback_expiry_job(now: datetime) -> None:
+    """Passes stop linking to requests that expired unanswered (a batch per
+    transaction; reads only members with an open link, by a partial index)."""
+    while True:
+        database.begin_write()  # SQLite: a writer from the start
+        member_ids = list(
+            db.session.scalars(
+                select(Member.id)
+                .join(Feedback, Feedback.token == Member.feedback_token)
+                .where(
+                    Member.feedback_token.is_not(None),
+                    Feedback.expires_at <= now,
+                    Feedback.answered_at.is_(None),
+                )
+                .order_by(Member.id)
+                .limit(EXPIRY_BATCH)
+            )
+        )
+        for member_id in member_ids:
+            member = ledger.lock_member(member_id)
+            member.feedback_token = None
+            db.session.flush()
+            ledger.refresh_member_pass(member)
+        db.session.commit()
+        if len(member_ids) < EXPIRY_BATCH:
+            return
 
 
 # -- the rating page -------------------------------------------------------------

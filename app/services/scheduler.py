@@ -37,6 +37,7 @@ JOB_MODULES: list[str] = [
     "app.services.stores",
     "app.services.webhooks",
     "app.services.wallet",
+    "app.services.feedback",
 ]
 
 

@@ -19,6 +19,14 @@ def upgrade():
     op.add_column(
         "member", sa.Column("feedback_token", sa.String(length=43), nullable=True)
     )
+    # Only members whose pass links to an open request (the expiry job).
+    op.create_index(
+        "ix_member_feedback_token",
+        "member",
+        ["feedback_token"],
+        postgresql_where=sa.text("feedback_token IS NOT NULL"),
+        sqlite_where=sa.text("feedback_token IS NOT NULL"),
+    )
     op.create_table(
         "feedback",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -66,5 +74,6 @@ def downgrade():
     op.drop_index("ix_feedback_program_answered", table_name="feedback")
     op.drop_index("ix_feedback_member_created", table_name="feedback")
     op.drop_table("feedback")
+    op.drop_index("ix_member_feedback_token", table_name="member")
     # DROP COLUMN in place (SQLite 3.35+), as 0024 does.
     op.drop_column("member", "feedback_token")

@@ -752,3 +752,29 @@ def test_the_data_download_has_the_ratings_and_erasure_drops_the_comments(
     assert (rows[0].score, rows[0].comment) == (5, "")
     # The link of a closed card no longer works.
     assert client.get(f"/f/{token}").status_code == 410
+
+
+def test_expired_requests_leave_the_pass(
+    client: FlaskClient, app: Flask, demo: Demo, mkey: str, pos: str
+) -> None:
+    from app.services import scheduler
+
+    member = demo.passes[0].member_id
+    token = ask(client, app, mkey, pos, member)
+    with app.app_context():
+        assert scheduler.run_due(utcnow())["feedback_expiry"] == "ok"
+    assert "feedback" in back_keys(app, member)  # not expired yet
+    with app.app_context():
+        row = db.session.scalar(select(Feedback).where(Feedback.token == token))
+        row.expires_at = utcnow() - timedelta(minutes=1)
+        db.session.commit()
+        before = db.session.scalar(
+            select(Pass.update_tag).where(Pass.member_id == member)
+        )
+        assert scheduler.run_due(utcnow())["feedback_expiry"] == "ok"
+        assert db.session.get(Member, member).feedback_token is None
+        after = db.session.scalar(
+            select(Pass.update_tag).where(Pass.member_id == member)
+        )
+    assert after > before  # the pass moved: devices fetch it without the link
+    assert "feedback" not in back_keys(app, member)
