@@ -79,6 +79,7 @@ def register_blueprints(app: Flask) -> None:
     from app.api.integration import bp as integration_api_bp
     from app.api.marketer import bp as marketer_api_bp
     from app.api.marketer_catalog import bp as marketer_catalog_bp
+    from app.api.marketer_feedback import bp as marketer_feedback_bp
     from app.api.marketer_memberships import bp as marketer_memberships_bp
     from app.api.marketer_offers import bp as marketer_offers_bp
     from app.api.marketer_settings import bp as settings_api_bp
@@ -116,6 +117,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(marketer_stamps_bp, url_prefix="/api/v1")
     csrf.exempt(marketer_memberships_bp)
     app.register_blueprint(marketer_memberships_bp, url_prefix="/api/v1")
+    csrf.exempt(marketer_feedback_bp)
+    app.register_blueprint(marketer_feedback_bp, url_prefix="/api/v1")
     # Bearer keys, or the admin session whose CSRF header the blueprint checks.
     csrf.exempt(settings_api_bp)
     app.register_blueprint(settings_api_bp, url_prefix="/api/v1")

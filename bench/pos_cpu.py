@@ -71,6 +71,23 @@ def child(args: argparse.Namespace) -> None:
             "rollback",
             lambda *_: counts.__setitem__("rollbacks", counts["rollbacks"] + 1),
         )
+        if args.feedback_percent:
+            # Feedback on (services.feedback): this share of purchases asks for a
+            # rating (at most once per member in 30 days). A tree without
+            # feedback ignores the rule.
+            from app.models import Program
+
+            for program in db.session.scalars(db.select(Program)):
+                program.rules = {
+                    **(program.rules or {}),
+                    "feedback": {
+                        "enabled": True,
+                        "sample_percent": args.feedback_percent,
+                        "every_days": 30,
+                        "answer_days": 14,
+                    },
+                }
+            db.session.commit()
         # One pool connection is reused for every request: find its backend.
         backend = db.session.scalar(text("SELECT pg_backend_pid()"))
         db.session.commit()
@@ -244,6 +261,8 @@ def parent(args: argparse.Namespace) -> None:
                         str(args.warmup),
                         "--seed",
                         str(round_),
+                        "--feedback-percent",
+                        str(args.feedback_percent),
                     ]
                     if args.profile and round_ == 0:
                         command += ["--profile", "--profile-out", profile_out]
@@ -321,6 +340,12 @@ def main() -> None:
         type=float,
         default=0.0,
         help="share of passes with a registered device (a push queued per sale)",
+    )
+    parser.add_argument(
+        "--feedback-percent",
+        type=int,
+        default=0,
+        help="switch feedback on: this share of purchases is asked (0: off)",
     )
     parser.add_argument("--profile", action="store_true", help="cProfile round 1")
     parser.add_argument("--spy", action="store_true", help="py-spy round 1")

@@ -239,6 +239,7 @@ def build_loyalty_object(
                     "localizedDescription": loc(LABELS["privacy"]),
                 },
             ]
+            + feedback_links(member)
         },
         # merchantLocations, not the deprecated `locations` (no geo notifications).
         "merchantLocations": [
@@ -247,7 +248,24 @@ def build_loyalty_object(
     }
 
 
+def feedback_links(member: Member) -> list[dict[str, Any]]:
+    """The rating page while a request is open (feedback)."""
+    if not member.feedback_url:
+        return []
+    return [
+        {
+            "id": "feedback",
+            "uri": member.feedback_url,
+            "description": pick(LABELS["feedback_link"], member.language),
+            "localizedDescription": localized(LABELS["feedback_link"], member.language),
+        }
+    ]
+
+
+# Messages the pass's state decides (active offers, an open rating request):
+# replaced on every sync, so one that ended disappears.
 OFFER_MESSAGE_PREFIX = "offer-"
+FEEDBACK_MESSAGE_ID = f"{OFFER_MESSAGE_PREFIX}feedback"
 
 
 def offer_messages(member: Member) -> list[dict[str, Any]]:
@@ -269,6 +287,18 @@ def offer_messages(member: Member) -> list[dict[str, Any]]:
         if offer.ends:
             message["displayInterval"] = {"end": {"date": offer.ends}}
         messages.append(message)
+    if member.feedback_url:
+        messages.append(
+            {
+                "id": FEEDBACK_MESSAGE_ID,
+                "header": pick(LABELS["feedback"], member.language),
+                "body": (
+                    f"{pick(LABELS['feedback_link'], member.language)}: "
+                    f"{member.feedback_url}"
+                ),
+                "messageType": "TEXT",
+            }
+        )
     return messages
 
 

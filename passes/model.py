@@ -142,3 +142,5 @@ class Member:
     stamps_target: int = 0
     # The paid membership held (None: none).
     membership: Membership | None = None
+    # An open rating request (feedback): the rating page's address, else "".
+    feedback_url: str = ""

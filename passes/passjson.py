@@ -46,6 +46,9 @@ LABELS: dict[str, Text] = {
     # -- paid membership ---
     "membership": all_languages(N_("Membership")),
     "membership_until": all_languages(N_("until {date}")),
+    # -- feedback ---
+    "feedback": all_languages(N_("How was your visit?")),
+    "feedback_link": all_languages(N_("Rate us: 0 to 10")),
     # -- the pass in another language than the program's (English) ---
     "description_other": all_languages(N_("{name} loyalty card")),
     "store_nearby": all_languages(N_("{store} is nearby: show your card")),
@@ -99,6 +102,18 @@ def build_pass_json(
             "attributedValue": f'<a href="{member.card_url}">{member.card_url}</a>',
         },
     ]
+    if member.feedback_url:
+        # First on the back after the card: the rating page (feedback).
+        back_fields.append(
+            {
+                "key": "feedback",
+                "label": t("feedback"),
+                "value": member.feedback_url,
+                "attributedValue": (
+                    f'<a href="{member.feedback_url}">{t("feedback_link")}</a>'
+                ),
+            }
+        )
     if stores:
         back_fields.append(
             {"key": "stores", "label": t("stores"), "value": _store_lines(stores)}

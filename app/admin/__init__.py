@@ -2,6 +2,7 @@
 
 from app.admin import catalog as _catalog  # noqa: F401  (registers its pages)
 from app.admin import (
+    feedback_page,  # noqa: F401  (adds /admin/feedback to bp)
     imports_page,  # noqa: F401  (adds /admin/imports to bp)
     memberships_page,  # noqa: F401  (adds /admin/memberships to bp)
     offers_page,  # noqa: F401  (adds /admin/offers to bp)

@@ -109,6 +109,7 @@ TEXTS: dict[str, TextSource] = {
     "setting.factor": N_("Lapsed after N usual intervals"),
     "setting.min_purchases": N_("Purchases needed for an interval"),
     "setting.days": N_("Days without a visit"),
+    "setting.feedback_link": N_("Link to «why did you stop coming?» (feedback)"),
     "setting.within_days": N_("For members who joined within, days"),
     "setting.min_points": N_("Balance at least"),
     "setting.days_before": N_("Days before the membership ends"),

@@ -91,6 +91,9 @@ def automation_settings(
             continue
         if key in automations.RESULTS_SETTINGS and key not in form:
             continue  # (results, issue 16) a form without them keeps them
+        if key in automations.FLAGS:
+            settings[key] = key in form  # a checkbox
+            continue
         limits = automations.limits(key)
         assert limits is not None, key
         kind, low, high = limits

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.admin.catalog_texts import TEXTS as CATALOG_TEXTS
+from app.admin.feedback_texts import TEXTS as FEEDBACK_TEXTS
 from app.admin.memberships_texts import TEXTS as MEMBERSHIPS_TEXTS
 from app.admin.offers_texts import TEXTS as OFFERS_TEXTS
 from app.admin.stamps_texts import REFERRAL_TEXTS
@@ -204,6 +205,7 @@ TEXTS |= OFFERS_TEXTS
 TEXTS |= STAMPS_TEXTS
 TEXTS |= REFERRAL_TEXTS
 TEXTS |= MEMBERSHIPS_TEXTS
+TEXTS |= FEEDBACK_TEXTS
 
 # --- results (issue 16): control groups, variants, results panels ---
 RESULTS_TEXTS: dict[str, TextSource] = {

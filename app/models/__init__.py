@@ -6,6 +6,7 @@ from app.models.automation import Automation, AutomationRun
 from app.models.base import Base
 from app.models.campaign import Campaign
 from app.models.catalog import Product, ProductSubscription
+from app.models.feedback import Feedback
 from app.models.google import GoogleCallback, GoogleClass, GoogleMessage, GoogleObject
 from app.models.imports import CardAlias, MemberImport
 from app.models.ledger import LedgerEntry, PosTransaction
@@ -35,6 +36,7 @@ __all__ = [
     "Campaign",
     "Device",
     "DeviceLog",
+    "Feedback",
     "GoogleCallback",
     "GoogleClass",
     "GoogleMessage",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, utcnow
@@ -21,6 +21,14 @@ class Member(Base):
         UniqueConstraint("program_id", "phone"),
         # Campaign batches walk a program's members in id order (keyset).
         Index("ix_member_program_id_id", "program_id", "id"),
+        # Members whose pass links to an open rating request (feedback): the
+        # feedback_expiry job reads these only.
+        Index(
+            "ix_member_feedback_token",
+            "feedback_token",
+            postgresql_where=text("feedback_token IS NOT NULL"),
+            sqlite_where=text("feedback_token IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -49,6 +57,8 @@ class Member(Base):
     # deleted, only archived.)
     membership_plan_id: Mapped[int | None]
     membership_ends_at: Mapped[datetime | None]
+    # The open feedback request the pass links to (services.feedback), if any.
+    feedback_token: Mapped[str | None] = mapped_column(String(43))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Set when the member asked to be erased: personal fields are scrubbed, the
     # card page is gone and the pass is voided; the row stays for the ledger.

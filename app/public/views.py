@@ -242,6 +242,10 @@ def csrf_expired(error: CSRFError) -> tuple[str, int]:
     """An expired or missing form token: show the form again, nothing saved."""
     program = _program(request.view_args.get("slug") if request.view_args else None)
     language = pick_language()
+    if request.endpoint == "public.feedback_answer":
+        from app.public.feedback import expired_form
+
+        return expired_form()
     if request.endpoint == "public.lost_card":
         return _render_lost(
             program, language, request.form.get("phone", ""), "error.csrf", 400

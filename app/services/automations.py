@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import database
 from app.extensions import db
-from app.i18n import N_, day_month, localized, number, points_text
+from app.i18n import N_, day_month, localized, number, points_text, text_in
 from app.models import (
     Assignment,
     Automation,
@@ -50,9 +50,17 @@ from app.models import (
     Program,
 )
 from app.models.base import utcnow
-from app.services import checks, ledger, messaging, offers, results, segments
+from app.services import (
+    checks,
+    feedback,
+    ledger,
+    messaging,
+    offers,
+    results,
+    segments,
+)
 from app.services.errors import Conflict, DomainError, Invalid
-from app.services.passes import refresh_passes
+from app.services.passes import public_url, refresh_passes
 from app.services.scheduler import scheduled
 
 # Runs the dashboard and `last_runs` show; the history keeps at least these.
@@ -73,6 +81,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "min_purchases": 3,  # fewer purchases: lapsed after `days`
         "days": 60,
         "texts": localized(N_("We miss you! Your next purchase: −10%")),
+        # Each message carries a «почему вы перестали заходить?» rating link
+        # (services.feedback, kind "winback"); the pass links to it too.
+        "feedback_link": False,
     },
     "welcome": {
         "within_days": 7,  # members who joined this recently and got no welcome
@@ -113,6 +124,8 @@ _INT_PARAMS |= {
     "attribution_days": (1, results.MAX_ATTRIBUTION_DAYS),
 }
 _FLOAT_PARAMS = {"factor": (1.0, 100.0)}
+# Settings that are on or off.
+FLAGS = ("feedback_link",)
 BATCH = 500
 log = logging.getLogger(__name__)
 
@@ -263,6 +276,8 @@ def configure(row: Automation, changes: Any) -> None:
             raise Invalid("unknown_setting", f"{row.name} has no setting {key!r}")
         if key == "texts":
             new[key] = _check_texts(row.name, value)
+        elif key in FLAGS:
+            new[key] = checks.flag(value, key, "invalid_setting")
         elif key in _INT_PARAMS:
             new[key] = checks.whole(value, key, *_INT_PARAMS[key], "invalid_setting")
         else:
@@ -540,16 +555,53 @@ def run_win_back(program: Program, conf: dict[str, Any], local: datetime) -> int
             member_id: f"winback:{start.date().isoformat()}"
             for member_id, start in starts.items()
         }
-        reached = _deliver_treated(
-            program,
-            conf,
-            "win_back",
-            {member_id: (key, texts) for member_id, key in due.items()},
-            local.date(),
-        )
+        messages = {member_id: (key, texts) for member_id, key in due.items()}
+        if conf.get("feedback_link"):
+            reached = _deliver_asking_why(program, conf, messages, local.date(), now)
+        else:
+            reached = _deliver_treated(
+                program, conf, "win_back", messages, local.date()
+            )
         _issue(offer, "win_back", {m: due[m] for m in reached}, now)
         sent += len(reached)
     return sent
+
+
+WHY_TEXT = N_("Why did you stop coming?")
+
+
+def _deliver_asking_why(
+    program: Program,
+    conf: dict[str, Any],
+    messages: dict[int, tuple[str, dict[str, str]]],
+    on: date,
+    now: datetime,
+) -> list[int]:
+    """`_deliver_treated` with a win-back rating request per treated member:
+    the link follows the text when it fits the message, and the pass links to
+    it anyway. Requests whose message did not go out are taken back."""
+    treated = _hold_out(
+        program, conf, "win_back", {m: key for m, (key, _) in messages.items()}
+    )
+    tokens = feedback.ask_winback(
+        program, {m: messages[m][0] for m in messages if m in treated}, now
+    )
+    own: dict[int, tuple[str, dict[str, str]]] = {}
+    for member_id, (key, texts) in messages.items():
+        if member_id not in treated:
+            continue
+        if member_id in tokens:
+            url = public_url(f"/f/{tokens[member_id]}")
+            with_link = {}
+            for language, text in texts.items():
+                line = f"{text} {text_in(language, WHY_TEXT)} {url}"
+                with_link[language] = line if len(line) <= messaging.MAX_TEXT else text
+            texts = with_link
+        own[member_id] = (key, texts)
+    sent = messaging.deliver_each(program, own, kind="win_back", on=on)
+    feedback.withdraw(program, {m: t for m, t in tokens.items() if m not in sent})
+    results.mark_reached(sent, {messages[m][0] for m in sent})
+    return list(sent)
 
 
 def run_welcome(program: Program, conf: dict[str, Any], local: datetime) -> int:

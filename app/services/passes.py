@@ -347,6 +347,7 @@ def member_view(pass_: Pass, held: PassOffers | None = None) -> passes.Member:
             member.membership_ends_at,
             member.language,
         ),
+        feedback_token=member.feedback_token,
     )
 
 
@@ -366,6 +367,7 @@ def member_inputs(
     offers: PassOffers = NO_OFFERS,
     stamps: int = 0,
     membership: passes.Membership | None = None,
+    feedback_token: str | None = None,
 ) -> passes.Member:
     """The member side of a pass from plain fields (`member_view` without ORM
     objects, for the POS path; both must give the same pass)."""
@@ -387,6 +389,7 @@ def member_inputs(
         stamps=stamps,
         stamps_target=stamp_cards.target(program),
         membership=membership,
+        feedback_url=public_url(f"/f/{feedback_token}") if feedback_token else "",
     )
 
 

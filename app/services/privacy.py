@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, select, update
 from app.extensions import db
 from app.models import (
     CardAlias,
+    Feedback,
     LedgerEntry,
     Member,
     MemberMessage,
@@ -40,6 +41,24 @@ def _referral_export(member: Member) -> dict[str, Any]:
         "joined_through_a_friend": joined is not None,
         "friends_signed_up": int(invited or 0),
     }
+
+
+def _feedback_export(member: Member) -> list[dict[str, Any]]:
+    """The member's ratings (feedback): when asked, the score and comment."""
+    return [
+        {
+            "asked_at": row.created_at.isoformat(),
+            "kind": row.kind,
+            "score": row.score,
+            "comment": row.comment,
+            "answered_at": row.answered_at.isoformat() if row.answered_at else None,
+        }
+        for row in db.session.scalars(
+            select(Feedback)
+            .where(Feedback.member_id == member.id)
+            .order_by(Feedback.id)
+        )
+    ]
 
 
 def export_member(member: Member) -> dict[str, Any]:
@@ -70,6 +89,7 @@ def export_member(member: Member) -> dict[str, Any]:
         # Loyalty mechanics: the stamp card, and referrals (no other member's data).
         "stamps": member.stamps,
         "referral": _referral_export(member),
+        "feedback": _feedback_export(member),
         "back_in_stock": [
             {
                 "sku": sub.product.sku,
@@ -202,6 +222,14 @@ def erase_member(member: Member) -> None:
         .values(status=CANCELLED, cancelled_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+    # Their comments are their words; the scores stay in the stats (no person).
+    db.session.execute(
+        update(Feedback)
+        .where(Feedback.member_id == member.id)
+        .values(comment="")
+        .execution_options(synchronize_session=False)
+    )
+    member.feedback_token = None
     # The old plastic card number (member import) no longer finds them.
     db.session.execute(delete(CardAlias).where(CardAlias.member_id == member.id))
     pass_ = pass_for_member(member)

@@ -32,6 +32,7 @@ from app.models.base import utcnow
 from app.services import (
     cards,
     checks,
+    feedback,
     loyalty,
     membership_rules,
     offers,
@@ -203,6 +204,7 @@ _LOCK_CARD = (
         Member.stamps,
         Member.membership_plan_id,
         Member.membership_ends_at,
+        Member.feedback_token,
         Pass.id.label("pass_id"),
         Pass.serial_number,
         Pass.authentication_token,
@@ -334,6 +336,10 @@ def record_purchase(
     # Likewise None unless the program runs referrals and this may be the
     # referred friend's first qualifying purchase.
     referral = referrals.pending(program, card.id, purchase.amount_kopecks)
+    # A rating request's token when this purchase asks for one: a hash of the
+    # purchase decides (no read); only a sampled one reads the N-days limit.
+    # The pass digest below shows its link.
+    ask = feedback.ask_about_purchase(program, card.id, store_id, idempotency_key, now)
     # A reward changes the pass's offers or points too: it is refreshed after.
     refresh_after = referral is not None or (stamp is not None and stamp.rewarded)
     response = {
@@ -426,6 +432,7 @@ def record_purchase(
                     card.membership_ends_at,
                     card.language,
                 ),
+                feedback_token=ask or card.feedback_token,
             ),
             pass_service.stores_near(program, card.preferred_store_id, card.city),
         )
@@ -449,6 +456,10 @@ def record_purchase(
         stamp_cards.record(card.id, written.transaction_id, stamp, now)
     if referral is not None:
         referrals.reward(program, referral, written.transaction_id, now)
+    if ask is not None:
+        feedback.record_purchase_request(
+            program, card.id, store_id, written.transaction_id, ask, now
+        )
     if refresh_after and card.pass_id is not None:
         db.session.get(Member, card.id, populate_existing=True)
         pass_row = db.session.get(Pass, card.pass_id, populate_existing=True)

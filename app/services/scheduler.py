@@ -38,6 +38,7 @@ JOB_MODULES: list[str] = [
     "app.services.stores",
     "app.services.webhooks",
     "app.services.wallet",
+    "app.services.feedback",
 ]
 
 

@@ -66,6 +66,7 @@ EVENTS = (
     "campaign.finished",
     "membership.sold",
     "membership.refunded",
+    "feedback.received",
 )
 MAX_ENDPOINTS = 20
 GIVE_UP_AFTER = timedelta(days=1)

@@ -37,6 +37,8 @@ PAGE_ENDPOINTS = {
     "public.card_profile",
     "public.program_terms",
     "public.program_privacy",
+    "public.feedback_page",
+    "public.feedback_answer",
 }
 # Whatever a route's blueprint, these are JSON interfaces and must be documented.
 JSON_PREFIXES = ("/api/", "/wallet/", "/google/")

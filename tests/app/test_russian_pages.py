@@ -32,6 +32,7 @@ ADMIN_PAGES = [
     "/admin/settings",
     "/admin/memberships",
     "/admin/audit",
+    "/admin/feedback",
 ]
 
 

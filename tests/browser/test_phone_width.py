@@ -41,6 +41,7 @@ ADMIN_PAGES = [
     "/admin/settings",
     "/admin/memberships",
     "/admin/audit",
+    "/admin/feedback",
 ]
 
 
