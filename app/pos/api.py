@@ -10,7 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 from app.api.auth import current_key, current_principal, require_key
 from app.api.body import json_body
 from app.extensions import db
-from app.services import cards, catalog, purchases, refunds, till_signup
+from app.services import cards, catalog, loyalty, purchases, refunds, till_signup
 from app.services.errors import Invalid
 
 bp = Blueprint("pos_api", __name__)
@@ -50,6 +50,15 @@ def me() -> Response:
             "rules": {
                 "max_redeem_share": str(program.rule("max_redeem_share")),
                 "point_value": str(program.rule("point_value")),
+                # loyalty.max_redeem as whole numbers: points <= floor(kopecks
+                # * numerator / denominator); the page shows it as typed.
+                "redeem_fraction": dict(
+                    zip(
+                        ("numerator", "denominator"),
+                        loyalty.redeem_fraction(program),
+                        strict=True,
+                    )
+                ),
             },
         }
     )
