@@ -682,8 +682,21 @@ def preview(program: Program, body: Any, language: str) -> dict[str, Any]:
         texts=changes.get("texts", program.texts),
         tiers=changes.get("tiers", program.tiers),
     )
-    program_view = pass_service.program_view(draft)
-    tiers = draft.tiers
+    return {**sample_pass(draft, language), "warnings": warnings(draft.design)}
+
+
+def sample_pass(
+    program: Program,
+    language: str,
+    *,
+    offer: str = "",
+    offers: tuple[passes.Offer, ...] = (),
+) -> dict[str, Any]:
+    """A sample member's pass of this program (pass.json and @2x images as data:
+    URLs), with `offer` in the message field and `offers` as new offers: the
+    settings preview and the campaign preview (campaigns.preview) both show it."""
+    program_view = pass_service.program_view(program)
+    tiers = program.tiers
     tier = tiers[1] if len(tiers) > 1 else tiers[0] if tiers else None
     card = "2000000000017"
     member = passes.Member(
@@ -696,17 +709,15 @@ def preview(program: Program, body: Any, language: str) -> dict[str, Any]:
         language=language,
         points=SAMPLE_POINTS,
         tier=dict(tier["name"]) if tier else {"ru": "—"},
-        offer="",
+        offer=offer,
         card_url=pass_service.public_url("/c/preview"),
         privacy_url=pass_service.public_url("/c/preview#privacy"),
+        offers=offers,
+        offers_new=bool(offers),
     )
     pass_json = passes.build_pass_json(program_view, member, [])
     images = {
         name: "data:image/png;base64," + base64.b64encode(png).decode()
         for name, png in passes.preview_images(program_view.design).items()
     }
-    return {
-        "pass": pass_json,
-        "images": images,
-        "warnings": warnings(draft.design),
-    }
+    return {"pass": pass_json, "images": images}

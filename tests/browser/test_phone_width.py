@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from app.extensions import db
 from app.models import Program
-from app.services import campaigns, catalog
+from app.services import campaigns, catalog, offers
 from app.services.auth import create_key
 from tests.app.pos_support import card, make_key
 from tests.conftest import Demo
@@ -72,6 +72,18 @@ def seed_admin_data(app: Flask, demo: Demo) -> str:
                 "name": {"ru": "Пальто шерстяное длинное", "en": "Wool coat"},
                 "sizes": ["S", "M", "L", "XL"],
             },
+        )
+        # An offer: the campaign form's preview and /admin/offers show it.
+        offers.create_offer(
+            program,
+            {
+                "kind": "percent_off",
+                "value": 15,
+                "title": {"ru": "−15 % на всю верхнюю одежду", "en": "15 % off"},
+                "terms": {"ru": "Кроме товаров со скидкой и подарочных карт"},
+                "valid_days": 14,
+            },
+            None,
         )
         key = create_key("marketer", program=program).key
         db.session.commit()
