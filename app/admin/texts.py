@@ -110,6 +110,7 @@ TEXTS |= {
     "segment.rules_help": N_("A segment is JSON: one rule, or several rules combined."),
     "note.refund": N_("purchase refunded"),
     "note.birthday": N_("birthday gift"),
+    "note.profile": N_("completed profile"),
     "note.erased": N_("card deleted by the customer"),
     "role.marketer": N_("marketer"),
     "role.admin": N_("administrator"),

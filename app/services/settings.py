@@ -123,6 +123,7 @@ def view(program: Program) -> dict[str, Any]:
             "signup_otp": bool(program.rule("signup_otp")),
             "gross_margin_percent": int(program.rule("gross_margin_percent")),
             "message_cap": program.rule("message_cap"),
+            "profile_points": int(program.rule("profile_points")),
         },
         "quiet_hours": {"from": quiet_from, "until": quiet_until},
         "timezone": program.timezone,
@@ -262,6 +263,7 @@ def _rules(program: Program, value: Any) -> dict[str, Any]:
         "signup_otp",
         "gross_margin_percent",
         "message_cap",
+        "profile_points",
     )
     unknown = set(value) - set(known)
     if unknown:
@@ -323,6 +325,14 @@ def _rules(program: Program, value: Any) -> dict[str, Any]:
         rules["gross_margin_percent"] = value["gross_margin_percent"]
     if "message_cap" in value:
         rules["message_cap"] = _message_cap(value["message_cap"])
+    if "profile_points" in value:
+        if not _whole(value["profile_points"], 0, MAX_WELCOME_BONUS):
+            raise _fail(
+                "invalid_rules",
+                "rules.profile_points: whole points, 0 (off) to "
+                f"{MAX_WELCOME_BONUS}, granted once for a completed profile",
+            )
+        rules["profile_points"] = value["profile_points"]
     return rules
 
 
