@@ -121,8 +121,8 @@ def test_the_drawn_strip_carries_the_brand_colours_at_apples_sizes() -> None:
     toward = tuple(
         round(b + (f - b) * 0.35) for b, f in zip(background, foreground, strict=True)
     )
-    # A gradient from the background (top left) towards the foreground (bottom
-    # right, at most 35 % of the way), a fine accent pattern, an accent rule.
+    # A gradient from the background (left) towards the foreground (right, at
+    # most 35 % of the way), a fine accent pattern, an accent rule.
     assert near(strip.getpixel((2, 2)), background, 24)
     assert near(strip.getpixel((1120, 340)), toward, 24)
     assert near(strip.getpixel((560, 366)), (0xE0, 0xB1, 0x5C), 40)
@@ -131,3 +131,12 @@ def test_the_drawn_strip_carries_the_brand_colours_at_apples_sizes() -> None:
     # Another brand's colours give another strip.
     green = passes.Design("Северная Мода", "#0b3d2e", "#f5f0e6", "#c9d6ea", "#d94f30")
     assert render_images(green)["strip@3x.png"] != images["strip@3x.png"]
+
+
+def test_the_drawn_strip_stays_small() -> None:
+    """Every .pkpass carries the strip at three scales."""
+    images = render_images(NORTH)
+    assert (
+        sum(len(images[n]) for n in ("strip.png", "strip@2x.png", "strip@3x.png"))
+        < 24_000
+    )
