@@ -9,9 +9,10 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
+from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Program
+from app.models import Campaign, Program
 from app.services import campaigns, catalog, offers
 from app.services.auth import create_key
 from tests.app.pos_support import card, make_key
@@ -32,6 +33,7 @@ ADMIN_PAGES = [
     "/admin/members?q=Анна",
     "/admin/settings",
     "/admin/audit",
+    "/admin/offers",
 ]
 
 
@@ -73,8 +75,9 @@ def seed_admin_data(app: Flask, demo: Demo) -> str:
                 "sizes": ["S", "M", "L", "XL"],
             },
         )
-        # An offer: the campaign form's preview and /admin/offers show it.
-        offers.create_offer(
+        # An offer: the campaign form's preview and /admin/offers show it, per
+        # source (this campaign, an automation).
+        offer = offers.create_offer(
             program,
             {
                 "kind": "percent_off",
@@ -84,6 +87,22 @@ def seed_admin_data(app: Flask, demo: Demo) -> str:
                 "valid_days": 14,
             },
             None,
+        )
+        db.session.flush()
+        member_id = demo.passes[0].member_id
+        campaign = db.session.scalar(select(Campaign))
+        offers.issue_many(
+            offer,
+            [member_id],
+            source=f"campaign:{campaign.id}",
+            source_kind="campaign",
+            source_ref=str(campaign.id),
+        )
+        offers.issue_each(
+            offer,
+            {member_id: "birthday:2026"},
+            source_kind="automation",
+            source_ref="birthday",
         )
         key = create_key("marketer", program=program).key
         db.session.commit()
