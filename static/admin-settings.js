@@ -93,6 +93,7 @@
         max_redeem_share: share.trim() === "" ? share : Number(share) / 100,
         point_value: $("r-point_value").value,
         welcome_bonus: whole($("r-welcome_bonus").value),
+        profile_points: whole($("r-profile_points").value),
         points_rounding: $("r-points_rounding").value,
         signup_otp: $("r-signup_otp").checked,
       },
@@ -121,6 +122,7 @@
     "quiet_hours.from": "q-from", "quiet_hours.until": "q-until",
     "rules.max_redeem_share": "r-max_redeem", "rules.point_value": "r-point_value",
     "rules.welcome_bonus": "r-welcome_bonus", "rules.points_rounding": "r-points_rounding",
+    "rules.profile_points": "r-profile_points",
   };
   function fieldOf(error) {
     const path = error.field || ((error.message || "").match(/^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+)*)[: ]/) || [])[1];

@@ -59,6 +59,9 @@
         const texts = { ru: form.elements.ru.value };
         if (form.elements.en.value.trim()) texts.en = form.elements.en.value;
         const body = { name: form.elements.name.value, texts: texts, segment: readSegment() };
+        if (form.elements.offer && form.elements.offer.value) {
+          body.offer_id = Number(form.elements.offer.value);
+        }
         if (form.elements.start.value) {
           body.start_at = zonedToUtc(form.elements.start.value, form.dataset.timezone);
         }
@@ -69,6 +72,91 @@
         errorBox.hidden = false;
       }
     });
+  }
+
+  // The pass as it will look with the campaign's message and offer: the server
+  // builds the sample member's pass.json (POST /campaigns/preview), drawn here
+  // like the settings page's preview: the front, the offer's back field and the
+  // lock-screen notification.
+  const passBox = document.getElementById("campaign-preview");
+  if (form && passBox) {
+    const $ = function (id) { return document.getElementById(id); };
+    const lang = document.documentElement.lang || "ru";
+    const show = function (value) {
+      return typeof value === "number" ? I18N.number(value) : String(value);
+    };
+    const fieldBox = function (entry) {
+      const box = document.createElement("div");
+      box.className = "pass-field";
+      box.dataset.key = entry.key;
+      const label = document.createElement("span");
+      label.className = "pass-label";
+      label.textContent = entry.label || "";
+      const value = document.createElement("span");
+      value.className = "pass-value";
+      value.textContent = show(entry.value);
+      box.append(label, value);
+      return box;
+    };
+    const draw = function (data) {
+      const pass = data.pass;
+      const card = $("cp-pass");
+      card.style.backgroundColor = pass.backgroundColor;
+      card.style.color = pass.foregroundColor;
+      card.style.setProperty("--pass-label", pass.labelColor);
+      $("cp-logo").src = data.images.logo;
+      $("cp-strip").src = data.images.strip;
+      $("cp-logo-text").textContent = pass.logoText || "";
+      const header = pass.storeCard.headerFields[0];
+      $("cp-points-label").textContent = header.label;
+      $("cp-points").textContent = show(header.value);
+      const front = pass.storeCard.secondaryFields.concat(pass.storeCard.auxiliaryFields);
+      $("cp-fields").replaceChildren.apply($("cp-fields"), front.map(fieldBox));
+      // The offers in full (title, terms, expiry) are on the back.
+      const back = pass.storeCard.backFields.filter(function (f) { return /^offer_/.test(f.key); });
+      const list = $("cp-back");
+      list.textContent = "";
+      back.forEach(function (f) {
+        const dt = document.createElement("dt");
+        dt.textContent = f.label;
+        const dd = document.createElement("dd");
+        dd.textContent = f.value;
+        list.append(dt, dd);
+      });
+      $("cp-back-box").hidden = back.length === 0;
+      const note = $("cp-notification");
+      note.textContent = data.notifications.length
+        ? I18N.t("campaign.preview.notification", { text: data.notifications.join(" · ") })
+        : "";
+      note.hidden = data.notifications.length === 0;
+    };
+    let asked = 0;
+    let timer = null;
+    const refresh = async function () {
+      const ticket = ++asked;
+      const body = {};
+      const ru = form.elements.ru.value.trim();
+      const en = form.elements.en.value.trim();
+      if (ru) body.texts = en ? { ru: ru, en: en } : { ru: ru };
+      if (form.elements.offer.value) body.offer_id = Number(form.elements.offer.value);
+      try {
+        const data = await api("POST", "/campaigns/preview?lang=" + lang, body);
+        if (ticket !== asked) return; // a newer edit is on its way
+        $("cp-error").hidden = true;
+        draw(data);
+      } catch (error) {
+        if (ticket !== asked) return;
+        $("cp-error").textContent = campaignError(error);
+        $("cp-error").hidden = false;
+      }
+    };
+    const later = function () {
+      clearTimeout(timer);
+      timer = setTimeout(refresh, 200);
+    };
+    ["c-ru", "c-en"].forEach(function (id) { $(id).addEventListener("input", later); });
+    $("c-offer").addEventListener("change", refresh);
+    refresh();
   }
 
   // The API's messages are English; the page says it in its own language.

@@ -189,7 +189,6 @@
     fillList("member-stock", member.back_in_stock);
     $("sale-form").reset();
     $("redeem").disabled = !member.can_redeem;
-    updateRedeemHint();
     updateOfferPreview();
     fillMembership(member);
     $("member").hidden = false;
@@ -348,27 +347,13 @@
     return isFinite(amount) ? Math.round(amount * 100) : NaN;
   }
 
-  function updateOfferPreview() {
-    var preview = $("offer-preview");
-    var member = state.member;
-    if (!member || !state.chosen || !state.chosen.length) {
-      preview.hidden = true;
-      return;
-    }
-    var amount = kopecks(amountValue());
-    if (!(amount > 0)) {
-      preview.hidden = true;
-      return;
-    }
-    var chosen = state.chosen.map(offerById).filter(Boolean);
+  // The chosen offers' discount on a receipt of `amount` kopecks, as the server
+  // computes it: {below: an offer whose minimum is not reached, or null;
+  // remaining: what is left to pay}.
+  function discountOn(amount) {
+    var chosen = (state.chosen || []).map(offerById).filter(Boolean);
     var below = chosen.filter(function (o) { return amount < kopecks(o.min_amount); });
-    if (below.length) {
-      preview.textContent = text("offer.below_minimum", {
-        title: below[0].title, min: I18N.money(below[0].min_amount)
-      });
-      preview.hidden = false;
-      return;
-    }
+    if (below.length) return { below: below[0], remaining: amount };
     // As the server does: percentages of the receipt first, then amounts.
     var remaining = amount;
     chosen.slice().sort(function (a, b) {
@@ -383,9 +368,33 @@
       }
       remaining -= Math.min(off, remaining);
     });
+    return { below: null, remaining: remaining };
+  }
+
+  function updateOfferPreview() {
+    var preview = $("offer-preview");
+    var member = state.member;
+    updateRedeemHint();
+    if (!member || !state.chosen || !state.chosen.length) {
+      preview.hidden = true;
+      return;
+    }
+    var amount = kopecks(amountValue());
+    if (!(amount > 0)) {
+      preview.hidden = true;
+      return;
+    }
+    var result = discountOn(amount);
+    if (result.below) {
+      preview.textContent = text("offer.below_minimum", {
+        title: result.below.title, min: I18N.money(result.below.min_amount)
+      });
+      preview.hidden = false;
+      return;
+    }
     preview.textContent = text("offer.preview", {
-      discount: I18N.money((amount - remaining) / 100),
-      pay: I18N.money(remaining / 100)
+      discount: I18N.money((amount - result.remaining) / 100),
+      pay: I18N.money(result.remaining / 100)
     });
     preview.hidden = false;
   }
@@ -414,19 +423,24 @@
     return $("amount").value.trim().replace(/\s/g, "").replace(",", ".");
   }
 
+  // «Points to redeem (at most N)» appears once an amount is typed: N is the
+  // program's cap for what is left to pay after the chosen offers
+  // (loyalty.max_redeem, sent as whole numbers in rules.redeem_fraction) and
+  // never more than the balance.
   function updateRedeemHint() {
     var member = state.member;
-    if (!member || !member.can_redeem || !state.rules) {
-      $("redeem-max").textContent = "";
+    var amount = kopecks(amountValue());
+    var fraction = state.rules && state.rules.redeem_fraction;
+    if (!member || !member.can_redeem || !fraction || !(amount > 0)) {
+      $("redeem-box").hidden = true;
+      $("redeem").value = "0";
       return;
     }
-    var amount = parseFloat(amountValue());
-    var byShare = isFinite(amount) && amount > 0
-      ? Math.floor(amount * parseFloat(state.rules.max_redeem_share) /
-                   parseFloat(state.rules.point_value))
-      : 0;
+    var receipt = discountOn(amount).remaining;
+    var byShare = Math.floor(receipt * fraction.numerator / fraction.denominator);
     var max = Math.max(0, Math.min(member.balance, byShare));
-    $("redeem-max").textContent = "(" + text("form.redeem_max", { max: I18N.number(max) }) + ")";
+    $("redeem-label").textContent = text("form.redeem_max", { max: I18N.number(max) });
+    $("redeem-box").hidden = false;
   }
 
   // -- the sale ----------------------------------------------------------
@@ -645,7 +659,6 @@
       quiet();
       focusScan();
     });
-    $("amount").addEventListener("input", updateRedeemHint);
     $("amount").addEventListener("input", updateOfferPreview);
     $("membership-yes").addEventListener("click", sellMembership);
     $("membership-no").addEventListener("click", function () {

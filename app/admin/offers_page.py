@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask import flash, g, redirect, request, url_for
+from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
@@ -14,8 +15,8 @@ from app.admin.texts import texts
 from app.admin.views import _language, _program, _render, bp, signed_in
 from app.extensions import db
 from app.i18n import date_text, money
-from app.models import Program
-from app.services import checks, offers
+from app.models import Campaign, Program
+from app.services import audit, automations, checks, offers
 from app.services.errors import DomainError
 
 # Form field -> the page text naming it (a refusal lists the fields to check).
@@ -67,6 +68,61 @@ def _number(value: str) -> int | str:
     return value if number is None else number
 
 
+def _counted(total: dict[str, Any], language: str) -> dict[str, Any]:
+    """A `stats`/`totals` row with its figures as the page writes them."""
+    return {
+        **total,
+        "rate": f"{total['redemption_rate'] * 100:.0f} %",
+        "discount_text": money(Decimal(total["discount"]), language),
+        "revenue_text": money(Decimal(total["revenue"]), language),
+    }
+
+
+def _source_label(
+    source: dict[str, str], campaign_names: dict[int, str], t: dict[str, str]
+) -> str:
+    """«Кампания №5 «Осень»», «Автоматизация: день рождения», «Вручную»..."""
+    kind, ref = source["kind"], source["ref"]
+    if kind == "campaign":
+        number = checks.form_int(ref)
+        name = campaign_names.get(number) if number is not None else None
+        return t["offer.source.campaign"].format(id=ref, name=name or "—")
+    if kind == "automation":
+        name = t.get(f"auto.{ref}", ref)
+        return t["offer.source.automation"].format(name=name)
+    return t.get(f"offer.source.{kind}", kind)
+
+
+def source_rows(program: Program, language: str) -> list[dict[str, Any]]:
+    """Per offer and source (campaign, automation, manual...): the same
+    `offers.by_offer` rows the API's stats answer, labelled for the page."""
+    t = texts(language)
+    counts = offers.by_offer(program.id)
+    titles = {
+        o.id: o.title.get(language) or o.title.get("ru", "")
+        for o in offers.listing(program.id, archived=True)
+    }
+    names: dict[int, str] = {
+        row.id: row.name
+        for row in db.session.execute(
+            select(Campaign.id, Campaign.name).where(Campaign.program_id == program.id)
+        )
+    }
+    rows = []
+    for offer_id, counted in sorted(counts.items()):
+        for row in counted["by_source"]:
+            rows.append(
+                {
+                    "offer_id": offer_id,
+                    "title": titles.get(offer_id, ""),
+                    "source": row["source"],
+                    "source_text": _source_label(row["source"], names, t),
+                    **_counted(row, language),
+                }
+            )
+    return rows
+
+
 def _rows(program: Program, language: str) -> list[dict[str, Any]]:
     counts = offers.by_offer(program.id)
     rows = []
@@ -81,10 +137,7 @@ def _rows(program: Program, language: str) -> list[dict[str, Any]]:
                 "until": date_text(offer.valid_until.date(), language)
                 if offer.valid_until
                 else "",
-                **total,
-                "rate": f"{total['redemption_rate'] * 100:.0f} %",
-                "discount_text": money(Decimal(total["discount"]), language),
-                "revenue_text": money(Decimal(total["revenue"]), language),
+                **_counted(total, language),
             }
         )
     return rows
@@ -92,9 +145,12 @@ def _rows(program: Program, language: str) -> list[dict[str, Any]]:
 
 def _page(program: Program, **context: Any) -> Response:
     language = _language()
+    back_in_stock = automations.configured(program, "back_in_stock")
     return _render(
         "admin/offers.html",
         offers=_rows(program, language),
+        sources=source_rows(program, language),
+        back_in_stock_offer=back_in_stock.get(automations.OFFER_SETTING),
         kinds=offers.KINDS,
         values=context.pop("values", {}),
         **context,
@@ -151,4 +207,35 @@ def archive_offer(offer_id: int) -> Response:
     offers.update_offer(offer, {"archived": True}, g.admin_key)
     db.session.commit()
     flash(texts(_language())["offer.archived"])
+    return redirect(url_for("admin.offers_page"))
+
+
+@bp.post("/offers/back-in-stock")
+@signed_in
+def back_in_stock_offer() -> Response:
+    """The offer that goes with every back-in-stock message (or none)."""
+    program = _program()
+    if program is None:
+        return _render("admin/no_program.html")
+    t = texts(_language())
+    raw = (request.form.get("offer_id") or "").strip()
+    # Not a number: passed on as it is, for the setting's check to refuse.
+    offer_id: int | str | None = (checks.form_int(raw) or raw) if raw else None
+    row = automations.automation(program, "back_in_stock")
+    try:
+        automations.configure(row, {"settings": {"offer_id": offer_id}})
+    except DomainError:
+        db.session.rollback()
+        response = _page(program, error=t["offer.back_in_stock.bad"])
+        response.status_code = 422
+        return response
+    audit.record(
+        "automation.configure",
+        target="automation:back_in_stock",
+        program_id=program.id,
+        key=g.admin_key,
+        details={"offer_id": offer_id},
+    )
+    db.session.commit()
+    flash(t["saved"])
     return redirect(url_for("admin.offers_page"))

@@ -42,3 +42,28 @@ TEXTS: dict[str, TextSource] = {
     "offer.archive": N_("Archive"),
     "offer.archived": N_("Archived."),
 }
+
+
+# --- ux: counts per source, the back-in-stock offer ------------------------------
+TEXTS |= {
+    "offer.by_source": N_("By source"),
+    "offer.by_source.hint": N_(
+        "Each offer by where it was issued: a campaign, an automation or by hand."
+    ),
+    "offer.by_source.none": N_("No offers issued yet."),
+    "offer.source": N_("Source"),
+    "offer.source.campaign": N_("Campaign No. {id} «{name}»"),
+    "offer.source.automation": N_("Automation: {name}"),
+    "offer.source.manual": N_("Issued by hand"),
+    "offer.source.referral": N_("Referrals"),
+    "offer.source.stamps": N_("Stamp card"),
+    "offer.back_in_stock": N_("Offer with back-in-stock messages"),
+    "offer.back_in_stock.label": NC_("offer.title", "Offer"),
+    "offer.back_in_stock.none": N_("No offer"),
+    "offer.back_in_stock.hint": N_(
+        "Everyone who gets a back-in-stock message also gets this offer, once per "
+        "subscription."
+    ),
+    "offer.back_in_stock.bad": N_("This offer cannot be issued: choose another."),
+    "auto.back_in_stock": N_("back in stock"),
+}

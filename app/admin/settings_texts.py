@@ -47,6 +47,11 @@ TEXTS: dict[str, TextSource] = {
     "max_redeem_percent": N_("Points may pay up to, % per receipt"),
     "point_value": N_("1 point = RUB"),
     "welcome_bonus": N_("Sign-up bonus points"),
+    "profile_points": N_("Points for a completed profile"),
+    "profile_points.hint": N_(
+        "Granted once when the customer fills in name, e-mail, birthday and home "
+        "store on the card page; 0 switches it off."
+    ),
     "rounding": N_("Rounding of earned points to whole points"),
     "rounding.down": N_("down (9.9 → 9)"),
     "rounding.nearest": N_("to the nearest (9.5 → 10, 9.4 → 9)"),

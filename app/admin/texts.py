@@ -112,6 +112,7 @@ TEXTS |= {
     "segment.rules_help": N_("A segment is JSON: one rule, or several rules combined."),
     "note.refund": N_("purchase refunded"),
     "note.birthday": N_("birthday gift"),
+    "note.profile": N_("completed profile"),
     "note.erased": N_("card deleted by the customer"),
     "role.marketer": N_("marketer"),
     "role.admin": N_("administrator"),
@@ -304,3 +305,15 @@ def script_texts(language: str) -> dict[str, object]:
     """The page scripts' texts and plurals (static/i18n.js reads them)."""
     members = plural_forms(language, "{n} member", "{n} members")
     return page_texts(language, JS_TEXTS, {"members": members})
+
+
+# --- ux: the campaign's pass preview ------------------------------------------------
+TEXTS |= {
+    "campaign.offer": N_("Offer with the message (optional)"),
+    "campaign.no_offer": N_("No offer"),
+    "campaign.preview": N_("The card as customers will see it"),
+    "campaign.preview.back": N_("On the back of the card"),
+}
+JS_TEXTS |= {
+    "campaign.preview.notification": N_("Lock screen: {text}"),
+}

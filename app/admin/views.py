@@ -38,6 +38,7 @@ from app.services import (
     campaigns,
     dashboard,
     kpi,
+    offers,
     results,
     wallet,
 )
@@ -45,6 +46,7 @@ from app.services.auth import find_key
 from app.services.errors import Invalid, NotFound
 from app.services.masking import mask_phone
 from app.services.passes import pass_for_member
+from passes import pick
 
 bp = Blueprint("admin", __name__)
 
@@ -265,9 +267,17 @@ def campaigns_page() -> Response:
         rows.append(row)
     db.session.commit()
     zone = program.timezone if program is not None else "UTC"
+    # Offers a new campaign may carry (issuable now): the form's choice.
+    choices = [
+        {"id": o.id, "title": pick(o.title, language)}
+        for o in (offers.listing(program.id) if program is not None else [])
+        if o.valid_until is None or o.valid_until > now
+    ]
+    db.session.commit()
     return _render(
         "admin/campaigns.html",
         campaigns=rows,
+        offers=choices,
         timezone=zone,
         zone_label=zone_label(zone, language, t, now),
     )

@@ -4,6 +4,7 @@ own pages call these)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, make_response, request
@@ -11,6 +12,7 @@ from flask import Blueprint, Response, g, jsonify, make_response, request
 from app.api.auth import marketer_key, program_for
 from app.api.body import json_body
 from app.extensions import db
+from app.i18n import LANGUAGES
 from app.models import ApiKey, Program
 from app.services import automations, campaigns, results, segment_rules, segments
 from app.services.errors import Invalid, NotFound
@@ -65,6 +67,20 @@ def create_campaign() -> Response:
     response = jsonify(campaigns.as_json(campaign))
     response.status_code = 201
     return response
+
+
+@bp.post("/campaigns/preview")
+def preview_campaign() -> Response:
+    """The pass as it will look with the campaign's message and offer; nothing
+    is stored."""
+    body = json_body()
+    language = request.args.get("lang", "ru")
+    if language not in LANGUAGES:
+        language = "ru"
+    program = _program(body)
+    result = campaigns.preview(program, body, language, datetime.now(UTC))
+    db.session.rollback()
+    return jsonify(result)
 
 
 @bp.get("/campaigns/<int:campaign_id>")

@@ -80,6 +80,11 @@ def run_automation(name: str) -> Response:
     body = json_body()
     checks.known_keys(body, ("date",), code="invalid_body")
     automations.automation(program, name)  # 422 for an unknown name
+    if name not in automations.NAMES:
+        raise Invalid(
+            "unknown_automation",
+            f"{name} is sent on its event (a restock); it cannot be run",
+        )
     if body.get("date") is None:
         result = automations.run(program, name, datetime.now(UTC), force=True)
     else:

@@ -30,6 +30,9 @@ DEFAULT_RULES: dict[str, Any] = {
     # At most {"messages": N, "days": D} marketing messages per member (see
     # messaging.CAPPED_KINDS); None: no cap.
     "message_cap": None,
+    # Points granted once when the customer completes their profile on the card
+    # page (services.profile.complete); 0: off.
+    "profile_points": 0,
 }
 
 

@@ -13,6 +13,7 @@ from app.extensions import db
 from app.services import (
     cards,
     catalog,
+    loyalty,
     memberships,
     purchases,
     refunds,
@@ -57,6 +58,15 @@ def me() -> Response:
             "rules": {
                 "max_redeem_share": str(program.rule("max_redeem_share")),
                 "point_value": str(program.rule("point_value")),
+                # loyalty.max_redeem as whole numbers: points <= floor(kopecks
+                # * numerator / denominator); the page shows it as typed.
+                "redeem_fraction": dict(
+                    zip(
+                        ("numerator", "denominator"),
+                        loyalty.redeem_fraction(program),
+                        strict=True,
+                    )
+                ),
             },
             # Plans on sale (the page's «sell a membership» buttons).
             "membership_plans": [

@@ -28,7 +28,7 @@ TEXTS: dict[str, TextSource] = {
     "form.amount": N_("Receipt total, RUB"),
     "form.receipt": N_("Receipt number"),
     "form.redeem": N_("Points to redeem"),
-    "form.redeem_max": N_("at most {max}"),
+    "form.redeem_max": N_("Points to redeem (at most {max})"),
     "form.submit": N_("Confirm"),
     "form.cancel": NC_("form.cancel", "Cancel"),
     "result.done": N_(

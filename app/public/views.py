@@ -49,6 +49,7 @@ from app.services import signup as signup_service
 from app.services import stamps as stamp_cards
 from app.services.errors import DomainError
 from app.services.privacy import erase_member, export_member
+from app.services.profile import points_on_offer
 from app.services.signup import (
     find_member,
     parse_phone,
@@ -318,6 +319,7 @@ def _render_card(
         ),
         profile=profile,
         profile_saved=request.args.get("saved") == "1",
+        profile_points=points_on_offer(member),
         stamps=_card_stamps(member, language),
         share=_card_share(member),
         membership=_card_membership(member, language),

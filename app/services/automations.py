@@ -101,6 +101,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
 }
 NAMES = tuple(DEFAULTS)
+# Messages sent by an event, not on a schedule (services.catalog sends
+# back-in-stock on a restock), with settings kept in an Automation row like the
+# others: only the optional `offer_id`. Never run, listed or switched off here
+# (the customer asked for the message); configured through the same API.
+EVENT_SETTINGS: dict[str, dict[str, Any]] = {"back_in_stock": {}}
 # The placeholders each automation fills in its texts ({points} etc.); a text
 # naming any other is refused when saved, not at every run.
 PLACEHOLDERS: dict[str, tuple[str, ...]] = {
@@ -152,9 +157,10 @@ def limits(key: str) -> Limits | None:
 
 def automation(program: Program, name: str) -> Automation:
     """The program's row for `name`, created (disabled) on first use."""
-    if name not in DEFAULTS:
+    if name not in DEFAULTS and name not in EVENT_SETTINGS:
         raise Invalid(
-            "unknown_automation", f"automation must be one of {', '.join(NAMES)}"
+            "unknown_automation",
+            f"automation must be one of {', '.join((*NAMES, *EVENT_SETTINGS))}",
         )
     row = db.session.scalar(
         select(Automation).where(
@@ -178,7 +184,11 @@ def automation(program: Program, name: str) -> Automation:
 
 
 def settings(row: Automation) -> dict[str, Any]:
-    return {**DEFAULTS[row.name], **(row.settings or {})}
+    return {**_defaults_of(row.name), **(row.settings or {})}
+
+
+def _defaults_of(name: str) -> dict[str, Any]:
+    return DEFAULTS[name] if name in DEFAULTS else EVENT_SETTINGS[name]
 
 
 def configured(program: Program, name: str) -> dict[str, Any]:
@@ -188,7 +198,7 @@ def configured(program: Program, name: str) -> dict[str, Any]:
             Automation.program_id == program.id, Automation.name == name
         )
     )
-    return settings(row) if row is not None else dict(DEFAULTS[name])
+    return settings(row) if row is not None else dict(_defaults_of(name))
 
 
 def view(row: Automation, runs: int = RUNS_SHOWN) -> dict[str, Any]:
@@ -272,7 +282,7 @@ def configure(row: Automation, changes: Any) -> None:
         if key == OFFER_SETTING:
             new[key] = _check_offer(row, value)
             continue
-        if key not in DEFAULTS[row.name]:
+        if key not in _defaults_of(row.name):
             raise Invalid("unknown_setting", f"{row.name} has no setting {key!r}")
         if key == "texts":
             new[key] = _check_texts(row.name, value)
@@ -309,6 +319,12 @@ def _offer(program: Program, conf: dict[str, Any], now: datetime) -> Offer | Non
     if offer.valid_until is not None and offer.valid_until <= now:
         return None
     return offer
+
+
+def event_offer(program: Program, name: str, now: datetime) -> Offer | None:
+    """The offer an event-sent message carries (EVENT_SETTINGS), if set and
+    still issuable."""
+    return _offer(program, configured(program, name), now)
 
 
 def _issue(

@@ -32,6 +32,7 @@ from app.services import (
     outbox,
     results,
     segments,
+    settings,
     webhooks,
 )
 from app.services.errors import Conflict, Invalid, NotFound
@@ -328,6 +329,31 @@ def _send_treated(
 
 
 # -- the campaign's offer (services.offers) ------------------------------------------
+
+
+def preview(
+    program: Program, body: Any, language: str, now: datetime
+) -> dict[str, Any]:
+    """The pass a member would have after this campaign, nothing saved: a sample
+    member's pass (settings.sample_pass) with the body's `texts` in the message
+    field as messaging.deliver_many writes it (its changeMessage is the lock
+    screen's notification) and the `offer_id` offer as a new offer issued now
+    (the front's offers field, its terms and expiry on the back), in `language`.
+    Also the notification text the lock screen shows."""
+    if not isinstance(body, Mapping):
+        raise _bad("The body must be a JSON object.")
+    message = ""
+    if body.get("texts") is not None:
+        message = messaging.offer_text(parse_texts(body["texts"]), language, now.date())
+    shown: tuple[Any, ...] = ()
+    if body.get("offer_id") is not None:
+        offer = offers.issuable(program.id, body["offer_id"], now)
+        shown = (offers.pass_offer(offer, program, language, now),)
+    sample = settings.sample_pass(program, language, offer=message, offers=shown)
+    notes = [message] if message else []
+    if shown:
+        notes.append(shown[0].title)
+    return {**sample, "notifications": notes}
 
 
 def _offer_id(program: Program, value: Any, now: datetime) -> int | None:

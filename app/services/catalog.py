@@ -6,6 +6,9 @@ marks each matching waiting subscription `restocked` with a conditional UPDATE
 (so two restocks cannot both take it) and delivers "Back in stock: ..." through
 `messaging.deliver` with the source key `restock:<subscription id>`: once per
 subscription. In quiet hours the message waits; the `restock` job sends it then.
+The optional offer of the `back_in_stock` automation setting goes with the
+message: one instance per subscription messaged (source `restock:<id>`), issued
+for the whole send in one statement like the scheduled automations' offers.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from app.ids import is_id
 from app.models import Member, Product, ProductSubscription, Program, Store
 from app.models.base import utcnow
 from app.models.catalog import CANCELLED, FULFILLED, RESTOCKED, WAITING
-from app.services import checks, messaging
+from app.services import automations, checks, messaging, offers
 from app.services.errors import Conflict, NotFound
 from app.services.scheduler import scheduled
 
@@ -330,6 +333,7 @@ def send_restocked(
     if product_id is not None:
         query = query.where(ProductSubscription.product_id == product_id)
     sent = 0
+    reached: dict[int, str] = {}
     today = now.astimezone(messaging.ZoneInfo(program.timezone)).date()
     for sub in db.session.scalars(
         query.order_by(ProductSubscription.id).limit(5000)
@@ -357,6 +361,18 @@ def send_restocked(
             on=today,
         ):
             sent += 1
+            # One offer per member per send: two subscriptions restocked
+            # together bring one offer (the first's source), not two alike.
+            reached.setdefault(member.id, f"restock:{sub.id}")
+    offer = automations.event_offer(program, "back_in_stock", now)
+    if offer is not None and reached:
+        offers.issue_each(
+            offer,
+            reached,
+            source_kind="automation",
+            source_ref="back_in_stock",
+            now=now,
+        )
     return sent
 
 

@@ -51,10 +51,18 @@ def redeem_share(program: Program) -> Decimal:
     return Decimal(str(program.rule("max_redeem_share")))
 
 
+def redeem_fraction(program: Program) -> tuple[int, int]:
+    """(numerator, denominator): points that may pay for a receipt of K kopecks
+    are floor(K * numerator / denominator): the share cap as whole numbers, so
+    the till page (pos.js) computes exactly what `max_redeem` does."""
+    numerator, denominator = redeem_share(program).as_integer_ratio()
+    return numerator, denominator * point_kopecks(program)
+
+
 def max_redeem(program: Program, amount_kopecks: int) -> int:
     """Points that may pay for a receipt of this amount (the share cap)."""
-    limit = Decimal(amount_kopecks) * redeem_share(program) / point_kopecks(program)
-    return int(limit.to_integral_value(rounding=ROUND_FLOOR))
+    numerator, denominator = redeem_fraction(program)
+    return max(0, amount_kopecks) * numerator // denominator
 
 
 def earned_points(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     BigInteger,
@@ -32,8 +33,10 @@ from sqlalchemy import (
     update,
 )
 
+import passes
 from app import database
 from app.extensions import db
+from app.i18n import date_text
 from app.ids import MAX_ID
 from app.models import Member, Pass, PosTransaction, Program
 from app.models.base import UTCDateTime, utcnow
@@ -381,6 +384,21 @@ def issuable(program_id: int, offer_id: object, now: datetime) -> Offer:
 
 
 # -- issuing ---------------------------------------------------------------------
+
+
+def pass_offer(
+    offer: Offer, program: Program, language: str, issued_at: datetime
+) -> passes.Offer:
+    """The offer as a member's pass would show an instance issued at
+    `issued_at` (the campaign preview; passes.pass_offers does it for held ones)."""
+    ends = expiry(offer, issued_at)
+    return passes.Offer(
+        title=pick(offer.title, language),
+        terms=pick(offer.terms, language) if offer.terms else "",
+        until=date_text(ends.astimezone(ZoneInfo(program.timezone)).date(), language)
+        if ends is not None
+        else "",
+    )
 
 
 def expiry(offer: Offer, issued_at: datetime) -> datetime | None:

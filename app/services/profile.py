@@ -1,7 +1,12 @@
 """The customer's own changes from the card page: name, e-mail, birthday (once:
 it earns the birthday gift, so it cannot be moved later), home store, and
 «Получать предложения» (marketing messages on or off). The pass follows (name
-and nearby stores are on it)."""
+and nearby stores are on it).
+
+The program's `profile_points` rule (0: off) grants points once for a complete
+profile (`complete`: name, e-mail, birthday and home store all set): a ledger
+"bonus" entry whose idempotency key (`profile:<member id>`) is unique in the
+ledger, so a double or concurrent submit cannot grant it twice."""
 
 from __future__ import annotations
 
@@ -9,12 +14,14 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.ids import is_id
-from app.models import Member, Store
+from app.models import LedgerEntry, Member, Store
 from app.models.base import utcnow
-from app.services import checks
+from app.services import checks, ledger
 from app.services.passes import pass_for_member, refresh_pass
 
 
@@ -77,6 +84,55 @@ def apply(member: Member, change: ProfileChange) -> None:
     elif change.marketing:
         member.marketing_off_at = None
     db.session.flush()
+    grant_profile_points(member)
     pass_ = pass_for_member(member)
     if pass_ is not None:
         refresh_pass(pass_)
+
+
+def complete(member: Member) -> bool:
+    """A complete profile: name, e-mail, birthday and home store all set."""
+    return bool(
+        member.name
+        and member.email
+        and member.birthday is not None
+        and member.preferred_store_id is not None
+    )
+
+
+def profile_key(member: Member) -> str:
+    return f"profile:{member.id}"
+
+
+def points_on_offer(member: Member) -> int:
+    """What completing the profile would still earn: the rule's points unless
+    they were granted (0: the rule is off)."""
+    points = int(member.program.rule("profile_points") or 0)
+    if points <= 0:
+        return 0
+    granted = db.session.scalar(
+        select(LedgerEntry.id).where(LedgerEntry.idempotency_key == profile_key(member))
+    )
+    return 0 if granted is not None else points
+
+
+def grant_profile_points(member: Member) -> int:
+    """The program's `profile_points` for a complete profile, once per member
+    ever: 0 when the rule is off, the profile incomplete, or granted already
+    (the ledger's unique idempotency key refuses a second entry, also from a
+    concurrent submit, which waits for the first to commit). Caller commits."""
+    points = int(member.program.rule("profile_points") or 0)
+    if points <= 0 or not complete(member):
+        return 0
+    try:
+        with db.session.begin_nested():
+            ledger.post(
+                member,
+                "bonus",
+                points,
+                idempotency_key=profile_key(member),
+                note="profile",
+            )
+    except IntegrityError:
+        return 0  # granted before
+    return points

@@ -607,9 +607,27 @@ def offer_costs(population: Population) -> dict[Key, tuple[int, int]]:
 
 
 def opt_outs(population: Population) -> dict[Key, int]:
-    """HOOK: members who opted out of messages in the window. The service has
-    no opt-out yet (a member removes the pass instead: see uninstalls)."""
-    return {}
+    """Rows whose member switched marketing messages off («Получать
+    предложения» on the card page: `Member.marketing_off_at`) within the
+    attribution window after the send (after the run for the held-out). Only
+    the latest switch-off is kept: a member who switched it off and on again
+    is not counted."""
+    pop = population.query.subquery()
+    end = _plus_hours(pop.c.start, 24 * population.days)
+    query = (
+        select(pop.c.grp, pop.c.variant, func.count(func.distinct(pop.c.row)))
+        .select_from(pop)
+        .join(
+            Member,
+            and_(
+                Member.id == pop.c.member_id,
+                Member.marketing_off_at >= pop.c.start,
+                Member.marketing_off_at < end,
+            ),
+        )
+        .group_by(pop.c.grp, pop.c.variant)
+    )
+    return {(g, v): int(n) for g, v, n in db.session.execute(query)}
 
 
 def _aware(value: datetime) -> datetime:

@@ -123,6 +123,7 @@ def view(program: Program) -> dict[str, Any]:
             "signup_otp": bool(program.rule("signup_otp")),
             "gross_margin_percent": int(program.rule("gross_margin_percent")),
             "message_cap": program.rule("message_cap"),
+            "profile_points": int(program.rule("profile_points")),
         },
         "quiet_hours": {"from": quiet_from, "until": quiet_until},
         "timezone": program.timezone,
@@ -262,6 +263,7 @@ def _rules(program: Program, value: Any) -> dict[str, Any]:
         "signup_otp",
         "gross_margin_percent",
         "message_cap",
+        "profile_points",
     )
     unknown = set(value) - set(known)
     if unknown:
@@ -323,6 +325,14 @@ def _rules(program: Program, value: Any) -> dict[str, Any]:
         rules["gross_margin_percent"] = value["gross_margin_percent"]
     if "message_cap" in value:
         rules["message_cap"] = _message_cap(value["message_cap"])
+    if "profile_points" in value:
+        if not _whole(value["profile_points"], 0, MAX_WELCOME_BONUS):
+            raise _fail(
+                "invalid_rules",
+                "rules.profile_points: whole points, 0 (off) to "
+                f"{MAX_WELCOME_BONUS}, granted once for a completed profile",
+            )
+        rules["profile_points"] = value["profile_points"]
     return rules
 
 
@@ -682,8 +692,21 @@ def preview(program: Program, body: Any, language: str) -> dict[str, Any]:
         texts=changes.get("texts", program.texts),
         tiers=changes.get("tiers", program.tiers),
     )
-    program_view = pass_service.program_view(draft)
-    tiers = draft.tiers
+    return {**sample_pass(draft, language), "warnings": warnings(draft.design)}
+
+
+def sample_pass(
+    program: Program,
+    language: str,
+    *,
+    offer: str = "",
+    offers: tuple[passes.Offer, ...] = (),
+) -> dict[str, Any]:
+    """A sample member's pass of this program (pass.json and @2x images as data:
+    URLs), with `offer` in the message field and `offers` as new offers: the
+    settings preview and the campaign preview (campaigns.preview) both show it."""
+    program_view = pass_service.program_view(program)
+    tiers = program.tiers
     tier = tiers[1] if len(tiers) > 1 else tiers[0] if tiers else None
     card = "2000000000017"
     member = passes.Member(
@@ -696,17 +719,15 @@ def preview(program: Program, body: Any, language: str) -> dict[str, Any]:
         language=language,
         points=SAMPLE_POINTS,
         tier=dict(tier["name"]) if tier else {"ru": "—"},
-        offer="",
+        offer=offer,
         card_url=pass_service.public_url("/c/preview"),
         privacy_url=pass_service.public_url("/c/preview#privacy"),
+        offers=offers,
+        offers_new=bool(offers),
     )
     pass_json = passes.build_pass_json(program_view, member, [])
     images = {
         name: "data:image/png;base64," + base64.b64encode(png).decode()
         for name, png in passes.preview_images(program_view.design).items()
     }
-    return {
-        "pass": pass_json,
-        "images": images,
-        "warnings": warnings(draft.design),
-    }
+    return {"pass": pass_json, "images": images}

@@ -85,3 +85,155 @@ def test_bad_input_names_the_fields_and_saves_nothing(
     )
     assert english.status_code == 422
     assert "check these fields: Kind" in text(english)
+
+
+def test_counts_per_offer_and_per_source_agree_with_the_api(
+    csrf_app: Flask, signed: FlaskClient, demo: Demo
+) -> None:
+    """Known data: a campaign gives the offer to two members (one redeems it on
+    a 1 000 ₽ purchase: 100 ₽ off, 900 ₽ paid), the birthday automation to one,
+    a marketer by hand to one. The page shows per offer and per source what
+    /api/v1/stats answers (offers.by_offer)."""
+    import re
+    import uuid
+
+    from app.models import Member, MemberOffer, Program
+    from app.services import campaigns, offers
+    from tests.app.marketing_support import auth
+    from tests.app.pos_support import card, make_key
+
+    anna, dmitry, olga = (p.member_id for p in demo.passes)
+    with csrf_app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        offer = offers.create_offer(
+            program,
+            {
+                "kind": "percent_off",
+                "value": 10,
+                "title": {"ru": "−10 %"},
+                "valid_days": 30,
+            },
+            None,
+        )
+        campaign = campaigns.create(
+            program,
+            {
+                "name": "Осень",
+                "texts": {"ru": "Осенние скидки"},
+                "segment": {"all": {}},
+            },
+            None,
+        )
+        db.session.flush()
+        offers.issue_many(
+            offer,
+            [anna, dmitry],
+            source=campaigns.source_key(campaign),
+            source_kind="campaign",
+            source_ref=str(campaign.id),
+        )
+        offers.issue_each(
+            offer,
+            {olga: "birthday:2026"},
+            source_kind="automation",
+            source_ref="birthday",
+        )
+        offers.issue_manual(db.session.get(Member, olga), {"offer_id": offer.id}, None)
+        db.session.commit()
+        campaign_id, offer_id = campaign.id, offer.id
+        instance = db.session.scalar(
+            select(MemberOffer.id).where(MemberOffer.member_id == anna)
+        )
+    till = make_key(csrf_app)
+    bought = signed.post(
+        "/api/v1/pos/transactions",
+        json={
+            "code": card(csrf_app, anna).barcode,
+            "amount": "1000",
+            "receipt_id": "R-1",
+            "offer_ids": [instance],
+        },
+        headers={
+            "Authorization": f"Bearer {till}",
+            "Idempotency-Key": str(uuid.uuid4()),
+        },
+    )
+    assert bought.status_code == 201, bought.get_json()
+    assert bought.get_json()["discount"] == "100.00"
+
+    api = signed.get(
+        "/api/v1/stats", headers=auth(marketer_key(csrf_app, demo.program_id))
+    ).get_json()
+    (counted,) = [o for o in api["offers"] if o["offer_id"] == offer_id]
+    assert {
+        (s["source"]["kind"], s["source"]["ref"]): (s["issued"], s["redeemed"])
+        for s in counted["by_source"]
+    } == {
+        ("campaign", str(campaign_id)): (2, 1),
+        ("automation", "birthday"): (1, 0),
+        ("manual", ""): (1, 0),
+    }
+    page = text(signed.get("/admin/offers"))
+
+    def row(source: str) -> str:
+        found = re.search(
+            rf'<tr data-offer="{offer_id}" data-source="{source}">(.*?)</tr>',
+            page,
+            re.S,
+        )
+        assert found, source
+        return re.sub(r"[ \t\n]+", " ", re.sub(r"<[^>]+>", " ", found.group(1))).strip()
+
+    nbsp = "\u00a0"
+    assert row(f"campaign:{campaign_id}") == (
+        f"−10 % Кампания № {campaign_id} «Осень» 2 1 50 % 100,00{nbsp}₽ 900,00{nbsp}₽"
+    )
+    assert row("automation:birthday") == (
+        f"−10 % Автоматизация: День рождения 1 0 0 % 0,00{nbsp}₽ 0,00{nbsp}₽"
+    )
+    assert row("manual:") == f"−10 % Выдано вручную 1 0 0 % 0,00{nbsp}₽ 0,00{nbsp}₽"
+    # Per offer: the same rows added up.
+    assert counted["issued"] == 4
+    assert counted["redeemed"] == 1
+    assert counted["discount"] == "100.00"
+    assert counted["revenue"] == "900.00"
+    offer_row = re.search(rf'<tr data-offer="{offer_id}">(.*?)</tr>', page, re.S)
+    assert offer_row is not None
+    assert '<td class="issued">4</td>' in offer_row.group(1)
+    assert '<td class="redeemed">1</td>' in offer_row.group(1)
+    assert "25 %" in offer_row.group(1)
+
+
+def test_the_back_in_stock_offer_is_set_on_the_page(
+    csrf_app: Flask, signed: FlaskClient, demo: Demo
+) -> None:
+    from app.models import Automation
+
+    post(signed, "/admin/offers", FORM, "/admin/offers")
+    with csrf_app.app_context():
+        offer_id = db.session.scalar(select(Offer.id))
+    saved = post(
+        signed,
+        "/admin/offers/back-in-stock",
+        {"offer_id": str(offer_id)},
+        "/admin/offers",
+    )
+    assert saved.status_code == 302
+    page = text(signed.get("/admin/offers"))
+    assert f'<option value="{offer_id}" selected>' in page
+    bad = post(
+        signed, "/admin/offers/back-in-stock", {"offer_id": "x"}, "/admin/offers"
+    )
+    assert bad.status_code == 422
+    assert "Это предложение нельзя выдать" in text(bad)
+    with csrf_app.app_context():
+        row = db.session.scalar(
+            select(Automation).where(Automation.name == "back_in_stock")
+        )
+        assert row.settings == {"offer_id": offer_id}
+    post(signed, "/admin/offers/back-in-stock", {"offer_id": ""}, "/admin/offers")
+    with csrf_app.app_context():
+        row = db.session.scalar(
+            select(Automation).where(Automation.name == "back_in_stock")
+        )
+        assert row.settings == {"offer_id": None}

@@ -325,3 +325,94 @@ def test_my_data_lists_subscriptions_and_erasure_ends_them(
     assert erased.status_code == 303
     with app.app_context():
         assert db.session.get(ProductSubscription, sub["id"]).status == "cancelled"
+
+
+def test_back_in_stock_messages_carry_the_configured_offer(
+    app: Flask, client: FlaskClient, demo: Demo
+) -> None:
+    """The back_in_stock setting's offer goes with each message: one instance per
+    member messaged (source restock:<subscription>), none to the others, none
+    again on a second restock; off again with null."""
+    from app.models import MemberOffer
+
+    never_quiet(app, demo.program_id)
+    key = marketer_key(app, demo.program_id)
+    offer_id = client.post(
+        "/api/v1/offers",
+        json={
+            "kind": "amount_off",
+            "value": "500",
+            "title": {"ru": "−500 ₽ на пальто"},
+            "valid_days": 3,
+        },
+        headers=auth(key),
+    ).get_json()["id"]
+    configured = client.patch(
+        "/api/v1/automations",
+        json={"back_in_stock": {"settings": {"offer_id": offer_id}}},
+        headers=auth(key),
+    )
+    assert configured.status_code == 200, configured.get_json()
+    assert configured.get_json()["automations"][0]["settings"] == {"offer_id": offer_id}
+    # Only the offer is a setting of back_in_stock; it is never run by hand.
+    for bad in ({"hour": 10}, {"offer_id": 999_999}):
+        refused = client.patch(
+            "/api/v1/automations",
+            json={"back_in_stock": {"settings": bad}},
+            headers=auth(key),
+        )
+        assert refused.status_code == 422, bad
+    ran = client.post("/api/v1/automations/back_in_stock/run", headers=auth(key))
+    assert ran.status_code == 422
+    assert ran.get_json()["error"] == "unknown_automation"
+    create_coat(client, key)
+    anna, dmitry, third = (p.member_id for p in demo.passes)
+    subs = [subscribe(client, key, anna, size="M"), subscribe(client, key, third)]
+    subscribe(client, key, dmitry, size="L")
+    answer = client.post(
+        "/api/v1/products/COAT-1/restock", json={"size": "M"}, headers=auth(key)
+    ).get_json()
+    assert answer["sent"] == 2
+    client.post(
+        "/api/v1/products/COAT-1/restock", json={"size": "M"}, headers=auth(key)
+    )
+
+    def issued() -> list[tuple[int, str, str, str]]:
+        with app.app_context():
+            return [
+                tuple(row)
+                for row in db.session.execute(
+                    select(
+                        MemberOffer.member_id,
+                        MemberOffer.source,
+                        MemberOffer.source_kind,
+                        MemberOffer.source_ref,
+                    ).order_by(MemberOffer.member_id)
+                )
+            ]
+
+    assert issued() == sorted(
+        [
+            (anna, f"restock:{subs[0]['id']}", "automation", "back_in_stock"),
+            (third, f"restock:{subs[1]['id']}", "automation", "back_in_stock"),
+        ]
+    )
+    # Counted per source like every automation's offer.
+    stats = client.get("/api/v1/stats", headers=auth(key)).get_json()
+    by_source = [o for o in stats["offers"] if o["offer_id"] == offer_id][0]
+    assert [s["source"] for s in by_source["by_source"]] == [
+        {"kind": "automation", "ref": "back_in_stock"}
+    ]
+    assert by_source["issued"] == 2
+
+    # Off: the next restock's message goes without an offer.
+    client.patch(
+        "/api/v1/automations",
+        json={"back_in_stock": {"settings": {"offer_id": None}}},
+        headers=auth(key),
+    )
+    client.post(
+        "/api/v1/products/COAT-1/restock", json={"size": "L"}, headers=auth(key)
+    )
+    assert "Пальто" in offers(app, dmitry)
+    assert len(issued()) == 2

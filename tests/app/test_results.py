@@ -741,3 +741,62 @@ def test_admin_results_panels_in_russian_and_english(
     assert client.get("/admin/automations/win_back/results?from=x").status_code == 200
     assert client.get("/admin/automations/nope/results").status_code == 404
     assert client.get("/admin/campaigns/999999/results").status_code == 404
+
+
+def test_opt_outs_in_the_window_are_counted_per_group(
+    app: Flask, client: FlaskClient, demo: Demo, key: str
+) -> None:
+    """Known data: members who switched marketing off within the 14-day window
+    after the send count (3 treated, 1 control); before the send or after the
+    window they do not. JSON, CSV and the /admin panel agree."""
+    import csv
+    import io
+
+    from tests.app.test_admin import sign_in
+
+    start = datetime(2026, 10, 1, 9, tzinfo=UTC)
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        campaign = _campaign(program)
+        _populate(program, campaign, {"treatment": 0.0, "control": 0.0}, 10, 5, start)
+        rows = db.session.execute(
+            select(Assignment.member_id, Assignment.grp)
+            .where(Assignment.campaign_id == campaign.id)
+            .order_by(Assignment.member_id)
+        ).all()
+        treated = [m for m, g in rows if g == "treatment"]
+        control = [m for m, g in rows if g == "control"]
+        switched = {
+            treated[0]: start + timedelta(hours=5),
+            treated[1]: start + timedelta(days=1),
+            treated[2]: start + timedelta(days=13, hours=23),
+            treated[3]: start - timedelta(days=1),  # before the send
+            treated[4]: start + timedelta(days=15),  # after the window
+            control[0]: start + timedelta(days=2),
+        }
+        for member_id, at in switched.items():
+            db.session.get(Member, member_id).marketing_off_at = at
+        db.session.commit()
+        campaign_id = campaign.id
+    body = client.get(
+        f"/api/v1/campaigns/{campaign_id}/results", headers=auth(key)
+    ).get_json()
+    assert body["groups"]["treatment"]["opt_outs"] == 3
+    assert body["groups"]["control"]["opt_outs"] == 1
+    exported = client.get(
+        f"/api/v1/campaigns/{campaign_id}/results.csv", headers=auth(key)
+    ).get_data(as_text=True)
+    lines = list(csv.reader(io.StringIO(exported)))
+    column = lines[0].index("opt_outs")
+    assert {line[0]: line[column] for line in lines[1:3]} == {
+        "treatment": "3",
+        "control": "1",
+    }
+    sign_in(client, key)
+    html = client.get(f"/admin/campaigns/{campaign_id}/results?lang=ru").get_data(
+        as_text=True
+    )
+    assert "Отписались" in html
+    for group, count in (("treatment", 3), ("control", 1)):
+        row = html.split(f'<tr data-group="{group}">')[1].split("</tr>")[0]
+        assert f'<td class="opt-outs">{count}</td>' in row

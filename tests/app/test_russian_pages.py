@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Campaign, Member, Program, Store
-from app.services import campaigns, catalog
+from app.services import campaigns, catalog, offers
 from app.services.auth import create_key
 from tests.app.pos_support import card, make_key
 from tests.conftest import Demo
@@ -33,6 +33,7 @@ ADMIN_PAGES = [
     "/admin/memberships",
     "/admin/audit",
     "/admin/feedback",
+    "/admin/offers",
 ]
 
 
@@ -70,6 +71,34 @@ def data(app: Flask, client: FlaskClient, demo: Demo) -> str:
         store = db.session.scalar(select(Store).where(Store.program_id == program.id))
         member = db.session.get(Member, demo.passes[0].member_id)
         catalog.subscribe(member, product, "M", store.id, "card")
+        # An offer from a campaign, an automation and by hand (/admin/offers'
+        # sources); the profile rule on (the card page's hint).
+        offer = offers.create_offer(
+            program,
+            {
+                "kind": "percent_off",
+                "value": 15,
+                "title": {"ru": "−15 %"},
+                "valid_days": 7,
+            },
+            None,
+        )
+        db.session.flush()
+        offers.issue_many(
+            offer,
+            [member.id],
+            source=f"campaign:{done.id}",
+            source_kind="campaign",
+            source_ref=str(done.id),
+        )
+        offers.issue_each(
+            offer,
+            {member.id: "restock:1"},
+            source_kind="automation",
+            source_ref="back_in_stock",
+        )
+        offers.issue_manual(member, {"offer_id": offer.id}, None)
+        program.rules = {**(program.rules or {}), "profile_points": 50}
         key = create_key("marketer", program=program).key
         db.session.commit()
         assert db.session.scalar(select(Campaign).where(Campaign.state == "done"))

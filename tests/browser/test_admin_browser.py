@@ -147,3 +147,57 @@ def test_start_is_typed_in_the_programs_time_zone_and_nobody_reachable_warns(
     with app.app_context():
         assert db.session.scalar(select(Campaign)).state == "draft"
     context.close()
+
+
+def test_the_campaign_form_previews_the_pass_with_its_text_and_offer(
+    app: Flask, demo: Demo, base_url: str, page: Page
+) -> None:
+    from app.services import offers
+
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        offer = offers.create_offer(
+            program,
+            {
+                "kind": "percent_off",
+                "value": 15,
+                "title": {"ru": "−15 % на всё", "en": "15 % off"},
+                "terms": {"ru": "Кроме акционных товаров"},
+                "valid_days": 7,
+            },
+            None,
+        )
+        key = create_key("marketer", program=program).key
+        db.session.commit()
+        offer_id = offer.id
+    page.goto(f"{base_url}/admin/login")
+    page.fill("#key", key)
+    page.click("button[type=submit]")
+    page.goto(f"{base_url}/admin/campaigns")
+    pass_box = page.locator("#cp-pass")
+    # Before any text: the card as it is, the placeholder in the message field.
+    expect(pass_box.locator("[data-key=offer] .pass-value")).to_have_text(
+        "Здесь появятся ваши предложения"
+    )
+    expect(page.locator("#cp-notification")).to_be_hidden()
+    page.fill("#c-ru", "Скидки выходного дня")
+    expect(pass_box.locator("[data-key=offer] .pass-value")).to_contain_text(
+        "Скидки выходного дня · "
+    )
+    expect(page.locator("#cp-notification")).to_contain_text(
+        "Экран блокировки: Скидки выходного дня"
+    )
+    expect(pass_box.locator("[data-key=offers]")).to_have_count(0)
+    expect(page.locator("#cp-back-box")).to_be_hidden()
+    page.select_option("#c-offer", str(offer_id))
+    expect(pass_box.locator("[data-key=offers] .pass-value")).to_have_text(
+        "−15 % на всё"
+    )
+    expect(page.locator("#cp-back")).to_contain_text("Кроме акционных товаров")
+    expect(page.locator("#cp-back")).to_contain_text("Действует до")
+    expect(page.locator("#cp-notification")).to_contain_text("−15 % на всё")
+    # The campaign created from the form carries the offer.
+    page.click("#create")
+    expect(page.locator("tr[data-campaign]")).to_have_count(1)
+    with app.app_context():
+        assert db.session.scalar(select(Campaign.offer_id)) == offer_id

@@ -9,10 +9,11 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
+from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Program
-from app.services import campaigns, catalog, memberships
+from app.models import Campaign, Program
+from app.services import campaigns, catalog, memberships, offers
 from app.services.auth import create_key
 from tests.app.pos_support import card, make_key
 from tests.conftest import Demo
@@ -42,6 +43,7 @@ ADMIN_PAGES = [
     "/admin/memberships",
     "/admin/audit",
     "/admin/feedback",
+    "/admin/offers",
 ]
 
 
@@ -84,6 +86,35 @@ def seed_admin_data(app: Flask, demo: Demo) -> str:
             },
         )
         memberships.create_plan(program, LONG_PLAN, None)
+        # An offer: the campaign form's preview and /admin/offers show it, per
+        # source (this campaign, an automation).
+        offer = offers.create_offer(
+            program,
+            {
+                "kind": "percent_off",
+                "value": 15,
+                "title": {"ru": "−15 % на всю верхнюю одежду", "en": "15 % off"},
+                "terms": {"ru": "Кроме товаров со скидкой и подарочных карт"},
+                "valid_days": 14,
+            },
+            None,
+        )
+        db.session.flush()
+        member_id = demo.passes[0].member_id
+        campaign = db.session.scalar(select(Campaign))
+        offers.issue_many(
+            offer,
+            [member_id],
+            source=f"campaign:{campaign.id}",
+            source_kind="campaign",
+            source_ref=str(campaign.id),
+        )
+        offers.issue_each(
+            offer,
+            {member_id: "birthday:2026"},
+            source_kind="automation",
+            source_ref="birthday",
+        )
         key = create_key("marketer", program=program).key
         db.session.commit()
         return key

@@ -70,8 +70,10 @@ def test_sign_in_scan_sell_and_refund(
     expect(page.locator("#member-typed")).to_be_hidden()
     expect(page.locator("#amount")).to_be_focused()
 
+    # The points field appears once the amount is typed, with its cap.
+    expect(page.locator("#redeem")).to_be_hidden()
     page.fill("#amount", "1 000,00")
-    expect(page.locator("#redeem-max")).to_contain_text("100")
+    expect(page.locator("#redeem-label")).to_have_text("Списать баллов (не больше 100)")
     page.fill("#receipt", "A-17")
     page.fill("#redeem", "100")
     page.click("#confirm")
@@ -129,6 +131,38 @@ def test_unknown_card_and_insufficient_points_messages(
     assert transactions(app) == 0
 
 
+def test_the_redeem_field_appears_with_the_cap_for_the_amount_typed(
+    app: Flask, demo: Demo, key: str, base_url: str, page: Page
+) -> None:
+    from app.models import Member, Program
+    from app.services import loyalty
+
+    member_id = demo.passes[1].member_id
+    sign_in(page, base_url, key)
+    scan(page, card(app, member_id).barcode)
+    expect(page.locator("#member-balance")).to_have_text("100")
+    expect(page.locator("#redeem-box")).to_be_hidden()
+    label = page.locator("#redeem-label")
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        assert db.session.get(Member, member_id).points == 100
+        # The page's figure is the rule's (30 % of the receipt, 1 ₽ a point).
+        cases = {
+            "100": loyalty.max_redeem(program, 10000),
+            "123,45": loyalty.max_redeem(program, 12345),
+            "1 000": min(100, loyalty.max_redeem(program, 100000)),
+        }
+    assert cases == {"100": 30, "123,45": 37, "1 000": 100}
+    for typed, cap in cases.items():
+        page.fill("#amount", typed)
+        expect(label).to_have_text(f"Списать баллов (не больше {cap})")
+        expect(page.locator("#redeem")).to_be_visible()
+    page.fill("#amount", "")
+    expect(page.locator("#redeem-box")).to_be_hidden()
+    page.fill("#amount", "0")
+    expect(page.locator("#redeem-box")).to_be_hidden()
+
+
 def test_typed_number_cannot_redeem(
     app: Flask, demo: Demo, key: str, base_url: str, page: Page
 ) -> None:
@@ -139,6 +173,7 @@ def test_typed_number_cannot_redeem(
     expect(page.locator("#member-typed")).to_contain_text("only with the barcode")
     expect(page.locator("#redeem")).to_be_disabled()
     page.fill("#amount", "250.50")
+    expect(page.locator("#redeem-box")).to_be_hidden()
     page.fill("#receipt", "C-1")
     page.click("#confirm")
     expect(page.locator("#message")).to_have_text(
