@@ -778,3 +778,59 @@ def test_expired_requests_leave_the_pass(
         )
     assert after > before  # the pass moved: devices fetch it without the link
     assert "feedback" not in back_keys(app, member)
+
+
+def test_two_submits_at_once_answer_once(
+    client: FlaskClient, app: Flask, demo: Demo, mkey: str, pos: str
+) -> None:
+    """A threaded server (PostgreSQL row locks, SQLite writers serialised): the
+    same form sent twice at the same moment is one answer and one event."""
+    import threading
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from tests.support.liveserver import live_server
+
+    member = demo.passes[0].member_id
+    app.config["WEBHOOK_ALLOW_LOOPBACK"] = True
+    hook = send(
+        client,
+        "POST",
+        mkey,
+        "/api/v1/webhooks",
+        {"url": "http://127.0.0.1:9/hook", "events": ["feedback.received"]},
+    )
+    assert hook.status_code == 201
+    token = ask(client, app, mkey, pos, member)
+    statuses: list[int] = []
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    with live_server(app) as url:
+        start = threading.Barrier(2)
+
+        def submit(score: str) -> None:
+            data = urllib.parse.urlencode({"score": score}).encode()
+            start.wait()
+            try:
+                with opener.open(f"{url}/f/{token}", data=data, timeout=60) as r:
+                    statuses.append(r.status)
+            except urllib.error.HTTPError as error:
+                statuses.append(error.code)
+
+        threads = [threading.Thread(target=submit, args=(s,)) for s in ("3", "4")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert sorted(statuses) == [302, 302]  # the second one updates the answer
+    rows = requests_of(app, member)
+    assert len(rows) == 1
+    assert rows[0].score in (3, 4)
+    with app.app_context():
+        events = db.session.scalars(select(WebhookDelivery.event)).all()
+    assert events == ["feedback.received"]
