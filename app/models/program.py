@@ -30,6 +30,9 @@ DEFAULT_RULES: dict[str, Any] = {
     # At most {"messages": N, "days": D} marketing messages per member (see
     # messaging.CAPPED_KINDS); None: no cap.
     "message_cap": None,
+    # Members without a card in a wallet get campaign and automation messages by
+    # none | sms | email | email_then_sms | sms_then_email (services.fallback).
+    "fallback_channels": "none",
 }
 
 

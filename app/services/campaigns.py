@@ -27,6 +27,7 @@ from app.models.campaign import CANCELLED, DONE, DRAFT, SCHEDULED, SENDING
 from app.services import (
     audit,
     checks,
+    fallback,
     messaging,
     offers,
     outbox,
@@ -421,6 +422,15 @@ def campaigns_job(now: datetime) -> None:
 
 
 # -- reading -----------------------------------------------------------------------
+def estimate(campaign: Campaign, now: datetime | None = None) -> dict[str, Any]:
+    """Before launch: the SMS and e-mails it will send and the SMS cost."""
+    program = db.session.get(Program, campaign.program_id)
+    assert program is not None
+    body = fallback.estimate(campaign, program, now or datetime.now(UTC))
+    body["campaign_id"] = campaign.id
+    return body
+
+
 def progress(campaign: Campaign) -> dict[str, Any]:
     messaged = db.session.scalar(
         select(func.count())
@@ -442,6 +452,8 @@ def progress(campaign: Campaign) -> dict[str, Any]:
         "held_back": campaign.held_back,
         **pushes,
         "percent": percent,
+        # SMS / e-mail to members without a card in a wallet (services.fallback).
+        **fallback.progress(campaign.id),
     }
 
 

@@ -121,6 +121,18 @@ def deliver(
     except IntegrityError:
         return None
     member.offer = body
+    # No installed card: by SMS or e-mail instead, if the program says so.
+    from app.services import fallback
+
+    fallback.queue(
+        member.program,
+        {member.id: message.id},
+        kind=kind,
+        texts=texts,
+        source_key=source_key,
+        header=header,
+        campaign_id=campaign_id,
+    )
     pass_ = pass_for_member(member)
     with outbox.campaign(campaign_id):
         if pass_ is not None:
@@ -216,6 +228,15 @@ def deliver_many(
     sent = dict(db.session.execute(stmt).tuples().all())
     if not sent:
         return {}
+    _fallback(
+        program,
+        sent,
+        kind=kind,
+        texts=texts,
+        source_key=source_key,
+        header=header,
+        campaign_id=campaign_id,
+    )
     # Only members whose offer really changes: their passes show something new.
     members = Member.__table__
     changed = set(
@@ -291,9 +312,20 @@ def deliver_each(
     sent = dict(db.session.connection().execute(stmt, rows).tuples().all())
     if not sent:
         return {}
+    _fallback(
+        program, sent, kind=kind, own={i: messages[i] for i in sent}, header=header
+    )
     changed = _set_own_offers({i: body_of[i] for i in sent})
     _move_and_notify(program, sent, changed, None)
     return sent
+
+
+def _fallback(program: Program, sent: Mapping[int, int], **message: Any) -> None:
+    """Members just messaged with no installed card: SMS or e-mail instead, as
+    the program's `fallback_channels` rule says (services.fallback)."""
+    from app.services import fallback  # it reads the quiet hours from here
+
+    fallback.queue(program, sent, **message)
 
 
 def _set_own_offers(body_of: dict[int, str]) -> set[int]:

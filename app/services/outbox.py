@@ -182,6 +182,30 @@ def enqueue_for_passes(pass_ids: Iterable[int], campaign_id: int | None = None) 
     return len(values)
 
 
+def enqueue_messages(
+    items: Iterable[tuple[str, str, str]], not_before: datetime
+) -> None:
+    """Queue (channel, topic, token) deliveries that may not go before
+    `not_before` (fallback SMS/e-mail waiting out the quiet hours): one
+    executemany upsert."""
+    now = utcnow()
+    rows = []
+    for channel, topic, token in items:
+        row = _row(
+            channel,
+            topic,
+            token,
+            pass_id=None,
+            device_id=None,
+            campaign_id=None,
+            now=now,
+        )
+        row["next_attempt_at"] = max(now, not_before)
+        rows.append(row)
+    for start in range(0, len(rows), 2000):
+        _upsert(rows[start : start + 2000])
+
+
 def enqueue(
     channel: str,
     topic: str,

@@ -28,7 +28,7 @@ from sqlalchemy import delete, func, select
 import passes
 from app.extensions import db
 from app.models import ApiKey, Member, PassRefresh, Program, ProgramImage
-from app.services import audit, checks, loyalty, stores
+from app.services import audit, checks, fallback, loyalty, stores
 from app.services import passes as pass_service
 from app.services.errors import Invalid, NotFound
 
@@ -123,6 +123,7 @@ def view(program: Program) -> dict[str, Any]:
             "signup_otp": bool(program.rule("signup_otp")),
             "gross_margin_percent": int(program.rule("gross_margin_percent")),
             "message_cap": program.rule("message_cap"),
+            "fallback_channels": fallback.mode(program),
         },
         "quiet_hours": {"from": quiet_from, "until": quiet_until},
         "timezone": program.timezone,
@@ -262,6 +263,7 @@ def _rules(program: Program, value: Any) -> dict[str, Any]:
         "signup_otp",
         "gross_margin_percent",
         "message_cap",
+        "fallback_channels",
     )
     unknown = set(value) - set(known)
     if unknown:
@@ -323,6 +325,10 @@ def _rules(program: Program, value: Any) -> dict[str, Any]:
         rules["gross_margin_percent"] = value["gross_margin_percent"]
     if "message_cap" in value:
         rules["message_cap"] = _message_cap(value["message_cap"])
+    if "fallback_channels" in value:
+        # Campaign and automation messages by SMS / e-mail to members without a
+        # card in a wallet (services.fallback).
+        rules["fallback_channels"] = fallback.parse_mode(value["fallback_channels"])
     return rules
 
 
