@@ -321,6 +321,7 @@ def _send_treated(
             texts=texts_of.get(variant, campaign.texts) if variant else campaign.texts,
             campaign_id=campaign.id,
             on=now.date(),
+            now=now,
         )
         offer_id = (offer_of.get(variant) if variant else None) or campaign.offer_id
         _issue_offer(campaign, offer_id, sent, now)
@@ -437,7 +438,10 @@ def progress(campaign: Campaign) -> dict[str, Any]:
         .select_from(MemberMessage)
         .where(MemberMessage.campaign_id == campaign.id)
     )
-    pushes = outbox.status_counts(campaign_id=campaign.id)
+    # The wallet's pushes; SMS / e-mail instead are counted apart (below).
+    pushes = outbox.status_counts(
+        campaign_id=campaign.id, not_channels=fallback.CHANNELS
+    )
     targeted = campaign.targeted
     done = campaign.state == DONE
     percent = (

@@ -41,6 +41,7 @@ from app.services.idlist import in_ids
 from passes import Text, pick
 
 NONE, SMS, EMAIL = "none", "sms", "email"
+CHANNELS = (SMS, EMAIL)
 # Mode -> the channels tried, in order.
 MODES: dict[str, tuple[str, ...]] = {
     NONE: (),
@@ -148,7 +149,11 @@ def queue(
     order = channels(program) if kind in KINDS else ()
     if not order or not sent:
         return {}
-    now = now or utcnow()
+    # `now`: the moment the caller sends for (a campaign's run), for the quiet
+    # hours; the rows are stamped with the real time (the worker forgets
+    # unsent addresses by their age).
+    created = utcnow()
+    now = now or created
     rows = db.session.execute(
         select(
             Member.id, Member.phone, Member.email, Member.language, Member.card_token
@@ -190,7 +195,7 @@ def queue(
                 "address": address,
                 "subject": pick(header, language)[:200] if channel == EMAIL else None,
                 "body": body,
-                "created_at": now,
+                "created_at": created,
                 "campaign_id": campaign_id,
                 "source_key": key,
                 "segments": providers.sms_segments(body) if channel == SMS else None,
@@ -208,6 +213,7 @@ def queue(
     outbox.enqueue_messages(
         [(channel, FALLBACK, str(message_id)) for message_id, _, channel in queued],
         not_before,
+        campaign_id,
     )
     return {member_id: channel for _, member_id, channel in queued}
 
@@ -312,34 +318,24 @@ def estimate(campaign: Campaign, program: Program, now: datetime) -> dict[str, A
 # -- progress and results -----------------------------------------------------------
 def progress(campaign_id: int) -> dict[str, Any]:
     """{"sms": {queued, sent, failed, cost}, "email": {...}}: the campaign's
-    fallback messages (failed: gave up, or the member was erased)."""
+    fallback messages by their outbox rows (queued: waiting, retries included;
+    failed: the worker gave up or dropped it, or the member was erased), and
+    what the SMS sent cost."""
     out: dict[str, Any] = {}
-    rows = db.session.execute(
-        select(
-            OutboundMessage.channel,
-            func.count(),
-            func.count(OutboundMessage.sent_at),
-            func.sum(case((OutboundMessage.address.is_not(None), 1), else_=0)),
-            func.coalesce(func.sum(OutboundMessage.cost_kopecks), 0),
-        )
-        .where(
+    for channel in CHANNELS:
+        counts = outbox.status_counts(campaign_id=campaign_id, channels=[channel])
+        out[channel] = {
+            "queued": counts["queued"],
+            "sent": counts["sent"],
+            "failed": counts["failed"] + counts["dropped"],
+        }
+    cost = db.session.scalar(
+        select(func.coalesce(func.sum(OutboundMessage.cost_kopecks), 0)).where(
             OutboundMessage.campaign_id == campaign_id,
             OutboundMessage.purpose == FALLBACK,
         )
-        .group_by(OutboundMessage.channel)
-    ).all()
-    for channel in (SMS, EMAIL):
-        out[channel] = {"queued": 0, "sent": 0, "failed": 0}
-    out[SMS]["cost"] = 0.0
-    for channel, total, sent, queued, cost in rows:
-        entry = out.setdefault(channel, {"queued": 0, "sent": 0, "failed": 0})
-        entry.update(
-            queued=int(queued or 0),
-            sent=int(sent or 0),
-            failed=int(total) - int(sent or 0) - int(queued or 0),
-        )
-        if channel == SMS:
-            entry["cost"] = round(int(cost or 0) / 100, 2)
+    )
+    out[SMS]["cost"] = round(int(cost or 0) / 100, 2)
     return out
 
 

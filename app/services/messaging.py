@@ -89,6 +89,7 @@ def deliver(
     header: Text | None = None,
     campaign_id: int | None = None,
     on: date | None = None,
+    now: datetime | None = None,
 ) -> MemberMessage | None:
     """Send a message to one member; None if this source already reached them or
     the member was erased. Only adds to the session; the caller commits."""
@@ -132,6 +133,7 @@ def deliver(
         source_key=source_key,
         header=header,
         campaign_id=campaign_id,
+        now=now,
     )
     pass_ = pass_for_member(member)
     with outbox.campaign(campaign_id):
@@ -177,6 +179,7 @@ def deliver_many(
     header: Text | None = None,
     campaign_id: int | None = None,
     on: date | None = None,
+    now: datetime | None = None,
 ) -> dict[int, int]:
     """`deliver` for a batch of the program's members, set-based: {member id:
     message id} for the members this call messaged (not erased, not reached by
@@ -201,7 +204,7 @@ def deliver_many(
     languages = {*LANGUAGES, *texts, *header}
     body = _per_language(lambda language: offer_text(texts, language, on), languages)
     table = MemberMessage.__table__
-    now = utcnow()
+    stamp = utcnow()  # `now` is the send moment the caller passed
     rows = (
         select(
             Member.id,
@@ -210,7 +213,7 @@ def deliver_many(
             literal(campaign_id, Integer),
             _per_language(lambda language: pick(header, language)[:80], languages),
             body,
-            literal(now, UTCDateTime()),
+            literal(stamp, UTCDateTime()),
         )
         .where(
             in_ids(Member.id, member_ids),
@@ -236,6 +239,7 @@ def deliver_many(
         source_key=source_key,
         header=header,
         campaign_id=campaign_id,
+        now=now,
     )
     # Only members whose offer really changes: their passes show something new.
     members = Member.__table__
@@ -258,6 +262,7 @@ def deliver_each(
     kind: str,
     header: Text | None = None,
     on: date | None = None,
+    now: datetime | None = None,
 ) -> dict[int, int]:
     """`deliver_many` for members who each have their own source key and texts
     (a win-back keyed by the member's lapse, a reminder with their own balance):
@@ -284,7 +289,7 @@ def deliver_each(
         )
         .order_by(Member.id)
     ).all()
-    now = utcnow()
+    stamp = utcnow()  # `now` is the send moment the caller passed
     body_of: dict[int, str] = {}
     rows = []
     for member_id, language in members:
@@ -298,7 +303,7 @@ def deliver_each(
                 "campaign_id": None,
                 "header": pick(header, language)[:80],
                 "body": body_of[member_id],
-                "created_at": now,
+                "created_at": stamp,
             }
         )
     if not rows:
@@ -313,7 +318,12 @@ def deliver_each(
     if not sent:
         return {}
     _fallback(
-        program, sent, kind=kind, own={i: messages[i] for i in sent}, header=header
+        program,
+        sent,
+        kind=kind,
+        own={i: messages[i] for i in sent},
+        header=header,
+        now=now,
     )
     changed = _set_own_offers({i: body_of[i] for i in sent})
     _move_and_notify(program, sent, changed, None)

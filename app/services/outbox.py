@@ -183,7 +183,9 @@ def enqueue_for_passes(pass_ids: Iterable[int], campaign_id: int | None = None) 
 
 
 def enqueue_messages(
-    items: Iterable[tuple[str, str, str]], not_before: datetime
+    items: Iterable[tuple[str, str, str]],
+    not_before: datetime,
+    campaign_id: int | None = None,
 ) -> None:
     """Queue (channel, topic, token) deliveries that may not go before
     `not_before` (fallback SMS/e-mail waiting out the quiet hours): one
@@ -197,7 +199,7 @@ def enqueue_messages(
             token,
             pass_id=None,
             device_id=None,
-            campaign_id=None,
+            campaign_id=campaign_id,
             now=now,
         )
         row["next_attempt_at"] = max(now, not_before)
@@ -381,10 +383,18 @@ def deliveries_for_campaign(campaign_id: int) -> list[PushDelivery]:
 
 
 def status_counts(
-    *, campaign_id: int | None = None, pass_id: int | None = None
+    *,
+    campaign_id: int | None = None,
+    pass_id: int | None = None,
+    channels: Iterable[str] | None = None,
+    not_channels: Iterable[str] | None = None,
 ) -> dict[str, int]:
     """{"queued": n, "sent": n, "failed": n, "dropped": n}, optionally filtered."""
     query = select(PushDelivery.status, func.count()).group_by(PushDelivery.status)
+    if channels is not None:
+        query = query.where(PushDelivery.channel.in_(list(channels)))
+    if not_channels is not None:
+        query = query.where(PushDelivery.channel.not_in(list(not_channels)))
     if campaign_id is not None:
         query = query.where(PushDelivery.campaign_id == campaign_id)
     if pass_id is not None:
