@@ -95,6 +95,7 @@
         welcome_bonus: whole($("r-welcome_bonus").value),
         points_rounding: $("r-points_rounding").value,
         signup_otp: $("r-signup_otp").checked,
+        fallback_channels: $("r-fallback_channels").value,
       },
       quiet_hours: { from: whole($("q-from").value), until: whole($("q-until").value) },
       timezone: $("q-timezone").value.trim(),

@@ -111,6 +111,7 @@ def test_get_shows_the_settings(client: FlaskClient, demo: Demo, key: str) -> No
         "signup_otp": False,
         "gross_margin_percent": 50,
         "message_cap": None,
+        "fallback_channels": "none",
     }
     assert body["quiet_hours"] == {"from": 21, "until": 9}
     assert body["timezone"] == "Europe/Moscow"
@@ -261,6 +262,7 @@ def test_rules_time_zone_and_quiet_hours_apply_without_touching_passes(
         "signup_otp": False,
         "gross_margin_percent": 50,
         "message_cap": None,
+        "fallback_channels": "none",
     }
     assert body["quiet_hours"] == {"from": 22, "until": 8}
     with app.app_context():
