@@ -351,3 +351,43 @@ def test_bad_fallback_settings_are_refused(
     )
     assert done.status_code == 200
     assert done.json["rules"]["fallback_channels"] == "sms"
+
+
+def test_automations_each_text_and_one_member_paths(
+    msg_app: Flask,  # noqa: F811
+    sms: SmsRuStandIn,  # noqa: F811
+) -> None:
+    with msg_app.app_context():
+        program = _program("sms")
+        lapsed, wallet, birthday = (add_member(program) for _ in range(3))
+        register_device(wallet)
+        db.session.commit()
+        # A win-back (deliver_each: each member their own text and source).
+        sent = messaging.deliver_each(
+            program,
+            {
+                lapsed.id: ("winback:a", {"ru": "Мы скучаем, Анна"}),
+                wallet.id: ("winback:b", {"ru": "Мы скучаем, Борис"}),
+            },
+            kind="win_back",
+            now=NOW,
+        )
+        # A birthday (deliver: one member).
+        messaging.deliver(
+            birthday,
+            kind="birthday",
+            source_key="birthday:2026",
+            texts={"ru": "С днём рождения!"},
+            now=NOW,
+        )
+        db.session.commit()
+        assert set(sent) == {lapsed.id, wallet.id}
+        (own,) = _outbound(lapsed.id)
+        assert own.body.startswith("Мы скучаем, Анна ")
+        assert own.source_key == "winback:a"
+        assert _outbound(wallet.id) == []
+        (card,) = _outbound(birthday.id)
+        assert card.body.startswith("С днём рождения! ")
+        phones = {lapsed.phone[1:], birthday.phone[1:]}
+    drain(msg_app)
+    assert {r["to"] for r in sms.requests} == phones
