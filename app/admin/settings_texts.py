@@ -81,7 +81,7 @@ TEXTS: dict[str, TextSource] = {
 # --- fallback channels: members without a card in a wallet --------------------
 TEXTS |= {
     "fallback": N_("Members without a card in a wallet get campaigns"),
-    "fallback.none": N_("only on the card page (no SMS or e-mail)"),
+    "fallback.none": N_("only on the card page"),
     "fallback.sms": N_("by SMS"),
     "fallback.email": N_("by e-mail"),
     "fallback.email_then_sms": N_("by e-mail, or by SMS when there is no address"),
