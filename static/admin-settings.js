@@ -96,6 +96,7 @@
         profile_points: whole($("r-profile_points").value),
         points_rounding: $("r-points_rounding").value,
         signup_otp: $("r-signup_otp").checked,
+        fallback_channels: $("r-fallback_channels").value,
       },
       quiet_hours: { from: whole($("q-from").value), until: whole($("q-until").value) },
       timezone: $("q-timezone").value.trim(),

@@ -198,11 +198,29 @@
           if (cell && cell.dataset.audience !== "") {
             const members = I18N.plural("members", cell.dataset.audience);
             const reachable = Number(cell.dataset.reachable || 0);
-            const question = reachable === 0
+            // Members without a card in a wallet may get SMS / e-mail instead:
+            // how many, and what the SMS cost (the provider's price).
+            let extra = "";
+            let instead = 0;
+            try {
+              const e = await api("GET", `/campaigns/${id}/estimate`);
+              instead = e.sms + e.email;
+              if (instead > 0) {
+                extra = " " + I18N.t("campaign.confirm_fallback", {
+                  sms: I18N.number(e.sms),
+                  email: I18N.number(e.email),
+                  cost: e.cost === null ? I18N.t("campaign.cost_unknown") : I18N.money(e.cost),
+                });
+                if (e.development) extra += " " + I18N.t("campaign.cost_development");
+              }
+            } catch (error) {
+              // The estimate is advice: launching still asks, without it.
+            }
+            const question = reachable === 0 && instead === 0
               ? I18N.t("campaign.confirm_nobody", { members: members })
               : I18N.t("campaign.confirm", {
                   name: button.dataset.name, members: members, reachable: I18N.number(reachable),
-                });
+                }) + extra;
             if (!window.confirm(question)) return;
           }
           await api("POST", `/campaigns/${id}/schedule`);
@@ -230,7 +248,21 @@
             return;
           }
           row.dataset.state = c.state;
-          if (finished && p.queued === 0) row.dataset.watch = "no";
+          const waiting = p.queued + p.sms.queued + p.email.queued;
+          if (finished && waiting === 0) row.dataset.watch = "no";
+          const fallback = row.querySelector(".fallback");
+          const instead = p.sms.queued + p.sms.sent + p.sms.failed
+            + p.email.queued + p.email.sent + p.email.failed;
+          if (fallback && instead > 0) {
+            fallback.hidden = false;
+            fallback.textContent = I18N.t("campaign.fallback_numbers", {
+              sms: I18N.number(p.sms.sent),
+              sms_failed: I18N.number(p.sms.failed),
+              cost: I18N.money(p.sms.cost),
+              email: I18N.number(p.email.sent),
+              email_failed: I18N.number(p.email.failed),
+            });
+          }
           row.querySelector(".state").textContent = I18N.has("state." + c.state)
             ? I18N.t("state." + c.state)
             : c.state;

@@ -83,6 +83,22 @@ TEXTS: dict[str, TextSource] = {
     "signup_otp": N_("Confirm the phone with an SMS code at sign-up"),
 }
 
+# --- fallback channels: members without a card in a wallet --------------------
+TEXTS |= {
+    "fallback": N_("Members without a card in a wallet get campaigns"),
+    "fallback.none": N_("only on the card page"),
+    "fallback.sms": N_("by SMS"),
+    "fallback.email": N_("by e-mail"),
+    "fallback.email_then_sms": N_("by e-mail, or by SMS when there is no address"),
+    "fallback.sms_then_email": N_("by SMS, or by e-mail when there is no phone"),
+    "fallback.help": N_(
+        "The wallet goes first; only members it cannot reach who agreed to offers "
+        "get an SMS or e-mail with the text and their card link. Quiet hours and "
+        "the message limit apply. SMS are paid: the campaign shows the cost before "
+        "it starts."
+    ),
+}
+
 # --- ux: the privacy policy, shown from the card page and /join ----------------
 TEXTS |= {
     "privacy_ru": N_("Privacy policy (Russian)"),

@@ -97,6 +97,10 @@ JS_TEXTS: dict[str, TextSource] = {
         "{members} · reachable: Apple {apple}, Android {android}, Google {google}"
     ),
     "campaign.numbers": TEXTS["campaign.numbers"],
+    "campaign.fallback_numbers": N_(
+        "SMS: sent {sms}, failed {sms_failed}, cost {cost} · e-mail: sent {email}, "
+        "failed {email_failed}"
+    ),
     **{key: TEXTS[key] for key in TEXTS if key.startswith("state.")},
     "refresh.queued": CATALOG_TEXTS["refresh.queued"],
     "refresh.done": CATALOG_TEXTS["refresh.done"],
@@ -149,6 +153,10 @@ TEXTS |= {
     "zone.Europe/Moscow": N_("MSK"),
     "overview.program": N_("Program"),
     "campaign.held_back": N_("held back by the message limit: {n}"),
+    "campaign.fallback_numbers": N_(
+        "SMS: sent {sms}, failed {sms_failed}, cost {cost} · e-mail: sent {email}, "
+        "failed {email_failed}"
+    ),
 }
 JS_TEXTS |= {
     "settings.error.invalid_name": N_("One line of text, up to 120 characters."),
@@ -186,6 +194,14 @@ JS_TEXTS |= {
         "The text colour is hard to read on the background."
     ),
     "campaign.confirm": N_("Send «{name}» to {members}? Reachable now: {reachable}."),
+    "campaign.confirm_fallback": N_(
+        "Without a card in a wallet, by SMS: {sms} (cost about {cost}), by e-mail: "
+        "{email}."
+    ),
+    "campaign.cost_unknown": N_("unknown: the SMS service did not answer"),
+    "campaign.cost_development": N_(
+        "(Development: SMS_PROVIDER=console sends no SMS and costs nothing.)"
+    ),
     "campaign.confirm_nobody": N_(
         "Nobody in this audience ({members}) can be reached now: no one has the card "
         "in a wallet. The message will only wait on their cards. Launch anyway?"

@@ -118,6 +118,15 @@ def cancel_campaign(campaign_id: int) -> Response:
     return jsonify(campaigns.as_json(campaign))
 
 
+@bp.get("/campaigns/<int:campaign_id>/estimate")
+def estimate_campaign(campaign_id: int) -> Response:
+    """The SMS and e-mails the campaign would send now, and the SMS cost."""
+    campaign = campaigns.get(_key().program_id, campaign_id)
+    body = campaigns.estimate(campaign)
+    db.session.rollback()
+    return jsonify(body)
+
+
 # -- results (issue 16) ------------------------------------------------------------
 def _results_response(body: dict[str, Any], csv_name: str, as_csv: bool) -> Response:
     if as_csv or request.args.get("format") == "csv":

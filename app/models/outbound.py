@@ -18,6 +18,8 @@ from app.models.base import Base, utcnow
 
 # Purposes.
 CARD_LINK, SIGNUP_CODE = "card_link", "signup_code"
+# A campaign or automation message by SMS or e-mail (services.fallback).
+FALLBACK = "fallback"
 
 
 class OutboundMessage(Base):
@@ -26,6 +28,10 @@ class OutboundMessage(Base):
         Index(
             "ix_outbound_message_recipient", "recipient_key", "purpose", "created_at"
         ),
+        # Fallback messages (services.fallback): a campaign's progress and cost,
+        # and the results' reach by channel.
+        Index("ix_outbound_message_campaign", "campaign_id"),
+        Index("ix_outbound_message_source", "source_key", "member_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -41,6 +47,13 @@ class OutboundMessage(Base):
     body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    # A campaign or automation message sent instead of a wallet message (fallback
+    # channels): its campaign, its MemberMessage source key, the SMS parts it
+    # takes and what the provider charges for it (kopecks, set when sent).
+    campaign_id: Mapped[int | None]
+    source_key: Mapped[str | None] = mapped_column(String(80))
+    segments: Mapped[int | None]
+    cost_kopecks: Mapped[int | None]
 
     def __repr__(self) -> str:
         return f"<OutboundMessage {self.id} {self.channel} {self.purpose}>"

@@ -33,6 +33,9 @@ DEFAULT_RULES: dict[str, Any] = {
     # Points granted once when the customer completes their profile on the card
     # page (services.profile.complete); 0: off.
     "profile_points": 0,
+    # Members without a card in a wallet get campaign and automation messages by
+    # none | sms | email | email_then_sms | sms_then_email (services.fallback).
+    "fallback_channels": "none",
 }
 
 

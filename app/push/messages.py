@@ -2,7 +2,9 @@
 
 A job's token is an `outbound_message` id; the sender reads the row, hands it to
 the provider and clears the address and text once it is out (they hold a card
-link or a code). Providers are small: `SmsProvider.send(phone, text) -> Outcome`.
+link or a code). Providers are small: `SmsProvider.send(phone, text) -> Outcome`
+and `SmsProvider.cost([(phone, text), ...]) -> Quote` (what sending would cost;
+campaign estimates, and the cost recorded for each fallback SMS sent).
 The text is logged only by the console provider (development); phones are masked.
 """
 
@@ -17,8 +19,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import TYPE_CHECKING, Any, Protocol
@@ -46,16 +50,82 @@ def mask_email(address: str) -> str:
     return f"{local[:1]}***@{domain}"
 
 
+def digits(phone: str) -> str:
+    return "".join(ch for ch in phone if ch.isascii() and ch.isdigit())
+
+
+# -- SMS parts --------------------------------------------------------------------
+# GSM 03.38's basic alphabet (plus its extension table, two septets each): a text
+# of only these goes as GSM-7 (160 characters, 153 per part when split), anything
+# else as UCS-2 (70, 67 per part) — Cyrillic always does.
+_GSM7 = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ ÆæßÉ!\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM7_EXTENDED = set("^{}\\[~]|€\f")
+
+
+def sms_segments(text: str) -> int:
+    """How many SMS parts `text` takes (what providers charge for)."""
+    if all(ch in _GSM7 or ch in _GSM7_EXTENDED for ch in text):
+        length = sum(2 if ch in _GSM7_EXTENDED else 1 for ch in text)
+        single, part = 160, 153
+    else:
+        # UCS-2 counts UTF-16 code units: an emoji takes two.
+        length = len(text.encode("utf-16-le")) // 2
+        single, part = 70, 67
+    if length <= single:
+        return 1
+    return -(-length // part)
+
+
+class CostError(Exception):
+    """The provider could not price the messages (unreachable, refused)."""
+
+
+@dataclass
+class Quote:
+    """What sending the messages would cost: kopecks per number and in all, the
+    SMS parts; `development`: a provider that sends nothing (zero cost)."""
+
+    total_kopecks: int
+    sms: int
+    per_number: dict[str, int] = field(default_factory=dict)
+    development: bool = False
+
+
+def kopecks(value: Any) -> int:
+    """'1.50' / 1.5 -> 150; CostError for anything that is not a price."""
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise CostError(f"not a price: {value!r}") from None
+    if not amount.is_finite() or amount < 0:
+        raise CostError(f"not a price: {value!r}")
+    return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
 class SmsProvider(Protocol):
     name: str
 
     def send(self, phone: str, text: str) -> Outcome: ...
+
+    def cost(self, messages: Sequence[tuple[str, str]]) -> Quote: ...
 
 
 class ConsoleSms:
     """Development: the message goes to the worker's log instead of a phone."""
 
     name = "console"
+
+    def cost(self, messages: Sequence[tuple[str, str]]) -> Quote:
+        """Nothing is sent, so nothing is paid: zero, marked as development."""
+        return Quote(
+            0,
+            sum(sms_segments(text) for _, text in messages),
+            {digits(phone): 0 for phone, _ in messages},
+            development=True,
+        )
 
     def send(self, phone: str, text: str) -> Outcome:
         log.warning(
@@ -76,11 +146,61 @@ class SmsRu:
             raise ValueError(f"SMS_API_URL must be http(s), not {url!r}")
         if not api_id:
             raise ValueError("SMS_PROVIDER=smsru needs SMS_API_ID")
-        self.url = url.rstrip("/") + "/sms/send"
+        self.base = url.rstrip("/")
+        self.url = self.base + "/sms/send"
         self.api_id, self.timeout = api_id, timeout
 
+    def cost(self, messages: Sequence[tuple[str, str]]) -> Quote:
+        """`POST {url}/sms/cost` (api_id, to, msg, json=1): one request per
+        distinct text, its numbers comma-separated. CostError when SMS.ru is
+        unreachable or refuses."""
+        by_text: dict[str, list[str]] = {}
+        for phone, text in messages:
+            by_text.setdefault(text, []).append(digits(phone))
+        quote = Quote(0, 0)
+        for text, numbers in by_text.items():
+            reply = self._post(
+                "/sms/cost",
+                {
+                    "api_id": self.api_id,
+                    "to": ",".join(numbers),
+                    "msg": text,
+                    "json": "1",
+                },
+            )
+            if not isinstance(reply, dict) or reply.get("status") != "OK":
+                code = reply.get("status_code") if isinstance(reply, dict) else None
+                raise CostError(f"sms.ru /sms/cost refused: {code}")
+            for number in numbers:
+                one = (reply.get("sms") or {}).get(number)
+                if not isinstance(one, dict) or one.get("status") != "OK":
+                    raise CostError("sms.ru /sms/cost: no price for a number")
+                price = kopecks(one.get("cost", 0))
+                quote.per_number[number] = quote.per_number.get(number, 0) + price
+                quote.total_kopecks += price
+                parts = one.get("sms", 1)
+                quote.sms += parts if isinstance(parts, int) else 1
+        return quote
+
+    def _post(self, path: str, fields: dict[str, str]) -> Any:
+        request = urllib.request.Request(  # noqa: S310 - scheme checked in __init__
+            self.base + path,
+            data=urllib.parse.urlencode(fields).encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as answer:  # noqa: S310
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            raise CostError(f"sms.ru HTTP {exc.code}") from None
+        except (OSError, TimeoutError) as exc:
+            raise CostError(f"sms.ru unreachable: {exc.__class__.__name__}") from None
+        except ValueError:
+            raise CostError("sms.ru: answer is not JSON") from None
+
     def send(self, phone: str, text: str) -> Outcome:
-        to = "".join(ch for ch in phone if ch.isascii() and ch.isdigit())
+        to = digits(phone)
         body = urllib.parse.urlencode(
             {"api_id": self.api_id, "to": to, "msg": text, "json": "1"}
         ).encode()
@@ -188,11 +308,42 @@ class Smtp:
         return Outcome(SENT)
 
 
+class Prices:
+    """What one fallback SMS cost, for the campaign's progress: the provider's
+    price for a message of the same number of parts to a number of the same
+    prefix (country and operator code), asked once an hour per (prefix, parts)
+    rather than once per message. None when the provider cannot tell."""
+
+    TTL = 3600.0
+
+    def __init__(self, provider: SmsProvider) -> None:
+        self.provider = provider
+        self._known: dict[tuple[str, int], tuple[float, int]] = {}
+
+    def __call__(self, phone: str, text: str) -> int | None:
+        key = (digits(phone)[:4], sms_segments(text))
+        now = time.monotonic()
+        known = self._known.get(key)
+        if known is not None and now - known[0] < self.TTL:
+            return known[1]
+        try:
+            price = self.provider.cost([(phone, text)]).total_kopecks
+        except CostError as exc:
+            log.warning("SMS price unknown: %s", exc)
+            return None
+        self._known[key] = (now, price)
+        return price
+
+
 class MessageSender:
     """One outbox channel ("sms" or "email"): reads the rows in an app context."""
 
-    def __init__(self, channel: str, app: Flask, deliver: Any) -> None:
+    def __init__(
+        self, channel: str, app: Flask, deliver: Any, price: Any = None
+    ) -> None:
         self.channel, self.app, self.deliver = channel, app, deliver
+        # SMS: what a fallback message cost (Prices), recorded when it is out.
+        self.price = price
         self._forgotten_at = 0.0
 
     async def send(self, jobs: list[Job]) -> list[Outcome]:
@@ -217,7 +368,7 @@ class MessageSender:
         from app.extensions import db
         from app.models import Member
         from app.models.base import utcnow
-        from app.models.outbound import OutboundMessage
+        from app.models.outbound import FALLBACK, OutboundMessage
 
         message_id = int(job.token)
         row = db.session.execute(
@@ -225,6 +376,7 @@ class MessageSender:
                 OutboundMessage.address,
                 OutboundMessage.subject,
                 OutboundMessage.body,
+                OutboundMessage.purpose,
                 Member.erased_at,
             )
             .outerjoin(Member, Member.id == OutboundMessage.member_id)
@@ -243,6 +395,10 @@ class MessageSender:
         else:
             outcome = self.deliver(row.address, row.subject or "", row.body)
         if outcome.kind in (SENT, FAIL):
+            cost: dict[str, int | None] = {}
+            if outcome.kind == SENT and row.purpose == FALLBACK and self.price:
+                # Asked before the write below: no transaction is open.
+                cost["cost_kopecks"] = self.price(row.address, row.body)
             # Out (or never going out): the address and the text go.
             db.session.execute(
                 update(OutboundMessage)
@@ -251,6 +407,7 @@ class MessageSender:
                     address=None,
                     body=None,
                     sent_at=utcnow() if outcome.kind == SENT else None,
+                    **cost,
                 )
             )
             db.session.commit()
@@ -288,8 +445,9 @@ class MessageSender:
 
 def build_message_senders(config: Mapping[str, Any], app: Flask) -> dict[str, Any]:
     """ "sms" always (console by default); "email" when SMTP_URL is set."""
+    provider = sms_provider(config)
     senders: dict[str, Any] = {
-        "sms": MessageSender("sms", app, sms_provider(config).send)
+        "sms": MessageSender("sms", app, provider.send, Prices(provider))
     }
     if config.get("SMTP_URL"):
         mailer = Smtp(

@@ -493,7 +493,12 @@ def run_birthday(program: Program, conf: dict[str, Any], local: datetime) -> int
                 )
             texts = fill(conf["texts"], points=points, until=until)
             if messaging.deliver(
-                member, kind="birthday", source_key=source, texts=texts, on=today
+                member,
+                kind="birthday",
+                source_key=source,
+                texts=texts,
+                on=today,
+                now=local,
             ):
                 sent += 1
                 _issue(offer, "birthday", {member.id: source}, local.astimezone(UTC))
@@ -516,13 +521,18 @@ def _deliver_treated(
     name: str,
     messages: dict[int, tuple[str, dict[str, str]]],
     on: date,
+    now: datetime | None = None,
 ) -> list[int]:
     """deliver_each to the treated among `messages` only; the members messaged."""
     treated = _hold_out(
         program, conf, name, {m: key for m, (key, _) in messages.items()}
     )
     sent = messaging.deliver_each(
-        program, {m: v for m, v in messages.items() if m in treated}, kind=name, on=on
+        program,
+        {m: v for m, v in messages.items() if m in treated},
+        kind=name,
+        on=on,
+        now=now,
     )
     results.mark_reached(sent, {messages[m][0] for m in sent})
     return list(sent)
@@ -576,7 +586,7 @@ def run_win_back(program: Program, conf: dict[str, Any], local: datetime) -> int
             reached = _deliver_asking_why(program, conf, messages, local.date(), now)
         else:
             reached = _deliver_treated(
-                program, conf, "win_back", messages, local.date()
+                program, conf, "win_back", messages, local.date(), local
             )
         _issue(offer, "win_back", {m: due[m] for m in reached}, now)
         sent += len(reached)
@@ -614,7 +624,7 @@ def _deliver_asking_why(
                 with_link[language] = line if len(line) <= messaging.MAX_TEXT else text
             texts = with_link
         own[member_id] = (key, texts)
-    sent = messaging.deliver_each(program, own, kind="win_back", on=on)
+    sent = messaging.deliver_each(program, own, kind="win_back", on=on, now=now)
     feedback.withdraw(program, {m: t for m, t in tokens.items() if m not in sent})
     results.mark_reached(sent, {messages[m][0] for m in sent})
     return list(sent)
@@ -675,7 +685,9 @@ def run_points_reminder(program: Program, conf: dict[str, Any], local: datetime)
             for member in batch
             if (visit := visits.get(member.id)) is None or visit.last <= idle_since
         }
-        reached = _deliver_treated(program, conf, "points_reminder", due, local.date())
+        reached = _deliver_treated(
+            program, conf, "points_reminder", due, local.date(), local
+        )
         _issue(offer, "points_reminder", dict.fromkeys(reached, key), now)
         sent += len(reached)
     return sent

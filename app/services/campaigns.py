@@ -27,6 +27,7 @@ from app.models.campaign import CANCELLED, DONE, DRAFT, SCHEDULED, SENDING
 from app.services import (
     audit,
     checks,
+    fallback,
     messaging,
     offers,
     outbox,
@@ -321,6 +322,7 @@ def _send_treated(
             texts=texts_of.get(variant, campaign.texts) if variant else campaign.texts,
             campaign_id=campaign.id,
             on=now.date(),
+            now=now,
         )
         offer_id = (offer_of.get(variant) if variant else None) or campaign.offer_id
         _issue_offer(campaign, offer_id, sent, now)
@@ -447,13 +449,25 @@ def campaigns_job(now: datetime) -> None:
 
 
 # -- reading -----------------------------------------------------------------------
+def estimate(campaign: Campaign, now: datetime | None = None) -> dict[str, Any]:
+    """Before launch: the SMS and e-mails it will send and the SMS cost."""
+    program = db.session.get(Program, campaign.program_id)
+    assert program is not None
+    body = fallback.estimate(campaign, program, now or datetime.now(UTC))
+    body["campaign_id"] = campaign.id
+    return body
+
+
 def progress(campaign: Campaign) -> dict[str, Any]:
     messaged = db.session.scalar(
         select(func.count())
         .select_from(MemberMessage)
         .where(MemberMessage.campaign_id == campaign.id)
     )
-    pushes = outbox.status_counts(campaign_id=campaign.id)
+    # The wallet's pushes; SMS / e-mail instead are counted apart (below).
+    pushes = outbox.status_counts(
+        campaign_id=campaign.id, not_channels=fallback.CHANNELS
+    )
     targeted = campaign.targeted
     done = campaign.state == DONE
     percent = (
@@ -468,6 +482,8 @@ def progress(campaign: Campaign) -> dict[str, Any]:
         "held_back": campaign.held_back,
         **pushes,
         "percent": percent,
+        # SMS / e-mail to members without a card in a wallet (services.fallback).
+        **fallback.progress(campaign.id),
     }
 
 

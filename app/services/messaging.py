@@ -95,6 +95,7 @@ def deliver(
     header: Text | None = None,
     campaign_id: int | None = None,
     on: date | None = None,
+    now: datetime | None = None,
 ) -> MemberMessage | None:
     """Send a message to one member; None if this source already reached them or
     the member was erased. Only adds to the session; the caller commits."""
@@ -127,6 +128,19 @@ def deliver(
     except IntegrityError:
         return None
     member.offer = body
+    # No installed card: by SMS or e-mail instead, if the program says so.
+    from app.services import fallback
+
+    fallback.queue(
+        member.program,
+        {member.id: message.id},
+        kind=kind,
+        texts=texts,
+        source_key=source_key,
+        header=header,
+        campaign_id=campaign_id,
+        now=now,
+    )
     pass_ = pass_for_member(member)
     with outbox.campaign(campaign_id):
         if pass_ is not None:
@@ -171,6 +185,7 @@ def deliver_many(
     header: Text | None = None,
     campaign_id: int | None = None,
     on: date | None = None,
+    now: datetime | None = None,
 ) -> dict[int, int]:
     """`deliver` for a batch of the program's members, set-based: {member id:
     message id} for the members this call messaged (not erased, not reached by
@@ -195,7 +210,7 @@ def deliver_many(
     languages = {*LANGUAGES, *texts, *header}
     body = _per_language(lambda language: offer_text(texts, language, on), languages)
     table = MemberMessage.__table__
-    now = utcnow()
+    stamp = utcnow()  # `now` is the send moment the caller passed
     rows = (
         select(
             Member.id,
@@ -204,7 +219,7 @@ def deliver_many(
             literal(campaign_id, Integer),
             _per_language(lambda language: pick(header, language)[:80], languages),
             body,
-            literal(now, UTCDateTime()),
+            literal(stamp, UTCDateTime()),
         )
         .where(
             in_ids(Member.id, member_ids),
@@ -222,6 +237,16 @@ def deliver_many(
     sent = dict(db.session.execute(stmt).tuples().all())
     if not sent:
         return {}
+    _fallback(
+        program,
+        sent,
+        kind=kind,
+        texts=texts,
+        source_key=source_key,
+        header=header,
+        campaign_id=campaign_id,
+        now=now,
+    )
     # Only members whose offer really changes: their passes show something new.
     members = Member.__table__
     changed = set(
@@ -243,6 +268,7 @@ def deliver_each(
     kind: str,
     header: Text | None = None,
     on: date | None = None,
+    now: datetime | None = None,
 ) -> dict[int, int]:
     """`deliver_many` for members who each have their own source key and texts
     (a win-back keyed by the member's lapse, a reminder with their own balance):
@@ -269,7 +295,7 @@ def deliver_each(
         )
         .order_by(Member.id)
     ).all()
-    now = utcnow()
+    stamp = utcnow()  # `now` is the send moment the caller passed
     body_of: dict[int, str] = {}
     rows = []
     for member_id, language in members:
@@ -283,7 +309,7 @@ def deliver_each(
                 "campaign_id": None,
                 "header": pick(header, language)[:80],
                 "body": body_of[member_id],
-                "created_at": now,
+                "created_at": stamp,
             }
         )
     if not rows:
@@ -297,9 +323,25 @@ def deliver_each(
     sent = dict(db.session.connection().execute(stmt, rows).tuples().all())
     if not sent:
         return {}
+    _fallback(
+        program,
+        sent,
+        kind=kind,
+        own={i: messages[i] for i in sent},
+        header=header,
+        now=now,
+    )
     changed = _set_own_offers({i: body_of[i] for i in sent})
     _move_and_notify(program, sent, changed, None)
     return sent
+
+
+def _fallback(program: Program, sent: Mapping[int, int], **message: Any) -> None:
+    """Members just messaged with no installed card: SMS or e-mail instead, as
+    the program's `fallback_channels` rule says (services.fallback)."""
+    from app.services import fallback  # it reads the quiet hours from here
+
+    fallback.queue(program, sent, **message)
 
 
 def _set_own_offers(body_of: dict[int, str]) -> set[int]:

@@ -123,7 +123,11 @@ def queue_message(
 
 
 def card_url(member: Member) -> str:
-    return pass_service.public_url(f"/c/{member.card_token}")
+    return card_url_for(member.card_token)
+
+
+def card_url_for(card_token: str) -> str:
+    return pass_service.public_url(f"/c/{card_token}")
 
 
 def send_card_link(member: Member) -> int:

@@ -182,6 +182,32 @@ def enqueue_for_passes(pass_ids: Iterable[int], campaign_id: int | None = None) 
     return len(values)
 
 
+def enqueue_messages(
+    items: Iterable[tuple[str, str, str]],
+    not_before: datetime,
+    campaign_id: int | None = None,
+) -> None:
+    """Queue (channel, topic, token) deliveries that may not go before
+    `not_before` (fallback SMS/e-mail waiting out the quiet hours): one
+    executemany upsert."""
+    now = utcnow()
+    rows = []
+    for channel, topic, token in items:
+        row = _row(
+            channel,
+            topic,
+            token,
+            pass_id=None,
+            device_id=None,
+            campaign_id=campaign_id,
+            now=now,
+        )
+        row["next_attempt_at"] = max(now, not_before)
+        rows.append(row)
+    for start in range(0, len(rows), 2000):
+        _upsert(rows[start : start + 2000])
+
+
 def enqueue(
     channel: str,
     topic: str,
@@ -357,10 +383,18 @@ def deliveries_for_campaign(campaign_id: int) -> list[PushDelivery]:
 
 
 def status_counts(
-    *, campaign_id: int | None = None, pass_id: int | None = None
+    *,
+    campaign_id: int | None = None,
+    pass_id: int | None = None,
+    channels: Iterable[str] | None = None,
+    not_channels: Iterable[str] | None = None,
 ) -> dict[str, int]:
     """{"queued": n, "sent": n, "failed": n, "dropped": n}, optionally filtered."""
     query = select(PushDelivery.status, func.count()).group_by(PushDelivery.status)
+    if channels is not None:
+        query = query.where(PushDelivery.channel.in_(list(channels)))
+    if not_channels is not None:
+        query = query.where(PushDelivery.channel.not_in(list(not_channels)))
     if campaign_id is not None:
         query = query.where(PushDelivery.campaign_id == campaign_id)
     if pass_id is not None:

@@ -40,6 +40,7 @@ from sqlalchemy import (
     func,
     literal,
     null,
+    or_,
     select,
     true,
     union_all,
@@ -64,6 +65,7 @@ from app.models import (
     WalletEvent,
 )
 from app.models.base import utcnow
+from app.models.outbound import FALLBACK, OutboundMessage
 from app.models.results import CONTROL, TREATMENT
 from app.services import offers as offer_service
 from app.services.errors import Invalid
@@ -265,12 +267,21 @@ def mark_reached(member_ids: Iterable[int], source_keys: Iterable[str]) -> None:
     if not ids or not keys:
         return
     reachable = select(Member.id).where(in_ids(Member.id, ids), reachable_expr())
+    # Or by SMS / e-mail instead (fallback channels): queued for this source.
+    by_message = select(OutboundMessage.member_id).where(
+        in_ids(OutboundMessage.member_id, ids),  # type: ignore[arg-type]
+        OutboundMessage.source_key.in_(keys),
+        OutboundMessage.purpose == FALLBACK,
+    )
     db.session.execute(
         update(Assignment)
         .where(
             in_ids(Assignment.member_id, ids),
             Assignment.source_key.in_(keys),
-            Assignment.member_id.in_(reachable),
+            or_(
+                Assignment.member_id.in_(reachable),
+                Assignment.member_id.in_(by_message),
+            ),
         )
         .values(reached=True)
         .execution_options(synchronize_session=False)
@@ -715,9 +726,10 @@ def _compare(
     }
 
 
-def compute(population: Population) -> dict[str, Any]:
+def compute(population: Population, message_cost_kopecks: int = 0) -> dict[str, Any]:
     """The results of a population: groups, differences, incremental revenue and
-    ROMI (see the module and docs/architecture.md, "Results")."""
+    ROMI (see the module and docs/architecture.md, "Results"); the cost counts
+    `message_cost_kopecks` too (the fallback SMS sent)."""
     program = population.program
     figures = _purchases(population)
     points = _bonus_points(population)
@@ -762,8 +774,10 @@ def compute(population: Population) -> dict[str, Any]:
     }
     if not body["control_group"]:
         body["note"] = "no control group: nothing to compare with"
-    cost_kopecks = groups[TREATMENT]["discount_cost"] * 100 + (
-        groups[TREATMENT]["bonus_points_cost"] * 100
+    cost_kopecks = (
+        groups[TREATMENT]["discount_cost"] * 100
+        + groups[TREATMENT]["bonus_points_cost"] * 100
+        + message_cost_kopecks
     )
     body["cost"] = _rub(cost_kopecks)
     body["gross_margin_percent"] = float(margin)
@@ -835,11 +849,56 @@ def daily(population: Population) -> dict[str, list[float]]:
 # -- campaigns and automations -----------------------------------------------------
 def campaign_results(campaign: Campaign) -> dict[str, Any]:
     population = campaign_population(campaign)
-    return {
+    channels = _fallback_reach(campaign.id)
+    body = {
         "campaign_id": campaign.id,
         "holdout_percent": campaign.holdout_percent,
-        **compute(population),
+        **compute(population, channels["sms_cost_kopecks"]),
     }
+    # Reached by channel: the wallet, or SMS / e-mail instead (fallback).
+    reached = body["groups"][TREATMENT]["reached"]
+    body["reached_by_channel"] = {
+        "wallet": max(0, reached - channels["sms_queued"] - channels["email_queued"]),
+        "sms": channels["sms"],
+        "email": channels["email"],
+    }
+    body["sms_cost"] = _rub(channels["sms_cost_kopecks"])
+    return body
+
+
+def _fallback_reach(campaign_id: int) -> dict[str, int]:
+    """The campaign's fallback messages: members sent to (and queued) per
+    channel, and the SMS cost in kopecks."""
+    rows = db.session.execute(
+        select(
+            OutboundMessage.channel,
+            func.count(func.distinct(OutboundMessage.member_id)),
+            func.count(
+                func.distinct(
+                    case(
+                        (
+                            OutboundMessage.sent_at.is_not(None),
+                            OutboundMessage.member_id,
+                        )
+                    )
+                )
+            ),
+            func.coalesce(func.sum(OutboundMessage.cost_kopecks), 0),
+        )
+        .where(
+            OutboundMessage.campaign_id == campaign_id,
+            OutboundMessage.purpose == FALLBACK,
+        )
+        .group_by(OutboundMessage.channel)
+    ).all()
+    out = dict.fromkeys(("sms", "email", "sms_queued", "email_queued"), 0)
+    out["sms_cost_kopecks"] = 0
+    for channel, queued, sent, cost in rows:
+        out[f"{channel}_queued"] = int(queued)
+        out[channel] = int(sent)
+        if channel == "sms":
+            out["sms_cost_kopecks"] = int(cost or 0)
+    return out
 
 
 def parse_period(

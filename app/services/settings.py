@@ -28,7 +28,7 @@ from sqlalchemy import delete, func, select
 import passes
 from app.extensions import db
 from app.models import ApiKey, Member, PassRefresh, Program, ProgramImage
-from app.services import audit, checks, loyalty, stores
+from app.services import audit, checks, fallback, loyalty, stores
 from app.services import passes as pass_service
 from app.services.errors import Invalid, NotFound
 
@@ -124,6 +124,7 @@ def view(program: Program) -> dict[str, Any]:
             "gross_margin_percent": int(program.rule("gross_margin_percent")),
             "message_cap": program.rule("message_cap"),
             "profile_points": int(program.rule("profile_points")),
+            "fallback_channels": fallback.mode(program),
         },
         "quiet_hours": {"from": quiet_from, "until": quiet_until},
         "timezone": program.timezone,
@@ -264,6 +265,7 @@ def _rules(program: Program, value: Any) -> dict[str, Any]:
         "gross_margin_percent",
         "message_cap",
         "profile_points",
+        "fallback_channels",
     )
     unknown = set(value) - set(known)
     if unknown:
@@ -333,6 +335,10 @@ def _rules(program: Program, value: Any) -> dict[str, Any]:
                 f"{MAX_WELCOME_BONUS}, granted once for a completed profile",
             )
         rules["profile_points"] = value["profile_points"]
+    if "fallback_channels" in value:
+        # Campaign and automation messages by SMS / e-mail to members without a
+        # card in a wallet (services.fallback).
+        rules["fallback_channels"] = fallback.parse_mode(value["fallback_channels"])
     return rules
 
 

@@ -83,6 +83,9 @@ def test_lifecycle_send_once_with_progress(
         "failed": 0,
         "dropped": 0,
         "percent": 100,
+        # No fallback channels (the default): no SMS or e-mail.
+        "sms": {"queued": 0, "sent": 0, "failed": 0, "cost": 0.0},
+        "email": {"queued": 0, "sent": 0, "failed": 0},
     }
     with app.app_context():
         # Running again (a second worker, a restart) sends nothing more.

@@ -112,6 +112,7 @@ def test_get_shows_the_settings(client: FlaskClient, demo: Demo, key: str) -> No
         "gross_margin_percent": 50,
         "message_cap": None,
         "profile_points": 0,
+        "fallback_channels": "none",
     }
     assert body["quiet_hours"] == {"from": 21, "until": 9}
     assert body["timezone"] == "Europe/Moscow"
@@ -263,6 +264,7 @@ def test_rules_time_zone_and_quiet_hours_apply_without_touching_passes(
         "gross_margin_percent": 50,
         "message_cap": None,
         "profile_points": 0,
+        "fallback_channels": "none",
     }
     assert body["quiet_hours"] == {"from": 22, "until": 8}
     with app.app_context():

@@ -140,7 +140,9 @@ def test_start_is_typed_in_the_programs_time_zone_and_nobody_reachable_warns(
         dialog.dismiss()
 
     page.once("dialog", dismiss)
-    row.locator("button[data-action=schedule]").click()
+    # The question waits for the SMS estimate first: wait for it to be asked.
+    with page.expect_event("dialog"):
+        row.locator("button[data-action=schedule]").click()
     expect(row.locator(".state")).to_have_text("черновик")
     assert len(asked) == 1
     assert asked[0].startswith("Сейчас никому из аудитории (3 участника)")
