@@ -112,20 +112,32 @@ class Download(NamedTuple):
     data: bytes | None
 
 
+# Built once: a statement made per request costs more to construct and key for
+# SQLAlchemy's compiled cache (~0.2 ms) than PostgreSQL takes to run it.
+_DOWNLOAD = (
+    select(Pass.id, Pass.authentication_token, Pass.updated_at, T.c.data)
+    .join(Program, Pass.program_id == Program.id)
+    .outerjoin(
+        T,
+        and_(
+            T.c.pass_id == Pass.id,
+            T.c.update_tag == Pass.update_tag,
+            T.c.modified_at == Pass.updated_at,
+        ),
+    )
+    .where(
+        Program.pass_type_identifier == bindparam("b_type"),
+        Pass.serial_number == bindparam("b_serial"),
+    )
+)
+
+
 def download(pass_type: str, serial: str, token: str) -> Download | None:
     """The pass the token opens, with its cached bytes, in one statement (the
     herd's downloads: the pass by its serial's index, the cache row by its
     primary key); None when the serial is unknown or the token wrong."""
-    current = and_(
-        T.c.pass_id == Pass.id,
-        T.c.update_tag == Pass.update_tag,
-        T.c.modified_at == Pass.updated_at,
-    )
     row = db.session.execute(
-        select(Pass.id, Pass.authentication_token, Pass.updated_at, T.c.data)
-        .join(Program, Pass.program_id == Program.id)
-        .outerjoin(T, current)
-        .where(Program.pass_type_identifier == pass_type, Pass.serial_number == serial)
+        _DOWNLOAD, {"b_type": pass_type, "b_serial": serial}
     ).first()
     # Compared even when the serial is unknown, so both take the same time.
     expected = row[1] if row is not None else _DUMMY_TOKEN
