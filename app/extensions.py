@@ -8,6 +8,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 
+import app.ratelimit_memory  # noqa: F401 - memory:// without a per-hit sweep
 from app.models.base import Base
 
 db = SQLAlchemy(model_class=Base)

@@ -574,6 +574,46 @@ def build_pkpass(pass_: Pass) -> bytes:
     return passes.build_pkpass(*pass_inputs(pass_), signer=signer(pass_.program))
 
 
+def build_pkpasses(passes_: Sequence[Pass]) -> dict[int, bytes | Exception]:
+    """`build_pkpass` of many passes (program and member loaded), by pass id; a
+    pass that cannot be built maps to its error. What passes of one program share
+    is prepared once: the program's view and signer, every member's offers (one
+    query instead of one per pass) and the nearest-ten choices. (The worker signs
+    a campaign's passes ahead with this: docs/performance.md, "The device herd".)"""
+    out: dict[int, bytes | Exception] = {}
+    by_program: dict[int, list[Pass]] = {}
+    for pass_ in passes_:
+        by_program.setdefault(pass_.program_id, []).append(pass_)
+    for group in by_program.values():
+        program = group[0].program
+        try:
+            view, signed_by = program_view(program), signer(program)
+            held = pass_offers(
+                [p.member_id for p in group],
+                {p.member_id: p.member.language for p in group},
+                program.timezone,
+            )
+        except Exception as error:  # noqa: BLE001 - reported per pass
+            out.update(dict.fromkeys((p.id for p in group), error))
+            continue
+        nearest: dict[tuple[int | None, str], list[passes.Store]] = {}
+        for pass_ in group:
+            member = pass_.member
+            place = (member.preferred_store_id, member.city or "")
+            try:
+                if place not in nearest:
+                    nearest[place] = nearest_stores(member)
+                out[pass_.id] = passes.build_pkpass(
+                    view,
+                    member_view(pass_, held.get(pass_.member_id, NO_OFFERS)),
+                    nearest[place],
+                    signer=signed_by,
+                )
+            except Exception as error:  # noqa: BLE001 - reported per pass
+                out[pass_.id] = error
+    return out
+
+
 # The stored hash of a pass whose content is known to have changed but was not
 # re-hashed (see `move_changed_passes`); `refresh_pass` never computes it, so the
 # next refresh moves the tag (conservative), and `pass_hashes` fills it in.

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, text
+from sqlalchemy import event, select, text
 
 from app.extensions import db
 from app.services import wallet
@@ -78,3 +78,36 @@ def test_changed_serials_is_one_statement_on_indexes(
         assert "Seq Scan" not in explained, explained
         first_scan = next(line for line in explained.splitlines() if "Scan" in line)
         assert " on device" in first_scan, explained
+
+
+def test_a_cached_pass_download_is_one_statement(
+    app: Flask, client: FlaskClient, demo: Demo
+) -> None:
+    from app.models import Pass
+    from app.services import pass_cache
+
+    p = demo.passes[0]
+    with app.app_context():
+        pass_id = db.session.scalar(
+            select(Pass.id).where(Pass.serial_number == p.serial)
+        )
+        assert pass_cache.sign_ahead([pass_id]) == 1
+    answers: list[Any] = []
+    statements = statements_of(
+        app,
+        lambda: answers.append(
+            client.get(
+                f"/wallet/v1/passes/{demo.pass_type}/{p.serial}",
+                headers={"Authorization": f"ApplePass {p.token}"},
+            )
+        ),
+    )
+    assert answers[0].status_code == 200
+    assert answers[0].data[:2] == b"PK"
+    # The pass (by its serial) and its cached bytes (by primary key) together.
+    assert len(statements) == 1, [s for s, _ in statements]
+    wrong = client.get(
+        f"/wallet/v1/passes/{demo.pass_type}/{p.serial}",
+        headers={"Authorization": "ApplePass " + "0" * 24},
+    )
+    assert wrong.status_code == 401

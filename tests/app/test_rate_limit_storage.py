@@ -131,3 +131,40 @@ def app_factory_config(pki_dir: Path, database_url: str) -> dict[str, object]:
     from tests.conftest import base_config
 
     return {**base_config(pki_dir), "SQLALCHEMY_DATABASE_URI": database_url}
+
+
+def test_memory_storage_does_not_sweep_every_key_on_every_hit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """limits' MemoryStorage started a thread walking every key ~10 ms after a
+    hit: with a key per phone, a herd paid that per request. memory:// now
+    sweeps at most every few seconds; counts and expiry are unchanged."""
+    import threading
+    import time
+
+    from limits import parse, strategies
+    from limits.storage import storage_from_string
+
+    import app.extensions  # noqa: F401 - registers memory:// (app.ratelimit_memory)
+
+    started: list[object] = []
+    original = threading.Timer.start
+
+    def counted(timer: threading.Timer) -> None:
+        started.append(timer)
+        original(timer)
+
+    monkeypatch.setattr(threading.Timer, "start", counted)
+    storage = storage_from_string("memory://")
+    limiter = strategies.FixedWindowRateLimiter(storage)
+    per_device = parse("2 per second")
+    for i in range(50):
+        assert limiter.hit(per_device, f"device:{i}")
+        time.sleep(0.02)  # longer than the old 10 ms timer
+    assert len(started) <= 3, len(started)
+    # Still counted and refused per key, and a key's window still ends.
+    assert limiter.hit(per_device, "device:x")
+    assert limiter.hit(per_device, "device:x")
+    assert not limiter.hit(per_device, "device:x")
+    time.sleep(1.1)
+    assert limiter.hit(per_device, "device:x")

@@ -163,3 +163,28 @@ def test_content_fingerprint_follows_what_the_pass_shows(
     assert passes.content_fingerprint(program, make_member(), stores) == base
     assert passes.content_fingerprint(program, make_member(points=1), stores) != base
     assert passes.content_fingerprint(program, member, stores[:3]) != base
+
+
+def test_the_archive_is_the_one_zipfile_writes(program) -> None:
+    """zip_pass writes the stored entries itself (the images' entries built once
+    per design): byte for byte what zipfile writes, readable and CRC-checked."""
+    from passes.package import _ZIP_TIME, zip_pass
+
+    files = {
+        "pass.json": b'{"a": 1}',
+        "ru.lproj/pass.strings": '"k" = "значение";\n'.encode(),
+        "страница.txt": b"a name that is not ASCII",
+        "empty": b"",
+        **passes.render_images(program.design),
+    }
+    expected = io.BytesIO()
+    with zipfile.ZipFile(expected, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in files.items():
+            archive.writestr(zipfile.ZipInfo(name, date_time=_ZIP_TIME), data)
+    images = passes.render_images(program.design).keys()
+    for _ in range(2):  # the second time from the cached image entries
+        written = zip_pass(files, steady=images)
+        assert written == expected.getvalue()
+    with zipfile.ZipFile(io.BytesIO(written)) as archive:
+        assert archive.testzip() is None
+        assert {name: archive.read(name) for name in archive.namelist()} == files

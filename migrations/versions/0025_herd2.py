@@ -1,0 +1,27 @@
+"""signed_pass.data stored uncompressed on PostgreSQL (STORAGE EXTERNAL)
+
+A .pkpass is a zip of PNGs and a signature: PostgreSQL's pglz compression of
+each 25 KB row cost ~0.4 ms of server CPU per stored pass to save ~30 % (the
+pass.json part), and its reads decompressed it again (docs/performance.md, "The
+device herd"). SQLite has no such setting.
+
+Revision ID: 0025_herd2
+Revises: 0024_mechanics
+"""
+
+from alembic import op
+
+revision = "0025_herd2"
+down_revision = "0024_mechanics"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE signed_pass ALTER COLUMN data SET STORAGE EXTERNAL")
+
+
+def downgrade():
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE signed_pass ALTER COLUMN data SET STORAGE EXTENDED")
