@@ -27,7 +27,7 @@ class SignedPass(Base):
 
 
 # PostgreSQL: the bytes are kept uncompressed (a zip of PNGs and a signature:
-# pglz cost ~0.4 ms of server CPU per stored pass for ~30 %; migration 0025_herd2).
+# pglz cost ~0.4 ms of server CPU per stored pass for ~30 %; migration 0028_herd2).
 event.listen(
     SignedPass.__table__,
     "after_create",

@@ -215,7 +215,7 @@ def test_a_batch_builds_the_same_passes_as_one_by_one(
 
 def test_postgresql_keeps_the_bytes_uncompressed(app: Flask, database_url: str) -> None:
     """pglz spent ~0.4 ms of server CPU per stored .pkpass (a zip of PNGs and a
-    signature) for ~30 %: the column is STORAGE EXTERNAL (migration 0025_herd2)."""
+    signature) for ~30 %: the column is STORAGE EXTERNAL (migration 0028_herd2)."""
     if not database_url.startswith("postgresql"):
         pytest.skip("PostgreSQL's TOAST setting")
     from sqlalchemy import text

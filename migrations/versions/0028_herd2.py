@@ -5,14 +5,14 @@ each 25 KB row cost ~0.4 ms of server CPU per stored pass to save ~30 % (the
 pass.json part), and its reads decompressed it again (docs/performance.md, "The
 device herd"). SQLite has no such setting.
 
-Revision ID: 0025_herd2
-Revises: 0024_mechanics
+Revision ID: 0028_herd2
+Revises: 0027_fallback
 """
 
 from alembic import op
 
-revision = "0025_herd2"
-down_revision = "0024_mechanics"
+revision = "0028_herd2"
+down_revision = "0027_fallback"
 branch_labels = None
 depends_on = None
 
