@@ -267,6 +267,9 @@ def parent(args: argparse.Namespace) -> None:
                         command = [
                             str(Path(sys.executable).with_name("py-spy")),
                             "record",
+                            # Only the thread holding the GIL: on-CPU Python, not
+                            # the waits for PostgreSQL (psycopg waits without it).
+                            "--gil",
                             "--full-filenames",
                             "--format",
                             "raw",
