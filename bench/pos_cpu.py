@@ -11,10 +11,11 @@ DIR` runs the same purchases against the code in DIR (e.g. an export of main:
 
 The purchases mirror bench/pos_load.py: random card and store, 30 % redeeming
 1-30 points, 10 % sent again with the same Idempotency-Key (counted as requests,
-not purchases).
+not purchases). `--offer-share S`: as in bench/pos_load.py, every member holds a
+10 % offer instance and a share S of purchases redeems an unused one.
 
     .venv/bin/python bench/pos_cpu.py [--baseline DIR] [--purchases 1500]
-        [--rounds 3] [--profile]
+        [--rounds 3] [--offer-share 0.3] [--profile | --spy]
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ def child(args: argparse.Namespace) -> None:
         counts["statements"] += 1
 
     rng = random.Random(args.seed)
+    # Unused offer instances [barcode, [id]] (each round's database is a fresh copy).
+    instances = [
+        (barcode, [instance]) for barcode, instance in setup.get("instances", [])
+    ]
+    rng.shuffle(instances)
     client = app.test_client()
     with app.app_context():
         event.listen(db.engine, "before_cursor_execute", count)
@@ -98,12 +104,14 @@ def child(args: argparse.Namespace) -> None:
         for _ in range(n):
             key = rng.choice(setup["keys"])
             redeem = rng.randint(1, 30) if rng.random() < 0.3 else 0
-            body = {
+            body: dict[str, object] = {
                 "code": rng.choice(setup["barcodes"]),
                 "amount": f"{rng.randint(10_000, 500_000) / 100:.2f}",
                 "receipt_id": uuid.uuid4().hex[:12],
                 "redeem_points": redeem,
             }
+            if instances and rng.random() < args.offer_share:
+                body["code"], body["offer_ids"] = instances.pop()
             headers = {
                 "Authorization": f"Bearer {key}",
                 "Idempotency-Key": str(uuid.uuid4()),
@@ -215,7 +223,7 @@ def summarize_spy(path: str, top: int) -> None:
 def parent(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "bench"))
-    from pos_load import SECRET_KEY, prepare
+    from pos_load import SECRET_KEY, prepare, prepare_offers
     from sqlalchemy import create_engine, text
 
     from tests.support.postgres import PostgresServer
@@ -227,10 +235,13 @@ def parent(args: argparse.Namespace) -> None:
     server = PostgresServer().start()
     try:
         keys, barcodes = prepare(server, args.members, args.devices_share)
+        instances = prepare_offers(server, barcodes) if args.offer_share else []
         admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
         with tempfile.TemporaryDirectory() as tmp:
             setup = Path(tmp) / "setup.json"
-            setup.write_text(json.dumps({"keys": keys, "barcodes": barcodes}))
+            setup.write_text(
+                json.dumps({"keys": keys, "barcodes": barcodes, "instances": instances})
+            )
             for round_ in range(args.rounds):
                 for name, tree in trees:
                     database = f"cpu_{name}_{round_}"
@@ -263,6 +274,8 @@ def parent(args: argparse.Namespace) -> None:
                         str(round_),
                         "--feedback-percent",
                         str(args.feedback_percent),
+                        "--offer-share",
+                        str(args.offer_share),
                     ]
                     if args.profile and round_ == 0:
                         command += ["--profile", "--profile-out", profile_out]
@@ -273,6 +286,9 @@ def parent(args: argparse.Namespace) -> None:
                         command = [
                             str(Path(sys.executable).with_name("py-spy")),
                             "record",
+                            # Only the thread holding the GIL: on-CPU Python, not
+                            # the waits for PostgreSQL (psycopg waits without it).
+                            "--gil",
                             "--full-filenames",
                             "--format",
                             "raw",
@@ -308,7 +324,8 @@ def parent(args: argparse.Namespace) -> None:
     print(
         f"\nPOS cost per purchase: {args.purchases} purchases x {args.rounds} rounds, "
         f"one at a time, in-process WSGI, PostgreSQL, {args.devices_share:.0%} of "
-        f"passes with a device; median of rounds; "
+        f"passes with a device, {args.offer_share:.0%} redeeming an offer; "
+        f"median of rounds; "
         f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}\n"
     )
     columns = [
@@ -346,6 +363,12 @@ def main() -> None:
         type=int,
         default=0,
         help="switch feedback on: this share of purchases is asked (0: off)",
+    )
+    parser.add_argument(
+        "--offer-share",
+        type=float,
+        default=0.0,
+        help="share of purchases redeeming an offer instance (as bench/pos_load.py)",
     )
     parser.add_argument("--profile", action="store_true", help="cProfile round 1")
     parser.add_argument("--spy", action="store_true", help="py-spy round 1")

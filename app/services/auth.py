@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, exists, or_, select, update
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app import database
 from app.extensions import db
-from app.models import ApiKey, Program, Store
+from app.models import ApiKey, Program, Store, WebhookEndpoint
 from app.models.apikey import ROLES
 from app.models.base import utcnow
 from app.services.errors import Forbidden, Unauthorized
@@ -170,6 +170,9 @@ class Principal:
     program_id: int | None
     store_id: int | None
     program: Program | None
+    # Whether the program has any webhook endpoint: a purchase skips looking up
+    # the subscribed ones when it has none (most programs).
+    webhooks: bool = True
 
 
 _PROGRAM_COLUMNS = [
@@ -185,6 +188,9 @@ _LOOKUP = (
         ApiKey.program_id,
         ApiKey.store_id,
         Store.active,
+        exists()
+        .where(WebhookEndpoint.program_id == ApiKey.program_id)
+        .label("webhooks"),
         *[column.label(f"program__{key}") for key, column in _PROGRAM_COLUMNS],
     )
     .outerjoin(Store, Store.id == ApiKey.store_id)
@@ -231,6 +237,7 @@ def authenticate_principal(
         program_id=row.program_id,
         store_id=row.store_id,
         program=_program_snapshot(row),
+        webhooks=bool(row.webhooks),
     )
 
 

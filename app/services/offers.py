@@ -602,6 +602,20 @@ _HELD = select(
 ).join(Offer, Offer.id == MemberOffer.offer_id)
 
 
+# The instances a purchase names (at most 5): built once from the tables (plain
+# Core: SQLAlchemy reuses the compiled SQL, no ORM work per execution); an
+# expanding IN keeps it cached whatever their number.
+_INSTANCES, _OFFERS = MemberOffer.__table__, Offer.__table__
+_CHOSEN = (
+    select(
+        *(_INSTANCES.c[name] for name in Held._fields[:6]),
+        *(_OFFERS.c[name] for name in Held._fields[6:]),
+    )
+    .join(_OFFERS, _OFFERS.c.id == _INSTANCES.c.offer_id)
+    .where(_INSTANCES.c.id.in_(bindparam("ids", expanding=True)))
+)
+
+
 def active(member_id: int, now: datetime | None = None) -> list[Held]:
     """The member's usable instances (issued, not expired), soonest expiry first."""
     now = now or utcnow()
@@ -684,9 +698,7 @@ def apply(
     used. Reads only (the caller holds the member's row lock)."""
     rows = {
         row.id: Held(*row)
-        for row in db.session.execute(
-            _HELD.where(in_ids(MemberOffer.id, list(offer_ids)))
-        ).all()
+        for row in db.session.execute(_CHOSEN, {"ids": [int(i) for i in offer_ids]})
     }
     chosen: list[Held] = []
     for offer_id in offer_ids:

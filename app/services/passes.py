@@ -242,6 +242,29 @@ _PASS_OFFERS = (
     .join(Offer, Offer.id == MemberOffer.offer_id)
     .where(MemberOffer.status.in_(("issued", "redeemed", "expired")))
 )
+# One member's, built once and from the tables (plain Core, not ORM entities):
+# SQLAlchemy reuses its compiled SQL and skips the ORM's per-execution work,
+# while the session still autoflushes first.
+_OFFER_TABLE = Offer.__table__
+_INSTANCES = MemberOffer.__table__
+_ONE_MEMBERS_OFFERS = (
+    select(
+        _INSTANCES.c.member_id,
+        _INSTANCES.c.id,
+        _INSTANCES.c.status,
+        _INSTANCES.c.issued_at,
+        _INSTANCES.c.expires_at,
+        _INSTANCES.c.redeemed_at,
+        _OFFER_TABLE.c.title,
+        _OFFER_TABLE.c.terms,
+    )
+    .join(_OFFER_TABLE, _OFFER_TABLE.c.id == _INSTANCES.c.offer_id)
+    .where(
+        _INSTANCES.c.member_id == bindparam("member_id"),
+        _INSTANCES.c.status.in_(("issued", "redeemed", "expired")),
+    )
+    .order_by(_INSTANCES.c.id)
+)
 
 
 class PassOffers(NamedTuple):
@@ -269,11 +292,16 @@ def pass_offers(
     if not member_ids:
         return {}
     now = now or utcnow()
-    rows = db.session.execute(
-        _PASS_OFFERS.where(in_ids(MemberOffer.member_id, list(member_ids))).order_by(
-            MemberOffer.member_id, MemberOffer.id
-        )
-    ).all()
+    if len(member_ids) == 1:  # a purchase, a pass download: the prebuilt statement
+        rows = db.session.execute(
+            _ONE_MEMBERS_OFFERS, {"member_id": member_ids[0]}
+        ).all()
+    else:
+        rows = db.session.execute(
+            _PASS_OFFERS.where(
+                in_ids(MemberOffer.member_id, list(member_ids))
+            ).order_by(MemberOffer.member_id, MemberOffer.id)
+        ).all()
     by_member: dict[int, list[Any]] = {}
     for row in rows:
         by_member.setdefault(row.member_id, []).append(row)

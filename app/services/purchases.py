@@ -467,7 +467,7 @@ def record_purchase(
         pass_service.refresh_pass(pass_row)
     if applied is not None:
         offers.mark_redeemed(applied, written.transaction_id, now)
-        for redeemed in applied.redeemed:
+        for redeemed in applied.redeemed if api_key.webhooks else ():
             webhooks.emit(
                 program.id,
                 "offer.redeemed",
@@ -479,6 +479,8 @@ def record_purchase(
                 },
                 member_id=card.id,
             )
+    if not api_key.webhooks:  # (no endpoint: nothing to look up or queue)
+        return {"transaction_id": written.transaction_id, **response}, False
     webhooks.emit(
         program.id,
         "purchase.created",

@@ -15,7 +15,7 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from app.extensions import db
 from app.models import AuditEntry, WebhookDelivery, WebhookEndpoint
@@ -327,3 +327,88 @@ def test_member_pass_and_import_events_carry_the_right_facts(
     # The member's own events arrived in the order they happened.
     mine = [b["type"] for b in bodies if b["data"].get("member_id") == p.member_id]
     assert mine == ["pass.installed", "pass.uninstalled", "member.erased"]
+
+
+def test_a_purchase_looks_up_endpoints_only_when_its_program_has_any(
+    app: Flask, key: str, demo: Demo, receiver: WebhookReceiver
+) -> None:
+    """Most programs have no endpoint: their purchases skip the endpoint query
+    (the key's lookup says so), and one made later is seen by the next sale."""
+    client = app.test_client()
+    pos = make_key(app)
+    code = card(app, demo.passes[0].member_id).barcode
+    statements: list[str] = []
+
+    def seen(_c: object, _cu: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        buy(client, pos, code, "r-1")
+        looked_up = [s for s in statements if s.startswith("SELECT webhook_endpoint")]
+        assert looked_up == []
+        subscribe(client, key, receiver.url, ["purchase.created"])
+        statements.clear()
+        transaction_id = buy(client, pos, code, "r-2")
+        looked_up = [s for s in statements if s.startswith("SELECT webhook_endpoint")]
+        assert len(looked_up) == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    with app.app_context():
+        queued = db.session.execute(select(WebhookDelivery.event, WebhookDelivery.body))
+        bodies = [(event_, json.loads(body)) for event_, body in queued]
+    assert [(e, b["data"]["transaction_id"]) for e, b in bodies] == [
+        ("purchase.created", transaction_id)
+    ]
+
+
+def test_a_purchase_redeeming_an_offer_queues_offer_redeemed_then_purchase_created(
+    app: Flask, key: str, demo: Demo, receiver: WebhookReceiver
+) -> None:
+    client = app.test_client()
+    subscribe(client, key, receiver.url, ["offer.redeemed", "purchase.created"])
+    offer = client.post(
+        "/api/v1/offers",
+        json={
+            "kind": "percent_off",
+            "value": 10,
+            "title": {"ru": "−10 %", "en": "10 % off"},
+            "valid_days": 30,
+        },
+        headers=auth(key),
+    )
+    assert offer.status_code == 201, offer.get_json()
+    member_id = demo.passes[0].member_id
+    held = client.post(
+        f"/api/v1/members/{member_id}/offers",
+        json={"offer_id": offer.get_json()["id"]},
+        headers=auth(key),
+    )
+    assert held.status_code == 201, held.get_json()
+    response = client.post(
+        "/api/v1/pos/transactions",
+        json={
+            "code": card(app, member_id).barcode,
+            "amount": "1000.00",
+            "receipt_id": "r-offer",
+            "offer_ids": [held.get_json()["id"]],
+        },
+        headers={**auth(make_key(app)), "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["discount"] == "100.00"
+    with app.app_context():
+        queued = db.session.execute(
+            select(WebhookDelivery.event, WebhookDelivery.body).order_by(
+                WebhookDelivery.id
+            )
+        )
+        bodies = [(event_, json.loads(body)["data"]) for event_, body in queued]
+    transaction_id = response.get_json()["transaction_id"]
+    assert [(e, d["transaction_id"]) for e, d in bodies] == [
+        ("offer.redeemed", transaction_id),
+        ("purchase.created", transaction_id),
+    ]
+    assert bodies[0][1]["id"] == held.get_json()["id"]
