@@ -8,8 +8,9 @@ from typing import Any
 from flask import flash, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
+from app.admin.guards import with_program
 from app.admin.texts import texts
-from app.admin.views import _language, _program, _render, bp, signed_in
+from app.admin.views import _language, _render, bp, signed_in
 from app.extensions import db
 from app.i18n import number
 from app.models import Program
@@ -34,10 +35,8 @@ def _page(program: Program, **context: Any) -> Response:
 
 @bp.get("/stamps")
 @signed_in
-def stamps_page() -> Response:
-    program = _program()
-    if program is None:
-        return _render("admin/no_program.html")
+@with_program
+def stamps_page(program: Program) -> Response:
     response = _page(program)
     db.session.commit()
     return response
@@ -45,10 +44,8 @@ def stamps_page() -> Response:
 
 @bp.post("/stamps")
 @signed_in
-def save_stamps() -> Response:
-    program = _program()
-    if program is None:
-        return _render("admin/no_program.html")
+@with_program
+def save_stamps(program: Program) -> Response:
     form = request.form
     body: dict[str, Any] = {"enabled": "enabled" in form}
     target = (form.get("target") or "").strip()
@@ -86,10 +83,8 @@ def _referrals_page(program: Program, **context: Any) -> Response:
 
 @bp.get("/referrals")
 @signed_in
-def referrals_page() -> Response:
-    program = _program()
-    if program is None:
-        return _render("admin/no_program.html")
+@with_program
+def referrals_page(program: Program) -> Response:
     response = _referrals_page(program)
     db.session.commit()
     return response
@@ -97,10 +92,8 @@ def referrals_page() -> Response:
 
 @bp.post("/referrals")
 @signed_in
-def save_referrals() -> Response:
-    program = _program()
-    if program is None:
-        return _render("admin/no_program.html")
+@with_program
+def save_referrals(program: Program) -> Response:
     form = request.form
 
     def whole(name: str, default: str) -> int | str:
