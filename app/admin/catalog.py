@@ -16,6 +16,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
 from app.admin import forms
+from app.admin.guards import with_program
 from app.admin.texts import texts
 from app.admin.views import _language, _program, _render, bp, signed_in
 from app.database import writes
@@ -30,10 +31,6 @@ SUBSCRIPTION_STATES = ("waiting", "restocked", "fulfilled", "cancelled", "all")
 
 def _t() -> dict[str, str]:
     return texts(_language())
-
-
-def _no_program() -> Response:
-    return _render("admin/no_program.html")
 
 
 # -- stores --------------------------------------------------------------------
@@ -63,10 +60,8 @@ def _stores_page(program: Program, **context: Any) -> Response:
 
 @bp.get("/stores")
 @signed_in
-def stores_page() -> Response:
-    program = _program()
-    if program is None:
-        return _no_program()
+@with_program
+def stores_page(program: Program) -> Response:
     response = _stores_page(program)
     db.session.commit()
     return response
@@ -99,10 +94,8 @@ def _change_store(
 
 @bp.post("/stores")
 @signed_in
-def add_store() -> Response:
-    program = _program()
-    if program is None:
-        return _no_program()
+@with_program
+def add_store(program: Program) -> Response:
     try:
         return _change_store(
             program, None, forms.store_body(request.form, True), "store.create"
@@ -122,10 +115,8 @@ def _failed_stores(program: Program, error: DomainError, **context: Any) -> Resp
 
 @bp.post("/stores/<int:store_id>")
 @signed_in
-def edit_store(store_id: int) -> Response:
-    program = _program()
-    if program is None:
-        return _no_program()
+@with_program
+def edit_store(program: Program, store_id: int) -> Response:
     store = _store(program, store_id)
     try:
         return _change_store(
@@ -139,11 +130,9 @@ def edit_store(store_id: int) -> Response:
 
 @bp.post("/stores/<int:store_id>/active")
 @signed_in
-def store_active(store_id: int) -> Response:
+@with_program
+def store_active(program: Program, store_id: int) -> Response:
     """Close a store (kept for history) or open it again."""
-    program = _program()
-    if program is None:
-        return _no_program()
     store = _store(program, store_id)
     active = request.form.get("active") == "1"
     return _change_store(
@@ -185,10 +174,8 @@ def _products_page(program: Program, **context: Any) -> Response:
 
 @bp.get("/products")
 @signed_in
-def products_page() -> Response:
-    program = _program()
-    if program is None:
-        return _no_program()
+@with_program
+def products_page(program: Program) -> Response:
     response = _products_page(program)
     db.session.commit()
     return response
@@ -196,10 +183,8 @@ def products_page() -> Response:
 
 @bp.post("/products")
 @signed_in
-def create_product() -> Response:
-    program = _program()
-    if program is None:
-        return _no_program()
+@with_program
+def create_product(program: Program) -> Response:
     try:
         product = catalog.create_product(program, forms.product_body(request.form))
     except (DomainError, forms.FormError) as error:
@@ -251,10 +236,8 @@ def _product_page(program: Program, sku: str, **context: Any) -> Response:
 
 @bp.get("/products/<sku>")
 @signed_in
-def product_page(sku: str) -> Response:
-    program = _program()
-    if program is None:
-        return _no_program()
+@with_program
+def product_page(program: Program, sku: str) -> Response:
     response = _product_page(program, sku)
     db.session.commit()
     return response
@@ -262,10 +245,8 @@ def product_page(sku: str) -> Response:
 
 @bp.post("/products/<sku>/restock")
 @signed_in
-def restock(sku: str) -> Response:
-    program = _program()
-    if program is None:
-        return _no_program()
+@with_program
+def restock(program: Program, sku: str) -> Response:
     try:
         product = catalog.get_product(program, sku)
     except DomainError:
@@ -334,10 +315,8 @@ def _automations_page(program: Program, **context: Any) -> Response:
 @bp.get("/automations")
 @writes  # creates the program's automation rows on first view
 @signed_in
-def automations_page() -> Response:
-    program = _program()
-    if program is None:
-        return _no_program()
+@with_program
+def automations_page(program: Program) -> Response:
     response = _automations_page(program)
     db.session.commit()  # rows created on first view
     return response
@@ -365,10 +344,8 @@ def _known(name: str) -> str:
 
 @bp.post("/automations/<name>")
 @signed_in
-def configure_automation(name: str) -> Response:
-    program = _program()
-    if program is None:
-        return _no_program()
+@with_program
+def configure_automation(program: Program, name: str) -> Response:
     row = automations.automation(program, _known(name))
     try:
         settings = forms.automation_settings(name, request.form, _t())
@@ -388,10 +365,8 @@ def configure_automation(name: str) -> Response:
 
 @bp.post("/automations/<name>/enabled")
 @signed_in
-def toggle_automation(name: str) -> Response:
-    program = _program()
-    if program is None:
-        return _no_program()
+@with_program
+def toggle_automation(program: Program, name: str) -> Response:
     row = automations.automation(program, _known(name))
     enabled = request.form.get("enabled") == "1"
     automations.configure(row, {"enabled": enabled})
@@ -413,11 +388,9 @@ def toggle_automation(name: str) -> Response:
 
 @bp.post("/automations/<name>/run")
 @signed_in
-def run_automation(name: str) -> Response:
+@with_program
+def run_automation(program: Program, name: str) -> Response:
     """Run now (or for a date), even if it is off: like the API's run."""
-    program = _program()
-    if program is None:
-        return _no_program()
     _known(name)
     raw = request.form.get("date", "").strip()
     try:

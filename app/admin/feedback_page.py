@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 from flask import flash, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
+from app.admin.guards import with_program
 from app.admin.texts import texts
-from app.admin.views import _language, _program, _render, bp, signed_in
+from app.admin.views import _language, _render, bp, signed_in
 from app.extensions import db
 from app.i18n import date_text, datetime_text, number
 from app.models import Member, Program
@@ -96,10 +97,8 @@ def _page(program: Program, status: int = 200, **context: Any) -> Response:
 
 @bp.get("/feedback")
 @signed_in
-def feedback_page() -> Response:
-    program = _program()
-    if program is None:
-        return _render("admin/no_program.html")
+@with_program
+def feedback_page(program: Program) -> Response:
     response = _page(program)
     db.session.commit()
     return response
@@ -107,10 +106,8 @@ def feedback_page() -> Response:
 
 @bp.post("/feedback")
 @signed_in
-def save_feedback() -> Response:
-    program = _program()
-    if program is None:
-        return _render("admin/no_program.html")
+@with_program
+def save_feedback(program: Program) -> Response:
     form = request.form
 
     def whole(name: str) -> int | str:
@@ -136,11 +133,9 @@ def save_feedback() -> Response:
 
 @bp.post("/feedback/<int:feedback_id>/resolve")
 @signed_in
-def resolve_feedback(feedback_id: int) -> Response:
+@with_program
+def resolve_feedback(program: Program, feedback_id: int) -> Response:
     """One click: apology points or an offer, and the message."""
-    program = _program()
-    if program is None:
-        return _render("admin/no_program.html")
     form = request.form
     body: dict[str, Any] = {"message": (form.get("message") or "").strip()}
     offer = checks.form_int((form.get("offer_id") or "").strip())

@@ -11,8 +11,9 @@ from flask import flash, g, redirect, request, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from app.admin.guards import with_program
 from app.admin.texts import texts
-from app.admin.views import _language, _program, _render, bp, signed_in
+from app.admin.views import _language, _render, bp, signed_in
 from app.extensions import db
 from app.i18n import money, number
 from app.models import MembershipPlan, Program
@@ -82,10 +83,8 @@ def _page(program: Program, **context: Any) -> Response:
 
 @bp.get("/memberships")
 @signed_in
-def memberships_page() -> Response:
-    program = _program()
-    if program is None:
-        return _render("admin/no_program.html")
+@with_program
+def memberships_page(program: Program) -> Response:
     response = _page(program)
     db.session.commit()
     return response
@@ -105,11 +104,9 @@ def _perks(ru: str, en: str) -> list[dict[str, str]]:
 
 @bp.post("/memberships")
 @signed_in
-def save_membership_plan() -> Response:
+@with_program
+def save_membership_plan(program: Program) -> Response:
     """Create a plan, or change the one with this code."""
-    program = _program()
-    if program is None:
-        return _render("admin/no_program.html")
     form = request.form
 
     def whole(name: str) -> int | str:
@@ -160,10 +157,8 @@ def save_membership_plan() -> Response:
 
 @bp.post("/memberships/<int:plan_id>/archive")
 @signed_in
-def archive_membership_plan(plan_id: int) -> Response:
-    program = _program()
-    if program is None:
-        return _render("admin/no_program.html")
+@with_program
+def archive_membership_plan(program: Program, plan_id: int) -> Response:
     try:
         plan = memberships.get_plan(program.id, plan_id)
     except DomainError:

@@ -11,8 +11,9 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
+from app.admin.guards import with_program
 from app.admin.texts import texts
-from app.admin.views import _language, _program, _render, bp, signed_in
+from app.admin.views import _language, _render, bp, signed_in
 from app.extensions import db
 from app.i18n import date_text, money
 from app.models import Campaign, Program
@@ -159,10 +160,8 @@ def _page(program: Program, **context: Any) -> Response:
 
 @bp.get("/offers")
 @signed_in
-def offers_page() -> Response:
-    program = _program()
-    if program is None:
-        return _render("admin/no_program.html")
+@with_program
+def offers_page(program: Program) -> Response:
     response = _page(program)
     db.session.commit()
     return response
@@ -170,10 +169,8 @@ def offers_page() -> Response:
 
 @bp.post("/offers")
 @signed_in
-def create_offer() -> Response:
-    program = _program()
-    if program is None:
-        return _render("admin/no_program.html")
+@with_program
+def create_offer(program: Program) -> Response:
     t = texts(_language())
     try:
         offers.create_offer(program, offer_body(request.form), g.admin_key)
@@ -195,10 +192,8 @@ def create_offer() -> Response:
 
 @bp.post("/offers/<int:offer_id>/archive")
 @signed_in
-def archive_offer(offer_id: int) -> Response:
-    program = _program()
-    if program is None:
-        return _render("admin/no_program.html")
+@with_program
+def archive_offer(program: Program, offer_id: int) -> Response:
     try:
         offer = offers.get_offer(program.id, offer_id)
     except DomainError:
@@ -212,11 +207,9 @@ def archive_offer(offer_id: int) -> Response:
 
 @bp.post("/offers/back-in-stock")
 @signed_in
-def back_in_stock_offer() -> Response:
+@with_program
+def back_in_stock_offer(program: Program) -> Response:
     """The offer that goes with every back-in-stock message (or none)."""
-    program = _program()
-    if program is None:
-        return _render("admin/no_program.html")
     t = texts(_language())
     raw = (request.form.get("offer_id") or "").strip()
     # Not a number: passed on as it is, for the setting's check to refuse.

@@ -3,13 +3,16 @@ program's settings (the same services the API uses) and their counts."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 from flask import flash, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
+from app.admin.guards import with_program
 from app.admin.texts import texts
-from app.admin.views import _language, _program, _render, bp, signed_in
+from app.admin.views import _language, _render, bp, signed_in
 from app.extensions import db
 from app.i18n import number
 from app.models import Program
@@ -17,12 +20,15 @@ from app.services import checks, offers, referrals, stamps
 from app.services.errors import DomainError
 
 
-def _page(program: Program, **context: Any) -> Response:
+def _mechanic_page(
+    mechanic: ModuleType, template: str, program: Program, **context: Any
+) -> Response:
+    """The stamp card's or referrals' page: settings, counts, offers to reward."""
     language = _language()
-    counts = stamps.stats(program.id)
+    counts = mechanic.stats(program.id)
     return _render(
-        "admin/stamps.html",
-        settings=stamps.view(program),
+        template,
+        settings=mechanic.view(program),
         counts={key: number(value, language) for key, value in counts.items()},
         offers=[
             (o.id, o.title.get(language) or o.title.get("ru", ""))
@@ -32,12 +38,39 @@ def _page(program: Program, **context: Any) -> Response:
     )
 
 
+def _page(program: Program, **context: Any) -> Response:
+    return _mechanic_page(stamps, "admin/stamps.html", program, **context)
+
+
+def _referrals_page(program: Program, **context: Any) -> Response:
+    return _mechanic_page(referrals, "admin/referrals.html", program, **context)
+
+
+def _save(
+    mechanic: ModuleType,
+    program: Program,
+    body: dict[str, Any],
+    page: Callable[..., Response],
+    bad: str,
+    endpoint: str,
+) -> Response:
+    """Save the settings, or show the page again with 422 and the `bad` text."""
+    try:
+        mechanic.update_settings(program, body, g.admin_key)
+    except DomainError:
+        db.session.rollback()
+        response = page(program, error=texts(_language())[bad])
+        response.status_code = 422
+        return response
+    db.session.commit()
+    flash(texts(_language())["saved"])
+    return redirect(url_for(endpoint))
+
+
 @bp.get("/stamps")
 @signed_in
-def stamps_page() -> Response:
-    program = _program()
-    if program is None:
-        return _render("admin/no_program.html")
+@with_program
+def stamps_page(program: Program) -> Response:
     response = _page(program)
     db.session.commit()
     return response
@@ -45,10 +78,8 @@ def stamps_page() -> Response:
 
 @bp.post("/stamps")
 @signed_in
-def save_stamps() -> Response:
-    program = _program()
-    if program is None:
-        return _render("admin/no_program.html")
+@with_program
+def save_stamps(program: Program) -> Response:
     form = request.form
     body: dict[str, Any] = {"enabled": "enabled" in form}
     target = (form.get("target") or "").strip()
@@ -57,39 +88,13 @@ def save_stamps() -> Response:
     body["min_amount"] = (form.get("min_amount") or "0").strip().replace(",", ".")
     offer = (form.get("reward_offer_id") or "").strip()
     body["reward_offer_id"] = checks.form_int(offer)
-    try:
-        stamps.update_settings(program, body, g.admin_key)
-    except DomainError:
-        db.session.rollback()
-        response = _page(program, error=texts(_language())["stamps.bad"])
-        response.status_code = 422
-        return response
-    db.session.commit()
-    flash(texts(_language())["saved"])
-    return redirect(url_for("admin.stamps_page"))
-
-
-def _referrals_page(program: Program, **context: Any) -> Response:
-    language = _language()
-    counts = referrals.stats(program.id)
-    return _render(
-        "admin/referrals.html",
-        settings=referrals.view(program),
-        counts={key: number(value, language) for key, value in counts.items()},
-        offers=[
-            (o.id, o.title.get(language) or o.title.get("ru", ""))
-            for o in offers.listing(program.id)
-        ],
-        **context,
-    )
+    return _save(stamps, program, body, _page, "stamps.bad", "admin.stamps_page")
 
 
 @bp.get("/referrals")
 @signed_in
-def referrals_page() -> Response:
-    program = _program()
-    if program is None:
-        return _render("admin/no_program.html")
+@with_program
+def referrals_page(program: Program) -> Response:
     response = _referrals_page(program)
     db.session.commit()
     return response
@@ -97,10 +102,8 @@ def referrals_page() -> Response:
 
 @bp.post("/referrals")
 @signed_in
-def save_referrals() -> Response:
-    program = _program()
-    if program is None:
-        return _render("admin/no_program.html")
+@with_program
+def save_referrals(program: Program) -> Response:
     form = request.form
 
     def whole(name: str, default: str) -> int | str:
@@ -116,13 +119,11 @@ def save_referrals() -> Response:
         "monthly_limit": whole("monthly_limit", "5"),
         "reward_offer_id": checks.form_int(offer),
     }
-    try:
-        referrals.update_settings(program, body, g.admin_key)
-    except DomainError:
-        db.session.rollback()
-        response = _referrals_page(program, error=texts(_language())["referrals.bad"])
-        response.status_code = 422
-        return response
-    db.session.commit()
-    flash(texts(_language())["saved"])
-    return redirect(url_for("admin.referrals_page"))
+    return _save(
+        referrals,
+        program,
+        body,
+        _referrals_page,
+        "referrals.bad",
+        "admin.referrals_page",
+    )

@@ -10,8 +10,10 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
-from app.api.auth import MARKETER_ROLES, current_key, program_for, require_key
+from app.api.auth import MARKETER_ROLES, current_key, require_key
 from app.api.body import json_body
+from app.api.marketer_common import created as _created
+from app.api.marketer_common import key_program as _program
 from app.database import writes
 from app.extensions import db
 from app.ids import MAX_ID, is_id
@@ -28,16 +30,6 @@ from app.services.errors import Invalid, NotFound
 
 bp = Blueprint("marketer_catalog_api", __name__)
 ROLES = MARKETER_ROLES
-
-
-def _program() -> Program:
-    return program_for(current_key())
-
-
-def _created(body: dict[str, Any]) -> Response:
-    response = jsonify(body)
-    response.status_code = 201
-    return response
 
 
 # -- automations ---------------------------------------------------------------

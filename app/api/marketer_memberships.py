@@ -17,6 +17,7 @@ from app.api.auth import (
     require_key,
 )
 from app.api.body import json_body
+from app.api.marketer_common import key_program as _program
 from app.extensions import db
 from app.models import Program
 from app.models.base import utcnow
@@ -24,10 +25,6 @@ from app.services import checks, members, memberships, purchases
 
 bp = Blueprint("marketer_memberships_api", __name__)
 MAX_DAYS = 3660
-
-
-def _program() -> Program:
-    return program_for(current_key())
 
 
 def _reply(body: dict[str, object], status: int = 200) -> Response:

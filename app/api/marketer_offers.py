@@ -3,38 +3,21 @@ Bearer keys with role marketer or admin, scoped to the key's program."""
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
-from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
-from app.api.auth import MARKETER_ROLES, current_key, program_for, require_key
+from app.api.auth import MARKETER_ROLES, current_key, require_key
+from app.api.body import json_body
+from app.api.marketer_common import created as _created
+from app.api.marketer_common import key_program as _program
 from app.extensions import db
-from app.models import MemberOffer, Program
+from app.models import MemberOffer
 from app.services import members, offers
-from app.services.errors import Malformed
 
 bp = Blueprint("marketer_offers_api", __name__)
 ROLES = MARKETER_ROLES
-
-
-def _body() -> Any:
-    try:
-        return json.loads(request.get_data(cache=False) or b"{}", parse_float=Decimal)
-    except ValueError:
-        raise Malformed("invalid_json", "The body is not valid JSON.") from None
-
-
-def _program() -> Program:
-    return program_for(current_key())
-
-
-def _created(body: dict[str, Any]) -> Response:
-    response = jsonify(body)
-    response.status_code = 201
-    return response
 
 
 @bp.get("/offers")
@@ -51,7 +34,9 @@ def list_offers() -> Response:
 @bp.post("/offers")
 @require_key(*ROLES)
 def create_offer() -> Response:
-    offer = offers.create_offer(_program(), _body(), current_key())
+    offer = offers.create_offer(
+        _program(), json_body(parse_float=Decimal), current_key()
+    )
     view = offers.offer_view(offer)
     db.session.commit()
     return _created(view)
@@ -70,7 +55,7 @@ def get_offer(offer_id: int) -> Response:
 def update_offer(offer_id: int) -> Response:
     """Change a template, or {"archived": true} to stop issuing it."""
     offer = offers.get_offer(_program().id, offer_id)
-    offers.update_offer(offer, _body(), current_key())
+    offers.update_offer(offer, json_body(parse_float=Decimal), current_key())
     view = offers.offer_view(offer)
     db.session.commit()
     return jsonify(view)
@@ -107,7 +92,9 @@ def member_offers(member_id: int) -> Response:
 def issue_offer(member_id: int) -> Response:
     """{"offer_id", "source"?}: one personal instance; the same source again 409."""
     member = members.get_member(_program(), member_id)
-    instance = offers.issue_manual(member, _body(), current_key())
+    instance = offers.issue_manual(
+        member, json_body(parse_float=Decimal), current_key()
+    )
     offers.refresh_member(member)
     view = offers.instance_view(instance, member.language)
     db.session.commit()
