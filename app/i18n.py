@@ -175,6 +175,9 @@ MESSAGES: dict[str, TextSource] = {
     "card.membership": N_("Club membership"),
     "card.membership_until": N_("{plan} until {date}"),
     "card.membership_bonus": N_("+{percent}% points on purchases"),
+    # --- feedback: the open rating request, as on the pass's back ---
+    "card.feedback": N_("How was your visit?"),
+    "card.feedback_link": N_("Rate your visit from 0 to 10"),
 }
 # Plural texts of the stamp card (mechanics).
 STAMPS_LEFT = ("{n} more stamp to your gift", "{n} more stamps to your gift")

@@ -187,6 +187,8 @@ def test_a_sampled_purchase_asks_once_per_n_days_and_the_pass_links(
 ) -> None:
     member = demo.passes[0].member_id
     assert "feedback" not in back_keys(app, member)
+    card_page = client.get(f"/c/{demo.passes[0].card_token}").get_data(as_text=True)
+    assert 'id="feedback-link"' not in card_page
     turn_on(client, mkey)
     made = buy(client, pos, card(app, member).barcode, idem="first-purchase-key")
     assert made.status_code == 201
@@ -199,6 +201,9 @@ def test_a_sampled_purchase_asks_once_per_n_days_and_the_pass_links(
     assert len(row.token) >= 32
     field = back_keys(app, member)["feedback"]
     assert field["value"].endswith(f"/f/{row.token}")
+    # The card page links to the same rating page.
+    page = client.get(f"/c/{demo.passes[0].card_token}").get_data(as_text=True)
+    assert f'href="/f/{row.token}' in page and 'id="feedback-link"' in page
     assert f'href="{field["value"]}"' in field["attributedValue"]
     # Google: a link and a message.
     with app.app_context():
