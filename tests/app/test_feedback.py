@@ -203,7 +203,8 @@ def test_a_sampled_purchase_asks_once_per_n_days_and_the_pass_links(
     assert field["value"].endswith(f"/f/{row.token}")
     # The card page links to the same rating page.
     page = client.get(f"/c/{demo.passes[0].card_token}").get_data(as_text=True)
-    assert f'href="/f/{row.token}' in page and 'id="feedback-link"' in page
+    assert f'href="/f/{row.token}' in page
+    assert 'id="feedback-link"' in page
     assert f'href="{field["value"]}"' in field["attributedValue"]
     # Google: a link and a message.
     with app.app_context():
