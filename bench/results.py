@@ -73,7 +73,7 @@ def _round(
         f"SELECT :program, m.id, :store, :key, 'r{r}-' || {cast_text}, :fp, 'r', "
         f"'RUB', ((m.id * 31 + {r} * 17) % 3000 + 200) * 100, 0, 0, '{{}}', {at} "
         "FROM member m JOIN assignment a ON a.member_id = m.id "
-        "WHERE a.campaign_id = :campaign AND ((m.id * 7919 + :r * 104729) % 100) < "
+        "WHERE a.campaign_id = :campaign AND ((m.id % 100) * 19 + :r * 29) % 100 < "
         "CASE WHEN a.grp = 'treatment' THEN 30 ELSE 20 END"
     )
     result = db.session.execute(
