@@ -79,7 +79,7 @@ def insert_rows(table: Table, rows: Sequence[dict[str, Any]]) -> None:
     raw = connection.connection.driver_connection
     assert raw is not None
     statement = f'COPY "{table.name}" ({columns}) FROM STDIN'
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[attr-defined]
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
         write = copy.write_row
         for row in rows:
             values = (get(row),) if single else get(row)
