@@ -4,7 +4,11 @@ and `flask --app wsgi import-members` run it), then the same file again (nothing
 changes), with the Python heap's peak (tracemalloc) to show memory stays flat.
 
     .venv/bin/python bench/import.py [--rows 20000] [--database sqlite|postgresql]
-        [--no-trace]
+        [--no-trace] [--trace-rows 10000]
+
+Reported with each run: wall seconds, this process's CPU, on PostgreSQL the
+server backend's CPU (from /proc), and the load average; at the end the
+process's peak RSS (compare two --rows: memory must not grow with the file).
 
 The CSV is written the way Excel writes it (UTF-8 BOM, `;`, CRLF): phone, name,
 e-mail (every other row), birthday, old card number (every third row), opening
@@ -14,6 +18,7 @@ balance, tier, consent date.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import tempfile
@@ -24,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import func, select, text  # noqa: E402
 
 from app.extensions import db  # noqa: E402
 from app.models import Member, MemberImport, Program  # noqa: E402
@@ -48,10 +53,22 @@ def write_csv(path: Path, rows: int) -> None:
             )
 
 
+def backend_cpu() -> float:
+    """CPU seconds of this session's PostgreSQL backend so far (0 on SQLite,
+    whose work is in this process's CPU)."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return 0.0
+    pid = db.session.scalar(text("SELECT pg_backend_pid()"))
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_import(path: Path, program: Program) -> tuple[float, dict[str, int]]:
     """(wall seconds, counts); prints the process's CPU seconds too (the machine
-    may be shared: CPU time is what the import itself costs here; on PostgreSQL
-    the server's CPU is not in it)."""
+    may be shared: CPU time is what the import itself costs here), and on
+    PostgreSQL the server backend's."""
+    server = backend_cpu()
+    load = os.getloadavg()[0]
     started = time.perf_counter()
     cpu = time.process_time()
     job = imports.create_job(program, path, dry_run=False, owned=False)
@@ -60,7 +77,11 @@ def run_import(path: Path, program: Program) -> tuple[float, dict[str, int]]:
     while not imports.run_batch(job_id):
         pass
     seconds = time.perf_counter() - started
-    print(f"  (this process's CPU: {time.process_time() - cpu:.2f} s)")
+    print(
+        f"  (this process's CPU: {time.process_time() - cpu:.2f} s; server "
+        f"backend CPU: {backend_cpu() - server:.2f} s; load average "
+        f"{load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end)"
+    )
     row = db.session.get(MemberImport, job_id)
     assert row is not None
     view = imports.view(row)
@@ -76,6 +97,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--no-trace", action="store_true", help="skip the tracemalloc run"
+    )
+    parser.add_argument(
+        "--trace-rows", type=int, default=10_000, help="rows of the traced run"
     )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-import-"))
@@ -111,7 +135,7 @@ def main() -> None:
                 traced = work / "traced.csv"
                 with traced.open("w", encoding="utf-8-sig", newline="") as out:
                     out.write(HEADER + "\r\n")
-                    for i in range(args.rows // 2):
+                    for i in range(args.trace_rows):
                         out.write(
                             f"+7950{i:07d};Новый {i};;;;{i % 100};;01.02.2024\r\n"
                         )
@@ -120,7 +144,7 @@ def main() -> None:
                 peak = tracemalloc.get_traced_memory()[1]
                 tracemalloc.stop()
                 print(
-                    f"traced run of {args.rows // 2} new rows: Python heap peak "
+                    f"traced run of {args.trace_rows} new rows: Python heap peak "
                     f"{peak / 1e6:.1f} MB (bounded by one batch of {imports.BATCH})"
                 )
 

@@ -10,8 +10,12 @@ buying a little more often), takes planner statistics, then times
 rules (best of --repeat). Not run by the tests; the issue's target is 1M members
 and 10M purchases (< 5 s, < 2 s, < 2 s).
 
-    .venv/bin/python bench/results.py [--members 1000000] [--purchases 10]
-        [--database sqlite|postgresql] [--repeat 3]
+    .venv/bin/python bench/results.py [--members 1000000] [--baseline 10000]
+        [--purchases 10] [--database sqlite|postgresql] [--repeat 3]
+
+The baseline (a small program, its own database) runs first in the same
+process; each figure is printed for both with the process's peak RSS while it
+ran (VmHWM reset before each figure), so memory flat in N shows side by side.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from sqlalchemy import select, text  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import ApiKey, Campaign, Program, Store  # noqa: E402
 from app.models.campaign import DONE  # noqa: E402
-from app.services import kpi, results, segments  # noqa: E402
+from app.services import kpi, offers, results, segments  # noqa: E402
 from app.services.auth import create_key  # noqa: E402
 from bench.campaign import NOW, generate  # noqa: E402
 from bench.support import bench_app, databases, dev_certs  # noqa: E402
@@ -42,9 +46,12 @@ SEGMENTS: dict[str, Any] = {
     "spend >= 3000 in 365 days": {"spend": {"min": 3000}},
     "purchases <= 1 in 90 days": {"purchases": {"days": 90, "max": 1}},
     "avg_check >= 1500": {"avg_check": {"min": 1500}},
+    "points 1000-3000": {"points": {"min": 1000, "max": 3000}},
+    "offer_redeemed (any, 30 days)": {"offer_redeemed": {"days": 30}},
     "rfm champions": {"rfm": "champions"},
+    "rfm loyal": {"rfm": "loyal"},
     "rfm at_risk": {"rfm": "at_risk"},
-    "holdout_of the campaign": None,  # filled in with the campaign's id
+    "rfm lost": {"rfm": "lost"},
 }
 
 
@@ -66,7 +73,7 @@ def _round(
         f"SELECT :program, m.id, :store, :key, 'r{r}-' || {cast_text}, :fp, 'r', "
         f"'RUB', ((m.id * 31 + {r} * 17) % 3000 + 200) * 100, 0, 0, '{{}}', {at} "
         "FROM member m JOIN assignment a ON a.member_id = m.id "
-        "WHERE a.campaign_id = :campaign AND ((m.id * 7919 + :r * 104729) % 100) < "
+        "WHERE a.campaign_id = :campaign AND ((m.id % 100) * 19 + :r * 29) % 100 < "
         "CASE WHEN a.grp = 'treatment' THEN 30 ELSE 20 END"
     )
     result = db.session.execute(
@@ -130,9 +137,132 @@ def best_of(repeat: int, work: Any) -> tuple[float, Any]:
     return best, answer
 
 
+def issue_offer(program: Program, campaign: Campaign) -> None:
+    """The campaign's offer, issued to its treated members (set-based); one in
+    eight of them redeemed it 1-60 days ago (for `offer_redeemed`)."""
+    offer = offers.create_offer(
+        program,
+        {
+            "kind": "percent_off",
+            "value": 15,
+            "title": {"ru": "−15 %", "en": "15 % off"},
+            "valid_days": 90,
+        },
+        None,
+    )
+    db.session.flush()
+    if db.session.get_bind().dialect.name == "postgresql":
+        at = (
+            "TIMESTAMP '2026-11-25 12:00:00' - "
+            "((a.member_id % 60 + 1) * INTERVAL '1 day')"
+        )
+    else:
+        at = "datetime('2026-11-25 12:00:00', '-' || (a.member_id % 60 + 1) || ' days')"
+    db.session.execute(
+        text(
+            "INSERT INTO member_offer (program_id, offer_id, member_id, source, "
+            "source_kind, source_ref, status, issued_at, expires_at, redeemed_at, "
+            "discount_kopecks) SELECT :program, :offer, a.member_id, :source, "
+            "'campaign', :ref, CASE WHEN a.member_id % 8 = 0 THEN 'redeemed' ELSE "
+            f"'issued' END, :issued, :expires, CASE WHEN a.member_id % 8 = 0 THEN {at} "
+            "END, 0 FROM assignment a WHERE a.campaign_id = :campaign AND "
+            "a.grp = 'treatment'"
+        ),
+        {
+            "program": program.id,
+            "offer": offer.id,
+            "source": f"campaign:{campaign.id}",
+            "ref": str(campaign.id),
+            "issued": NOW.replace(tzinfo=None) - _days(20),
+            "expires": NOW.replace(tzinfo=None) + _days(70),
+            "campaign": campaign.id,
+        },
+    )
+
+
+def rss_peak_reset() -> None:
+    """Reset the kernel's peak-RSS mark (VmHWM) of this process."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def rss_peak_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def measure(url: str, members: int, args: argparse.Namespace, work: Path) -> dict:
+    """Generate `members` (and their purchases) on `url`; {figure: (seconds,
+    peak RSS MB during it, answer)}."""
+    out: dict[str, tuple[float, float, str]] = {}
+    app = bench_app(url, work / "certs")
+    with app.app_context():
+        started = time.perf_counter()
+        generate(members, 0.3)
+        program = db.session.scalar(select(Program).order_by(Program.id))
+        assert program is not None
+        campaign = assign_all(program)
+        issue_offer(program, campaign)
+        db.session.commit()
+        store_id, key = _till(program)
+        # Purchases in rounds (each ~25 % of members), ~--purchases each, one
+        # commit per round.
+        made = 0
+        for r in range(args.purchases * 4):
+            made += _round(program.id, store_id, key, campaign.id, r)
+            db.session.commit()
+        db.session.execute(text("ANALYZE"))
+        db.session.commit()
+        if db.session.get_bind().dialect.name == "postgresql":
+            # As autovacuum leaves a loaded table: the visibility map set, so
+            # index-only scans need no heap visits.
+            with db.engine.connect().execution_options(
+                isolation_level="AUTOCOMMIT"
+            ) as connection:
+                connection.execute(text("VACUUM ANALYZE"))
+        setup = time.perf_counter() - started
+        out["setup (members, campaign, purchases, statistics)"] = (
+            setup,
+            rss_peak_mb(),
+            f"{members:,} members, {made:,} purchases",
+        )
+        rule_of = dict(SEGMENTS)
+        rule_of["holdout_of the campaign"] = {"holdout_of": {"campaign": campaign.id}}
+        rule_of["last_store"] = {"last_store": {"stores": [store_id]}}
+
+        def timed(label: str, work: Any, answer: Any) -> None:
+            rss_peak_reset()
+            seconds, body = best_of(args.repeat, work)
+            out[label] = (seconds, rss_peak_mb(), answer(body))
+
+        timed(
+            "campaign results",
+            lambda: results.campaign_results(campaign),
+            lambda body: "conversion +{estimate:.3f} [{low:.3f}, {high:.3f}]".format(
+                **body["conversion_difference"]
+            ),
+        )
+        timed(
+            "KPI overview",
+            lambda: kpi.overview(program, NOW),
+            lambda figures: f"active 30d {figures['active_30d']:,}",
+        )
+        for label, rule in rule_of.items():
+            timed(
+                f"segment: {label}",
+                lambda rule=rule: segments.counts(program, rule, NOW),
+                lambda counted: f"{counted['members']:,}",
+            )
+        db.session.remove()
+        db.engine.dispose()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--members", type=int, default=1_000_000)
+    parser.add_argument("--baseline", type=int, default=10_000)
     parser.add_argument("--purchases", type=int, default=10)
     parser.add_argument(
         "--database", choices=["sqlite", "postgresql"], default="sqlite"
@@ -140,68 +270,34 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-results-"))
-    rows: list[tuple[str, float, str]] = []
+    dev_certs(work)
     load = os.getloadavg()[0]
+    started = time.perf_counter()
     try:
-        with databases(args.database, work, "results") as urls:
-            app = bench_app(urls["results"], dev_certs(work))
-            with app.app_context():
-                generate(args.members, 0.3)
-                program = db.session.scalar(select(Program).order_by(Program.id))
-                assert program is not None
-                campaign = assign_all(program)
-                # Purchases in rounds (each ~25 % of members), ~--purchases each.
-                made = sum(
-                    _round(
-                        program.id,
-                        *_till(program),
-                        campaign.id,
-                        r,
-                    )
-                    for r in range(args.purchases * 4)
-                )
-                db.session.commit()
-                db.session.execute(text("ANALYZE"))
-                db.session.commit()
-                seconds, body = best_of(
-                    args.repeat, lambda: results.campaign_results(campaign)
-                )
-                conversion = body["conversion_difference"]
-                rows.append(
-                    (
-                        "campaign results",
-                        seconds,
-                        f"conversion +{conversion['estimate']:.3f} "
-                        f"[{conversion['low']:.3f}, {conversion['high']:.3f}]",
-                    )
-                )
-                seconds, figures = best_of(
-                    args.repeat, lambda: kpi.overview(program, NOW)
-                )
-                rows.append(
-                    ("KPI overview", seconds, f"active 30d {figures['active_30d']:,}")
-                )
-                for label, rule in SEGMENTS.items():
-                    rule = rule or {"holdout_of": {"campaign": campaign.id}}
-                    seconds, counted = best_of(
-                        args.repeat,
-                        lambda rule=rule: segments.counts(program, rule, NOW),
-                    )
-                    rows.append(
-                        (f"segment: {label}", seconds, f"{counted['members']:,}")
-                    )
-                db.session.remove()
-                db.engine.dispose()
+        with databases(args.database, work, "small", "large") as urls:
+            sizes = [("small", args.baseline), ("large", args.members)]
+            if not args.baseline:
+                sizes = sizes[1:]
+            found = {name: measure(urls[name], n, args, work) for name, n in sizes}
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    small = found.get("small", {})
+    large = found["large"]
     print(
-        f"\nresults, {args.database}, {args.members:,} members, {made:,} purchases; "
-        f"best of {args.repeat}; {os.cpu_count()} cores, load {load:.1f} at the start\n"
+        f"\nresults, {args.database}, ~{args.purchases} purchases per member; best "
+        f"of {args.repeat}; {os.cpu_count()} cores, load average {load:.1f} at the "
+        f"start, {os.getloadavg()[0]:.1f} at the end; whole run "
+        f"{time.perf_counter() - started:.0f} s\n"
     )
-    print("| figure | time | answer |")
-    print("|---|---|---|")
-    for label, seconds, answer in rows:
-        print(f"| {label} | {seconds:.2f} s | {answer} |")
+    print(
+        f"| figure | baseline {args.baseline:,}: time, peak RSS | "
+        f"{args.members:,}: time, peak RSS | answer ({args.members:,}) |"
+    )
+    print("|---|---|---|---|")
+    for label, (seconds, rss, answer) in large.items():
+        base = small.get(label)
+        cell = f"{base[0]:.2f} s, {base[1]:.0f} MB" if base else "—"
+        print(f"| {label} | {cell} | {seconds:.2f} s, {rss:.0f} MB | {answer} |")
 
 
 def _till(program: Program) -> tuple[int, ApiKey]:

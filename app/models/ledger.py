@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, utcnow
@@ -35,6 +35,19 @@ class PosTransaction(Base):
         # The member's rolling 12-month spend (tiers).
         Index("ix_pos_transaction_member_created", "member_id", "created_at"),
         Index("ix_pos_transaction_store_created", "store_id", "created_at"),
+        # The program's sales grouped by member (KPI overview, behaviour
+        # segments, RFM): covering, so at 10M purchases the grouping walks this
+        # index in member order and never visits the table (0029_scale).
+        Index(
+            "ix_pos_transaction_sales",
+            "program_id",
+            "member_id",
+            "created_at",
+            "amount_kopecks",
+            "store_id",
+            postgresql_where=text("refunded_at IS NULL"),
+            sqlite_where=text("refunded_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -24,9 +24,11 @@ content hash (the `pass_hashes` job fills it in), as set-based campaigns do.
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import logging
+import os
 import re
 import secrets
 import time
@@ -45,7 +47,6 @@ from sqlalchemy import (
     any_,
     bindparam,
     func,
-    insert,
     select,
     update,
 )
@@ -60,6 +61,7 @@ from app.models import CardAlias, LedgerEntry, Member, MemberImport, Pass, Progr
 from app.models.base import utcnow
 from app.models.imports import DONE, FAILED, QUEUED, RUNNING
 from app.services import messaging, outbound, webhooks
+from app.services.bulk import insert_rows
 from app.services.errors import Invalid, NotFound
 from app.services.idlist import in_ids
 from app.services.passes import UNKNOWN_HASH, move_changed_passes
@@ -255,6 +257,7 @@ def parse_phone(text: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+_EARLIEST = date(1900, 1, 1)
 BAD_DATE = {
     "birthday": N_("birthday: not a date (YYYY-MM-DD or DD.MM.YYYY)"),
     "consent": N_("consent: not a date (YYYY-MM-DD or DD.MM.YYYY)"),
@@ -283,9 +286,14 @@ def tier_codes(program: Program) -> dict[str, str]:
 
 
 def parse_row(
-    line: int, cells: list[str], columns: dict[str, Any], tiers: dict[str, str]
+    line: int,
+    cells: list[str],
+    columns: dict[str, Any],
+    tiers: dict[str, str],
+    today: date | None = None,
 ) -> Row:
     """A checked row, or RowError with the first problem found."""
+    today = today or date.today()
     values = dict.fromkeys(FIELDS, "")
     count = len(cells)
     for index, field in columns.items():
@@ -307,7 +315,7 @@ def parse_row(
     birthday = None
     if values["birthday"]:
         birthday = parse_date(values["birthday"], "birthday")
-        if not date(1900, 1, 1) <= birthday <= date.today():
+        if not _EARLIEST <= birthday <= today:
             raise RowError(N_("birthday: out of range"))
     card = values["card"].translate(_TRIM) or None
     if card is not None and not _ALIAS.fullmatch(card):
@@ -326,7 +334,7 @@ def parse_row(
     consent_at = None
     if values["consent"]:
         consent_day = parse_date(values["consent"], "consent")
-        if consent_day > date.today():
+        if consent_day > today:
             raise RowError(N_("consent: in the future"))
         consent_at = datetime(
             consent_day.year, consent_day.month, consent_day.day, tzinfo=UTC
@@ -373,6 +381,20 @@ def _card_number() -> str:
     (the same numbers: 11 digits, the first never 0, and the Luhn digit)."""
     body = str(secrets.randbelow(9 * 10**10) + 10**10)
     return body + passes.luhn_check_digit(body)
+
+
+def _tokens(count: int, size: int) -> list[str]:
+    """`count` of `secrets.token_urlsafe(size)` (size a multiple of 3: no
+    padding) from one draw of the system's randomness."""
+    width = size * 4 // 3
+    text = base64.urlsafe_b64encode(os.urandom(size * count)).decode("ascii")
+    return [text[i : i + width] for i in range(0, width * count, width)]
+
+
+def _hex_tokens(count: int, size: int) -> list[str]:
+    """`count` of `secrets.token_hex(size)` from one draw."""
+    text = os.urandom(size * count).hex()
+    return [text[i : i + 2 * size] for i in range(0, 2 * size * count, 2 * size)]
 
 
 def _fresh_card_numbers(count: int) -> list[str]:
@@ -509,13 +531,14 @@ def apply_batch(
     new_ids: dict[str, int] = {}
     if new:
         numbers = _fresh_card_numbers(len(new))
-        connection.execute(
-            insert(Member),
+        card_tokens = _tokens(len(new), 24)
+        insert_rows(
+            Member.__table__,
             [
                 {
                     "program_id": program.id,
                     "card_number": number,
-                    "card_token": secrets.token_urlsafe(24),
+                    "card_token": token,
                     "name": row.name or "",
                     "phone": row.phone,
                     "email": row.email,
@@ -528,7 +551,7 @@ def apply_batch(
                     "offer": "",
                     "created_at": now,
                 }
-                for number, row in zip(numbers, new, strict=True)
+                for number, token, row in zip(numbers, card_tokens, new, strict=True)
             ],
         )
         new_ids = dict(
@@ -540,29 +563,35 @@ def apply_batch(
                 )
             )
         )
-        connection.execute(
-            insert(Pass),
+        updated_at = now.replace(microsecond=0)
+        insert_rows(
+            Pass.__table__,
             [
                 {
                     "program_id": program.id,
                     "member_id": new_ids[row.phone],
-                    "serial_number": secrets.token_hex(10),
-                    "authentication_token": secrets.token_urlsafe(24),
+                    "serial_number": serial,
+                    "authentication_token": token,
                     "update_tag": 0,
                     "content_hash": UNKNOWN_HASH,
-                    "updated_at": now.replace(microsecond=0),
+                    "updated_at": updated_at,
                     "voided": False,
                     "created_at": now,
                 }
-                for row in new
+                for row, serial, token in zip(
+                    new,
+                    _hex_tokens(len(new), 10),
+                    _tokens(len(new), 24),
+                    strict=True,
+                )
             ],
         )
     entries = [
         (new_ids[row.phone], row.balance, row.line) for row in new if row.balance
     ] + moves
     if entries:
-        connection.execute(
-            insert(LedgerEntry),
+        insert_rows(
+            LedgerEntry.__table__,
             [
                 {
                     "program_id": program.id,
@@ -584,8 +613,8 @@ def apply_batch(
     if changed:
         connection.execute(_UPDATE_MEMBER, changed)
     if new_aliases:
-        connection.execute(
-            insert(CardAlias),
+        insert_rows(
+            CardAlias.__table__,
             [
                 {
                     "program_id": program.id,
@@ -731,12 +760,13 @@ def parse_records(
                 bad(first, N_("not UTF-8: save the file from Excel as «CSV UTF-8»"))
             )
     rows: list[Row] = []
+    today = date.today()
     for line, text in zip(lines, texts, strict=True):
         try:
             # Each text is one whole record; a stray carriage return inside an
             # unquoted cell is a bad row, not a failed import.
             cells = next(csv.reader([text], delimiter=delimiter), [])
-            rows.append(parse_row(line, cells, columns, tiers))
+            rows.append(parse_row(line, cells, columns, tiers, today))
         except csv.Error:
             errors.append(bad(line, N_("a line break inside a cell without quotes")))
         except RowError as error:

@@ -129,6 +129,10 @@ class Context:
     # None nothing; "device" a registered device; "google" a saved Google card;
     # "none" neither. Lets the reachable rules compile to constants.
     known: str | None = None
+    # Rules that read the channels (`known` changes them) and rules that group
+    # every purchase of the program (see `counts`).
+    channel_rules: int = 0
+    grouping_rules: int = 0
 
 
 def _days(args: Any, name: str, key: str = "days", maximum: int = 36500) -> int:
@@ -184,6 +188,7 @@ def reachable_expr(platform: str | None = None) -> ColumnElement[bool]:
 
 def _reachable(platform: str | None, context: Context) -> ColumnElement[bool]:
     """reachable_expr, or a constant where the query already knows the answer."""
+    context.channel_rules += 1
     if context.known == "none":
         return false()
     if context.known == "device" and platform is None:
@@ -441,6 +446,7 @@ def compile_rule(
             )
         )
     if name == "lapsed":
+        context.grouping_rules += 1
         return _lapsed(args, context)
     if name == "birthday":
         return _birthday(args)
@@ -456,6 +462,8 @@ def compile_rule(
             raise invalid(f"reachable.platform must be one of {', '.join(PLATFORMS)}")
         return _reachable(platform, context)
     # Behaviour rules (results, issue 16): app/services/segment_rules.py.
+    if name in GROUPING_RULES:
+        context.grouping_rules += 1
     behaviour = segment_rules.compile_behaviour(
         name,
         args,
@@ -470,6 +478,11 @@ def compile_rule(
         "near, installed_never_scanned, reachable, "
         f"{', '.join(segment_rules.RULES)}, and, or, not"
     )
+
+
+# Rules whose SQL groups the program's purchases by member: evaluated once per
+# count (see `counts`).
+GROUPING_RULES = frozenset({"spend", "purchases", "avg_check", "last_store", "rfm"})
 
 
 def where(
@@ -522,6 +535,10 @@ def counts(
         aliased(Device),
         aliased(GoogleObject),
     )
+    context = Context(program=program, now=now)
+    compile_rule(definition, context)
+    if context.grouping_rules and not context.channel_rules:
+        return _counts_once(program, definition, now, (p, r, d, go))
     by_device = (
         select(Member.id.label("member_id"), d.platform.label("channel"))
         .join(p, p.member_id == Member.id)
@@ -574,6 +591,65 @@ def counts(
         "reachable_apple": int(row[1]),
         "reachable_android": int(row[2]),
         "reachable_google": int(row[3]),
+    }
+
+
+def _counts_once(
+    program: Program, definition: Any, now: datetime, aliases: tuple[Any, ...]
+) -> dict[str, int]:
+    """`counts` for a segment that groups the program's purchases (spend, RFM,
+    ...) and does not read the channels: its members are found ONCE (a
+    materialized CTE) and the channels joined to them, all in one statement.
+    `counts`' usual plan evaluates the segment in each of its three parts, and
+    each evaluation groups every purchase (10M at the scale target)."""
+    p, r, d, go = aliases
+    seg = (
+        select(Member.id.label("member_id"))
+        .where(where(program, definition, now))
+        .cte("seg")
+        .prefix_with("MATERIALIZED")
+    )
+    by_device = (
+        select(seg.c.member_id, d.platform.label("channel"))
+        .join(p, p.member_id == seg.c.member_id)
+        .join(r, r.pass_id == p.id)
+        .join(d, d.id == r.device_id)
+        .where(p.voided.is_(False))
+    )
+    by_google = (
+        select(seg.c.member_id, literal("google").label("channel"))
+        .join(go, go.member_id == seg.c.member_id)
+        .where(go.saved.is_(True), go.state == "ACTIVE")
+    )
+    reach = union_all(by_device, by_google).subquery("reach")
+
+    def has(channel: str) -> Any:
+        return func.max(case((reach.c.channel == channel, 1), else_=0))
+
+    flags = (
+        select(
+            has("apple").label("apple"),
+            has("android").label("android"),
+            has("google").label("google"),
+        )
+        .group_by(reach.c.member_id)
+        .subquery("flags")
+    )
+    row = db.session.execute(
+        select(
+            select(func.count()).select_from(seg).scalar_subquery(),
+            func.count(),
+            func.coalesce(func.sum(flags.c.apple), 0),
+            func.coalesce(func.sum(flags.c.android), 0),
+            func.coalesce(func.sum(flags.c.google), 0),
+        )
+    ).one()
+    return {
+        "members": int(row[0] or 0),
+        "reachable": int(row[1]),
+        "reachable_apple": int(row[2]),
+        "reachable_android": int(row[3]),
+        "reachable_google": int(row[4]),
     }
 
 

@@ -17,7 +17,14 @@ from app.models.campaign import DONE
 from app.services import segments
 from app.services.auth import create_key
 from app.services.errors import Invalid
-from tests.app.campaign_support import NOW, add_member, buy, matching, pos_key
+from tests.app.campaign_support import (
+    NOW,
+    add_member,
+    buy,
+    matching,
+    pos_key,
+    register_device,
+)
 from tests.conftest import Demo
 
 
@@ -144,6 +151,47 @@ def test_behaviour_rules(app: Flask, demo: Demo) -> None:
         assert match({"holdout_of": {"automation": "win_back"}}) == set()
         counted = segments.counts(program, {"rfm": "champions"}, NOW)
         assert counted["members"] == 1
+        db.session.rollback()
+
+
+def test_counts_of_grouping_rules_agree_with_the_general_plan(
+    app: Flask, demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Segments that group purchases are counted with their members found once
+    (segments._counts_once); members and reachable by channel are the same as
+    the general plan gives (forced here by an always-true channel rule)."""
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        m = _setup(program)
+        register_device(m["champ"], "apple")
+        register_device(m["loyal"], "android")
+        register_device(m["risk"], "apple")
+        db.session.flush()
+        either = {"or": [{"reachable": {}}, {"not": {"reachable": {}}}]}
+        real, used = segments._counts_once, []
+
+        def spy(*args: Any) -> dict[str, int]:
+            used.append(args[1])
+            return real(*args)
+
+        monkeypatch.setattr(segments, "_counts_once", spy)
+        for definition in (
+            {"spend": {"min": 100}},
+            {"purchases": {"days": 90, "max": 1}},
+            {"avg_check": {"min": 50}},
+            {"rfm": "loyal"},
+            {"and": [{"rfm": "at_risk"}, {"tier": [program.base_tier]}]},
+            {"or": [{"rfm": "champions"}, {"points": {"min": 500}}]},
+            {"not": {"spend": {"min": 300}}},
+        ):
+            once = segments.counts(program, definition, NOW)
+            general = segments.counts(program, {"and": [definition, either]}, NOW)
+            assert once == general, definition
+        assert len(used) == 7  # the general plan for the channel rule's
+        counted = segments.counts(program, {"spend": {"min": 300}}, NOW)
+        assert counted["members"] == 2
+        assert counted["reachable"] == 2
+        assert counted["reachable_apple"] == counted["reachable_android"] == 1
         db.session.rollback()
 
 
