@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.extensions import db
 from app.models import Assignment, Campaign, Member, PosTransaction, Program, Store
@@ -304,3 +304,35 @@ def test_saved_segments_are_named_reused_by_campaigns_and_guarded(
         ).status_code
         == 422
     )
+
+
+@pytest.mark.parametrize(
+    "definition",
+    [
+        {"purchases": {"days": 90, "max": 1}},
+        {"spend": {"max": 500}},
+        {"purchases": {"days": 30, "max": 0}},
+    ],
+)
+def test_a_max_only_rule_is_one_anti_join_on_postgresql(
+    app: Flask, demo: Demo, definition: Any
+) -> None:
+    """Members over the max are excluded with NOT EXISTS: PostgreSQL plans NOT IN
+    over a subquery larger than work_mem as a re-scan per member (over three
+    minutes at 1M members); NOT EXISTS is one hash anti-join at any size."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("the plan in question is PostgreSQL's")
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        statement = select(Member.id).where(segments.where(program, definition, NOW))
+        compiled = statement.compile(
+            dialect=db.engine.dialect, compile_kwargs={"literal_binds": True}
+        )
+        # A tiny work_mem: NOT IN would become a per-row SubPlan here.
+        db.session.execute(text("SET LOCAL work_mem = '64kB'"))
+        plan = "\n".join(
+            row[0] for row in db.session.execute(text(f"EXPLAIN {compiled}"))
+        )
+        db.session.rollback()
+    assert "Anti Join" in plan, plan
+    assert "SubPlan" not in plan, plan
