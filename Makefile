@@ -2,6 +2,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# pytest-xdist processes for `make test`: the suite mostly waits on one core (the
+# databases, Chromium, subprocesses), so two halve its time on this 2-core
+# machine; TEST_PROCESSES=0 runs it in one process.
+TEST_PROCESSES ?= 2
 FLASK := $(BIN)/flask --app wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
@@ -25,7 +29,7 @@ run: setup certs db demo  ## set everything up; serve on http://127.0.0.1:5000 w
 test: setup-dev system-test-deps  ## set up and run the whole suite (SQLite + PostgreSQL + Redis + Chromium)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) $(PYTEST_ARGS)
 
 setup: $(VENV)/.runtime translations
 setup-dev: $(VENV)/.dev translations
