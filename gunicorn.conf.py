@@ -63,3 +63,14 @@ def child_exit(server, worker):  # noqa: ANN001, ARG001
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker):  # noqa: ANN001, ARG001
+    """The app is loaded in this worker: keep the collector off its long-lived
+    objects (modules, the app, compiled statements) and run it less often. Full
+    collections over them were pauses of tens of ms in the tills' p99 under load
+    (docs/performance.md, "POS"); the push worker does the same."""
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
