@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from flask import flash, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
+from app.admin.forms import whole_or_text
 from app.admin.guards import with_program
 from app.admin.texts import texts
 from app.admin.views import _language, _render, bp, signed_in
@@ -110,16 +111,11 @@ def feedback_page(program: Program) -> Response:
 def save_feedback(program: Program) -> Response:
     form = request.form
 
-    def whole(name: str) -> int | str:
-        value = (form.get(name) or "").strip()
-        found = checks.form_int(value)
-        return value if found is None else found
-
     body: dict[str, Any] = {
         "enabled": "enabled" in form,
-        "sample_percent": whole("sample_percent"),
-        "every_days": whole("every_days"),
-        "answer_days": whole("answer_days"),
+        "sample_percent": whole_or_text(form.get("sample_percent")),
+        "every_days": whole_or_text(form.get("every_days")),
+        "answer_days": whole_or_text(form.get("answer_days")),
     }
     try:
         feedback.update_settings(program, body, g.admin_key)

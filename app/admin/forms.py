@@ -7,7 +7,7 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from app.services import automations, stores
+from app.services import automations, checks, stores
 from app.services.errors import DomainError
 
 STORE_FIELDS: tuple[str, ...] = (
@@ -29,6 +29,14 @@ class FormError(Exception):
         super().__init__(key)
         self.key = key
         self.values = values
+
+
+def whole_or_text(value: str | None, default: str = "") -> int | str:
+    """A form field as a whole number when it is one (ASCII digits), else its text
+    as typed, so that the service's own check names it in the page's 422."""
+    text = (value or default).strip()
+    number = checks.form_int(text)
+    return text if number is None else number
 
 
 def _number(raw: str | None) -> float | str:

@@ -11,6 +11,7 @@ from flask import flash, g, redirect, request, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from app.admin.forms import whole_or_text
 from app.admin.guards import with_program
 from app.admin.texts import texts
 from app.admin.views import _language, _render, bp, signed_in
@@ -109,17 +110,12 @@ def save_membership_plan(program: Program) -> Response:
     """Create a plan, or change the one with this code."""
     form = request.form
 
-    def whole(name: str) -> int | str:
-        value = (form.get(name) or "").strip()
-        found = checks.form_int(value)
-        return value if found is None else found
-
     body: dict[str, Any] = {
         "code": (form.get("code") or "").strip(),
         "name": {"ru": form.get("name_ru") or "", "en": form.get("name_en") or ""},
         "price": (form.get("price") or "").strip().replace(",", "."),
-        "period_days": whole("period_days"),
-        "earn_bonus_percent": whole("earn_bonus_percent"),
+        "period_days": whole_or_text(form.get("period_days")),
+        "earn_bonus_percent": whole_or_text(form.get("earn_bonus_percent")),
         "perks": _perks(form.get("perks_ru") or "", form.get("perks_en") or ""),
         "welcome_offer_id": checks.form_int(
             (form.get("welcome_offer_id") or "").strip()

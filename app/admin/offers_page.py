@@ -11,6 +11,7 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
+from app.admin.forms import whole_or_text
 from app.admin.guards import with_program
 from app.admin.texts import texts
 from app.admin.views import _language, _render, bp, signed_in
@@ -48,12 +49,12 @@ def offer_body(form: MultiDict[str, str]) -> dict[str, Any]:
     body: dict[str, Any] = {"kind": text("kind"), "combinable": "combinable" in form}
     value = text("value")
     if value:
-        body["value"] = value if body["kind"] == "amount_off" else _number(value)
+        body["value"] = value if body["kind"] == "amount_off" else whole_or_text(value)
     for name in ("cap", "min_amount"):
         if text(name):
             body[name] = text(name).replace(",", ".")
     if text("valid_days"):
-        body["valid_days"] = _number(text("valid_days"))
+        body["valid_days"] = whole_or_text(text("valid_days"))
     if text("valid_until"):
         body["valid_until"] = text("valid_until")
     for name in ("title", "terms"):
@@ -62,11 +63,6 @@ def offer_body(form: MultiDict[str, str]) -> dict[str, Any]:
         if texts_ or name == "title":
             body[name] = texts_
     return body
-
-
-def _number(value: str) -> int | str:
-    number = checks.form_int(value)
-    return value if number is None else number
 
 
 def _counted(total: dict[str, Any], language: str) -> dict[str, Any]:

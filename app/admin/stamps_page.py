@@ -10,6 +10,7 @@ from typing import Any
 from flask import flash, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
+from app.admin.forms import whole_or_text
 from app.admin.guards import with_program
 from app.admin.texts import texts
 from app.admin.views import _language, _render, bp, signed_in
@@ -106,17 +107,12 @@ def referrals_page(program: Program) -> Response:
 def save_referrals(program: Program) -> Response:
     form = request.form
 
-    def whole(name: str, default: str) -> int | str:
-        value = (form.get(name) or default).strip()
-        number = checks.form_int(value)
-        return value if number is None else number
-
     offer = (form.get("reward_offer_id") or "").strip()
     body: dict[str, Any] = {
         "enabled": "enabled" in form,
         "min_amount": (form.get("min_amount") or "0").strip().replace(",", "."),
-        "reward_points": whole("reward_points", "0"),
-        "monthly_limit": whole("monthly_limit", "5"),
+        "reward_points": whole_or_text(form.get("reward_points"), "0"),
+        "monthly_limit": whole_or_text(form.get("monthly_limit"), "5"),
         "reward_offer_id": checks.form_int(offer),
     }
     return _save(
