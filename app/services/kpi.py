@@ -137,14 +137,23 @@ def overview(program: Program, now: datetime | None = None) -> dict[str, Any]:
         .all()
     )
     live = and_(Member.program_id == program.id, Member.erased_at.is_(None))
-    # The four reaches in one pass over the members (FILTERs), not four.
-    channels = [("any", None)] + [(p, p) for p in ("apple", "android", "google")]
-    counted = db.session.execute(
-        select(*(func.count().filter(reachable_expr(p)) for _, p in channels)).where(
-            live
+    # One count per channel, not one pass with four FILTERs: in a FILTER (or an
+    # OR) PostgreSQL runs each EXISTS as a subplan per member (8 s at 1M
+    # members); alone in WHERE it becomes a semi-join.
+    reach = {
+        name: int(
+            db.session.scalar(
+                select(func.count()).select_from(Member).where(live, reachable_expr(p))
+            )
+            or 0
         )
-    ).one()
-    reach = {name: int(n or 0) for (name, _), n in zip(channels, counted, strict=True)}
+        for name, p in (
+            ("any", None),
+            ("apple", "apple"),
+            ("android", "android"),
+            ("google", "google"),
+        )
+    }
     return {
         "members": members,
         **active,
