@@ -9,7 +9,7 @@ from app.models.catalog import Product, ProductSubscription
 from app.models.feedback import Feedback
 from app.models.google import GoogleCallback, GoogleClass, GoogleMessage, GoogleObject
 from app.models.imports import CardAlias, MemberImport
-from app.models.ledger import LedgerEntry, PosTransaction
+from app.models.ledger import LedgerEntry, MemberPurchaseTotal, PosTransaction
 from app.models.member import Member
 from app.models.membership import MembershipPlan, MembershipSale
 from app.models.message import MemberMessage
@@ -42,6 +42,7 @@ __all__ = [
     "GoogleMessage",
     "GoogleObject",
     "LedgerEntry",
+    "MemberPurchaseTotal",
     "Member",
     "MemberImport",
     "MemberMessage",

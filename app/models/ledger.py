@@ -81,6 +81,32 @@ class PosTransaction(Base):
         return f"<PosTransaction {self.id}>"
 
 
+class MemberPurchaseTotal(Base):
+    """A member's purchases summed up (refunded ones left out), kept by database
+    triggers on pos_transaction (migration 0030_results): a purchase UPSERTs its
+    member's row; a refund (or a deleted purchase) recomputes that member from
+    the purchases. No row: no purchase. The KPI overview and the RFM and
+    last-store rules read these ~1 row per member instead of every purchase
+    (app/services/purchase_totals.py; docs/performance.md)."""
+
+    __tablename__ = "member_purchase_total"
+
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("member.id"), primary_key=True, autoincrement=False
+    )
+    program_id: Mapped[int] = mapped_column(ForeignKey("program.id"), index=True)
+    purchases: Mapped[int]
+    spend_kopecks: Mapped[int] = mapped_column(BigInteger)
+    first_at: Mapped[datetime]
+    last_at: Mapped[datetime]
+    # The second latest purchase's time (None with one purchase): "two
+    # purchases since T" is prev_at >= T.
+    prev_at: Mapped[datetime | None]
+    # The store of the member's latest purchase (highest id). No foreign key:
+    # it is copied from the purchase, whose own key already holds it.
+    last_store_id: Mapped[int]
+
+
 class LedgerEntry(Base):
     """One movement of points; a member's balance is the sum of their entries."""
 

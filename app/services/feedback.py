@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, exists, func, select, update
 
 from app import database
 from app.extensions import db
@@ -567,13 +567,15 @@ def queue(program_id: int, limit: int = LIST_LIMIT) -> list[Feedback]:
 # -- stats (one definition: /admin/feedback and GET /api/v1/feedback/stats) ---------
 
 
-def nps(scores: list[int]) -> float | None:
-    """% promoters (9-10) − % detractors (0-6), one decimal; None without scores."""
-    if not scores:
+def _nps_of(counts: dict[int, int]) -> float | None:
+    """% promoters (9-10) − % detractors (0-6), one decimal, over a histogram
+    {score: how many}; None without scores."""
+    total = sum(counts.values())
+    if not total:
         return None
-    promoters = sum(1 for s in scores if s >= PROMOTER)
-    detractors = sum(1 for s in scores if s <= LOW_SCORE)
-    return round((promoters - detractors) * 100 / len(scores), 1)
+    promoters = sum(n for s, n in counts.items() if s >= PROMOTER)
+    detractors = sum(n for s, n in counts.items() if s <= LOW_SCORE)
+    return round((promoters - detractors) * 100 / total, 1)
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -595,67 +597,96 @@ def stats(program: Program, now: datetime | None = None) -> dict[str, Any]:
     - repurchase: low scorers (both kinds) whose REPURCHASE_DAYS since the
       answer have passed, resolved and unresolved: how many bought again within
       them (a POS or online purchase), and the rate (%);
-    - winback: asked and answered."""
+    - winback: asked and answered.
+
+    Counted in SQL (one GROUP BY of a few dozen rows, whatever the program's
+    size); only the last weeks' answers and the resolved low scores come back
+    as rows (the local week and the median are worked out here)."""
     now = now or utcnow()
-    rows = db.session.execute(
+    answered = Feedback.answered_at.is_not(None)
+    resolved_ = Feedback.resolved_at.is_not(None)
+    groups = db.session.execute(
         select(
-            Feedback.id,
             Feedback.kind,
             Feedback.store_id,
+            answered.label("answered"),
             Feedback.score,
-            Feedback.answered_at,
-            Feedback.resolved_at,
-        ).where(Feedback.program_id == program.id)
+            resolved_.label("resolved"),
+            func.count().label("n"),
+        )
+        .where(Feedback.program_id == program.id)
+        .group_by(Feedback.kind, Feedback.store_id, answered, Feedback.score, resolved_)
     ).all()
+    asked = answers = low = resolved = winback_asked = winback_answered = 0
+    overall: dict[int, int] = {}
+    by_store: dict[int, dict[int, int]] = {}
+    for g in groups:
+        is_answered = bool(g.answered)
+        if g.kind == WINBACK:
+            winback_asked += g.n
+            winback_answered += g.n if is_answered else 0
+        if is_answered and g.score is not None and g.score <= LOW_SCORE:
+            low += g.n
+            resolved += g.n if g.resolved else 0
+        if g.kind != PURCHASE:
+            continue
+        asked += g.n
+        if is_answered:
+            answers += g.n
+            overall[g.score] = overall.get(g.score, 0) + g.n
+            store = by_store.setdefault(g.store_id or 0, {})
+            store[g.score] = store.get(g.score, 0) + g.n
     names = store_names(program.id)
-    asked = [r for r in rows if r.kind == PURCHASE]
-    answers = [r for r in asked if r.answered_at is not None]
-    by_store: dict[int, list[int]] = {}
-    for r in answers:
-        by_store.setdefault(r.store_id or 0, []).append(r.score)
     zone = ZoneInfo(program.timezone)
     first_week = _week(now - timedelta(weeks=WEEKS - 1), zone)
-    by_week: dict[str, list[int]] = {}
-    for r in answers:
-        week = _week(r.answered_at, zone)
+    by_week: dict[str, dict[int, int]] = {}
+    # A day's margin on each side of the local week's start.
+    for at, score in db.session.execute(
+        select(Feedback.answered_at, Feedback.score).where(
+            Feedback.program_id == program.id,
+            Feedback.kind == PURCHASE,
+            Feedback.answered_at >= now - timedelta(weeks=WEEKS, days=1),
+        )
+    ):
+        week = _week(at, zone)
         if week >= first_week:
-            by_week.setdefault(week, []).append(r.score)
-    low = [
-        r
-        for r in rows
-        if r.answered_at is not None and r.score is not None and r.score <= LOW_SCORE
+            histogram = by_week.setdefault(week, {})
+            histogram[score] = histogram.get(score, 0) + 1
+    hours = [
+        (done - at).total_seconds() / 3600
+        for at, done in db.session.execute(
+            select(Feedback.answered_at, Feedback.resolved_at).where(
+                Feedback.program_id == program.id,
+                answered,
+                resolved_,
+                Feedback.score <= LOW_SCORE,
+            )
+        )
     ]
-    resolved = [r for r in low if r.resolved_at is not None]
-    hours = [(r.resolved_at - r.answered_at).total_seconds() / 3600 for r in resolved]
     return {
-        "asked": len(asked),
-        "answered": len(answers),
-        "response_rate": _rate(len(answers), len(asked)),
-        "nps": nps([r.score for r in answers]),
+        "asked": asked,
+        "answered": answers,
+        "response_rate": _rate(answers, asked),
+        "nps": _nps_of(overall),
         "nps_by_store": [
             {
                 "store_id": store_id or None,
                 "store": names.get(store_id, ""),
-                "answers": len(scores),
-                "nps": nps(scores),
+                "answers": sum(scores.values()),
+                "nps": _nps_of(scores),
             }
             for store_id, scores in sorted(by_store.items())
         ],
         "nps_by_week": [
-            {"week": week, "answers": len(scores), "nps": nps(scores)}
+            {"week": week, "answers": sum(scores.values()), "nps": _nps_of(scores)}
             for week, scores in sorted(by_week.items())
         ],
-        "low_scores": len(low),
-        "resolved": len(resolved),
-        "unresolved": len(low) - len(resolved),
+        "low_scores": low,
+        "resolved": resolved,
+        "unresolved": low - resolved,
         "median_resolve_hours": round(statistics.median(hours), 1) if hours else None,
         "repurchase": _repurchase(program.id, now),
-        "winback": {
-            "asked": sum(1 for r in rows if r.kind == WINBACK),
-            "answered": sum(
-                1 for r in rows if r.kind == WINBACK and r.answered_at is not None
-            ),
-        },
+        "winback": {"asked": winback_asked, "answered": winback_answered},
     }
 
 

@@ -43,6 +43,7 @@ from app.models import (
     Campaign,
     Member,
     MemberOffer,
+    MemberPurchaseTotal,
     Offer,
     PosTransaction,
     Program,
@@ -183,15 +184,12 @@ def _last_store(args: Any, program: Program) -> ColumnElement[bool]:
     missing = [i for i in ids if i not in known]
     if missing:
         raise _invalid(f"last_store.stores: unknown store(s): {missing}")
-    # Purchase ids grow with time: the member's highest id is their latest.
-    latest = (
-        select(func.max(PosTransaction.id))
-        .where(*_sales(program, None))
-        .group_by(PosTransaction.member_id)
-    )
+    # The store of the member's latest purchase (highest id), kept per member
+    # (services.purchase_totals): one row per member, not every purchase.
     return Member.id.in_(
-        select(PosTransaction.member_id).where(
-            PosTransaction.id.in_(latest), PosTransaction.store_id.in_(ids)
+        select(MemberPurchaseTotal.member_id).where(
+            MemberPurchaseTotal.program_id == program.id,
+            MemberPurchaseTotal.last_store_id.in_(ids),
         )
     )
 
@@ -262,6 +260,21 @@ def _holdout_of(args: Any, program: Program, now: datetime) -> ColumnElement[boo
 def _rfm(args: Any, program: Program, now: datetime) -> ColumnElement[bool]:
     if args not in RFM_CUTOFFS:
         raise _invalid(f"rfm must be one of {', '.join(RFM_CUTOFFS)}")
+    if args in ("at_risk", "lost"):
+        # Recency and the lifetime count only: from the per-member totals
+        # (services.purchase_totals), one row per member.
+        t = MemberPurchaseTotal
+        since = {
+            "at_risk": and_(
+                t.last_at < now - timedelta(days=90),
+                t.last_at >= now - timedelta(days=180),
+                t.purchases >= 2,
+            ),
+            "lost": t.last_at < now - timedelta(days=180),
+        }[args]
+        return Member.id.in_(
+            select(t.member_id).where(t.program_id == program.id, since)
+        )
     year = now - timedelta(days=365)
     stats = (
         select(
