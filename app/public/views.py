@@ -23,7 +23,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 import passes
-from app.database import writes
+from app.database import writes, writes_when
 from app.extensions import db, limiter
 from app.i18n import (
     MESSAGES,
@@ -133,7 +133,8 @@ def index() -> BaseResponse:
 @bp.route("/join", methods=["GET", "POST"])
 @bp.route("/join/<slug>", methods=["GET", "POST"])
 @limiter.limit(signup_limit, methods=["POST"])
-@writes  # a friend's share link (?ref=) counts as an opened invite
+# A friend's share link (?ref=) counts as an opened invite: only then a writer.
+@writes_when(lambda: bool(request.args.get("ref")))
 def join(slug: str | None = None) -> BaseResponse | tuple[str, int]:
     """Sign-up form; a new phone gets its card at once (after an SMS code when the
     program asks for one). A phone that has a card gets its link by SMS/e-mail,
