@@ -95,6 +95,11 @@ def from_environment() -> dict[str, object]:
         "PASS_SIGN_AHEAD": _flag("PASS_SIGN_AHEAD", "1"),
         # How often the worker runs the scheduled jobs (campaigns, automations).
         "SCHEDULER_SECONDS": _env("SCHEDULER_SECONDS", "30"),
+        # Programs with at least this many members read their KPI overview from
+        # a snapshot the scheduler refreshes every KPI_REFRESH_SECONDS (computing
+        # it reads the year's purchases: ~10 s at 1M members); smaller ones live.
+        "KPI_SNAPSHOT_MEMBERS": int(_env("KPI_SNAPSHOT_MEMBERS", "50000") or 50000),
+        "KPI_REFRESH_SECONDS": int(_env("KPI_REFRESH_SECONDS", "600") or 600),
         # Members per campaign batch (one transaction each); default campaigns.BATCH.
         "CAMPAIGN_BATCH_SIZE": _env("CAMPAIGN_BATCH_SIZE"),
         # Runs kept per automation and program in its history (at least 10, the

@@ -211,6 +211,18 @@ def writes(view: View) -> View:
     return view
 
 
+def writes_when(predicate: Callable[[], bool]) -> Callable[[View], View]:
+    """Mark a GET view that writes only when `predicate()` holds for the request:
+    the other GETs stay readers (on SQLite, a page view then never waits for
+    the write lock behind the tills)."""
+
+    def mark(view: View) -> View:
+        view.writes = predicate  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
 def register_write_lock(app: Flask) -> None:
     """Every request that may write begins its transaction as a writer (SQLite):
     any method but GET/HEAD/OPTIONS, and views marked `@writes`. Registered after
@@ -222,6 +234,7 @@ def register_write_lock(app: Flask) -> None:
             return  # 404/405: nothing runs
         if request.method in READ_METHODS:
             view = current_app.view_functions.get(request.endpoint)
-            if not getattr(view, "writes", False):
+            flag = getattr(view, "writes", False)
+            if not (flag() if callable(flag) else flag):
                 return
         begin_write()

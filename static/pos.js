@@ -219,26 +219,41 @@
     var box = $("membership-plans");
     box.textContent = "";
     plans.forEach(function (plan) {
-      // Another plan cannot be sold while one is active (renew that one).
-      if (held && held.plan.code !== plan.code) return;
+      var offer = quote(plan, held);
       var button = document.createElement("button");
       button.type = "button";
       button.className = "secondary plan";
       button.dataset.plan = plan.code;
-      var values = { plan: localName(plan.name), price: I18N.money(plan.price) };
-      button.textContent = text(held ? "membership.renew" : "membership.sell", values);
-      button.addEventListener("click", function () { askMembership(plan); });
+      var values = { plan: localName(plan.name), price: I18N.money(offer.price) };
+      var label = !held ? "membership.sell"
+        : held.plan.code === plan.code ? "membership.renew" : "membership.change";
+      button.textContent = text(label, values);
+      button.addEventListener("click", function () { askMembership(plan, offer); });
       box.appendChild(button);
     });
     $("membership-box").hidden = !(plans.length || held);
   }
 
-  function askMembership(plan) {
+  // What a plan costs this member: another plan while one is held is a change,
+  // the held period's unused value (`credit`, from the scan) off its price; a
+  // credit above the price buys more days of the cheaper plan (as the server).
+  function quote(plan, held) {
+    if (!held || held.plan.code === plan.code) {
+      return { price: plan.price, days: plan.period_days };
+    }
+    var price = Math.round(parseFloat(plan.price) * 100);
+    var credit = Math.round(parseFloat(held.credit || "0") * 100);
+    var days = plan.period_days;
+    if (credit > price && price > 0) days = Math.floor(days * credit / price);
+    return { price: (Math.max(0, price - credit) / 100).toFixed(2), days: days };
+  }
+
+  function askMembership(plan, offer) {
     state.membershipPlan = plan;
     // One Idempotency-Key per confirmation shown: retries reuse it.
     state.membershipKey = newIdempotencyKey();
     $("membership-question").textContent = text("membership.confirm", {
-      plan: localName(plan.name), price: I18N.money(plan.price), days: plan.period_days
+      plan: localName(plan.name), price: I18N.money(offer.price), days: offer.days
     });
     $("membership-confirm").hidden = false;
     $("membership-yes").focus();
@@ -258,9 +273,7 @@
           plan: localName(data.plan.name), until: dayText(data.ends_at),
           price: I18N.money(data.amount)
         }), false);
-        state.member.membership = {
-          plan: data.plan, ends_at: data.ends_at, perks: []
-        };
+        state.member.membership = data.membership;
         fillMembership(state.member);
         return;
       }

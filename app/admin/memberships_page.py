@@ -59,7 +59,7 @@ def _page(program: Program, **context: Any) -> Response:
     counts = memberships.stats(program.id, now - timedelta(days=WINDOW_DAYS), now)
     shown = {
         key: number(counts[key], language)
-        for key in ("active", "new", "renewed", "lapsed")
+        for key in ("active", "new", "renewed", "changed", "lapsed")
     }
     for key in ("revenue", "member_spend_avg", "non_member_spend_avg"):
         shown[key] = money(Decimal(counts[key]), language)

@@ -17,6 +17,7 @@ TEXTS: dict[str, TextSource] = {
     "memberships.active": N_("Active paid members"),
     "memberships.new": N_("New memberships"),
     "memberships.renewed": N_("Renewals"),
+    "memberships.changed": N_("Plan changes"),
     "memberships.lapsed": N_("Lapsed"),
     "memberships.revenue": N_("Revenue from fees"),
     "memberships.member_spend": N_("Spend per member"),

@@ -297,6 +297,7 @@ RESULTS_TEXTS: dict[str, TextSource] = {
     "builder.value.android": N_("Android (Wallet app)"),
     "builder.value.google": N_("Google Wallet"),
     "kpi.title": N_("Key figures"),
+    "kpi.as_of": N_("Figures as of"),
     "kpi.active_30d": N_("Active members, 30 days"),
     "kpi.active_90d": N_("Active members, 90 days"),
     "kpi.repeat_purchase_rate": N_("Repeat purchase rate, 365 days"),

@@ -38,6 +38,7 @@ from app.services import (
     campaigns,
     dashboard,
     kpi,
+    kpi_snapshots,
     offers,
     results,
     wallet,
@@ -172,9 +173,10 @@ def overview() -> Response:
     totals = dashboard.totals(_program_id())
     # The KPI overview (results, issue 16): the same figures as /api/v1/stats.
     program = _program()
-    figures, heatmap, tiers = None, None, {}
+    figures, heatmap, tiers, as_of = None, None, {}, None
     if program is not None:
-        figures = kpi.overview(program)
+        figures = kpi_snapshots.current(program)
+        as_of = datetime.fromisoformat(figures["as_of"])
         heatmap = kpi.heatmap(figures["cohorts"], t["kpi.cohorts"])
         language = _language()
         tiers = {
@@ -187,6 +189,7 @@ def overview() -> Response:
         charts=charts,
         totals=totals,
         kpi=figures,
+        kpi_as_of=as_of,
         heatmap=heatmap,
         tiers=tiers,
         current_program=program,

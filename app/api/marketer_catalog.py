@@ -24,7 +24,15 @@ from app.models import (
     Program,
     Store,
 )
-from app.services import automations, catalog, checks, kpi, members, offers, stores
+from app.services import (
+    automations,
+    catalog,
+    checks,
+    kpi_snapshots,
+    members,
+    offers,
+    stores,
+)
 from app.services import stats as figures
 from app.services.errors import Invalid, NotFound
 
@@ -321,7 +329,8 @@ def erase_member(member_id: int) -> Response:
 def stats() -> Response:
     program = _program()
     body = figures.daily(program, figures.parse_days(request.args.get("days")))
-    body["kpi"] = kpi.overview(program)  # results (issue 16): the KPI overview
+    # Results (issue 16): the KPI overview (a large program's from its snapshot).
+    body["kpi"] = kpi_snapshots.current(program)
     # Offers (issue 15): per offer and source, since they were issued (not
     # limited to `days`): the same function /admin/offers counts with.
     body["offers"] = list(offers.by_offer(program.id).values())

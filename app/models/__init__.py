@@ -9,6 +9,7 @@ from app.models.catalog import Product, ProductSubscription
 from app.models.feedback import Feedback
 from app.models.google import GoogleCallback, GoogleClass, GoogleMessage, GoogleObject
 from app.models.imports import CardAlias, MemberImport
+from app.models.kpi import KpiSnapshot
 from app.models.ledger import LedgerEntry, MemberPurchaseTotal, PosTransaction
 from app.models.member import Member
 from app.models.membership import MembershipPlan, MembershipSale
@@ -41,6 +42,7 @@ __all__ = [
     "GoogleClass",
     "GoogleMessage",
     "GoogleObject",
+    "KpiSnapshot",
     "LedgerEntry",
     "MemberPurchaseTotal",
     "Member",

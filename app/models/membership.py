@@ -10,9 +10,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, utcnow
 
-# A sale starts a membership ("new") or extends an active one from its end
-# ("renewal").
-NEW, RENEWAL = "new", "renewal"
+# A sale starts a membership ("new"), extends an active one from its end
+# ("renewal"), or moves an active one to another plan ("change": the unused
+# part of the current period is credited against the new plan's price).
+NEW, RENEWAL, CHANGE = "new", "renewal", "change"
 
 
 class MembershipPlan(Base):
@@ -66,6 +67,13 @@ class MembershipSale(Base):
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     response: Mapped[dict[str, Any]]
+    # A change only: the unused value of the period it replaced (taken off the
+    # price), and the membership it replaced (a refund restores it).
+    credit_kopecks: Mapped[int | None] = mapped_column(BigInteger)
+    previous_plan_id: Mapped[int | None] = mapped_column(
+        ForeignKey("membership_plan.id")
+    )
+    previous_ends_at: Mapped[datetime | None]
     refunded_at: Mapped[datetime | None]
     refund_response: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

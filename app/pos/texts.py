@@ -72,12 +72,10 @@ TEXTS: dict[str, TextSource] = {
     "membership.none": N_("No membership yet."),
     "membership.sell": N_("{plan} · {price}"),
     "membership.renew": N_("Renew {plan} · {price}"),
+    "membership.change": N_("Change to {plan} · {price}"),
     "membership.confirm": N_("Take {price} for «{plan}» ({days} days)?"),
     "membership.confirm_button": N_("Payment taken: activate"),
     "membership.done": N_("«{plan}» is active until {until}. Paid {price}."),
-    "error.other_plan_active": N_(
-        "The customer holds another plan until its end: renew that one."
-    ),
     "error.unknown_plan": N_("This plan is not on sale any more."),
     # --- offers ---
     "offer.preview": N_("Discount {discount} · to pay {pay}"),

@@ -60,26 +60,31 @@ def _render(
     ), status
 
 
-@bp.get("/f/<token>")
-def feedback_page(token: str) -> BaseResponse | tuple[str, int]:
+def _open(token: str) -> feedback.Page | tuple[str, int]:
+    """The link's page, or the friendly page for an unknown (404) or expired (410)
+    link."""
     try:
-        current = feedback.page(token)
+        return feedback.page(token)
     except Gone:
         return _bad_link(True)
     except DomainError:
         return _bad_link(False)
+
+
+@bp.get("/f/<token>")
+def feedback_page(token: str) -> BaseResponse | tuple[str, int]:
+    current = _open(token)
+    if not isinstance(current, feedback.Page):
+        return current
     return _render(current)
 
 
 @bp.post("/f/<token>")
 def feedback_answer(token: str) -> BaseResponse | tuple[str, int]:
     """Save the answer once (a second submit within a short time updates it)."""
-    try:
-        current = feedback.page(token)
-    except Gone:
-        return _bad_link(True)
-    except DomainError:
-        return _bad_link(False)
+    current = _open(token)
+    if not isinstance(current, feedback.Page):
+        return current
     score = request.form.get("score", "")
     comment = request.form.get("comment", "")
     try:
@@ -105,10 +110,7 @@ def feedback_answer(token: str) -> BaseResponse | tuple[str, int]:
 def expired_form() -> tuple[str, int]:
     """The form's CSRF token expired: the form again, nothing saved."""
     token = (request.view_args or {}).get("token", "")
-    try:
-        current = feedback.page(token)
-    except Gone:
-        return _bad_link(True)
-    except DomainError:
-        return _bad_link(False)
+    current = _open(token)
+    if not isinstance(current, feedback.Page):
+        return current
     return _render(current, "csrf", 400)

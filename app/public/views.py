@@ -23,7 +23,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 import passes
-from app.database import writes
+from app.database import writes, writes_when
 from app.extensions import db, limiter
 from app.i18n import (
     MESSAGES,
@@ -91,6 +91,18 @@ def _member(card_token: str) -> Member:
     return member
 
 
+def page(
+    template: str, language: str, status: int = 200, **context: Any
+) -> tuple[str, int]:
+    """Render a public page in `language`: every template reads `lang` and `t`."""
+    return render_template(
+        template,
+        lang=language,
+        t=lambda key, **kw: translate(key, language, **kw),
+        **context,
+    ), status
+
+
 def _render_join(
     program: Program,
     language: str,
@@ -98,18 +110,18 @@ def _render_join(
     errors: dict[str, str],
     status: int = 200,
 ) -> tuple[str, int]:
-    return render_template(
+    return page(
         "public/join.html",
+        language,
+        status,
         program=program,
-        lang=language,
-        t=lambda key, **kw: translate(key, language, **kw),
         data=data,
         errors=errors,
         stores=[s for s in program.stores if s.active],
         cities=program_cities(program),
         consent_version=current_app.config["CONSENT_VERSION"],
         welcome_bonus=int(program.rule("welcome_bonus") or 0),
-    ), status
+    )
 
 
 @bp.get("/")
@@ -121,7 +133,8 @@ def index() -> BaseResponse:
 @bp.route("/join", methods=["GET", "POST"])
 @bp.route("/join/<slug>", methods=["GET", "POST"])
 @limiter.limit(signup_limit, methods=["POST"])
-@writes  # a friend's share link (?ref=) counts as an opened invite
+# A friend's share link (?ref=) counts as an opened invite: only then a writer.
+@writes_when(lambda: bool(request.args.get("ref")))
 def join(slug: str | None = None) -> BaseResponse | tuple[str, int]:
     """Sign-up form; a new phone gets its card at once (after an SMS code when the
     program asks for one). A phone that has a card gets its link by SMS/e-mail,
@@ -178,14 +191,13 @@ def _link_sent(
     if member is not None:
         outbound.send_card_link(member)
     db.session.commit()
-    return render_template(
+    return page(
         "public/link_sent.html",
+        language,
         program=program,
-        lang=language,
-        t=lambda key, **kw: translate(key, language, **kw),
         masked_phone=outbound.mask_phone(phone),
         email_enabled=outbound.email_enabled(),
-    ), 200
+    )
 
 
 def _render_code(
@@ -196,15 +208,15 @@ def _render_code(
     error: str | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
-    return render_template(
+    return page(
         "public/join_code.html",
+        language,
+        status,
         program=program,
-        lang=language,
-        t=lambda key, **kw: translate(key, language, **kw),
         data=data,
         masked_phone=outbound.mask_phone(phone),
         error=error,
-    ), status
+    )
 
 
 @bp.route("/lost-card", methods=["GET", "POST"])
@@ -228,14 +240,14 @@ def lost_card(slug: str | None = None) -> tuple[str, int]:
 def _render_lost(
     program: Program, language: str, phone: str, error: str | None, status: int
 ) -> tuple[str, int]:
-    return render_template(
+    return page(
         "public/lost.html",
+        language,
+        status,
         program=program,
-        lang=language,
-        t=lambda key, **kw: translate(key, language, **kw),
         phone=phone,
         error=error,
-    ), status
+    )
 
 
 @bp.errorhandler(CSRFError)
@@ -293,12 +305,12 @@ def _render_card(
     language = pick_language(request.args.get("lang") or member.language)
     page_url = pass_service.public_url(url_for("public.card", card_token=card_token))
     qr_svg = segno.make(page_url, error="m").svg_inline(scale=4, dark="#111")
-    return render_template(
+    return page(
         "public/card.html",
+        language,
+        status,
         member=member,
         program=member.program,
-        lang=language,
-        t=lambda key, **kw: translate(key, language, **kw),
         card_number=passes.format_card_number(member.card_number),
         tier=member.program.tier_name(member.tier, language),
         qr_svg=qr_svg,
@@ -323,7 +335,7 @@ def _render_card(
         stamps=_card_stamps(member, language),
         share=_card_share(member),
         membership=_card_membership(member, language),
-    ), status
+    )
 
 
 def _card_share(member: Member) -> dict[str, str] | None:
@@ -432,27 +444,26 @@ def card_profile(card_token: str) -> BaseResponse | tuple[str, int]:
 
 
 @bp.get("/programs/<slug>/terms")
-def program_terms(slug: str) -> str:
+def program_terms(slug: str) -> tuple[str, int]:
     """The programme terms (texts per program, /admin settings)."""
     return _program_text(slug, "terms")
 
 
 @bp.get("/programs/<slug>/privacy")
-def program_privacy(slug: str) -> str:
+def program_privacy(slug: str) -> tuple[str, int]:
     """The privacy policy (texts per program, /admin settings)."""
     return _program_text(slug, "privacy")
 
 
-def _program_text(slug: str, which: str) -> str:
+def _program_text(slug: str, which: str) -> tuple[str, int]:
     program = _program(slug)
     language = pick_language()
     texts = (program.texts or {}).get(which) or {}
     text = texts.get(language) or texts.get("ru") or ""
-    return render_template(
+    return page(
         "public/program_text.html",
+        language,
         program=program,
-        lang=language,
-        t=lambda key, **kw: translate(key, language, **kw),
         which=which,
         text=text,
     )
@@ -526,13 +537,12 @@ def _card_url(member: Member) -> str:
 
 
 @bp.get("/erased")
-def erased() -> str:
+def erased() -> tuple[str, int]:
     """Shown once after erasure; it carries nothing personal."""
     language = pick_language()
-    return render_template(
+    return page(
         "public/erased.html",
-        lang=language,
-        t=lambda key, **kw: translate(key, language, **kw),
+        language,
     )
 
 
@@ -563,12 +573,12 @@ def card_google(card_token: str) -> BaseResponse | tuple[str, int]:
         db.session.rollback()
         # The operator needs the reason (permission, quota); the customer does not.
         current_app.logger.error("Google Wallet save link failed: %s", error)
-        return render_template(
+        return page(
             "public/google_error.html",
+            language,
+            503,
             member=member,
-            lang=language,
-            t=lambda key, **kw: translate(key, language, **kw),
-        ), 503
+        )
     db.session.commit()
     response = redirect(url, code=303)
     response.headers["Cache-Control"] = "no-store"

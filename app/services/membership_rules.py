@@ -3,15 +3,19 @@ sells them): kept apart so that services.passes can import it without a cycle.""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
 
 import passes
 from app.extensions import db
 from app.i18n import date_text
-from app.models import Member, MembershipPlan, Program
+from app.models import Member, MembershipPlan, MembershipSale, Program
 from app.models.base import utcnow
+from app.models.membership import CHANGE
 
 
 def is_active(plan_id: int | None, ends_at: datetime | None, now: datetime) -> bool:
@@ -63,4 +67,39 @@ def member_view(member: Member, now: datetime | None = None) -> dict[str, Any] |
         "ends_at": member.membership_ends_at.isoformat(),
         "earn_bonus_percent": plan.earn_bonus_percent,
         "perks": [dict(p) for p in plan.perks],
+        # Taken off another plan's price if the member changes to it.
+        "credit": f"{Decimal(unused_value(member.id, now)) / 100:.2f}",
     }
+
+
+DAY = timedelta(days=1)
+
+
+def unused_value(member_id: int, now: datetime) -> int:
+    """What is left of the member's paid periods at `now`, in kopecks: every
+    unrefunded sale since the latest change (a change took over what came before)
+    counts its value, the fee plus any credit it carried, pro rata of the days
+    of its period still to come, the day begun counted as unused (whole days:
+    the price the till shows after a scan holds for the rest of that day; a
+    period just bought is worth its whole fee). Rounded down to a kopeck."""
+    sales = list(
+        db.session.scalars(
+            select(MembershipSale)
+            .where(
+                MembershipSale.member_id == member_id,
+                MembershipSale.refunded_at.is_(None),
+            )
+            .order_by(MembershipSale.id)
+        )
+    )
+    since = max((s.id for s in sales if s.kind == CHANGE), default=0)
+    left = Decimal(0)
+    for sale in sales:
+        if sale.id < since or sale.ends_at <= now:
+            continue
+        length = (sale.ends_at - sale.starts_at).total_seconds()
+        days = -(-(sale.ends_at - max(sale.starts_at, now)) // DAY)  # rounded up
+        still = min(days * 86400.0, length)
+        value = sale.amount_kopecks + (sale.credit_kopecks or 0)
+        left += Decimal(value) * Decimal(still) / Decimal(length)
+    return int(left)

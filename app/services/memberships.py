@@ -9,13 +9,17 @@
   purchases: it is revenue from fees, never loyalty spend (no points, no tier).
 - The member row holds the current membership (plan, end). A new sale while
   the same plan is active extends it from its current end ("renewal"), else it
-  starts now ("new"); another plan while one is active is refused.
+  starts now ("new"). Another plan while one is active is a "change": it starts
+  now, and the unused value of the current period (each fee pro rata of its
+  period still to come) is taken off its price; a credit above the price buys
+  a longer period of the cheaper plan.
 - Idempotency as for purchases: the member's row lock serialises sales of one
   card, and under it a retry finds the sale its first attempt committed; the
   unique (api key, Idempotency-Key) catches the same key sent for another card.
 - A refund (within the sale's period, of the member's latest sale) takes the
   period back: a renewal's end goes back to where it started, a new membership
-  ends now. An unused welcome offer it issued is cancelled.
+  ends now, a change's gives back the plan it replaced until that plan's end.
+  An unused welcome offer it issued is cancelled.
 - The end is silent: `expire` clears lapsed memberships and refreshes passes.
 """
 
@@ -37,7 +41,7 @@ from app.extensions import db
 from app.ids import MAX_ID
 from app.models import Member, MemberOffer, MembershipPlan, MembershipSale, Program
 from app.models.base import utcnow
-from app.models.membership import NEW, RENEWAL
+from app.models.membership import CHANGE, NEW, RENEWAL
 from app.models.offer import CANCELLED, ISSUED
 from app.services import audit, cards, checks, ledger, online, webhooks
 from app.services.audit import Actor
@@ -47,10 +51,17 @@ from app.services.membership_rules import (
     is_active,
     member_view,
     pass_membership,
+    unused_value,
 )
 from app.services.scheduler import scheduled
 
-__all__ = ["earn_bonus", "is_active", "member_view", "pass_membership"]
+__all__ = [
+    "earn_bonus",
+    "is_active",
+    "member_view",
+    "pass_membership",
+    "unused_value",
+]
 
 FIELDS = (
     "code",
@@ -331,15 +342,23 @@ def sell(
         )
     now = utcnow()
     active = is_active(member.membership_plan_id, member.membership_ends_at, now)
+    previous = (member.membership_plan_id, member.membership_ends_at)
+    credit: int | None = None
+    amount = plan.price_kopecks
     if active and member.membership_plan_id != plan.id:
-        raise Conflict(
-            "other_plan_active",
-            "The member holds another plan until its end; renew that one.",
-        )
-    starts = member.membership_ends_at if active else now
-    assert starts is not None
-    ends = starts + timedelta(days=plan.period_days)
-    kind = RENEWAL if active else NEW
+        kind, starts = CHANGE, now
+        credit = unused_value(member.id, now)
+        amount = max(0, plan.price_kopecks - credit)
+        seconds = plan.period_days * 86400
+        if credit > plan.price_kopecks > 0:
+            # A cheaper plan: what is left over buys more of it.
+            seconds = seconds * credit // plan.price_kopecks
+        ends = now + timedelta(seconds=seconds)
+    else:
+        kind = RENEWAL if active else NEW
+        held_until = member.membership_ends_at
+        starts = held_until if active and held_until is not None else now
+        ends = starts + timedelta(days=plan.period_days)
     if key.role in ("pos", "shop"):
         store_id: int | None = online.store_id_for(key)
         channel = online.channel(key)
@@ -351,7 +370,7 @@ def sell(
         "card_number": member.card_number,
         "plan": {"code": plan.code, "name": dict(plan.name)},
         "kind": kind,
-        "amount": _roubles(plan.price_kopecks),
+        "amount": _roubles(amount),
         "currency": "RUB",
         "channel": channel,
         "starts_at": starts.isoformat(),
@@ -359,6 +378,8 @@ def sell(
         "earn_bonus_percent": plan.earn_bonus_percent,
         "created_at": now.isoformat(),
     }
+    if credit is not None:
+        response["credit"] = _roubles(credit)
     sale = MembershipSale(
         program_id=program.id,
         member_id=member.id,
@@ -369,10 +390,13 @@ def sell(
         idempotency_key=idempotency_key,
         fingerprint=request.fingerprint(),
         kind=kind,
-        amount_kopecks=plan.price_kopecks,
+        amount_kopecks=amount,
         starts_at=starts,
         ends_at=ends,
         response=response,
+        credit_kopecks=credit,
+        previous_plan_id=previous[0] if kind == CHANGE else None,
+        previous_ends_at=previous[1] if kind == CHANGE else None,
         created_at=now,
     )
     try:
@@ -390,7 +414,13 @@ def sell(
     member.membership_ends_at = ends
     if plan.welcome_offer_id is not None and kind == NEW:
         welcome = _welcome(plan, member.id, sale.id, now)
-    response = {**response, "welcome_offer_issued": welcome}
+    db.session.flush()
+    response = {
+        **response,
+        "welcome_offer_issued": welcome,
+        # The membership as a scan would now show it (with its credit).
+        "membership": member_view(member, now),
+    }
     sale.response = response
     audit.record(
         "membership.sale",
@@ -401,7 +431,8 @@ def sell(
             "member_id": member.id,
             "plan": plan.code,
             "kind": kind,
-            "amount_kopecks": plan.price_kopecks,
+            "amount_kopecks": amount,
+            "credit_kopecks": credit,
             "store_id": store_id,
         },
     )
@@ -467,9 +498,15 @@ def refund(key: Any, sale_id: int) -> tuple[dict[str, Any], bool]:
     )
     if later:
         raise Conflict(
-            "later_sale", "A later renewal stands on this period: refund it first."
+            "later_sale",
+            "A later renewal or plan change stands on this period: refund it first.",
         )
-    if sale.starts_at > now:
+    if sale.kind == CHANGE:
+        # The change undone: the plan it replaced, until that plan's end.
+        back = sale.previous_ends_at is not None and sale.previous_ends_at > now
+        member.membership_plan_id = sale.previous_plan_id if back else None
+        member.membership_ends_at = sale.previous_ends_at if back else None
+    elif sale.starts_at > now:
         # A renewal not started yet: the membership ends where it began.
         member.membership_ends_at = sale.starts_at
     else:
@@ -565,9 +602,10 @@ def stats(program_id: int, since: datetime, until: datetime) -> dict[str, Any]:
     """One definition for the API and /admin, over the window [since, until):
 
     - active: members holding a membership now (not ended);
-    - new / renewed: sales (not refunded) of each kind made in the window;
-    - lapsed: memberships whose end fell in the window with no renewal (the
-      member holds none now, or one that began after the end);
+    - new / renewed / changed: sales (not refunded) of each kind made in the
+      window;
+    - lapsed: memberships whose end fell in the window with no renewal (the end
+      of the member's latest unrefunded sale, which a renewal or change moves);
     - revenue: fees of the window's sales, less refunds;
     - spend per member vs non-member: purchase amounts (not refunded) in the
       window per active member, and per other member who bought in the window.
@@ -607,13 +645,11 @@ def stats(program_id: int, since: datetime, until: datetime) -> dict[str, Any]:
         )
         or 0
     )
-    # The latest end of each member's unrefunded sales; lapsed when it fell in
-    # the window (a renewal would have moved it later).
-    last_end = (
-        select(
-            MembershipSale.member_id,
-            func.max(MembershipSale.ends_at).label("ends_at"),
-        )
+    # The end of each member's latest unrefunded sale (sales of a card are made
+    # one at a time, so the latest holds the membership's end); lapsed when it
+    # fell in the window. A change may end before the sales it took over did.
+    latest = (
+        select(func.max(MembershipSale.id).label("id"))
         .where(
             MembershipSale.program_id == program_id,
             MembershipSale.refunded_at.is_(None),
@@ -623,10 +659,13 @@ def stats(program_id: int, since: datetime, until: datetime) -> dict[str, Any]:
     )
     lapsed = (
         db.session.scalar(
-            select(func.count()).where(
-                last_end.c.ends_at >= since,
-                last_end.c.ends_at < until,
-                last_end.c.ends_at <= now,
+            select(func.count())
+            .select_from(MembershipSale)
+            .join(latest, latest.c.id == MembershipSale.id)
+            .where(
+                MembershipSale.ends_at >= since,
+                MembershipSale.ends_at < until,
+                MembershipSale.ends_at <= now,
             )
         )
         or 0
@@ -658,6 +697,7 @@ def stats(program_id: int, since: datetime, until: datetime) -> dict[str, Any]:
         "active": int(active),
         "new": int(counts.get(NEW, 0)),
         "renewed": int(counts.get(RENEWAL, 0)),
+        "changed": int(counts.get(CHANGE, 0)),
         "lapsed": int(lapsed),
         "revenue": _roubles(int(revenue)),
         "member_spend_avg": _roubles(member_spend // active) if active else "0.00",

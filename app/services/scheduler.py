@@ -39,6 +39,7 @@ JOB_MODULES: list[str] = [
     "app.services.webhooks",
     "app.services.wallet",
     "app.services.feedback",
+    "app.services.kpi_snapshots",
 ]
 
 

@@ -94,7 +94,8 @@ def test_kpi_figures_and_the_page_and_api_agree(
     stats = client.get(
         "/api/v1/stats", headers={"Authorization": f"Bearer {marketer}"}
     ).json
-    assert stats["kpi"] == figures
+    assert stats["kpi"]["as_of"] >= now.isoformat()
+    assert {k: v for k, v in stats["kpi"].items() if k != "as_of"} == figures
     sign_in(client, marketer)
     html = client.get("/admin/?lang=ru").get_data(as_text=True)
     assert 'data-kpi="active_30d">1<' in html
@@ -104,3 +105,60 @@ def test_kpi_figures_and_the_page_and_api_agree(
     assert "Ключевые показатели" in html
     assert "heatmap" in html
     assert "Key figures" not in html
+
+
+def test_a_large_program_reads_the_snapshot_the_scheduler_refreshes(
+    app: Flask, client: FlaskClient, demo: Demo
+) -> None:
+    """At KPI_SNAPSHOT_MEMBERS members or more the page and the API answer the
+    stored overview (with its as_of); the job recomputes it when it is due."""
+    from app.models import KpiSnapshot
+    from app.services import kpi_snapshots
+
+    app.config["KPI_SNAPSHOT_MEMBERS"] = 1
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        till = pos_key(program)
+        buyer = add_member(program, created_at=datetime.now(UTC) - timedelta(days=9))
+        marketer = create_key("marketer", program=program).key
+        db.session.commit()
+        buyer_id, till_id, store_id = buyer.id, till.id, till.store_id
+    headers = {"Authorization": f"Bearer {marketer}"}
+    first = client.get("/api/v1/stats", headers=headers).json["kpi"]
+    with app.app_context():
+        stored = db.session.get(KpiSnapshot, demo.program_id)
+        assert stored is not None
+        assert stored.computed_at.isoformat() == first["as_of"]
+        _buy(db.session.get(Member, buyer_id), till_id, store_id, 1, 700)
+        db.session.commit()
+    # Not due yet: the same answer, on the API and on the page.
+    again = client.get("/api/v1/stats", headers=headers).json["kpi"]
+    assert again == first
+    sign_in(client, marketer)
+    html = client.get("/admin/?lang=ru").get_data(as_text=True)
+    assert f'data-kpi="active_30d">{first["active_30d"]}<' in html
+    assert 'id="kpi-as-of">Данные на ' in html
+    # The job leaves a fresh snapshot alone, and recomputes a due one.
+    with app.app_context():
+        kpi_snapshots.refresh_job(datetime.now(UTC))
+        db.session.commit()
+        assert db.session.get(KpiSnapshot, demo.program_id).body == {
+            k: v for k, v in first.items() if k != "as_of"
+        }
+        later = datetime.now(UTC) + timedelta(seconds=601)
+        kpi_snapshots.refresh_job(later)
+        db.session.commit()
+        row = db.session.get(KpiSnapshot, demo.program_id)
+        assert row.computed_at == later.replace(microsecond=row.computed_at.microsecond)
+        assert row.body["active_30d"] == first["active_30d"] + 1
+    fresh = client.get("/api/v1/stats", headers=headers).json["kpi"]
+    assert fresh["active_30d"] == first["active_30d"] + 1
+    # A small program is computed on every request.
+    app.config["KPI_SNAPSHOT_MEMBERS"] = 10**9
+    with app.app_context():
+        db.session.execute(db.delete(KpiSnapshot))
+        db.session.commit()
+    live = client.get("/api/v1/stats", headers=headers).json["kpi"]
+    assert live["active_30d"] == fresh["active_30d"]
+    with app.app_context():
+        assert db.session.get(KpiSnapshot, demo.program_id) is None

@@ -215,9 +215,6 @@ def test_renewal_extends_from_the_end_and_refunds_take_periods_back(
     ends = member(app, member_id).membership_ends_at
     assert ends.isoformat() == renewal.json["ends_at"]
     assert renewal.json["ends_at"] > first["ends_at"]
-    other = sell(client, pos, c.barcode, plan="year")
-    assert other.status_code == 409
-    assert other.json["error"] == "other_plan_active"
     assert sell(client, pos, c.barcode, plan="nope").status_code == 422
     # The first period cannot go while the renewal stands on it.
     url = "/api/v1/pos/memberships/{}/refund"
@@ -241,6 +238,76 @@ def test_renewal_extends_from_the_end_and_refunds_take_periods_back(
     refused = client.post(url.format(fresh["sale_id"]), headers=auth(other_store))
     assert refused.status_code == 403
     assert client.post(url.format(99999999), headers=auth(pos)).status_code == 404
+
+
+def shift(app: Flask, member_id: int, days: int) -> None:
+    """Move the member's sales and membership end `days` into the past."""
+    with app.app_context():
+        for row in db.session.scalars(
+            select(MembershipSale).where(MembershipSale.member_id == member_id)
+        ):
+            row.starts_at -= timedelta(days=days)
+            row.ends_at -= timedelta(days=days)
+        found = db.session.get(Member, member_id)
+        found.membership_ends_at -= timedelta(days=days)
+        db.session.commit()
+
+
+def test_another_plan_is_a_change_with_the_unused_period_credited(
+    app: Flask, client: FlaskClient, mkey: str, pos: str, demo: Demo
+) -> None:
+    club_plan = make_plan(client, mkey)  # 990.00 for 30 days
+    make_plan(client, mkey, code="year", price="5000.00", period_days=365)
+    member_id = demo.passes[2].member_id
+    c = card(app, member_id)
+    club = sell(client, pos, c.barcode).json
+    shift(app, member_id, 15)  # half of the club's period is used
+    club_ends = member(app, member_id).membership_ends_at
+    scan = send(client, "POST", pos, "/api/v1/pos/scan", {"code": c.barcode})
+    # 15 days of 30 left (the day begun counts as unused): 990.00 × 15 / 30.
+    assert scan.json["membership"]["credit"] == "495.00"
+    # Upgrade: pays the year less the unused half month, from now.
+    up = sell(client, pos, c.barcode, plan="year")
+    assert up.status_code == 201, up.json
+    assert up.json["kind"] == "change"
+    assert up.json["credit"] == "495.00"
+    assert up.json["amount"] == "4505.00"
+    assert up.json["membership"]["plan"]["code"] == "year"
+    assert up.json["starts_at"] < club["ends_at"]
+    held = member(app, member_id)
+    assert held.membership_ends_at.isoformat() == up.json["ends_at"]
+    assert (held.membership_ends_at - utcnow()).days in (364, 365)
+    with app.app_context():
+        row = db.session.get(MembershipSale, up.json["sale_id"])
+        assert row.previous_ends_at == club_ends
+        assert row.amount_kopecks + row.credit_kopecks == 500000
+    # The club sale stands under the change: only the change can be refunded.
+    url = "/api/v1/pos/memberships/{}/refund"
+    blocked = client.post(url.format(club["sale_id"]), headers=auth(pos))
+    assert blocked.json["error"] == "later_sale"
+    undone = client.post(url.format(up.json["sale_id"]), headers=auth(pos))
+    assert undone.status_code == 200, undone.json
+    assert undone.json["amount"] == up.json["amount"]
+    back = member(app, member_id)
+    assert back.membership_ends_at == club_ends
+    assert back.membership_plan_id == club_plan["id"]
+    assert back_field(app, member_id)["value"].split()[0] in ("Клуб", "Club")
+    # Downgrade: the unused year is worth more than a month of the club, so the
+    # club runs longer and costs nothing.
+    again = sell(client, pos, c.barcode, plan="year").json
+    down = sell(client, pos, c.barcode).json
+    assert down["kind"] == "change"
+    assert down["amount"] == "0.00"
+    # The year's period is worth its fee plus the credit it carried (5000.00),
+    # all of it unused: it buys 30 × 5000 / 990 = 151.5 days of the club.
+    assert down["credit"] == "5000.00"
+    days = (member(app, member_id).membership_ends_at - utcnow()).days
+    assert days == 151
+    assert again["kind"] == "change"
+    # Counted as changes, with what they charged.
+    stats = client.get("/api/v1/membership-plans/stats?days=30", headers=auth(mkey))
+    assert stats.json["changed"] == 2
+    assert stats.json["active"] >= 1
 
 
 def test_a_refund_after_the_period_is_refused(
@@ -385,6 +452,7 @@ def test_stats(
     assert body["active"] == 1
     assert body["new"] == 2
     assert body["renewed"] == 1
+    assert body["changed"] == 0
     assert body["lapsed"] == 1
     assert body["revenue"] == "2970.00"
     assert body["member_spend_avg"] == "1000.00"

@@ -192,3 +192,25 @@ def test_concurrent_signups_purchases_and_registrations_on_gunicorn(
         server.send_signal(signal.SIGTERM)
         output = server.communicate(timeout=60)[0].decode()
     assert "database unavailable" not in output, output
+
+
+def test_the_join_page_is_a_reader_unless_it_records_a_share_link(
+    app: Flask, client: Any, demo: Demo
+) -> None:
+    """A plain GET /join does not queue for SQLite's write lock: with another
+    connection holding it, the page still answers (before, it waited out the
+    busy timeout, then failed with 503)."""
+    import sqlite3
+
+    url = str(app.config["SQLALCHEMY_DATABASE_URI"])
+    if not url.startswith("sqlite"):
+        return  # PostgreSQL has no database-wide write lock to wait for
+    holder = sqlite3.connect(url.split("///", 1)[1], isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        page = client.get("/join")
+        assert page.status_code == 200
+        assert b'name="phone"' in page.data
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

@@ -396,9 +396,13 @@ def test_selling_a_paid_membership_with_a_confirmation(
     with app.app_context():
         assert db.session.scalar(select(func.count(MembershipSale.id))) == 1
         first_end = db.session.get(Member, c.member_id).membership_ends_at
-    # Held: only that plan is offered, as a renewal, from the current end.
+    # Held: that plan is offered as a renewal from the current end, the other
+    # as a change with the unused period taken off its price.
     expect(page.locator("#member-membership")).to_contain_text("Клуб до ")
-    expect(page.locator("#membership-plans button")).to_have_count(1)
+    expect(page.locator("#membership-plans button")).to_have_count(2)
+    expect(page.locator("#membership-plans button[data-plan=year]")).to_have_text(
+        f"Перейти на Год · {money(9900 - 990, 'ru')}"
+    )
     renew = page.locator("#membership-plans button[data-plan=club]")
     expect(renew).to_have_text(f"Продлить Клуб · {money(990, 'ru')}")
     sold = page.locator("#message").text_content()
@@ -412,3 +416,18 @@ def test_selling_a_paid_membership_with_a_confirmation(
         ends = db.session.get(Member, c.member_id).membership_ends_at
     assert (ends - first_end).days == 30
     assert len(set(seen_keys)) == 2
+    # Two unused periods now: the change costs 9900 less 1980, and says so.
+    change = page.locator("#membership-plans button[data-plan=year]")
+    expect(change).to_have_text(f"Перейти на Год · {money(9900 - 1980, 'ru')}")
+    change.click()
+    expect(page.locator("#membership-question")).to_have_text(
+        f"Принять {money(7920, 'ru')} за «Год» (дней: 30)?"
+    )
+    page.click("#membership-yes")
+    expect(page.locator("#message")).to_contain_text(f"Оплачено {money(7920, 'ru')}.")
+    expect(page.locator("#member-membership")).to_contain_text("Год до ")
+    with app.app_context():
+        sale = db.session.scalars(
+            select(MembershipSale).order_by(MembershipSale.id.desc())
+        ).first()
+        assert (sale.kind, sale.amount_kopecks) == ("change", 792000)
