@@ -106,7 +106,17 @@ def register_security(app: Flask) -> None:
             # Personal data: never kept by shared caches or the browser's history.
             headers["Cache-Control"] = "private, no-store"
         started = g.get("request_started")
-        log.info(
+        # A campaign's herd is two wallet GETs per phone: millions of identical
+        # lines at INFO, and the log lock and write were ~10 % of a web
+        # process's CPU in a herd (docs/performance.md). Their counts and
+        # durations are in the metrics; failures stay at INFO.
+        herd = (
+            request.blueprint == "wallet"
+            and request.method == "GET"
+            and response.status_code < 400
+        )
+        log.log(
+            logging.DEBUG if herd else logging.INFO,
             "%s %s %s %.1fms",
             request.method,
             request.url_rule.rule if request.url_rule else "(no route)",

@@ -420,6 +420,11 @@ def run(
             campaign.pop("holdout_percent")
         if answer.status_code != 201:
             raise SystemExit(f"herd: campaign answered {answer.status_code}")
+        # The moment to start a POS load beside the herd (docs/operations.md).
+        print(
+            f"herd: {label}: campaign sent at {datetime.now(UTC):%H:%M:%S} UTC",
+            flush=True,
+        )
         threads = [
             threading.Thread(target=device, args=(base, jobs, tally, t0))
             for _ in range(args.clients)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -78,6 +79,12 @@ class Signer:
     def team_identifier(self) -> str:
         """The Apple team the certificate belongs to (subject OU)."""
         return _subject_value(self.certificate, NameOID.ORGANIZATIONAL_UNIT_NAME)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """SHA-256 of the pass certificate (hex): what a stored signature was made
+        with, so a cache of signed passes can tell a replaced certificate."""
+        return self.certificate.fingerprint(hashes.SHA256()).hex()
 
     @property
     def expires_at(self) -> datetime:

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, Request, g, request, session
-from flask.sessions import SecureCookieSessionInterface
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, validate_csrf
 from sqlalchemy import delete, or_, select
 from wtforms import ValidationError
@@ -38,6 +38,13 @@ PROGRAM_KEY = "admin_program_id"
 
 class SessionInterface(SecureCookieSessionInterface):
     """The session cookie is Secure whenever the request came over HTTPS."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        # Apple's web service never uses the cookie: a null session spares the
+        # herd's requests the signer's set-up (docs/performance.md).
+        if request.path.startswith("/wallet/"):
+            return None
+        return super().open_session(app, request)
 
     def get_cookie_secure(self, app: Flask) -> bool:
         secure = bool(app.config.get("SESSION_COOKIE_SECURE"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DDL, ForeignKey, LargeBinary, event
+from sqlalchemy import DDL, ForeignKey, LargeBinary, String, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, utcnow
@@ -23,6 +23,9 @@ class SignedPass(Base):
     # The pass's Last-Modified when signed: served with the bytes.
     modified_at: Mapped[datetime]
     data: Mapped[bytes] = mapped_column(LargeBinary)
+    # SHA-256 of the pass certificate that signed it: a row signed with a
+    # replaced certificate is never served (it counts as a miss and is re-signed).
+    certificate: Mapped[str] = mapped_column(String(64), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -19,7 +19,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -349,7 +349,23 @@ class Worker:
         self.stats.seconds["sign_ahead"] += time.perf_counter() - started
 
     async def process(self, jobs: list[s.Job]) -> None:
-        await self._sign_ahead(jobs)
+        # Signed and sent slice by slice, the first slice small: the first
+        # phones are pushed once ~FIRST_SLICE passes are signed, not the whole
+        # batch (docs/performance.md, "The device herd").
+        ordered: list[s.Job] = []
+        outcomes: list[s.Outcome] = []
+        for part in _slices(jobs, FIRST_SLICE):
+            await self._sign_ahead(part)
+            sent, results = await self._send(part)
+            ordered.extend(sent)
+            outcomes.extend(results)
+        try:
+            await asyncio.to_thread(self.record, ordered, outcomes)
+        except Exception:
+            # The leases expire and the rows are retried: nothing is lost.
+            log.exception("push worker could not record %d outcomes", len(jobs))
+
+    async def _send(self, jobs: list[s.Job]) -> tuple[list[s.Job], list[s.Outcome]]:
         started = time.perf_counter()
         by_channel: dict[str, list[s.Job]] = collections.defaultdict(list)
         for job in jobs:
@@ -368,11 +384,7 @@ class Worker:
             ordered.extend(group)
             outcomes.extend(result)
         self.stats.seconds["send"] += time.perf_counter() - started
-        try:
-            await asyncio.to_thread(self.record, ordered, outcomes)
-        except Exception:
-            # The leases expire and the rows are retried: nothing is lost.
-            log.exception("push worker could not record %d outcomes", len(jobs))
+        return ordered, outcomes
 
     def stop(self) -> None:
         self._stop.set()
@@ -454,3 +466,15 @@ class Worker:
             seconds["record"],
             seconds["record_cpu"],
         )
+
+
+# The first slice of a claimed batch signed ahead and pushed (then 2x, 4x...).
+FIRST_SLICE = 50
+
+
+def _slices(jobs: list[s.Job], first: int) -> Iterator[list[s.Job]]:
+    """`jobs` in consecutive slices of first, 2 x first, 4 x first... items."""
+    start, size = 0, first
+    while start < len(jobs):
+        yield jobs[start : start + size]
+        start, size = start + size, size * 2

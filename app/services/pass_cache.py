@@ -10,19 +10,23 @@ older tag is never served and never kept).
 
 A row is valid for a pass while its (update tag, Last-Modified) equal the
 pass's own: the same contract as the web service's 304s, which already treat a
-pass as unchanged until its tag and Last-Modified move.
+pass as unchanged until its tag and Last-Modified move; and while it was signed
+with the program's current pass certificate (its SHA-256 fingerprint is stored
+with the row): after a certificate is replaced, old rows count as misses and are
+re-signed, with nothing to empty by hand.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import time
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from flask import Flask
-from sqlalchemy import Connection, and_, bindparam, exists, select
+from sqlalchemy import Connection, and_, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import selectinload
@@ -31,6 +35,7 @@ from app.database import write_aside
 from app.extensions import db
 from app.models import Pass, Program, SignedPass
 from app.services import passes as pass_service
+from passes import PassSigningError
 
 log = logging.getLogger(__name__)
 T = SignedPass.__table__
@@ -45,6 +50,7 @@ def _store_statement(dialect: str) -> Any:
         update_tag=bindparam("b_tag"),
         modified_at=bindparam("b_modified"),
         data=bindparam("b_data"),
+        certificate=bindparam("b_certificate"),
     )
     return statement.on_conflict_do_update(
         index_elements=[T.c.pass_id],
@@ -52,6 +58,7 @@ def _store_statement(dialect: str) -> Any:
             "update_tag": statement.excluded.update_tag,
             "modified_at": statement.excluded.modified_at,
             "data": statement.excluded.data,
+            "certificate": statement.excluded.certificate,
             "created_at": statement.excluded.created_at,
         },
         where=and_(
@@ -61,22 +68,24 @@ def _store_statement(dialect: str) -> Any:
     )
 
 
-def _row(pass_: Pass, data: bytes) -> dict[str, Any]:
+def _row(pass_: Pass, data: bytes, certificate: str) -> dict[str, Any]:
     return {
         "b_pass": pass_.id,
         "b_tag": pass_.update_tag,
         "b_modified": pass_.updated_at,
         "b_data": data,
+        "b_certificate": certificate,
     }
 
 
 def cached(pass_: Pass) -> bytes | None:
-    """The cached bytes of the pass at its current tag, if any."""
+    """The cached bytes of the pass at its current tag and certificate, if any."""
     return db.session.scalar(
         select(T.c.data).where(
             T.c.pass_id == pass_.id,
             T.c.update_tag == pass_.update_tag,
             T.c.modified_at == pass_.updated_at,
+            T.c.certificate == pass_service.signer(pass_.program).fingerprint,
         )
     )
 
@@ -92,7 +101,7 @@ def pkpass(pass_: Pass) -> bytes:
     if data is not None:
         return data
     data = pass_service.build_pkpass(pass_)
-    row = _row(pass_, data)
+    row = _row(pass_, data, pass_service.signer(pass_.program).fingerprint)
     if db.session.get_bind().dialect.name == "sqlite":
         write_aside(_store_statement("sqlite"), row)
         return data
@@ -115,7 +124,16 @@ class Download(NamedTuple):
 # Built once: a statement made per request costs more to construct and key for
 # SQLAlchemy's compiled cache (~0.2 ms) than PostgreSQL takes to run it.
 _DOWNLOAD = (
-    select(Pass.id, Pass.authentication_token, Pass.updated_at, T.c.data)
+    select(
+        Pass.id,
+        Pass.authentication_token,
+        Pass.updated_at,
+        T.c.data,
+        T.c.certificate,
+        Program.pass_cert_file,
+        Program.pass_key_file,
+        Program.wwdr_cert_file,
+    )
     .join(Program, Pass.program_id == Program.id)
     .outerjoin(
         T,
@@ -143,7 +161,31 @@ def download(pass_type: str, serial: str, token: str) -> Download | None:
     expected = row[1] if row is not None else _DUMMY_TOKEN
     if not hmac.compare_digest(expected.encode(), token.encode()) or row is None:
         return None
-    return Download(row[0], row[2], row[3])
+    data = row[3]
+    if data is not None and row[4] != _fingerprint(row[5], row[6], row[7]):
+        data = None  # signed with a replaced certificate: sign again
+    return Download(row[0], row[2], data)
+
+
+# (resolved signing files) -> (checked until, fingerprint): the herd's downloads
+# would otherwise stat the three files per request. A file replaced in place is
+# seen within _PRINT_SECONDS (a new path in the settings at once).
+_prints: dict[tuple[str, str, str], tuple[float, str]] = {}
+_PRINT_SECONDS = 2.0
+
+
+def _fingerprint(cert_file: str | None, key_file: str | None, wwdr: str | None) -> str:
+    files = pass_service.signer_files(cert_file, key_file, wwdr)
+    now = time.monotonic()
+    known = _prints.get(files)
+    if known is not None and known[0] > now:
+        return known[1]
+    try:
+        fingerprint = pass_service.signer_of(cert_file, key_file, wwdr).fingerprint
+    except PassSigningError:
+        return ""  # nothing to serve cached; signing says what is wrong
+    _prints[files] = (now + _PRINT_SECONDS, fingerprint)
+    return fingerprint
 
 
 def sign_missed(found: Download) -> tuple[bytes, datetime]:
@@ -153,19 +195,40 @@ def sign_missed(found: Download) -> tuple[bytes, datetime]:
     return pkpass(pass_), pass_.updated_at
 
 
-def _uncached(pass_ids: list[int]) -> list[Pass]:
-    current = exists().where(
-        T.c.pass_id == Pass.id,
-        T.c.update_tag == Pass.update_tag,
-        T.c.modified_at == Pass.updated_at,
-    )
-    return list(
-        db.session.scalars(
-            select(Pass)
-            .where(Pass.id.in_(pass_ids), ~current, ~Pass.voided)
-            .options(selectinload(Pass.program), selectinload(Pass.member))
+def _uncached(pass_ids: list[int]) -> list[tuple[Pass, str]]:
+    """The passes not cached at their tag with their program's certificate, each
+    with that certificate's fingerprint (passes whose signer cannot be loaded are
+    left to a miss, which reports the error)."""
+    rows = db.session.execute(
+        select(Pass, T.c.certificate)
+        .outerjoin(
+            T,
+            and_(
+                T.c.pass_id == Pass.id,
+                T.c.update_tag == Pass.update_tag,
+                T.c.modified_at == Pass.updated_at,
+            ),
         )
-    )
+        .where(Pass.id.in_(pass_ids), ~Pass.voided)
+        .options(selectinload(Pass.program), selectinload(Pass.member))
+    ).all()
+    prints: dict[int, str] = {}
+    out = []
+    for pass_, stored in rows:
+        if pass_.program_id not in prints:
+            try:
+                prints[pass_.program_id] = pass_service.signer(
+                    pass_.program
+                ).fingerprint
+            except PassSigningError as error:
+                log.warning(
+                    "cannot sign program %d's passes: %s", pass_.program_id, error
+                )
+                prints[pass_.program_id] = ""
+        current = prints[pass_.program_id]
+        if current and stored != current:
+            out.append((pass_, current))
+    return out
 
 
 def sign_ahead(pass_ids: Iterable[int]) -> int:
@@ -176,14 +239,14 @@ def sign_ahead(pass_ids: Iterable[int]) -> int:
     rows: list[dict[str, Any]] = []
     for start in range(0, len(wanted), 500):
         group = _uncached(wanted[start : start + 500])
-        built = pass_service.build_pkpasses(group)
-        for pass_ in group:
+        built = pass_service.build_pkpasses([pass_ for pass_, _ in group])
+        for pass_, certificate in group:
             data = built[pass_.id]
             if isinstance(data, Exception):
                 # A miss later signs it (or shows the error).
                 log.warning("could not sign pass %d ahead: %r", pass_.id, data)
             else:
-                rows.append(_row(pass_, data))
+                rows.append(_row(pass_, data, certificate))
     db.session.rollback()
     if rows:
         store(rows)

@@ -53,15 +53,31 @@ def _load_signer(
 
 def signer(program: Program | None = None) -> passes.Signer:
     """The signer for a program's passes (its own files, else the deployment's)."""
+    if program is None:
+        return signer_of(None, None, None)
+    return signer_of(
+        program.pass_cert_file, program.pass_key_file, program.wwdr_cert_file
+    )
+
+
+def signer_files(
+    cert_file: str | None, key_file: str | None, wwdr_file: str | None
+) -> tuple[str, str, str]:
+    """The certificate, key and WWDR files a program signs with: its own where
+    set, else the deployment's."""
     config = current_app.config
-    files = [
-        config["PASS_CERT_FILE"],
-        config["PASS_KEY_FILE"],
-        config["WWDR_CERT_FILE"],
-    ]
-    if program is not None and program.pass_cert_file and program.pass_key_file:
-        files[:2] = [program.pass_cert_file, program.pass_key_file]
-        files[2] = program.wwdr_cert_file or files[2]
+    if cert_file and key_file:
+        return cert_file, key_file, wwdr_file or config["WWDR_CERT_FILE"]
+    return config["PASS_CERT_FILE"], config["PASS_KEY_FILE"], config["WWDR_CERT_FILE"]
+
+
+def signer_of(
+    cert_file: str | None, key_file: str | None, wwdr_file: str | None
+) -> passes.Signer:
+    """The signer for a program's own files (the program's columns, None where
+    unset), else the deployment's."""
+    config = current_app.config
+    files = signer_files(cert_file, key_file, wwdr_file)
     missing = [name for name in files if not Path(name).is_file()]
     if missing:
         raise passes.PassSigningError(

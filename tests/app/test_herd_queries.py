@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, select, text
@@ -111,3 +112,52 @@ def test_a_cached_pass_download_is_one_statement(
         headers={"Authorization": "ApplePass " + "0" * 24},
     )
     assert wrong.status_code == 401
+
+
+def test_the_herd_gets_run_outside_a_transaction_on_postgresql(
+    app: Flask, client: FlaskClient, demo: Demo
+) -> None:
+    """One round trip per GET: no BEGIN before the statement, no ROLLBACK after."""
+    from app.models import Pass
+    from app.services import pass_cache
+
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip(
+            "autocommit reads are PostgreSQL's (SQLite reads cost no round trip)"
+        )
+    p = demo.passes[0]
+    registered = client.post(
+        f"/wallet/v1/devices/{DEVICE}/registrations/{demo.pass_type}/{p.serial}",
+        json={"pushToken": "cd" * 32},
+        headers={"Authorization": f"ApplePass {p.token}"},
+    )
+    assert registered.status_code == 201
+    with app.app_context():
+        pass_id = db.session.scalar(
+            select(Pass.id).where(Pass.serial_number == p.serial)
+        )
+        assert pass_cache.sign_ahead([pass_id]) == 1
+        db.session.remove()
+    # psycopg reports INTRANS after a statement run inside a transaction.
+    states: list[str] = []
+
+    def after(conn: Any, cursor: Any, *_: Any) -> None:
+        states.append(cursor.connection.info.transaction_status.name)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        listed = client.get(
+            f"/wallet/v1/devices/{DEVICE}/registrations/{demo.pass_type}"
+            "?passesUpdatedSince=0"
+        )
+        downloaded = client.get(
+            f"/wallet/v1/passes/{demo.pass_type}/{p.serial}",
+            headers={"Authorization": f"ApplePass {p.token}"},
+        )
+    finally:
+        event.remove(engine, "after_cursor_execute", after)
+    assert listed.status_code == 200
+    assert downloaded.status_code == 200
+    assert states == ["IDLE", "IDLE"]

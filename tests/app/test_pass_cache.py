@@ -14,11 +14,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
+import passes
 from app.extensions import db
 from app.models import Member, Pass, SignedPass
+from app.push import worker as worker_module
 from app.push.senders import build_senders
 from app.push.worker import Pacer, Settings, Worker
 from app.services import pass_cache
+from app.services import passes as pass_service
 from app.services.passes import refresh_pass
 from tests.conftest import Demo, DemoPass
 from tests.support.apns_server import ApnsStandIn
@@ -110,13 +113,60 @@ def test_a_tag_change_invalidates_and_replaces_the_row(
     assert cache_rows(app) == [(pass_id, tag, updated.data)]
 
 
+def test_a_replaced_certificate_is_never_served_from_the_cache(
+    app: Flask, client: FlaskClient, demo: Demo, tmp_path: Path
+) -> None:
+    p = demo.passes[0]
+    pass_id, _ = pass_state(app, p.member_id)
+    first = client.get(pass_url(demo, p), headers=auth(p))
+    assert first.status_code == 200
+    with app.app_context():
+        assert pass_cache.sign_ahead([pass_id]) == 0  # cached with this certificate
+
+    # A new pass certificate (a new CA too) replaces the files in the settings.
+    renewed = tmp_path / "renewed"
+    renewed.mkdir()
+    pki = passes.make_dev_pki("pass.test.wallet.loyalty", "TESTTEAM01", "Wallet Test")
+    passes.write_dev_pki(pki, renewed)
+    app.config["PASS_CERT_FILE"] = str(renewed / "pass.pem")
+    app.config["PASS_KEY_FILE"] = str(renewed / "pass.key")
+    app.config["WWDR_CERT_FILE"] = str(renewed / "wwdr.pem")
+
+    # The row signed with the old certificate is a miss: signed again with the
+    # new one, and stored in its place (same tag, same Last-Modified).
+    again = client.get(pass_url(demo, p), headers=auth(p))
+    assert again.status_code == 200
+    assert again.data != first.data
+    assert again.headers["Last-Modified"] == first.headers["Last-Modified"]
+    verify_pkpass(again.data, renewed / "ca.pem", tmp_path)
+    [(_, _, data)] = cache_rows(app)
+    assert data == again.data
+    with app.app_context():
+        fingerprint = db.session.scalar(select(SignedPass.certificate))
+        assert fingerprint == pass_service.signer().fingerprint
+        assert pass_cache.sign_ahead([pass_id]) == 0
+
+    # The worker's sign-ahead re-signs rows of an old certificate too.
+    with app.app_context():
+        db.session.execute(update(SignedPass).values(certificate="0" * 64))
+        db.session.commit()
+        assert pass_cache.sign_ahead([pass_id]) == 1
+    served = client.get(pass_url(demo, p), headers=auth(p))
+    verify_pkpass(served.data, renewed / "ca.pem", tmp_path)
+
+
 def test_an_older_version_never_replaces_a_newer_one(app: Flask, demo: Demo) -> None:
     pass_id, tag = pass_state(app, demo.passes[0].member_id)
     with app.app_context():
         pass_ = db.session.get(Pass, pass_id)
         assert pass_ is not None
         modified = pass_.updated_at
-        newer = {"b_pass": pass_id, "b_tag": tag + 5, "b_modified": modified}
+        newer = {
+            "b_pass": pass_id,
+            "b_tag": tag + 5,
+            "b_modified": modified,
+            "b_certificate": "",
+        }
         pass_cache.store([{**newer, "b_data": b"newer"}])
         pass_cache.store([{**newer, "b_tag": tag, "b_data": b"older"}])
     assert cache_rows(app) == [(pass_id, tag + 5, b"newer")]
@@ -165,6 +215,51 @@ def test_the_worker_signs_changed_passes_before_pushing(
         assert pass_cache.sign_ahead([pass_id]) == 0
         count = db.session.scalar(select(func.count()).select_from(SignedPass))
     assert count == 1
+
+
+def test_the_first_pushes_go_out_after_the_first_slice_is_signed(
+    app: Flask,
+    client: FlaskClient,
+    demo: Demo,
+    push_app: Flask,
+    apns: ApnsStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tokens = []
+    for number, p in enumerate(demo.passes):
+        token = f"{number:02x}" * 32
+        tokens.append(token)
+        registered = client.post(
+            f"/wallet/v1/devices/{DEVICE}{number}/registrations/"
+            f"{demo.pass_type}/{p.serial}",
+            json={"pushToken": token},
+            headers=auth(p),
+        )
+        assert registered.status_code == 201
+        add_points(app, p.member_id, 100)
+    monkeypatch.setattr(worker_module, "FIRST_SLICE", 1)
+    signer = pass_cache.signer_for(push_app)
+    seen: list[tuple[int, int]] = []  # (passes to sign, pushes already sent)
+
+    def sign(pass_ids: list[int]) -> int:
+        seen.append((len(pass_ids), len(apns.pushes)))
+        return signer(pass_ids)
+
+    with push_app.app_context():
+        db.session.remove()
+        worker = Worker(
+            db.engine,
+            build_senders(push_app.config, push_app),
+            Settings.from_config(push_app.config),
+            sign_ahead=sign,
+        )
+        with ThreadPoolExecutor(1) as pool:
+            stats = pool.submit(asyncio.run, worker.run(until_idle=True)).result()
+    # One batch of three: one pass signed and pushed, then the other two.
+    assert seen == [(1, 0), (2, 1)]
+    assert stats.counters["signed_ahead"] == 3
+    assert sorted(push.token for push in apns.pushes) == sorted(tokens)
+    assert len(cache_rows(app)) == 3
 
 
 def test_the_pacer_spreads_sends_at_the_rate() -> None:

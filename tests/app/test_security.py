@@ -118,7 +118,7 @@ def test_request_log_has_no_tokens_or_serials(
     client: FlaskClient, demo: Demo, caplog: pytest.LogCaptureFixture
 ) -> None:
     p = demo.passes[0]
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.DEBUG, logger="app.requests"):
         client.get(f"/c/{p.card_token}")
         client.get(
             f"/wallet/v1/passes/{demo.pass_type}/{p.serial}",
@@ -129,3 +129,23 @@ def test_request_log_has_no_tokens_or_serials(
     assert "GET /wallet/v1/passes/<pass_type>/<serial> 200" in text
     for secret in (p.card_token, p.serial, p.token):
         assert secret not in text
+
+
+def test_the_herds_successful_wallet_gets_log_at_debug_failures_at_info(
+    client: FlaskClient, demo: Demo, caplog: pytest.LogCaptureFixture
+) -> None:
+    p = demo.passes[0]
+    url = f"/wallet/v1/passes/{demo.pass_type}/{p.serial}"
+    with caplog.at_level(logging.INFO, logger="app.requests"):
+        ok = client.get(url, headers={"Authorization": f"ApplePass {p.token}"})
+        wrong = client.get(url, headers={"Authorization": "ApplePass " + "0" * 24})
+        client.get(f"/c/{p.card_token}")
+    assert (ok.status_code, wrong.status_code) == (200, 401)
+    info = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert not any(
+        m.startswith("GET /wallet/v1/passes/") and " 200 " in m for m in info
+    )
+    assert any(
+        m.startswith("GET /wallet/v1/passes/<pass_type>/<serial> 401") for m in info
+    )
+    assert any(m.startswith("GET /c/<card_token> 200") for m in info)
