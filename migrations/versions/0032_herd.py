@@ -4,15 +4,15 @@ A cached pass signed with a replaced pass certificate is never served: the web
 service and the push worker's sign-ahead compare the row's fingerprint with the
 current signer's. Existing rows get '' and so are re-signed on their next use.
 
-Revision ID: 0030_herd
-Revises: 0029_scale
+Revision ID: 0032_herd
+Revises: 0031_tidy
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0030_herd"
-down_revision = "0029_scale"
+revision = "0032_herd"
+down_revision = "0031_tidy"
 branch_labels = None
 depends_on = None
 
