@@ -70,7 +70,7 @@ def from_environment() -> dict[str, object]:
         # APNS_CA_FILE) expires.
         "CERT_WARNING_DAYS": int(_env("CERT_WARNING_DAYS", "30") or 30),
         # HTTP/2 connections per worker and streams in flight on each.
-        "APNS_CONNECTIONS": int(_env("APNS_CONNECTIONS", "1") or 1),
+        "APNS_CONNECTIONS": int(_env("APNS_CONNECTIONS", "2") or 2),
         "APNS_STREAMS": int(_env("APNS_STREAMS", "250") or 250),
         # WalletPasses push relay for Android .pkpass apps (AndroidPass devices).
         "WALLETPASSES_PUSH_URL": _env(

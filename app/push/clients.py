@@ -143,7 +143,7 @@ def build_client(config: Mapping[str, Any], credentials: Credentials) -> ApnsCli
         str(config["APNS_URL"]),
         context,
         auth,
-        connections=int(config.get("APNS_CONNECTIONS", 1)),
+        connections=int(config.get("APNS_CONNECTIONS", 2)),
         streams=int(config.get("APNS_STREAMS", 250)),
     )
 

@@ -62,11 +62,15 @@ class Sender(Protocol):
     async def close(self) -> None: ...
 
 
+_SENT = Outcome(SENT)  # the usual answer: one shared (frozen) object
+
+
 def classify_apns(result: ApnsResult) -> Outcome:
     """Apple's answer -> what to do with the row (apple-wallet.md §4.5)."""
-    status, reason = result.status, result.describe()
+    status = result.status
     if status == 200:
-        return Outcome(SENT)
+        return _SENT
+    reason = result.describe()
     if status == 410 or (status == 400 and result.reason in DEAD_TOKEN_REASONS):
         return Outcome(DROP, reason)
     # Connection loss, throttling, server trouble and provider-auth trouble (a
@@ -91,7 +95,8 @@ class ApnsSender:
         else:
             clients = await self.clients.for_topics({job.topic for job in jobs})
         outcomes: list[Outcome | None] = [None] * len(jobs)
-        sending: list[tuple[int, ApnsClient, Job]] = []
+        # Per client (one per credential): the rows' indexes and pushes.
+        sending: dict[ApnsClient, tuple[list[int], list[tuple[str, str]]]] = {}
         for index, job in enumerate(jobs):
             client = clients[job.topic]
             if isinstance(client, str):
@@ -99,12 +104,16 @@ class ApnsSender:
                 # problem an operator can fix, so retried with backoff.
                 outcomes[index] = Outcome(RETRY, client)
             else:
-                sending.append((index, client, job))
-        results = await asyncio.gather(
-            *(client.send(job.token, job.topic) for _, client, job in sending)
+                indexes, pushes = sending.setdefault(client, ([], []))
+                indexes.append(index)
+                pushes.append((job.token, job.topic))
+        groups = list(sending.items())
+        answers = await asyncio.gather(
+            *(client.send_many(pushes) for client, (_, pushes) in groups)
         )
-        for (index, _, _), result in zip(sending, results, strict=True):
-            outcomes[index] = classify_apns(result)
+        for (_, (indexes, _)), results in zip(groups, answers, strict=True):
+            for index, result in zip(indexes, results, strict=True):
+                outcomes[index] = classify_apns(result)
         return [outcome or Outcome(RETRY) for outcome in outcomes]
 
     async def close(self) -> None:

@@ -225,7 +225,7 @@ class Worker:
             for generation, ids in sent.items():
                 for start in range(0, len(ids), 1000):
                     chunk = ids[start : start + 1000]
-                    conn.execute(
+                    done = conn.execute(
                         update(T)
                         .where(T.c.id.in_(chunk), T.c.generation == generation, mine)
                         .values(
@@ -235,7 +235,9 @@ class Worker:
                             sent_at=now,
                             **released,
                         )
-                    )
+                    ).rowcount
+                    if done == len(chunk):
+                        continue  # the usual case: one statement per chunk
                     # A change arrived while we were sending (generation moved):
                     # the row stays queued and goes out again.
                     conn.execute(

@@ -362,15 +362,18 @@ def test_android_devices_go_through_the_relay(
     }
 
 
-def test_pushes_are_pipelined_on_one_connection(
+@pytest.mark.parametrize("connections", [None, "1"])
+def test_pushes_are_pipelined_over_the_configured_connections(
     app: Flask,
     client: FlaskClient,
     demo: Demo,
     pki_dir: Path,
     make_app: Callable[[dict], Flask],
+    connections: str | None,
 ) -> None:
     # The stand-in answers each request after 50 ms, like a network round trip:
     # a sender that awaited each answer would never have two requests open.
+    # APNS_CONNECTIONS is 2 unless set (docs/operations.md).
     apns = start_apns(pki_dir, "certificate", delay=0.05)
     try:
         p = demo.passes[0]
@@ -400,11 +403,14 @@ def test_pushes_are_pipelined_on_one_connection(
             )
             db.session.commit()
         add_points(app, p.member_id, 1)
-        drain(make_app(push_config(pki_dir, apns.url)))
+        config = push_config(pki_dir, apns.url)
+        if connections is not None:
+            config["APNS_CONNECTIONS"] = connections
+        drain(make_app(config))
     finally:
         apns.stop()
     assert len(apns.delivered()) == 300
-    assert apns.connections == 1
+    assert apns.connections == (2 if connections is None else 1)
     assert apns.max_open_requests > 100
 
 
