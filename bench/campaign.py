@@ -77,6 +77,48 @@ BATCH = 20_000
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
+# PostgreSQL: the same rows as `populate`'s, built by the server (INSERT ...
+# SELECT over generate_series, no row through Python): 1M members in about a
+# minute instead of a quarter of an hour. Random tokens are md5 hex of random().
+_PG_MEMBERS = """
+INSERT INTO member (program_id, card_number, card_token, name, phone, language,
+    city, preferred_store_id, birthday, consent_version, consent_at, points, tier,
+    offer, created_at)
+SELECT :program, '7' || lpad(i::text, 11, '0'),
+    left(md5(random()::text || i), 24), 'Member ' || i,
+    '+7900' || lpad(i::text, 7, '0'),
+    CASE WHEN i % 3 <> 0 THEN 'ru' ELSE 'en' END, 'Москва',
+    (CAST(:stores AS integer[]))[i % :nstores + 1],
+    DATE '1960-01-01' + (i * 37) % 16000, 'bench', :now, i % 5000,
+    (CAST(:tiers AS text[]))[i % :ntiers + 1], '', :now - (i % 700) * INTERVAL '1 day'
+FROM generate_series(:start, :stop - 1) AS i ORDER BY i
+"""
+_PG_PASSES = """
+INSERT INTO pass (program_id, member_id, serial_number, authentication_token,
+    update_tag, content_hash, updated_at, voided, created_at)
+SELECT :program, m.id, left(md5(random()::text || m.id), 20),
+    left(md5(random()::text || m.id || 'a'), 24), 0, '', :now, false, :now
+FROM member m
+WHERE m.card_number >= '7' || lpad(CAST(:start AS text), 11, '0')
+    AND m.card_number < '7' || lpad(CAST(:stop AS text), 11, '0')
+    AND substr(m.card_number, 2)::bigint % 10 < :tenths
+ORDER BY m.id
+"""
+_PG_DEVICES = """
+INSERT INTO device (device_library_identifier, push_token, platform, created_at,
+    updated_at)
+SELECT 'dev' || p.id, md5(random()::text || p.id) || md5(random()::text),
+    'apple', :now, :now
+FROM pass p WHERE p.id > :after ORDER BY p.id
+"""
+_PG_REGISTRATIONS = """
+INSERT INTO registration (device_id, pass_id, created_at)
+SELECT d.id, p.id, :now FROM pass p
+JOIN device d ON d.device_library_identifier = 'dev' || p.id
+WHERE p.id > :after ORDER BY p.id
+"""
+
+
 def populate(n: int, share: float) -> float:
     """n members (bulk); a `share` of them (spread evenly) with a pass and a
     registered Apple device."""
@@ -86,6 +128,27 @@ def populate(n: int, share: float) -> float:
     stores = db.session.scalars(select(Store.id).order_by(Store.id)).all()
     tiers = [t["code"] for t in program.tiers]
     started = time.perf_counter()
+    if db.engine.dialect.name == "postgresql":
+        chunk = 100_000
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            after = db.session.scalar(select(func.coalesce(func.max(Pass.id), 0)))
+            values = {"program": program.id, "now": NOW, "start": start, "stop": stop}
+            db.session.execute(
+                text(_PG_MEMBERS),
+                {
+                    **values,
+                    "stores": stores,
+                    "tiers": tiers,
+                    "nstores": len(stores),
+                    "ntiers": len(tiers),
+                },
+            )
+            db.session.execute(text(_PG_PASSES), {**values, "tenths": tenths})
+            db.session.execute(text(_PG_DEVICES), {"now": NOW, "after": after})
+            db.session.execute(text(_PG_REGISTRATIONS), {"now": NOW, "after": after})
+            db.session.commit()
+        return time.perf_counter() - started
     first_day = date(1960, 1, 1)
     for start in range(0, n, BATCH):
         count = min(BATCH, n - start)

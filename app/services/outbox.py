@@ -414,6 +414,16 @@ def enqueue_for_passes_in_db(
     ids = list(pass_ids)
     if not ids:
         return
+    # The devices first, then every table by its ids (one parameter each): a
+    # join left to the planner reads all devices and passes once per batch
+    # (hash joins), which grows with the program, not the batch.
+    devices = list(
+        db.session.scalars(
+            select(Registration.device_id).where(in_ids(Registration.pass_id, ids))
+        )
+    )
+    if not devices:
+        return
     campaign_id = campaign_id if campaign_id is not None else _campaign.get()
     now = utcnow()
     channel = case(
@@ -443,7 +453,11 @@ def enqueue_for_passes_in_db(
         .join(Device, Device.id == Registration.device_id)
         .join(Pass, Pass.id == Registration.pass_id)
         .join(Program, Program.id == Pass.program_id)
-        .where(in_ids(Registration.pass_id, ids))
+        .where(
+            in_ids(Registration.pass_id, ids),
+            in_ids(Pass.id, ids),
+            in_ids(Device.id, devices),
+        )
         .group_by(Device.platform, Program.pass_type_identifier, Device.push_token)
     )
     table = PushDelivery.__table__
