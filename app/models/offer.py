@@ -64,8 +64,12 @@ class MemberOffer(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    program_id: Mapped[int] = mapped_column(ForeignKey("program.id"))
-    offer_id: Mapped[int] = mapped_column(ForeignKey("offer.id"))
+    # No foreign keys to program and offer (migration 0030_enqueue): a campaign
+    # issues a million rows in one go and checked both per row; neither is ever
+    # deleted (offers are archived), and `offers.issue_many` writes them from
+    # the offer row it holds and the members it selects.
+    program_id: Mapped[int]
+    offer_id: Mapped[int]
     member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
     # e.g. "campaign:12", "birthday:2026", "manual:<offer id>".
     source: Mapped[str] = mapped_column(String(120))
@@ -81,7 +85,10 @@ class MemberOffer(Base):
     )
     discount_kopecks: Mapped[int] = mapped_column(BigInteger, default=0)
 
-    offer: Mapped[Offer] = relationship()
+    offer: Mapped[Offer] = relationship(
+        primaryjoin="MemberOffer.offer_id == Offer.id",
+        foreign_keys="MemberOffer.offer_id",
+    )
 
     def __repr__(self) -> str:
         return f"<MemberOffer {self.id} {self.status}>"

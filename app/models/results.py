@@ -29,7 +29,9 @@ class Assignment(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    program_id: Mapped[int] = mapped_column(ForeignKey("program.id"))
+    # No foreign key to program (migration 0030_enqueue): checked per row of a
+    # campaign's million; programs are never deleted.
+    program_id: Mapped[int]
     member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
     # "campaign:12", "winback:2026-11-20", ...: as the message's source key.
     source_key: Mapped[str] = mapped_column(String(80))

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from sqlalchemy import ColumnElement, Integer, String, any_, bindparam, func, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.sql.expression import FromClause
 
 from app.extensions import db
 
@@ -36,3 +37,18 @@ def in_ids(
         bindparam(None, json.dumps(values), type_=String, unique=True)
     ).table_valued("value")
     return column.in_(select(table.c.value))
+
+
+def id_rows(ids: Iterable[int]) -> FromClause:
+    """The ids as a one-column table (`.c.id`), one bound parameter: `unnest`
+    on PostgreSQL, `json_each` on SQLite. A join driven by it probes the joined
+    tables' indexes per id, where `= ANY(:ids)` filters may be planned as a
+    scan of the whole joined table per batch (which grows with the program)."""
+    values = [int(i) for i in ids]
+    if db.session.get_bind().dialect.name == "postgresql":
+        param = bindparam(None, values, type_=postgresql.ARRAY(Integer), unique=True)
+        return func.unnest(param).table_valued("id").render_derived()
+    table = func.json_each(
+        bindparam(None, json.dumps(values), type_=String, unique=True)
+    ).table_valued("value")
+    return select(table.c.value.label("id")).subquery()

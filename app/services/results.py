@@ -280,6 +280,53 @@ def split(
     return held, treated
 
 
+def reached_now(member_ids: Iterable[int], source_key: str) -> set[int]:
+    """Of members just messaged for `source_key`, those `mark_reached` would
+    mark: a registered device on a live pass or a saved Google object, or a
+    fallback SMS/e-mail queued for this source. Each test is a one-table query
+    by the ids (index scans); joined in one statement under an OR, PostgreSQL
+    planned them as scans of every pass and registration per batch."""
+    ids = sorted(set(member_ids))
+    if not ids:
+        return set()
+    pass_of = dict(
+        db.session.execute(
+            select(Pass.id, Pass.member_id).where(
+                in_ids(Pass.member_id, ids), Pass.voided.is_(False)
+            )
+        )
+        .tuples()
+        .all()
+    )
+    registered = set(
+        db.session.scalars(
+            select(Registration.pass_id).where(in_ids(Registration.pass_id, pass_of))
+        )
+    )
+    found = {pass_of[pass_id] for pass_id in registered}
+    found.update(
+        db.session.scalars(
+            select(GoogleObject.member_id).where(
+                in_ids(GoogleObject.member_id, ids),
+                GoogleObject.saved.is_(True),
+                GoogleObject.state == "ACTIVE",
+            )
+        )
+    )
+    found.update(
+        member_id
+        for member_id in db.session.scalars(
+            select(OutboundMessage.member_id).where(
+                OutboundMessage.source_key == source_key,
+                in_ids(OutboundMessage.member_id, ids),  # type: ignore[arg-type]
+                OutboundMessage.purpose == FALLBACK,
+            )
+        )
+        if member_id is not None
+    )
+    return found
+
+
 def record(
     program_id: int,
     source_key: str,
@@ -288,43 +335,16 @@ def record(
     grp: str,
     variant: str | None = None,
     campaign_id: int | None = None,
-    sent: bool = False,
+    reached: bool = False,
 ) -> None:
     """Record one group's rows for members who share one source key: one INSERT
     ... SELECT over the members (the ids one parameter), ON CONFLICT DO NOTHING
-    (a member already assigned keeps the recorded row). `sent`: the members were
-    just messaged, and each row's `reached` is computed in the same statement as
-    `mark_reached` would set it (a registered device or a saved Google object,
-    or a fallback SMS/e-mail queued for this source) instead of by an UPDATE
-    after. Only executes; the caller commits (in the batch's transaction)."""
+    (a member already assigned keeps the recorded row); `reached` as given (see
+    `reached_now`), so no UPDATE after. Only executes; the caller commits (in
+    the batch's transaction)."""
     ids = sorted(set(member_ids))
     if not ids:
         return
-    reached: ColumnElement[bool] = literal(False)
-    if sent:
-        # reachable_expr's and mark_reached's tests, each a subquery over the
-        # batch's ids: correlated EXISTS under an OR are planned as hashed
-        # subplans reading every pass and registration once per batch.
-        registered = (
-            select(Pass.member_id)
-            .join(Registration, Registration.pass_id == Pass.id)
-            .where(in_ids(Pass.member_id, ids), Pass.voided.is_(False))
-        )
-        google = select(GoogleObject.member_id).where(
-            in_ids(GoogleObject.member_id, ids),
-            GoogleObject.saved.is_(True),
-            GoogleObject.state == "ACTIVE",
-        )
-        by_message = select(OutboundMessage.member_id).where(
-            OutboundMessage.source_key == source_key,
-            in_ids(OutboundMessage.member_id, ids),  # type: ignore[arg-type]
-            OutboundMessage.purpose == FALLBACK,
-        )
-        reached = or_(
-            Member.id.in_(registered),
-            Member.id.in_(google),
-            Member.id.in_(by_message),
-        )
     rows = (
         select(
             literal(program_id),
@@ -333,7 +353,7 @@ def record(
             literal(campaign_id, Integer),
             literal(grp),
             literal(variant, String),
-            reached,
+            literal(reached),
             literal(utcnow(), UTCDateTime()),
         )
         .where(in_ids(Member.id, ids))
