@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, utcnow
@@ -25,7 +25,15 @@ class Assignment(Base):
         # A campaign's results read its rows grouped by group and variant.
         Index("ix_assignment_campaign", "campaign_id", "grp"),
         # An automation's results read its rows of a period.
-        Index("ix_assignment_automation", "program_id", "automation", "created_at"),
+        # (Not campaign rows: the enqueue writes a million at a time.)
+        Index(
+            "ix_assignment_automation",
+            "program_id",
+            "automation",
+            "created_at",
+            postgresql_where=text("automation IS NOT NULL"),
+            sqlite_where=text("automation IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
