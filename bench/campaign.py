@@ -349,17 +349,35 @@ def rss_peak_mb() -> float:
     return 0.0
 
 
+def backend_cpu() -> tuple[int, float]:
+    """(pid, CPU seconds so far) of this session's PostgreSQL backend; (0, 0.0)
+    on SQLite, which runs in this process (its CPU is the process's)."""
+    if db.engine.dialect.name != "postgresql":
+        return 0, 0.0
+    pid = int(db.session.scalar(text("SELECT pg_backend_pid()")) or 0)
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return pid, float("nan")
+    return pid, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server(seconds: float) -> str:
+    """The enqueue's PostgreSQL backend CPU beside the client's, if measured."""
+    return "" if seconds == 0 else f" + {seconds:.1f} s server CPU"
+
+
 def enqueue(
     program: object,
     rule: dict,
     label: str,
     traced: bool = False,
     offer_id: int | None = None,
-) -> tuple[float, float, int, float]:
+) -> tuple[float, float, int, float, float]:
     """Send a campaign for `rule` (with `offer_id`: issuing that offer to each
     member messaged): (seconds, CPU seconds of this process, which runs SQLite
-    too, members messaged, peak MB): the Python heap's peak if traced, else the
-    process's peak RSS."""
+    too, members messaged, peak MB, CPU seconds of the PostgreSQL backend or 0):
+    the Python heap's peak if traced, else the process's peak RSS."""
     body: dict = {
         # Distinct text per campaign: every pass's content changes.
         "texts": {"ru": f"Скидка {label}", "en": f"Sale {label}"},
@@ -378,9 +396,15 @@ def enqueue(
         tracemalloc.start()
     else:
         rss_peak_reset()
+    pid, backend = backend_cpu()
+    db.session.commit()
     started, cpu = time.perf_counter(), time.process_time()
     state = campaigns.run_campaign(campaign.id, NOW)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    # The pool hands this thread the same connection back after each commit;
+    # NaN if it did not (another backend did part of the work).
+    after_pid, backend_after = backend_cpu()
+    backend = backend_after - backend if after_pid == pid else float("nan")
     peak = tracemalloc.get_traced_memory()[1] / 1e6 if traced else rss_peak_mb()
     if traced:
         tracemalloc.stop()
@@ -389,7 +413,7 @@ def enqueue(
     row = db.session.get(Campaign, campaign.id)
     assert row is not None
     assert messaged - before == row.targeted, (messaged - before, row.targeted)
-    return elapsed, cpu, messaged - before, peak
+    return elapsed, cpu, messaged - before, peak, backend
 
 
 def worker_env(certs: Path, database_url: str, apns_url: str) -> dict[str, str]:
@@ -474,7 +498,7 @@ def measure(
 
         if baseline and not args.offer_only:
             with per_member_path():
-                elapsed, cpu, messaged, _ = enqueue(program, {"all": {}}, "old")
+                elapsed, cpu, messaged, _, _ = enqueue(program, {"all": {}}, "old")
             out["enqueue, all members, OLD per-member path"] = (
                 f"{elapsed:.1f} s, {cpu:.1f} s CPU "
                 f"({messaged / elapsed:,.0f} members/s)"
@@ -483,7 +507,7 @@ def measure(
             out["enqueue, all members, OLD per-member path"] = "— (see baseline)"
         if (baseline or args.rehash_large) and not args.offer_only:
             with rehash_path():
-                elapsed, cpu, messaged, _ = enqueue(program, {"all": {}}, "rehash")
+                elapsed, cpu, messaged, _, _ = enqueue(program, {"all": {}}, "rehash")
             out["enqueue, all members, deliver_many re-hashing (previous)"] = (
                 f"{elapsed:.1f} s, {cpu:.1f} s CPU "
                 f"({messaged / elapsed:,.0f} members/s)"
@@ -492,9 +516,10 @@ def measure(
             out["enqueue, all members, deliver_many re-hashing (previous)"] = (
                 "— (see baseline; --rehash-large)"
             )
-        elapsed, cpu, messaged, rss = enqueue(program, {"all": {}}, "new")
+        elapsed, cpu, messaged, rss, backend = enqueue(program, {"all": {}}, "new")
         out["enqueue, all members, deliver_many (no re-hash)"] = (
-            f"{elapsed:.1f} s, {cpu:.1f} s CPU ({messaged / elapsed:,.0f} members/s)"
+            f"{elapsed:.1f} s, {cpu:.1f} s CPU{server(backend)} "
+            f"({messaged / elapsed:,.0f} members/s)"
         )
         out["enqueue peak RSS (process)"] = f"{rss:.0f} MB"
         queued = db.session.scalar(
@@ -549,7 +574,7 @@ def measure(
             None,
         )
         db.session.commit()
-        elapsed, cpu, messaged, _ = enqueue(
+        elapsed, cpu, messaged, _, backend = enqueue(
             program, {"all": {}}, "offer", offer_id=offer.id
         )
         issued = db.session.scalar(
@@ -559,12 +584,12 @@ def measure(
         )
         assert issued == messaged, (issued, messaged)
         out["enqueue, all members, with an offer (issued to each)"] = (
-            f"{elapsed:.1f} s, {cpu:.1f} s CPU ({messaged / elapsed:,.0f} members/s, "
-            f"{issued:,} offers)"
+            f"{elapsed:.1f} s, {cpu:.1f} s CPU{server(backend)} "
+            f"({messaged / elapsed:,.0f} members/s, {issued:,} offers)"
         )
         program = seed_demo()
         rule = {"birthday": birthday_range(args.traced_members, total, 7)}
-        _, _, traced_messaged, peak = enqueue(program, rule, "traced", traced=True)
+        _, _, traced_messaged, peak, _ = enqueue(program, rule, "traced", traced=True)
         out["enqueue peak Python heap (tracemalloc)"] = (
             f"{peak:.1f} MB ({traced_messaged:,}-member campaign)"
         )
