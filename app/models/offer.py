@@ -72,13 +72,14 @@ class MemberOffer(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # No foreign keys to program and offer (migration 0030_enqueue): a campaign
-    # issues a million rows in one go and checked both per row; neither is ever
-    # deleted (offers are archived), and `offers.issue_many` writes them from
-    # the offer row it holds and the members it selects.
+    # No foreign keys to program, offer and member (migration 0030_enqueue): a
+    # campaign issues a million rows in one go and PostgreSQL checked each per
+    # row; none is ever deleted (offers are archived, erased members keep their
+    # row), and `offers.issue_many` writes them from the offer row it holds and
+    # the member rows it selects.
     program_id: Mapped[int]
     offer_id: Mapped[int]
-    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    member_id: Mapped[int]
     # e.g. "campaign:12", "birthday:2026", "manual:<offer id>".
     source: Mapped[str] = mapped_column(String(120))
     source_kind: Mapped[str] = mapped_column(String(12))

@@ -37,10 +37,12 @@ class Assignment(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # No foreign key to program (migration 0030_enqueue): checked per row of a
-    # campaign's million; programs are never deleted.
+    # No foreign keys to program and member (migration 0030_enqueue): checked
+    # per row of a campaign's million; neither is ever deleted (erased members
+    # keep their row), and `record` writes the rows from the member rows it
+    # selects.
     program_id: Mapped[int]
-    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    member_id: Mapped[int]
     # "campaign:12", "winback:2026-11-20", ...: as the message's source key.
     source_key: Mapped[str] = mapped_column(String(80))
     campaign_id: Mapped[int | None]
