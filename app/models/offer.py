@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, utcnow
@@ -61,12 +61,25 @@ class MemberOffer(Base):
         # Counting per offer; the expiry job.
         Index("ix_member_offer_offer_status", "offer_id", "status"),
         Index("ix_member_offer_status_expires", "status", "expires_at"),
+        # A refund finds its purchase's instances; only redeemed ones have one,
+        # so an issue (a million at a time) writes no entry.
+        Index(
+            "ix_member_offer_transaction_id",
+            "transaction_id",
+            postgresql_where=text("transaction_id IS NOT NULL"),
+            sqlite_where=text("transaction_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    program_id: Mapped[int] = mapped_column(ForeignKey("program.id"))
-    offer_id: Mapped[int] = mapped_column(ForeignKey("offer.id"))
-    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    # No foreign keys to program, offer and member (migration 0030_enqueue): a
+    # campaign issues a million rows in one go and PostgreSQL checked each per
+    # row; none is ever deleted (offers are archived, erased members keep their
+    # row), and `offers.issue_many` writes them from the offer row it holds and
+    # the member rows it selects.
+    program_id: Mapped[int]
+    offer_id: Mapped[int]
+    member_id: Mapped[int]
     # e.g. "campaign:12", "birthday:2026", "manual:<offer id>".
     source: Mapped[str] = mapped_column(String(120))
     source_kind: Mapped[str] = mapped_column(String(12))
@@ -76,12 +89,13 @@ class MemberOffer(Base):
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None]
     redeemed_at: Mapped[datetime | None]
-    transaction_id: Mapped[int | None] = mapped_column(
-        ForeignKey("pos_transaction.id"), index=True
-    )
+    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("pos_transaction.id"))
     discount_kopecks: Mapped[int] = mapped_column(BigInteger, default=0)
 
-    offer: Mapped[Offer] = relationship()
+    offer: Mapped[Offer] = relationship(
+        primaryjoin="MemberOffer.offer_id == Offer.id",
+        foreign_keys="MemberOffer.offer_id",
+    )
 
     def __repr__(self) -> str:
         return f"<MemberOffer {self.id} {self.status}>"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, utcnow
@@ -25,12 +25,24 @@ class Assignment(Base):
         # A campaign's results read its rows grouped by group and variant.
         Index("ix_assignment_campaign", "campaign_id", "grp"),
         # An automation's results read its rows of a period.
-        Index("ix_assignment_automation", "program_id", "automation", "created_at"),
+        # (Not campaign rows: the enqueue writes a million at a time.)
+        Index(
+            "ix_assignment_automation",
+            "program_id",
+            "automation",
+            "created_at",
+            postgresql_where=text("automation IS NOT NULL"),
+            sqlite_where=text("automation IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    program_id: Mapped[int] = mapped_column(ForeignKey("program.id"))
-    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    # No foreign keys to program and member (migration 0030_enqueue): checked
+    # per row of a campaign's million; neither is ever deleted (erased members
+    # keep their row), and `record` writes the rows from the member rows it
+    # selects.
+    program_id: Mapped[int]
+    member_id: Mapped[int]
     # "campaign:12", "winback:2026-11-20", ...: as the message's source key.
     source_key: Mapped[str] = mapped_column(String(80))
     campaign_id: Mapped[int | None]

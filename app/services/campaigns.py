@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from flask import current_app
@@ -24,6 +25,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import ApiKey, Campaign, Member, MemberMessage, Offer, Program
 from app.models.campaign import CANCELLED, DONE, DRAFT, SCHEDULED, SENDING
+from app.models.results import CONTROL, TREATMENT
 from app.services import (
     audit,
     checks,
@@ -297,22 +299,21 @@ def _send_treated(
     campaign: Campaign, program: Program, ids: list[int], now: datetime
 ) -> None:
     """Hold out the control group (recorded, not messaged), then message the
-    treated, each variant with its own texts and offer (results.assign picks
-    them); each member messaged gets their offer."""
+    treated, each variant with its own texts and offer (results.split picks
+    them); each member messaged gets their offer. The treated are recorded
+    after their send, one INSERT ... SELECT per group, reached or not
+    (`results.reached_now`), instead of a row per member built here and an
+    UPDATE of `reached` after (half the enqueue's statement time at 200k on
+    PostgreSQL)."""
     key = source_key(campaign)
-    treated = results.assign(
-        program.id,
-        dict.fromkeys(ids, key),
-        campaign.holdout_percent,
-        campaign_id=campaign.id,
-        variants=campaign.variants,
-    )
+    held, treated = results.split(key, ids, campaign.holdout_percent, campaign.variants)
+    record = partial(results.record, program.id, key, campaign_id=campaign.id)
+    record(held, grp=CONTROL)
     texts_of = {v["name"]: v.get("texts") or campaign.texts for v in campaign.variants}
     offer_of = {v["name"]: v.get("offer_id") for v in campaign.variants}
     by_variant: dict[str | None, list[int]] = {}
     for member_id, variant in treated.items():
         by_variant.setdefault(variant, []).append(member_id)
-    reached: list[int] = []
     for variant, member_ids in sorted(by_variant.items(), key=lambda kv: str(kv[0])):
         sent = messaging.deliver_many(
             program,
@@ -326,8 +327,11 @@ def _send_treated(
         )
         offer_id = (offer_of.get(variant) if variant else None) or campaign.offer_id
         _issue_offer(campaign, offer_id, sent, now)
-        reached += list(sent)
-    results.mark_reached(reached, [key])
+        reached = results.reached_now(sent, key)
+        record(reached, grp=TREATMENT, variant=variant, reached=True)
+        record(
+            [i for i in member_ids if i not in reached], grp=TREATMENT, variant=variant
+        )
 
 
 # -- the campaign's offer (services.offers) ------------------------------------------

@@ -21,7 +21,7 @@ from app.extensions import db
 from app.models import Device, GoogleObject, Pass, Program, PushDelivery, Registration
 from app.models.base import UTCDateTime, utcnow
 from app.models.push import QUEUED, STATUSES
-from app.services.idlist import in_ids
+from app.services.idlist import id_rows, in_ids
 
 # Device platform (from the web service's auth scheme) -> delivery channel.
 CHANNELS = {"apple": "apns", "android": "android"}
@@ -414,6 +414,7 @@ def enqueue_for_passes_in_db(
     ids = list(pass_ids)
     if not ids:
         return
+    passes = id_rows(ids)
     campaign_id = campaign_id if campaign_id is not None else _campaign.get()
     now = utcnow()
     channel = case(
@@ -439,14 +440,28 @@ def enqueue_for_passes_in_db(
             literal(now, UTCDateTime()),
             literal(now, UTCDateTime()),
         )
-        .select_from(Registration)
+        # Driven by the ids, joined by index probes (see below).
+        .select_from(passes)
+        .join(Registration, Registration.pass_id == passes.c.id)
         .join(Device, Device.id == Registration.device_id)
-        .join(Pass, Pass.id == Registration.pass_id)
+        .join(Pass, Pass.id == passes.c.id)
         .join(Program, Program.id == Pass.program_id)
-        .where(in_ids(Registration.pass_id, ids))
         .group_by(Device.platform, Program.pass_type_identifier, Device.push_token)
     )
     table = PushDelivery.__table__
-    db.session.execute(
-        _coalescing(database.insert(table).from_select(list(_UPSERT_COLUMNS), rows))
+    statement = _coalescing(
+        database.insert(table).from_select(list(_UPSERT_COLUMNS), rows)
     )
+    if db.session.get_bind().dialect.name != "postgresql":
+        db.session.execute(statement)
+        return
+    # Nested loops only: PostgreSQL planned this join as hash or merge joins
+    # reading every registration (or pass and device) once per batch, a cost
+    # that grows with the program rather than the batch (155 ms of server CPU
+    # per batch of 5,000 members at 1M, 23 ms at 200k). For this statement of
+    # this transaction only.
+    db.session.execute(text("SET LOCAL enable_hashjoin = off"))
+    db.session.execute(text("SET LOCAL enable_mergejoin = off"))
+    db.session.execute(statement)
+    db.session.execute(text("SET LOCAL enable_hashjoin TO DEFAULT"))
+    db.session.execute(text("SET LOCAL enable_mergejoin TO DEFAULT"))

@@ -31,8 +31,10 @@ from typing import Any, NamedTuple
 from markupsafe import Markup
 from sqlalchemy import (
     Float,
+    Integer,
     Interval,
     Select,
+    String,
     and_,
     case,
     cast,
@@ -62,9 +64,10 @@ from app.models import (
     Pass,
     PosTransaction,
     Program,
+    Registration,
     WalletEvent,
 )
-from app.models.base import utcnow
+from app.models.base import UTCDateTime, utcnow
 from app.models.outbound import FALLBACK, OutboundMessage
 from app.models.results import CONTROL, TREATMENT
 from app.services import offers as offer_service
@@ -257,6 +260,123 @@ def hold_out(
 ) -> set[int]:
     """`assign` for an automation's batch: the members who may be messaged."""
     return set(assign(program_id, sources, percent, automation=automation))
+
+
+def split(
+    source_key: str,
+    member_ids: Iterable[int],
+    percent: int,
+    variants: Sequence[Mapping[str, Any]] = (),
+) -> tuple[list[int], dict[int, str | None]]:
+    """`assign`'s split of members who share one source key, nothing recorded:
+    (the held out, {treated member id: variant or None})."""
+    held: list[int] = []
+    treated: dict[int, str | None] = {}
+    for member_id in sorted(member_ids):
+        if percent > 0 and is_held_out(source_key, member_id, percent):
+            held.append(member_id)
+        else:
+            treated[member_id] = pick_variant(source_key, member_id, variants)
+    return held, treated
+
+
+def reached_now(member_ids: Iterable[int], source_key: str) -> set[int]:
+    """Of members just messaged for `source_key`, those `mark_reached` would
+    mark: a registered device on a live pass or a saved Google object, or a
+    fallback SMS/e-mail queued for this source. Each test is a one-table query
+    by the ids (index scans); joined in one statement under an OR, PostgreSQL
+    planned them as scans of every pass and registration per batch."""
+    ids = sorted(set(member_ids))
+    if not ids:
+        return set()
+    pass_of = dict(
+        db.session.execute(
+            select(Pass.id, Pass.member_id).where(
+                in_ids(Pass.member_id, ids), Pass.voided.is_(False)
+            )
+        )
+        .tuples()
+        .all()
+    )
+    registered = set(
+        db.session.scalars(
+            select(Registration.pass_id).where(in_ids(Registration.pass_id, pass_of))
+        )
+    )
+    found = {pass_of[pass_id] for pass_id in registered}
+    found.update(
+        db.session.scalars(
+            select(GoogleObject.member_id).where(
+                in_ids(GoogleObject.member_id, ids),
+                GoogleObject.saved.is_(True),
+                GoogleObject.state == "ACTIVE",
+            )
+        )
+    )
+    found.update(
+        member_id
+        for member_id in db.session.scalars(
+            select(OutboundMessage.member_id).where(
+                OutboundMessage.source_key == source_key,
+                in_ids(OutboundMessage.member_id, ids),  # type: ignore[arg-type]
+                OutboundMessage.purpose == FALLBACK,
+            )
+        )
+        if member_id is not None
+    )
+    return found
+
+
+def record(
+    program_id: int,
+    source_key: str,
+    member_ids: Iterable[int],
+    *,
+    grp: str,
+    variant: str | None = None,
+    campaign_id: int | None = None,
+    reached: bool = False,
+) -> None:
+    """Record one group's rows for members who share one source key: one INSERT
+    ... SELECT over the members (the ids one parameter), ON CONFLICT DO NOTHING
+    (a member already assigned keeps the recorded row); `reached` as given (see
+    `reached_now`), so no UPDATE after. Only executes; the caller commits (in
+    the batch's transaction)."""
+    ids = sorted(set(member_ids))
+    if not ids:
+        return
+    rows = (
+        select(
+            literal(program_id),
+            Member.id,
+            literal(source_key),
+            literal(campaign_id, Integer),
+            literal(grp),
+            literal(variant, String),
+            literal(reached),
+            literal(utcnow(), UTCDateTime()),
+        )
+        .where(in_ids(Member.id, ids))
+        .order_by(Member.id)
+    )
+    table = Assignment.__table__
+    db.session.execute(
+        database.insert(table)
+        .from_select(
+            [
+                "program_id",
+                "member_id",
+                "source_key",
+                "campaign_id",
+                "grp",
+                "variant",
+                "reached",
+                "created_at",
+            ],
+            rows,
+        )
+        .on_conflict_do_nothing(index_elements=["member_id", "source_key"])
+    )
 
 
 def mark_reached(member_ids: Iterable[int], source_keys: Iterable[str]) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 from app.extensions import db
 from app.models import (
@@ -24,12 +24,14 @@ from app.models import (
     Member,
     MemberMessage,
     MemberOffer,
+    Pass,
     PosTransaction,
     Program,
+    Registration,
     WalletEvent,
 )
 from app.models.campaign import DONE
-from app.services import automations, results, scheduler
+from app.services import automations, offers, results, scheduler
 from app.services.auth import create_key
 from tests.app.campaign_support import (
     NOW,
@@ -152,6 +154,85 @@ def test_campaign_holds_out_a_recorded_control_group_that_is_not_messaged(
         assert reached
         assert reached <= treated
         assert all(grp == "treatment" for _, grp, r in rows if r)
+
+
+def test_campaign_batches_record_each_member_once_reached_exactly_when_registered(
+    app: Flask, client: FlaskClient, demo: Demo, key: str
+) -> None:
+    """Over many small batches with a control group and an offer: one row per
+    member, the treated messaged and offered (the held out neither), and
+    `reached` (now written with the treated rows, after their send) exactly for
+    the treated with a registered device on a live pass."""
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        for i in range(60):
+            member = add_member(program)
+            if i % 3 == 0:
+                register_device(member)
+            elif i % 3 == 1:
+                add_pass(member)  # a card without a device: not reached
+        voided = add_member(program)
+        register_device(voided)
+        db.session.execute(
+            update(Pass).where(Pass.member_id == voided.id).values(voided=True)
+        )
+        offer = offers.create_offer(
+            program,
+            {
+                "kind": "percent_off",
+                "value": 10,
+                "title": {"ru": "−10 %"},
+                "valid_days": 7,
+            },
+            None,
+        )
+        db.session.commit()
+        offer_id, voided_id = offer.id, voided.id
+    app.config["CAMPAIGN_BATCH_SIZE"] = 7
+    campaign = create(
+        client, key, holdout_percent=30, offer_id=offer_id, state="scheduled"
+    )
+    with app.app_context():
+        for _ in range(5):
+            scheduler.run_due(NOW)
+        assert db.session.get(Campaign, campaign["id"]).state == DONE
+        rows = db.session.execute(
+            select(Assignment.member_id, Assignment.grp, Assignment.reached).where(
+                Assignment.campaign_id == campaign["id"]
+            )
+        ).all()
+        members = set(db.session.scalars(select(Member.id)))
+        registered = set(
+            db.session.scalars(
+                select(Pass.member_id)
+                .join(Registration, Registration.pass_id == Pass.id)
+                .where(Pass.voided.is_(False))
+            )
+        )
+        messaged = set(
+            db.session.scalars(
+                select(MemberMessage.member_id).where(
+                    MemberMessage.campaign_id == campaign["id"]
+                )
+            )
+        )
+        offered = list(
+            db.session.scalars(
+                select(MemberOffer.member_id).where(MemberOffer.offer_id == offer_id)
+            )
+        )
+    assert len(rows) == len(members)
+    source = f"campaign:{campaign['id']}"
+    control = {m for m, grp, _ in rows if grp == "control"}
+    treated = {m for m, grp, _ in rows if grp == "treatment"}
+    assert control == {m for m in members if results.is_held_out(source, m, 30)}
+    assert control
+    assert treated
+    assert not control & treated
+    assert messaged == treated
+    assert sorted(offered) == sorted(treated)
+    assert {m for m, _, reached in rows if reached} == treated & registered
+    assert voided_id not in registered
 
 
 def test_variants_are_validated_recorded_and_say_their_own_texts(
