@@ -72,7 +72,7 @@ class MemberOffer(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # No foreign keys to program, offer and member (migration 0030_enqueue): a
+    # No foreign keys to program, offer and member (migration 0034_enqueue): a
     # campaign issues a million rows in one go and PostgreSQL checked each per
     # row; none is ever deleted (offers are archived, erased members keep their
     # row), and `offers.issue_many` writes them from the offer row it holds and

@@ -37,7 +37,7 @@ class Assignment(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # No foreign keys to program and member (migration 0030_enqueue): checked
+    # No foreign keys to program and member (migration 0034_enqueue): checked
     # per row of a campaign's million; neither is ever deleted (erased members
     # keep their row), and `record` writes the rows from the member rows it
     # selects.

@@ -4,15 +4,15 @@ at 1M on PostgreSQL; none is ever deleted, and the rows are written from the
 member and offer rows the statement reads); the transaction and
 automation indexes partial, so a campaign's rows have no entries there
 
-Revision ID: 0030_enqueue
-Revises: 0029_scale
+Revision ID: 0034_enqueue
+Revises: 0033_pushes
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0030_enqueue"
-down_revision = "0029_scale"
+revision = "0034_enqueue"
+down_revision = "0033_pushes"
 branch_labels = None
 depends_on = None
 
