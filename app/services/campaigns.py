@@ -327,7 +327,7 @@ def _send_treated(
         )
         offer_id = (offer_of.get(variant) if variant else None) or campaign.offer_id
         _issue_offer(campaign, offer_id, sent, now)
-        reached = results.reached_now(sent, key)
+        reached = results.reached_now(sent, [key])
         record(reached, grp=TREATMENT, variant=variant, reached=True)
         record(
             [i for i in member_ids if i not in reached], grp=TREATMENT, variant=variant

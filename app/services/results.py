@@ -42,7 +42,6 @@ from sqlalchemy import (
     func,
     literal,
     null,
-    or_,
     select,
     true,
     union_all,
@@ -73,7 +72,6 @@ from app.models.results import CONTROL, TREATMENT
 from app.services import offers as offer_service
 from app.services.errors import Invalid
 from app.services.idlist import in_ids
-from app.services.segments import reachable_expr
 
 HOLDOUT_DEFAULT = 10
 MAX_HOLDOUT = 50
@@ -280,14 +278,16 @@ def split(
     return held, treated
 
 
-def reached_now(member_ids: Iterable[int], source_key: str) -> set[int]:
-    """Of members just messaged for `source_key`, those `mark_reached` would
-    mark: a registered device on a live pass or a saved Google object, or a
-    fallback SMS/e-mail queued for this source. Each test is a one-table query
-    by the ids (index scans); joined in one statement under an OR, PostgreSQL
-    planned them as scans of every pass and registration per batch."""
+def reached_now(member_ids: Iterable[int], source_keys: Iterable[str]) -> set[int]:
+    """Of members just messaged for these sources, the reached: a registered
+    device on a live pass or a saved Google object (the segments'
+    `reachable_expr`), or a fallback SMS/e-mail queued for one of the sources.
+    Each test is a one-table query by the ids (index scans); joined in one
+    statement under an OR, PostgreSQL planned them as scans of every pass and
+    registration per batch."""
     ids = sorted(set(member_ids))
-    if not ids:
+    keys = sorted(set(source_keys))
+    if not ids or not keys:
         return set()
     pass_of = dict(
         db.session.execute(
@@ -317,7 +317,7 @@ def reached_now(member_ids: Iterable[int], source_key: str) -> set[int]:
         member_id
         for member_id in db.session.scalars(
             select(OutboundMessage.member_id).where(
-                OutboundMessage.source_key == source_key,
+                OutboundMessage.source_key.in_(keys),
                 in_ids(OutboundMessage.member_id, ids),  # type: ignore[arg-type]
                 OutboundMessage.purpose == FALLBACK,
             )
@@ -340,8 +340,8 @@ def record(
     """Record one group's rows for members who share one source key: one INSERT
     ... SELECT over the members (the ids one parameter), ON CONFLICT DO NOTHING
     (a member already assigned keeps the recorded row); `reached` as given (see
-    `reached_now`), so no UPDATE after. Only executes; the caller commits (in
-    the batch's transaction)."""
+    `reached_now`), so no UPDATE after (as `mark_reached` does for `assign`).
+    Only executes; the caller commits (in the batch's transaction)."""
     ids = sorted(set(member_ids))
     if not ids:
         return
@@ -380,29 +380,15 @@ def record(
 
 
 def mark_reached(member_ids: Iterable[int], source_keys: Iterable[str]) -> None:
-    """The messaged members' rows for these sources: reached when they have a
-    registered device or a saved Google object now (just after sending)."""
-    ids = sorted(set(member_ids))
+    """The messaged members' rows for these sources: reached when `reached_now`
+    says so (just after sending)."""
     keys = sorted(set(source_keys))
-    if not ids or not keys:
+    reached = reached_now(member_ids, keys)
+    if not reached:
         return
-    reachable = select(Member.id).where(in_ids(Member.id, ids), reachable_expr())
-    # Or by SMS / e-mail instead (fallback channels): queued for this source.
-    by_message = select(OutboundMessage.member_id).where(
-        in_ids(OutboundMessage.member_id, ids),  # type: ignore[arg-type]
-        OutboundMessage.source_key.in_(keys),
-        OutboundMessage.purpose == FALLBACK,
-    )
     db.session.execute(
         update(Assignment)
-        .where(
-            in_ids(Assignment.member_id, ids),
-            Assignment.source_key.in_(keys),
-            or_(
-                Assignment.member_id.in_(reachable),
-                Assignment.member_id.in_(by_message),
-            ),
-        )
+        .where(in_ids(Assignment.member_id, reached), Assignment.source_key.in_(keys))
         .values(reached=True)
         .execution_options(synchronize_session=False)
     )
