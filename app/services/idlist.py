@@ -41,10 +41,7 @@ def in_ids(
     values = [int(i) for i in ids]
     if db.session.get_bind().dialect.name == "postgresql":
         return column == any_(_pg_array(values))
-    table = func.json_each(
-        bindparam(None, json.dumps(values), type_=String, unique=True)
-    ).table_valued("value")
-    return column.in_(select(table.c.value))
+    return column.in_(select(_json_each(values).c.value))
 
 
 def id_rows(ids: Iterable[int]) -> FromClause:
@@ -55,10 +52,14 @@ def id_rows(ids: Iterable[int]) -> FromClause:
     values = [int(i) for i in ids]
     if db.session.get_bind().dialect.name == "postgresql":
         return func.unnest(_pg_array(values)).table_valued("id").render_derived()
-    table = func.json_each(
+    return select(_json_each(values).c.value.label("id")).subquery()
+
+
+def _json_each(values: list[int]) -> Any:
+    """SQLite: the ints as a JSON array bound as one text, read by json_each."""
+    return func.json_each(
         bindparam(None, json.dumps(values), type_=String, unique=True)
     ).table_valued("value")
-    return select(table.c.value.label("id")).subquery()
 
 
 def _pg_array(values: list[int]) -> ColumnElement[Any]:

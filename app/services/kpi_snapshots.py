@@ -50,21 +50,20 @@ def current(program: Program, now: datetime | None = None) -> dict[str, Any]:
     if row is not None and row.computed_at > now - 2 * _refresh_every():
         return {**row.body, "as_of": row.computed_at.isoformat()}
     body = kpi.overview(program, now)
-    database.write_aside(*_store(program.id, body, now))
+    database.write_aside(_store(program.id, body, now), {})
     return {**body, "as_of": now.isoformat()}
 
 
-def _store(program_id: int, body: dict[str, Any], now: datetime) -> tuple[Any, dict]:
-    table = KpiSnapshot.__table__
-    statement = (
-        database.insert(table)
+def _store(program_id: int, body: dict[str, Any], now: datetime) -> Any:
+    """The UPSERT of a program's snapshot."""
+    return (
+        database.insert(KpiSnapshot.__table__)
         .values(program_id=program_id, computed_at=now, body=body)
         .on_conflict_do_update(
             index_elements=["program_id"],
             set_={"computed_at": now, "body": body},
         )
     )
-    return statement, {}
 
 
 @scheduled("kpi_snapshots")
@@ -89,6 +88,5 @@ def refresh_job(now: datetime) -> None:
         body = kpi.overview(program, now)
         db.session.commit()
         database.begin_write()
-        statement, params = _store(program.id, body, now)
-        db.session.execute(statement, params)
+        db.session.execute(_store(program.id, body, now))
         db.session.commit()
