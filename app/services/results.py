@@ -223,8 +223,7 @@ def assign(
     treated: dict[int, str | None] = {}
     rows = []
     for member_id, source_key in sorted(sources.items()):
-        held = percent > 0 and is_held_out(source_key, member_id, percent)
-        variant = None if held else pick_variant(source_key, member_id, variants)
+        held, variant = _place(source_key, member_id, percent, variants)
         if not held:
             treated[member_id] = variant
         rows.append(
@@ -271,11 +270,25 @@ def split(
     held: list[int] = []
     treated: dict[int, str | None] = {}
     for member_id in sorted(member_ids):
-        if percent > 0 and is_held_out(source_key, member_id, percent):
+        out, variant = _place(source_key, member_id, percent, variants)
+        if out:
             held.append(member_id)
         else:
-            treated[member_id] = pick_variant(source_key, member_id, variants)
+            treated[member_id] = variant
     return held, treated
+
+
+def _place(
+    source_key: str,
+    member_id: int,
+    percent: int,
+    variants: Sequence[Mapping[str, Any]],
+) -> tuple[bool, str | None]:
+    """(held out, the treated member's variant or None): a hash of the source
+    and the member, so a re-run batch places everyone the same way."""
+    if percent > 0 and is_held_out(source_key, member_id, percent):
+        return True, None
+    return False, pick_variant(source_key, member_id, variants)
 
 
 def reached_now(member_ids: Iterable[int], source_keys: Iterable[str]) -> set[int]:
