@@ -407,10 +407,7 @@ class ApnsClient:
         """
         result = ApnsResult(CONNECTION_LOST, "not sent")
         for _ in range(3):
-            headers = [("apns-topic", topic)]
-            authorization = self.auth.header() if self.auth else None
-            if authorization:
-                headers.append(("authorization", authorization))
+            headers, authorization = self._headers(topic)
             try:
                 connection = await self._connection()
             except (OSError, ssl.SSLError, ConnectionError, TimeoutError) as exc:
@@ -420,16 +417,31 @@ class ApnsClient:
             except _NotSent as exc:
                 result = ApnsResult(CONNECTION_LOST, str(exc))
                 continue
-            if (
-                result.status == 403
-                and result.reason == "ExpiredProviderToken"
-                and self.auth is not None
-                and authorization is not None
-            ):
-                self.auth.renew(authorization)
+            if self._renewed(result, authorization):
                 continue
             return result
         return result
+
+    def _headers(self, topic: str) -> tuple[list[tuple[str, str]], str | None]:
+        """A push's headers, and the provider token in them (token auth)."""
+        headers = [("apns-topic", topic)]
+        authorization = self.auth.header() if self.auth else None
+        if authorization:
+            headers.append(("authorization", authorization))
+        return headers, authorization
+
+    def _renewed(self, result: ApnsResult, authorization: str | None) -> bool:
+        """Whether `result` was an expired provider token, now renewed (the push
+        is then sent again)."""
+        if (
+            result.status == 403
+            and result.reason == "ExpiredProviderToken"
+            and self.auth is not None
+            and authorization is not None
+        ):
+            self.auth.renew(authorization)
+            return True
+        return False
 
     async def send_many(self, pushes: list[tuple[str, str]]) -> list[ApnsResult]:
         """POST many pass pushes ((token, topic) each), answers in order.
@@ -443,10 +455,7 @@ class ApnsClient:
         pending: list[asyncio.Future[ApnsResult] | ApnsResult | None] = []
         used: list[str | None] = []
         for token, topic in pushes:
-            headers = [("apns-topic", topic)]
-            authorization = self.auth.header() if self.auth else None
-            if authorization:
-                headers.append(("authorization", authorization))
+            headers, authorization = self._headers(topic)
             used.append(authorization)
             try:
                 connection = await self._connection()
@@ -462,15 +471,7 @@ class ApnsClient:
         again: list[int] = []
         for index, item in enumerate(pending):
             result = await item if isinstance(item, asyncio.Future) else item
-            if result is None:
-                again.append(index)
-            elif (
-                result.status == 403
-                and result.reason == "ExpiredProviderToken"
-                and self.auth is not None
-                and used[index] is not None
-            ):
-                self.auth.renew(str(used[index]))
+            if result is None or self._renewed(result, used[index]):
                 again.append(index)
             results.append(result or ApnsResult(CONNECTION_LOST, "not sent"))
         if again:
