@@ -184,38 +184,15 @@
   }
 
   // -- the preview -----------------------------------------------------------------
-  function formatValue(value) {
-    return typeof value === "number" ? value.toLocaleString(lang) : String(value);
-  }
-  function field(entry) {
-    const box = document.createElement("div");
-    box.className = "pass-field";
-    box.dataset.key = entry.key;
-    const label = document.createElement("span");
-    label.className = "pass-label";
-    label.textContent = entry.label || "";
-    const value = document.createElement("span");
-    value.className = "pass-value";
-    value.textContent = formatValue(entry.value);
-    box.append(label, value);
-    return box;
-  }
   function render(data) {
     const pass = data.pass;
     const card = $("pass-preview");
-    card.style.backgroundColor = pass.backgroundColor;
-    card.style.color = pass.foregroundColor;
-    card.style.setProperty("--pass-label", pass.labelColor);
     card.dataset.background = pass.backgroundColor;
     // A chosen, not yet saved image replaces the server's in the preview.
-    $("pv-logo").src = pending.logo ? pending.logo.url : data.images.logo;
-    $("pv-strip").src = pending.strip ? pending.strip.url : data.images.strip;
-    $("pv-logo-text").textContent = pass.logoText || "";
-    const header = pass.storeCard.headerFields[0];
-    $("pv-points-label").textContent = header.label;
-    $("pv-points").textContent = formatValue(header.value);
-    const fields = [...pass.storeCard.secondaryFields, ...pass.storeCard.auxiliaryFields];
-    $("pv-fields").replaceChildren(...fields.map(field));
+    window.drawPassFront(card, "pv", pass, {
+      logo: pending.logo ? pending.logo.url : data.images.logo,
+      strip: pending.strip ? pending.strip.url : data.images.strip,
+    });
     $("pv-alt").textContent = pass.barcodes[0].altText;
     showWarnings(data.warnings);
   }

@@ -2,6 +2,41 @@
 // and progress polling. Calls /api/v1 with the session cookie and the CSRF token.
 "use strict";
 
+// The front of a pass preview, shared by the settings page and the campaign
+// form: `card` is the pass box, the other elements' ids are `prefix` + "-logo",
+// "-strip", "-logo-text", "-points-label", "-points" and "-fields"; `images`
+// the logo and strip URLs.
+window.drawPassFront = function (card, prefix, pass, images) {
+  const $ = function (name) { return document.getElementById(prefix + "-" + name); };
+  const show = function (value) {
+    return typeof value === "number" ? I18N.number(value) : String(value);
+  };
+  const fieldBox = function (entry) {
+    const box = document.createElement("div");
+    box.className = "pass-field";
+    box.dataset.key = entry.key;
+    const label = document.createElement("span");
+    label.className = "pass-label";
+    label.textContent = entry.label || "";
+    const value = document.createElement("span");
+    value.className = "pass-value";
+    value.textContent = show(entry.value);
+    box.append(label, value);
+    return box;
+  };
+  card.style.backgroundColor = pass.backgroundColor;
+  card.style.color = pass.foregroundColor;
+  card.style.setProperty("--pass-label", pass.labelColor);
+  $("logo").src = images.logo;
+  $("strip").src = images.strip;
+  $("logo-text").textContent = pass.logoText || "";
+  const header = pass.storeCard.headerFields[0];
+  $("points-label").textContent = header.label;
+  $("points").textContent = show(header.value);
+  const front = pass.storeCard.secondaryFields.concat(pass.storeCard.auxiliaryFields);
+  $("fields").replaceChildren.apply($("fields"), front.map(fieldBox));
+};
+
 (function () {
   const token = document.querySelector('meta[name="csrf-token"]').content;
 
@@ -82,36 +117,9 @@
   if (form && passBox) {
     const $ = function (id) { return document.getElementById(id); };
     const lang = document.documentElement.lang || "ru";
-    const show = function (value) {
-      return typeof value === "number" ? I18N.number(value) : String(value);
-    };
-    const fieldBox = function (entry) {
-      const box = document.createElement("div");
-      box.className = "pass-field";
-      box.dataset.key = entry.key;
-      const label = document.createElement("span");
-      label.className = "pass-label";
-      label.textContent = entry.label || "";
-      const value = document.createElement("span");
-      value.className = "pass-value";
-      value.textContent = show(entry.value);
-      box.append(label, value);
-      return box;
-    };
     const draw = function (data) {
       const pass = data.pass;
-      const card = $("cp-pass");
-      card.style.backgroundColor = pass.backgroundColor;
-      card.style.color = pass.foregroundColor;
-      card.style.setProperty("--pass-label", pass.labelColor);
-      $("cp-logo").src = data.images.logo;
-      $("cp-strip").src = data.images.strip;
-      $("cp-logo-text").textContent = pass.logoText || "";
-      const header = pass.storeCard.headerFields[0];
-      $("cp-points-label").textContent = header.label;
-      $("cp-points").textContent = show(header.value);
-      const front = pass.storeCard.secondaryFields.concat(pass.storeCard.auxiliaryFields);
-      $("cp-fields").replaceChildren.apply($("cp-fields"), front.map(fieldBox));
+      window.drawPassFront($("cp-pass"), "cp", pass, data.images);
       // The offers in full (title, terms, expiry) are on the back.
       const back = pass.storeCard.backFields.filter(function (f) { return /^offer_/.test(f.key); });
       const list = $("cp-back");
