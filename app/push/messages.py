@@ -11,6 +11,7 @@ The text is logged only by the console provider (development); phones are masked
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import smtplib
@@ -19,15 +20,15 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import TYPE_CHECKING, Any, Protocol
 
-from app.push.senders import FAIL, RETRY, SENT, Job, Outcome
+from app.push.senders import DEFER, FAIL, RETRY, SENT, Job, Outcome
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -335,8 +336,20 @@ class Prices:
         return price
 
 
+def _utcnow() -> datetime:
+    from app.models.base import utcnow
+
+    return utcnow()
+
+
 class MessageSender:
-    """One outbox channel ("sms" or "email"): reads the rows in an app context."""
+    """One outbox channel ("sms" or "email"): reads the rows in an app context.
+
+    A fallback message (a campaign or automation message instead of the wallet)
+    keeps the program's quiet hours on every attempt, not only when queued: in
+    them it is not sent but deferred to their end (DEFER, no attempt counted),
+    and a failed attempt's retry is held out of them (`Outcome.hold`). Card
+    links and sign-up codes are answers to the member's own request: any time."""
 
     def __init__(
         self, channel: str, app: Flask, deliver: Any, price: Any = None
@@ -345,6 +358,8 @@ class MessageSender:
         # SMS: what a fallback message cost (Prices), recorded when it is out.
         self.price = price
         self._forgotten_at = 0.0
+        # The time quiet hours are checked against (tests pass a fixed moment).
+        self.clock: Callable[[], datetime] = _utcnow
 
     async def send(self, jobs: list[Job]) -> list[Outcome]:
         return await asyncio.to_thread(self._send_all, jobs)
@@ -352,7 +367,8 @@ class MessageSender:
     def _send_all(self, jobs: list[Job]) -> list[Outcome]:
         with self.app.app_context():
             try:
-                outcomes = [self._send_one(job) for job in jobs]
+                holds: dict[int | None, Callable[[datetime], datetime] | None] = {}
+                outcomes = [self._send_one(job, holds) for job in jobs]
                 if time.monotonic() - self._forgotten_at > 600:
                     self._forgotten_at = time.monotonic()
                     self._forget_old()
@@ -362,7 +378,34 @@ class MessageSender:
 
                 db.session.remove()
 
-    def _send_one(self, job: Job) -> Outcome:
+    @staticmethod
+    def _hold(
+        program_id: int | None,
+        holds: dict[int | None, Callable[[datetime], datetime] | None],
+    ) -> Callable[[datetime], datetime] | None:
+        """The program's quiet hours as `open_at(moment)` (read once a batch)."""
+        if program_id not in holds:
+            from app.extensions import db
+            from app.models import Program
+            from app.services import messaging
+
+            program = db.session.get(Program, program_id) if program_id else None
+            holds[program_id] = (
+                functools.partial(
+                    messaging.open_at,
+                    messaging.send_window(program),
+                    program.timezone,
+                )
+                if program is not None
+                else None
+            )
+        return holds[program_id]
+
+    def _send_one(
+        self,
+        job: Job,
+        holds: dict[int | None, Callable[[datetime], datetime] | None],
+    ) -> Outcome:
         from sqlalchemy import select, update
 
         from app.extensions import db
@@ -377,16 +420,26 @@ class MessageSender:
                 OutboundMessage.subject,
                 OutboundMessage.body,
                 OutboundMessage.purpose,
+                OutboundMessage.program_id,
                 Member.erased_at,
             )
             .outerjoin(Member, Member.id == OutboundMessage.member_id)
             .where(OutboundMessage.id == message_id)
         ).first()
+        hold = None
+        if row is not None and row.purpose == FALLBACK:
+            hold = self._hold(row.program_id, holds)
         # No transaction stays open while the provider is talking (SQLite would
         # then refuse the write below: a reader cannot become the writer).
         db.session.rollback()
         if row is None or row.address is None or row.body is None:
             return Outcome(SENT, "nothing to send")
+        if hold is not None and row.erased_at is None:
+            now = self.clock()
+            until = hold(now)
+            if until != now:
+                # Due, but in the quiet hours (a retry, a late claim): not sent now.
+                return Outcome(DEFER, "quiet hours", until=until)
         if row.erased_at is not None:
             # Erased since it was queued: nothing goes to them; forget the address.
             outcome = Outcome(FAIL, "member erased")
@@ -411,6 +464,8 @@ class MessageSender:
                 )
             )
             db.session.commit()
+        if outcome.kind == RETRY and hold is not None:
+            outcome = Outcome(RETRY, outcome.reason, hold=hold)
         if outcome.kind == FAIL:
             log.error(
                 "%s message %s failed for good: %s",

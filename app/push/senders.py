@@ -13,7 +13,7 @@ import logging
 import urllib.error
 import urllib.request
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Outcome kinds.
-SENT, RETRY, DROP, FAIL = "sent", "retry", "drop", "fail"
+# Outcome kinds. DEFER: not sent, not tried: send at `Outcome.until` (a fallback
+# SMS/e-mail in the program's quiet hours); the attempts do not move.
+SENT, RETRY, DROP, FAIL, DEFER = "sent", "retry", "drop", "fail", "defer"
 
 # APNs reasons that mean "this token is dead": drop the registration.
 DEAD_TOKEN_REASONS = {"Unregistered", "ExpiredToken", "BadDeviceToken"}
@@ -50,8 +51,13 @@ class Job:
 
 @dataclass(frozen=True)
 class Outcome:
-    kind: str  # SENT, RETRY, DROP or FAIL
+    kind: str  # SENT, RETRY, DROP, FAIL or DEFER
     reason: str | None = None
+    # DEFER: when to send instead.
+    until: datetime | None = None
+    # RETRY: the first moment at or after a retry time the row may go (a
+    # fallback message's quiet hours); None: any time.
+    hold: Callable[[datetime], datetime] | None = None
 
 
 class Sender(Protocol):

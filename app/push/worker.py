@@ -120,8 +120,11 @@ class Worker:
         settings: Settings | None = None,
         owner: str | None = None,
         sign_ahead: Callable[[list[int]], int] | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.engine = engine
+        # The time claims and records go by (tests pass a fixed moment).
+        self.clock = clock
         self.senders = dict(senders)
         self.settings = settings or Settings()
         # Signs a batch's passes into the shared cache before their pushes go
@@ -138,7 +141,7 @@ class Worker:
     def claim(self, limit: int) -> list[s.Job]:
         """Lease up to `limit` due rows of the channels we can send."""
         started, cpu = time.perf_counter(), time.thread_time()
-        now = utcnow()
+        now = self.clock()
         due = (
             select(T.c.id)
             .where(
@@ -179,10 +182,11 @@ class Worker:
     def record(self, jobs: list[s.Job], outcomes: list[s.Outcome]) -> None:
         """Write the outcomes; rows leased by someone else meanwhile are left alone."""
         started, cpu = time.perf_counter(), time.thread_time()
-        now = utcnow()
+        now = self.clock()
         settings = self.settings
         sent: dict[int, list[int]] = collections.defaultdict(list)
         retries: list[dict[str, Any]] = []
+        deferred: list[dict[str, Any]] = []
         finals: list[dict[str, Any]] = []
         drops: list[s.Job] = []
         counters = self.stats.counters
@@ -191,17 +195,27 @@ class Worker:
                 counters["sent"] += 1
                 sent[job.generation].append(job.id)
                 continue
+            if outcome.kind == s.DEFER:
+                # Not tried (a fallback message in quiet hours): it waits, and
+                # the wait is no failed attempt.
+                counters["deferred"] += 1
+                deferred.append(
+                    {"b_id": job.id, "next_attempt_at": max(now, outcome.until or now)}
+                )
+                continue
             attempts = job.attempts + 1
             reason = (outcome.reason or "")[:200]
             if outcome.kind == s.RETRY and (
                 attempts < settings.max_attempts or not self._waited_enough(job, now)
             ):
+                retry_at = now + timedelta(seconds=self.backoff(attempts))
+                if outcome.hold is not None:
+                    retry_at = outcome.hold(retry_at)  # not in the quiet hours
                 retries.append(
                     {
                         "b_id": job.id,
                         "attempts": attempts,
-                        "next_attempt_at": now
-                        + timedelta(seconds=self.backoff(attempts)),
+                        "next_attempt_at": retry_at,
                         "last_reason": reason,
                     }
                 )
@@ -256,6 +270,13 @@ class Worker:
                         **released,
                     ),
                     retries,
+                )
+            if deferred:
+                conn.execute(
+                    update(T)
+                    .where(T.c.id == bindparam("b_id"), mine)
+                    .values(next_attempt_at=bindparam("next_attempt_at"), **released),
+                    deferred,
                 )
             if finals:
                 conn.execute(
@@ -455,11 +476,12 @@ class Worker:
             return
         self._last_totals = totals
         log.info(
-            "push worker %s: sent=%d retried=%d dropped=%d failed=%d "
+            "push worker %s: sent=%d retried=%d deferred=%d dropped=%d failed=%d "
             "claim_s=%.2f (cpu %.2f) send_s=%.2f record_s=%.2f (cpu %.2f)",
             self.owner,
             counters["sent"],
             counters["retried"],
+            counters["deferred"],
             counters[DROPPED],
             counters[FAILED],
             seconds["claim"],

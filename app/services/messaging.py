@@ -418,19 +418,27 @@ def send_window(program: Program) -> QuietHours:
 
 def is_quiet(program: Program, now: datetime) -> bool:
     """Whether `now` (aware) falls in the program's quiet hours."""
-    quiet_from, quiet_until = send_window(program)
-    hour = now.astimezone(ZoneInfo(program.timezone)).hour
-    if quiet_from > quiet_until:  # across midnight, e.g. 21:00-09:00
-        return hour >= quiet_from or hour < quiet_until
-    return quiet_from <= hour < quiet_until
+    return open_at(send_window(program), program.timezone, now) != now
 
 
 def next_send_time(program: Program, now: datetime) -> datetime:
     """`now` if messages may go out now, else when the quiet hours end (aware)."""
-    if not is_quiet(program, now):
-        return now
-    zone = ZoneInfo(program.timezone)
+    return open_at(send_window(program), program.timezone, now)
+
+
+def open_at(window: QuietHours, timezone: str, now: datetime) -> datetime:
+    """`now` if it is outside the quiet hours `window` (local hours of
+    `timezone`), else when they end (aware). Pure: the worker holds a fallback
+    SMS/e-mail with it (`app.push.messages`), without the program row."""
+    quiet_from, quiet_until = window
+    zone = ZoneInfo(timezone)
     local = now.astimezone(zone)
-    _, quiet_until = send_window(program)
+    hour = local.hour
+    if quiet_from > quiet_until:  # across midnight, e.g. 21:00-09:00
+        quiet = hour >= quiet_from or hour < quiet_until
+    else:
+        quiet = quiet_from <= hour < quiet_until
+    if not quiet:
+        return now
     day = local.date() if local.hour < quiet_until else local.date() + timedelta(1)
     return datetime.combine(day, time(quiet_until), zone).astimezone(now.tzinfo)
