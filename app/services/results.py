@@ -69,6 +69,7 @@ from app.models import (
 from app.models.base import UTCDateTime, utcnow
 from app.models.outbound import FALLBACK, OutboundMessage
 from app.models.results import CONTROL, TREATMENT
+from app.services import fallback
 from app.services import offers as offer_service
 from app.services.errors import Invalid
 from app.services.idlist import in_ids
@@ -479,7 +480,7 @@ def _plus_hours(column: Any, hours: int) -> ColumnElement[Any]:
 
 
 class Population(NamedTuple):
-    """Rows (row, member_id, grp, variant, reached, start) to compare, and
+    """Rows (row, member_id, grp, variant, reached, start, source_key) to compare, and
     whether they have a control group at all. `offers` is the source of the
     offers the treatment issued ((source_kind, source_ref) of MemberOffer)."""
 
@@ -497,6 +498,7 @@ def _assignment_rows(*where: ColumnElement[bool]) -> Select[Any]:
         Assignment.variant.label("variant"),
         Assignment.reached.label("reached"),
         Assignment.created_at.label("start"),
+        Assignment.source_key.label("source_key"),
     ).where(*where)
 
 
@@ -511,6 +513,7 @@ def _message_rows(*where: ColumnElement[bool]) -> Select[Any]:
             cast(null(), Assignment.variant.type).label("variant"),
             true().label("reached"),
             MemberMessage.created_at.label("start"),
+            MemberMessage.source_key.label("source_key"),
         )
         .join(Member, Member.id == MemberMessage.member_id)
         .where(*where)
@@ -991,56 +994,73 @@ def daily(population: Population) -> dict[str, list[float]]:
 # -- campaigns and automations -----------------------------------------------------
 def campaign_results(campaign: Campaign) -> dict[str, Any]:
     population = campaign_population(campaign)
-    channels = _fallback_reach(campaign.id)
+    reach = channel_reach(population)
     body = {
         "campaign_id": campaign.id,
         "holdout_percent": campaign.holdout_percent,
-        **compute(population, channels["sms_cost_kopecks"]),
+        **compute(population, reach.sms_cost_kopecks),
     }
-    # Reached by channel: the wallet, or SMS / e-mail instead (fallback).
-    reached = body["groups"][TREATMENT]["reached"]
-    body["reached_by_channel"] = {
-        "wallet": max(0, reached - channels["sms_queued"] - channels["email_queued"]),
-        "sms": channels["sms"],
-        "email": channels["email"],
-    }
-    body["sms_cost"] = _rub(channels["sms_cost_kopecks"])
-    return body
+    return with_reach(body, reach)
 
 
-def _fallback_reach(campaign_id: int) -> dict[str, int]:
-    """The campaign's fallback messages: members sent to (and queued) per
-    channel, and the SMS cost in kopecks."""
+class Reach(NamedTuple):
+    """Fallback messages of a population's treated rows: members per channel
+    (queued: every message, sent: those out), and the SMS cost in kopecks."""
+
+    queued: dict[str, int]
+    sent: dict[str, int]
+    sms_cost_kopecks: int
+
+
+def channel_reach(population: Population) -> Reach:
+    """How the treated were reached besides the wallet: one grouped query of
+    the fallback messages (`outbound_message`, purpose fallback) of the rows'
+    own member and source key, per channel. Campaigns and automations both
+    answer with it (`with_reach`)."""
+    pop = population.query.subquery()
+    message = OutboundMessage
+    sent_member = case((message.sent_at.is_not(None), message.member_id))
     rows = db.session.execute(
         select(
-            OutboundMessage.channel,
-            func.count(func.distinct(OutboundMessage.member_id)),
-            func.count(
-                func.distinct(
-                    case(
-                        (
-                            OutboundMessage.sent_at.is_not(None),
-                            OutboundMessage.member_id,
-                        )
-                    )
-                )
+            message.channel,
+            func.count(func.distinct(message.member_id)),
+            func.count(func.distinct(sent_member)),
+            func.coalesce(func.sum(message.cost_kopecks), 0),
+        )
+        .select_from(pop)
+        .join(
+            message,
+            and_(
+                message.member_id == pop.c.member_id,
+                message.source_key == pop.c.source_key,
+                message.purpose == FALLBACK,
             ),
-            func.coalesce(func.sum(OutboundMessage.cost_kopecks), 0),
         )
-        .where(
-            OutboundMessage.campaign_id == campaign_id,
-            OutboundMessage.purpose == FALLBACK,
-        )
-        .group_by(OutboundMessage.channel)
+        .where(pop.c.grp == TREATMENT)
+        .group_by(message.channel)
     ).all()
-    out = dict.fromkeys(("sms", "email", "sms_queued", "email_queued"), 0)
-    out["sms_cost_kopecks"] = 0
-    for channel, queued, sent, cost in rows:
-        out[f"{channel}_queued"] = int(queued)
-        out[channel] = int(sent)
-        if channel == "sms":
-            out["sms_cost_kopecks"] = int(cost or 0)
-    return out
+    queued = dict.fromkeys(fallback.CHANNELS, 0)
+    sent = dict.fromkeys(fallback.CHANNELS, 0)
+    cost = 0
+    for channel, members, out, kopecks in rows:
+        queued[channel], sent[channel] = int(members), int(out)
+        if channel == fallback.SMS:
+            cost = int(kopecks or 0)
+    return Reach(queued, sent, cost)
+
+
+def with_reach(body: dict[str, Any], reach: Reach) -> dict[str, Any]:
+    """`body` (`compute`'s answer) with the reached by channel: the wallet (the
+    treated reached, less those an SMS / e-mail was queued for instead), SMS
+    and e-mail (sent), and the SMS cost."""
+    reached = int(body["groups"][TREATMENT]["reached"])
+    fallbacks = sum(reach.queued.values())
+    body["reached_by_channel"] = {
+        "wallet": max(0, reached - fallbacks),
+        **{channel: reach.sent[channel] for channel in fallback.CHANNELS},
+    }
+    body["sms_cost"] = _rub(reach.sms_cost_kopecks)
+    return body
 
 
 def parse_period(
@@ -1084,13 +1104,15 @@ def automation_results(
     days: int = ATTRIBUTION_DAYS,
 ) -> dict[str, Any]:
     population = automation_population(program, name, start, end, days)
-    return {
+    reach = channel_reach(population)
+    body = {
         "automation": name,
         "from": start.isoformat(),
         "to": end.isoformat(),
         "holdout_percent": holdout_percent,
-        **compute(population),
+        **compute(population, reach.sms_cost_kopecks),
     }
+    return with_reach(body, reach)
 
 
 _CSV_FIELDS = [
@@ -1112,7 +1134,8 @@ _CSV_FIELDS = [
 
 
 def to_csv(results: Mapping[str, Any]) -> str:
-    """One line per group and variant, then the comparison's figures."""
+    """One line per group and variant, then the comparison's figures, then the
+    treated reached per channel."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["group", *_CSV_FIELDS])
@@ -1134,9 +1157,14 @@ def to_csv(results: Mapping[str, Any]) -> str:
                     value["verdict"],
                 ]
             )
-    for figure in ("incremental_revenue", "cost", "romi"):
+    for figure in ("incremental_revenue", "cost", "romi", "sms_cost"):
         value = results.get(figure)
         writer.writerow([figure, "" if value is None else value])
+    # How the treated were reached (`with_reach`): the wallet, SMS, e-mail.
+    writer.writerow([])
+    writer.writerow(["channel", "reached"])
+    for channel, count in results.get("reached_by_channel", {}).items():
+        writer.writerow([channel, count])
     return out.getvalue()
 
 

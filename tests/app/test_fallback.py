@@ -5,6 +5,8 @@ against the SMS.ru stand-in and a real SMTP server; the launch estimate (SMS.ru
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from typing import Any
@@ -30,7 +32,9 @@ TEXT = "Скидка 20% на пальто до воскресенья"
 def _program(mode: str) -> Program:
     program = db.session.scalar(select(Program).order_by(Program.id))
     assert program is not None
-    program.rules = {**program.rules, "fallback_channels": mode}
+    # No quiet hours: the worker keeps them when it sends (drain runs at the
+    # real time), which test_fallback_quiet.py tests with a fixed clock.
+    program.rules = {**program.rules, "fallback_channels": mode, "quiet_hours": [0, 0]}
     # Only the members a test adds: the demo's own go quiet.
     db.session.execute(update(Member).values(marketing_off_at=NOW))
     return program
@@ -197,8 +201,10 @@ def test_quiet_hours_defer_the_sms(
         ends = messaging.next_send_time(program, datetime.now(UTC))
         assert job.next_attempt_at > datetime.now(UTC) + timedelta(minutes=30)
         assert abs(job.next_attempt_at - ends) < timedelta(minutes=1)
-        # When the quiet hours are over, it goes.
+        # When the quiet hours are over, it goes (the worker checks them again
+        # when it sends).
         job.next_attempt_at = datetime.now(UTC)
+        program.rules = {**program.rules, "quiet_hours": [0, 0]}
         db.session.commit()
         phone = member.phone
     drain(msg_app)
@@ -391,3 +397,71 @@ def test_automations_each_text_and_one_member_paths(
         phones = {lapsed.phone[1:], birthday.phone[1:]}
     drain(msg_app)
     assert {r["to"] for r in sms.requests} == phones
+
+
+def test_automation_results_say_how_members_were_reached(
+    msg_app: Flask,  # noqa: F811
+    sms: SmsRuStandIn,  # noqa: F811
+    smtp: SmtpStandIn,  # noqa: F811
+) -> None:
+    """The birthday automation's results: reached per channel and the SMS
+    cost, by the campaigns' own definition (`results.with_reach`), in JSON and
+    CSV; a period before it ran has none."""
+    from app.services import automations
+
+    now = datetime.now(UTC)
+    with msg_app.app_context():
+        program = _program("email_then_sms")
+        today = now.astimezone(ZoneInfo(program.timezone)).date()
+        # A leap year, so 29 February exists too.
+        birthday = today.replace(year=1992)
+        wallet = add_member(program, birthday=birthday)
+        register_device(wallet)
+        by_sms = add_member(program, birthday=birthday)
+        by_email = add_member(program, birthday=birthday, email="vera@example.ru")
+        row = automations.automation(program, "birthday")
+        automations.configure(row, {"settings": {"holdout_percent": 0, "hour": 0}})
+        db.session.commit()
+        result = automations.run(program, "birthday", now, force=True)
+        db.session.commit()
+        assert result["sent"] == 3
+        assert [m.channel for m in _outbound(by_sms.id)] == ["sms"]
+        assert [m.channel for m in _outbound(by_email.id)] == ["email"]
+    drain(msg_app)
+    with msg_app.app_context():
+        (text_message,) = _outbound(by_sms.id)
+        parts = text_message.segments
+        assert parts is not None
+    key = make_key(msg_app, "marketer")
+    client = msg_app.test_client()
+    headers = {"Authorization": f"Bearer {key}"}
+    body = client.get("/api/v1/automations/birthday/results", headers=headers).json
+    assert body["groups"]["treatment"]["members"] == 3
+    assert body["groups"]["treatment"]["reached"] == 3
+    assert body["reached_by_channel"] == {"wallet": 1, "sms": 1, "email": 1}
+    assert body["sms_cost"] == 1.5 * parts
+    # The SMS cost counts in the automation's cost, as for campaigns.
+    assert body["cost"] >= 1.5 * parts
+    lines = list(
+        csv.reader(
+            io.StringIO(
+                client.get(
+                    "/api/v1/automations/birthday/results.csv", headers=headers
+                ).get_data(as_text=True)
+            )
+        )
+    )
+    start = lines.index(["channel", "reached"])
+    assert lines[start + 1 : start + 4] == [
+        ["wallet", "1"],
+        ["sms", "1"],
+        ["email", "1"],
+    ]
+    assert ["sms_cost", str(1.5 * parts)] in lines
+    # Before it ran: nobody, no channel.
+    empty = client.get(
+        "/api/v1/automations/birthday/results?from=2020-01-01&to=2020-01-31",
+        headers=headers,
+    ).json
+    assert empty["reached_by_channel"] == {"wallet": 0, "sms": 0, "email": 0}
+    assert empty["sms_cost"] == 0
