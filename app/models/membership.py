@@ -76,4 +76,7 @@ class MembershipSale(Base):
     previous_ends_at: Mapped[datetime | None]
     refunded_at: Mapped[datetime | None]
     refund_response: Mapped[dict[str, Any] | None]
+    # What the refund paid back (the unused part of the fee); NULL on a sale
+    # refunded before pro-rata refunds: the whole fee.
+    refund_kopecks: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -78,10 +78,8 @@ DAY = timedelta(days=1)
 def unused_value(member_id: int, now: datetime) -> int:
     """What is left of the member's paid periods at `now`, in kopecks: every
     unrefunded sale since the latest change (a change took over what came before)
-    counts its value, the fee plus any credit it carried, pro rata of the days
-    of its period still to come, the day begun counted as unused (whole days:
-    the price the till shows after a scan holds for the rest of that day; a
-    period just bought is worth its whole fee). Rounded down to a kopeck."""
+    counts its value, the fee plus any credit it carried, by `unused_part`.
+    Rounded down to a kopeck."""
     sales = list(
         db.session.scalars(
             select(MembershipSale)
@@ -95,11 +93,22 @@ def unused_value(member_id: int, now: datetime) -> int:
     since = max((s.id for s in sales if s.kind == CHANGE), default=0)
     left = Decimal(0)
     for sale in sales:
-        if sale.id < since or sale.ends_at <= now:
+        if sale.id < since:
             continue
-        length = (sale.ends_at - sale.starts_at).total_seconds()
-        days = -(-(sale.ends_at - max(sale.starts_at, now)) // DAY)  # rounded up
-        still = min(days * 86400.0, length)
         value = sale.amount_kopecks + (sale.credit_kopecks or 0)
-        left += Decimal(value) * Decimal(still) / Decimal(length)
+        left += unused_part(sale, value, now)
     return int(left)
+
+
+def unused_part(sale: MembershipSale, kopecks: int, now: datetime) -> Decimal:
+    """`kopecks` pro rata of the days of the sale's period still to come at
+    `now`, the day begun counted as unused (whole days: the price the till
+    shows after a scan holds for the rest of that day; a period just bought, or
+    not begun, is whole). A plan change credits it (`unused_value`), a refund
+    pays the fee's part back (`memberships.refund`)."""
+    if sale.ends_at <= now:
+        return Decimal(0)
+    length = (sale.ends_at - sale.starts_at).total_seconds()
+    days = -(-(sale.ends_at - max(sale.starts_at, now)) // DAY)  # rounded up
+    still = min(days * 86400.0, length)
+    return Decimal(kopecks) * Decimal(still) / Decimal(length)

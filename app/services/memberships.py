@@ -19,6 +19,9 @@
 - A refund (within the sale's period, of the member's latest sale) takes the
   period back: a renewal's end goes back to where it started, a new membership
   ends now, a change's gives back the plan it replaced until that plan's end.
+  It pays back the unused part of the fee, pro rata of the days still to come
+  (the plan change's credit rule, `unused_part`): all of it for a renewal not
+  begun or a period bought today.
   An unused welcome offer it issued is cancelled.
 - The end is silent: `expire` clears lapsed memberships and refreshes passes.
 """
@@ -33,7 +36,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.exc import IntegrityError
 
 from app import database
@@ -51,6 +54,7 @@ from app.services.membership_rules import (
     is_active,
     member_view,
     pass_membership,
+    unused_part,
     unused_value,
 )
 from app.services.scheduler import scheduled
@@ -523,11 +527,16 @@ def refund(key: Any, sale_id: int) -> tuple[dict[str, Any], bool]:
     ):
         offer.status = CANCELLED
         cancelled += 1
+    # The unused part of the fee goes back (as a plan change credits it): a
+    # period refunded on its last day paid for all but that day.
+    back_kopecks = int(unused_part(sale, sale.amount_kopecks, now))
     sale.refunded_at = now
+    sale.refund_kopecks = back_kopecks
     sale.refund_response = {
         "sale_id": sale.id,
         "refunded": True,
-        "amount": _roubles(sale.amount_kopecks),
+        "amount": _roubles(back_kopecks),
+        "fee": _roubles(sale.amount_kopecks),
         "membership_ends_at": member.membership_ends_at.isoformat()
         if member.membership_ends_at
         else None,
@@ -539,7 +548,11 @@ def refund(key: Any, sale_id: int) -> tuple[dict[str, Any], bool]:
         target=f"membership_sale:{sale.id}",
         program_id=sale.program_id,
         key=key,
-        details={"member_id": member.id, "amount_kopecks": sale.amount_kopecks},
+        details={
+            "member_id": member.id,
+            "amount_kopecks": back_kopecks,
+            "fee_kopecks": sale.amount_kopecks,
+        },
     )
     webhooks.emit(
         sale.program_id,
@@ -606,7 +619,8 @@ def stats(program_id: int, since: datetime, until: datetime) -> dict[str, Any]:
       window;
     - lapsed: memberships whose end fell in the window with no renewal (the end
       of the member's latest unrefunded sale, which a renewal or change moves);
-    - revenue: fees of the window's sales, less refunds;
+    - revenue: fees of the window's sales, less what refunds paid back (the
+      unused part of a fee);
     - spend per member vs non-member: purchase amounts (not refunded) in the
       window per active member, and per other member who bought in the window.
     """
@@ -637,10 +651,20 @@ def stats(program_id: int, since: datetime, until: datetime) -> dict[str, Any]:
             .group_by(MembershipSale.kind)
         )
     }
+    # Fees of the window's sales less what refunds paid back (a refund returns
+    # the unused part; NULL on a refunded sale: refunded in full, before that).
+    kept = MembershipSale.amount_kopecks - case(
+        (MembershipSale.refunded_at.is_(None), 0),
+        else_=func.coalesce(
+            MembershipSale.refund_kopecks, MembershipSale.amount_kopecks
+        ),
+    )
     revenue = (
         db.session.scalar(
-            select(func.coalesce(func.sum(MembershipSale.amount_kopecks), 0)).where(
-                in_window
+            select(func.coalesce(func.sum(kept), 0)).where(
+                MembershipSale.program_id == program_id,
+                MembershipSale.created_at >= since,
+                MembershipSale.created_at < until,
             )
         )
         or 0

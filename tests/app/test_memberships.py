@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from flask import Flask
@@ -607,3 +608,38 @@ def test_the_card_page_shows_the_membership_in_russian_only(
     english = client.get(f"/c/{token}?lang=en").get_data(as_text=True)
     assert "Club until " in english
     assert "<li>Free delivery</li>" in english
+
+
+def test_a_refund_pays_back_the_unused_part_of_the_fee(
+    app: Flask, client: FlaskClient, mkey: str, pos: str, demo: Demo
+) -> None:
+    """Pro rata of the days still to come, as a plan change credits them: a
+    month refunded with 10 of its 30 days left pays back a third; the stats
+    count the fee kept as revenue."""
+    make_plan(client, mkey)  # 990.00 for 30 days
+    before = client.get("/api/v1/membership-plans/stats?days=30", headers=auth(mkey))
+    member_id = demo.passes[0].member_id
+    sale = sell(client, pos, card(app, member_id).barcode).json
+    shift(app, member_id, 20)  # 20 of 30 days used
+    url = f"/api/v1/pos/memberships/{sale['sale_id']}/refund"
+    late = client.post(url, headers=auth(pos))
+    assert late.status_code == 200, late.json
+    assert late.json["fee"] == "990.00"
+    assert late.json["amount"] == "330.00"
+    assert member(app, member_id).membership_plan_id is None
+    with app.app_context():
+        row = db.session.get(MembershipSale, sale["sale_id"])
+        assert row.refund_kopecks == 33000
+    # Again: the same answer, nothing paid twice.
+    again = client.post(url, headers=auth(pos))
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json == late.json
+    after = client.get("/api/v1/membership-plans/stats?days=30", headers=auth(mkey))
+    kept = Decimal(after.json["revenue"]) - Decimal(before.json["revenue"])
+    assert kept == Decimal("660.00")
+    # Bought and refunded the same day: all of it.
+    fresh = sell(client, pos, card(app, member_id).barcode).json
+    whole = client.post(
+        f"/api/v1/pos/memberships/{fresh['sale_id']}/refund", headers=auth(pos)
+    )
+    assert whole.json["amount"] == whole.json["fee"] == "990.00"
