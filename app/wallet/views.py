@@ -24,16 +24,6 @@ log = logging.getLogger(__name__)
 PKPASS_MIMETYPE = "application/vnd.apple.pkpass"
 
 
-@bp.before_request
-def reads_without_transaction() -> None:
-    """The GETs only read, each with one statement: on PostgreSQL they run in
-    autocommit, so a request costs one round trip instead of BEGIN, the
-    statement and ROLLBACK (the device herd after a campaign: two GETs per
-    phone, docs/performance.md). A miss's cache write has its own transaction."""
-    if request.method == "GET" and db.engine.dialect.name == "postgresql":
-        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-
-
 def _json_body() -> object:
     # Whatever the Content-Type: some Android pass apps send none.
     return read_json("bad_json", "Request body must be a JSON object")
