@@ -9,6 +9,8 @@ from flask import Blueprint, Response, jsonify, request
 from app.bodies import read_json
 from app.extensions import db, limiter
 from app.security import (
+    HERD_ENDPOINTS,
+    check_herd_limits,
     wallet_address_limit,
     wallet_client_key,
     wallet_limit,
@@ -20,6 +22,15 @@ bp = Blueprint("wallet", __name__)
 limiter.limit(wallet_limit, key_func=wallet_client_key)(bp)
 limiter.limit(wallet_address_limit)(bp)
 log = logging.getLogger(__name__)
+
+
+@bp.before_request
+def count_herd_gets() -> None:
+    """The same two limits, counted without flask-limiter's generic path for
+    the herd's GETs (see `check_herd_limits`)."""
+    if request.endpoint in HERD_ENDPOINTS:
+        check_herd_limits()
+
 
 PKPASS_MIMETYPE = "application/vnd.apple.pkpass"
 
