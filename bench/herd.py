@@ -11,7 +11,9 @@ pass with If-Modified-Since, waiting out any 429 by its Retry-After.
 
 Reports: seconds from the campaign's creation until 50 %, 99 % and 100 % of the
 devices hold the new pass; p50/p99 of the device requests; 5xx and 429 counts;
-CPU (ms) per updated device in gunicorn, the worker and PostgreSQL. With
+CPU (ms) per updated device in gunicorn, the worker and PostgreSQL, their
+sum, and this process's (the phones, on http.client keep-alive connections,
+and the APNs stand-in: they share the servers' cores). With
 `--baseline REF` the same run is made first with the code at git REF (exported
 with `git archive` to a temporary folder, its own database), and both are
 printed side by side.
