@@ -174,6 +174,31 @@ def is_writer() -> bool:
     return connection.get_execution_options().get("sqlite_begin") == "immediate"
 
 
+# The last engine read from, and it (same pool) with autocommit on PostgreSQL:
+# one app per process in production; tests switch, and rebuild it then.
+_reading: list[tuple[Engine, Engine]] = []
+
+
+def read_rows(statement: Any, params: dict[str, Any]) -> Sequence[Any]:
+    """The rows of one read-only statement, on a pooled connection of its own
+    rather than the request's session: no ORM session state to set up and tear
+    down, and on PostgreSQL in autocommit (one round trip: no BEGIN before it,
+    no ROLLBACK after). For the device herd's two wallet GETs, which run one
+    statement each (docs/performance.md, "herdfast")."""
+    engine = db.engine
+    known = _reading[0] if _reading else None
+    if known is None or known[0] is not engine:
+        options = (
+            {"isolation_level": "AUTOCOMMIT"}
+            if engine.dialect.name == "postgresql"
+            else {}
+        )
+        known = (engine, engine.execution_options(**options))
+        _reading[:] = [known]
+    with known[1].connect() as conn:
+        return conn.execute(statement, params).all()
+
+
 def write_aside(statement: Any, params: dict[str, Any]) -> None:
     """A small write that need not commit with the request (a key's last use):
     in the session's transaction when it is a writer; else (a reading request on

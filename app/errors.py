@@ -72,7 +72,11 @@ def register_error_handlers(app: Flask) -> None:
         else:
             page = render_template("errors/error.html", status=status)
             response = Response(page, status=status)
-        if status == 429 and limiter.current_limit is not None:
+        retry_after = getattr(error, "retry_after", None)
+        if status == 429 and retry_after is not None:
+            # The herd's GETs (app/security.py check_herd_limits) say when.
+            response.headers["Retry-After"] = str(retry_after)
+        elif status == 429 and limiter.current_limit is not None:
             wait = limiter.current_limit.reset_at - int(time.time())
             response.headers["Retry-After"] = str(max(1, wait))
         return response

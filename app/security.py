@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import lru_cache
 
 from flask import Flask, Response, abort, current_app, g, request
 from flask_limiter.util import get_remote_address
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import FixedWindowRateLimiter, RateLimiter
+from werkzeug.exceptions import TooManyRequests
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.bodies import register_body_guard
@@ -70,6 +75,75 @@ def wallet_client_key() -> str:
     return get_remote_address()
 
 
+# The device herd's two GETs (after a campaign, two per phone): their limits are
+# checked by `check_herd_limits` instead of flask-limiter's generic path, which
+# re-resolves every limit, exemption and scope per request (~10 % of such a
+# GET's CPU, docs/performance.md "herdfast"). The same two limits, the same
+# storage, the same 429.
+HERD_ENDPOINTS = frozenset({"wallet.list_changed_serials", "wallet.latest_pass"})
+# While the shared store fails, the herd's counts go to the app's memory (as
+# flask-limiter's in-memory fallback does), and the store is tried again after
+# this many seconds.
+_STORE_RETRY_SECONDS = 5.0
+
+
+class _Fallback:
+    """Per app: the in-memory counts used while the shared store is down."""
+
+    def __init__(self) -> None:
+        self.strategy = FixedWindowRateLimiter(MemoryStorage())
+        self.down_until = 0.0
+
+
+def is_herd_get() -> bool:
+    """flask-limiter's request filter: these requests count in `check_herd_limits`."""
+    return request.endpoint in HERD_ENDPOINTS
+
+
+limiter.request_filter(is_herd_get)
+
+
+@lru_cache(maxsize=64)
+def _items(text: str) -> tuple[RateLimitItem, ...]:
+    return tuple(parse_many(text))
+
+
+def _strategy(fallback: _Fallback) -> RateLimiter:
+    if time.monotonic() < fallback.down_until:
+        return fallback.strategy
+    return limiter.limiter
+
+
+def check_herd_limits() -> None:
+    """Count a herd GET against its device's (or pass's) allowance and its
+    address's, the blueprint's two limits; 429 with Retry-After past either."""
+    if not limiter.enabled:
+        return
+    config = current_app.config
+    checks = (
+        ("wallet", wallet_client_key(), config["RATELIMIT_WALLET"]),
+        ("wallet-address", get_remote_address(), config["RATELIMIT_WALLET_ADDRESS"]),
+    )
+    fallback = current_app.extensions["herd_limits"]
+    strategy = _strategy(fallback)
+    for scope, key, text in checks:
+        for item in _items(str(text)):
+            try:
+                allowed = strategy.hit(item, "herd", scope, key)
+            except Exception as error:  # noqa: BLE001 - the store is down: count here
+                log.warning("rate-limit store failed: %s", type(error).__name__)
+                fallback.down_until = time.monotonic() + _STORE_RETRY_SECONDS
+                strategy = fallback.strategy
+                allowed = strategy.hit(item, "herd", scope, key)
+            if not allowed:
+                reset = strategy.get_window_stats(item, "herd", scope, key).reset_time
+                log.info("rate limit %s exceeded (%s)", item, scope)
+                raise TooManyRequests(
+                    description=str(item),
+                    retry_after=max(1, int(reset - time.time()) + 1),
+                )
+
+
 def register_security(app: Flask) -> None:
     proxies = app.config["PROXY_COUNT"]
     if proxies:
@@ -78,6 +152,7 @@ def register_security(app: Flask) -> None:
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
         )
     limiter.init_app(app)
+    app.extensions["herd_limits"] = _Fallback()
     # After the limiter's check: a refused client's body is not even read.
     register_body_guard(app)
 

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from passes.errors import PassSigningError
 from passes.images import fingerprint_parts, image_sha1, render_images
 from passes.model import Member, Program, Store
-from passes.passjson import build_pass_json, build_strings, encode_strings
+from passes.passjson import build_pass_json, strings_files
 from passes.signing import Signer
 
 MIMETYPE = "application/vnd.apple.pkpass"
@@ -35,8 +35,7 @@ def build_files(
 ) -> dict[str, bytes]:
     """Every file of the pass except manifest.json and signature."""
     files = {"pass.json": _json_bytes(build_pass_json(program, member, stores))}
-    for language, table in build_strings(program, member).items():
-        files[f"{language}.lproj/pass.strings"] = encode_strings(table)
+    files.update(strings_files(program, member))
     for name, image in render_images(program.design).items():
         files[name] = image
     return files

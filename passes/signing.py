@@ -70,12 +70,12 @@ class Signer:
             )
         return cls(certificate, key, wwdr)
 
-    @property
+    @cached_property
     def pass_type_identifier(self) -> str:
         """The pass type identifier the certificate is for (subject UID)."""
         return _subject_value(self.certificate, NameOID.USER_ID)
 
-    @property
+    @cached_property
     def team_identifier(self) -> str:
         """The Apple team the certificate belongs to (subject OU)."""
         return _subject_value(self.certificate, NameOID.ORGANIZATIONAL_UNIT_NAME)

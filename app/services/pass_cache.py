@@ -31,7 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import selectinload
 
-from app.database import write_aside
+from app.database import read_rows, write_aside
 from app.extensions import db
 from app.models import Pass, Program, SignedPass
 from app.services import passes as pass_service
@@ -154,9 +154,8 @@ def download(pass_type: str, serial: str, token: str) -> Download | None:
     """The pass the token opens, with its cached bytes, in one statement (the
     herd's downloads: the pass by its serial's index, the cache row by its
     primary key); None when the serial is unknown or the token wrong."""
-    row = db.session.execute(
-        _DOWNLOAD, {"b_type": pass_type, "b_serial": serial}
-    ).first()
+    rows = read_rows(_DOWNLOAD, {"b_type": pass_type, "b_serial": serial})
+    row = rows[0] if rows else None
     # Compared even when the serial is unknown, so both take the same time.
     expected = row[1] if row is not None else _DUMMY_TOKEN
     if not hmac.compare_digest(expected.encode(), token.encode()) or row is None:

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple, cast
 
 from sqlalchemy import CursorResult, bindparam, delete, func, select
 
+from app.database import read_rows
 from app.extensions import db
 from app.models import Device, DeviceLog, Pass, Program, Registration, WalletEvent
 from app.models.base import utcnow
@@ -238,10 +239,11 @@ def changed_serials(
     query = _DEVICE_SERIALS
     if since is not None:
         query, params["b_since"] = _DEVICE_SERIALS_SINCE, since
-    rows = sorted(db.session.execute(query, params).all(), key=lambda row: row[1])
+    # Outside the request's session (one round trip on PostgreSQL).
+    rows = sorted(read_rows(query, params), key=lambda row: row[1])
     if not rows:  # a second query only to tell 404 from 204
-        known = db.session.scalar(_PROGRAM_OF_TYPE, {"b_type": pass_type})
-        if known is None:
+        known = read_rows(_PROGRAM_OF_TYPE, {"b_type": pass_type})
+        if not known:
             raise NotFound("unknown_pass_type", "Unknown pass type identifier")
         return None
     return [serial for serial, _ in rows], rows[-1][1]

@@ -9,6 +9,8 @@ from flask import Blueprint, Response, jsonify, request
 from app.bodies import read_json
 from app.extensions import db, limiter
 from app.security import (
+    HERD_ENDPOINTS,
+    check_herd_limits,
     wallet_address_limit,
     wallet_client_key,
     wallet_limit,
@@ -21,17 +23,16 @@ limiter.limit(wallet_limit, key_func=wallet_client_key)(bp)
 limiter.limit(wallet_address_limit)(bp)
 log = logging.getLogger(__name__)
 
-PKPASS_MIMETYPE = "application/vnd.apple.pkpass"
-
 
 @bp.before_request
-def reads_without_transaction() -> None:
-    """The GETs only read, each with one statement: on PostgreSQL they run in
-    autocommit, so a request costs one round trip instead of BEGIN, the
-    statement and ROLLBACK (the device herd after a campaign: two GETs per
-    phone, docs/performance.md). A miss's cache write has its own transaction."""
-    if request.method == "GET" and db.engine.dialect.name == "postgresql":
-        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+def count_herd_gets() -> None:
+    """The same two limits, counted without flask-limiter's generic path for
+    the herd's GETs (see `check_herd_limits`)."""
+    if request.endpoint in HERD_ENDPOINTS:
+        check_herd_limits()
+
+
+PKPASS_MIMETYPE = "application/vnd.apple.pkpass"
 
 
 def _json_body() -> object:

@@ -161,3 +161,64 @@ def test_the_herd_gets_run_outside_a_transaction_on_postgresql(
     assert listed.status_code == 200
     assert downloaded.status_code == 200
     assert states == ["IDLE", "IDLE"]
+
+
+def test_the_herd_gets_leave_the_orm_session_alone(
+    app: Flask, client: FlaskClient, demo: Demo
+) -> None:
+    """Both herd GETs read on a pooled connection of their own (read_rows): the
+    request's ORM session never begins (its set-up and tear-down were ~10 % of
+    a GET's CPU, docs/performance.md "herdfast"); a cache miss still may."""
+    from sqlalchemy.orm import Session
+
+    from app.models import Pass
+    from app.services import pass_cache
+
+    p = demo.passes[0]
+    registered = client.post(
+        f"/wallet/v1/devices/{DEVICE}/registrations/{demo.pass_type}/{p.serial}",
+        json={"pushToken": "cd" * 32},
+        headers={"Authorization": f"ApplePass {p.token}"},
+    )
+    assert registered.status_code == 201
+    with app.app_context():
+        pass_id = db.session.scalar(
+            select(Pass.id).where(Pass.serial_number == p.serial)
+        )
+        assert pass_cache.sign_ahead([pass_id]) == 1
+        db.session.remove()
+    begun: list[object] = []
+
+    def after_begin(session: Any, transaction: Any, connection: Any) -> None:
+        begun.append(session)
+
+    event.listen(Session, "after_begin", after_begin)
+    try:
+        listed = client.get(
+            f"/wallet/v1/devices/{DEVICE}/registrations/{demo.pass_type}"
+            "?passesUpdatedSince=0"
+        )
+        downloaded = client.get(
+            f"/wallet/v1/passes/{demo.pass_type}/{p.serial}",
+            headers={"Authorization": f"ApplePass {p.token}"},
+        )
+        unchanged = client.get(
+            f"/wallet/v1/passes/{demo.pass_type}/{p.serial}",
+            headers={
+                "Authorization": f"ApplePass {p.token}",
+                "If-Modified-Since": downloaded.headers["Last-Modified"],
+            },
+        )
+        unknown = client.get(
+            f"/wallet/v1/devices/{DEVICE}/registrations/pass.no.such.type"
+        )
+    finally:
+        event.remove(Session, "after_begin", after_begin)
+    assert listed.status_code == 200
+    assert listed.json is not None
+    assert listed.json["serialNumbers"] == [p.serial]
+    assert downloaded.status_code == 200
+    assert downloaded.data[:2] == b"PK"
+    assert unchanged.status_code == 304
+    assert unknown.status_code == 404
+    assert begun == []

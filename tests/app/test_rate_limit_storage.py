@@ -126,6 +126,50 @@ def test_a_redis_outage_does_not_take_the_service_down(
             db.engine.dispose()
 
 
+def test_the_herd_gets_keep_both_limits_while_the_store_is_down(
+    app_factory_config: dict[str, object], demo: Demo
+) -> None:
+    """The herd's two GETs count apart from flask-limiter's generic path
+    (app/security.py check_herd_limits): with the shared store unreachable they
+    still count, in memory, per device and per address, and say when to retry."""
+    from app import create_app
+
+    down = RedisServer()
+    down.stop()
+    app = create_app(
+        {
+            **app_factory_config,
+            "RATELIMIT_STORAGE_URI": down.url(),
+            "RATELIMIT_WALLET": "2 per minute",
+            "RATELIMIT_WALLET_ADDRESS": "5 per minute",
+            "TESTING": True,
+        }
+    )
+    client = app.test_client()
+    try:
+        one = f"/wallet/v1/devices/down-1/registrations/{demo.pass_type}"
+        assert [client.get(one).status_code for _ in range(3)] == [204, 204, 429]
+        limited = client.get(one)
+        assert limited.get_json()["error"] == "too_many_requests"
+        assert 1 <= int(limited.headers["Retry-After"]) <= 61
+        # The per-address backstop: made-up devices from one address.
+        made_up = [
+            client.get(
+                f"/wallet/v1/devices/down-made-up-{n}/registrations/{demo.pass_type}"
+            ).status_code
+            for n in range(4)
+        ]
+        # down-1's two allowed requests counted at this address (5 per minute);
+        # its refused ones stopped at its own limit.
+        assert made_up == [204, 204, 204, 429]
+    finally:
+        from app.extensions import db
+
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
 @pytest.fixture
 def app_factory_config(pki_dir: Path, database_url: str) -> dict[str, object]:
     from tests.conftest import base_config
