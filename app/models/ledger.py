@@ -48,6 +48,18 @@ class PosTransaction(Base):
             postgresql_where=text("refunded_at IS NULL"),
             sqlite_where=text("refunded_at IS NULL"),
         ),
+        # The same sales in time order: a window's purchases (or those before
+        # it) are a range of this index, not a walk over all of them
+        # (segment_rules.window_totals, 0035_window).
+        Index(
+            "ix_pos_transaction_sales_time",
+            "program_id",
+            "created_at",
+            "member_id",
+            "amount_kopecks",
+            postgresql_where=text("refunded_at IS NULL"),
+            sqlite_where=text("refunded_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -336,3 +336,70 @@ def test_a_max_only_rule_is_one_anti_join_on_postgresql(
         db.session.rollback()
     assert "Anti Join" in plan, plan
     assert "SubPlan" not in plan, plan
+
+
+WINDOWED = [
+    {"spend": {"min": 300}},
+    {"spend": {"days": 30, "min": 100, "max": 100}},
+    {"spend": {"days": 30, "max": 0}},
+    {"spend": {"days": 400, "max": 250}},
+    {"purchases": {"days": 365, "min": 3}},
+    {"purchases": {"days": 90, "max": 0}},
+    {"purchases": {"days": 150, "min": 1, "max": 2}},
+    {"avg_check": {"days": 3650, "min": 100}},
+    {"avg_check": {"min": 120}},
+    {"avg_check": {"days": 250, "min": 50, "max": 150}},
+    {"rfm": "champions"},
+    {"rfm": "loyal"},
+]
+
+
+def test_windowed_rules_agree_both_ways(
+    app: Flask, demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A window's totals grouped from its purchases and the lifetime totals
+    minus the purchases before it give the same members for every windowed
+    rule, with refunded and re-priced purchases among them."""
+    from app.services import segment_rules
+
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        m = _setup(program)
+        key = pos_key(program)
+        for days in (2, 40, 130, 370):
+            buy(m["one"], key, days)
+        db.session.flush()
+        rows = db.session.scalars(
+            select(PosTransaction)
+            .where(PosTransaction.member_id.in_([x.id for x in m.values()]))
+            .order_by(PosTransaction.id)
+        ).all()
+        # Re-priced and refunded purchases (the totals' triggers follow both).
+        for i, tx in enumerate(rows):
+            tx.amount_kopecks = 50_00 + 37_00 * (i % 5)
+        rows[1].refunded_at = NOW - timedelta(days=1)
+        rows[6].refunded_at = NOW - timedelta(days=1)
+        db.session.flush()
+        found = {}
+        for older in (False, True):
+            monkeypatch.setattr(
+                segment_rules, "_history_mostly_in", lambda *a, o=older: o
+            )
+            found[older] = [matching(program, rule, NOW) for rule in WINDOWED]
+        assert found[False] == found[True]
+        # Not vacuous: most rules match someone, and not everyone.
+        assert sum(bool(f) for f in found[True]) >= 9
+
+
+def test_a_long_window_subtracts_the_older_purchases(app: Flask, demo: Demo) -> None:
+    """A window covering most of the history reads the per-member totals minus
+    the purchases before it; a short one groups its own purchases."""
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        _setup(program)  # purchases from 1 to 500 days ago
+        year = str(segments.where(program, {"spend": {"min": 300}}, NOW))
+        month = str(segments.where(program, {"spend": {"days": 30, "min": 1}}, NOW))
+        champions = str(segments.where(program, {"rfm": "champions"}, NOW))
+        assert "member_purchase_total" in year
+        assert "member_purchase_total" in champions
+        assert "member_purchase_total" not in month
