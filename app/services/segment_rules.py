@@ -31,7 +31,7 @@ purchases, so they match "max" rules); a missing max means no upper bound.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -147,77 +147,29 @@ def _sales(program: Program, since: datetime | None) -> list[ColumnElement[bool]
     return where
 
 
-def _history_mostly_in(program: Program, since: datetime, now: datetime) -> bool:
-    """Whether the window [since, now] spans more of the program's purchase
-    history (by time, from its first unrefunded purchase: one look-up in
-    ix_pos_transaction_sales_time) than what lies before it."""
-    first = db.session.scalar(
-        select(func.min(PosTransaction.created_at)).where(*_sales(program, None))
-    )
-    if first is None:
-        return False
-    return _utc(since) - _utc(first) <= _utc(now) - _utc(since)
+def window_totals(program: Program, now: datetime, days: int) -> Subquery:
+    """(member_id, purchases, spend in kopecks) of every member with at least
+    one unrefunded purchase in the last `days` days.
 
+    The 365-day window of a large program is read from its year totals
+    snapshot plus what moved since (services.year_totals): one row per member
+    instead of every purchase of the year. Any other window groups its
+    purchases (a range of ix_pos_transaction_sales_time)."""
+    if days == 365:
+        from app.services import year_totals  # (it imports the scheduler's users)
 
-def _utc(moment: datetime) -> datetime:
-    """Naive UTC (the databases store naive UTC; `now` may be aware)."""
-    if moment.tzinfo is None:
-        return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)
-
-
-def window_totals(
-    program: Program, now: datetime, since: datetime, *, older: bool | None = None
-) -> Subquery:
-    """Per member with at least one unrefunded purchase since `since`: their
-    `purchases` and `spend` (kopecks) in that window, and `last_at` (their
-    latest purchase).
-
-    Two exact ways, and the one that reads fewer purchases is used:
-    - the window's purchases grouped by member, when the window is the smaller
-      part of the history;
-    - otherwise the member's lifetime totals (member_purchase_total, one row per
-      member, kept by triggers) minus their purchases before `since`: a
-      365-day rule over a program whose history is little more than a year
-      then groups the few older purchases instead of nearly all of them.
-    Either way at most about half of the purchases are read (for a uniform
-    history); `older` forces one way (tests)."""
-    if older is None:
-        older = _history_mostly_in(program, since, now)
-    amount = PosTransaction.amount_kopecks
-    if not older:
-        return (
-            select(
-                PosTransaction.member_id.label("member_id"),
-                func.count().label("purchases"),
-                func.sum(amount).label("spend"),
-                func.max(PosTransaction.created_at).label("last_at"),
-            )
-            .where(*_sales(program, since))
-            .group_by(PosTransaction.member_id)
-            .subquery("window")
-        )
-    before = (
-        select(
-            PosTransaction.member_id.label("member_id"),
-            func.count().label("purchases"),
-            func.sum(amount).label("spend"),
-        )
-        .where(*_sales(program, None), PosTransaction.created_at < since)
-        .group_by(PosTransaction.member_id)
-        .subquery("before")
-    )
-    t = MemberPurchaseTotal
-    purchases = t.purchases - func.coalesce(before.c.purchases, 0)
+        kept = year_totals.window(program, now)
+        if kept is not None:
+            return kept
+    p = PosTransaction
     return (
         select(
-            t.member_id.label("member_id"),
-            purchases.label("purchases"),
-            (t.spend_kopecks - func.coalesce(before.c.spend, 0)).label("spend"),
-            t.last_at.label("last_at"),
+            p.member_id.label("member_id"),
+            func.count().label("purchases"),
+            func.sum(p.amount_kopecks).label("spend"),
         )
-        .outerjoin(before, before.c.member_id == t.member_id)
-        .where(t.program_id == program.id, purchases > 0)
+        .where(*_sales(program, now - timedelta(days=days)))
+        .group_by(p.member_id)
         .subquery("window")
     )
 
@@ -229,8 +181,7 @@ def _aggregate_rule(
     within [min, max] (roubles for money)."""
     args = _object(args, name, {"days", "min", "max"})
     low, high = _range(args, name)
-    since = now - timedelta(days=_days(args, name, 365))
-    w = window_totals(program, now, since)
+    w = window_totals(program, now, _days(args, name, 365))
     n, spend = w.c.purchases, w.c.spend
 
     def at_least(value: float) -> ColumnElement[bool]:
@@ -370,16 +321,18 @@ def _rfm(args: Any, program: Program, now: datetime) -> ColumnElement[bool]:
         return Member.id.in_(
             select(t.member_id).where(t.program_id == program.id, since)
         )
-    # Champions and loyal: recency and the year's purchase count, from the
-    # year's totals (`window_totals`). Both need 3+ purchases in the year, so
-    # members without one never match.
-    w = window_totals(program, now, now - timedelta(days=365))
-    recent, last = w.c.purchases, w.c.last_at
+    # Champions and loyal: recency (the per-member totals) and the year's
+    # purchase count (`window_totals`); both need 3+ purchases in the year.
+    w = window_totals(program, now, 365)
+    t = MemberPurchaseTotal
+    recent, last = w.c.purchases, t.last_at
     champions = and_(last >= now - timedelta(days=30), recent >= 5)
     chosen = champions
     if args == "loyal":
         chosen = and_(last >= now - timedelta(days=90), recent >= 3, not_(champions))
-    return Member.id.in_(select(w.c.member_id).where(chosen))
+    return Member.id.in_(
+        select(w.c.member_id).join(t, t.member_id == w.c.member_id).where(chosen)
+    )
 
 
 def compile_behaviour(
