@@ -33,20 +33,29 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
+    Integer,
     Subquery,
+    cast,
     delete,
-    exists,
     func,
     insert,
     literal,
     select,
+    text,
     union_all,
 )
 
 from app import database
 from app.extensions import db
-from app.models import MemberYearTotal, PosTransaction, Program, YearTotalSnapshot
+from app.models import (
+    Member,
+    MemberYearTotal,
+    PosTransaction,
+    Program,
+    YearTotalSnapshot,
+)
 from app.services import kpi_snapshots
 from app.services.scheduler import scheduled
 
@@ -95,6 +104,9 @@ def refresh(program: Program, now: datetime) -> None:
             ).group_by(rows.c.member_id),
         )
     )
+    if db.session.get_bind().dialect.name == "postgresql":
+        # Fresh statistics for the rules' plans (1M rows just replaced).
+        db.session.execute(text("ANALYZE member_year_total"))
     values = {"as_of": as_of, "max_transaction_id": top, "computed_at": _utc(now)}
     db.session.execute(
         database.insert(YearTotalSnapshot.__table__)
@@ -154,28 +166,29 @@ def window(program: Program, now: datetime) -> Subquery | None:
     moved = (
         select(
             delta.c.member_id,
-            func.sum(delta.c.purchases).label("purchases"),
-            func.sum(delta.c.spend).label("spend"),
+            cast(func.sum(delta.c.purchases), Integer).label("purchases"),
+            cast(func.sum(delta.c.spend), BigInteger).label("spend"),
         )
         .group_by(delta.c.member_id)
-        .cte("moved")
+        .subquery("moved")
     )
+    # Driven by the program's members (one row each, known to the planner) and
+    # not a UNION of snapshot rows and new purchasers: a UNION's row count is a
+    # guess, and PostgreSQL then probed the member index once per row (1M).
     y = MemberYearTotal
-    purchases = y.purchases + func.coalesce(moved.c.purchases, 0)
-    kept = (
+    purchases = func.coalesce(y.purchases, 0) + func.coalesce(moved.c.purchases, 0)
+    spend = func.coalesce(y.spend_kopecks, 0) + func.coalesce(moved.c.spend, 0)
+    return (
         select(
-            y.member_id.label("member_id"),
+            Member.id.label("member_id"),
             purchases.label("purchases"),
-            (y.spend_kopecks + func.coalesce(moved.c.spend, 0)).label("spend"),
+            spend.label("spend"),
         )
-        .outerjoin(moved, moved.c.member_id == y.member_id)
-        .where(y.program_id == program.id, purchases > 0)
+        .outerjoin(y, y.member_id == Member.id)
+        .outerjoin(moved, moved.c.member_id == Member.id)
+        .where(Member.program_id == program.id, purchases > 0)
+        .subquery("window")
     )
-    new = select(moved.c.member_id, moved.c.purchases, moved.c.spend).where(
-        moved.c.purchases > 0,
-        ~exists().where(y.member_id == moved.c.member_id),
-    )
-    return union_all(kept, new).subquery("window")
 
 
 @scheduled("year_totals")
