@@ -3,15 +3,15 @@ order and its refunds in time order (indexes), and the per-member year totals
 the scheduler keeps for large programs (member_year_total, year_total_snapshot;
 services.year_totals)
 
-Revision ID: 0035_window
-Revises: 0034_enqueue
+Revision ID: 0036_window
+Revises: 0035_defer
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0035_window"
-down_revision = "0034_enqueue"
+revision = "0036_window"
+down_revision = "0035_defer"
 branch_labels = None
 depends_on = None
 
