@@ -100,6 +100,11 @@ def from_environment() -> dict[str, object]:
         # it reads the year's purchases: ~10 s at 1M members); smaller ones live.
         "KPI_SNAPSHOT_MEMBERS": int(_env("KPI_SNAPSHOT_MEMBERS", "50000") or 50000),
         "KPI_REFRESH_SECONDS": int(_env("KPI_REFRESH_SECONDS", "600") or 600),
+        # The same large programs' per-member year totals (365-day segment
+        # rules; services.year_totals) are retaken this often.
+        "YEAR_TOTALS_REFRESH_SECONDS": int(
+            _env("YEAR_TOTALS_REFRESH_SECONDS", "86400") or 86400
+        ),
         # Members per campaign batch (one transaction each); default campaigns.BATCH.
         "CAMPAIGN_BATCH_SIZE": _env("CAMPAIGN_BATCH_SIZE"),
         # Runs kept per automation and program in its history (at least 10, the

@@ -9,7 +9,7 @@ from app.models.catalog import Product, ProductSubscription
 from app.models.feedback import Feedback
 from app.models.google import GoogleCallback, GoogleClass, GoogleMessage, GoogleObject
 from app.models.imports import CardAlias, MemberImport
-from app.models.kpi import KpiSnapshot
+from app.models.kpi import KpiSnapshot, MemberYearTotal, YearTotalSnapshot
 from app.models.ledger import LedgerEntry, MemberPurchaseTotal, PosTransaction
 from app.models.member import Member
 from app.models.membership import MembershipPlan, MembershipSale
@@ -43,6 +43,8 @@ __all__ = [
     "GoogleMessage",
     "GoogleObject",
     "KpiSnapshot",
+    "MemberYearTotal",
+    "YearTotalSnapshot",
     "LedgerEntry",
     "MemberPurchaseTotal",
     "Member",

@@ -48,6 +48,27 @@ class PosTransaction(Base):
             postgresql_where=text("refunded_at IS NULL"),
             sqlite_where=text("refunded_at IS NULL"),
         ),
+        # The same sales in time order: a window's purchases (or those before
+        # it) are a range of this index, not a walk over all of them
+        # (segment_rules.window_totals, services.year_totals).
+        Index(
+            "ix_pos_transaction_sales_time",
+            "program_id",
+            "created_at",
+            "member_id",
+            "amount_kopecks",
+            postgresql_where=text("refunded_at IS NULL"),
+            sqlite_where=text("refunded_at IS NULL"),
+        ),
+        # Refunds in time order (few): what was refunded since a year-totals
+        # snapshot (services.year_totals).
+        Index(
+            "ix_pos_transaction_refunded",
+            "program_id",
+            "refunded_at",
+            postgresql_where=text("refunded_at IS NOT NULL"),
+            sqlite_where=text("refunded_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

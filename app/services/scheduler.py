@@ -40,6 +40,7 @@ JOB_MODULES: list[str] = [
     "app.services.wallet",
     "app.services.feedback",
     "app.services.kpi_snapshots",
+    "app.services.year_totals",
 ]
 
 

@@ -34,7 +34,16 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, not_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Subquery,
+    and_,
+    exists,
+    func,
+    not_,
+    select,
+    true,
+)
 
 from app.extensions import db
 from app.ids import is_id
@@ -138,33 +147,70 @@ def _sales(program: Program, since: datetime | None) -> list[ColumnElement[bool]
     return where
 
 
+def window_totals(program: Program, now: datetime, days: int) -> Subquery:
+    """(member_id, purchases, spend in kopecks) of every member with at least
+    one unrefunded purchase in the last `days` days.
+
+    The 365-day window of a large program is read from its year totals
+    snapshot plus what moved since (services.year_totals): one row per member
+    instead of every purchase of the year. Any other window groups its
+    purchases (a range of ix_pos_transaction_sales_time)."""
+    if days == 365:
+        from app.services import year_totals  # (it imports the scheduler's users)
+
+        kept = year_totals.window(program, now)
+        if kept is not None:
+            return kept
+    p = PosTransaction
+    return (
+        select(
+            p.member_id.label("member_id"),
+            func.count().label("purchases"),
+            func.sum(p.amount_kopecks).label("spend"),
+        )
+        .where(*_sales(program, now - timedelta(days=days)))
+        .group_by(p.member_id)
+        .subquery("window")
+    )
+
+
 def _aggregate_rule(
-    name: str, args: Any, program: Program, now: datetime, measure: Any, scale: float
+    name: str, args: Any, program: Program, now: datetime
 ) -> ColumnElement[bool]:
-    """`measure` (an aggregate over the member's purchases in the window) within
-    [min, max]; scale converts the rule's unit to the column's (roubles ->
-    kopecks)."""
+    """The member's spend, purchase count or average purchase in the window
+    within [min, max] (roubles for money)."""
     args = _object(args, name, {"days", "min", "max"})
     low, high = _range(args, name)
-    since = now - timedelta(days=_days(args, name, 365))
-    grouped = (
-        select(PosTransaction.member_id)
-        .where(*_sales(program, since))
-        .group_by(PosTransaction.member_id)
-    )
+    w = window_totals(program, now, _days(args, name, 365))
+    n, spend = w.c.purchases, w.c.spend
+
+    def at_least(value: float) -> ColumnElement[bool]:
+        if name == "purchases":
+            return n >= value
+        if name == "spend":
+            return spend >= value * 100
+        # avg_check: spend / n >= value, without a division.
+        return spend >= value * 100 * n
+
+    def above(value: float) -> ColumnElement[bool]:
+        if name == "purchases":
+            return n > value
+        if name == "spend":
+            return spend > value * 100
+        return spend > value * 100 * n
+
     if low > 0 or name == "avg_check":
-        having = [measure >= low * scale]
+        wanted = [at_least(low)]
         if high is not None:
-            having.append(measure <= high * scale)
-        return Member.id.in_(grouped.having(and_(*having)))
+            wanted.append(not_(above(high)))
+        return Member.id.in_(select(w.c.member_id).where(*wanted))
     # min 0: members with no purchase in the window match too.
     if high is None:
         return true()
-    # NOT EXISTS over the grouped rows, not NOT IN: PostgreSQL plans NOT IN over a
-    # subquery bigger than work_mem as a re-scan per member (minutes at 1M), and
-    # NOT EXISTS as one hash anti-join.
-    over = grouped.having(measure > high * scale).subquery("over_max")
-    return ~exists().where(over.c.member_id == Member.id)
+    # NOT EXISTS, not NOT IN: PostgreSQL plans NOT IN over a subquery bigger
+    # than work_mem as a re-scan per member (minutes at 1M), and NOT EXISTS as
+    # one hash anti-join.
+    return ~exists().where(w.c.member_id == Member.id, above(high))
 
 
 def _last_store(args: Any, program: Program) -> ColumnElement[bool]:
@@ -275,31 +321,18 @@ def _rfm(args: Any, program: Program, now: datetime) -> ColumnElement[bool]:
         return Member.id.in_(
             select(t.member_id).where(t.program_id == program.id, since)
         )
-    year = now - timedelta(days=365)
-    stats = (
-        select(
-            PosTransaction.member_id.label("member_id"),
-            func.max(PosTransaction.created_at).label("last"),
-            func.count().label("ever"),
-            func.count().filter(PosTransaction.created_at >= year).label("recent"),
-        )
-        .where(*_sales(program, None))
-        .group_by(PosTransaction.member_id)
-        .subquery("rfm")
+    # Champions and loyal: recency (the per-member totals) and the year's
+    # purchase count (`window_totals`); both need 3+ purchases in the year.
+    w = window_totals(program, now, 365)
+    t = MemberPurchaseTotal
+    recent, last = w.c.purchases, t.last_at
+    champions = and_(last >= now - timedelta(days=30), recent >= 5)
+    chosen = champions
+    if args == "loyal":
+        chosen = and_(last >= now - timedelta(days=90), recent >= 3, not_(champions))
+    return Member.id.in_(
+        select(w.c.member_id).join(t, t.member_id == w.c.member_id).where(chosen)
     )
-    last, ever, recent = stats.c.last, stats.c.ever, stats.c.recent
-
-    def within(days: int) -> ColumnElement[bool]:
-        return last >= now - timedelta(days=days)
-
-    champions = and_(within(30), recent >= 5)
-    chosen = {
-        "champions": champions,
-        "loyal": and_(within(90), recent >= 3, not_(champions)),
-        "at_risk": and_(not_(within(90)), within(180), ever >= 2),
-        "lost": not_(within(180)),
-    }[args]
-    return Member.id.in_(select(stats.c.member_id).where(chosen))
 
 
 def compile_behaviour(
@@ -313,13 +346,8 @@ def compile_behaviour(
     a definition one level deeper (a saved segment's)."""
     if name == "saved":
         return nested(saved_segment(program, args).definition)
-    amount = PosTransaction.amount_kopecks
-    if name == "spend":
-        return _aggregate_rule(name, args, program, now, func.sum(amount), 100)
-    if name == "purchases":
-        return _aggregate_rule(name, args, program, now, func.count(), 1)
-    if name == "avg_check":
-        return _aggregate_rule(name, args, program, now, func.avg(amount), 100)
+    if name in ("spend", "purchases", "avg_check"):
+        return _aggregate_rule(name, args, program, now)
     if name == "last_store":
         return _last_store(args, program)
     if name == "points":

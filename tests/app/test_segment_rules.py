@@ -3,16 +3,25 @@ points, holdout_of and the RFM presets (both databases)."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from app.extensions import db
-from app.models import Assignment, Campaign, Member, PosTransaction, Program, Store
+from app.models import (
+    Assignment,
+    Campaign,
+    Member,
+    MemberYearTotal,
+    PosTransaction,
+    Program,
+    Store,
+)
 from app.models.campaign import DONE
 from app.services import segments
 from app.services.auth import create_key
@@ -336,3 +345,125 @@ def test_a_max_only_rule_is_one_anti_join_on_postgresql(
         db.session.rollback()
     assert "Anti Join" in plan, plan
     assert "SubPlan" not in plan, plan
+
+
+YEARLY = [
+    {"spend": {"min": 300}},
+    {"spend": {"max": 250}},
+    {"spend": {"min": 150, "max": 400}},
+    {"purchases": {"days": 365, "min": 3}},
+    {"purchases": {"max": 1}},
+    {"avg_check": {"min": 120}},
+    {"avg_check": {"min": 50, "max": 150}},
+    {"rfm": "champions"},
+    {"rfm": "loyal"},
+]
+
+
+def _window_rows(program: Program, now: Any) -> set[tuple[int, int, int]]:
+    from app.services import segment_rules
+
+    w = segment_rules.window_totals(program, now, 365)
+    return {
+        (int(a), int(b), int(c))
+        for a, b, c in db.session.execute(
+            select(w.c.member_id, w.c.purchases, w.c.spend)
+        )
+    }
+
+
+def test_the_year_snapshot_plus_what_moved_equals_the_purchases(
+    app: Flask, demo: Demo
+) -> None:
+    """The 365-day rules read the year totals snapshot and correct it by what
+    moved since: purchases that fell out of the year, refunds, new purchases
+    and ones written later with an older time. The answer equals grouping the
+    purchases, for the window's rows and for every 365-day rule."""
+    from app.models import YearTotalSnapshot
+    from app.services import year_totals
+
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        m = _setup(program)
+        key = pos_key(program)
+        for days in (12, 40, 130, 362, 368, 371):
+            buy(m["one"], key, days)
+        db.session.flush()
+        rows = db.session.scalars(
+            select(PosTransaction)
+            .where(PosTransaction.member_id.in_([x.id for x in m.values()]))
+            .order_by(PosTransaction.id)
+        ).all()
+        for i, tx in enumerate(rows):
+            tx.amount_kopecks = 50_00 + 37_00 * (i % 5)
+        rows[0].refunded_at = NOW - timedelta(days=30)  # before the snapshot
+        db.session.flush()
+
+        year_totals.refresh(program, NOW - timedelta(days=10))
+        db.session.flush()
+        # After the snapshot: new purchases, one written now with an older
+        # time, refunds of purchases it holds (one in the year, one that fell
+        # out of it: 368 days before NOW), and the 371-day one fell out too.
+        buy(m["loyal"], key, 5)
+        buy(m["none"], key, 2)
+        buy(m["risk"], key, 100)
+        buy(m["lost"], key, 11)
+        by_age = {
+            round((NOW - tx.created_at).total_seconds() / 86400): tx for tx in rows
+        }
+        for days in (50, 368, 130):
+            by_age[days].refunded_at = NOW - timedelta(days=1)
+        db.session.flush()
+
+        taken = db.session.begin_nested()
+        snapshot = db.session.get(YearTotalSnapshot, program.id)
+        assert snapshot is not None
+        db.session.delete(snapshot)
+        db.session.flush()
+        direct = _window_rows(program, NOW)
+        expected = {json.dumps(rule): matching(program, rule, NOW) for rule in YEARLY}
+        taken.rollback()
+
+        assert "member_year_total" in str(
+            segments.where(program, {"spend": {"min": 300}}, NOW)
+        )
+        assert _window_rows(program, NOW) == direct
+        assert {
+            json.dumps(rule): matching(program, rule, NOW) for rule in YEARLY
+        } == expected
+        # Not vacuous: most rules match someone.
+        assert sum(bool(found) for found in expected.values()) >= 7
+        # Another window, or a moment before the snapshot: the purchases.
+        month = {"spend": {"days": 30, "min": 1}}
+        assert "member_year_total" not in str(segments.where(program, month, NOW))
+        early = NOW - timedelta(days=20)
+        assert "member_year_total" not in str(
+            segments.where(program, {"spend": {"min": 300}}, early)
+        )
+
+
+def test_the_year_totals_job_takes_large_programs_daily(app: Flask, demo: Demo) -> None:
+    from app.models import YearTotalSnapshot
+    from app.services import year_totals
+
+    app.config["KPI_SNAPSHOT_MEMBERS"] = 1
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        _setup(program)
+        db.session.commit()
+        year_totals.refresh_job(NOW)
+        first = db.session.get(YearTotalSnapshot, program.id)
+        assert first is not None
+        assert first.as_of == NOW - year_totals.MARGIN
+        rows = db.session.scalar(select(func.count()).select_from(MemberYearTotal))
+        assert (rows or 0) >= 4
+        year_totals.refresh_job(NOW + timedelta(hours=23))
+        db.session.expire_all()
+        again = db.session.get(YearTotalSnapshot, program.id)
+        assert again is not None
+        assert again.as_of == NOW - year_totals.MARGIN
+        year_totals.refresh_job(NOW + timedelta(hours=25))
+        db.session.expire_all()
+        later = db.session.get(YearTotalSnapshot, program.id)
+        assert later is not None
+        assert later.as_of == NOW + timedelta(hours=25) - year_totals.MARGIN
