@@ -106,10 +106,18 @@ class Pacer:
         return start - now
 
     def batch(self, size: int) -> int:
-        """A batch size that keeps each paced step near a second or less."""
+        """A claim size of about a second's worth (or `size`, unpaced)."""
         if self.rate <= 0:
             return size
         return max(1, min(size, int(self.rate)))
+
+    def step(self) -> int:
+        """Devices signed and pushed together when paced: about STEP_SECONDS'
+        worth, so the herd (and the signing) arrives as a trickle, not in
+        one-second bursts the tills would feel (0: unpaced)."""
+        if self.rate <= 0:
+            return 0
+        return max(1, int(self.rate * STEP_SECONDS))
 
 
 class Worker:
@@ -351,12 +359,21 @@ class Worker:
         self.stats.seconds["sign_ahead"] += time.perf_counter() - started
 
     async def process(self, jobs: list[s.Job]) -> None:
-        # Signed and sent slice by slice, the first slice small: the first
-        # phones are pushed once ~FIRST_SLICE passes are signed, not the whole
-        # batch (docs/performance.md, "The device herd").
+        # Signed and sent slice by slice. Unpaced, the first slice is small: the
+        # first phones are pushed once ~FIRST_SLICE passes are signed, not the
+        # whole batch (docs/performance.md, "The device herd"). Paced, every
+        # slice is one pacer step, signed only when its turn to be pushed has
+        # come: the worker's CPU for signing follows the pushes, just ahead of
+        # each, instead of a batch signed at once.
         ordered: list[s.Job] = []
         outcomes: list[s.Outcome] = []
-        for part in _slices(jobs, FIRST_SLICE):
+        step = self.pacer.step()
+        parts = _slices(jobs, step, grow=False) if step else _slices(jobs, FIRST_SLICE)
+        for part in parts:
+            if step:
+                wait = self.pacer.delay(len(part))
+                if wait > 0:
+                    await self._sleep(wait)
             await self._sign_ahead(part)
             sent, results = await self._send(part)
             ordered.extend(sent)
@@ -396,7 +413,10 @@ class Worker:
         settings = self.settings
         in_flight: set[asyncio.Task[None]] = set()
         log.info(
-            "push worker %s started (channels %s)", self.owner, ",".join(self.senders)
+            "push worker %s started (channels %s, nice %d)",
+            self.owner,
+            ",".join(self.senders),
+            os.nice(0),
         )
         try:
             while not self._stop.is_set():
@@ -413,9 +433,7 @@ class Worker:
                     jobs = []
                     await self._sleep(settings.poll_seconds)
                 if jobs:
-                    wait = self.pacer.delay(len(jobs))
-                    if wait > 0:
-                        await self._sleep(wait)
+                    # Paced, `process` waits its turn slice by slice.
                     task = asyncio.create_task(self.process(jobs))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
@@ -472,11 +490,18 @@ class Worker:
 
 # The first slice of a claimed batch signed ahead and pushed (then 2x, 4x...).
 FIRST_SLICE = 50
+# Paced (PUSH_RATE_LIMIT), pushes go out in slices of this many seconds' worth.
+STEP_SECONDS = 0.1
 
 
-def _slices(jobs: list[s.Job], first: int) -> Iterator[list[s.Job]]:
-    """`jobs` in consecutive slices of first, 2 x first, 4 x first... items."""
+def _slices(
+    jobs: list[s.Job], first: int, *, grow: bool = True
+) -> Iterator[list[s.Job]]:
+    """`jobs` in consecutive slices of first, 2 x first, 4 x first... items
+    (all of `first` items without `grow`)."""
     start, size = 0, first
     while start < len(jobs):
         yield jobs[start : start + size]
-        start, size = start + size, size * 2
+        start = start + size
+        if grow:
+            size *= 2
