@@ -89,6 +89,8 @@ def from_environment() -> dict[str, object]:
         # Devices pushed per second at most (0: unlimited), so the herd of pass
         # downloads that follows stays within what the web tier serves.
         "PUSH_RATE_LIMIT": _env("PUSH_RATE_LIMIT"),
+        # Paced, pushes go out in steps of this many seconds' worth (0.1).
+        "PUSH_STEP_SECONDS": _env("PUSH_STEP_SECONDS"),
         # Delivery processes of `flask worker` (PostgreSQL; one core each).
         "PUSH_WORKER_PROCESSES": int(_env("PUSH_WORKER_PROCESSES", "1") or 1),
         # CPU niceness the worker adds to itself at start (signing and pushing a

@@ -26,7 +26,7 @@ service's pool) at niceness N, the deployment docs/operations.md describes.
     .venv/bin/python bench/herd.py [--devices 100000] [--web 2] [--clients 64]
         [--baseline REF] [--push-rate 0] [--worker-processes 1]
         [--wallet-limit "100000 per minute"] [--worker-nice 10] [--web-nice 0]
-        [--pos-rate 0] [--pos-seconds 20]
+        [--phones-nice 0] [--pos-rate 0] [--pos-seconds 20]
 """
 
 from __future__ import annotations
@@ -299,7 +299,11 @@ def patient_get(
     return answer
 
 
-def device(base: str, jobs: queue.Queue[Phone | None], tally: Tally, t0: float) -> None:
+def device(
+    base: str, jobs: queue.Queue[Phone | None], tally: Tally, t0: float, nice: int = 0
+) -> None:
+    if nice:
+        os.nice(nice)  # this thread only (Linux): see --phones-nice
     http = requests.Session()
     while (phone := jobs.get()) is not None:
         listed = patient_get(
@@ -440,7 +444,9 @@ def run(
             flush=True,
         )
         threads = [
-            threading.Thread(target=device, args=(base, jobs, tally, t0))
+            threading.Thread(
+                target=device, args=(base, jobs, tally, t0, args.phones_nice)
+            )
             for _ in range(args.clients)
         ]
         for thread in threads:
@@ -581,6 +587,13 @@ def main() -> None:
         type=int,
         default=0,
         help="niceness of the herd's gunicorn (a separate wallet pool)",
+    )
+    parser.add_argument(
+        "--phones-nice",
+        type=int,
+        default=0,
+        help="niceness of the simulated phones' threads (real phones use none of "
+        "the server's CPU; the tills' cashiers in pos_load.py stay at 0)",
     )
     parser.add_argument(
         "--pos-rate",

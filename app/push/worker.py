@@ -52,6 +52,10 @@ class Settings:
     # Devices per second at most (0: unlimited): each pushed device soon asks
     # the web tier for its pass, so pushes go no faster than it can serve them.
     rate_limit: float = 0.0
+    # Paced, pushes (and the signing of their passes) go out in steps of this
+    # many seconds' worth: shorter is smoother for the tills, and costs the
+    # worker a little more CPU per device (a sign-ahead round trip per step).
+    step_seconds: float = 0.1
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -65,6 +69,7 @@ class Settings:
             "give_up_seconds": "PUSH_GIVE_UP_SECONDS",
             "poll_seconds": "PUSH_POLL_SECONDS",
             "rate_limit": "PUSH_RATE_LIMIT",
+            "step_seconds": "PUSH_STEP_SECONDS",
         }
         values: dict[str, Any] = {}
         for attribute, name in names.items():
@@ -90,9 +95,13 @@ class Pacer:
     """At most `rate` sends per second on average (0: no limit)."""
 
     def __init__(
-        self, rate: float, clock: Callable[[], float] = time.monotonic
+        self,
+        rate: float,
+        clock: Callable[[], float] = time.monotonic,
+        step_seconds: float = 0.1,
     ) -> None:
         self.rate = rate
+        self.step_seconds = step_seconds
         self._clock = clock
         self._free_at = 0.0
 
@@ -112,12 +121,12 @@ class Pacer:
         return max(1, min(size, int(self.rate)))
 
     def step(self) -> int:
-        """Devices signed and pushed together when paced: about STEP_SECONDS'
+        """Devices signed and pushed together when paced: about step_seconds'
         worth, so the herd (and the signing) arrives as a trickle, not in
         one-second bursts the tills would feel (0: unpaced)."""
         if self.rate <= 0:
             return 0
-        return max(1, int(self.rate * STEP_SECONDS))
+        return max(1, int(self.rate * self.step_seconds))
 
 
 class Worker:
@@ -135,7 +144,9 @@ class Worker:
         # Signs a batch's passes into the shared cache before their pushes go
         # out (services.pass_cache), so the herd of downloads finds them signed.
         self.sign_ahead = sign_ahead
-        self.pacer = Pacer(self.settings.rate_limit)
+        self.pacer = Pacer(
+            self.settings.rate_limit, step_seconds=self.settings.step_seconds
+        )
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"[:64]
         self.stats = Stats()
         self._stop = asyncio.Event()
@@ -490,8 +501,6 @@ class Worker:
 
 # The first slice of a claimed batch signed ahead and pushed (then 2x, 4x...).
 FIRST_SLICE = 50
-# Paced (PUSH_RATE_LIMIT), pushes go out in slices of this many seconds' worth.
-STEP_SECONDS = 0.1
 
 
 def _slices(

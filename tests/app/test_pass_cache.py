@@ -310,11 +310,14 @@ def test_a_paced_worker_signs_each_step_just_before_pushing_it(
     assert len(cache_rows(app)) == count
 
 
-def test_the_pacer_step_is_a_tenth_of_a_second() -> None:
+def test_the_pacer_step_is_a_tenth_of_a_second_by_default() -> None:
     assert Pacer(30).step() == 3
     assert Pacer(5000).step() == 500
     assert Pacer(4).step() == 1  # never less than one device
     assert Pacer(0).step() == 0  # unpaced: the growing slices
+    assert Pacer(30, step_seconds=0.5).step() == 15
+    settings = Settings.from_config({"PUSH_RATE_LIMIT": "30", "PUSH_STEP_SECONDS": "1"})
+    assert Worker(None, {}, settings).pacer.step() == 30  # type: ignore[arg-type]
 
 
 def test_the_pacer_spreads_sends_at_the_rate() -> None:
