@@ -91,6 +91,8 @@ def from_environment() -> dict[str, object]:
         "PUSH_RATE_LIMIT": _env("PUSH_RATE_LIMIT"),
         # Paced, pushes go out in steps of this many seconds' worth (0.1).
         "PUSH_STEP_SECONDS": _env("PUSH_STEP_SECONDS"),
+        # ... and signs the passes of this many steps together (5).
+        "PUSH_SIGN_STEPS": _env("PUSH_SIGN_STEPS"),
         # Delivery processes of `flask worker` (PostgreSQL; one core each).
         "PUSH_WORKER_PROCESSES": int(_env("PUSH_WORKER_PROCESSES", "1") or 1),
         # CPU niceness the worker adds to itself at start (signing and pushing a

@@ -262,16 +262,22 @@ def test_the_first_pushes_go_out_after_the_first_slice_is_signed(
     assert len(cache_rows(app)) == 3
 
 
-def test_a_paced_worker_signs_each_step_just_before_pushing_it(
+@pytest.mark.parametrize(
+    ("sign_steps", "signed"),
+    [("1", [(1, 0), (1, 1), (1, 2)]), ("2", [(2, 0), (1, 2)])],
+)
+def test_a_paced_worker_signs_just_before_pushing_and_pushes_step_by_step(
     app: Flask,
     client: FlaskClient,
     demo: Demo,
     push_app: Flask,
     apns: ApnsStandIn,
+    sign_steps: str,
+    signed: list[tuple[int, int]],
 ) -> None:
-    """With PUSH_RATE_LIMIT the worker signs no more than the pacer step it is
-    about to push (here one device), each after the previous step went out,
-    instead of a claimed batch's passes at once."""
+    """With PUSH_RATE_LIMIT the worker pushes one pacer step at a time (here one
+    device) and signs only the PUSH_SIGN_STEPS steps about to go out, each group
+    after the previous one was pushed, not a claimed batch's passes at once."""
     tokens = []
     for number, p in enumerate(demo.passes):
         token = f"{number + 16:02x}" * 32
@@ -292,7 +298,13 @@ def test_a_paced_worker_signs_each_step_just_before_pushing_it(
         return signer(pass_ids)
 
     # 10 devices/s: one claim of up to 10, pushed one device per 0.1 s step.
-    settings = Settings.from_config({**push_app.config, "PUSH_RATE_LIMIT": "10"})
+    settings = Settings.from_config(
+        {
+            **push_app.config,
+            "PUSH_RATE_LIMIT": "10",
+            "PUSH_SIGN_STEPS": sign_steps,
+        }
+    )
     with push_app.app_context():
         db.session.remove()
         worker = Worker(
@@ -301,10 +313,20 @@ def test_a_paced_worker_signs_each_step_just_before_pushing_it(
             settings,
             sign_ahead=sign,
         )
+        sends: list[int] = []
+        send = worker._send
+
+        async def counted(jobs: list) -> tuple:  # type: ignore[type-arg]
+            sends.append(len(jobs))
+            return await send(jobs)
+
+        worker._send = counted  # type: ignore[method-assign]
         with ThreadPoolExecutor(1) as pool:
             stats = pool.submit(asyncio.run, worker.run(until_idle=True)).result()
     count = len(demo.passes)
-    assert seen == [(1, sent) for sent in range(count)]
+    assert count == 3
+    assert seen == signed
+    assert sends == [1] * count  # one device per step
     assert stats.counters["signed_ahead"] == count
     assert sorted(push.token for push in apns.pushes) == sorted(tokens)
     assert len(cache_rows(app)) == count
