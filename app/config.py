@@ -89,8 +89,15 @@ def from_environment() -> dict[str, object]:
         # Devices pushed per second at most (0: unlimited), so the herd of pass
         # downloads that follows stays within what the web tier serves.
         "PUSH_RATE_LIMIT": _env("PUSH_RATE_LIMIT"),
+        # Paced, pushes go out in steps of this many seconds' worth (0.1).
+        "PUSH_STEP_SECONDS": _env("PUSH_STEP_SECONDS"),
+        # ... and signs the passes of this many steps together (5).
+        "PUSH_SIGN_STEPS": _env("PUSH_SIGN_STEPS"),
         # Delivery processes of `flask worker` (PostgreSQL; one core each).
         "PUSH_WORKER_PROCESSES": int(_env("PUSH_WORKER_PROCESSES", "1") or 1),
+        # CPU niceness the worker adds to itself at start (signing and pushing a
+        # campaign is background work; the tills in gunicorn come first).
+        "WORKER_NICE": int(_env("WORKER_NICE", "10") or 0),
         # The worker signs a batch's passes into the shared cache before pushing.
         "PASS_SIGN_AHEAD": _flag("PASS_SIGN_AHEAD", "1"),
         # How often the worker runs the scheduled jobs (campaigns, automations).

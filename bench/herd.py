@@ -18,9 +18,17 @@ and the APNs stand-in: they share the servers' cores). With
 with `git archive` to a temporary folder, its own database), and both are
 printed side by side.
 
+With `--pos-rate R` the tills are measured during the herd, in one command:
+`bench/pos_load.py --rates R --scenarios steady` starts at once (its own
+PostgreSQL and gunicorn, as the POS would be served by its own pool), waits for
+the herd's first push, then sells at R purchases/s for `--pos-seconds`; both
+reports are printed. `--web-nice N` starts the herd's gunicorn (the wallet web
+service's pool) at niceness N, the deployment docs/operations.md describes.
+
     .venv/bin/python bench/herd.py [--devices 100000] [--web 2] [--clients 64]
         [--baseline REF] [--push-rate 0] [--worker-processes 1]
-        [--wallet-limit "100000 per minute"]
+        [--wallet-limit "100000 per minute"] [--worker-nice 10] [--web-nice 0]
+        [--phones-nice 0] [--pos-rate 0] [--pos-seconds 20]
 """
 
 from __future__ import annotations
@@ -353,7 +361,11 @@ def patient_get(
     return answer
 
 
-def device(base: str, jobs: queue.Queue[Phone | None], tally: Tally, t0: float) -> None:
+def device(
+    base: str, jobs: queue.Queue[Phone | None], tally: Tally, t0: float, nice: int = 0
+) -> None:
+    if nice:
+        os.nice(nice)  # this thread only (Linux): see --phones-nice
     http = PhoneConnection(base)
     while (phone := jobs.get()) is not None:
         listed = patient_get(
@@ -399,6 +411,7 @@ def run(
     certs: Path,
     work: Path,
     args: argparse.Namespace,
+    pos_go: Path | None = None,
 ) -> dict[str, Any]:
     port = free_port()
     env = {
@@ -419,6 +432,7 @@ def run(
         "SCHEDULER_SECONDS": "1",
         "PUSH_RATE_LIMIT": str(args.push_rate),
         "PUSH_WORKER_PROCESSES": str(args.worker_processes),
+        "WORKER_NICE": str(args.worker_nice),
         # Every phone here shares 127.0.0.1; see --wallet-limit.
         "RATELIMIT_WALLET": args.wallet_limit,
         "RATELIMIT_WALLET_ADDRESS": args.wallet_limit,
@@ -437,7 +451,11 @@ def run(
     log = open(work / f"{label}-servers.log", "w")  # noqa: SIM115 - for the run
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            [
+                *(["nice", "-n", str(args.web_nice)] if args.web_nice else []),
+                *[sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"],
+                "wsgi:app",
+            ],
             cwd=code,
             env=env,
             stdout=log,
@@ -489,7 +507,9 @@ def run(
             flush=True,
         )
         threads = [
-            threading.Thread(target=device, args=(base, jobs, tally, t0))
+            threading.Thread(
+                target=device, args=(base, jobs, tally, t0, args.phones_nice)
+            )
             for _ in range(args.clients)
         ]
         for thread in threads:
@@ -502,6 +522,13 @@ def run(
             for push in fresh:
                 if push.status == 200 and push.token in by_token:
                     jobs.put(by_token.pop(push.token))
+            if fresh and pos_go is not None and not pos_go.exists():
+                pos_go.touch()  # the tills start selling (--pos-rate)
+                print(
+                    f"herd: {label}: first push at "
+                    f"{time.monotonic() - t0:.1f} s; the tills start",
+                    flush=True,
+                )
             with tally.lock:
                 done = len(tally.updated) + sum(tally.failures.values())
             if done >= len(phones):
@@ -511,6 +538,9 @@ def run(
             jobs.put(None)
         for thread in threads:
             thread.join()
+        # Whether the tills' measured window lay within the herd.
+        pos_inside = pos_go is None or pos_go.with_suffix(".done").exists()
+        load = os.getloadavg()[0]
         cpu = {
             "app": tree_cpu(processes[0].pid) - cpu_before["app"],
             "worker": tree_cpu(processes[1].pid) - cpu_before["worker"],
@@ -543,6 +573,8 @@ def run(
         "5xx": sum(c for s, c in statuses.items() if s >= 500),
         "429": statuses[429],
         "failures": dict(tally.failures),
+        "load": load,
+        "pos_inside": pos_inside,
         **{
             f"cpu_ms_{name}": seconds * 1000 / max(1, len(updated))
             for name, seconds in cpu.items()
@@ -579,6 +611,7 @@ ROWS = [
     ("CPU per updated device, PostgreSQL (ms)", "cpu_ms_postgres", "{:.2f}"),
     ("CPU per updated device, servers (ms)", "cpu_ms_servers", "{:.2f}"),
     ("CPU per updated device, phones+APNs (ms)", "cpu_ms_bench", "{:.2f}"),
+    ("load average (1 min) at the end", "load", "{:.1f}"),
 ]
 
 
@@ -612,10 +645,60 @@ def main() -> None:
         default=1,
         help="PUSH_WORKER_PROCESSES (code before it ignores this)",
     )
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=10,
+        help="WORKER_NICE of the push worker (code before it ignores this)",
+    )
+    parser.add_argument(
+        "--web-nice",
+        type=int,
+        default=0,
+        help="niceness of the herd's gunicorn (a separate wallet pool)",
+    )
+    parser.add_argument(
+        "--phones-nice",
+        type=int,
+        default=0,
+        help="niceness of the simulated phones' threads (real phones use none of "
+        "the server's CPU; the tills' cashiers in pos_load.py stay at 0)",
+    )
+    parser.add_argument(
+        "--pos-rate",
+        type=float,
+        default=0,
+        help="run bench/pos_load.py's steady phase at this many purchases/s "
+        "during the herd (of the current code)",
+    )
+    parser.add_argument("--pos-seconds", type=float, default=20)
     parser.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="herd-"))
+    pos_go: Path | None = None
+    pos: subprocess.Popen[bytes] | None = None
+    if args.pos_rate:
+        # Set up now, beside the herd's own set-up; it sells once pos_go exists.
+        pos_go = work / "pos-go"
+        pos_log = open(work / "pos_load.log", "wb")  # noqa: SIM115 - for the run
+        pos = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "pos_load.py"),
+                "--rates",
+                f"{args.pos_rate:g}",
+                "--scenarios",
+                "steady",
+                "--seconds",
+                f"{args.pos_seconds:g}",
+                "--start-file",
+                str(pos_go),
+            ],
+            cwd=ROOT,
+            stdout=pos_log,
+            stderr=subprocess.STDOUT,
+        )
     certs = dev_certs(work)
     apns = ApnsStandIn(
         str(certs / "apns-server.pem"),
@@ -646,11 +729,16 @@ def main() -> None:
                 certs,
                 work,
                 args,
+                pos_go if label == "current" else None,
             )
         admin.dispose()
     finally:
         apns.stop()
         postgres.stop()
+        if pos is not None:
+            if pos_go is not None:
+                pos_go.touch()  # never leave it waiting
+            pos.wait(timeout=600)
     for result in results.values():
         result["rate"] = result["updated"] / result["t100"] if result["t100"] else 0
     labels = list(results)
@@ -668,6 +756,19 @@ def main() -> None:
     for label in labels:
         if results[label]["failures"]:
             print(f"{label}: failures {results[label]['failures']}")
+    if pos is not None:
+        print(
+            f"\nThe tills during the herd (bench/pos_load.py --rates {args.pos_rate:g}"
+            f" --scenarios steady --seconds {args.pos_seconds:g}, started at the "
+            "first push):"
+        )
+        report = (work / "pos_load.log").read_text(errors="replace")
+        print(report[report.find("POS load:") :].strip() or report[-3000:])
+        if not results["current"]["pos_inside"]:
+            print(
+                "WARNING: the herd ended before the tills' measured window did: "
+                "more --devices (or a lower --push-rate) to measure the POS beside it"
+            )
     print(f"(servers' logs in {work})")
 
 

@@ -24,7 +24,7 @@ the instances redeemed equal the offers the tills were told were redeemed.
 
     .venv/bin/python bench/pos_load.py [--cashiers 50] [--workers CPUs] [--threads 4]
         [--seconds 12] [--rates 100,300] [--retry-share 0.1] [--members 2000]
-        [--offer-share 0.2]
+        [--offer-share 0.2] [--start-file FILE]
 """
 
 from __future__ import annotations
@@ -477,6 +477,7 @@ def run_scenario(
     code: tuple[str, Path] = ("new", ROOT),
     instances: list[tuple[str, int]] | None = None,
     offer_share: float = 0.0,
+    start_file: Path | None = None,
 ) -> dict[str, str]:
     database = f"pos_{name}_{code[0]}"
     admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
@@ -489,6 +490,11 @@ def run_scenario(
         gunicorn.wait_ready(keys[0])
         for key in keys:  # first use writes last_used_at; keep it out of the timing
             gunicorn.wait_ready(key)
+        if start_file is not None:
+            # Another bench says when (bench/herd.py --pos-rate: its pushes began).
+            deadline = time.monotonic() + 3600
+            while not start_file.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
         # Warm-up (connections, imports, caches), then the measured run.
         warm = Result()
         interval = cashiers / rate if rate else None
@@ -533,6 +539,8 @@ def run_scenario(
                 time.process_time() - cpu_before[2],
             )
             load = (load_before + os.getloadavg()[0]) / 2
+        if start_file is not None:
+            start_file.with_suffix(".done").touch()
         created = {**warm.created, **result.created}
         problems = verify(server.url(database), created, warm, result)
     finally:
@@ -665,6 +673,12 @@ def main() -> None:
         "run every scenario against too, alternating with this one",
     )
     parser.add_argument(
+        "--start-file",
+        type=Path,
+        help="wait for this file to exist before each scenario's warm-up, touch "
+        "FILE.done after its measured run (bench/herd.py --pos-rate)",
+    )
+    parser.add_argument(
         "--scenarios",
         default="baseline,scaled,steady",
         help="which of baseline (1 worker), scaled, steady (the --rates) to run",
@@ -690,6 +704,7 @@ def main() -> None:
             "retry_share": args.retry_share,
             "instances": instances,
             "offer_share": args.offer_share,
+            "start_file": args.start_file,
         }
         plan: list[tuple[str, int, float | None]] = []
         if "baseline" in chosen:

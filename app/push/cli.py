@@ -161,6 +161,7 @@ def worker(until_idle: bool, no_scheduler: bool, processes: int | None) -> None:
         raise click.ClickException(
             "push configuration is not usable; see `flask --app wsgi check-certs`"
         )
+    be_nice(int(config.get("WORKER_NICE") or 0))
     engine = db.engine
     # The proxy is typed as the Flask app itself; the threads need the real one.
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -189,6 +190,18 @@ def worker(until_idle: bool, no_scheduler: bool, processes: int | None) -> None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(child, signal.SIGTERM)
             os.waitpid(child, 0)
+
+
+def be_nice(increment: int) -> int:
+    """Lower this process's CPU priority by `increment` (WORKER_NICE); the new
+    niceness. Signing a campaign's passes and pushing them is background work:
+    the tills' requests in gunicorn come first when the cores are busy. Called
+    before any thread or delivery process starts (Linux applies nice per thread;
+    new threads and forks inherit it)."""
+    if increment > 0:
+        with contextlib.suppress(OSError):  # not permitted: the current priority
+            return os.nice(increment)
+    return os.nice(0)
 
 
 async def _deliver(engine: Engine, app: Flask, until_idle: bool) -> None:

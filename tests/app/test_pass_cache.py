@@ -262,6 +262,86 @@ def test_the_first_pushes_go_out_after_the_first_slice_is_signed(
     assert len(cache_rows(app)) == 3
 
 
+@pytest.mark.parametrize(
+    ("sign_steps", "signed"),
+    [("1", [(1, 0), (1, 1), (1, 2)]), ("2", [(2, 0), (1, 2)])],
+)
+def test_a_paced_worker_signs_just_before_pushing_and_pushes_step_by_step(
+    app: Flask,
+    client: FlaskClient,
+    demo: Demo,
+    push_app: Flask,
+    apns: ApnsStandIn,
+    sign_steps: str,
+    signed: list[tuple[int, int]],
+) -> None:
+    """With PUSH_RATE_LIMIT the worker pushes one pacer step at a time (here one
+    device) and signs only the PUSH_SIGN_STEPS steps about to go out, each group
+    after the previous one was pushed, not a claimed batch's passes at once."""
+    tokens = []
+    for number, p in enumerate(demo.passes):
+        token = f"{number + 16:02x}" * 32
+        tokens.append(token)
+        registered = client.post(
+            f"/wallet/v1/devices/{DEVICE}{number}/registrations/"
+            f"{demo.pass_type}/{p.serial}",
+            json={"pushToken": token},
+            headers=auth(p),
+        )
+        assert registered.status_code == 201
+        add_points(app, p.member_id, 100)
+    signer = pass_cache.signer_for(push_app)
+    seen: list[tuple[int, int]] = []  # (passes to sign, pushes already sent)
+
+    def sign(pass_ids: list[int]) -> int:
+        seen.append((len(pass_ids), len(apns.pushes)))
+        return signer(pass_ids)
+
+    # 10 devices/s: one claim of up to 10, pushed one device per 0.1 s step.
+    settings = Settings.from_config(
+        {
+            **push_app.config,
+            "PUSH_RATE_LIMIT": "10",
+            "PUSH_SIGN_STEPS": sign_steps,
+        }
+    )
+    with push_app.app_context():
+        db.session.remove()
+        worker = Worker(
+            db.engine,
+            build_senders(push_app.config, push_app),
+            settings,
+            sign_ahead=sign,
+        )
+        sends: list[int] = []
+        send = worker._send
+
+        async def counted(jobs: list) -> tuple:  # type: ignore[type-arg]
+            sends.append(len(jobs))
+            return await send(jobs)
+
+        worker._send = counted  # type: ignore[method-assign]
+        with ThreadPoolExecutor(1) as pool:
+            stats = pool.submit(asyncio.run, worker.run(until_idle=True)).result()
+    count = len(demo.passes)
+    assert count == 3
+    assert seen == signed
+    assert sends == [1] * count  # one device per step
+    assert stats.counters["signed_ahead"] == count
+    assert sorted(push.token for push in apns.pushes) == sorted(tokens)
+    assert len(cache_rows(app)) == count
+
+
+def test_the_pacer_step_is_a_tenth_of_a_second_by_default() -> None:
+    assert Pacer(30).step() == 3
+    assert Pacer(5000).step() == 500
+    assert Pacer(4).step() == 1  # never less than one device
+    assert Pacer(0).step() == 0  # unpaced: the growing slices
+    assert Pacer(30, step_seconds=0.5).step() == 15
+    settings = Settings.from_config({"PUSH_RATE_LIMIT": "30", "PUSH_STEP_SECONDS": "1"})
+    assert Worker(None, {}, settings).pacer.step() == 30  # type: ignore[arg-type]
+
+
 def test_the_pacer_spreads_sends_at_the_rate() -> None:
     now = [100.0]
     pacer = Pacer(500, clock=lambda: now[0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -105,3 +106,28 @@ def test_several_processes_on_sqlite_are_refused(
     refused = run_worker(env, "--until-idle", "--processes", "2")
     assert refused.returncode != 0
     assert "--processes needs PostgreSQL" in refused.stderr
+
+
+@pytest.mark.parametrize(("setting", "added"), [(None, 10), ("3", 3), ("0", 0)])
+def test_the_worker_lowers_its_own_cpu_priority(
+    app: Flask,
+    pki_dir: Path,
+    database_url: str,
+    apns: ApnsStandIn,
+    setting: str | None,
+    added: int,
+) -> None:
+    """WORKER_NICE (default 10): signing and pushing yield the cores to the
+    tills; every delivery process runs at the lowered priority."""
+    env = worker_env(pki_dir, database_url, apns.url)
+    env.pop("WORKER_NICE", None)
+    if setting is not None:
+        env["WORKER_NICE"] = setting
+    processes = "2" if database_url.startswith("postgresql") else "1"
+    done = run_worker(env, "--until-idle", "--processes", processes)
+    assert done.returncode == 0, done.stderr
+    expected = min(19, os.nice(0) + added)
+    niceness = re.findall(
+        r"push worker \S+ started \(channels \S+, nice (-?\d+)\)", done.stderr
+    )
+    assert niceness == [str(expected)] * int(processes), done.stderr
