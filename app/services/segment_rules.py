@@ -154,7 +154,7 @@ def window_totals(program: Program, now: datetime, days: int) -> Subquery:
     The 365-day window of a large program is read from its year totals
     snapshot plus what moved since (services.year_totals): one row per member
     instead of every purchase of the year. Any other window groups its
-    purchases."""
+    purchases (a range of ix_pos_transaction_sales_time)."""
     if days == 365:
         from app.services import year_totals  # (it imports the scheduler's users)
 

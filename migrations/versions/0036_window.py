@@ -20,7 +20,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_pos_transaction_sales_time",
         "pos_transaction",
-        ["program_id", "created_at"],
+        ["program_id", "created_at", "member_id", "amount_kopecks"],
         postgresql_where=sa.text("refunded_at IS NULL"),
         sqlite_where=sa.text("refunded_at IS NULL"),
     )
