@@ -161,6 +161,8 @@ def window_totals(program: Program, now: datetime, days: int) -> Subquery:
         kept = year_totals.window(program, now)
         if kept is not None:
             return kept
+    from app.services.segments import unindexed  # (segments imports this module)
+
     p = PosTransaction
     return (
         select(
@@ -168,7 +170,14 @@ def window_totals(program: Program, now: datetime, days: int) -> Subquery:
             func.count().label("purchases"),
             func.sum(p.amount_kopecks).label("spend"),
         )
-        .where(*_sales(program, now - timedelta(days=days)))
+        # The window checked while walking ix_pos_transaction_sales in member
+        # order: with statistics on the time index (for the year totals'
+        # short ranges) both databases chose it for a 90-day window and
+        # grouped 2.6M purchases by hash, 2.7-3.0 s against ~1.7 s at 1M.
+        .where(
+            *_sales(program, None),
+            unindexed(p.created_at) >= now - timedelta(days=days),
+        )
         .group_by(p.member_id)
         .subquery("window")
     )

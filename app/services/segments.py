@@ -99,6 +99,33 @@ def _epoch_pg(element: Any, compiler: Any, **kw: Any) -> str:
     return f"EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})"
 
 
+class unindexed(FunctionElement[Any]):  # noqa: N801
+    """A column's value that no index serves (the same type): a filter on it
+    is checked while walking another index instead of choosing one on it."""
+
+    inherit_cache = True
+
+    def __init__(self, column: Any) -> None:
+        super().__init__(column)
+        self.type = column.type
+
+
+@compiles(unindexed)
+def _unindexed_any(element: Any, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(unindexed, "sqlite")
+def _unindexed_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    # SQLite's documented way: unary + is a no-op that disqualifies the term.
+    return f"+{compiler.process(element.clauses, **kw)}"
+
+
+@compiles(unindexed, "postgresql")
+def _unindexed_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.clauses, **kw)} + interval '0 seconds')"
+
+
 class month_day(FunctionElement[str]):  # noqa: N801
     """'MM-DD' of a date column, on both databases."""
 
