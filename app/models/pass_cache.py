@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DDL, LargeBinary, String, event
+from sqlalchemy import DDL, ForeignKey, LargeBinary, String, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, utcnow
@@ -16,10 +16,9 @@ class SignedPass(Base):
 
     __tablename__ = "signed_pass"
 
-    # The pass's id. No foreign key (0037_signed): its check locked the pass
-    # row on every first signing, i.e. once per phone in a herd; passes are
-    # never deleted, and a row is only written for a pass just read.
-    pass_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    pass_id: Mapped[int] = mapped_column(
+        ForeignKey("pass.id", ondelete="CASCADE"), primary_key=True
+    )
     update_tag: Mapped[int]
     # The pass's Last-Modified when signed: served with the bytes.
     modified_at: Mapped[datetime]
