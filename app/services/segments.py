@@ -100,8 +100,11 @@ def _epoch_pg(element: Any, compiler: Any, **kw: Any) -> str:
 
 
 class unindexed(FunctionElement[Any]):  # noqa: N801
-    """A column's value that no index serves (the same type): a filter on it
-    is checked while walking another index instead of choosing one on it."""
+    """A column's value that no index serves (the same type) on SQLite: a
+    filter on it is checked while walking another index instead of choosing
+    one on it. The bare column elsewhere: on PostgreSQL `+ interval '0'` cost
+    more per row (4.1 s against 2.2-2.5 s for a 90-day window at 1M) than
+    the index choice it avoids."""
 
     inherit_cache = True
 
@@ -119,11 +122,6 @@ def _unindexed_any(element: Any, compiler: Any, **kw: Any) -> str:
 def _unindexed_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
     # SQLite's documented way: unary + is a no-op that disqualifies the term.
     return f"+{compiler.process(element.clauses, **kw)}"
-
-
-@compiles(unindexed, "postgresql")
-def _unindexed_pg(element: Any, compiler: Any, **kw: Any) -> str:
-    return f"({compiler.process(element.clauses, **kw)} + interval '0 seconds')"
 
 
 class month_day(FunctionElement[str]):  # noqa: N801
