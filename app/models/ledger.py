@@ -48,9 +48,9 @@ class PosTransaction(Base):
             postgresql_where=text("refunded_at IS NULL"),
             sqlite_where=text("refunded_at IS NULL"),
         ),
-        # The same sales in time order: a window's purchases (or those before
-        # it) are a range of this index, not a walk over all of them
-        # (segment_rules.window_totals, services.year_totals).
+        # The same sales in time order: the short ranges of purchases the year
+        # totals' corrections read, and the snapshot's year
+        # (services.year_totals). Covering: those ranges never visit the table.
         Index(
             "ix_pos_transaction_sales_time",
             "program_id",

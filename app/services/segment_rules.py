@@ -154,7 +154,7 @@ def window_totals(program: Program, now: datetime, days: int) -> Subquery:
     The 365-day window of a large program is read from its year totals
     snapshot plus what moved since (services.year_totals): one row per member
     instead of every purchase of the year. Any other window groups its
-    purchases (a range of ix_pos_transaction_sales_time)."""
+    purchases."""
     if days == 365:
         from app.services import year_totals  # (it imports the scheduler's users)
 
@@ -193,20 +193,22 @@ def _aggregate_rule(
     w = window_totals(program, now, _days(args, name, 365))
     n, spend = w.c.purchases, w.c.spend
 
-    def at_least(value: float) -> ColumnElement[bool]:
+    def sides(value: float) -> tuple[ColumnElement[Any], ColumnElement[Any] | float]:
+        """What is compared with the rule's bound, and the bound in its unit
+        (kopecks; avg_check as spend against bound x count, no division)."""
         if name == "purchases":
-            return n >= value
+            return n, value
         if name == "spend":
-            return spend >= value * 100
-        # avg_check: spend / n >= value, without a division.
-        return spend >= value * 100 * n
+            return spend, value * 100
+        return spend, value * 100 * n
+
+    def at_least(value: float) -> ColumnElement[bool]:
+        measure, bound = sides(value)
+        return measure >= bound
 
     def above(value: float) -> ColumnElement[bool]:
-        if name == "purchases":
-            return n > value
-        if name == "spend":
-            return spend > value * 100
-        return spend > value * 100 * n
+        measure, bound = sides(value)
+        return measure > bound
 
     if low > 0 or name == "avg_check":
         wanted = [at_least(low)]
