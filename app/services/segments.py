@@ -661,13 +661,21 @@ def _counts_once(
         .group_by(reach.c.member_id)
         .subquery("flags")
     )
-    # Hash joins only, on PostgreSQL: the rows a grouped or computed filter
-    # keeps are a guess (a third per condition), and for a guessed-small
-    # segment the planner probed the member index once per member (640k
-    # probes, ~12 s at 1M); the real segments here are large.
+    # Plan hints on PostgreSQL, for this statement only:
+    # - no nested loops: the rows a grouped or computed filter keeps are a
+    #   guess (a third per condition), and for a guessed-small segment the
+    #   planner probed the member index once per member (640k probes, ~12 s at
+    #   1M); the real segments here are large;
+    # - no hash aggregation: a window other than the year's (which reads the
+    #   year totals) is then grouped while walking the member-ordered sales
+    #   index, and meets the member index in a merge join. Hashing the window's
+    #   purchases from the time index instead spilled to disk and needed a sort
+    #   for the join: 2.03-2.08 s against 1.58-1.69 s for the 90-day rule at 1M
+    #   members (docs/performance.md, stop 16).
     postgresql = db.session.get_bind().dialect.name == "postgresql"
     if postgresql:
         db.session.execute(text("SET LOCAL enable_nestloop = off"))
+        db.session.execute(text("SET LOCAL enable_hashagg = off"))
     row = db.session.execute(
         select(
             select(func.count()).select_from(seg).scalar_subquery(),
@@ -679,6 +687,7 @@ def _counts_once(
     ).one()
     if postgresql:
         db.session.execute(text("SET LOCAL enable_nestloop TO DEFAULT"))
+        db.session.execute(text("SET LOCAL enable_hashagg TO DEFAULT"))
     return {
         "members": int(row[0] or 0),
         "reachable": int(row[1]),
