@@ -35,9 +35,10 @@ class SignedPass(Base):
 
 class SignedPassPart(Base):
     """The leading part of signed archives that every pass of a design shares
-    (its image entries, ~25 KB), stored once by its SHA-256: each signed_pass
-    row then holds only the pass's own ~4 KB (writing and reading ~29 KB per
-    pass was most of PostgreSQL's CPU in a herd, docs/performance.md). Rows
+    (its image entries, 25 KB for the demo design), stored once by its SHA-256:
+    each signed_pass row then holds only the pass's own part (13 KB of the
+    demo's 38 KB, bench/passgen.py; writing and reading the whole archive per
+    pass was 42 % of PostgreSQL's statement time in a herd, docs/performance.md). Rows
     are never changed: a new design has a new digest."""
 
     __tablename__ = "signed_pass_part"

@@ -289,7 +289,7 @@ def sign_ahead(pass_ids: Iterable[int]) -> int:
                 # A miss later signs it (or shows the error).
                 log.warning("could not sign pass %d ahead: %r", pass_.id, data)
                 continue
-            # The design's images once (by digest), each pass's own ~4 KB.
+            # The design's images once (by digest), each pass's own part.
             shared, own = data
             digest = shared_digest(shared) if shared else ""
             if digest:

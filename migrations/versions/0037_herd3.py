@@ -1,8 +1,8 @@
 """signed_pass_part: the design's shared part of signed passes, stored once
 
-A signed .pkpass is ~29 KB, ~25 KB of it the design's images (the same bytes
-for every pass of the design). The worker now stores each pass's own part
-(~4 KB) in signed_pass with the SHA-256 of the shared part (`shared`), and the
+A signed .pkpass of the demo program is 38 KB, 25 KB of it the design's images
+(the same bytes for every pass of the design). The worker now stores each pass's
+own part (13 KB) in signed_pass with the SHA-256 of the shared part (`shared`), and the
 shared part once in signed_pass_part; the web service joins the two. Existing
 rows get shared = '' (their data is the whole archive) and are served as before.
 
