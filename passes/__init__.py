@@ -54,7 +54,9 @@ from passes.package import (
     build_files,
     build_manifest,
     build_pkpass,
+    build_pkpass_parts,
     content_fingerprint,
+    shared_digest,
 )
 from passes.passjson import build_pass_json, build_strings, encode_strings, rgb
 from passes.signing import Signer
@@ -84,6 +86,7 @@ __all__ = [
     "build_manifest",
     "build_pass_json",
     "build_pkpass",
+    "build_pkpass_parts",
     "build_strings",
     "content_fingerprint",
     "distance_km",
@@ -105,4 +108,5 @@ __all__ = [
     "render_logo",
     "rgb",
     "write_dev_pki",
+    "shared_digest",
 ]

@@ -111,11 +111,37 @@ def zip_pass(files: dict[str, bytes], steady: Collection[str] = ()) -> bytes:
     named in `steady` (the images, equal for every pass of a design) are built
     once with their CRC-32 and reused; the archive is the one zipfile writes.
     """
+    shared, own = zip_parts(files, steady)
+    return shared + own
+
+
+@lru_cache(maxsize=64)
+def _joined(entries: tuple[_Entry, ...]) -> bytes:
+    # The same cached entries give the same bytes object (its hash then cached).
+    return b"".join(entry.local for entry in entries)
+
+
+@lru_cache(maxsize=64)
+def shared_digest(shared: bytes) -> str:
+    """SHA-256 (hex) of an archive's shared part: what a store of signed passes
+    keys it by (content-addressed, so a changed design is a new key)."""
+    return hashlib.sha256(shared).hexdigest()
+
+
+def zip_parts(
+    files: dict[str, bytes], steady: Collection[str] = ()
+) -> tuple[bytes, bytes]:
+    """`zip_pass` in two parts whose concatenation is the archive: the leading
+    entries named in `steady` (the design's images when they come first: the
+    same bytes for every pass of the design, one cached object), and the rest
+    (this pass's own entries and the central directory)."""
+    leading: list[_Entry] = []
     parts: list[bytes] = []
     central: list[bytes] = []
     offset = 0
     for name, data in files.items():
-        entry = _steady_entry(name, data) if name in steady else _entry(name, data)
+        steady_entry = name in steady
+        entry = _steady_entry(name, data) if steady_entry else _entry(name, data)
         central.append(
             _CENTRAL.pack(
                 0x02014B50,
@@ -138,19 +164,35 @@ def zip_pass(files: dict[str, bytes], steady: Collection[str] = ()) -> bytes:
             )
             + entry.name
         )
-        parts.append(entry.local)
+        if steady_entry and len(leading) == len(central) - 1:
+            leading.append(entry)
+        else:
+            parts.append(entry.local)
         offset += len(entry.local)
     directory = b"".join(central)
     end = _END.pack(
         0x06054B50, 0, 0, len(central), len(central), len(directory), offset, 0
     )
-    return b"".join(parts) + directory + end
+    return _joined(tuple(leading)), b"".join(parts) + directory + end
 
 
 def build_pkpass(
     program: Program, member: Member, stores: Sequence[Store], signer: Signer
 ) -> bytes:
     """A signed .pkpass for the member's card."""
+    shared, own = build_pkpass_parts(program, member, stores, signer)
+    return shared + own
+
+
+def build_pkpass_parts(
+    program: Program, member: Member, stores: Sequence[Store], signer: Signer
+) -> tuple[bytes, bytes]:
+    """`build_pkpass` as (shared, own), concatenated the archive: the design's
+    image entries come first, so `shared` is the same bytes object for every
+    pass of the design; `own` is the pass's own entries (pass.json, strings,
+    manifest, signature) and the zip's directory (13 KB of the demo pass's
+    38 KB, `bench/passgen.py`). A store of signed passes keeps `shared` once
+    per design (`shared_digest`)."""
     if (program.pass_type_identifier, program.team_identifier) != (
         signer.pass_type_identifier,
         signer.team_identifier,
@@ -160,8 +202,10 @@ def build_pkpass(
             f"(team {signer.team_identifier}), not {program.pass_type_identifier} "
             f"(team {program.team_identifier}); Wallet would refuse the pass"
         )
-    files = build_files(program, member, stores)
+    images = render_images(program.design)
+    # The images first: then they are the archive's shared leading part.
+    files = {**images, **build_files(program, member, stores)}
     manifest = build_manifest(files, image_sha1(program.design))
     files["manifest.json"] = manifest
     files["signature"] = signer.sign(manifest)
-    return zip_pass(files, steady=render_images(program.design).keys())
+    return zip_parts(files, steady=images.keys())

@@ -16,7 +16,7 @@ from app.models.membership import MembershipPlan, MembershipSale
 from app.models.message import MemberMessage
 from app.models.offer import MemberOffer, Offer
 from app.models.outbound import OutboundMessage, SignupCode
-from app.models.pass_cache import SignedPass
+from app.models.pass_cache import SignedPass, SignedPassPart
 from app.models.program import Program, ProgramImage, Store
 from app.models.push import PushDelivery
 from app.models.referral import Referral, ReferralOpen
@@ -68,6 +68,7 @@ __all__ = [
     "Registration",
     "SavedSegment",
     "SignedPass",
+    "SignedPassPart",
     "SignupCode",
     "Store",
     "WalletEvent",

@@ -26,6 +26,25 @@ class SignedPass(Base):
     # SHA-256 of the pass certificate that signed it: a row signed with a
     # replaced certificate is never served (it counts as a miss and is re-signed).
     certificate: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    # SHA-256 of the archive's shared leading part (the design's images, in
+    # SignedPassPart): the archive is that part followed by `data`. '' when
+    # `data` is the whole archive (a miss signed by the web service).
+    shared: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SignedPassPart(Base):
+    """The leading part of signed archives that every pass of a design shares
+    (its image entries, 25 KB for the demo design), stored once by its SHA-256:
+    each signed_pass row then holds only the pass's own part (13 KB of the
+    demo's 38 KB, bench/passgen.py; writing and reading the whole archive per
+    pass was 42 % of PostgreSQL's statement time in a herd, docs/performance.md). Rows
+    are never changed: a new design has a new digest."""
+
+    __tablename__ = "signed_pass_part"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -33,12 +33,13 @@ from sqlalchemy.orm import selectinload
 
 from app.database import read_rows, write_aside
 from app.extensions import db
-from app.models import Pass, Program, SignedPass
+from app.models import Pass, Program, SignedPass, SignedPassPart
 from app.services import passes as pass_service
-from passes import PassSigningError
+from passes import PassSigningError, shared_digest
 
 log = logging.getLogger(__name__)
 T = SignedPass.__table__
+PART = SignedPassPart.__table__
 _DUMMY_TOKEN = "x" * 32
 
 
@@ -51,6 +52,7 @@ def _store_statement(dialect: str) -> Any:
         modified_at=bindparam("b_modified"),
         data=bindparam("b_data"),
         certificate=bindparam("b_certificate"),
+        shared=bindparam("b_shared"),
     )
     return statement.on_conflict_do_update(
         index_elements=[T.c.pass_id],
@@ -59,6 +61,7 @@ def _store_statement(dialect: str) -> Any:
             "modified_at": statement.excluded.modified_at,
             "data": statement.excluded.data,
             "certificate": statement.excluded.certificate,
+            "shared": statement.excluded.shared,
             "created_at": statement.excluded.created_at,
         },
         where=and_(
@@ -68,26 +71,63 @@ def _store_statement(dialect: str) -> Any:
     )
 
 
-def _row(pass_: Pass, data: bytes, certificate: str) -> dict[str, Any]:
+def _part_statement(dialect: str) -> Any:
+    """Insert of a shared part; one already stored (same digest, so the same
+    bytes) is left as it is."""
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(PART)
+    return insert.values(
+        digest=bindparam("b_digest"), data=bindparam("b_data")
+    ).on_conflict_do_nothing(index_elements=[PART.c.digest])
+
+
+def _row(
+    pass_: Pass, data: bytes, certificate: str, shared: str = ""
+) -> dict[str, Any]:
     return {
         "b_pass": pass_.id,
         "b_tag": pass_.update_tag,
         "b_modified": pass_.updated_at,
         "b_data": data,
         "b_certificate": certificate,
+        "b_shared": shared,
     }
 
 
 def cached(pass_: Pass) -> bytes | None:
     """The cached bytes of the pass at its current tag and certificate, if any."""
-    return db.session.scalar(
-        select(T.c.data).where(
+    row = db.session.execute(
+        select(T.c.data, T.c.shared).where(
             T.c.pass_id == pass_.id,
             T.c.update_tag == pass_.update_tag,
             T.c.modified_at == pass_.updated_at,
             T.c.certificate == pass_service.signer(pass_.program).fingerprint,
         )
-    )
+    ).first()
+    return None if row is None else _whole(row[0], row[1])
+
+
+# digest -> a shared part's bytes: content-addressed (a part never changes
+# under its digest), so a process keeps the few designs it serves; a changed
+# design is a new digest, read once.
+_parts: dict[str, bytes] = {}
+_PARTS_KEPT = 32
+_PART = select(PART.c.data).where(PART.c.digest == bindparam("b_digest"))
+
+
+def _whole(data: bytes, shared: str) -> bytes | None:
+    """The archive of a cache row: its shared part (by digest) and its own
+    bytes; None if that part is not stored (then it counts as a miss)."""
+    if not shared:
+        return data  # the whole archive
+    part = _parts.get(shared)
+    if part is None:
+        rows = read_rows(_PART, {"b_digest": shared})
+        if not rows:
+            return None
+        if len(_parts) >= _PARTS_KEPT:
+            _parts.pop(next(iter(_parts)))
+        part = _parts[shared] = rows[0][0]
+    return part + data
 
 
 def pkpass(pass_: Pass) -> bytes:
@@ -133,6 +173,7 @@ _DOWNLOAD = (
         Program.pass_cert_file,
         Program.pass_key_file,
         Program.wwdr_cert_file,
+        T.c.shared,
     )
     .join(Program, Pass.program_id == Program.id)
     .outerjoin(
@@ -163,6 +204,8 @@ def download(pass_type: str, serial: str, token: str) -> Download | None:
     data = row[3]
     if data is not None and row[4] != _fingerprint(row[5], row[6], row[7]):
         data = None  # signed with a replaced certificate: sign again
+    if data is not None:
+        data = _whole(data, row[8])
     return Download(row[0], row[2], data)
 
 
@@ -236,6 +279,7 @@ def sign_ahead(pass_ids: Iterable[int]) -> int:
     (signing happens outside it, so SQLite's write lock is held only to write)."""
     wanted = sorted(set(pass_ids))
     rows: list[dict[str, Any]] = []
+    parts: dict[str, bytes] = {}
     for start in range(0, len(wanted), 500):
         group = _uncached(wanted[start : start + 500])
         built = pass_service.build_pkpasses([pass_ for pass_, _ in group])
@@ -244,17 +288,29 @@ def sign_ahead(pass_ids: Iterable[int]) -> int:
             if isinstance(data, Exception):
                 # A miss later signs it (or shows the error).
                 log.warning("could not sign pass %d ahead: %r", pass_.id, data)
-            else:
-                rows.append(_row(pass_, data, certificate))
+                continue
+            # The design's images once (by digest), each pass's own part.
+            shared, own = data
+            digest = shared_digest(shared) if shared else ""
+            if digest:
+                parts[digest] = shared
+            rows.append(_row(pass_, own, certificate, digest))
     db.session.rollback()
     if rows:
-        store(rows)
+        store(rows, parts)
     return len(rows)
 
 
-def store(rows: list[dict[str, Any]]) -> None:
+def store(rows: list[dict[str, Any]], parts: dict[str, bytes] | None = None) -> None:
+    """Upsert cache rows, with the shared parts they name (in one transaction,
+    parts first: a row never names a part that is not stored)."""
     engine = db.engine
     with engine.execution_options(sqlite_begin="immediate").begin() as conn:
+        if parts:
+            conn.execute(
+                _part_statement(conn.dialect.name),
+                [{"b_digest": k, "b_data": v} for k, v in parts.items()],
+            )
         _store(conn, rows)
 
 

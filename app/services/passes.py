@@ -618,13 +618,17 @@ def build_pkpass(pass_: Pass) -> bytes:
     return passes.build_pkpass(*pass_inputs(pass_), signer=signer(pass_.program))
 
 
-def build_pkpasses(passes_: Sequence[Pass]) -> dict[int, bytes | Exception]:
-    """`build_pkpass` of many passes (program and member loaded), by pass id; a
+def build_pkpasses(
+    passes_: Sequence[Pass],
+) -> dict[int, tuple[bytes, bytes] | Exception]:
+    """`build_pkpass` of many passes (program and member loaded), by pass id, as
+    (shared, own) parts (`passes.build_pkpass_parts`: the design's images, the
+    same bytes object for every pass of the design, and the pass's own); a
     pass that cannot be built maps to its error. What passes of one program share
     is prepared once: the program's view and signer, every member's offers (one
     query instead of one per pass) and the nearest-ten choices. (The worker signs
     a campaign's passes ahead with this: docs/performance.md, "The device herd".)"""
-    out: dict[int, bytes | Exception] = {}
+    out: dict[int, tuple[bytes, bytes] | Exception] = {}
     by_program: dict[int, list[Pass]] = {}
     for pass_ in passes_:
         by_program.setdefault(pass_.program_id, []).append(pass_)
@@ -647,7 +651,7 @@ def build_pkpasses(passes_: Sequence[Pass]) -> dict[int, bytes | Exception]:
             try:
                 if place not in nearest:
                     nearest[place] = nearest_stores(member)
-                out[pass_.id] = passes.build_pkpass(
+                out[pass_.id] = passes.build_pkpass_parts(
                     view,
                     member_view(pass_, held.get(pass_.member_id, NO_OFFERS)),
                     nearest[place],

@@ -308,6 +308,34 @@ def test_in_ids_binds_the_ids_as_one_parameter(app: Flask, demo: Demo) -> None:
         assert len(compiled.params) == 1
 
 
+def test_in_ids_is_a_constant_array_on_postgresql(app: Flask, demo: Demo) -> None:
+    """The ids reach PostgreSQL's planner as an int[] constant, so a scan hashes
+    them once: cast from a VARCHAR parameter (array_in is only stable) it was
+    searched linearly for every row, quadratic in the batch (Stop 16)."""
+    with app.app_context():
+        if db.session.get_bind().dialect.name != "postgresql":
+            pytest.skip("PostgreSQL's planner")
+        program = db.session.get(Program, demo.program_id)
+        ids = [add_member(program).id for _ in range(3)]
+        db.session.commit()
+        stmt = select(Member.id).where(in_ids(Member.id, [*ids, *range(-50, 0)]))
+        compiled = stmt.compile(db.session.get_bind())
+        conn = db.session.connection()
+        conn.exec_driver_sql("SET LOCAL enable_indexscan = off")
+        conn.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
+        plan = "\n".join(
+            row[0]
+            for row in conn.exec_driver_sql(
+                "EXPLAIN (VERBOSE) " + str(compiled), compiled.params
+            )
+        )
+        db.session.rollback()
+        assert "Seq Scan" in plan
+        assert "cstring" not in plan
+        assert "::integer[]" in plan
+        assert sorted(db.session.scalars(stmt)) == sorted(ids)
+
+
 def test_member_table_leaves_room_for_hot_updates(app: Flask) -> None:
     """PostgreSQL: fillfactor 50 on member (migration 0013_pgenq)."""
     with app.app_context():

@@ -32,7 +32,15 @@ from sqlalchemy import func, insert, select, update
 
 from app.config import ROOT
 from app.extensions import db
-from app.models import Device, Member, Pass, PushDelivery, Registration, SignedPass
+from app.models import (
+    Device,
+    Member,
+    Pass,
+    PushDelivery,
+    Registration,
+    SignedPass,
+    SignedPassPart,
+)
 from app.models.base import utcnow
 from app.services.passes import move_changed_passes
 from tests.app.test_gunicorn import free_port
@@ -298,16 +306,20 @@ def test_two_web_processes_and_two_workers_serve_a_herd_and_a_kill_loses_nothing
                 .where(Pass.serial_number.like("cluster%"))
                 .group_by(PushDelivery.status)
             ).all()
-            cached = dict(
-                db.session.execute(
-                    select(Pass.serial_number, SignedPass.data)
+            cached = {
+                serial: (shared or b"") + own
+                for serial, shared, own in db.session.execute(
+                    select(Pass.serial_number, SignedPassPart.data, SignedPass.data)
                     .join(SignedPass, SignedPass.pass_id == Pass.id)
+                    .outerjoin(
+                        SignedPassPart, SignedPassPart.digest == SignedPass.shared
+                    )
                     .where(
                         Pass.serial_number.like("cluster%"),
                         SignedPass.update_tag == Pass.update_tag,
                     )
                 ).all()
-            )
+            }
         assert outbox == [("sent", MEMBERS)]
         # The shared cache: each pass's row at its tag (signed by whichever
         # worker pushed it) is what either web process served.

@@ -17,19 +17,34 @@ DEVICE = "plan-device-0001"
 
 
 def statements_of(app: Flask, call: Any) -> list[tuple[str, Any]]:
-    """The SELECTs (with parameters) `call` runs in an app context."""
+    """The SELECTs (with parameters) `call` runs in an app context: seen by
+    SQLAlchemy on SQLite, at the psycopg cursor on PostgreSQL (where read_rows
+    runs the herd's statements on the connection itself)."""
+    from app.database import _Cursor
+
     seen: list[tuple[str, Any]] = []
 
     def before(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
+        if conn.dialect.name == "sqlite" and statement.lstrip().upper().startswith(
+            "SELECT"
+        ):
             seen.append((statement, params))
+
+    execute = _Cursor.execute
+
+    def recorded(cursor: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        if str(query).lstrip().upper().startswith("SELECT"):
+            seen.append((str(query), params))
+        return execute(cursor, query, params, **kwargs)
 
     with app.app_context():
         engine = db.engine
         event.listen(engine, "before_cursor_execute", before)
+        _Cursor.execute = recorded  # type: ignore[method-assign]
         try:
             call()
         finally:
+            _Cursor.execute = execute  # type: ignore[method-assign]
             event.remove(engine, "before_cursor_execute", before)
             db.session.rollback()
     return seen
@@ -115,7 +130,7 @@ def test_a_cached_pass_download_is_one_statement(
 
 
 def test_the_herd_gets_run_outside_a_transaction_on_postgresql(
-    app: Flask, client: FlaskClient, demo: Demo
+    app: Flask, client: FlaskClient, demo: Demo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One round trip per GET: no BEGIN before the statement, no ROLLBACK after."""
     from app.models import Pass
@@ -138,15 +153,22 @@ def test_the_herd_gets_run_outside_a_transaction_on_postgresql(
         )
         assert pass_cache.sign_ahead([pass_id]) == 1
         db.session.remove()
-    # psycopg reports INTRANS after a statement run inside a transaction.
+    # psycopg reports INTRANS after a statement run inside a transaction. The
+    # herd's statements run on the psycopg connection itself (read_rows), so
+    # they are seen at its cursor, with what it sent.
+    from app.database import _Cursor
+
     states: list[str] = []
+    sent: list[str] = []
+    execute = _Cursor.execute
 
-    def after(conn: Any, cursor: Any, *_: Any) -> None:
+    def recorded(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(str(query).split()[0].upper())
+        result = execute(cursor, query, *args, **kwargs)
         states.append(cursor.connection.info.transaction_status.name)
+        return result
 
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "after_cursor_execute", after)
+    monkeypatch.setattr(_Cursor, "execute", recorded)
     try:
         listed = client.get(
             f"/wallet/v1/devices/{DEVICE}/registrations/{demo.pass_type}"
@@ -157,10 +179,11 @@ def test_the_herd_gets_run_outside_a_transaction_on_postgresql(
             headers={"Authorization": f"ApplePass {p.token}"},
         )
     finally:
-        event.remove(engine, "after_cursor_execute", after)
+        monkeypatch.undo()
     assert listed.status_code == 200
     assert downloaded.status_code == 200
     assert states == ["IDLE", "IDLE"]
+    assert sent == ["SELECT", "SELECT"]  # no BEGIN, no ROLLBACK
 
 
 def test_the_herd_gets_leave_the_orm_session_alone(
@@ -222,3 +245,38 @@ def test_the_herd_gets_leave_the_orm_session_alone(
     assert unchanged.status_code == 304
     assert unknown.status_code == 404
     assert begun == []
+
+
+def test_a_herd_get_on_a_killed_connection_is_one_503(
+    app: Flask, client: FlaskClient, demo: Demo, database_url: str
+) -> None:
+    """read_rows runs on the psycopg connection itself: a connection the server
+    killed still ends as SQLAlchemy's error (503, never a 500) and leaves the
+    pool, so the next GET works."""
+    from sqlalchemy import create_engine
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("pg_terminate_backend is PostgreSQL")
+    p = demo.passes[0]
+    registered = client.post(
+        f"/wallet/v1/devices/{DEVICE}/registrations/{demo.pass_type}/{p.serial}",
+        json={"pushToken": "cd" * 32},
+        headers={"Authorization": f"ApplePass {p.token}"},
+    )
+    assert registered.status_code == 201
+    path = f"/wallet/v1/devices/{DEVICE}/registrations/{demo.pass_type}"
+    assert client.get(path).status_code == 200  # the pooled connection is used
+    admin = create_engine(database_url.rsplit("/", 1)[0] + "/postgres")
+    with admin.begin() as conn:
+        killed = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": database_url.rsplit("/", 1)[1]},
+        ).scalar()
+    admin.dispose()
+    assert killed
+    statuses = [client.get(path).status_code for _ in range(3)]
+    assert statuses[0] in (200, 503)
+    assert statuses[1:] == [200, 200]

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 
 import passes
 from app.extensions import db
-from app.models import Member, Pass, SignedPass
+from app.models import Member, Pass, Program, SignedPass, SignedPassPart
 from app.push import worker as worker_module
 from app.push.senders import build_senders
 from app.push.worker import Pacer, Settings, Worker
@@ -40,11 +40,18 @@ def auth(p: DemoPass) -> dict[str, str]:
 
 
 def cache_rows(app: Flask) -> list[tuple[int, int, bytes]]:
+    """(pass id, tag, the whole archive) of each cache row: its shared part
+    (the design's images, when the worker signed it) and its own bytes."""
     with app.app_context():
         rows = db.session.execute(
-            select(SignedPass.pass_id, SignedPass.update_tag, SignedPass.data)
+            select(
+                SignedPass.pass_id,
+                SignedPass.update_tag,
+                func.coalesce(SignedPassPart.data, b""),
+                SignedPass.data,
+            ).outerjoin(SignedPassPart, SignedPassPart.digest == SignedPass.shared)
         ).all()
-        return [tuple(row) for row in rows]  # type: ignore[misc]
+        return [(pass_id, tag, shared + own) for pass_id, tag, shared, own in rows]
 
 
 def pass_state(app: Flask, member_id: int) -> tuple[int, int]:
@@ -166,6 +173,7 @@ def test_an_older_version_never_replaces_a_newer_one(app: Flask, demo: Demo) -> 
             "b_tag": tag + 5,
             "b_modified": modified,
             "b_certificate": "",
+            "b_shared": "",
         }
         pass_cache.store([{**newer, "b_data": b"newer"}])
         pass_cache.store([{**newer, "b_tag": tag, "b_data": b"older"}])
@@ -375,8 +383,9 @@ def test_a_batch_builds_the_same_passes_as_one_by_one(
         batch = pass_service.build_pkpasses(group)
         for pass_ in group:
             alone = pass_service.build_pkpass(pass_)
-            built = batch[pass_.id]
-            assert isinstance(built, bytes)
+            parts = batch[pass_.id]
+            assert isinstance(parts, tuple)
+            built = parts[0] + parts[1]
             verify_pkpass(built, pki_dir / "ca.pem", tmp_path)
             with (
                 zipfile.ZipFile(io.BytesIO(built)) as one,
@@ -403,3 +412,63 @@ def test_postgresql_keeps_the_bytes_uncompressed(app: Flask, database_url: str) 
             )
         )
     assert storage == "e"
+
+
+def test_the_design_s_images_are_stored_once_and_each_pass_its_own_part(
+    app: Flask, client: FlaskClient, demo: Demo, pki_dir: Path, tmp_path: Path
+) -> None:
+    """Signed ahead, a row holds the pass's own ~4 KB and the digest of the
+    design's shared part (its image entries), stored once for all its passes;
+    the web serves the two joined: a whole archive that verifies."""
+    with app.app_context():
+        ids = list(db.session.scalars(select(Pass.id).order_by(Pass.id)))
+        assert pass_cache.sign_ahead(ids) == len(ids) > 1
+        [(digest, shared)] = db.session.execute(
+            select(SignedPassPart.digest, SignedPassPart.data)
+        ).all()
+        rows = db.session.execute(select(SignedPass.shared, SignedPass.data)).all()
+    assert {row[0] for row in rows} == {digest}
+    assert all(len(own) < len(shared) for _, own in rows)
+    for p in demo.passes:
+        served = client.get(pass_url(demo, p), headers=auth(p))
+        assert served.status_code == 200
+        assert served.data.startswith(shared)
+        verify_pkpass(served.data, pki_dir / "ca.pem", tmp_path)
+    assert sorted(data for _, _, data in cache_rows(app)) == sorted(
+        client.get(pass_url(demo, p), headers=auth(p)).data for p in demo.passes
+    )
+
+
+def test_a_changed_design_is_a_new_shared_part(
+    app: Flask, client: FlaskClient, demo: Demo, pki_dir: Path, tmp_path: Path
+) -> None:
+    """A new design (its images) gets a new digest: a web process that served
+    the old images (and keeps them by digest) serves the new ones, with a
+    manifest that matches them."""
+    p = demo.passes[0]
+    with app.app_context():
+        pass_id = db.session.scalar(
+            select(Pass.id).where(Pass.serial_number == p.serial)
+        )
+        assert pass_cache.sign_ahead([pass_id]) == 1
+    before = client.get(pass_url(demo, p), headers=auth(p))
+    with app.app_context():
+        program = db.session.get_one(Program, demo.program_id)
+        program.design = {**program.design, "background": "#102030"}
+        pass_ = db.session.get_one(Pass, pass_id)
+        assert refresh_pass(pass_)
+        db.session.commit()
+        assert pass_cache.sign_ahead([pass_id]) == 1
+        digests = set(db.session.scalars(select(SignedPassPart.digest)))
+        current = db.session.scalar(select(SignedPass.shared))
+    assert len(digests) == 2
+    assert current in digests
+    after = client.get(pass_url(demo, p), headers=auth(p))
+    assert after.status_code == 200
+    verify_pkpass(after.data, pki_dir / "ca.pem", tmp_path)
+    with (
+        zipfile.ZipFile(io.BytesIO(before.data)) as old,
+        zipfile.ZipFile(io.BytesIO(after.data)) as new,
+    ):
+        assert old.read("strip@2x.png") != new.read("strip@2x.png")
+        assert json.loads(new.read("pass.json"))["backgroundColor"] == "rgb(16, 32, 48)"
