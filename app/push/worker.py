@@ -596,11 +596,20 @@ class Worker:
                 log.exception("push worker could not read the tills' rate")
             await self._sleep(self.settings.tills_poll_seconds)
 
+    def tills_floor(self) -> float:
+        """PUSH_TILLS_FLOOR, but never so low that the batches claimed at the
+        full rate just before the tills started (up to `batches_in_flight`
+        seconds' worth) take more than half their lease: a lease that runs out
+        lets the rows be claimed and pushed again."""
+        settings = self.settings
+        least = 2 * settings.batches_in_flight / max(settings.lease_seconds, 1.0)
+        return min(1.0, max(settings.tills_floor, least))
+
     def heed_tills(self, watch: TillWatch) -> float:
         """One read of the tills' rate; sets and returns the pacer's share."""
         settings = self.settings
         tills = watch.sample()
-        share = till_share(tills, settings.tills_full, settings.tills_floor)
+        share = till_share(tills, settings.tills_full, self.tills_floor())
         if (share < 1.0) != (self.pacer.share < 1.0):
             log.info(
                 "push worker: tills at %.0f purchases/s, pushing at %.1f/s",

@@ -40,6 +40,18 @@ def test_the_pacer_goes_at_its_share_of_the_rate() -> None:
     assert pacer.batch(1000) == 100
 
 
+def test_the_floor_keeps_claimed_batches_within_their_lease() -> None:
+    """Up to batches_in_flight seconds' worth may be claimed at the full rate
+    just before the tills start; at the floor they must still go out within
+    half the lease, or the rows could be claimed and pushed twice."""
+    low = Settings(rate_limit=300, tills_full=300, tills_floor=0.001)
+    assert Worker(None, {}, low).tills_floor() == pytest.approx(0.05)  # type: ignore[arg-type]
+    longer = Settings(tills_full=300, tills_floor=0.001, lease_seconds=600)
+    assert Worker(None, {}, longer).tills_floor() == pytest.approx(0.01)  # type: ignore[arg-type]
+    high = Settings(tills_full=300, tills_floor=0.2)
+    assert Worker(None, {}, high).tills_floor() == 0.2  # type: ignore[arg-type]
+
+
 def test_settings_read_the_tills_from_the_config() -> None:
     settings = Settings.from_config(
         {"PUSH_RATE_LIMIT": "300", "PUSH_TILLS_FULL": "250", "PUSH_TILLS_FLOOR": "0.1"}
