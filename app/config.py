@@ -93,6 +93,10 @@ def from_environment() -> dict[str, object]:
         "PUSH_STEP_SECONDS": _env("PUSH_STEP_SECONDS"),
         # ... and signs the passes of this many steps together (5).
         "PUSH_SIGN_STEPS": _env("PUSH_SIGN_STEPS"),
+        # Paced pushes yield to the tills: at this many purchases/s the herd
+        # slows to PUSH_TILLS_FLOOR (0.05) of PUSH_RATE_LIMIT (0: off).
+        "PUSH_TILLS_FULL": _env("PUSH_TILLS_FULL"),
+        "PUSH_TILLS_FLOOR": _env("PUSH_TILLS_FLOOR"),
         # Delivery processes of `flask worker` (PostgreSQL; one core each).
         "PUSH_WORKER_PROCESSES": int(_env("PUSH_WORKER_PROCESSES", "1") or 1),
         # CPU niceness the worker adds to itself at start (signing and pushing a

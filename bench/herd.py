@@ -24,11 +24,16 @@ PostgreSQL and gunicorn, as the POS would be served by its own pool), waits for
 the herd's first push, then sells at R purchases/s for `--pos-seconds`; both
 reports are printed. `--web-nice N` starts the herd's gunicorn (the wallet web
 service's pool) at niceness N, the deployment docs/operations.md describes.
+`--pos-shared` makes the tills sell in the herd's own database instead (as in
+production, where the worker can see them: `--tills-full N` sets
+PUSH_TILLS_FULL, the worker yielding to them); the campaign then waits until
+the tills are set up.
 
     .venv/bin/python bench/herd.py [--devices 100000] [--web 2] [--clients 64]
         [--baseline REF] [--push-rate 0] [--worker-processes 1]
         [--wallet-limit "100000 per minute"] [--worker-nice 10] [--web-nice 0]
-        [--phones-nice 0] [--pos-rate 0] [--pos-seconds 20]
+        [--phones-nice 0] [--pos-rate 0] [--pos-seconds 20] [--pos-shared]
+        [--tills-full 0] [--tills-floor 0.05]
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -412,6 +418,7 @@ def run(
     work: Path,
     args: argparse.Namespace,
     pos_go: Path | None = None,
+    start_pos: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     port = free_port()
     env = {
@@ -433,6 +440,8 @@ def run(
         "PUSH_RATE_LIMIT": str(args.push_rate),
         "PUSH_WORKER_PROCESSES": str(args.worker_processes),
         "WORKER_NICE": str(args.worker_nice),
+        "PUSH_TILLS_FULL": str(args.tills_full),
+        "PUSH_TILLS_FLOOR": str(args.tills_floor),
         # Every phone here shares 127.0.0.1; see --wallet-limit.
         "RATELIMIT_WALLET": args.wallet_limit,
         "RATELIMIT_WALLET_ADDRESS": args.wallet_limit,
@@ -448,6 +457,8 @@ def run(
         [*flask, "init-db"], cwd=code, env=env, check=True, capture_output=True
     )
     phones, marketer = populate_with(code, url, certs, args.devices)
+    if start_pos is not None:
+        start_pos(url)  # the tills set up in this database meanwhile
     log = open(work / f"{label}-servers.log", "w")  # noqa: SIM115 - for the run
     processes = [
         subprocess.Popen(
@@ -469,6 +480,9 @@ def run(
     try:
         wait_until(lambda: healthy(base), "gunicorn")
         register_all(base, phones, args.clients)
+        if start_pos is not None and pos_go is not None:
+            # The campaign waits for the tills to be set up (--pos-shared).
+            wait_until(lambda: pos_go.with_suffix(".ready").exists(), "the tills")
         by_token = {phone.push_token: phone for phone in phones}
         apns.reset()
         tally = Tally()
@@ -672,33 +686,51 @@ def main() -> None:
         "during the herd (of the current code)",
     )
     parser.add_argument("--pos-seconds", type=float, default=20)
+    parser.add_argument(
+        "--pos-shared",
+        action="store_true",
+        help="the tills sell in the herd's database (as in production) instead "
+        "of their own PostgreSQL",
+    )
+    parser.add_argument(
+        "--tills-full",
+        type=float,
+        default=0,
+        help="PUSH_TILLS_FULL: purchases/s at which the worker slows the herd to "
+        "its floor (needs --push-rate and --pos-shared to matter)",
+    )
+    parser.add_argument(
+        "--tills-floor", type=float, default=0.05, help="PUSH_TILLS_FLOOR"
+    )
     parser.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="herd-"))
     pos_go: Path | None = None
-    pos: subprocess.Popen[bytes] | None = None
-    if args.pos_rate:
-        # Set up now, beside the herd's own set-up; it sells once pos_go exists.
-        pos_go = work / "pos-go"
+    pos_started: list[subprocess.Popen[bytes]] = []
+
+    def start_pos(into: str | None = None) -> None:
+        """bench/pos_load.py, selling once pos_go exists: in its own database
+        or (--pos-shared) in the herd's."""
+        assert pos_go is not None
         pos_log = open(work / "pos_load.log", "wb")  # noqa: SIM115 - for the run
-        pos = subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "bench" / "pos_load.py"),
-                "--rates",
-                f"{args.pos_rate:g}",
-                "--scenarios",
-                "steady",
-                "--seconds",
-                f"{args.pos_seconds:g}",
-                "--start-file",
-                str(pos_go),
-            ],
-            cwd=ROOT,
-            stdout=pos_log,
-            stderr=subprocess.STDOUT,
+        command = [
+            sys.executable,
+            str(ROOT / "bench" / "pos_load.py"),
+            *("--rates", f"{args.pos_rate:g}", "--scenarios", "steady"),
+            *("--seconds", f"{args.pos_seconds:g}", "--start-file", str(pos_go)),
+            *(["--into", into] if into else []),
+        ]
+        pos_started.append(
+            subprocess.Popen(
+                command, cwd=ROOT, stdout=pos_log, stderr=subprocess.STDOUT
+            )
         )
+
+    if args.pos_rate:
+        pos_go = work / "pos-go"
+        if not args.pos_shared:
+            start_pos()  # set up now, beside the herd's own set-up
     certs = dev_certs(work)
     apns = ApnsStandIn(
         str(certs / "apns-server.pem"),
@@ -730,15 +762,16 @@ def main() -> None:
                 work,
                 args,
                 pos_go if label == "current" else None,
+                start_pos if label == "current" and args.pos_shared else None,
             )
         admin.dispose()
     finally:
-        apns.stop()
-        postgres.stop()
-        if pos is not None:
+        for pos in pos_started:  # before PostgreSQL stops: --pos-shared uses it
             if pos_go is not None:
                 pos_go.touch()  # never leave it waiting
             pos.wait(timeout=600)
+        apns.stop()
+        postgres.stop()
     for result in results.values():
         result["rate"] = result["updated"] / result["t100"] if result["t100"] else 0
     labels = list(results)
@@ -756,11 +789,17 @@ def main() -> None:
     for label in labels:
         if results[label]["failures"]:
             print(f"{label}: failures {results[label]['failures']}")
-    if pos is not None:
+    if pos_started:
         print(
             f"\nThe tills during the herd (bench/pos_load.py --rates {args.pos_rate:g}"
             f" --scenarios steady --seconds {args.pos_seconds:g}, started at the "
-            "first push):"
+            "first push"
+            + (
+                ", selling in the herd's database: its PostgreSQL CPU counts both"
+                if args.pos_shared
+                else ""
+            )
+            + f"; PUSH_TILLS_FULL={args.tills_full:g}):"
         )
         report = (work / "pos_load.log").read_text(errors="replace")
         print(report[report.find("POS load:") :].strip() or report[-3000:])

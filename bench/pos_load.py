@@ -24,12 +24,16 @@ the instances redeemed equal the offers the tills were told were redeemed.
 
     .venv/bin/python bench/pos_load.py [--cashiers 50] [--workers CPUs] [--threads 4]
         [--seconds 12] [--rates 100,300] [--retry-share 0.1] [--members 2000]
-        [--offer-share 0.2] [--start-file FILE]
+        [--offer-share 0.2] [--start-file FILE] [--into DATABASE_URL]
+
+With --into URL the tills sell in that existing database (its first program and
+stores) instead of a throwaway server's copies: bench/herd.py --pos-shared.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -44,6 +48,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +67,7 @@ from app.models import (  # noqa: E402
     MemberOffer,
     Offer,
     Pass,
+    Program,
     Store,
 )
 from app.models.base import utcnow  # noqa: E402
@@ -71,6 +77,7 @@ from app.services.passes import barcode_secret  # noqa: E402
 from tests.support.postgres import PostgresServer  # noqa: E402
 
 SECRET_KEY = "bench-secret-" + secrets.token_hex(8)
+TILLS = "bench-tills"  # the consent version that marks this bench's members
 OPENING_POINTS = 100
 
 
@@ -86,20 +93,79 @@ class Instances:
             return self.pairs.pop() if self.pairs else None
 
 
-def prepare_offers(
-    server: PostgresServer, barcodes: list[str]
-) -> list[tuple[str, int]]:
+class Place:
+    """Where the tills sell. Normally a throwaway PostgreSQL: a template
+    database prepared once and copied for each scenario (dropped after). With
+    `--into URL`, that existing, migrated database itself: bench/herd.py
+    --pos-rate sells in the herd's database, as the tills and a campaign share
+    one in production (and the worker watches the tills there, PUSH_TILLS_FULL).
+    It is prepared in place (its first program and stores; no demo seeding),
+    never copied or dropped."""
+
+    def __init__(self, into: str | None) -> None:
+        self.into = into
+        self.server = None if into else PostgresServer().start()
+
+    def template(self) -> str:
+        if self.server is None:
+            assert self.into is not None
+            return self.into
+        admin = create_engine(self.server.url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            if not conn.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = 'pos_template'")
+            ):
+                conn.execute(text("CREATE DATABASE pos_template"))
+        admin.dispose()
+        return self.server.url("pos_template")
+
+    @contextlib.contextmanager
+    def scenario(self, database: str) -> Iterator[str]:
+        """A database for one scenario: a fresh copy of the template."""
+        if self.server is None:
+            assert self.into is not None
+            yield self.into
+            return
+        admin = create_engine(self.server.url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{database}" TEMPLATE pos_template'))
+        try:
+            yield self.server.url(database)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+            admin.dispose()
+
+    def postmaster_pid(self) -> int:
+        if self.server is not None:
+            return int((self.server.data / "postmaster.pid").read_text().split()[0])
+        # A backend's parent is the postmaster.
+        engine = create_engine(self.template())
+        with engine.connect() as conn:
+            backend = conn.scalar(text("SELECT pg_backend_pid()"))
+            stat = Path(f"/proc/{backend}/stat").read_text()  # while it lives
+        engine.dispose()
+        return int(stat.rsplit(")", 1)[1].split()[1])
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+
+def prepare_offers(place: Place, barcodes: list[str]) -> list[tuple[str, int]]:
     """In the template database: a 10 % offer, one issued instance of it for
     each bench member. [(barcode, instance id)]"""
     app = create_app(
         {
-            "SQLALCHEMY_DATABASE_URI": server.url("pos_template"),
+            "SQLALCHEMY_DATABASE_URI": place.template(),
             "SECRET_KEY": SECRET_KEY,
         }
     )
     numbers = {barcode.partition("-")[0]: barcode for barcode in barcodes}
     with app.app_context():
-        member = db.session.scalar(select(Member).limit(1))
+        member = db.session.scalar(
+            select(Member).where(Member.consent_version == TILLS).limit(1)
+        )
         assert member is not None
         now = utcnow()
         offer = Offer(
@@ -164,26 +230,25 @@ def free_port() -> int:
 
 
 def prepare(
-    server: PostgresServer, members: int, devices_share: float = 0.0
+    place: Place, members: int, devices_share: float = 0.0
 ) -> tuple[list[str], list[str]]:
     """Template database: schema, demo program, keys, members, and for
     `devices_share` of the passes a registered iPhone (each purchase then queues
     a push). (keys, barcodes)"""
-    admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text("CREATE DATABASE pos_template"))
-    admin.dispose()
     app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": server.url("pos_template"),
-            "SECRET_KEY": SECRET_KEY,
-        }
+        {"SQLALCHEMY_DATABASE_URI": place.template(), "SECRET_KEY": SECRET_KEY}
     )
     with app.app_context():
-        from flask_migrate import upgrade
+        if place.into:
+            # Another bench's program, as it set it up (its pass type, texts).
+            found = db.session.scalar(select(Program).order_by(Program.id).limit(1))
+            assert found is not None, "--into: the database has no program"
+            program = found
+        else:
+            from flask_migrate import upgrade
 
-        upgrade()
-        program = seed_demo()
+            upgrade()
+            program = seed_demo()
         db.session.commit()
         keys = [
             create_key("pos", store=store, name="bench").key
@@ -208,7 +273,7 @@ def prepare(
                     "phone": f"+7900{i:07d}",
                     "language": "ru",
                     "city": "Москва",
-                    "consent_version": "bench",
+                    "consent_version": TILLS,
                     "consent_at": now,
                     "points": OPENING_POINTS,
                     "tier": program.base_tier,
@@ -304,10 +369,6 @@ def process_tree_cpu(pid: int) -> float:
         except (FileNotFoundError, ProcessLookupError):
             continue
     return total
-
-
-def postmaster_pid(server: PostgresServer) -> int:
-    return int((server.data / "postmaster.pid").read_text().split()[0])
 
 
 class Gunicorn:
@@ -463,7 +524,7 @@ def cashier(
 
 
 def run_scenario(
-    server: PostgresServer,
+    place: Place,
     name: str,
     keys: list[str],
     barcodes: list[str],
@@ -480,74 +541,72 @@ def run_scenario(
     start_file: Path | None = None,
 ) -> dict[str, str]:
     database = f"pos_{name}_{code[0]}"
-    admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{database}" TEMPLATE pos_template'))
-    gunicorn = Gunicorn(
-        server.url(database), workers, threads, worker_class, root=code[1]
-    )
-    try:
-        gunicorn.wait_ready(keys[0])
-        for key in keys:  # first use writes last_used_at; keep it out of the timing
-            gunicorn.wait_ready(key)
-        if start_file is not None:
-            # Another bench says when (bench/herd.py --pos-rate: its pushes began).
-            deadline = time.monotonic() + 3600
-            while not start_file.exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
-        # Warm-up (connections, imports, caches), then the measured run.
-        warm = Result()
-        interval = cashiers / rate if rate else None
-        # Each scenario's database is a fresh copy: every instance unused again.
-        offers = Instances(list(instances)) if instances else None
-        for phase, result, duration in (("warm", warm, 2.0), ("run", None, seconds)):
-            result = result or Result()
-            stop_at = time.monotonic() + duration
-            started = time.perf_counter()
-            pool = [
-                threading.Thread(
-                    target=cashier,
-                    args=(
-                        gunicorn.port,
-                        keys[i % len(keys)],
-                        barcodes,
-                        stop_at,
-                        interval,
-                        retry_share,
-                        result,
-                        hash((name, phase, i)),
-                        offers,
-                        offer_share,
-                    ),
+    with place.scenario(database) as url:
+        gunicorn = Gunicorn(url, workers, threads, worker_class, root=code[1])
+        postmaster = place.postmaster_pid()
+        try:
+            gunicorn.wait_ready(keys[0])
+            for key in keys:  # first use writes last_used_at; keep it out of the timing
+                gunicorn.wait_ready(key)
+            if start_file is not None:
+                start_file.with_suffix(".ready").touch()  # set up: the herd may begin
+                # Another bench says when (bench/herd.py --pos-rate: its pushes began).
+                deadline = time.monotonic() + 3600
+                while not start_file.exists() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            # Warm-up (connections, imports, caches), then the measured run.
+            warm = Result()
+            interval = cashiers / rate if rate else None
+            # Each scenario's database is a fresh copy: every instance unused again.
+            offers = Instances(list(instances)) if instances else None
+            for phase, result, duration in (
+                ("warm", warm, 2.0),
+                ("run", None, seconds),
+            ):
+                result = result or Result()
+                stop_at = time.monotonic() + duration
+                started = time.perf_counter()
+                pool = [
+                    threading.Thread(
+                        target=cashier,
+                        args=(
+                            gunicorn.port,
+                            keys[i % len(keys)],
+                            barcodes,
+                            stop_at,
+                            interval,
+                            retry_share,
+                            result,
+                            hash((name, phase, i)),
+                            offers,
+                            offer_share,
+                        ),
+                    )
+                    for i in range(cashiers)
+                ]
+                cpu_before = (
+                    process_tree_cpu(gunicorn.process.pid),
+                    process_tree_cpu(postmaster),
+                    time.process_time(),
                 )
-                for i in range(cashiers)
-            ]
-            cpu_before = (
-                process_tree_cpu(gunicorn.process.pid),
-                process_tree_cpu(postmaster_pid(server)),
-                time.process_time(),
-            )
-            load_before = os.getloadavg()[0]
-            for thread in pool:
-                thread.start()
-            for thread in pool:
-                thread.join()
-            elapsed = time.perf_counter() - started
-            cpu = (
-                process_tree_cpu(gunicorn.process.pid) - cpu_before[0],
-                process_tree_cpu(postmaster_pid(server)) - cpu_before[1],
-                time.process_time() - cpu_before[2],
-            )
-            load = (load_before + os.getloadavg()[0]) / 2
-        if start_file is not None:
-            start_file.with_suffix(".done").touch()
-        created = {**warm.created, **result.created}
-        problems = verify(server.url(database), created, warm, result)
-    finally:
-        gunicorn.stop()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-        admin.dispose()
+                load_before = os.getloadavg()[0]
+                for thread in pool:
+                    thread.start()
+                for thread in pool:
+                    thread.join()
+                elapsed = time.perf_counter() - started
+                cpu = (
+                    process_tree_cpu(gunicorn.process.pid) - cpu_before[0],
+                    process_tree_cpu(postmaster) - cpu_before[1],
+                    time.process_time() - cpu_before[2],
+                )
+                load = (load_before + os.getloadavg()[0]) / 2
+            if start_file is not None:
+                start_file.with_suffix(".done").touch()
+            created = {**warm.created, **result.created}
+            problems = verify(url, created, warm, result)
+        finally:
+            gunicorn.stop()
     with_offer = sum(
         1 for body in result.created.values() if body.get("offers_redeemed")
     )
@@ -585,8 +644,9 @@ def verify(database_url: str, created: dict[str, dict], *results: Result) -> lis
             text(
                 "SELECT count(*) FROM member m LEFT JOIN (SELECT member_id, sum(points)"
                 " AS s FROM ledger_entry GROUP BY member_id) l ON l.member_id = m.id"
-                " WHERE m.points <> coalesce(l.s, 0)"
-            )
+                " WHERE m.points <> coalesce(l.s, 0) AND m.consent_version = :tills"
+            ),
+            {"tills": TILLS},
         ).scalar_one()
         if wrong:
             problems.append(f"{wrong} balances differ from their ledger")
@@ -679,6 +739,12 @@ def main() -> None:
         "FILE.done after its measured run (bench/herd.py --pos-rate)",
     )
     parser.add_argument(
+        "--into",
+        help="sell in this existing, migrated PostgreSQL database (its first "
+        "program) instead of a throwaway server: one scenario, never copied or "
+        "dropped (bench/herd.py --pos-rate)",
+    )
+    parser.add_argument(
         "--scenarios",
         default="baseline,scaled,steady",
         help="which of baseline (1 worker), scaled, steady (the --rates) to run",
@@ -689,11 +755,11 @@ def main() -> None:
         codes.insert(0, ("old", Path(args.baseline).resolve()))
     chosen = set(args.scenarios.split(","))
 
-    server = PostgresServer().start()
+    place = Place(args.into)
     try:
         with tempfile.TemporaryDirectory():
-            keys, barcodes = prepare(server, args.members, args.devices_share)
-            instances = prepare_offers(server, barcodes) if args.offer_share else None
+            keys, barcodes = prepare(place, args.members, args.devices_share)
+            instances = prepare_offers(place, barcodes) if args.offer_share else None
         common = {
             "keys": keys,
             "barcodes": barcodes,
@@ -715,12 +781,12 @@ def main() -> None:
             for rate in (float(r) for r in args.rates.split(",") if r):
                 plan.append((f"steady_{rate:.0f}", args.workers, rate))
         rows = [
-            run_scenario(server, name, workers=workers, rate=rate, code=code, **common)
+            run_scenario(place, name, workers=workers, rate=rate, code=code, **common)
             for name, workers, rate in plan
             for code in codes
         ]
     finally:
-        server.stop()
+        place.stop()
     print(
         f"\nPOS load: {args.cashiers} cashiers, {args.retry_share:.0%} retried with "
         f"the same Idempotency-Key, {args.offer_share:.0%} redeeming an offer, "

@@ -24,9 +24,26 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, delete, exists, or_, select, update
+from sqlalchemy import (
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 
-from app.models import Device, Pass, Program, PushDelivery, Registration
+from app.models import (
+    Device,
+    Pass,
+    PosTransaction,
+    Program,
+    PushDelivery,
+    Registration,
+)
 from app.models.base import utcnow
 from app.models.push import DROPPED, FAILED, QUEUED, SENT
 from app.push import senders as s
@@ -59,6 +76,13 @@ class Settings:
     # doubled the worker's CPU per device in the herd bench at 30/s.
     step_seconds: float = 0.1
     sign_steps: int = 5
+    # Yielding to the tills (paced only): at this many purchases per second the
+    # herd slows to `tills_floor` of `rate_limit`, in proportion below it (0:
+    # off). The tills and the herd share the web tier's CPU; a purchase is the
+    # work that must not wait.
+    tills_full: float = 0.0
+    tills_floor: float = 0.05
+    tills_poll_seconds: float = 0.25
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -74,6 +98,8 @@ class Settings:
             "rate_limit": "PUSH_RATE_LIMIT",
             "step_seconds": "PUSH_STEP_SECONDS",
             "sign_steps": "PUSH_SIGN_STEPS",
+            "tills_full": "PUSH_TILLS_FULL",
+            "tills_floor": "PUSH_TILLS_FLOOR",
         }
         values: dict[str, Any] = {}
         for attribute, name in names.items():
@@ -96,7 +122,8 @@ PKPASS_CHANNELS = frozenset({"apns", "android"})
 
 
 class Pacer:
-    """At most `rate` sends per second on average (0: no limit)."""
+    """At most `rate` x `share` sends per second on average (rate 0: no
+    limit); `share` (0-1] is what the tills leave (TillWatch)."""
 
     def __init__(
         self,
@@ -105,9 +132,14 @@ class Pacer:
         step_seconds: float = 0.1,
     ) -> None:
         self.rate = rate
+        self.share = 1.0
         self.step_seconds = step_seconds
         self._clock = clock
         self._free_at = 0.0
+
+    @property
+    def current(self) -> float:
+        return self.rate * self.share
 
     def delay(self, count: int) -> float:
         """Seconds to wait before sending `count` more; books them."""
@@ -115,14 +147,14 @@ class Pacer:
             return 0.0
         now = self._clock()
         start = max(now, self._free_at)
-        self._free_at = start + count / self.rate
+        self._free_at = start + count / self.current
         return start - now
 
     def batch(self, size: int) -> int:
         """A claim size of about a second's worth (or `size`, unpaced)."""
         if self.rate <= 0:
             return size
-        return max(1, min(size, int(self.rate)))
+        return max(1, min(size, int(self.current)))
 
     def step(self) -> int:
         """Devices signed and pushed together when paced: about step_seconds'
@@ -130,7 +162,50 @@ class Pacer:
         one-second bursts the tills would feel (0: unpaced)."""
         if self.rate <= 0:
             return 0
-        return max(1, int(self.rate * self.step_seconds))
+        return max(1, int(self.current * self.step_seconds))
+
+
+class TillWatch:
+    """Purchases per second at the tills, from the growth of the highest
+    `pos_transaction` id over the last `window` seconds: the tills and the
+    worker share the database, and that read is one step down the primary
+    key, whatever the table's size."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        window: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.engine = engine
+        self.window = window
+        self._clock = clock
+        self._seen: collections.deque[tuple[float, int]] = collections.deque()
+        self._query = select(func.max(PosTransaction.id))
+
+    def sample(self) -> float:
+        """Purchases per second lately (0 until two reads are apart)."""
+        with self.engine.connect() as conn:
+            top = int(conn.scalar(self._query) or 0)
+        now = self._clock()
+        seen = self._seen
+        seen.append((now, top))
+        # Keep the newest read at least `window` old as the reference.
+        while len(seen) > 2 and now - seen[1][0] >= self.window:
+            seen.popleft()
+        then, before = seen[0]
+        if now - then <= 0:
+            return 0.0
+        return max(0, top - before) / (now - then)
+
+
+def till_share(tills: float, full: float, floor: float) -> float:
+    """The herd's share of its rate beside `tills` purchases/s: what the tills
+    leave of the web tier, if `full` purchases/s would take all of it, never
+    below `floor` (a campaign still moves on a busy day)."""
+    if full <= 0:
+        return 1.0
+    return min(1.0, max(floor, 1.0 - tills / full))
 
 
 class Worker:
@@ -463,6 +538,9 @@ class Worker:
             ",".join(self.senders),
             os.nice(0),
         )
+        watching: asyncio.Task[None] | None = None
+        if settings.tills_full > 0 and settings.rate_limit > 0:
+            watching = asyncio.create_task(self.yield_to_tills(TillWatch(self.engine)))
         try:
             while not self._stop.is_set():
                 self._report()
@@ -496,10 +574,50 @@ class Worker:
             if in_flight:
                 await asyncio.wait(in_flight)
         finally:
+            if watching is not None:
+                watching.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watching
             for sender in self.senders.values():
                 await sender.close()
             self._report(force=True)
         return self.stats
+
+    async def yield_to_tills(self, watch: TillWatch) -> None:
+        """Keep the pacer's share at what the tills leave (PUSH_TILLS_FULL),
+        read every `tills_poll_seconds`: a till starting to sell slows the next
+        pushes within a fraction of a second, and the herd speeds up again once
+        the tills quieten."""
+        while not self._stop.is_set():
+            try:
+                await asyncio.to_thread(self.heed_tills, watch)
+            except Exception:
+                # The pace stays as it was; the next read tries again.
+                log.exception("push worker could not read the tills' rate")
+            await self._sleep(self.settings.tills_poll_seconds)
+
+    def tills_floor(self) -> float:
+        """PUSH_TILLS_FLOOR, but never so low that the batches claimed at the
+        full rate just before the tills started (up to `batches_in_flight`
+        seconds' worth) take more than half their lease: a lease that runs out
+        lets the rows be claimed and pushed again."""
+        settings = self.settings
+        least = 2 * settings.batches_in_flight / max(settings.lease_seconds, 1.0)
+        return min(1.0, max(settings.tills_floor, least))
+
+    def heed_tills(self, watch: TillWatch) -> float:
+        """One read of the tills' rate; sets and returns the pacer's share."""
+        settings = self.settings
+        tills = watch.sample()
+        share = till_share(tills, settings.tills_full, self.tills_floor())
+        if (share < 1.0) != (self.pacer.share < 1.0):
+            log.info(
+                "push worker: tills at %.0f purchases/s, pushing at %.1f/s",
+                tills,
+                settings.rate_limit * share,
+            )
+        self.pacer.share = share
+        return share
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
