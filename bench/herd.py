@@ -33,7 +33,7 @@ the tills are set up.
         [--baseline REF] [--push-rate 0] [--worker-processes 1]
         [--wallet-limit "100000 per minute"] [--worker-nice 10] [--web-nice 0]
         [--phones-nice 0] [--pos-rate 0] [--pos-seconds 20] [--pos-shared]
-        [--tills-full 0] [--tills-floor 0.05]
+        [--tills-full 0] [--tills-floor 0.05] [--pos-lead 0]
 """
 
 from __future__ import annotations
@@ -484,6 +484,11 @@ def run(
             # The campaign waits for the tills to be set up (--pos-shared).
             wait_until(lambda: pos_go.with_suffix(".ready").exists(), "the tills")
         by_token = {phone.push_token: phone for phone in phones}
+        if pos_go is not None and args.pos_lead > 0:
+            # The tills are already selling when the campaign goes out.
+            pos_go.touch()
+            print(f"herd: {label}: the tills start; the campaign follows", flush=True)
+            time.sleep(args.pos_lead)
         apns.reset()
         tally = Tally()
         jobs: queue.Queue[Phone | None] = queue.Queue()
@@ -686,6 +691,13 @@ def main() -> None:
         "during the herd (of the current code)",
     )
     parser.add_argument("--pos-seconds", type=float, default=20)
+    parser.add_argument(
+        "--pos-lead",
+        type=float,
+        default=0,
+        help="start the tills this many seconds before the campaign (0: at its "
+        "first push); their 2 s warm-up counts",
+    )
     parser.add_argument(
         "--pos-shared",
         action="store_true",

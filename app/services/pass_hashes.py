@@ -64,10 +64,9 @@ def read_batch(limit: int = BATCH, after: int = 0) -> list[HashRead]:
     with an unknown hash and an id above `after`, of programs with no queued
     refresh."""
     # Pass and member in one statement: the tag read is as new as the content.
-    # The pass rows are locked until commit, skipping rows others hold: the CAS
-    # below then never waits for (or deadlocks with) a sender or a refresh,
-    # which wait for this short transaction instead (PostgreSQL; SQLite has
-    # one writer anyway).
+    # No lock: the hashing below is CPU work in a worker that yields its CPU to
+    # the tills (WORKER_NICE), and pass rows held meanwhile made purchases of
+    # those members wait for it; `store_hashes` locks in a short transaction.
     batch = list(
         db.session.scalars(
             select(Pass)
@@ -80,7 +79,6 @@ def read_batch(limit: int = BATCH, after: int = 0) -> list[HashRead]:
             )
             .order_by(Pass.id)
             .limit(limit)
-            .with_for_update(of=Pass, skip_locked=True)
             .execution_options(populate_existing=True)
         )
     )
@@ -97,6 +95,19 @@ def store_hashes(read: list[HashRead]) -> None:
     if not read:
         return
     table = Pass.__table__
+    # Only the rows nobody else holds, locked at once: the CAS then never waits
+    # for (or deadlocks with) a sender or a refresh; a row skipped is read again
+    # by a later batch (PostgreSQL; SQLite has one writer anyway).
+    free = set(
+        db.session.scalars(
+            select(table.c.id)
+            .where(table.c.id.in_([pass_id for pass_id, _, _ in read]))
+            .with_for_update(skip_locked=True)
+        )
+    )
+    read = [row for row in read if row.pass_id in free]
+    if not read:
+        return
     cas = (
         update(table)
         .where(
@@ -134,8 +145,12 @@ def fill(max_batches: int | None = BATCHES_PER_RUN) -> int:
     after `max_batches`; how many passes were examined."""
     examined, after, batches = 0, 0, 0
     while max_batches is None or batches < max_batches:
-        database.begin_write()  # SQLite: a writer from the start (read, then CAS)
+        # Read and hash in a reading transaction, then the compare-and-set in a
+        # short writing one: on SQLite the write lock, on PostgreSQL the pass
+        # rows, are held only for the CAS, not while 200 passes are built.
         read = read_batch(BATCH, after)
+        db.session.commit()
+        database.begin_write()
         store_hashes(read)
         db.session.commit()
         examined, batches = examined + len(read), batches + 1

@@ -397,3 +397,45 @@ def pass_of_id(pass_id: int) -> Pass:
     pass_ = db.session.get(Pass, pass_id)
     assert pass_ is not None
     return pass_
+
+
+def test_hashing_holds_no_pass_row_and_the_cas_never_waits(
+    app: Flask, demo: Demo
+) -> None:
+    """The job builds a batch's passes (CPU work, in a worker that yields its
+    CPU to the tills) without holding their rows: a purchase that updates one
+    meanwhile does not wait for it. Its compare-and-set then skips a row another
+    transaction holds instead of waiting, and a later run fills it."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        import pytest
+
+        pytest.skip("row locks are PostgreSQL's (SQLite: the read takes no write lock)")
+    from sqlalchemy import text
+
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        members = [add_member(program) for _ in range(2)]
+        for member in members:
+            register_device(member)
+        db.session.commit()
+        run_campaign(program)
+        held, other = pass_of(members[0].id).id, pass_of(members[1].id).id
+        read = pass_hashes.read_batch()
+        assert {held, other} <= {pass_id for pass_id, _, _ in read}
+        # The read's transaction is still open: another one can lock the rows.
+        with db.engine.connect() as till:
+            till.execute(text("SET lock_timeout = '1s'"))
+            till.execute(
+                text("SELECT id FROM pass WHERE id = :id FOR UPDATE NOWAIT"),
+                {"id": held},
+            )
+            # ... and while it holds one, the CAS skips that one, no waiting.
+            pass_hashes.store_hashes(read)
+            db.session.commit()
+            till.rollback()
+        assert pass_of_id(held).content_hash == UNKNOWN_HASH
+        filled = pass_of_id(other)
+        assert filled.content_hash == content_hash(filled)
+        assert pass_hashes.fill(max_batches=None) >= 1
+        done = pass_of_id(held)
+        assert done.content_hash == content_hash(done)
