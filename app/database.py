@@ -215,7 +215,14 @@ def _read_rows_psycopg(
         _compiled_sql[id(statement)] = compiled
     sql, processors = compiled[1], compiled[3]
     params = {**compiled[2], **params}
-    pooled = engine.raw_connection()
+    try:
+        pooled = engine.raw_connection()
+    except psycopg.Error as error:
+        # The pool gives the driver's error when it cannot connect (the
+        # database down): SQLAlchemy's, as a Connection would (a 503).
+        raise exc.DBAPIError.instance(
+            None, None, error, psycopg.Error, dialect=engine.dialect
+        ) from error
     try:
         conn = pooled.driver_connection
         try:
