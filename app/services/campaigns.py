@@ -22,6 +22,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select
 
+from app import database
 from app.extensions import db
 from app.models import ApiKey, Campaign, Member, MemberMessage, Offer, Program
 from app.models.campaign import CANCELLED, DONE, DRAFT, SCHEDULED, SENDING
@@ -407,7 +408,9 @@ def run_campaign(
     sent = 0
     while True:
         # Claim: only one process moves a campaign at a time (row lock on
-        # PostgreSQL; SQLite serialises writers anyway).
+        # PostgreSQL; SQLite serialises writers: a writer from the start, or
+        # its read-then-write fails at once while a request writes).
+        database.begin_write()
         campaign = db.session.scalar(
             select(Campaign).where(Campaign.id == campaign_id).with_for_update()
         )
@@ -448,7 +451,9 @@ def due_campaigns(now: datetime) -> list[int]:
 @scheduled("campaigns")
 def campaigns_job(now: datetime) -> None:
     """Send what is due: each campaign up to MAX_BATCHES_PER_RUN batches per run."""
-    for campaign_id in due_campaigns(now):
+    due = due_campaigns(now)
+    db.session.commit()  # each campaign's batches begin as writers
+    for campaign_id in due:
         run_campaign(campaign_id, now, MAX_BATCHES_PER_RUN)
 
 
