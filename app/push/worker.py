@@ -190,7 +190,8 @@ class TillWatch:
         now = self._clock()
         seen = self._seen
         seen.append((now, top))
-        # Keep the newest read at least `window` old as the reference.
+        # The reference is the newest read that is at least `window` old
+        # (older ones are dropped), so the rate spans window..window+poll.
         while len(seen) > 2 and now - seen[1][0] >= self.window:
             seen.popleft()
         then, before = seen[0]
