@@ -19,12 +19,14 @@ from app.services.passes import pass_for_member, refresh_pass
 
 
 def lock_member(member_id: int) -> Member:
-    """The member, row-locked until commit (`SELECT ... FOR UPDATE`; SQLite
-    serialises writers anyway). Re-reads the row: the balance is current."""
+    """The member, row-locked until commit (`SELECT ... FOR NO KEY UPDATE`, as
+    the purchase's card lock: rows that only refer to the member do not block
+    it; SQLite serialises writers anyway). Re-reads the row: the balance is
+    current."""
     return db.session.execute(
         select(Member)
         .where(Member.id == member_id)
-        .with_for_update(of=Member)
+        .with_for_update(of=Member, key_share=True)
         .execution_options(populate_existing=True)
     ).scalar_one()
 

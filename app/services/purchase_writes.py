@@ -40,8 +40,8 @@ from app.models import (
     Pass,
     PosTransaction,
     Program,
-    Registration,
 )
+from app.models.base import utcnow
 from app.services import audit, ledger, outbox
 from app.services import passes as pass_service
 from app.services.auth import Principal
@@ -160,12 +160,17 @@ def _write_at_once(
             digest=digest,
             modified=pass_service.next_modified(card.updated_at),
         )
+        params.update(
+            q_pass_id=card.pass_id,
+            q_campaign_id=outbox.current_campaign(),
+            q_now=utcnow(),
+        )
     statement = _purchase_statement(digest is not None)
     result = connection.execute(statement, params).one()
-    if result.devices or (result.google and outbox.google_enabled()):
-        # After the tag (held until commit), as in refresh_pass; not part of the
-        # WITH because SQLAlchemy does not cache ON CONFLICT statements.
-        outbox.enqueue_pass_update_ids(card.pass_id, card.id)
+    if result.google and outbox.google_enabled():
+        # After the tag (held until commit), as in refresh_pass. The devices'
+        # rows were queued by the statement itself.
+        outbox.enqueue_pass_update_ids(card.pass_id, card.id, devices=False)
     transaction_id, moved = result.id, result.points
     return transaction_id, moved
 
@@ -292,14 +297,11 @@ def _purchase_statement(refresh: bool) -> Any:
             )
             .cte("set_pass")
         )
-        parts += [tag, set_pass]
-    # Whether there is anything to push (read like the separate SELECT it
-    # replaces: under the member lock, just before commit).
-    devices = exists(
-        select(Registration.id).where(
-            Registration.pass_id == bindparam("pass_id", type_=Integer)
-        )
-    )
+        # The devices' pushes, queued after the tag (the program's tag row is
+        # held from here to COMMIT: no round trip in between but the commit's).
+        parts += [tag, set_pass, outbox.pass_devices_cte("tag")]
+    # Whether there is a Google object to queue for (read under the member
+    # lock, just before commit).
     google = exists(
         select(GoogleObject.id).where(
             GoogleObject.member_id == p["member_id"], GoogleObject.state != "EXPIRED"
@@ -309,7 +311,6 @@ def _purchase_statement(refresh: bool) -> Any:
         select(
             purchase.c.id,
             balance.c.points,
-            (devices if refresh else literal(False)).label("devices"),
             (google if refresh else literal(False)).label("google"),
         )
         .select_from(purchase.join(balance, true()))

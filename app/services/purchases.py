@@ -186,7 +186,11 @@ def transaction_body(transaction: PosTransaction) -> dict[str, Any]:
     return {"transaction_id": transaction.id, **transaction.response}
 
 
-# The card's member row, locked until commit, with what its pass shows.
+# The card's member row, locked until commit, with what its pass shows. FOR NO
+# KEY UPDATE (`key_share`): the purchase changes no key, so it does not wait for
+# a transaction that only writes rows referring to the member (their foreign
+# keys take KEY SHARE locks), such as a campaign batch's messages, offers and
+# results; it still waits for another purchase or update of the member.
 _LOCK_CARD = (
     select(
         Member.id,
@@ -218,7 +222,7 @@ _LOCK_CARD = (
     )
     .outerjoin(Pass, Pass.member_id == Member.id)
     .where(Member.card_number == bindparam("number"))
-    .with_for_update(of=Member)
+    .with_for_update(of=Member, key_share=True)
 )
 
 # Under that lock: an earlier purchase with this Idempotency-Key (its first

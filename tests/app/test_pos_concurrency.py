@@ -189,3 +189,51 @@ def test_concurrent_redemptions_never_overdraw(
     assert {b["error"] for s, b in results if s == 422} == {"insufficient_points"}
     assert balance(app, c.member_id) == 27  # 100 - 100 + 3 % of 900
     assert_ledger_matches_balances(app)
+
+
+def test_a_purchase_does_not_wait_for_rows_that_only_refer_to_its_member(
+    app: Flask, demo: Demo, server: str
+) -> None:
+    """A campaign batch first writes rows that refer to its members (messages,
+    offers, results: their foreign keys take KEY SHARE locks on the member
+    rows) and sets the members' offer fields last. The till locks its card's
+    member FOR NO KEY UPDATE, which does not conflict with KEY SHARE: it goes
+    on at once instead of waiting for the batch to commit (PostgreSQL)."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("row locks are PostgreSQL's (SQLite serialises writers)")
+    import time
+
+    from sqlalchemy import text
+
+    key = used_key(app, server)
+    code = card(app, demo.passes[0].member_id).barcode
+    with app.app_context():
+        engine = db.engine
+    waits = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+    answer: list[Any] = []
+    with engine.connect() as holder, engine.connect() as watcher:
+        holder.execute(
+            text("SELECT id FROM member WHERE id = :id FOR KEY SHARE"),
+            {"id": demo.passes[0].member_id},
+        )
+        till = threading.Thread(
+            target=lambda: answer.append(
+                call(
+                    f"{server}/api/v1/pos/transactions",
+                    key,
+                    {"code": code, "amount": "1000", "receipt_id": "K1"},
+                    idem=str(uuid.uuid4()),
+                )
+            )
+        )
+        till.start()
+        waited = 0
+        while till.is_alive() and not waited:
+            waited = watcher.execute(text(waits)).scalar_one()
+            watcher.rollback()
+            time.sleep(0.02)
+        holder.rollback()  # lets a till that waited finish
+        till.join()
+    assert waited == 0, "the till waited for a lock on its member"
+    assert answer, "the till did not answer"
+    assert answer[0][0] == 201, answer

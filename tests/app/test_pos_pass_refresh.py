@@ -166,3 +166,49 @@ def test_a_member_without_a_pass_can_buy(
     assert body["balance"] == 50 - 20 + body["earned"]
     assert balance(app, member_id) == body["balance"]
     assert_ledger_matches_balances(app)
+
+
+def test_on_postgresql_only_the_commit_follows_the_purchase_statement(
+    app: Flask, client: FlaskClient, demo: Demo
+) -> None:
+    """The program's tag row, which every purchase in the program takes, is held
+    from the purchase's one statement to COMMIT. The statement queues the
+    devices' pushes itself, so no round trip comes in between: under load each
+    one there was time every other till of the program waited (the campaign
+    during busy tills, docs/performance.md)."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        import pytest
+
+        pytest.skip("the one-statement purchase is PostgreSQL's (SQLite: in steps)")
+    from sqlalchemy import event
+
+    member_id = demo.passes[0].member_id
+    with app.app_context():
+        member = db.session.get(Member, member_id)
+        apple = register_device(member, "apple")
+        android = register_device(member, "android")
+        db.session.commit()
+        tokens = {apple.push_token, android.push_token}
+        pass_id = db.session.scalar(select(Pass.id).where(Pass.member_id == member_id))
+        engine = db.engine
+    seen: list[str] = []
+
+    def statement(conn, cursor, sql, params, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        seen.append(sql)
+
+    def commit(conn) -> None:  # type: ignore[no-untyped-def]
+        seen.append("COMMIT")
+
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", commit)
+    try:
+        sale = buy(client, make_key(app), card(app, member_id).barcode, amount="5000")
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine, "commit", commit)
+    assert sale.status_code == 201
+    tag_at = next(i for i, sql in enumerate(seen) if "last_update_tag=(program" in sql)
+    assert "INSERT INTO push_delivery" in seen[tag_at]
+    assert seen[tag_at + 1] == "COMMIT", seen[tag_at + 1 :]
+    with app.app_context():
+        assert {row[2] for row in _queued(pass_id)} == tokens
