@@ -275,10 +275,12 @@ def send_batch(campaign: Campaign, program: Program, now: datetime) -> bool:
     if held:
         # Messaged enough already (the program's message_cap): counted, skipped.
         campaign.held_back += len(held)
+    delivered = messaging.NOTHING
     if ids:
-        _send_treated(campaign, program, ids, now)
+        delivered = _send_treated(campaign, program, ids, now)
         campaign.cursor = ids[-1]
-    if len(ids) < size:
+    finished = len(ids) < size
+    if finished:
         campaign.state = DONE
         campaign.finished_at = datetime.now(UTC)
         webhooks.emit(
@@ -292,20 +294,24 @@ def send_batch(campaign: Campaign, program: Program, now: datetime) -> bool:
                 "finished_at": campaign.finished_at.isoformat(),
             },
         )
-        return True
-    return False
+    # Last, after every other write of the batch is flushed: setting the offer
+    # fields locks the members' rows and the passes' move the program's tag row
+    # until the commit, and every purchase in the program takes both.
+    db.session.flush()
+    messaging.move_and_notify(program, delivered, campaign.id)
+    return finished
 
 
 def _send_treated(
     campaign: Campaign, program: Program, ids: list[int], now: datetime
-) -> None:
+) -> messaging.Delivered:
     """Hold out the control group (recorded, not messaged), then message the
     treated, each variant with its own texts and offer (results.split picks
     them); each member messaged gets their offer. The treated are recorded
     after their send, one INSERT ... SELECT per group, reached or not
     (`results.reached_now`), instead of a row per member built here and an
     UPDATE of `reached` after (half the enqueue's statement time at 200k on
-    PostgreSQL)."""
+    PostgreSQL). What was delivered, whose passes the caller moves last."""
     key = source_key(campaign)
     held, treated = results.split(key, ids, campaign.holdout_percent, campaign.variants)
     record = partial(results.record, program.id, key, campaign_id=campaign.id)
@@ -315,8 +321,9 @@ def _send_treated(
     by_variant: dict[str | None, list[int]] = {}
     for member_id, variant in treated.items():
         by_variant.setdefault(variant, []).append(member_id)
+    delivered = messaging.NOTHING
     for variant, member_ids in sorted(by_variant.items(), key=lambda kv: str(kv[0])):
-        sent = messaging.deliver_many(
+        recorded = messaging.record_many(
             program,
             member_ids,
             kind="campaign",
@@ -326,6 +333,7 @@ def _send_treated(
             on=now.date(),
             now=now,
         )
+        sent = recorded.sent
         offer_id = (offer_of.get(variant) if variant else None) or campaign.offer_id
         _issue_offer(campaign, offer_id, sent, now)
         reached = results.reached_now(sent, [key])
@@ -333,6 +341,8 @@ def _send_treated(
         record(
             [i for i in member_ids if i not in reached], grp=TREATMENT, variant=variant
         )
+        delivered += recorded
+    return delivered
 
 
 # -- the campaign's offer (services.offers) ------------------------------------------

@@ -175,6 +175,23 @@ def _per_language(value: Callable[[str], str], languages: Iterable[str]) -> Any:
     )
 
 
+class Delivered(NamedTuple):
+    """What `record_many` wrote: {member id: message id} of the members it
+    messaged, and the offer field still to set for them (member ids, the text
+    per language as SQL), which `move_and_notify` sets, moving the passes of
+    those whose field changed."""
+
+    sent: dict[int, int]
+    offers: list[tuple[list[int], Any]]
+
+    def __add__(self, other: object) -> Delivered:
+        assert isinstance(other, Delivered)
+        return Delivered({**self.sent, **other.sent}, self.offers + other.offers)
+
+
+NOTHING = Delivered({}, [])
+
+
 def deliver_many(
     program: Program,
     member_ids: Sequence[int],
@@ -191,6 +208,42 @@ def deliver_many(
     message id} for the members this call messaged (not erased, not reached by
     this source before). Only adds/flushes; the caller commits.
 
+    `record_many`, then `move_and_notify` at once. A caller with more to write
+    in the same transaction (a campaign's offers and results) calls the two
+    itself and moves the passes last: the move takes the program's tag row,
+    which every purchase in the program needs, until commit.
+    """
+    delivered = record_many(
+        program,
+        member_ids,
+        kind=kind,
+        source_key=source_key,
+        texts=texts,
+        header=header,
+        campaign_id=campaign_id,
+        on=on,
+        now=now,
+    )
+    move_and_notify(program, delivered, campaign_id)
+    return delivered.sent
+
+
+def record_many(
+    program: Program,
+    member_ids: Sequence[int],
+    *,
+    kind: str,
+    source_key: str,
+    texts: Text,
+    header: Text | None = None,
+    campaign_id: int | None = None,
+    on: date | None = None,
+    now: datetime | None = None,
+) -> Delivered:
+    """`deliver_many` up to the passes' move: the messages, fallbacks and offer
+    fields. Only adds/flushes; the caller moves the passes (`move_and_notify`)
+    in the same transaction, then commits.
+
     One INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING records the
     messages (a re-run batch, or a concurrent sender, skips members already
     messaged; the text per language is a CASE, so no row goes through Python),
@@ -204,7 +257,7 @@ def deliver_many(
     if held:
         member_ids = [i for i in member_ids if i not in held]
     if not member_ids:
-        return {}
+        return NOTHING
     on = on or date.today()
     header = header or {"ru": program.name}
     languages = {*LANGUAGES, *texts, *header}
@@ -236,7 +289,7 @@ def deliver_many(
     )
     sent = dict(db.session.execute(stmt).tuples().all())
     if not sent:
-        return {}
+        return NOTHING
     _fallback(
         program,
         sent,
@@ -247,18 +300,7 @@ def deliver_many(
         campaign_id=campaign_id,
         now=now,
     )
-    # Only members whose offer really changes: their passes show something new.
-    members = Member.__table__
-    changed = set(
-        db.session.scalars(
-            update(members)
-            .where(in_ids(members.c.id, sent), members.c.offer != body)
-            .values(offer=body)
-            .returning(members.c.id)
-        )
-    )
-    _move_and_notify(program, sent, changed, campaign_id)
-    return sent
+    return Delivered(sent, [(sorted(sent), body)])
 
 
 def deliver_each(
@@ -332,7 +374,7 @@ def deliver_each(
         now=now,
     )
     changed = _set_own_offers({i: body_of[i] for i in sent})
-    _move_and_notify(program, sent, changed, None)
+    _move(program, sent, changed, None)
     return sent
 
 
@@ -370,11 +412,41 @@ def _set_own_offers(body_of: dict[int, str]) -> set[int]:
     return changed
 
 
-def _move_and_notify(
+def move_and_notify(
+    program: Program, delivered: Delivered, campaign_id: int | None
+) -> None:
+    """After the messages (and a campaign's offers and results): the members'
+    offer fields are set, the passes of those whose field changed move (tags,
+    pushes) and live Google objects get the message.
+
+    Call it last in the transaction: the UPDATE of the offer fields locks the
+    members' rows and the move the program's tag row until commit, and a
+    purchase needs both (its card's member row, then the tag)."""
+    sent, offers = delivered
+    if not sent:
+        return
+    # Only members whose offer really changes: their passes show something new.
+    members = Member.__table__
+    changed: set[int] = set()
+    for member_ids, body in offers:
+        changed.update(
+            db.session.scalars(
+                update(members)
+                .where(in_ids(members.c.id, member_ids), members.c.offer != body)
+                .values(offer=body)
+                .returning(members.c.id)
+            )
+        )
+    _move(program, sent, changed, campaign_id)
+
+
+def _move(
     program: Program, sent: dict[int, int], changed: set[int], campaign_id: int | None
 ) -> None:
-    """After the messages and offers: the changed members' passes move (tags,
-    pushes) and live Google objects get the message."""
+    """The passes of the `changed` members move; live Google objects of the
+    `sent` get the message."""
+    if not sent:
+        return
     # Member objects this session holds must not keep their old offer.
     for held in list(db.session.identity_map.values()):
         if isinstance(held, Member) and held.id in changed:
