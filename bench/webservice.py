@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert, select, text  # noqa: E402
 
 from app.extensions import db  # noqa: E402
-from app.models import Device, Member, Pass, Program, Registration  # noqa: E402
+from app.models import Device, Member, Pass, ProgramTag, Registration  # noqa: E402
 from app.models.base import utcnow  # noqa: E402
 from app.services.demo import seed_demo  # noqa: E402
 from bench.support import bench_app, databases, dev_certs  # noqa: E402
@@ -85,7 +85,7 @@ def populate(n: int) -> tuple[str, list[tuple[str, str]]]:
             ],
         )
         db.session.commit()
-    program.last_update_tag = n + 10
+    db.session.merge(ProgramTag(program_id=program.id, last_update_tag=n + 10))
     device = Device(device_library_identifier=DEVICE, push_token="ab" * 32)
     db.session.add(device)
     chosen = db.session.scalars(
@@ -131,14 +131,14 @@ def measure(database_url: str, n: int, repeat: int, certs: Path) -> dict[str, st
         fill_seconds = time.perf_counter() - started
         tag = db.session.scalar(select(db.func.max(Pass.update_tag)))
         # Make the newest registered pass real (its content hash and signature).
-        from app.services.passes import refresh_pass
+        from app.services.passes import last_update_tag, refresh_pass
 
         newest = db.session.scalar(
             select(Pass).where(Pass.serial_number == registered[0][0])
         )
         refresh_pass(newest)
         db.session.commit()
-        program_tag = db.session.scalar(select(Program.last_update_tag))
+        program_tag = last_update_tag(newest.program_id)
     client = app.test_client()
     serial, token = registered[0]
     headers = {"Authorization": f"ApplePass {token}"}

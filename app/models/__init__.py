@@ -17,7 +17,7 @@ from app.models.message import MemberMessage
 from app.models.offer import MemberOffer, Offer
 from app.models.outbound import OutboundMessage, SignupCode
 from app.models.pass_cache import SignedPass, SignedPassPart
-from app.models.program import Program, ProgramImage, Store
+from app.models.program import Program, ProgramImage, ProgramTag, Store
 from app.models.push import PushDelivery
 from app.models.referral import Referral, ReferralOpen
 from app.models.refresh import PassRefresh
@@ -62,6 +62,7 @@ __all__ = [
     "ProductSubscription",
     "Program",
     "ProgramImage",
+    "ProgramTag",
     "PushDelivery",
     "Referral",
     "ReferralOpen",

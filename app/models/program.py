@@ -73,10 +73,7 @@ class Program(Base):
     apns_key_id: Mapped[str | None] = mapped_column(String(20))
     # Points rules; missing keys fall back to DEFAULT_RULES (see `rule`).
     rules: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # The update-tag counter for this program's passes. Bumped with an UPDATE that
-    # holds the row lock until commit, so tags are handed out in commit order and a
-    # device can never miss a change by holding a tag issued after it.
-    last_update_tag: Mapped[int] = mapped_column(default=0)
+    # The update-tag counter of this program's passes is ProgramTag's row.
     # A new random token whenever any of the program's stores changes (set in the
     # same flush by app.models.program's before_flush hook), so processes can cache
     # the store list per token; a rolled-back change's token never comes back.
@@ -108,6 +105,28 @@ class Program(Base):
     @property
     def base_tier(self) -> str:
         return self.tiers[0]["code"] if self.tiers else "base"
+
+
+class ProgramTag(Base):
+    """The update-tag counter of a program's passes, in a narrow row of its own.
+    Taken with an upsert that holds the row lock until commit
+    (`services.passes.next_update_tag`), so tags are handed out in commit order
+    and a device can never miss a change by holding a tag issued after it.
+
+    Not a column of `program`: every purchase that changes a pass updates this
+    row, and on PostgreSQL each update writes a new version of the whole row. A
+    program's row is wide (design, texts, rules), so its versions soon filled
+    their page while any snapshot was open, each update then left the page (no
+    HOT update: new index entries) and the purchases queued behind the row lock
+    (docs/performance.md, "Stop 17"). The row is made on the program's first
+    tag."""
+
+    __tablename__ = "program_tag"
+
+    program_id: Mapped[int] = mapped_column(
+        ForeignKey("program.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_update_tag: Mapped[int] = mapped_column(default=0)
 
 
 class Store(Base):

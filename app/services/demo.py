@@ -169,7 +169,7 @@ def seed_demo() -> Program:
     config = current_app.config
     program = db.session.scalar(select(Program).where(Program.slug == DEMO_SLUG))
     if program is None:
-        program = Program(slug=DEMO_SLUG, last_update_tag=0)
+        program = Program(slug=DEMO_SLUG)
         db.session.add(program)
     program.name = "Северная Мода"
     program.organization_name = "Северная Мода"

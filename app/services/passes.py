@@ -16,12 +16,21 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Integer, bindparam, func, select, text, update
 
 import passes
 from app.extensions import db
 from app.i18n import date_text
-from app.models import Member, MemberOffer, Offer, Pass, Program, ProgramImage, Store
+from app.models import (
+    Member,
+    MemberOffer,
+    Offer,
+    Pass,
+    Program,
+    ProgramImage,
+    ProgramTag,
+    Store,
+)
 from app.models.base import utcnow
 from app.services import membership_rules, outbox
 from app.services import stamps as stamp_cards
@@ -462,22 +471,39 @@ def content_hash(pass_: Pass) -> str:
     return passes.content_fingerprint(*pass_inputs(pass_))
 
 
+# The program's tag row, made by its first tag. Textual: SQLAlchemy compiles
+# an ON CONFLICT statement anew on each execution; the same SQL on both databases.
+TAKE_TAGS_SQL = """
+INSERT INTO program_tag (program_id, last_update_tag) {source}
+ON CONFLICT (program_id) DO UPDATE
+SET last_update_tag = program_tag.last_update_tag + excluded.last_update_tag
+RETURNING last_update_tag"""
 _TAKE_TAGS = (
-    update(Program)
-    .where(Program.id == bindparam("program_id"))
-    .values(last_update_tag=Program.last_update_tag + bindparam("count"))
-    .returning(Program.last_update_tag)
+    text(TAKE_TAGS_SQL.format(source="VALUES (:program_id, :count)"))
+    .bindparams(
+        bindparam("program_id", type_=Integer), bindparam("count", type_=Integer)
+    )
+    .columns(last_update_tag=Integer)
 )
 
 
 def next_update_tag(program_id: int, count: int = 1) -> int:
     """Take the program's next `count` tags; the last of them. The row lock is
-    held until commit, so tags stay monotonic in commit order (see Program)."""
-    return (
+    held until commit, so tags stay monotonic in commit order (see ProgramTag)."""
+    tag: int = (
         db.session.connection()
         .execute(_TAKE_TAGS, {"program_id": program_id, "count": count})
         .scalar_one()
     )
+    return tag
+
+
+def last_update_tag(program_id: int) -> int:
+    """The last tag handed out in the program (0 before the first)."""
+    tag: int | None = db.session.scalar(
+        select(ProgramTag.last_update_tag).where(ProgramTag.program_id == program_id)
+    )
+    return tag or 0
 
 
 def next_modified(previous: datetime | None) -> datetime:

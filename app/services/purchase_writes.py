@@ -26,6 +26,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    text,
     true,
     union_all,
     update,
@@ -39,7 +40,6 @@ from app.models import (
     Member,
     Pass,
     PosTransaction,
-    Program,
 )
 from app.models.base import utcnow
 from app.services import audit, ledger, outbox
@@ -278,11 +278,15 @@ def _purchase_statement(refresh: bool) -> Any:
     )
     parts = [entries, audit_entry]
     if refresh:
+        # After the purchase row (its data): the program's next tag.
         tag = (
-            update(Program)
-            .where(Program.id == p["program_id"], exists(select(purchase.c.id)))
-            .values(last_update_tag=Program.last_update_tag + 1)
-            .returning(Program.last_update_tag)
+            text(
+                pass_service.TAKE_TAGS_SQL.format(
+                    source="SELECT :p_program_id, 1 FROM purchase"
+                )
+            )
+            .bindparams(bindparam("p_program_id", type_=Integer))
+            .columns(last_update_tag=Integer)
             .cte("tag")
         )
         set_pass = (

@@ -28,6 +28,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.services import campaigns
+from app.services.passes import last_update_tag
 from tests.app.marketing_support import never_quiet
 from tests.app.test_push_kill import start_worker, worker_env
 from tests.conftest import Demo
@@ -152,7 +153,7 @@ def test_killed_worker_sends_a_campaign_exactly_once(
         )
         db.session.commit()
         campaign_id = campaign.id
-        tag_before = program.last_update_tag
+        tag_before = last_update_tag(program.id)
         passes_count = db.session.scalar(select(func.count()).select_from(Pass))
         members = set(db.session.scalars(select(Member.id)))
 
@@ -244,7 +245,7 @@ def test_killed_worker_sends_a_campaign_exactly_once(
         assert db.session.get(Campaign, campaign_id).targeted == len(members)
         # Every pass moved exactly once: one fresh tag each, and the campaign text.
         program = db.session.get(Program, demo.program_id)
-        assert program.last_update_tag - tag_before == passes_count, context
+        assert last_update_tag(program.id) - tag_before == passes_count, context
         day = utcnow().date()
         offers = set(db.session.scalars(select(Member.offer)))
         ru, en = day_month(day, "ru"), day_month(day, "en")

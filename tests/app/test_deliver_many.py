@@ -22,7 +22,7 @@ from app.models import (
 )
 from app.services import messaging, pass_hashes
 from app.services.idlist import in_ids
-from app.services.passes import UNKNOWN_HASH, content_hash
+from app.services.passes import UNKNOWN_HASH, content_hash, last_update_tag
 from app.services.privacy import erase_member
 from passes import pick
 from tests.app.campaign_support import add_member, add_pass, register_device
@@ -66,7 +66,7 @@ def test_bodies_offers_tags_and_pushes_like_deliver(app: Flask, demo: Demo) -> N
         db.session.commit()
         ids = [ru.id, en.id, *[m.id for m in with_device], pass_only.id, erased.id]
         before = tags(ids)
-        last_tag = program.last_update_tag
+        last_tag = last_update_tag(program.id)
 
         sent = send(program, ids)
         db.session.commit()

@@ -20,7 +20,12 @@ from app.extensions import db
 from app.models import Member, Pass, PassRefresh, Program, PushDelivery
 from app.models.base import utcnow
 from app.services import campaigns, messaging, outbox, pass_hashes, scheduler, stores
-from app.services.passes import UNKNOWN_HASH, content_hash, refresh_pass
+from app.services.passes import (
+    UNKNOWN_HASH,
+    content_hash,
+    last_update_tag,
+    refresh_pass,
+)
 from tests.app.campaign_support import NOW, add_member, add_pass, register_device
 from tests.conftest import Demo
 from tests.support.apns_server import ApnsStandIn
@@ -99,7 +104,7 @@ def test_a_campaign_moves_exactly_the_members_whose_offer_changed(
         hashed_everything(program)
         before = all_tags(program)
         same_hash = pass_of(same.id).content_hash
-        last = program.last_update_tag
+        last = last_update_tag(program.id)
         queued = count(PushDelivery)
 
         campaign_id = run_campaign(program)
@@ -113,7 +118,7 @@ def test_a_campaign_moves_exactly_the_members_whose_offer_changed(
         assert pass_of(same.id).content_hash == same_hash
         db.session.refresh(program)
         assert sorted(moved.values()) == list(
-            range(last + 1, program.last_update_tag + 1)
+            range(last + 1, last_update_tag(program.id) + 1)
         )
         for member_id in moved:
             assert pass_of(member_id).content_hash == UNKNOWN_HASH
