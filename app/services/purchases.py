@@ -500,6 +500,21 @@ def record_purchase(
     return {"transaction_id": written.transaction_id, **response}, False
 
 
+def recent_rate(sample: int = 50) -> float:
+    """Purchases per second at the tills lately: `sample` purchases over the time
+    since the `sample`-th newest was made (a short walk down the primary key,
+    whatever the table's size), counted over at least one second."""
+    made = db.session.scalar(
+        select(PosTransaction.created_at)
+        .order_by(PosTransaction.id.desc())
+        .offset(sample - 1)
+        .limit(1)
+    )
+    if made is None:
+        return 0.0
+    return sample / max((utcnow() - made).total_seconds(), 1.0)
+
+
 def _roubles(kopecks: int) -> str:
     return f"{Decimal(kopecks) / 100:.2f}"
 

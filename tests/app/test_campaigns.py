@@ -11,7 +11,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import AuditEntry, Campaign, MemberMessage, Program, PushDelivery
+from app.models import (
+    AuditEntry,
+    Campaign,
+    Member,
+    MemberMessage,
+    Program,
+    PushDelivery,
+)
 from app.services import campaigns, scheduler
 from app.services.auth import create_key
 from tests.app.campaign_support import NOW, add_member, register_device
@@ -297,3 +304,62 @@ def test_pos_purchases_and_refunds_are_audited(
         assert entries[0].program_id == demo.program_id
         # No personal data in the log.
         assert "phone" not in entries[0].details
+
+
+def test_while_the_tills_are_busy_a_campaign_sends_small_batches(
+    app: Flask, client: FlaskClient, demo: Demo
+) -> None:
+    """A batch holds its members' rows and the program's tag row while it
+    writes, and purchases need both: while the tills sell CAMPAIGN_TILLS_BUSY
+    purchases/s or more (read from the newest purchases), a campaign sends
+    CAMPAIGN_BUSY_BATCH_SIZE members per batch instead, and still reaches
+    everyone once."""
+    from app.services import purchases
+    from tests.app.pos_support import card, make_key
+    from tests.app.test_pos_api import buy
+
+    app.config.update(
+        CAMPAIGN_BATCH_SIZE=5, CAMPAIGN_BUSY_BATCH_SIZE=2, CAMPAIGN_TILLS_BUSY=1
+    )
+    with app.app_context():
+        program = db.session.get(Program, demo.program_id)
+        for _ in range(8):
+            add_member(program)
+        campaign = campaigns.create(
+            program,
+            {
+                "texts": TEXTS,
+                "segment": {"all": {}},
+                "state": "scheduled",
+                "holdout_percent": 0,
+            },
+            None,
+        )
+        db.session.commit()
+        campaign_id, members = campaign.id, count(Member)
+        assert purchases.recent_rate() == 0.0
+        assert campaigns.batch_size() == (5, False)
+
+    # The tills sell: 50 purchases (a rate far above 1 per second).
+    key, code = make_key(app), card(app, demo.passes[0].member_id).barcode
+    for i in range(50):
+        assert buy(client, key, code, receipt_id=f"B{i}").status_code == 201
+
+    with app.app_context():
+        assert purchases.recent_rate() >= 1
+        assert campaigns.batch_size() == (2, True)
+        assert campaigns.run_campaign(campaign_id, NOW, max_batches=1) == "sending"
+        assert count(MemberMessage) == 2
+        app.config["CAMPAIGN_TILLS_BUSY"] = 0  # 0: batches never shrink
+        assert campaigns.batch_size() == (5, False)
+        assert campaigns.run_campaign(campaign_id, NOW, max_batches=1) == "sending"
+        assert count(MemberMessage) == 7
+        app.config["CAMPAIGN_TILLS_BUSY"] = 1
+        assert campaigns.run_campaign(campaign_id, NOW) == "done"
+        per_member = db.session.execute(
+            select(MemberMessage.member_id, func.count()).group_by(
+                MemberMessage.member_id
+            )
+        ).all()
+        assert len(per_member) == members
+        assert all(n == 1 for _, n in per_member)
