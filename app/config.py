@@ -118,10 +118,11 @@ def from_environment() -> dict[str, object]:
         ),
         # Members per campaign batch (one transaction each); default campaigns.BATCH.
         "CAMPAIGN_BATCH_SIZE": _env("CAMPAIGN_BATCH_SIZE"),
-        # While the tills sell at least CAMPAIGN_TILLS_BUSY purchases/s (0: never),
-        # a campaign sends CAMPAIGN_BUSY_BATCH_SIZE members per batch and rests
-        # twice a batch's time after each (campaigns.batch_size).
-        "CAMPAIGN_TILLS_BUSY": float(_env("CAMPAIGN_TILLS_BUSY", "20") or 0),
+        # While the tills sell at least TILLS_BUSY purchases/s (0: never), the
+        # scheduler's jobs give way: a campaign sends CAMPAIGN_BUSY_BATCH_SIZE
+        # members per batch and rests twice a batch's time after each
+        # (campaigns.batch_size); the pass_hashes job waits.
+        "TILLS_BUSY": float(_env("TILLS_BUSY", "20") or 0),
         "CAMPAIGN_BUSY_BATCH_SIZE": int(_env("CAMPAIGN_BUSY_BATCH_SIZE", "200") or 200),
         # Runs kept per automation and program in its history (at least 10, the
         # dashboard's); older ones are deleted as new ones are recorded.

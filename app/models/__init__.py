@@ -22,7 +22,14 @@ from app.models.push import PushDelivery
 from app.models.referral import Referral, ReferralOpen
 from app.models.refresh import PassRefresh
 from app.models.results import Assignment, SavedSegment
-from app.models.wallet import Device, DeviceLog, Pass, Registration, WalletEvent
+from app.models.wallet import (
+    Device,
+    DeviceLog,
+    Pass,
+    PassChange,
+    Registration,
+    WalletEvent,
+)
 from app.models.webhooks import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
@@ -56,6 +63,7 @@ __all__ = [
     "Offer",
     "OutboundMessage",
     "Pass",
+    "PassChange",
     "PassRefresh",
     "PosTransaction",
     "Product",

@@ -59,6 +59,27 @@ class Pass(Base):
         return f"<Pass {self.serial_number} tag={self.update_tag}>"
 
 
+class PassChange(Base):
+    """A purchase's change of its card's pass, applied when its transaction
+    commits (PostgreSQL: the deferred trigger `pass_change_at_commit`, migration
+    0039_commit_tags): the program's next tag, the pass's content hash and
+    Last-Modified (`updated_at`, or a second after the pass's, if later), the
+    devices' pushes and, with `google`, a Google sync queued at `queued_at`;
+    then the row is deleted. So the purchase holds its program's tag row only
+    for the commit itself, not for a round trip to its till's thread. Always
+    empty between transactions; unused on SQLite."""
+
+    __tablename__ = "pass_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pass_id: Mapped[int]
+    program_id: Mapped[int]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
+    google: Mapped[bool]
+    queued_at: Mapped[datetime]
+
+
 class Device(Base):
     __tablename__ = "device"
 

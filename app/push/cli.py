@@ -161,7 +161,7 @@ def worker(until_idle: bool, no_scheduler: bool, processes: int | None) -> None:
         raise click.ClickException(
             "push configuration is not usable; see `flask --app wsgi check-certs`"
         )
-    be_nice(int(config.get("WORKER_NICE") or 0))
+    nice = int(config.get("WORKER_NICE") or 0)
     engine = db.engine
     # The proxy is typed as the Flask app itself; the threads need the real one.
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -171,15 +171,23 @@ def worker(until_idle: bool, no_scheduler: bool, processes: int | None) -> None:
     # One event loop is one core: a campaign's pushes (and signing its passes
     # ahead) spread over forked delivery processes, each claiming its own
     # batches with SKIP LOCKED; only this first process runs the scheduler.
-    children = [_fork_delivery(engine, until_idle) for _ in range(count - 1)]
+    children = [_fork_delivery(engine, until_idle, nice) for _ in range(count - 1)]
     stop_scheduler = threading.Event()
     if not (until_idle or no_scheduler):
+        # Started before this thread lowers its priority (Linux: per thread), so
+        # the jobs keep the normal one: a campaign's batch holds its members'
+        # rows and the program's tag row while it writes, and at a lowered
+        # priority it waited for the CPU while the tills waited for it
+        # (docs/performance.md, "Stop 17"). Its CPU-heavy job, pass_hashes,
+        # waits while the tills are busy instead.
         threading.Thread(
             target=scheduler.run_forever,
             args=(app, stop_scheduler, float(config["SCHEDULER_SECONDS"])),
             name="scheduler",
             daemon=True,
         ).start()
+    # Signing and pushing (this thread, its thread pool) yield to the tills.
+    be_nice(nice)
 
     try:
         asyncio.run(_deliver(engine, app, until_idle))
@@ -195,9 +203,9 @@ def worker(until_idle: bool, no_scheduler: bool, processes: int | None) -> None:
 def be_nice(increment: int) -> int:
     """Lower this process's CPU priority by `increment` (WORKER_NICE); the new
     niceness. Signing a campaign's passes and pushing them is background work:
-    the tills' requests in gunicorn come first when the cores are busy. Called
-    before any thread or delivery process starts (Linux applies nice per thread;
-    new threads and forks inherit it)."""
+    the tills' requests in gunicorn come first when the cores are busy. Linux
+    applies nice per thread; new threads and forks inherit it: called by each
+    delivery process in its main thread, after the scheduler thread started."""
     if increment > 0:
         with contextlib.suppress(OSError):  # not permitted: the current priority
             return os.nice(increment)
@@ -234,13 +242,15 @@ async def _deliver(engine: Engine, app: Flask, until_idle: bool) -> None:
     await runner.run(until_idle=until_idle)
 
 
-def _fork_delivery(engine: Engine, until_idle: bool) -> int:
-    """A forked delivery process (no scheduler); its pid, in the parent."""
+def _fork_delivery(engine: Engine, until_idle: bool, nice: int) -> int:
+    """A forked delivery process (no scheduler), at a priority lowered by
+    `nice`; its pid, in the parent."""
     pid = os.fork()
     if pid:
         return pid
     status = 1
     try:
+        be_nice(nice)
         # The parent's pooled connections must not be shared across the fork.
         engine.dispose(close=False)
         app = current_app._get_current_object()  # type: ignore[attr-defined]

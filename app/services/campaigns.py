@@ -265,13 +265,12 @@ def source_key(campaign: Campaign) -> str:
 
 def batch_size() -> tuple[int, bool]:
     """Members in the next batch, and whether the tills are busy. While they
-    sell CAMPAIGN_TILLS_BUSY purchases/s or more, CAMPAIGN_BUSY_BATCH_SIZE: a
-    batch holds its members' rows and the program's tag row, which purchases
-    need, while it writes (docs/performance.md, "Stop 17")."""
+    are (`purchases.tills_busy`), CAMPAIGN_BUSY_BATCH_SIZE: a batch holds its
+    members' rows and the program's tag row, which purchases need, while it
+    writes (docs/performance.md, "Stop 17")."""
     config = current_app.config
     size = int(config.get("CAMPAIGN_BATCH_SIZE") or BATCH)
-    busy_at = float(config.get("CAMPAIGN_TILLS_BUSY") or 0)
-    if busy_at > 0 and purchases.recent_rate() >= busy_at:
+    if purchases.tills_busy():
         return min(size, int(config.get("CAMPAIGN_BUSY_BATCH_SIZE") or size)), True
     return size, False
 

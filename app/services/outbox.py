@@ -261,17 +261,17 @@ def google_enabled() -> bool:
     return bool(current_app.config.get("GOOGLE_ISSUER_ID"))
 
 
-def enqueue_pass_update_ids(pass_id: int, member_id: int, devices: bool = True) -> int:
+def enqueue_pass_update_ids(pass_id: int, member_id: int) -> int:
     """`enqueue_pass_update` by ids, with prepared statements: one SELECT for
     the devices (one more for Google when it is on) and the upsert only when
-    there is something to queue. `devices=False`: the Google row only (the
-    caller queued the devices' rows itself, `pass_devices_cte`)."""
+    there is something to queue."""
     connection = db.session.connection()
     now = utcnow()
     campaign_id = _campaign.get()
     rows: dict[str, dict[str, Any]] = {}
-    found = connection.execute(_PASS_DEVICES, {"pass_id": pass_id}) if devices else ()
-    for device_id, token, platform, topic in found:
+    for device_id, token, platform, topic in connection.execute(
+        _PASS_DEVICES, {"pass_id": pass_id}
+    ):
         row = _row(
             CHANNELS.get(platform, "apns"),
             topic,
@@ -298,64 +298,6 @@ def enqueue_pass_update_ids(pass_id: int, member_id: int, devices: bool = True) 
         rows[row["pending_key"]] = row
     _upsert(list(rows.values()))
     return len(rows)
-
-
-def pass_devices_cte(after: str) -> Any:
-    """PostgreSQL: the devices' rows of `enqueue_pass_update_ids` as a
-    data-modifying CTE named "queued", for a caller's one-statement write (the
-    purchase). Parameters: `q_pass_id`, `q_campaign_id`, `q_now`.
-
-    It reads the CTE named `after` (the program's tag) before anything else, so
-    the tag row is locked before any outbox row, the lock order of every other
-    path (`refresh_pass`). Textual because SQLAlchemy compiles an ON CONFLICT
-    statement anew on every execution (PostgreSQL's insert is not cacheable),
-    which would cost the purchase more CPU than the round trips this saves.
-    The same rows as `enqueue_pass_update_ids`: one per channel, topic and
-    token (the highest device id), a queued twin coalesced."""
-    channel = " ".join(
-        f"WHEN '{platform}' THEN '{name}'" for platform, name in CHANNELS.items()
-    )
-    sql = f"""
-INSERT INTO push_delivery (channel, status, device_id, pass_id, campaign_id,
-    topic, push_token, pending_key, generation, attempts, next_attempt_at,
-    created_at, updated_at)
-SELECT q.channel, '{QUEUED}', q.device_id, q.pass_id, :q_campaign_id, q.topic,
-    q.push_token, q.channel || ':' || q.topic || ':' || q.push_token, 0, 0,
-    :q_now, :q_now, :q_now
-FROM (
-    SELECT CASE device.platform {channel} ELSE 'apns' END AS channel,
-        max(device.id) AS device_id, registration.pass_id AS pass_id,
-        program.pass_type_identifier AS topic, device.push_token AS push_token
-    FROM {after}
-    JOIN registration ON registration.pass_id = :q_pass_id
-    JOIN device ON device.id = registration.device_id
-    JOIN pass ON pass.id = registration.pass_id
-    JOIN program ON program.id = pass.program_id
-    GROUP BY device.platform, registration.pass_id, program.pass_type_identifier,
-        device.push_token
-) AS q
-ON CONFLICT (pending_key) DO UPDATE SET
-    generation = push_delivery.generation + 1,
-    pass_id = excluded.pass_id,
-    device_id = excluded.device_id,
-    campaign_id = coalesce(excluded.campaign_id, push_delivery.campaign_id),
-    updated_at = excluded.updated_at
-RETURNING push_delivery.id"""  # noqa: S608 - only this module's constants and a CTE name
-    return (
-        text(sql)
-        .bindparams(
-            bindparam("q_pass_id", type_=Integer),
-            bindparam("q_campaign_id", type_=Integer),
-            bindparam("q_now", type_=UTCDateTime()),
-        )
-        .columns(id=Integer)
-        .cte("queued")
-    )
-
-
-def current_campaign() -> int | None:
-    """The campaign id deliveries enqueued now are tagged with (`campaign`)."""
-    return _campaign.get()
 
 
 # Work on a member's Google object ("google" channel; token = member id, or

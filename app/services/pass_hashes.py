@@ -34,6 +34,7 @@ from sqlalchemy.orm import QueryableAttribute, contains_eager
 from app import database
 from app.extensions import db
 from app.models import Member, Pass, PassRefresh
+from app.services import purchases
 from app.services.passes import UNKNOWN_HASH, content_hashes
 from app.services.scheduler import scheduled
 
@@ -167,5 +168,10 @@ def fill(max_batches: int | None = BATCHES_PER_RUN) -> int:
 
 @scheduled("pass_hashes")
 def pass_hashes_job(now: datetime) -> None:
-    """Fill unknown hashes, at most BATCHES_PER_RUN batches per run."""
+    """Fill unknown hashes, at most BATCHES_PER_RUN batches per run; none while
+    the tills are busy (building passes is CPU they need, and the CAS holds
+    pass rows their purchases update; a hash still unknown costs at most an
+    extra push)."""
+    if purchases.tills_busy():
+        return
     fill(BATCHES_PER_RUN)

@@ -18,15 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Integer,
     String,
     bindparam,
     cast,
-    exists,
     insert,
     literal,
     select,
-    text,
     true,
     union_all,
     update,
@@ -35,10 +34,9 @@ from sqlalchemy.engine import Connection, Row
 
 from app.models import (
     AuditEntry,
-    GoogleObject,
     LedgerEntry,
     Member,
-    Pass,
+    PassChange,
     PosTransaction,
 )
 from app.models.base import utcnow
@@ -141,8 +139,9 @@ def _write_at_once(
 ) -> tuple[int, int | None]:
     """`_write_in_steps` in one PostgreSQL statement (a data-modifying WITH):
     one round trip instead of up to seven (more when the pass has devices or a
-    Google object to push to), and the program's tag lock is held from it to
-    COMMIT. (purchase id, new balance)"""
+    Google object to push to). The pass's change is a `pass_change` row, which
+    the database applies at COMMIT (tag, pass, pushes): the program's tag row
+    is held only for the commit itself. (purchase id, new balance)"""
     params: dict[str, Any] = {f"p_{name}": value for name, value in row.items()}
     for i in range(2):
         kind, points, key = movements[i] if i < len(movements) else ("earn", 0, None)
@@ -159,18 +158,11 @@ def _write_at_once(
             pass_id=card.pass_id,
             digest=digest,
             modified=pass_service.next_modified(card.updated_at),
-        )
-        params.update(
-            q_pass_id=card.pass_id,
-            q_campaign_id=outbox.current_campaign(),
-            q_now=utcnow(),
+            google=outbox.google_enabled(),
+            queued_at=utcnow(),
         )
     statement = _purchase_statement(digest is not None)
     result = connection.execute(statement, params).one()
-    if result.google and outbox.google_enabled():
-        # After the tag (held until commit), as in refresh_pass. The devices'
-        # rows were queued by the statement itself.
-        outbox.enqueue_pass_update_ids(card.pass_id, card.id, devices=False)
     transaction_id, moved = result.id, result.points
     return transaction_id, moved
 
@@ -278,44 +270,35 @@ def _purchase_statement(refresh: bool) -> Any:
     )
     parts = [entries, audit_entry]
     if refresh:
-        # After the purchase row (its data): the program's next tag.
-        tag = (
-            text(
-                pass_service.TAKE_TAGS_SQL.format(
-                    source="SELECT :p_program_id, 1 FROM purchase"
-                )
+        # Applied at COMMIT by the database (PassChange): no lock taken here.
+        at = PassChange.__table__.c.updated_at.type
+        change = (
+            insert(PassChange)
+            .from_select(
+                [
+                    "pass_id",
+                    "program_id",
+                    "content_hash",
+                    "updated_at",
+                    "google",
+                    "queued_at",
+                ],
+                select(
+                    bindparam("pass_id", type_=Integer),
+                    p["program_id"],
+                    bindparam("digest", type_=String),
+                    bindparam("modified", type_=at),
+                    bindparam("google", type_=Boolean),
+                    bindparam("queued_at", type_=at),
+                ).select_from(purchase),
             )
-            .bindparams(bindparam("p_program_id", type_=Integer))
-            .columns(last_update_tag=Integer)
-            .cte("tag")
+            .cte("change")
         )
-        set_pass = (
-            update(Pass)
-            .where(Pass.id == bindparam("pass_id", type_=Integer))
-            .values(
-                update_tag=select(tag.c.last_update_tag).scalar_subquery(),
-                content_hash=bindparam("digest", type_=String),
-                updated_at=bindparam(
-                    "modified", type_=Pass.__table__.c.updated_at.type
-                ),
-            )
-            .cte("set_pass")
-        )
-        # The devices' pushes, queued after the tag (the program's tag row is
-        # held from here to COMMIT: no round trip in between but the commit's).
-        parts += [tag, set_pass, outbox.pass_devices_cte("tag")]
-    # Whether there is a Google object to queue for (read under the member
-    # lock, just before commit).
-    google = exists(
-        select(GoogleObject.id).where(
-            GoogleObject.member_id == p["member_id"], GoogleObject.state != "EXPIRED"
-        )
-    )
+        parts.append(change)
     statement = (
         select(
             purchase.c.id,
             balance.c.points,
-            (google if refresh else literal(False)).label("google"),
         )
         .select_from(purchase.join(balance, true()))
         .add_cte(*parts)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import and_, bindparam, exists, literal, select
 from sqlalchemy.exc import IntegrityError
 
@@ -513,6 +514,13 @@ def recent_rate(sample: int = 50) -> float:
     if made is None:
         return 0.0
     return sample / max((utcnow() - made).total_seconds(), 1.0)
+
+
+def tills_busy() -> bool:
+    """Whether the tills sell TILLS_BUSY purchases/s or more (0: never busy):
+    then the scheduler's jobs give way to them."""
+    busy_at = float(current_app.config.get("TILLS_BUSY") or 0)
+    return busy_at > 0 and recent_rate() >= busy_at
 
 
 def _roubles(kopecks: int) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -76,6 +77,7 @@ def run_due(now: datetime | None = None) -> dict[str, str]:
 
 def run_forever(app: Flask, stop: threading.Event, seconds: float) -> None:
     """The worker's scheduler thread: run the jobs every `seconds` until stopped."""
+    log.info("scheduler started (every %gs, nice %d)", seconds, os.nice(0))
     while not stop.is_set():
         with app.app_context():
             run_due()

@@ -35,17 +35,16 @@ def upgrade():
         "INSERT INTO program_tag (program_id, last_update_tag) "
         "SELECT id, last_update_tag FROM program"
     )
-    with op.batch_alter_table("program") as batch:
-        batch.drop_column("last_update_tag")
+    # Not a batch (table copy) on SQLite: program_tag already refers to program,
+    # whose copy could not replace it. SQLite 3.35+ drops a plain column itself.
+    op.execute("ALTER TABLE program DROP COLUMN last_update_tag")
 
 
 def downgrade():
-    with op.batch_alter_table("program") as batch:
-        batch.add_column(
-            sa.Column(
-                "last_update_tag", sa.Integer(), nullable=False, server_default="0"
-            )
-        )
+    op.add_column(
+        "program",
+        sa.Column("last_update_tag", sa.Integer(), nullable=False, server_default="0"),
+    )
     op.execute(
         "UPDATE program SET last_update_tag = (SELECT last_update_tag FROM "
         "program_tag WHERE program_tag.program_id = program.id) "

@@ -310,7 +310,7 @@ def test_while_the_tills_are_busy_a_campaign_sends_small_batches(
     app: Flask, client: FlaskClient, demo: Demo
 ) -> None:
     """A batch holds its members' rows and the program's tag row while it
-    writes, and purchases need both: while the tills sell CAMPAIGN_TILLS_BUSY
+    writes, and purchases need both: while the tills sell TILLS_BUSY
     purchases/s or more (read from the newest purchases), a campaign sends
     CAMPAIGN_BUSY_BATCH_SIZE members per batch instead, and still reaches
     everyone once."""
@@ -318,9 +318,7 @@ def test_while_the_tills_are_busy_a_campaign_sends_small_batches(
     from tests.app.pos_support import card, make_key
     from tests.app.test_pos_api import buy
 
-    app.config.update(
-        CAMPAIGN_BATCH_SIZE=5, CAMPAIGN_BUSY_BATCH_SIZE=2, CAMPAIGN_TILLS_BUSY=1
-    )
+    app.config.update(CAMPAIGN_BATCH_SIZE=5, CAMPAIGN_BUSY_BATCH_SIZE=2, TILLS_BUSY=1)
     with app.app_context():
         program = db.session.get(Program, demo.program_id)
         for _ in range(8):
@@ -350,11 +348,11 @@ def test_while_the_tills_are_busy_a_campaign_sends_small_batches(
         assert campaigns.batch_size() == (2, True)
         assert campaigns.run_campaign(campaign_id, NOW, max_batches=1) == "sending"
         assert count(MemberMessage) == 2
-        app.config["CAMPAIGN_TILLS_BUSY"] = 0  # 0: batches never shrink
+        app.config["TILLS_BUSY"] = 0  # 0: batches never shrink
         assert campaigns.batch_size() == (5, False)
         assert campaigns.run_campaign(campaign_id, NOW, max_batches=1) == "sending"
         assert count(MemberMessage) == 7
-        app.config["CAMPAIGN_TILLS_BUSY"] = 1
+        app.config["TILLS_BUSY"] = 1
         assert campaigns.run_campaign(campaign_id, NOW) == "done"
         per_member = db.session.execute(
             select(MemberMessage.member_id, func.count()).group_by(

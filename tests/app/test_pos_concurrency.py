@@ -237,3 +237,71 @@ def test_a_purchase_does_not_wait_for_rows_that_only_refer_to_its_member(
     assert waited == 0, "the till waited for a lock on its member"
     assert answer, "the till did not answer"
     assert answer[0][0] == 201, answer
+
+
+def test_a_purchase_takes_its_programs_tag_only_at_commit(
+    app: Flask, demo: Demo, server: str
+) -> None:
+    """Every purchase that changes a pass takes its program's next tag, whose
+    row lock is held until commit. On PostgreSQL the purchase's statement only
+    records the change (PassChange) and the database applies it at COMMIT, so
+    the lock is never held across a round trip to the till's thread: with the
+    tag row held elsewhere, the purchase waits in its COMMIT, not before. Then
+    the pass has the program's newest tag and its phone a push."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("the commit-time change is PostgreSQL's (SQLite: in steps)")
+    import time
+
+    from sqlalchemy import text
+
+    from app.models import Member, Pass, PassChange, PushDelivery
+    from app.models.push import QUEUED
+    from app.services.passes import last_update_tag, next_update_tag
+    from tests.app.campaign_support import register_device
+
+    member_id = demo.passes[0].member_id
+    key = used_key(app, server)
+    code = card(app, member_id).barcode
+    with app.app_context():
+        token = register_device(db.session.get(Member, member_id)).push_token
+        next_update_tag(demo.program_id)  # the program's tag row exists
+        db.session.commit()
+        engine = db.engine
+    waiting = text("SELECT query FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+    answer: list[Any] = []
+    with engine.connect() as holder, engine.connect() as watcher:
+        holder.execute(
+            text("SELECT 1 FROM program_tag WHERE program_id = :id FOR UPDATE"),
+            {"id": demo.program_id},
+        )
+        till = threading.Thread(
+            target=lambda: answer.append(
+                call(
+                    f"{server}/api/v1/pos/transactions",
+                    key,
+                    {"code": code, "amount": "1000", "receipt_id": "C1"},
+                    idem=str(uuid.uuid4()),
+                )
+            )
+        )
+        till.start()
+        waited: list[str] = []
+        while till.is_alive() and not waited:
+            waited = list(watcher.execute(waiting).scalars())
+            watcher.rollback()
+            time.sleep(0.02)
+        holder.rollback()
+        till.join()
+    assert [query.strip() for query in waited] == ["COMMIT"], waited
+    assert answer, "the till did not answer"
+    assert answer[0][0] == 201, answer
+    with app.app_context():
+        pass_ = db.session.scalar(select(Pass).where(Pass.member_id == member_id))
+        assert pass_.update_tag == last_update_tag(demo.program_id)
+        assert db.session.scalar(select(func.count()).select_from(PassChange)) == 0
+        queued = db.session.scalars(
+            select(PushDelivery.push_token).where(
+                PushDelivery.pass_id == pass_.id, PushDelivery.status == QUEUED
+            )
+        )
+        assert list(queued) == [token]

@@ -131,3 +131,43 @@ def test_the_worker_lowers_its_own_cpu_priority(
         r"push worker \S+ started \(channels \S+, nice (-?\d+)\)", done.stderr
     )
     assert niceness == [str(expected)] * int(processes), done.stderr
+
+
+def test_the_scheduler_keeps_the_normal_priority(
+    app: Flask, pki_dir: Path, database_url: str, apns: ApnsStandIn
+) -> None:
+    """Only signing and pushing yield the cores (WORKER_NICE): the scheduler's
+    jobs hold rows the tills need while they write (a campaign's batch), so
+    they must not wait for the CPU behind the tills while holding them."""
+    import signal
+    import time
+
+    env = worker_env(pki_dir, database_url, apns.url)
+    env.pop("WORKER_NICE", None)
+    env["SCHEDULER_SECONDS"] = "3600"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "worker"],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen = ""
+    try:
+        deadline = time.monotonic() + 120  # a hang guard, not a timing assertion
+        assert worker.stderr is not None
+        while time.monotonic() < deadline and not (
+            "scheduler started" in seen and "push worker" in seen
+        ):
+            line = worker.stderr.readline()
+            if not line:
+                break
+            seen += line
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=60)
+    base = os.nice(0)
+    assert re.search(rf"scheduler started \(every 3600s, nice {base}\)", seen), seen
+    assert re.search(
+        rf"push worker \S+ started \(channels \S+, nice {min(19, base + 10)}\)", seen
+    ), seen
