@@ -62,6 +62,12 @@ BEGIN
         JOIN program ON program.id = NEW.program_id
         WHERE registration.pass_id = NEW.pass_id
         GROUP BY device.platform, program.pass_type_identifier, device.push_token
+        UNION ALL
+        SELECT 'google', NULL, 'object', v_member::text
+        WHERE NEW.google AND EXISTS (
+            SELECT 1 FROM google_object
+            WHERE member_id = v_member AND state <> 'EXPIRED'
+        )
     ) AS q
     ON CONFLICT (pending_key) DO UPDATE SET
         generation = push_delivery.generation + 1,
@@ -69,22 +75,6 @@ BEGIN
         device_id = excluded.device_id,
         campaign_id = coalesce(excluded.campaign_id, push_delivery.campaign_id),
         updated_at = excluded.updated_at;
-    IF NEW.google AND v_member IS NOT NULL THEN
-        INSERT INTO push_delivery (channel, status, device_id, pass_id, campaign_id,
-            topic, push_token, pending_key, generation, attempts, next_attempt_at,
-            created_at, updated_at)
-        SELECT 'google', 'queued', NULL, NEW.pass_id, NULL, 'object',
-            v_member::text, 'google:object:' || v_member::text, 0, 0,
-            NEW.queued_at, NEW.queued_at, NEW.queued_at
-        WHERE EXISTS (SELECT 1 FROM google_object
-                      WHERE member_id = v_member AND state <> 'EXPIRED')
-        ON CONFLICT (pending_key) DO UPDATE SET
-            generation = push_delivery.generation + 1,
-            pass_id = excluded.pass_id,
-            device_id = excluded.device_id,
-            campaign_id = coalesce(excluded.campaign_id, push_delivery.campaign_id),
-            updated_at = excluded.updated_at;
-    END IF;
     DELETE FROM pass_change WHERE id = NEW.id;
     RETURN NULL;
 END

@@ -191,6 +191,47 @@ def test_concurrent_redemptions_never_overdraw(
     assert_ledger_matches_balances(app)
 
 
+def sell_while_held(
+    app: Flask, server: str, member_id: int, hold: str, params: dict[str, Any]
+) -> tuple[list[str], tuple[int, dict[str, Any]]]:
+    """One purchase on the member's card while another transaction holds the
+    lock `hold` takes (PostgreSQL): the statements the purchase waited in for
+    a lock (empty if it never waited; watched until it answers or waits),
+    and its answer, once the holder let go."""
+    import time
+
+    from sqlalchemy import text
+
+    key = used_key(app, server)
+    code = card(app, member_id).barcode
+    with app.app_context():
+        engine = db.engine
+    waiting = text("SELECT query FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+    answer: list[tuple[int, dict[str, Any]]] = []
+    with engine.connect() as holder, engine.connect() as watcher:
+        holder.execute(text(hold), params)
+        till = threading.Thread(
+            target=lambda: answer.append(
+                call(
+                    f"{server}/api/v1/pos/transactions",
+                    key,
+                    {"code": code, "amount": "1000", "receipt_id": "H1"},
+                    idem=str(uuid.uuid4()),
+                )
+            )
+        )
+        till.start()
+        waited: list[str] = []
+        while till.is_alive() and not waited:
+            waited = [query.strip() for query in watcher.execute(waiting).scalars()]
+            watcher.rollback()
+            time.sleep(0.02)
+        holder.rollback()  # lets a till that waited finish
+        till.join()
+    assert answer, "the till did not answer"
+    return waited, answer[0]
+
+
 def test_a_purchase_does_not_wait_for_rows_that_only_refer_to_its_member(
     app: Flask, demo: Demo, server: str
 ) -> None:
@@ -201,42 +242,16 @@ def test_a_purchase_does_not_wait_for_rows_that_only_refer_to_its_member(
     on at once instead of waiting for the batch to commit (PostgreSQL)."""
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         pytest.skip("row locks are PostgreSQL's (SQLite serialises writers)")
-    import time
-
-    from sqlalchemy import text
-
-    key = used_key(app, server)
-    code = card(app, demo.passes[0].member_id).barcode
-    with app.app_context():
-        engine = db.engine
-    waits = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-    answer: list[Any] = []
-    with engine.connect() as holder, engine.connect() as watcher:
-        holder.execute(
-            text("SELECT id FROM member WHERE id = :id FOR KEY SHARE"),
-            {"id": demo.passes[0].member_id},
-        )
-        till = threading.Thread(
-            target=lambda: answer.append(
-                call(
-                    f"{server}/api/v1/pos/transactions",
-                    key,
-                    {"code": code, "amount": "1000", "receipt_id": "K1"},
-                    idem=str(uuid.uuid4()),
-                )
-            )
-        )
-        till.start()
-        waited = 0
-        while till.is_alive() and not waited:
-            waited = watcher.execute(text(waits)).scalar_one()
-            watcher.rollback()
-            time.sleep(0.02)
-        holder.rollback()  # lets a till that waited finish
-        till.join()
-    assert waited == 0, "the till waited for a lock on its member"
-    assert answer, "the till did not answer"
-    assert answer[0][0] == 201, answer
+    member_id = demo.passes[0].member_id
+    waited, (status, body) = sell_while_held(
+        app,
+        server,
+        member_id,
+        "SELECT id FROM member WHERE id = :id FOR KEY SHARE",
+        {"id": member_id},
+    )
+    assert waited == [], "the till waited for a lock on its member"
+    assert status == 201, body
 
 
 def test_a_purchase_takes_its_programs_tag_only_at_commit(
@@ -250,51 +265,25 @@ def test_a_purchase_takes_its_programs_tag_only_at_commit(
     the pass has the program's newest tag and its phone a push."""
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         pytest.skip("the commit-time change is PostgreSQL's (SQLite: in steps)")
-    import time
-
-    from sqlalchemy import text
-
     from app.models import Member, Pass, PassChange, PushDelivery
     from app.models.push import QUEUED
     from app.services.passes import last_update_tag, next_update_tag
     from tests.app.campaign_support import register_device
 
     member_id = demo.passes[0].member_id
-    key = used_key(app, server)
-    code = card(app, member_id).barcode
     with app.app_context():
         token = register_device(db.session.get(Member, member_id)).push_token
         next_update_tag(demo.program_id)  # the program's tag row exists
         db.session.commit()
-        engine = db.engine
-    waiting = text("SELECT query FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
-    answer: list[Any] = []
-    with engine.connect() as holder, engine.connect() as watcher:
-        holder.execute(
-            text("SELECT 1 FROM program_tag WHERE program_id = :id FOR UPDATE"),
-            {"id": demo.program_id},
-        )
-        till = threading.Thread(
-            target=lambda: answer.append(
-                call(
-                    f"{server}/api/v1/pos/transactions",
-                    key,
-                    {"code": code, "amount": "1000", "receipt_id": "C1"},
-                    idem=str(uuid.uuid4()),
-                )
-            )
-        )
-        till.start()
-        waited: list[str] = []
-        while till.is_alive() and not waited:
-            waited = list(watcher.execute(waiting).scalars())
-            watcher.rollback()
-            time.sleep(0.02)
-        holder.rollback()
-        till.join()
-    assert [query.strip() for query in waited] == ["COMMIT"], waited
-    assert answer, "the till did not answer"
-    assert answer[0][0] == 201, answer
+    waited, (status, body) = sell_while_held(
+        app,
+        server,
+        member_id,
+        "SELECT 1 FROM program_tag WHERE program_id = :id FOR UPDATE",
+        {"id": demo.program_id},
+    )
+    assert waited == ["COMMIT"], waited
+    assert status == 201, body
     with app.app_context():
         pass_ = db.session.scalar(select(Pass).where(Pass.member_id == member_id))
         assert pass_.update_tag == last_update_tag(demo.program_id)
