@@ -5,10 +5,12 @@ before done. The `campaigns` job (worker scheduler) picks scheduled campaigns
 whose start time has come, waits out the program's quiet hours, then sends in
 batches of BATCH members per transaction: the next BATCH member ids after the
 campaign's `cursor` (keyset pagination, bounded memory), all through one
-messaging.deliver_many (set-based; one MemberMessage per member and campaign),
+messaging.record_many (set-based; one MemberMessage per member and campaign),
 then the campaign's offer, if any, is issued to exactly the members messaged
-(one INSERT ... SELECT per batch) and the cursor moves in the same
-transaction. A crash loses at most the open batch, which the next run redoes;
+(one INSERT ... SELECT per batch), the cursor moves, and last the offer fields
+are set and the passes moved (messaging.move_and_notify), all in the same
+transaction. While the tills are busy, batches are small, with rests
+(`batch_size`). A crash loses at most the open batch, which the next run redoes;
 MemberMessage's unique (member, source) keeps that from reaching anyone twice.
 """
 
