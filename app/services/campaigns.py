@@ -277,14 +277,11 @@ def batch_size() -> tuple[int, bool]:
     return size, False
 
 
-def send_batch(
-    campaign: Campaign, program: Program, now: datetime, size: int | None = None
-) -> bool:
-    """Send the next batch (`size` members, default `batch_size`); True when the
+def send_batch(campaign: Campaign, program: Program, now: datetime, size: int) -> bool:
+    """Send the next batch of `size` members (`batch_size`); True when the
     campaign has no members left. Only adds/flushes; the caller commits (one
     transaction per batch)."""
     where = segments.where(program, campaign.segment, now)
-    size = size or batch_size()[0]
     ids = list(
         db.session.scalars(
             select(Member.id)

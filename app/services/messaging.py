@@ -445,8 +445,6 @@ def _move(
 ) -> None:
     """The passes of the `changed` members move; live Google objects of the
     `sent` get the message."""
-    if not sent:
-        return
     # Member objects this session holds must not keep their old offer.
     for held in list(db.session.identity_map.values()):
         if isinstance(held, Member) and held.id in changed:

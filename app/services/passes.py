@@ -473,13 +473,14 @@ def content_hash(pass_: Pass) -> str:
 
 # The program's tag row, made by its first tag. Textual: SQLAlchemy compiles
 # an ON CONFLICT statement anew on each execution; the same SQL on both databases.
-TAKE_TAGS_SQL = """
-INSERT INTO program_tag (program_id, last_update_tag) {source}
+_TAKE_TAGS = (
+    text(
+        """
+INSERT INTO program_tag (program_id, last_update_tag) VALUES (:program_id, :count)
 ON CONFLICT (program_id) DO UPDATE
 SET last_update_tag = program_tag.last_update_tag + excluded.last_update_tag
 RETURNING last_update_tag"""
-_TAKE_TAGS = (
-    text(TAKE_TAGS_SQL.format(source="VALUES (:program_id, :count)"))
+    )
     .bindparams(
         bindparam("program_id", type_=Integer), bindparam("count", type_=Integer)
     )
